@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine, as root (CI is root):
+# installs what the tests need, then format check, lints and every test.
+# Safe to run again and again.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+. scripts/lib/deps.sh
+require_root scripts/test.sh "the tests build network namespaces and open raw sockets"
+
+# Debian packages the tests call: ip netns, the classic traceroute to
+# compare paths with, ping for the lab's readiness check, nft for the
+# silent host, setpriv for the privilege tests.
+ensure_packages iproute2 traceroute iputils-ping nftables util-linux procps
+require_cargo
+for component in rustfmt clippy; do
+    cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$component"
+done
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --locked

@@ -1,0 +1,73 @@
+//! The command line: argument definitions and the dispatch to each
+//! subcommand. Each subcommand's module renders its own output.
+
+mod check;
+mod probe;
+
+use std::process::ExitCode;
+
+use std::fmt::Write as _;
+
+use clap::{Parser, Subcommand};
+
+/// An IP monitoring probe: ping, traceroute and default gateway for every
+/// address in a spreadsheet.
+#[derive(Debug, Parser)]
+#[command(name = "edgeprobe", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a targets sheet: what would be monitored, and every problem
+    /// with its row. Exit 0 clean, 1 problems but some targets, 2 unusable.
+    Check(check::CheckArgs),
+    /// Ping and trace addresses once and print the results. Exit 0 when
+    /// every target is Working, 1 when some are not, 2 on bad input.
+    Probe(probe::ProbeArgs),
+}
+
+/// Exit codes shared by the subcommands.
+pub(crate) mod exit {
+    /// Everything fine.
+    pub const OK: u8 = 0;
+    /// It ran, but found problems (bad rows, targets down).
+    pub const PROBLEMS: u8 = 1;
+    /// It could not run: unusable input or environment.
+    pub const UNUSABLE: u8 = 2;
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Probe(args) => probe::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+/// Left-aligned columns separated by two spaces.
+pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}

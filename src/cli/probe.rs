@@ -1,0 +1,356 @@
+//! `edgeprobe probe`: a one-shot ping + traceroute of addresses given on the
+//! command line and/or a whole targets sheet, printed as the dashboard's
+//! table or as JSON.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::probe::{
+    stats::DEFAULT_DEGRADED_LOSS, PingOptions, ProbeOptions, ProbeResult, Prober, RouteTable,
+    Status, TraceOptions,
+};
+use crate::targets::{self, TargetAddr};
+
+use super::{exit, table};
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Addresses or host names to probe.
+    #[arg(value_name = "ADDR")]
+    addrs: Vec<String>,
+    /// Also probe every target of this sheet (.xlsx, .xls, .ods, .csv).
+    #[arg(long, value_name = "FILE")]
+    targets: Option<PathBuf>,
+    /// Sheet of --targets to read (default: the first visible sheet).
+    #[arg(long, value_name = "NAME", requires = "targets")]
+    sheet: Option<String>,
+    /// Echo requests per target.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    count: u32,
+    /// How long to wait for each reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    timeout: u64,
+    /// Highest TTL traceroute probes.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
+    max_hops: u8,
+    /// Global send rate in packets per second, for ping and traceroute
+    /// together (0 = unpaced; mind the IDS).
+    #[arg(long, value_name = "PPS", default_value_t = 100)]
+    rate: u32,
+    /// Loss fraction (0..1) at or over which an answering target is Degraded.
+    #[arg(long, value_name = "FRACTION", default_value_t = DEFAULT_DEGRADED_LOSS, value_parser = parse_fraction)]
+    degraded_loss: f64,
+    /// Ping only; skip traceroute.
+    #[arg(long)]
+    no_trace: bool,
+    /// Print one JSON array of results instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "{s:?} is not a fraction between 0 and 1 (e.g. 0.2)"
+        )),
+    }
+}
+
+pub fn run(args: &ProbeArgs) -> u8 {
+    let mut wanted: Vec<(String, TargetAddr)> = Vec::new();
+    for a in &args.addrs {
+        match targets::parse_address(a) {
+            Ok(addr) => wanted.push((a.clone(), addr)),
+            Err(why) => {
+                eprintln!("edgeprobe: {why}");
+                return exit::UNUSABLE;
+            }
+        }
+    }
+    if let Some(path) = &args.targets {
+        match targets::load(path, args.sheet.as_deref()) {
+            Ok(list) => {
+                for p in &list.problems {
+                    eprintln!("warning: {p}");
+                }
+                wanted.extend(
+                    list.targets
+                        .into_iter()
+                        .map(|t| (t.addr.to_string(), t.addr)),
+                );
+            }
+            Err(e) => {
+                eprintln!("edgeprobe: {e}");
+                return exit::UNUSABLE;
+            }
+        }
+    }
+    if wanted.is_empty() {
+        eprintln!("edgeprobe: nothing to probe; give addresses (e.g. `edgeprobe probe 127.0.0.1`) or --targets FILE");
+        return exit::UNUSABLE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edgeprobe: cannot start the async runtime: {e}");
+            return exit::UNUSABLE;
+        }
+    };
+    let results = runtime.block_on(probe_targets(wanted, args));
+    if args.json {
+        match serde_json::to_string_pretty(&results) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("edgeprobe: cannot encode results: {e}");
+                return exit::UNUSABLE;
+            }
+        }
+    } else {
+        print!("{}", render_table(&results));
+    }
+    if results.iter().all(|r| r.status == Status::Working) {
+        exit::OK
+    } else {
+        exit::PROBLEMS
+    }
+}
+
+async fn probe_targets(wanted: Vec<(String, TargetAddr)>, args: &ProbeArgs) -> Vec<ProbeResult> {
+    let opts = ProbeOptions {
+        ping: PingOptions {
+            count: args.count,
+            timeout: Duration::from_millis(args.timeout),
+            degraded_loss: args.degraded_loss,
+        },
+        trace: (!args.no_trace).then_some(TraceOptions {
+            max_hops: args.max_hops,
+            timeout: Duration::from_millis(args.timeout),
+        }),
+    };
+    let prober = Prober::new(args.rate);
+    for w in prober.warnings(!args.no_trace) {
+        eprintln!("warning: {w}");
+    }
+    let routes = RouteTable::read_kernel();
+
+    // Resolve host names first; a name that does not resolve is a result
+    // of its own, Not Working with the reason.
+    let mut order: Vec<Result<(String, IpAddr, bool), ProbeResult>> = Vec::new();
+    for (label, addr) in wanted {
+        order.push(match addr {
+            TargetAddr::Ip(ip) => Ok((label, ip, false)),
+            TargetAddr::Host(name) => match resolve(&name).await {
+                Ok(ip) => Ok((label, ip, true)),
+                Err(why) => Err(unresolved(label, why)),
+            },
+        });
+    }
+    let to_probe: Vec<(String, IpAddr)> = order
+        .iter()
+        .filter_map(|o| o.as_ref().ok().map(|(l, ip, _)| (l.clone(), *ip)))
+        .collect();
+    let mut probed = prober.probe_all(to_probe, &routes, &opts).await.into_iter();
+    order
+        .into_iter()
+        .map(|o| match o {
+            Ok((_, ip, was_name)) => {
+                let mut r = probed.next().expect("one result per probed target");
+                if was_name {
+                    r.resolved = Some(ip);
+                }
+                r
+            }
+            Err(r) => r,
+        })
+        .collect()
+}
+
+async fn resolve(name: &str) -> Result<IpAddr, String> {
+    match tokio::net::lookup_host((name, 0)).await {
+        Ok(mut addrs) => addrs
+            .next()
+            .map(|a| a.ip())
+            .ok_or_else(|| format!("{name} has no addresses")),
+        Err(e) => Err(format!("cannot resolve {name}: {e}")),
+    }
+}
+
+fn unresolved(label: String, why: String) -> ProbeResult {
+    ProbeResult {
+        addr: label,
+        resolved: None,
+        status: Status::NotWorking,
+        sent: 0,
+        received: 0,
+        loss: 1.0,
+        rtt_ms: None,
+        gateway: None,
+        hops: Vec::new(),
+        reached: false,
+        trace_reached: false,
+        notes: vec![why],
+    }
+}
+
+/// The seed system's table (IP, Status, Default Gateway, Routers,
+/// Reachable) plus loss and RTT, then any notes.
+pub fn render_table(results: &[ProbeResult]) -> String {
+    let header = [
+        "S.No",
+        "IP",
+        "Status",
+        "Default Gateway",
+        "Routers",
+        "Reachable",
+        "Loss",
+        "RTT avg",
+    ];
+    let rows: Vec<[String; 8]> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            [
+                (i + 1).to_string(),
+                match r.resolved {
+                    Some(ip) => format!("{} ({ip})", r.addr),
+                    None => r.addr.clone(),
+                },
+                r.status.label().to_string(),
+                r.gateway
+                    .map_or_else(|| "no route".into(), |g| g.to_string()),
+                routers_column(r),
+                if r.reached {
+                    "Reachable"
+                } else {
+                    "Unreachable"
+                }
+                .to_string(),
+                format!("{:.0}%", r.loss * 100.0),
+                r.rtt_ms
+                    .map_or_else(|| "-".into(), |s| format!("{:.2} ms", s.avg)),
+            ]
+        })
+        .collect();
+    let mut out = table(&header, &rows);
+    for r in results {
+        for note in &r.notes {
+            let _ = writeln!(out, "{}: {note}", r.addr);
+        }
+    }
+    out
+}
+
+/// Intermediate hops, `*` for one that did not answer; `-` when no trace.
+fn routers_column(r: &ProbeResult) -> String {
+    if r.hops.is_empty() {
+        return "-".into();
+    }
+    let routers = r.routers();
+    if routers.is_empty() {
+        return "none".into();
+    }
+    routers
+        .iter()
+        .map(|h| h.addr.map_or_else(|| "*".to_string(), |a| a.to_string()))
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Gateway, Hop, RttSummary, Ttl};
+
+    fn hop(ttl: u8, addr: Option<&str>) -> Hop {
+        Hop {
+            ttl: Ttl(ttl),
+            addr: addr.map(|a| a.parse().unwrap()),
+            rtt_ms: addr.map(|_| 0.5),
+        }
+    }
+
+    fn result(addr: &str, hops: Vec<Hop>, reached: bool) -> ProbeResult {
+        ProbeResult {
+            addr: addr.into(),
+            resolved: None,
+            status: if reached {
+                Status::Working
+            } else {
+                Status::NotWorking
+            },
+            sent: 3,
+            received: if reached { 3 } else { 0 },
+            loss: if reached { 0.0 } else { 1.0 },
+            rtt_ms: reached.then_some(RttSummary {
+                min: 0.1,
+                avg: 0.25,
+                max: 0.4,
+                mdev: 0.1,
+            }),
+            gateway: Some(Gateway::Via("198.18.1.1".parse().unwrap())),
+            hops,
+            reached,
+            trace_reached: reached,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn table_has_the_seed_columns_and_routers_exclude_the_destination() {
+        let live = result(
+            "198.19.3.10",
+            vec![
+                hop(1, Some("198.18.1.1")),
+                hop(2, Some("198.18.2.2")),
+                hop(3, Some("198.19.3.10")),
+            ],
+            true,
+        );
+        let silent = result(
+            "198.19.3.20",
+            vec![hop(1, Some("198.18.1.1")), hop(2, None)],
+            false,
+        );
+        let table = render_table(&[live, silent]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("S.No  IP"));
+        for col in [
+            "Status",
+            "Default Gateway",
+            "Routers",
+            "Reachable",
+            "Loss",
+            "RTT avg",
+        ] {
+            assert!(lines[0].contains(col), "missing column {col}");
+        }
+        assert!(lines[1].contains("198.18.1.1 > 198.18.2.2  "));
+        assert!(lines[1].contains("Working") && lines[1].contains("Reachable"));
+        assert!(lines[1].contains("0.25 ms"));
+        assert!(lines[2].contains("198.18.1.1 > *"));
+        assert!(lines[2].contains("Not Working") && lines[2].contains("Unreachable"));
+        assert!(lines[2].contains("100%"));
+    }
+
+    #[test]
+    fn direct_destination_has_no_routers() {
+        let r = result("127.0.0.1", vec![hop(1, Some("127.0.0.1"))], true);
+        assert_eq!(routers_column(&r), "none");
+        let untraced = result("127.0.0.1", vec![], true);
+        assert_eq!(routers_column(&untraced), "-");
+    }
+
+    #[test]
+    fn fraction_parser_rejects_out_of_range() {
+        assert_eq!(parse_fraction("0.5"), Ok(0.5));
+        assert!(parse_fraction("1.5").is_err());
+        assert!(parse_fraction("abc").is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Probing addresses: ping for status, traceroute for the path, and the
+//! kernel routing table for the default gateway.
+//!
+//! [`Prober`] owns the shared sockets (one per family for ping, one per
+//! family for traceroute) and a global [`Pacer`]; probing a target is a
+//! future, so a round of ten thousand targets is ten thousand futures.
+
+pub mod pacer;
+pub mod ping;
+pub mod routes;
+pub mod stats;
+pub mod sys;
+pub mod trace;
+pub mod wire;
+
+use std::net::IpAddr;
+
+use futures::future::join_all;
+use serde::Serialize;
+
+pub use pacer::Pacer;
+pub use ping::{PingOptions, PingOutcome, Pinger};
+pub use routes::{Gateway, RouteTable};
+pub use stats::{RttSummary, Status};
+pub use trace::{Hop, Path, TraceOptions, Tracer, Ttl};
+
+/// Everything one probe of one target needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeOptions {
+    pub ping: PingOptions,
+    /// `None` pings only.
+    pub trace: Option<TraceOptions>,
+}
+
+/// The result of probing one address: the columns of the dashboard table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeResult {
+    /// The target as given (an address or a host name).
+    pub addr: String,
+    /// The address probed, when `addr` is a host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<IpAddr>,
+    pub status: Status,
+    pub sent: u32,
+    pub received: u32,
+    pub loss: f64,
+    pub rtt_ms: Option<RttSummary>,
+    pub gateway: Option<Gateway>,
+    pub hops: Vec<Hop>,
+    /// The destination answered (an echo reply to ping or to traceroute).
+    pub reached: bool,
+    /// Whether the last of `hops` is the destination itself.
+    #[serde(skip)]
+    pub trace_reached: bool,
+    /// Problems worth telling the operator: no route, no privilege...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl ProbeResult {
+    /// The routers on the way: the hops without the destination itself.
+    pub fn routers(&self) -> &[Hop] {
+        match (self.trace_reached, self.hops.split_last()) {
+            (true, Some((_destination, routers))) => routers,
+            _ => &self.hops,
+        }
+    }
+}
+
+/// The shared probing machinery for a process.
+pub struct Prober {
+    pinger: Pinger,
+    tracer: Tracer,
+    pacer: Pacer,
+}
+
+impl Prober {
+    /// Open the sockets. Must be called inside a tokio runtime. Families or
+    /// features that lack privileges are reported per target, and listed
+    /// by [`Prober::warnings`].
+    pub fn new(packets_per_second: u32) -> Prober {
+        // A per-process identifier keeps our replies apart from another
+        // edgeprobe or ping running on the same machine.
+        let ident = (std::process::id() & 0xffff) as u16;
+        Prober {
+            pinger: Pinger::new(ident),
+            tracer: Tracer::new(ident, std::process::id().rotate_left(16)),
+            pacer: Pacer::new(packets_per_second),
+        }
+    }
+
+    /// Why some probing is unavailable (missing privileges, no IPv6), each
+    /// message saying how to fix it. Empty when everything works.
+    pub fn warnings(&self, tracing: bool) -> Vec<String> {
+        let mut w: Vec<String> = self
+            .pinger
+            .unavailable()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        if tracing {
+            for e in self.tracer.unavailable() {
+                let msg = e.to_string();
+                if !w.contains(&msg) {
+                    w.push(msg);
+                }
+            }
+        }
+        w
+    }
+
+    /// Probe one address: ping and trace run concurrently.
+    pub async fn probe(
+        &self,
+        label: String,
+        addr: IpAddr,
+        routes: &RouteTable,
+        opts: &ProbeOptions,
+    ) -> ProbeResult {
+        let ping = self.pinger.ping(addr, &opts.ping, &self.pacer);
+        let trace = async {
+            match &opts.trace {
+                Some(t) => Some(self.tracer.trace(addr, t, &self.pacer).await),
+                None => None,
+            }
+        };
+        let (ping, trace) = tokio::join!(ping, trace);
+        let mut notes = Vec::new();
+        if let Some(e) = &ping.send_error {
+            notes.push(format!("ping: {e}"));
+        }
+        let path = match trace {
+            Some(Ok(path)) => Some(path),
+            Some(Err(e)) => {
+                notes.push(format!("traceroute: {e}"));
+                None
+            }
+            None => None,
+        };
+        if let Some(code) = path.as_ref().and_then(|p| p.unreachable_code) {
+            let who = path
+                .as_ref()
+                .and_then(|p| p.last_answering())
+                .and_then(|h| h.addr)
+                .map_or_else(|| "a router".to_string(), |a| a.to_string());
+            notes.push(format!(
+                "{who} reports the destination unreachable ({})",
+                unreachable_reason(addr, code)
+            ));
+        }
+        let trace_reached = path.as_ref().is_some_and(|p| p.reached);
+        ProbeResult {
+            resolved: None,
+            status: ping.status,
+            sent: ping.sent,
+            received: ping.received,
+            loss: ping.loss(),
+            rtt_ms: ping.rtt,
+            gateway: routes.gateway_for(addr),
+            hops: path.map(|p| p.hops).unwrap_or_default(),
+            reached: ping.received > 0 || trace_reached,
+            trace_reached,
+            notes,
+            addr: label,
+        }
+    }
+
+    /// Probe many addresses concurrently, results in input order.
+    pub async fn probe_all(
+        &self,
+        targets: Vec<(String, IpAddr)>,
+        routes: &RouteTable,
+        opts: &ProbeOptions,
+    ) -> Vec<ProbeResult> {
+        join_all(
+            targets
+                .into_iter()
+                .map(|(label, addr)| self.probe(label, addr, routes, opts)),
+        )
+        .await
+    }
+}
+
+/// A readable name for an ICMP destination-unreachable code.
+fn unreachable_reason(addr: IpAddr, code: u8) -> &'static str {
+    match (addr, code) {
+        (IpAddr::V4(_), 0) => "network unreachable",
+        (IpAddr::V4(_), 1) => "host unreachable",
+        (IpAddr::V4(_), 3) => "port unreachable",
+        (IpAddr::V4(_), 9 | 10 | 13) => "administratively prohibited",
+        (IpAddr::V6(_), 0) => "no route to destination",
+        (IpAddr::V6(_), 1) => "administratively prohibited",
+        (IpAddr::V6(_), 3) => "address unreachable",
+        (IpAddr::V6(_), 4) => "port unreachable",
+        _ => "unreachable",
+    }
+}

@@ -1,0 +1,307 @@
+//! Platform edge of probing: opening ICMP sockets, the privileges they need,
+//! and the one `unsafe` read that `socket2` requires.
+//!
+//! Privilege failures become [`PrivilegeError`] values whose message tells
+//! the operator the fix, never a bare "permission denied".
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+/// IP version of a socket or address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    fn domain(self) -> Domain {
+        match self {
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            Family::V4 => Protocol::ICMPV4,
+            Family::V6 => Protocol::ICMPV6,
+        }
+    }
+
+    /// The sysctl prefix for this family (`net.ipv4` / `net.ipv6`).
+    fn sysctl(self) -> &'static str {
+        match self {
+            Family::V4 => "net.ipv4",
+            Family::V6 => "net.ipv6",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// Why an ICMP socket could not be opened, with the operator's fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    #[error(
+        "traceroute needs raw {family} ICMP sockets, which need the CAP_NET_RAW capability.\n\
+         Run edgeprobe as root, or grant the capability once:\n    \
+         sudo setcap cap_net_raw+ep {exe}\n\
+         (under systemd: AmbientCapabilities=CAP_NET_RAW)"
+    )]
+    NoRawIcmp { family: Family, exe: String },
+    #[error(
+        "ping needs either CAP_NET_RAW or unprivileged {family} ICMP sockets, and neither is allowed.\n\
+         Either grant the capability:\n    sudo setcap cap_net_raw+ep {exe}\n\
+         or allow ICMP sockets for all groups:\n    \
+         sudo sysctl -w {sysctl}.ping_group_range=\"0 2147483647\""
+    )]
+    NoPingSocket {
+        family: Family,
+        exe: String,
+        sysctl: &'static str,
+    },
+    #[error(
+        "{family} is not available on this machine ({source}); {family} targets cannot be probed"
+    )]
+    FamilyUnavailable { family: Family, source: io::Error },
+    #[error("cannot open {family} ICMP socket: {source}")]
+    Other { family: Family, source: io::Error },
+}
+
+fn exe_path() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/path/to/edgeprobe".into())
+}
+
+fn is_permission(err: &io::Error) -> bool {
+    // EPERM (1) for raw sockets without CAP_NET_RAW; EACCES (13) for ping
+    // sockets outside ping_group_range.
+    matches!(err.raw_os_error(), Some(1 | 13))
+}
+
+fn is_family_missing(err: &io::Error) -> bool {
+    // EAFNOSUPPORT (97): the kernel was built or booted without IPv6.
+    err.raw_os_error() == Some(97)
+}
+
+/// Which kind of ICMP socket ping got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingSocketKind {
+    /// Raw socket: we own the identifier; needs CAP_NET_RAW.
+    Raw,
+    /// Unprivileged "ping socket": the kernel owns the identifier.
+    Datagram,
+}
+
+/// Find out which ICMP socket ping can use for `family`: raw first, then
+/// an unprivileged datagram socket. The probe socket is closed again;
+/// surge-ping opens its own of the same kind.
+pub fn ping_socket_kind(family: Family) -> Result<PingSocketKind, PrivilegeError> {
+    let raw_err = match Socket::new(family.domain(), Type::RAW, Some(family.protocol())) {
+        Ok(_) => return Ok(PingSocketKind::Raw),
+        Err(e) => e,
+    };
+    if is_family_missing(&raw_err) {
+        return Err(PrivilegeError::FamilyUnavailable {
+            family,
+            source: raw_err,
+        });
+    }
+    match Socket::new(family.domain(), Type::DGRAM, Some(family.protocol())) {
+        Ok(_) => Ok(PingSocketKind::Datagram),
+        Err(e) if is_permission(&e) || is_permission(&raw_err) => {
+            Err(PrivilegeError::NoPingSocket {
+                family,
+                exe: exe_path(),
+                sysctl: family.sysctl(),
+            })
+        }
+        Err(e) => Err(PrivilegeError::Other { family, source: e }),
+    }
+}
+
+/// A non-blocking raw ICMP socket registered with tokio.
+pub struct RawIcmpSocket {
+    family: Family,
+    inner: AsyncFd<Socket>,
+}
+
+impl RawIcmpSocket {
+    /// Open a raw ICMP socket; needs CAP_NET_RAW.
+    pub fn open(family: Family) -> Result<Self, PrivilegeError> {
+        let socket =
+            Socket::new(family.domain(), Type::RAW, Some(family.protocol())).map_err(|e| {
+                if is_permission(&e) {
+                    PrivilegeError::NoRawIcmp {
+                        family,
+                        exe: exe_path(),
+                    }
+                } else if is_family_missing(&e) {
+                    PrivilegeError::FamilyUnavailable { family, source: e }
+                } else {
+                    PrivilegeError::Other { family, source: e }
+                }
+            })?;
+        let setup = || -> io::Result<AsyncFd<Socket>> {
+            socket.set_nonblocking(true)?;
+            tune_receive(&socket, family);
+            register(socket)
+        };
+        let inner = setup().map_err(|source| PrivilegeError::Other { family, source })?;
+        Ok(Self { family, inner })
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Send `packet` to `dst` with the given TTL / hop limit. The TTL is a
+    /// socket option, so callers must serialise sends (see `trace`).
+    pub async fn send_with_ttl(&self, packet: &[u8], dst: IpAddr, ttl: u8) -> io::Result<()> {
+        let sock = self.inner.get_ref();
+        match self.family {
+            Family::V4 => sock.set_ttl_v4(u32::from(ttl))?,
+            Family::V6 => sock.set_unicast_hops_v6(u32::from(ttl))?,
+        }
+        let to = SockAddr::from(SocketAddr::new(dst, 0));
+        loop {
+            let mut guard = self.inner.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().send_to(packet, &to)) {
+                Ok(result) => return result.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receive one datagram: for IPv4 the whole IP packet, for IPv6 the
+    /// ICMPv6 message only. Returns the length and the sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
+        loop {
+            let mut guard = self.inner.readable().await?;
+            match guard.try_io(|fd| recv_from_into(fd.get_ref(), buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// Receive buffer asked for: thousands of replies can arrive at once in
+/// a large round, and a full buffer drops them silently.
+const RECV_BUFFER_BYTES: usize = 8 << 20;
+
+// From <linux/icmp.h>, <linux/icmpv6.h> and <asm/socket.h>; libc does not
+// export them for every target.
+const ICMP_FILTER: libc::c_int = 1;
+const ICMP6_FILTER: libc::c_int = 1;
+const SO_RCVBUFFORCE: libc::c_int = 33;
+
+/// ICMP types a probe socket needs to see; the kernel drops the rest before
+/// they take buffer space (a raw socket otherwise gets a copy of every
+/// ICMP message, our own echo requests on loopback included).
+const WANTED_V4: [u8; 3] = [0, 3, 11]; // echo reply, unreachable, time exceeded
+const WANTED_V6: [u8; 3] = [1, 3, 129]; // unreachable, time exceeded, echo reply
+
+/// Make a raw ICMP socket keep only what probes need, with a large receive
+/// buffer. Best effort: a socket that refuses (a datagram ping socket, a
+/// kernel without the option) still works, only with more to sift.
+pub fn tune_receive(socket: &impl std::os::fd::AsFd, family: Family) {
+    let sock = socket2::SockRef::from(socket);
+    if set_opt(
+        &sock,
+        libc::SOL_SOCKET,
+        SO_RCVBUFFORCE,
+        &(RECV_BUFFER_BYTES as libc::c_int),
+    )
+    .is_err()
+    {
+        // Without CAP_NET_ADMIN the kernel caps this at net.core.rmem_max.
+        let _ = sock.set_recv_buffer_size(RECV_BUFFER_BYTES);
+    }
+    match family {
+        Family::V4 => {
+            // A set bit blocks that type.
+            let block = !WANTED_V4.iter().fold(0u32, |m, t| m | 1 << t);
+            let _ = set_opt(&sock, libc::SOL_RAW, ICMP_FILTER, &block);
+        }
+        Family::V6 => {
+            let mut block = [u32::MAX; 8];
+            for t in WANTED_V6 {
+                block[usize::from(t >> 5)] &= !(1 << (t & 31));
+            }
+            let _ = set_opt(&sock, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &block);
+        }
+    }
+}
+
+/// `setsockopt` with a plain-data value.
+#[allow(unsafe_code)]
+fn set_opt<T: Copy>(
+    sock: &socket2::SockRef<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `value` points to a live, initialised `T` of the size passed,
+    // and the descriptor is borrowed from a socket that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Register an owned socket with tokio's reactor.
+#[allow(unsafe_code)]
+fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
+    // SAFETY: `Socket` owns its file descriptor, which stays open and
+    // unchanged until the `AsyncFd` (and the `Socket` in it) is dropped.
+    unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)
+}
+
+/// `recvfrom` into an initialised buffer. socket2 takes `MaybeUninit`
+/// so that it can read into uninitialised memory; ours is initialised.
+#[allow(unsafe_code)]
+fn recv_from_into(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
+    // SAFETY: `MaybeUninit<u8>` has the same layout as `u8`, and every byte
+    // of `buf` is already initialised; recv_from only writes bytes.
+    let uninit: &mut [MaybeUninit<u8>] = unsafe {
+        std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), buf.len())
+    };
+    let (len, addr) = sock.recv_from(uninit)?;
+    let from = addr
+        .as_socket()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    Ok((len, from))
+}

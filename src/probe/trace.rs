@@ -1,0 +1,558 @@
+//! Traceroute with ICMP echo probes, every TTL in flight at once.
+//!
+//! One raw socket per family is shared by every trace. A receive task per
+//! socket parses each datagram with [`wire`](super::wire) and hands it to
+//! the trace that owns the quoted probe id, after checking that the probe
+//! was going where the message says. A trace therefore costs about one
+//! timeout, not one timeout per hop, and thousands run concurrently.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::pacer::Pacer;
+use super::sys::{Family, PrivilegeError, RawIcmpSocket};
+use super::wire::{self, ProbeId, Reply, ReplyKind};
+
+/// Time to live / hop limit of a probe: which hop it expires at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Ttl(pub u8);
+
+/// How a trace is run.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceOptions {
+    /// Highest TTL probed (at most 255).
+    pub max_hops: u8,
+    /// How long to wait for each probe's answer.
+    pub timeout: Duration,
+}
+
+/// One hop of a path: who answered at this TTL, if anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Hop {
+    pub ttl: Ttl,
+    pub addr: Option<IpAddr>,
+    pub rtt_ms: Option<f64>,
+}
+
+/// The path to a destination.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Path {
+    /// Hops from TTL 1; the destination is the last hop when it answered.
+    /// Unanswered hops past the last answer are not listed.
+    pub hops: Vec<Hop>,
+    /// Whether the destination itself answered (Reachable).
+    pub reached: bool,
+    /// Set when a router said the destination cannot be reached.
+    pub unreachable_code: Option<u8>,
+}
+
+impl Path {
+    /// The routers on the way: every hop except the destination itself.
+    pub fn routers(&self) -> &[Hop] {
+        if self.reached {
+            &self.hops[..self.hops.len().saturating_sub(1)]
+        } else {
+            &self.hops
+        }
+    }
+
+    /// The last hop that answered: where the path stops.
+    pub fn last_answering(&self) -> Option<&Hop> {
+        self.hops.iter().rev().find(|h| h.addr.is_some())
+    }
+}
+
+/// Why a trace could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(transparent)]
+    Unavailable(#[from] PrivilegeError),
+    #[error("sending a probe to {dst} failed: {source}")]
+    Send { dst: IpAddr, source: std::io::Error },
+}
+
+/// An answer delivered to the trace that sent the probe.
+#[derive(Debug, Clone, Copy)]
+struct HopAnswer {
+    ttl: Ttl,
+    from: IpAddr,
+    rtt: Duration,
+    kind: ReplyKind,
+}
+
+struct Pending {
+    dst: IpAddr,
+    ttl: Ttl,
+    sent_at: Instant,
+    answers: mpsc::UnboundedSender<HopAnswer>,
+}
+
+/// Probes in flight, keyed by their id; shared with the receive task.
+type PendingMap = Arc<Mutex<HashMap<ProbeId, Pending>>>;
+
+/// One raw socket, its probes in flight and its receive task.
+struct FamilyTracer {
+    socket: Arc<RawIcmpSocket>,
+    pending: PendingMap,
+    /// TTL is a socket option: "set TTL, send" must not interleave.
+    send_lock: tokio::sync::Mutex<()>,
+    receiver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FamilyTracer {
+    fn drop(&mut self) {
+        self.receiver.abort();
+    }
+}
+
+/// Traces paths over shared raw ICMP sockets.
+pub struct Tracer {
+    v4: Result<FamilyTracer, PrivilegeError>,
+    v6: Result<FamilyTracer, PrivilegeError>,
+    next_id: AtomicU32,
+    /// The identifier ping uses; never handed out here, so a trace never
+    /// claims a ping's reply.
+    reserved_ident: u16,
+}
+
+impl Tracer {
+    /// Open a raw socket per family (CAP_NET_RAW). A family that cannot be
+    /// opened keeps its error and reports it for each trace of that family.
+    /// `reserved_ident` is an identifier this tracer must not use.
+    pub fn new(reserved_ident: u16, first_id: u32) -> Tracer {
+        Tracer {
+            v4: FamilyTracer::open(Family::V4),
+            v6: FamilyTracer::open(Family::V6),
+            next_id: AtomicU32::new(first_id),
+            reserved_ident,
+        }
+    }
+
+    /// The error of each family that cannot trace, for a warning.
+    pub fn unavailable(&self) -> Vec<&PrivilegeError> {
+        [&self.v4, &self.v6]
+            .into_iter()
+            .filter_map(|f| f.as_ref().err())
+            .collect()
+    }
+
+    fn allocate_id(&self) -> ProbeId {
+        loop {
+            let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = ProbeId {
+                ident: (n >> 16) as u16,
+                seq: n as u16,
+            };
+            if id.ident != self.reserved_ident {
+                return id;
+            }
+        }
+    }
+
+    /// Trace the path to `dst`. Every TTL is sent through the pacer, lowest
+    /// first; sending stops early once the destination (or a router saying
+    /// it is unreachable) has answered below the next TTL.
+    pub async fn trace(
+        &self,
+        dst: IpAddr,
+        opts: &TraceOptions,
+        pacer: &Pacer,
+    ) -> Result<Path, TraceError> {
+        let family = match Family::of(dst) {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        };
+        let tracer = family.as_ref().map_err(clone_privilege_error)?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut sent = ProbesInFlight {
+            pending: &tracer.pending,
+            ids: Vec::new(),
+        };
+        let mut answers = Answers::new(opts.max_hops);
+        let mut deadline = Instant::now() + opts.timeout;
+
+        for ttl in 1..=opts.max_hops {
+            while let Ok(answer) = rx.try_recv() {
+                answers.record(answer);
+            }
+            if answers.end_ttl().is_some_and(|end| end.0 < ttl) {
+                break;
+            }
+            pacer.wait().await;
+            let id = self.allocate_id();
+            let packet = match dst {
+                IpAddr::V4(_) => wire::emit_echo_v4(id, wire::PROBE_PAYLOAD),
+                IpAddr::V6(_) => wire::emit_echo_v6(id, wire::PROBE_PAYLOAD),
+            };
+            let _serial = tracer.send_lock.lock().await;
+            let sent_at = Instant::now();
+            lock(&tracer.pending).insert(
+                id,
+                Pending {
+                    dst,
+                    ttl: Ttl(ttl),
+                    sent_at,
+                    answers: tx.clone(),
+                },
+            );
+            sent.ids.push(id);
+            if let Err(source) = tracer.socket.send_with_ttl(&packet, dst, ttl).await {
+                // No route at all is an answer too: nothing lies beyond.
+                if ttl == 1 {
+                    return Err(TraceError::Send { dst, source });
+                }
+                break;
+            }
+            deadline = sent_at + opts.timeout;
+        }
+        drop(tx);
+
+        while !answers.complete() {
+            tokio::select! {
+                answer = rx.recv() => match answer {
+                    Some(a) => answers.record(a),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        Ok(answers.into_path())
+    }
+}
+
+fn clone_privilege_error(e: &PrivilegeError) -> PrivilegeError {
+    // The error is kept per family and reported per trace; io::Error is
+    // not Clone, so rebuild the variants that carry one.
+    match e {
+        PrivilegeError::NoRawIcmp { family, exe } => PrivilegeError::NoRawIcmp {
+            family: *family,
+            exe: exe.clone(),
+        },
+        PrivilegeError::NoPingSocket {
+            family,
+            exe,
+            sysctl,
+        } => PrivilegeError::NoPingSocket {
+            family: *family,
+            exe: exe.clone(),
+            sysctl,
+        },
+        PrivilegeError::FamilyUnavailable { family, source } => PrivilegeError::FamilyUnavailable {
+            family: *family,
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        PrivilegeError::Other { family, source } => PrivilegeError::Other {
+            family: *family,
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not stop every later trace.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The probes one trace sent; unregistered when the trace ends, however it
+/// ends (including cancellation), so late answers are dropped.
+struct ProbesInFlight<'a> {
+    pending: &'a PendingMap,
+    ids: Vec<ProbeId>,
+}
+
+impl Drop for ProbesInFlight<'_> {
+    fn drop(&mut self) {
+        let mut pending = lock(self.pending);
+        for id in &self.ids {
+            pending.remove(id);
+        }
+    }
+}
+
+impl FamilyTracer {
+    fn open(family: Family) -> Result<FamilyTracer, PrivilegeError> {
+        let socket = Arc::new(RawIcmpSocket::open(family)?);
+        let pending: PendingMap = Arc::default();
+        let receiver = tokio::spawn(receive_loop(socket.clone(), pending.clone()));
+        Ok(FamilyTracer {
+            socket,
+            pending,
+            send_lock: tokio::sync::Mutex::new(()),
+            receiver,
+        })
+    }
+}
+
+/// Read every ICMP message on the socket and route the ones that answer a
+/// pending probe. Malformed and foreign packets are dropped.
+async fn receive_loop(socket: Arc<RawIcmpSocket>, pending: PendingMap) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            // Transient errors (e.g. ENOBUFS) must not end tracing.
+            Err(_) => continue,
+        };
+        let now = Instant::now();
+        let parsed = match (socket.family(), from) {
+            (Family::V4, _) => wire::parse_v4(&buf[..len]),
+            (Family::V6, IpAddr::V6(from6)) => wire::parse_v6(from6, &buf[..len]),
+            (Family::V6, IpAddr::V4(_)) => continue,
+        };
+        let Ok(Some(reply)) = parsed else { continue };
+        if let Some((probe, answer)) = match_reply(&pending, &reply, now) {
+            // The trace may have finished meanwhile; then nobody listens.
+            let _ = probe.send(answer);
+        }
+    }
+}
+
+/// Claim the pending probe a reply answers, if it is one of ours and was
+/// really going where the reply says.
+fn match_reply(
+    pending: &PendingMap,
+    reply: &Reply,
+    now: Instant,
+) -> Option<(mpsc::UnboundedSender<HopAnswer>, HopAnswer)> {
+    let mut pending = lock(pending);
+    let probe = pending.get(&reply.probe)?;
+    if probe.dst != reply.probe_dst {
+        return None;
+    }
+    let probe = pending.remove(&reply.probe)?;
+    Some((
+        probe.answers,
+        HopAnswer {
+            ttl: probe.ttl,
+            from: reply.from,
+            rtt: now.saturating_duration_since(probe.sent_at),
+            kind: reply.kind,
+        },
+    ))
+}
+
+/// The answers of one trace so far, and when it is complete. Pure.
+#[derive(Debug)]
+struct Answers {
+    by_ttl: Vec<Option<HopAnswer>>,
+}
+
+impl Answers {
+    fn new(max_hops: u8) -> Answers {
+        Answers {
+            by_ttl: vec![None; usize::from(max_hops)],
+        }
+    }
+
+    fn record(&mut self, answer: HopAnswer) {
+        if let Some(slot) = self
+            .by_ttl
+            .get_mut(usize::from(answer.ttl.0).wrapping_sub(1))
+        {
+            *slot = Some(answer);
+        }
+    }
+
+    /// The lowest TTL at which the path ended: the destination answered,
+    /// or someone said it is unreachable.
+    fn end_ttl(&self) -> Option<Ttl> {
+        self.by_ttl
+            .iter()
+            .flatten()
+            .filter(|a| !matches!(a.kind, ReplyKind::TimeExceeded))
+            .map(|a| a.ttl)
+            .min()
+    }
+
+    /// Complete when the path has ended and every hop before the end
+    /// answered: nothing more can change the result.
+    fn complete(&self) -> bool {
+        match self.end_ttl() {
+            Some(end) => self.by_ttl[..usize::from(end.0 - 1)]
+                .iter()
+                .all(Option::is_some),
+            None => false,
+        }
+    }
+
+    fn into_path(self) -> Path {
+        let end = self.end_ttl();
+        let last = end.map_or_else(
+            || {
+                self.by_ttl
+                    .iter()
+                    .rposition(Option::is_some)
+                    .map_or(0, |i| i + 1)
+            },
+            |t| usize::from(t.0),
+        );
+        let hops = self.by_ttl[..last]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Hop {
+                ttl: Ttl(i as u8 + 1),
+                addr: a.map(|a| a.from),
+                rtt_ms: a.map(|a| a.rtt.as_secs_f64() * 1000.0),
+            })
+            .collect();
+        let end_answer = end.and_then(|t| self.by_ttl[usize::from(t.0 - 1)]);
+        Path {
+            hops,
+            reached: matches!(end_answer.map(|a| a.kind), Some(ReplyKind::EchoReply)),
+            unreachable_code: match end_answer.map(|a| a.kind) {
+                Some(ReplyKind::Unreachable { code }) => Some(code),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn answer(ttl: u8, from: &str, kind: ReplyKind) -> HopAnswer {
+        HopAnswer {
+            ttl: Ttl(ttl),
+            from: ip(from),
+            rtt: Duration::from_millis(u64::from(ttl)),
+            kind,
+        }
+    }
+
+    #[test]
+    fn path_stops_at_the_destination() {
+        let mut a = Answers::new(30);
+        a.record(answer(4, "198.19.3.10", ReplyKind::EchoReply));
+        a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
+        a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        assert!(!a.complete(), "hop 2 still missing");
+        a.record(answer(2, "198.18.2.2", ReplyKind::TimeExceeded));
+        assert!(a.complete());
+        let p = a.into_path();
+        assert!(p.reached);
+        let addrs: Vec<_> = p.hops.iter().map(|h| h.addr.unwrap()).collect();
+        assert_eq!(
+            addrs,
+            [ip("198.18.1.1"), ip("198.18.2.2"), ip("198.19.3.10")]
+        );
+        assert_eq!(p.routers().len(), 2);
+        assert_eq!(p.hops[2].rtt_ms, Some(3.0));
+    }
+
+    #[test]
+    fn silent_destination_ends_at_the_last_answer() {
+        let mut a = Answers::new(30);
+        a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        a.record(answer(2, "198.18.2.2", ReplyKind::TimeExceeded));
+        assert!(!a.complete());
+        let p = a.into_path();
+        assert!(!p.reached);
+        assert_eq!(p.hops.len(), 2);
+        assert_eq!(p.last_answering().unwrap().addr, Some(ip("198.18.2.2")));
+        assert_eq!(p.routers().len(), 2);
+    }
+
+    #[test]
+    fn silent_hop_in_the_middle_is_kept_as_a_gap() {
+        let mut a = Answers::new(30);
+        a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
+        let p = a.into_path();
+        assert!(p.reached);
+        assert_eq!(p.hops.len(), 3);
+        assert_eq!(p.hops[1].addr, None);
+        assert_eq!(p.hops[1].rtt_ms, None);
+    }
+
+    #[test]
+    fn unreachable_ends_the_path_unreached() {
+        let mut a = Answers::new(30);
+        a.record(answer(1, "198.18.1.1", ReplyKind::Unreachable { code: 0 }));
+        a.record(answer(2, "198.18.1.1", ReplyKind::Unreachable { code: 0 }));
+        assert!(a.complete());
+        let p = a.into_path();
+        assert!(!p.reached);
+        assert_eq!(p.unreachable_code, Some(0));
+        assert_eq!(p.hops.len(), 1);
+    }
+
+    #[test]
+    fn nothing_answered_is_an_empty_path() {
+        let p = Answers::new(30).into_path();
+        assert!(p.hops.is_empty() && !p.reached);
+        assert_eq!(p.last_answering(), None);
+    }
+
+    #[test]
+    fn out_of_range_ttl_is_ignored() {
+        let mut a = Answers::new(3);
+        a.record(answer(0, "198.18.1.1", ReplyKind::EchoReply));
+        a.record(answer(9, "198.18.1.1", ReplyKind::EchoReply));
+        assert!(a.into_path().hops.is_empty());
+    }
+
+    fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<HopAnswer>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let map: PendingMap = Arc::default();
+        lock(&map).insert(
+            id,
+            Pending {
+                dst: ip(dst),
+                ttl: Ttl(2),
+                sent_at: Instant::now(),
+                answers: tx,
+            },
+        );
+        (map, rx)
+    }
+
+    const ID: ProbeId = ProbeId { ident: 7, seq: 9 };
+
+    #[tokio::test]
+    async fn reply_is_matched_by_id_and_destination() {
+        let (map, _rx) = pending_with("198.19.3.10", ID);
+        let reply = Reply {
+            from: ip("198.18.2.2"),
+            kind: ReplyKind::TimeExceeded,
+            probe: ID,
+            probe_dst: ip("198.19.3.10"),
+        };
+        let (_, answer) = match_reply(&map, &reply, Instant::now()).unwrap();
+        assert_eq!(answer.ttl, Ttl(2));
+        assert_eq!(answer.from, ip("198.18.2.2"));
+        assert!(lock(&map).is_empty(), "a probe is answered once");
+        assert!(match_reply(&map, &reply, Instant::now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn reply_quoting_another_destination_is_ignored() {
+        let (map, _rx) = pending_with("198.19.3.10", ID);
+        let reply = Reply {
+            from: ip("198.18.2.2"),
+            kind: ReplyKind::TimeExceeded,
+            probe: ID,
+            probe_dst: ip("198.19.3.11"),
+        };
+        assert!(match_reply(&map, &reply, Instant::now()).is_none());
+        assert_eq!(lock(&map).len(), 1, "the real answer can still come");
+        let wrong_id = Reply {
+            probe: ProbeId { ident: 7, seq: 10 },
+            probe_dst: ip("198.19.3.10"),
+            ..reply
+        };
+        assert!(match_reply(&map, &wrong_id, Instant::now()).is_none());
+    }
+}

@@ -1,0 +1,574 @@
+//! The I/O side of the loader: reading the file, deciding its format,
+//! choosing the sheet, and turning calamine's cells into [`Cell`]s with the
+//! row numbers the user sees.
+
+use std::fmt;
+use std::io::Cursor;
+use std::path::Path;
+
+use calamine::{Data, ExcelDateTime, Ods, Reader, SheetType, SheetVisible, Sheets, Xls, Xlsx};
+
+use crate::targets::cell::Cell;
+use crate::targets::delimited::parse_csv;
+use crate::targets::parse::parse_rows;
+use crate::targets::{LoadError, TargetList};
+
+/// The file formats a target list can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Office Open XML workbook (Excel 2007 and later, LibreOffice).
+    Xlsx,
+    /// Legacy Excel 97-2003 workbook.
+    Xls,
+    /// OpenDocument spreadsheet.
+    Ods,
+    /// Comma-, semicolon- or tab-separated text.
+    Csv,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Xlsx => ".xlsx",
+            Format::Xls => ".xls",
+            Format::Ods => ".ods",
+            Format::Csv => ".csv",
+        })
+    }
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    /// A zip archive: .xlsx or .ods (both are zipped XML).
+    Zip,
+    /// An OLE2 compound file: .xls.
+    Ole,
+    Text,
+    Binary,
+}
+
+fn sniff(bytes: &[u8]) -> Content {
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Content::Zip;
+    }
+    if bytes.starts_with(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
+        return Content::Ole;
+    }
+    if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+        return Content::Text;
+    }
+    // Text files have no control bytes other than layout ones; binary
+    // formats have plenty (NUL above all) in their first few kilobytes.
+    let head = &bytes[..bytes.len().min(8192)];
+    let text = head
+        .iter()
+        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c));
+    if text {
+        Content::Text
+    } else {
+        Content::Binary
+    }
+}
+
+fn format_from_extension(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "xlsx" | "xlsm" => Format::Xlsx,
+        "xls" => Format::Xls,
+        "ods" => Format::Ods,
+        "csv" | "tsv" | "txt" => Format::Csv,
+        _ => return None,
+    })
+}
+
+/// Loads the targets from a `.xlsx`, `.xls`, `.ods` or `.csv` file.
+///
+/// The extension decides the format; without a known one the content is
+/// sniffed. `sheet` names the sheet to read (exact name first, then
+/// ignoring case); `None` takes the first visible worksheet. Messages name
+/// the file as `path.display()` shows it.
+pub fn load(path: &Path, sheet: Option<&str>) -> Result<TargetList, LoadError> {
+    let file = path.display().to_string();
+    // Target lists are small; reading the whole file once lets the same
+    // bytes serve sniffing, both zip formats and the CSV decoder.
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let content = sniff(&bytes);
+    let candidates: &[Format] = match format_from_extension(path) {
+        Some(format) => &[format][..],
+        None => match content {
+            Content::Zip => &[Format::Xlsx, Format::Ods],
+            Content::Ole => &[Format::Xls],
+            Content::Text => &[Format::Csv],
+            Content::Binary => {
+                let what = match path.extension() {
+                    Some(ext) => format!(
+                        "the extension .{} is not a target list format and the content is not text",
+                        ext.to_string_lossy()
+                    ),
+                    None => "the file has no extension and its content is neither a spreadsheet nor text".into(),
+                };
+                return Err(LoadError::UnsupportedFormat { file, detail: what });
+            }
+        },
+    };
+
+    if candidates == [Format::Csv] {
+        if let Some(wanted) = sheet {
+            return Err(LoadError::NoSuchSheet {
+                file,
+                sheet: wanted.to_owned(),
+                available: Vec::new(),
+            });
+        }
+        return parse_csv(&file, &bytes);
+    }
+
+    let mut last_error = None;
+    for &format in candidates {
+        match open_workbook(format, &bytes) {
+            Ok(workbook) => return read_workbook(&file, workbook, sheet),
+            Err(detail) => last_error = Some((format, detail)),
+        }
+    }
+    let (format, mut detail) = last_error.unwrap_or((Format::Xlsx, String::new()));
+    if let Some(actual) = mismatch_hint(format, content) {
+        detail = format!("{detail}; {actual}");
+    }
+    Err(LoadError::Unreadable {
+        file,
+        format,
+        detail,
+    })
+}
+
+/// A note for when the extension promised one format and the bytes are
+/// another, the usual cause being a file renamed instead of re-saved.
+fn mismatch_hint(format: Format, content: Content) -> Option<&'static str> {
+    match (format, content) {
+        (Format::Xlsx | Format::Ods, Content::Zip) | (Format::Xls, Content::Ole) => None,
+        (_, Content::Zip) => Some("the content is a zip archive, as in .xlsx or .ods files"),
+        (_, Content::Ole) => Some("the content looks like a legacy .xls workbook"),
+        (_, Content::Text) => {
+            Some("the content is plain text, perhaps CSV with the wrong extension")
+        }
+        (_, Content::Binary) => None,
+    }
+}
+
+type Workbook<'a> = Sheets<Cursor<&'a [u8]>>;
+
+fn open_workbook(format: Format, bytes: &[u8]) -> Result<Workbook<'_>, String> {
+    let rs = Cursor::new(bytes);
+    match format {
+        Format::Xlsx => Xlsx::new(rs).map(Sheets::Xlsx).map_err(|e| e.to_string()),
+        Format::Xls => Xls::new(rs).map(Sheets::Xls).map_err(|e| e.to_string()),
+        Format::Ods => Ods::new(rs).map(Sheets::Ods).map_err(|e| e.to_string()),
+        Format::Csv => Err("CSV is not a workbook".to_owned()),
+    }
+}
+
+fn read_workbook(
+    file: &str,
+    mut workbook: Workbook<'_>,
+    wanted: Option<&str>,
+) -> Result<TargetList, LoadError> {
+    let sheets = workbook.sheets_metadata().to_vec();
+    let names = || sheets.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let name = match wanted {
+        Some(wanted) => {
+            let found = sheets.iter().find(|s| s.name == wanted).or_else(|| {
+                let folded = wanted.trim().to_lowercase();
+                sheets
+                    .iter()
+                    .find(|s| s.name.trim().to_lowercase() == folded)
+            });
+            match found {
+                Some(s) => s.name.clone(),
+                None => {
+                    return Err(LoadError::NoSuchSheet {
+                        file: file.to_owned(),
+                        sheet: wanted.to_owned(),
+                        available: names(),
+                    })
+                }
+            }
+        }
+        None => {
+            // Hidden sheets usually hold old data or lookup tables that
+            // the person editing the visible one never sees.
+            let first = sheets
+                .iter()
+                .find(|s| s.visible == SheetVisible::Visible && s.typ == SheetType::WorkSheet);
+            match first {
+                Some(s) => s.name.clone(),
+                None => {
+                    return Err(LoadError::NoVisibleSheet {
+                        file: file.to_owned(),
+                        available: names(),
+                    })
+                }
+            }
+        }
+    };
+    let range = workbook
+        .worksheet_range(&name)
+        .map_err(|e| LoadError::Unreadable {
+            file: file.to_owned(),
+            format: match workbook {
+                Sheets::Xls(_) => Format::Xls,
+                Sheets::Ods(_) => Format::Ods,
+                _ => Format::Xlsx,
+            },
+            detail: format!("sheet {name:?}: {e}"),
+        })?;
+    // A calamine Range begins at the first filled cell, not at A1, so its
+    // row 0 is the sheet's row `start.0 + 1`. Columns need no such shift:
+    // the header and the data are indexed within the same range.
+    let first_row = range.start().map_or(0, |(row, _)| row);
+    let rows = range.rows().enumerate().map(|(i, cells)| {
+        let number = u32::try_from(i)
+            .ok()
+            .and_then(|i| first_row.checked_add(i)?.checked_add(1))
+            .unwrap_or(u32::MAX);
+        (number, cells.iter().map(cell_from_data).collect())
+    });
+    parse_rows(file, Some(&name), rows)
+}
+
+fn cell_from_data(data: &Data) -> Cell {
+    match data {
+        Data::Empty => Cell::Empty,
+        Data::String(s) => Cell::Text(s.clone()),
+        Data::Float(f) => Cell::Number(*f),
+        Data::Int(i) => Cell::Int(*i),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(dt) => Cell::DateTime(datetime_text(dt)),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::DateTime(s.clone()),
+        Data::Error(e) => Cell::Error(e.to_string()),
+    }
+}
+
+/// Renders a date serial the way a person would recognise it in the
+/// sheet; calamine is built without chrono, so this uses its own
+/// component conversion.
+fn datetime_text(dt: &ExcelDateTime) -> String {
+    let serial = dt.as_f64();
+    if dt.is_duration() {
+        // Saturating float-to-int casts keep absurd values from panicking.
+        let total = (serial * 86_400.0).round() as i64;
+        let sign = if total < 0 { "-" } else { "" };
+        let total = total.unsigned_abs();
+        return format!(
+            "{sign}{}:{:02}:{:02}",
+            total / 3600,
+            total / 60 % 60,
+            total % 60
+        );
+    }
+    let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();
+    let date = format!("{y:04}-{mo:02}-{d:02}");
+    let time = format!("{h:02}:{mi:02}:{s:02}");
+    if serial.fract() == 0.0 {
+        date
+    } else if (0.0..1.0).contains(&serial) {
+        time
+    } else {
+        format!("{date} {time}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::targets::{Problem, TargetAddr};
+    use calamine::ExcelDateTimeType;
+    use std::path::PathBuf;
+
+    /// The office-made fixtures. The shared folder sits beside the crate
+    /// (`../shared/fixtures`) in the real project and two levels up in the
+    /// scratch crate; take whichever exists so this works in both.
+    fn fixture(name: &str) -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = ["../shared/fixtures", "../../shared/fixtures"]
+            .iter()
+            .map(|d| root.join(d))
+            .find(|d| d.is_dir())
+            .expect("shared/fixtures not found next to the crate");
+        dir.join(name)
+    }
+
+    /// Fixtures made by third-party writers (see testdata/make_fixtures.py),
+    /// copied to a temp dir under `name`, which also sets the extension.
+    fn testdata(bytes: &[u8], name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    const TYPED_XLS: &[u8] = include_bytes!("testdata/typed.xls");
+    const TYPED_XLSX: &[u8] = include_bytes!("testdata/typed.xlsx");
+
+    fn addrs(list: &TargetList) -> Vec<String> {
+        list.targets.iter().map(|t| t.addr.to_string()).collect()
+    }
+
+    #[test]
+    fn seed_layout_xlsx() {
+        let list = load(&fixture("seed-layout.xlsx"), None).unwrap();
+        assert_eq!(list.sheet.as_deref(), Some("seed-layout"));
+        assert_eq!(
+            addrs(&list),
+            [
+                "127.0.0.1",
+                "127.0.0.2",
+                "127.0.0.53",
+                "::1",
+                "127.10.20.30"
+            ]
+        );
+        let rows: Vec<u32> = list.targets.iter().map(|t| t.row).collect();
+        assert_eq!(rows, [2, 3, 4, 5, 6]);
+        assert!(list.problems.is_empty(), "{:?}", list.problems);
+    }
+
+    fn check_sites(name: &str) {
+        let path = fixture(name);
+        let list = load(&path, None).unwrap();
+        let got: Vec<_> = list
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    t.row,
+                    t.addr.to_string(),
+                    t.name.as_deref(),
+                    t.group.as_deref(),
+                    t.notes.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    2,
+                    "127.0.0.1".to_owned(),
+                    Some("loopback"),
+                    Some("lab"),
+                    Some("always up")
+                ),
+                (
+                    3,
+                    "127.0.0.2".to_owned(),
+                    Some("second loopback"),
+                    Some("lab"),
+                    None
+                ),
+                (4, "::1".to_owned(), Some("v6 loopback"), Some("lab"), None),
+            ],
+            "{name}"
+        );
+        assert_eq!(list.problems.len(), 1, "{name}: {:?}", list.problems);
+        let p: &Problem = &list.problems[0];
+        assert_eq!((p.row, p.value.as_str()), (5, "127.0.0.300"), "{name}");
+        assert_eq!(
+            p.to_string(),
+            format!(
+                "{}: sites row 5: \"127.0.0.300\" is not an IP address or host name",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn sites_xlsx() {
+        check_sites("sites.xlsx");
+    }
+
+    #[test]
+    fn sites_ods() {
+        check_sites("sites.ods");
+    }
+
+    /// typed.xls and typed.xlsx: a hidden sheet "Old" first, then
+    /// "Targets" with a title in B2 and the header in row 4 from column B.
+    fn check_typed(path: &Path) {
+        let list = load(path, None).unwrap();
+        assert_eq!(list.sheet.as_deref(), Some("Targets"));
+        let got: Vec<(u32, String, Option<&str>)> = list
+            .targets
+            .iter()
+            .map(|t| (t.row, t.addr.to_string(), t.group.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, "127.0.0.1".into(), Some("lab")),
+                (11, "::1".into(), Some("lab")),
+                (14, "localhost".into(), Some("lab")),
+            ]
+        );
+        assert_eq!(list.targets[1].notes.as_deref(), Some("bracketed"));
+        let problems: Vec<(u32, &str)> = list
+            .problems
+            .iter()
+            .map(|p| (p.row, p.message.as_str()))
+            .collect();
+        let retype = "format the ip column as Text and type the address again";
+        assert_eq!(
+            problems,
+            [
+                (
+                    6,
+                    format!("the cell is a number (127001); {retype}").as_str()
+                ),
+                (
+                    7,
+                    format!("the cell is a date or time (2024-01-15); {retype}").as_str()
+                ),
+                (
+                    8,
+                    format!("the cell is a boolean (TRUE); {retype}").as_str()
+                ),
+                (
+                    9,
+                    "the cell holds the error value #N/A; fix the formula or type the address"
+                ),
+                (12, "no IP address in the ip column"),
+                (13, "\"127.0.0.1\" is a duplicate of row 5; monitored once"),
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_xls() {
+        let (_d, path) = testdata(TYPED_XLS, "typed.xls");
+        check_typed(&path);
+    }
+
+    #[test]
+    fn typed_xlsx() {
+        let (_d, path) = testdata(TYPED_XLSX, "typed.xlsx");
+        check_typed(&path);
+    }
+
+    #[test]
+    fn named_sheets() {
+        let (_d, path) = testdata(TYPED_XLSX, "typed.xlsx");
+        let hidden = load(&path, Some("Old")).unwrap();
+        assert_eq!(hidden.sheet.as_deref(), Some("Old"));
+        assert_eq!(addrs(&hidden), ["127.9.9.9"]);
+        assert_eq!(load(&path, Some(" targets ")).unwrap().targets.len(), 3);
+        let err = load(&path, Some("Nope")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: there is no sheet named \"Nope\"; the sheets are \"Old\", \"Targets\"",
+                path.display()
+            )
+        );
+        let err = load(&fixture("sites.ods"), Some("nope")).unwrap_err();
+        assert!(
+            err.to_string().ends_with("the sheets are \"sites\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn content_is_sniffed_without_a_known_extension() {
+        let cases: [(&[u8], &str); 4] = [
+            (TYPED_XLSX, "targets"),
+            (TYPED_XLS, "targets.bak"),
+            (&std::fs::read(fixture("sites.ods")).unwrap(), "sites"),
+            (b"ip\n127.0.0.1\n", "targets.list"),
+        ];
+        for (bytes, name) in cases {
+            let (_d, path) = testdata(bytes, name);
+            let list = load(&path, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!list.targets.is_empty(), "{name}");
+        }
+        let (_d, path) = testdata(&std::fs::read(fixture("sites.ods")).unwrap(), "sites");
+        assert_eq!(load(&path, None).unwrap().sheet.as_deref(), Some("sites"));
+    }
+
+    #[test]
+    fn unsupported_and_unreadable_files_name_the_file_and_formats() {
+        let (_d, path) = testdata(b"\x00\x01\x02binary", "targets.bin");
+        let err = load(&path, None).unwrap_err();
+        assert!(
+            matches!(err, LoadError::UnsupportedFormat { .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with(&format!("{}: ", path.display())), "{msg}");
+        assert!(msg.contains(".xlsx, .xls, .ods or .csv"), "{msg}");
+
+        let (_d, path) = testdata(b"ip\n127.0.0.1\n", "renamed.xlsx");
+        let err = load(&path, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoadError::Unreadable {
+                    format: Format::Xlsx,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("perhaps CSV with the wrong extension"),
+            "{err}"
+        );
+
+        let (_d, path) = testdata(b"PK\x03\x04 not really a zip", "broken");
+        let err = load(&path, None).unwrap_err();
+        assert!(matches!(err, LoadError::Unreadable { .. }), "{err:?}");
+
+        let missing = Path::new("/nonexistent/targets.xlsx");
+        let err = load(missing, None).unwrap_err();
+        assert!(matches!(err, LoadError::Io { .. }), "{err:?}");
+        assert!(err
+            .to_string()
+            .starts_with("/nonexistent/targets.xlsx: cannot read the file"));
+    }
+
+    #[test]
+    fn csv_has_no_sheets() {
+        let (_d, path) = testdata(b"ip\n127.0.0.1\n", "t.csv");
+        let err = load(&path, Some("Sheet1")).unwrap_err();
+        assert!(matches!(err, LoadError::NoSuchSheet { .. }), "{err:?}");
+        assert_eq!(
+            load(&path, None).unwrap().targets[0].addr,
+            TargetAddr::Ip([127, 0, 0, 1].into())
+        );
+    }
+
+    #[test]
+    fn datetime_rendering() {
+        let dt = |v, t| datetime_text(&ExcelDateTime::new(v, t, false));
+        assert_eq!(dt(45306.0, ExcelDateTimeType::DateTime), "2024-01-15");
+        assert_eq!(
+            dt(45306.5, ExcelDateTimeType::DateTime),
+            "2024-01-15 12:00:00"
+        );
+        assert_eq!(dt(0.25, ExcelDateTimeType::DateTime), "06:00:00");
+        assert_eq!(dt(1.5, ExcelDateTimeType::TimeDelta), "36:00:00");
+        assert_eq!(dt(f64::NAN, ExcelDateTimeType::TimeDelta), "0:00:00");
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Content::Zip);
+        assert_eq!(sniff(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), Content::Ole);
+        assert_eq!(sniff(b"ip;name\r\n\xe9"), Content::Text);
+        assert_eq!(sniff(b""), Content::Text);
+        assert_eq!(sniff(b"\xff\xfei\x00"), Content::Text);
+        assert_eq!(sniff(b"%PDF-1.7\n\x00"), Content::Binary);
+    }
+}

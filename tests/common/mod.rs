@@ -1,0 +1,164 @@
+//! Shared by the integration tests: the edgeprobe binary, the namespace lab
+//! of `scripts/lab.sh`, and a root check.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test, built by cargo for this test run.
+pub fn edgeprobe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edgeprobe"))
+}
+
+/// `../shared/fixtures/NAME`: sheets made by a real office suite.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name)
+}
+
+/// Tests that create namespaces or raw sockets need root; CI runs as root.
+/// Fail loudly rather than pass without testing anything.
+pub fn require_root() {
+    let uid = Command::new("id").arg("-u").output().expect("run id -u");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "this test needs root (network namespaces, raw sockets): run scripts/test.sh as root"
+    );
+}
+
+/// A lab of `scripts/lab.sh`, torn down when dropped.
+pub struct Lab {
+    pub name: String,
+}
+
+impl Lab {
+    /// Build lab `name` (1-6 letters/digits, unique per test).
+    pub fn up(name: &str) -> Lab {
+        require_root();
+        let lab = Lab { name: name.into() };
+        let out = Command::new(lab_script())
+            .args(["up", name])
+            .output()
+            .expect("run scripts/lab.sh");
+        assert!(
+            out.status.success(),
+            "lab.sh up {name} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    /// A command run inside namespace `NAME-role`.
+    pub fn command_in(&self, role: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &format!("{}-{role}", self.name)])
+            .arg(program);
+        c
+    }
+
+    /// edgeprobe run inside the lab's probe namespace.
+    pub fn edgeprobe(&self) -> Command {
+        self.command_in("probe", env!("CARGO_BIN_EXE_edgeprobe"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_script())
+            .args(["down", &self.name])
+            .output();
+    }
+}
+
+fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lab.sh")
+}
+
+/// Stdout as JSON, with stderr in the panic message if it is not.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}); exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The hop addresses (`null` as "*") of one probe result.
+pub fn hop_addrs(result: &serde_json::Value) -> Vec<String> {
+    result["hops"]
+        .as_array()
+        .expect("hops array")
+        .iter()
+        .map(|h| h["addr"].as_str().unwrap_or("*").to_string())
+        .collect()
+}
+
+/// The hop addresses `traceroute -I -n` prints, `*` for a silent hop.
+pub fn parse_traceroute(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.next()?.parse::<u32>().ok()?;
+            Some(words.next()?.to_string())
+        })
+        .collect()
+}
+
+/// A bare network namespace with only `lo` up, deleted when dropped.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: &str) -> Netns {
+        require_root();
+        let _ = Command::new("ip").args(["netns", "del", name]).output();
+        let ok = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("run ip netns add");
+        assert!(ok.success(), "ip netns add {name} failed");
+        let ns = Netns { name: name.into() };
+        assert!(ns.run(&["ip", "link", "set", "lo", "up"]).status.success());
+        ns
+    }
+
+    /// Run `argv` inside the namespace.
+    pub fn run(&self, argv: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(argv)
+            .output()
+            .expect("run ip netns exec")
+    }
+
+    /// Allow or forbid unprivileged ICMP sockets here (per namespace).
+    pub fn set_ping_group_range(&self, range: &str) {
+        let out = self.run(&[
+            "sysctl",
+            "-w",
+            &format!("net.ipv4.ping_group_range={range}"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}

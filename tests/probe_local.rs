@@ -1,0 +1,174 @@
+//! `edgeprobe probe` on loopback: a large sweep in one round, and the
+//! privilege paths (root, CAP_NET_RAW only, unprivileged ICMP sockets,
+//! nothing). Needs root to create namespaces and drop privileges.
+
+mod common;
+
+use std::io::Write as _;
+
+use common::{edgeprobe, hop_addrs, require_root, Netns};
+use serde_json::Value;
+
+#[test]
+fn loopback_sweep_of_1000_addresses_all_working_in_one_round() {
+    require_root();
+    let ns = Netns::new("epsweep");
+    let mut sheet = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    writeln!(sheet, "ip,name").unwrap();
+    for i in 0..1000u32 {
+        writeln!(sheet, "127.1.{}.{},t{i}", i / 256, i % 256).unwrap();
+    }
+    sheet.flush().unwrap();
+    let bin = env!("CARGO_BIN_EXE_edgeprobe");
+    let path = sheet.path().to_str().unwrap();
+    let out = ns.run(&[
+        bin,
+        "probe",
+        "--targets",
+        path,
+        "--json",
+        "--count",
+        "2",
+        "--timeout",
+        "2000",
+        "--rate",
+        "0",
+    ]);
+    let results = common::json(&out);
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 1000);
+    let not_working: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["status"] != "working")
+        .collect();
+    assert!(
+        not_working.is_empty(),
+        "not working: {:#?}",
+        &not_working[..not_working.len().min(3)]
+    );
+    for r in results {
+        assert_eq!(r["received"], 2);
+        assert_eq!(r["gateway"], "direct");
+        // Loopback is its own first hop, and traceroute stops there.
+        assert_eq!(hop_addrs(r), [r["addr"].as_str().unwrap()]);
+    }
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn ipv6_loopback_is_working() {
+    require_root();
+    let ns = Netns::new("epv6lo");
+    let out = ns.run(&[
+        env!("CARGO_BIN_EXE_edgeprobe"),
+        "probe",
+        "--json",
+        "--rate",
+        "0",
+        "::1",
+    ]);
+    let r = &common::json(&out)[0];
+    assert_eq!(r["status"], "working", "{r:#}");
+    assert_eq!(hop_addrs(r), ["::1"]);
+}
+
+/// `setpriv` arguments that run as `nobody` with exactly these capabilities.
+fn as_nobody_with(caps: &str) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]
+    .map(String::from)
+    .to_vec();
+    if caps.is_empty() {
+        v.push("--inh-caps=-all".into());
+    } else {
+        v.push(format!("--inh-caps=-all,+{caps}"));
+        v.push(format!("--ambient-caps=+{caps}"));
+    }
+    v.push(env!("CARGO_BIN_EXE_edgeprobe").into());
+    v
+}
+
+fn run_as(ns: &Netns, caps: &str, args: &[&str]) -> std::process::Output {
+    let mut argv = as_nobody_with(caps);
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    ns.run(&argv)
+}
+
+#[test]
+fn cap_net_raw_alone_is_enough_for_ping_and_traceroute() {
+    require_root();
+    let ns = Netns::new("epcap");
+    ns.set_ping_group_range("1 0");
+    let out = run_as(
+        &ns,
+        "net_raw",
+        &["probe", "--json", "--rate", "0", "127.0.0.1"],
+    );
+    let r = &common::json(&out)[0];
+    assert_eq!(r["status"], "working", "{r:#}");
+    assert_eq!(hop_addrs(r), ["127.0.0.1"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).trim().is_empty(),
+        "no warnings expected"
+    );
+}
+
+#[test]
+fn without_cap_net_raw_ping_falls_back_and_traceroute_says_how_to_fix() {
+    require_root();
+    let ns = Netns::new("epdgram");
+    ns.set_ping_group_range("0 2147483647");
+    let out = run_as(&ns, "", &["probe", "--json", "--rate", "0", "127.0.0.1"]);
+    let r = &common::json(&out)[0];
+    assert_eq!(
+        r["status"], "working",
+        "ping through an ICMP datagram socket: {r:#}"
+    );
+    assert_eq!(r["hops"], serde_json::json!([]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
+    assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("permission denied"),
+        "{stderr}"
+    );
+
+    // --no-trace does not warn about traceroute.
+    let out = run_as(
+        &ns,
+        "",
+        &["probe", "--no-trace", "--rate", "0", "127.0.0.1"],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).trim().is_empty());
+}
+
+#[test]
+fn without_any_icmp_permission_the_message_gives_both_fixes() {
+    require_root();
+    let ns = Netns::new("epnone");
+    ns.set_ping_group_range("1 0");
+    let out = run_as(&ns, "", &["probe", "--no-trace", "--json", "127.0.0.1"]);
+    let r = &common::json(&out)[0];
+    assert_eq!(r["status"], "not_working");
+    assert_eq!(r["sent"], 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
+    assert!(stderr.contains("ping_group_range"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn nothing_to_probe_is_a_usage_error() {
+    let out = edgeprobe().arg("probe").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--targets"));
+    let out = edgeprobe().args(["probe", "127.0.0.300"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.300"));
+}

@@ -172,3 +172,35 @@ fn nothing_to_probe_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.300"));
 }
+
+#[test]
+fn host_names_are_resolved_and_a_bad_name_is_a_result_not_a_crash() {
+    require_root();
+    // A namespace with only loopback: a name lookup can reach /etc/hosts
+    // and nothing outside this machine.
+    let ns = Netns::new("epname");
+    let out = ns.run(&[
+        env!("CARGO_BIN_EXE_edgeprobe"),
+        "probe",
+        "--json",
+        "--rate",
+        "0",
+        "--timeout",
+        "500",
+        "localhost",
+        "no-such-host.invalid",
+    ]);
+    let v = common::json(&out);
+    let local = &v[0];
+    assert_eq!(local["addr"], "localhost");
+    let resolved: std::net::IpAddr = local["resolved"].as_str().unwrap().parse().unwrap();
+    assert!(resolved.is_loopback(), "{local:#}");
+    assert_eq!(local["status"], "working");
+    let bad = &v[1];
+    assert_eq!(bad["status"], "not_working");
+    assert!(
+        bad["notes"][0].as_str().unwrap().contains("cannot resolve"),
+        "{bad:#}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -247,7 +247,9 @@ pub fn render_table(results: &[ProbeResult]) -> String {
     out
 }
 
-/// Intermediate hops, `*` for one that did not answer; `-` when no trace.
+/// Intermediate hops, `*` for one that did not answer (a run of three or
+/// more as `* xN`, as rate-limited routers can leave dozens); `-` when
+/// there was no trace.
 fn routers_column(r: &ProbeResult) -> String {
     if r.hops.is_empty() {
         return "-".into();
@@ -256,11 +258,27 @@ fn routers_column(r: &ProbeResult) -> String {
     if routers.is_empty() {
         return "none".into();
     }
-    routers
-        .iter()
-        .map(|h| h.addr.map_or_else(|| "*".to_string(), |a| a.to_string()))
-        .collect::<Vec<_>>()
-        .join(" > ")
+    let mut parts: Vec<String> = Vec::new();
+    let mut silent_run = 0;
+    let flush = |parts: &mut Vec<String>, run: &mut usize| {
+        match *run {
+            0 => {}
+            1 | 2 => parts.extend(std::iter::repeat_n("*".to_string(), *run)),
+            n => parts.push(format!("* x{n}")),
+        }
+        *run = 0;
+    };
+    for hop in routers {
+        match hop.addr {
+            Some(addr) => {
+                flush(&mut parts, &mut silent_run);
+                parts.push(addr.to_string());
+            }
+            None => silent_run += 1,
+        }
+    }
+    flush(&mut parts, &mut silent_run);
+    parts.join(" > ")
 }
 
 #[cfg(test)]
@@ -345,6 +363,20 @@ mod tests {
         assert_eq!(routers_column(&r), "none");
         let untraced = result("127.0.0.1", vec![], true);
         assert_eq!(routers_column(&untraced), "-");
+    }
+
+    #[test]
+    fn long_runs_of_silent_hops_are_counted_not_listed() {
+        let mut hops: Vec<Hop> = (1..=26).map(|t| hop(t, None)).collect();
+        hops.push(hop(27, Some("198.18.1.1")));
+        let r = result("198.19.200.1", hops, false);
+        assert_eq!(routers_column(&r), "* x26 > 198.18.1.1");
+        let r = result(
+            "198.19.3.10",
+            vec![hop(1, None), hop(2, None), hop(3, Some("198.19.3.10"))],
+            true,
+        );
+        assert_eq!(routers_column(&r), "* > *");
     }
 
     #[test]

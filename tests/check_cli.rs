@@ -101,3 +101,17 @@ fn hostile_names_are_escaped_on_the_terminal() {
     assert!(!stdout.contains('\x1b'), "raw escape reached the terminal");
     assert!(stdout.contains("evil\\u{1b}[2Jname"), "{stdout}");
 }
+
+#[test]
+fn a_sheet_can_be_named_and_a_wrong_name_lists_the_sheets() {
+    let path = fixture("sites.xlsx");
+    let path = path.to_str().unwrap();
+    let (code, _, _) = check(&["--sheet", "sites", path]);
+    assert_eq!(code, Some(1));
+    let (code, _, stderr) = check(&["--sheet", "nope", path]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("nope") && stderr.contains("sites"),
+        "{stderr}"
+    );
+}

@@ -186,3 +186,37 @@ fn table_output_shows_the_seed_columns() {
     assert!(lines[1].contains("198.18.1.1 > 198.18.2.2"));
     assert!(lines[2].contains("Not Working") && lines[2].contains("Unreachable"));
 }
+
+#[test]
+fn options_max_hops_no_trace_and_targets_with_addresses() {
+    let lab = Lab::up("popt");
+    // --max-hops 1: only r1 is seen, and the host 3 hops away is not
+    // reached by the trace (ping still reaches it).
+    let r = &probe_json(&lab, &["--max-hops", "1", "198.19.3.10"])[0];
+    assert_eq!(hop_addrs(r), ["198.18.1.1"]);
+    assert_eq!(r["status"], "working");
+
+    // --no-trace: no hops, and Reachable comes from ping.
+    let v = probe_json(&lab, &["--no-trace", "198.19.3.10", "198.19.3.20"]);
+    assert_eq!(v[0]["hops"], serde_json::json!([]));
+    assert_eq!(v[0]["reached"], true);
+    assert_eq!(v[1]["reached"], false);
+    assert_eq!(v[0]["gateway"], "198.18.1.1");
+
+    // A sheet and addresses together: the addresses first, then the sheet.
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("closet.csv");
+    std::fs::write(&sheet, "name,ip\nh2,198.19.3.11\nr2,198.18.2.2\n").unwrap();
+    let v = probe_json(
+        &lab,
+        &[
+            "--no-trace",
+            "--targets",
+            sheet.to_str().unwrap(),
+            "198.19.3.10",
+        ],
+    );
+    let addrs: Vec<&str> = v.iter().map(|r| r["addr"].as_str().unwrap()).collect();
+    assert_eq!(addrs, ["198.19.3.10", "198.19.3.11", "198.18.2.2"]);
+    assert!(v.iter().all(|r| r["status"] == "working"));
+}

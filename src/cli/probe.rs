@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::stream::{self, StreamExt};
+
 use crate::probe::{
     stats::DEFAULT_DEGRADED_LOSS, PingOptions, ProbeOptions, ProbeResult, Prober, RouteTable,
     Status, TraceOptions,
@@ -103,7 +105,13 @@ pub fn run(args: &ProbeArgs) -> u8 {
             return exit::UNUSABLE;
         }
     };
-    let results = runtime.block_on(probe_targets(wanted, args));
+    let results = match runtime.block_on(probe_targets(wanted, args)) {
+        Ok(results) => results,
+        Err(why) => {
+            eprintln!("edgeprobe: cannot ping anything:\n{why}");
+            return exit::UNUSABLE;
+        }
+    };
     if args.json {
         match serde_json::to_string_pretty(&results) {
             Ok(json) => println!("{json}"),
@@ -122,7 +130,13 @@ pub fn run(args: &ProbeArgs) -> u8 {
     }
 }
 
-async fn probe_targets(wanted: Vec<(String, TargetAddr)>, args: &ProbeArgs) -> Vec<ProbeResult> {
+/// How many host names are looked up at once.
+const PARALLEL_LOOKUPS: usize = 64;
+
+async fn probe_targets(
+    wanted: Vec<(String, TargetAddr)>,
+    args: &ProbeArgs,
+) -> Result<Vec<ProbeResult>, String> {
     let opts = ProbeOptions {
         ping: PingOptions {
             count: args.count,
@@ -135,41 +149,62 @@ async fn probe_targets(wanted: Vec<(String, TargetAddr)>, args: &ProbeArgs) -> V
         }),
     };
     let prober = Prober::new(args.rate);
-    for w in prober.warnings(!args.no_trace) {
+    let warnings = prober.warnings(!args.no_trace);
+    if !prober.can_ping() {
+        return Err(warnings.join("\n"));
+    }
+    for w in warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(secs) = minimum_seconds(wanted.len(), args.count, args.rate) {
+        eprintln!(
+            "note: {} targets x {} echo requests at {} packets/s take at least {secs:.0} s (traceroute adds more); raise --rate to go faster",
+            wanted.len(),
+            args.count,
+            args.rate
+        );
     }
     let routes = RouteTable::read_kernel();
 
-    // Resolve host names first; a name that does not resolve is a result
-    // of its own, Not Working with the reason.
-    let mut order: Vec<Result<(String, IpAddr, bool), ProbeResult>> = Vec::new();
-    for (label, addr) in wanted {
-        order.push(match addr {
-            TargetAddr::Ip(ip) => Ok((label, ip, false)),
-            TargetAddr::Host(name) => match resolve(&name).await {
-                Ok(ip) => Ok((label, ip, true)),
-                Err(why) => Err(unresolved(label, why)),
-            },
-        });
-    }
-    let to_probe: Vec<(String, IpAddr)> = order
+    // Resolve host names first, concurrently and in input order; a name
+    // that does not resolve is a result of its own, Not Working with why.
+    let resolved: Vec<(String, Result<IpAddr, String>, bool)> = stream::iter(wanted)
+        .map(|(label, addr)| async move {
+            match addr {
+                TargetAddr::Ip(ip) => (label, Ok(ip), false),
+                TargetAddr::Host(name) => (label, resolve(&name).await, true),
+            }
+        })
+        .buffered(PARALLEL_LOOKUPS)
+        .collect()
+        .await;
+    let to_probe: Vec<(String, IpAddr)> = resolved
         .iter()
-        .filter_map(|o| o.as_ref().ok().map(|(l, ip, _)| (l.clone(), *ip)))
+        .filter_map(|(label, ip, _)| ip.as_ref().ok().map(|ip| (label.clone(), *ip)))
         .collect();
     let mut probed = prober.probe_all(to_probe, &routes, &opts).await.into_iter();
-    order
+    Ok(resolved
         .into_iter()
-        .map(|o| match o {
-            Ok((_, ip, was_name)) => {
+        .map(|(label, ip, is_name)| match ip {
+            Ok(ip) => {
                 let mut r = probed.next().expect("one result per probed target");
-                if was_name {
+                if is_name {
                     r.resolved = Some(ip);
                 }
                 r
             }
-            Err(r) => r,
+            Err(why) => unresolved(label, why),
         })
-        .collect()
+        .collect())
+}
+
+/// The least time a round takes at this rate, when worth mentioning.
+fn minimum_seconds(targets: usize, count: u32, rate: u32) -> Option<f64> {
+    if rate == 0 {
+        return None;
+    }
+    let secs = targets as f64 * f64::from(count) / f64::from(rate);
+    (secs >= 10.0).then_some(secs)
 }
 
 async fn resolve(name: &str) -> Result<IpAddr, String> {
@@ -194,7 +229,7 @@ fn unresolved(label: String, why: String) -> ProbeResult {
         gateway: None,
         hops: Vec::new(),
         reached: false,
-        trace_reached: false,
+        ip: None,
         notes: vec![why],
     }
 }
@@ -315,7 +350,7 @@ mod tests {
             gateway: Some(Gateway::Via("198.18.1.1".parse().unwrap())),
             hops,
             reached,
-            trace_reached: reached,
+            ip: Some(addr.parse().unwrap()),
             notes: vec![],
         }
     }
@@ -377,6 +412,24 @@ mod tests {
             true,
         );
         assert_eq!(routers_column(&r), "* > *");
+    }
+
+    #[test]
+    fn destination_answering_with_an_error_is_not_a_router() {
+        // A host firewall answering "administratively prohibited".
+        let r = result(
+            "198.19.3.20",
+            vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.20"))],
+            false,
+        );
+        assert_eq!(routers_column(&r), "198.18.1.1");
+    }
+
+    #[test]
+    fn slow_rounds_are_announced() {
+        assert_eq!(minimum_seconds(10_000, 3, 100), Some(300.0));
+        assert_eq!(minimum_seconds(10, 3, 100), None);
+        assert_eq!(minimum_seconds(10_000, 3, 0), None, "unpaced");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use pacer::Pacer;
 pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
 pub use stats::{RttSummary, Status};
-pub use trace::{Hop, Path, TraceOptions, Tracer, Ttl};
+pub use trace::{Hop, Path, TraceError, TraceOptions, Tracer, Ttl};
 
 /// Everything one probe of one target needs to know.
 #[derive(Debug, Clone, Copy)]
@@ -47,21 +47,23 @@ pub struct ProbeResult {
     pub rtt_ms: Option<RttSummary>,
     pub gateway: Option<Gateway>,
     pub hops: Vec<Hop>,
-    /// The destination answered (an echo reply to ping or to traceroute).
+    /// Reachable: the destination answered, to ping or to traceroute.
     pub reached: bool,
-    /// Whether the last of `hops` is the destination itself.
+    /// The address probed (`addr` itself, or what the name resolved to);
+    /// `None` when a name did not resolve.
     #[serde(skip)]
-    pub trace_reached: bool,
+    pub ip: Option<IpAddr>,
     /// Problems worth telling the operator: no route, no privilege...
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
 impl ProbeResult {
-    /// The routers on the way: the hops without the destination itself.
+    /// The routers on the way: the hops without the destination itself
+    /// (which ends the list when it answered, even with an error).
     pub fn routers(&self) -> &[Hop] {
-        match (self.trace_reached, self.hops.split_last()) {
-            (true, Some((_destination, routers))) => routers,
+        match self.hops.split_last() {
+            Some((last, routers)) if last.addr.is_some() && last.addr == self.ip => routers,
             _ => &self.hops,
         }
     }
@@ -79,14 +81,20 @@ impl Prober {
     /// features that lack privileges are reported per target, and listed
     /// by [`Prober::warnings`].
     pub fn new(packets_per_second: u32) -> Prober {
-        // A per-process identifier keeps our replies apart from another
-        // edgeprobe or ping running on the same machine.
-        let ident = (std::process::id() & 0xffff) as u16;
+        // Random identifiers keep our replies apart from another edgeprobe
+        // or ping on the same machine (a pid is too close to the next one).
+        let random = random_u64();
+        let ping_ident = random as u16;
         Prober {
-            pinger: Pinger::new(ident),
-            tracer: Tracer::new(ident, std::process::id().rotate_left(16)),
+            pinger: Pinger::new(ping_ident),
+            tracer: Tracer::new(ping_ident, (random >> 32) as u32),
             pacer: Pacer::new(packets_per_second),
         }
+    }
+
+    /// Whether any address family can be pinged at all.
+    pub fn can_ping(&self) -> bool {
+        self.pinger.any_available()
     }
 
     /// Why some probing is unavailable (missing privileges, no IPv6), each
@@ -131,6 +139,8 @@ impl Prober {
         }
         let path = match trace {
             Some(Ok(path)) => Some(path),
+            // Reported once for the whole run by `warnings`.
+            Some(Err(TraceError::Unavailable(_))) => None,
             Some(Err(e)) => {
                 notes.push(format!("traceroute: {e}"));
                 None
@@ -149,17 +159,19 @@ impl Prober {
             ));
         }
         let trace_reached = path.as_ref().is_some_and(|p| p.reached);
+        // Nothing sent (no socket, no route) is total loss, not none.
+        let loss = if ping.sent == 0 { 1.0 } else { ping.loss() };
         ProbeResult {
             resolved: None,
             status: ping.status,
             sent: ping.sent,
             received: ping.received,
-            loss: ping.loss(),
+            loss,
             rtt_ms: ping.rtt,
             gateway: routes.gateway_for(addr),
             hops: path.map(|p| p.hops).unwrap_or_default(),
             reached: ping.received > 0 || trace_reached,
-            trace_reached,
+            ip: Some(addr),
             notes,
             addr: label,
         }
@@ -179,6 +191,18 @@ impl Prober {
         )
         .await
     }
+}
+
+/// 64 bits that differ between processes and runs; enough to keep probe
+/// identifiers apart, not for secrets.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
 }
 
 /// A readable name for an ICMP destination-unreachable code.

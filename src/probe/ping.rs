@@ -44,6 +44,8 @@ pub struct PingOutcome {
     pub rtt: Option<RttSummary>,
     pub status: Status,
     /// Why requests could not be sent, if they could not (e.g. no route).
+    /// A missing socket is not repeated here: [`Pinger::unavailable`]
+    /// reports it once.
     pub send_error: Option<String>,
 }
 
@@ -75,6 +77,11 @@ impl Pinger {
         }
     }
 
+    /// Whether at least one family can ping.
+    pub fn any_available(&self) -> bool {
+        self.v4.is_ok() || self.v6.is_ok()
+    }
+
     /// Socket problems, one per family that cannot ping, for a warning.
     pub fn unavailable(&self) -> Vec<&PrivilegeError> {
         [&self.v4, &self.v6]
@@ -93,9 +100,14 @@ impl Pinger {
     /// Send `count` echo requests to `addr`, each through the pacer, and
     /// wait for their replies concurrently.
     pub async fn ping(&self, addr: IpAddr, opts: &PingOptions, pacer: &Pacer) -> PingOutcome {
-        let client = match self.client(Family::of(addr)) {
-            Ok(c) => c,
-            Err(e) => return unsendable(e.to_string()),
+        let Ok(client) = self.client(Family::of(addr)) else {
+            return PingOutcome {
+                sent: 0,
+                received: 0,
+                rtt: None,
+                status: Status::NotWorking,
+                send_error: None,
+            };
         };
         let attempts = (0..opts.count).map(|_| {
             let seq = PingSequence(self.next_seq.fetch_add(1, Ordering::Relaxed));
@@ -156,16 +168,6 @@ impl std::os::fd::AsFd for SurgeSocketFd<'_> {
         // SAFETY: the client owns this socket and lives at least as long as
         // the borrow (`'_` ties it to `self`, which borrows the client).
         unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0.get_socket().get_native_sock()) }
-    }
-}
-
-fn unsendable(reason: String) -> PingOutcome {
-    PingOutcome {
-        sent: 0,
-        received: 0,
-        rtt: None,
-        status: Status::NotWorking,
-        send_error: Some(reason),
     }
 }
 

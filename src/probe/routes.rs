@@ -226,9 +226,8 @@ ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000
     }
 
     #[test]
-    fn link_local_is_direct_and_reject_default_loses_to_the_real_one() {
+    fn link_local_is_direct_and_the_lab_default_is_used() {
         assert_eq!(lab().gateway_for(ip("fe80::1")), Some(Gateway::Direct));
-        // Both defaults are ::/0; the real one has the lower metric.
         assert_eq!(
             lab().gateway_for(ip("2001:db8:77::1")),
             Some(Gateway::Via(ip("2001:db8:1::1")))

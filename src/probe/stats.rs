@@ -27,7 +27,8 @@ impl Status {
         if received == 0 {
             return Status::NotWorking;
         }
-        if loss(sent, received) >= degraded_loss {
+        // Some loss is needed to be Degraded, even with a threshold of 0.
+        if received < sent && loss(sent, received) >= degraded_loss {
             Status::Degraded
         } else {
             Status::Working
@@ -98,6 +99,12 @@ mod tests {
             "at the threshold"
         );
         assert_eq!(Status::classify(0, 0, 0.2), Status::NotWorking);
+        assert_eq!(
+            Status::classify(3, 3, 0.0),
+            Status::Working,
+            "no loss is never Degraded"
+        );
+        assert_eq!(Status::classify(3, 2, 0.0), Status::Degraded);
     }
 
     #[test]

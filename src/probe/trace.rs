@@ -55,15 +55,6 @@ pub struct Path {
 }
 
 impl Path {
-    /// The routers on the way: every hop except the destination itself.
-    pub fn routers(&self) -> &[Hop] {
-        if self.reached {
-            &self.hops[..self.hops.len().saturating_sub(1)]
-        } else {
-            &self.hops
-        }
-    }
-
     /// The last hop that answered: where the path stops.
     pub fn last_answering(&self) -> Option<&Hop> {
         self.hops.iter().rev().find(|h| h.addr.is_some())
@@ -73,8 +64,10 @@ impl Path {
 /// Why a trace could not be run.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// No raw socket for this family; the same error for every trace, and
+    /// reported once by [`Tracer::unavailable`].
     #[error(transparent)]
-    Unavailable(#[from] PrivilegeError),
+    Unavailable(Arc<PrivilegeError>),
     #[error("sending a probe to {dst} failed: {source}")]
     Send { dst: IpAddr, source: std::io::Error },
 }
@@ -115,8 +108,8 @@ impl Drop for FamilyTracer {
 
 /// Traces paths over shared raw ICMP sockets.
 pub struct Tracer {
-    v4: Result<FamilyTracer, PrivilegeError>,
-    v6: Result<FamilyTracer, PrivilegeError>,
+    v4: Result<FamilyTracer, Arc<PrivilegeError>>,
+    v6: Result<FamilyTracer, Arc<PrivilegeError>>,
     next_id: AtomicU32,
     /// The identifier ping uses; never handed out here, so a trace never
     /// claims a ping's reply.
@@ -126,11 +119,13 @@ pub struct Tracer {
 impl Tracer {
     /// Open a raw socket per family (CAP_NET_RAW). A family that cannot be
     /// opened keeps its error and reports it for each trace of that family.
-    /// `reserved_ident` is an identifier this tracer must not use.
+    /// `reserved_ident` (ping's) is never handed out; ids count up from
+    /// `first_id`, which should be random so that two processes on one
+    /// machine do not walk the same ids.
     pub fn new(reserved_ident: u16, first_id: u32) -> Tracer {
         Tracer {
-            v4: FamilyTracer::open(Family::V4),
-            v6: FamilyTracer::open(Family::V6),
+            v4: FamilyTracer::open(Family::V4).map_err(Arc::new),
+            v6: FamilyTracer::open(Family::V6).map_err(Arc::new),
             next_id: AtomicU32::new(first_id),
             reserved_ident,
         }
@@ -140,7 +135,7 @@ impl Tracer {
     pub fn unavailable(&self) -> Vec<&PrivilegeError> {
         [&self.v4, &self.v6]
             .into_iter()
-            .filter_map(|f| f.as_ref().err())
+            .filter_map(|f| f.as_ref().err().map(|e| &**e))
             .collect()
     }
 
@@ -154,6 +149,13 @@ impl Tracer {
             if id.ident != self.reserved_ident {
                 return id;
             }
+            // Inside ping's block: jump past it in one step.
+            let _ = self.next_id.compare_exchange(
+                n.wrapping_add(1),
+                (n | 0xffff).wrapping_add(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -170,7 +172,9 @@ impl Tracer {
             Family::V4 => &self.v4,
             Family::V6 => &self.v6,
         };
-        let tracer = family.as_ref().map_err(clone_privilege_error)?;
+        let tracer = family
+            .as_ref()
+            .map_err(|e| TraceError::Unavailable(e.clone()))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut sent = ProbesInFlight {
             pending: &tracer.pending,
@@ -228,34 +232,6 @@ impl Tracer {
     }
 }
 
-fn clone_privilege_error(e: &PrivilegeError) -> PrivilegeError {
-    // The error is kept per family and reported per trace; io::Error is
-    // not Clone, so rebuild the variants that carry one.
-    match e {
-        PrivilegeError::NoRawIcmp { family, exe } => PrivilegeError::NoRawIcmp {
-            family: *family,
-            exe: exe.clone(),
-        },
-        PrivilegeError::NoPingSocket {
-            family,
-            exe,
-            sysctl,
-        } => PrivilegeError::NoPingSocket {
-            family: *family,
-            exe: exe.clone(),
-            sysctl,
-        },
-        PrivilegeError::FamilyUnavailable { family, source } => PrivilegeError::FamilyUnavailable {
-            family: *family,
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        PrivilegeError::Other { family, source } => PrivilegeError::Other {
-            family: *family,
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere must not stop every later trace.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -298,8 +274,12 @@ async fn receive_loop(socket: Arc<RawIcmpSocket>, pending: PendingMap) {
     loop {
         let (len, from) = match socket.recv_from(&mut buf).await {
             Ok(r) => r,
-            // Transient errors (e.g. ENOBUFS) must not end tracing.
-            Err(_) => continue,
+            // Transient errors (e.g. ENOBUFS) must not end tracing, nor
+            // spin a core if they repeat.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
         let now = Instant::now();
         let parsed = match (socket.family(), from) {
@@ -448,7 +428,6 @@ mod tests {
             addrs,
             [ip("198.18.1.1"), ip("198.18.2.2"), ip("198.19.3.10")]
         );
-        assert_eq!(p.routers().len(), 2);
         assert_eq!(p.hops[2].rtt_ms, Some(3.0));
     }
 
@@ -462,7 +441,6 @@ mod tests {
         assert!(!p.reached);
         assert_eq!(p.hops.len(), 2);
         assert_eq!(p.last_answering().unwrap().addr, Some(ip("198.18.2.2")));
-        assert_eq!(p.routers().len(), 2);
     }
 
     #[test]
@@ -502,6 +480,30 @@ mod tests {
         a.record(answer(0, "198.18.1.1", ReplyKind::EchoReply));
         a.record(answer(9, "198.18.1.1", ReplyKind::EchoReply));
         assert!(a.into_path().hops.is_empty());
+    }
+
+    #[tokio::test]
+    async fn ids_skip_the_ping_identifier_block() {
+        // Both families fail to open without privileges or succeed as root;
+        // either way the id counter works the same.
+        let tracer = Tracer::new(0x0001, 0x0000_fffe);
+        let ids: Vec<ProbeId> = (0..4).map(|_| tracer.allocate_id()).collect();
+        assert_eq!(
+            ids[0],
+            ProbeId {
+                ident: 0,
+                seq: 0xfffe
+            }
+        );
+        assert_eq!(
+            ids[1],
+            ProbeId {
+                ident: 0,
+                seq: 0xffff
+            }
+        );
+        assert_eq!(ids[2], ProbeId { ident: 2, seq: 0 }, "ident 1 is ping's");
+        assert_eq!(ids[3], ProbeId { ident: 2, seq: 1 });
     }
 
     fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<HopAnswer>) {

@@ -39,14 +39,6 @@ impl Family {
             Family::V6 => Protocol::ICMPV6,
         }
     }
-
-    /// The sysctl prefix for this family (`net.ipv4` / `net.ipv6`).
-    fn sysctl(self) -> &'static str {
-        match self {
-            Family::V4 => "net.ipv4",
-            Family::V6 => "net.ipv6",
-        }
-    }
 }
 
 impl std::fmt::Display for Family {
@@ -71,14 +63,10 @@ pub enum PrivilegeError {
     #[error(
         "ping needs either CAP_NET_RAW or unprivileged {family} ICMP sockets, and neither is allowed.\n\
          Either grant the capability:\n    sudo setcap cap_net_raw+ep {exe}\n\
-         or allow ICMP sockets for all groups:\n    \
-         sudo sysctl -w {sysctl}.ping_group_range=\"0 2147483647\""
+         or allow ICMP sockets for all groups (the one setting covers IPv4 and IPv6):\n    \
+         sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\""
     )]
-    NoPingSocket {
-        family: Family,
-        exe: String,
-        sysctl: &'static str,
-    },
+    NoPingSocket { family: Family, exe: String },
     #[error(
         "{family} is not available on this machine ({source}); {family} targets cannot be probed"
     )]
@@ -133,7 +121,6 @@ pub fn ping_socket_kind(family: Family) -> Result<PingSocketKind, PrivilegeError
             Err(PrivilegeError::NoPingSocket {
                 family,
                 exe: exe_path(),
-                sysctl: family.sysctl(),
             })
         }
         Err(e) => Err(PrivilegeError::Other { family, source: e }),

@@ -19,10 +19,8 @@ fn loopback_sweep_of_1000_addresses_all_working_in_one_round() {
         writeln!(sheet, "127.1.{}.{},t{i}", i / 256, i % 256).unwrap();
     }
     sheet.flush().unwrap();
-    let bin = env!("CARGO_BIN_EXE_edgeprobe");
     let path = sheet.path().to_str().unwrap();
-    let out = ns.run(&[
-        bin,
+    let out = ns.edgeprobe(&[
         "probe",
         "--targets",
         path,
@@ -59,14 +57,7 @@ fn loopback_sweep_of_1000_addresses_all_working_in_one_round() {
 fn ipv6_loopback_is_working() {
     require_root();
     let ns = Netns::new("epv6lo");
-    let out = ns.run(&[
-        env!("CARGO_BIN_EXE_edgeprobe"),
-        "probe",
-        "--json",
-        "--rate",
-        "0",
-        "::1",
-    ]);
+    let out = ns.edgeprobe(&["probe", "--json", "--rate", "0", "::1"]);
     let r = &common::json(&out)[0];
     assert_eq!(r["status"], "working", "{r:#}");
     assert_eq!(hop_addrs(r), ["::1"]);
@@ -178,18 +169,10 @@ fn the_pacer_holds_ping_and_traceroute_to_the_set_rate() {
     require_root();
     let ns = Netns::new("eppace");
     let addrs: Vec<String> = (1..=10).map(|i| format!("127.3.0.{i}")).collect();
-    let mut argv = vec![
-        env!("CARGO_BIN_EXE_edgeprobe"),
-        "probe",
-        "--json",
-        "--count",
-        "2",
-        "--rate",
-        "50",
-    ];
-    argv.extend(addrs.iter().map(String::as_str));
+    let mut args = vec!["probe", "--json", "--count", "2", "--rate", "50"];
+    args.extend(addrs.iter().map(String::as_str));
     let started = std::time::Instant::now();
-    let out = ns.run(&argv);
+    let out = ns.edgeprobe(&args);
     let elapsed = started.elapsed();
     let results = common::json(&out);
     assert!(results
@@ -222,8 +205,7 @@ fn host_names_are_resolved_and_a_bad_name_is_a_result_not_a_crash() {
     // A namespace with only loopback: a name lookup can reach /etc/hosts
     // and nothing outside this machine.
     let ns = Netns::new("epname");
-    let out = ns.run(&[
-        env!("CARGO_BIN_EXE_edgeprobe"),
+    let out = ns.edgeprobe(&[
         "probe",
         "--json",
         "--rate",

@@ -140,6 +140,13 @@ impl Netns {
             .expect("run ip netns exec")
     }
 
+    /// `edgeprobe ARGS...` run as root inside the namespace.
+    pub fn edgeprobe(&self, args: &[&str]) -> Output {
+        let mut argv = vec![env!("CARGO_BIN_EXE_edgeprobe")];
+        argv.extend_from_slice(args);
+        self.run(&argv)
+    }
+
     /// Allow or forbid unprivileged ICMP sockets here (per namespace).
     pub fn set_ping_group_range(&self, range: &str) {
         let out = self.run(&[

@@ -119,15 +119,11 @@ pub fn parse_v4(datagram: &[u8]) -> Result<Option<Reply>, WireError> {
     }
     let kind = match (icmp.msg_type(), icmp.msg_code()) {
         (Icmpv4Message::EchoReply, 0) => {
-            return Ok(Some(Reply {
+            return Ok(Some(echo_reply(
                 from,
-                kind: ReplyKind::EchoReply,
-                probe: ProbeId {
-                    ident: icmp.echo_ident(),
-                    seq: icmp.echo_seq_no(),
-                },
-                probe_dst: from,
-            }));
+                icmp.echo_ident(),
+                icmp.echo_seq_no(),
+            )));
         }
         (Icmpv4Message::TimeExceeded, 0) => ReplyKind::TimeExceeded,
         (Icmpv4Message::DstUnreachable, code) => ReplyKind::Unreachable { code },
@@ -141,6 +137,16 @@ pub fn parse_v4(datagram: &[u8]) -> Result<Option<Reply>, WireError> {
         probe,
         probe_dst: IpAddr::V4(probe_dst),
     }))
+}
+
+/// An echo reply comes from the destination the request went to.
+fn echo_reply(from: IpAddr, ident: u16, seq: u16) -> Reply {
+    Reply {
+        from,
+        kind: ReplyKind::EchoReply,
+        probe: ProbeId { ident, seq },
+        probe_dst: from,
+    }
 }
 
 /// Read the echo request quoted inside an ICMPv4 error: its destination
@@ -180,15 +186,11 @@ pub fn parse_v6(from: Ipv6Addr, message: &[u8]) -> Result<Option<Reply>, WireErr
     let from_ip = IpAddr::V6(from);
     let kind = match (icmp.msg_type(), icmp.msg_code()) {
         (Icmpv6Message::EchoReply, 0) => {
-            return Ok(Some(Reply {
-                from: from_ip,
-                kind: ReplyKind::EchoReply,
-                probe: ProbeId {
-                    ident: icmp.echo_ident(),
-                    seq: icmp.echo_seq_no(),
-                },
-                probe_dst: from_ip,
-            }));
+            return Ok(Some(echo_reply(
+                from_ip,
+                icmp.echo_ident(),
+                icmp.echo_seq_no(),
+            )));
         }
         (Icmpv6Message::TimeExceeded, 0) => ReplyKind::TimeExceeded,
         (Icmpv6Message::DstUnreachable, code) => ReplyKind::Unreachable { code },

@@ -4,9 +4,8 @@
 mod check;
 mod probe;
 
-use std::process::ExitCode;
-
 use std::fmt::Write as _;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -25,7 +24,8 @@ enum Command {
     /// with its row. Exit 0 clean, 1 problems but some targets, 2 unusable.
     Check(check::CheckArgs),
     /// Ping and trace addresses once and print the results. Exit 0 when
-    /// every target is Working, 1 when some are not, 2 on bad input.
+    /// every target is Working, 1 when some are not, 2 on bad input or when
+    /// nothing can be pinged.
     Probe(probe::ProbeArgs),
 }
 

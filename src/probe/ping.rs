@@ -66,7 +66,8 @@ pub struct Pinger {
 impl Pinger {
     /// Open one socket per family: raw where CAP_NET_RAW allows it,
     /// otherwise an unprivileged ping socket. A family that cannot be
-    /// opened keeps its error, reported for each target of that family.
+    /// opened keeps its error for [`Pinger::unavailable`]; its targets come
+    /// back Not Working with nothing sent.
     /// Must be called inside a tokio runtime.
     pub fn new(ident: u16) -> Pinger {
         Pinger {

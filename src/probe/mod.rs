@@ -159,14 +159,12 @@ impl Prober {
             ));
         }
         let trace_reached = path.as_ref().is_some_and(|p| p.reached);
-        // Nothing sent (no socket, no route) is total loss, not none.
-        let loss = if ping.sent == 0 { 1.0 } else { ping.loss() };
         ProbeResult {
             resolved: None,
             status: ping.status,
             sent: ping.sent,
             received: ping.received,
-            loss,
+            loss: ping.loss(),
             rtt_ms: ping.rtt,
             gateway: routes.gateway_for(addr),
             hops: path.map(|p| p.hops).unwrap_or_default(),

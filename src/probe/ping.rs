@@ -50,7 +50,11 @@ pub struct PingOutcome {
 }
 
 impl PingOutcome {
+    /// Fraction lost; nothing sent (no socket, no route) is total loss.
     pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            return 1.0;
+        }
         super::stats::loss(self.sent, self.received)
     }
 }

@@ -2,8 +2,16 @@
 //!
 //! - [`targets`] reads the spreadsheet of addresses to watch;
 //! - [`probe`] pings and traces them over shared ICMP sockets;
-//! - [`cli`] is the command line on top.
+//! - [`monitor`] runs rounds of probes and keeps the live state;
+//! - [`store`] keeps the history on the board (SQLite);
+//! - [`web`] serves the dashboard, the JSON API and `/metrics`;
+//! - [`config`] and [`cli`] are the settings and the command line on top.
 
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod monitor;
 pub mod probe;
+pub mod store;
 pub mod targets;
+pub mod web;

@@ -1,0 +1,1 @@
+//! Settings of `edgeprobe run`: a TOML file, then `EDGEPROBE_*` variables and flags over it.

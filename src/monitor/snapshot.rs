@@ -1,0 +1,202 @@
+//! The monitor's state as readers see it: a cheap, immutable copy that the
+//! dashboard, the API and `/metrics` render from without taking a lock that
+//! the probe loop also holds.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::probe::{Gateway, Hop, RttSummary, Status};
+use crate::store::{RoundId, StoreStats};
+
+/// Everything the dashboard header and table show.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub board: BoardInfo,
+    /// The last finished round, if any.
+    pub last_round: Option<RoundInfo>,
+    /// Every monitored target in sheet order.
+    pub targets: Vec<TargetView>,
+    pub sheet: SheetView,
+    /// The board's own default gateways and whether they answer.
+    pub board_gateways: Vec<BoardGateway>,
+    pub store: StoreStats,
+    pub upstream: UpstreamView,
+    pub leds: LedView,
+    /// Problems with the board itself (missing privileges, store faults),
+    /// each saying what to do.
+    pub warnings: Vec<String>,
+}
+
+impl Snapshot {
+    /// How many targets are in each reported status (targets not probed
+    /// yet are in none).
+    pub fn counts(&self) -> StatusCounts {
+        let mut c = StatusCounts::default();
+        for t in &self.targets {
+            match t.status {
+                Some(Status::Working) => c.working += 1,
+                Some(Status::Degraded) => c.degraded += 1,
+                Some(Status::NotWorking) => c.not_working += 1,
+                None => c.pending += 1,
+            }
+        }
+        c
+    }
+
+    /// The target whose key is `key`.
+    pub fn target(&self, key: &str) -> Option<&TargetView> {
+        self.targets.iter().find(|t| t.key == key)
+    }
+}
+
+/// Targets per reported status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StatusCounts {
+    pub working: usize,
+    pub degraded: usize,
+    pub not_working: usize,
+    /// Not probed yet.
+    pub pending: usize,
+}
+
+/// Who this board is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BoardInfo {
+    pub id: String,
+    pub version: String,
+    pub started_at: Timestamp,
+    #[serde(with = "duration_secs")]
+    pub interval: Duration,
+}
+
+/// A finished round.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RoundInfo {
+    pub round: RoundId,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    /// Wall time from the first send to the last answer or timeout.
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+}
+
+/// One row of the dashboard table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetView {
+    /// 1-based position in the sheet order (the S.No column).
+    pub sno: usize,
+    /// The store key: canonical IP or lower-case host name.
+    pub key: String,
+    /// The address as the sheet gives it.
+    pub addr: String,
+    /// What a host name resolved to; equals `addr` for IP targets.
+    pub ip: Option<IpAddr>,
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub notes: Option<String>,
+    /// The reported (smoothed) status; `None` until the first round.
+    pub status: Option<Status>,
+    /// The status since when.
+    pub status_since: Option<Timestamp>,
+    pub sent: u32,
+    pub received: u32,
+    pub loss: Option<f64>,
+    pub rtt_ms: Option<RttSummary>,
+    pub gateway: Option<Gateway>,
+    /// The latest trace's hops (destination last when it answered).
+    pub hops: Vec<Hop>,
+    /// Reachable: the destination answered ping or traceroute.
+    pub reached: bool,
+    pub last_trace: Option<Timestamp>,
+    pub last_updated: Option<Timestamp>,
+    pub uptime_24h: Option<f64>,
+    /// Average RTT of the recent rounds, oldest first; `None` for a round
+    /// without replies. Drawn as the sparkline.
+    pub recent_rtt: Vec<Option<f64>>,
+    /// When not Working: where the path stops, or why it could not be
+    /// probed.
+    pub cause: Option<String>,
+}
+
+impl TargetView {
+    /// The routers: hops without the destination itself.
+    pub fn routers(&self) -> &[Hop] {
+        match self.hops.split_last() {
+            Some((last, routers)) if last.addr.is_some() && last.addr == self.ip => routers,
+            _ => &self.hops,
+        }
+    }
+}
+
+/// The targets sheet as loaded, and the last rejected reload, if any.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SheetView {
+    /// Where the list came from; `None` when no sheet is configured yet.
+    pub source: Option<String>,
+    pub loaded_at: Option<Timestamp>,
+    /// Rows skipped in the running list.
+    pub problems: Vec<String>,
+    /// A reload that was refused; the old list keeps running until a good
+    /// sheet replaces it.
+    pub rejected: Option<RejectedSheet>,
+}
+
+/// A sheet that did not replace the running list, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedSheet {
+    pub source: String,
+    pub at: Timestamp,
+    pub problems: Vec<String>,
+}
+
+/// One of the board's own default gateways.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BoardGateway {
+    pub addr: IpAddr,
+    /// `None` until it was pinged.
+    pub up: Option<bool>,
+}
+
+/// The upstream sync as the header shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum UpstreamView {
+    /// No upstream configured: results stay on the board.
+    #[default]
+    Off,
+}
+
+/// What an LED is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedPattern {
+    #[default]
+    Off,
+    On,
+    Heartbeat,
+    SlowBlink,
+    FastBlink,
+    Chase,
+    Locate,
+}
+
+/// The board's LEDs as they are lit now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct LedView {
+    pub green: LedPattern,
+    pub red: LedPattern,
+    pub amber: LedPattern,
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

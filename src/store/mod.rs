@@ -1,0 +1,49 @@
+//! The board's own history: SQLite (WAL) in the state directory.
+//!
+//! One transaction per round holds the round's results, traces, events,
+//! the hourly rollups they update and the outbox rows the upstream sync
+//! drains. Retention by age and by size runs after a round; what it drops
+//! is counted. The dashboard reads through [`History`], on its own
+//! connection, so a page never waits for the probe loop.
+
+mod records;
+
+pub use records::{
+    Dropped, EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
+    Uptime,
+};
+
+use crate::clock::Timestamp;
+
+/// Why the store could not do something; each message names the file or
+/// the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A SQLite call failed.
+    #[error("local store {op}: {source}")]
+    Sqlite {
+        /// What was being done, e.g. "writing round 12".
+        op: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The state directory or database file could not be used.
+    #[error("local store {path}: {source}; check that the state directory exists and is writable by edgeprobe")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Read access to the history, for the dashboard and the API.
+pub trait History: Send + Sync + 'static {
+    /// A target's results, newest first.
+    fn results(&self, target: &str, limit: usize) -> Result<Vec<ResultRecord>, StoreError>;
+    /// A target's traces, newest first.
+    fn traces(&self, target: &str, limit: usize) -> Result<Vec<TraceRecord>, StoreError>;
+    /// Events, newest first: one target's, or all of them with `None`.
+    fn events(&self, target: Option<&str>, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
+    /// A target's uptime over 24 h, 7 d and 30 d before `now`.
+    fn uptime(&self, target: &str, now: Timestamp) -> Result<Uptime, StoreError>;
+}

@@ -1,0 +1,143 @@
+//! What the monitor writes to the store and reads back: one round's
+//! results, traces and events. Plain data, shared by the monitor, the
+//! store, the dashboard and (later) the upstream sync.
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::probe::{Gateway, Hop, RttSummary, Status};
+
+/// The number of a round, counted on from the store after a restart so
+/// that (board, target, round) stays unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
+pub struct RoundId(pub u64);
+
+/// Everything one round produced, written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundRecord {
+    pub round: RoundId,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub results: Vec<ResultRecord>,
+    pub traces: Vec<TraceRecord>,
+    pub events: Vec<EventRecord>,
+}
+
+/// One target's ping result in one round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRecord {
+    /// The target's key: the address as the sheet gives it (an IP in its
+    /// canonical form, or a lower-case host name).
+    pub target: String,
+    pub round: RoundId,
+    pub ts: Timestamp,
+    pub name: Option<String>,
+    pub group: Option<String>,
+    /// This round's own verdict.
+    pub status: Status,
+    /// The status shown after this round, once `down_after` / `up_after`
+    /// smoothed it.
+    pub reported: Status,
+    pub sent: u32,
+    pub received: u32,
+    pub loss: f64,
+    pub rtt: Option<RttSummary>,
+    pub gateway: Option<Gateway>,
+}
+
+/// One traceroute of one target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceRecord {
+    pub target: String,
+    pub round: RoundId,
+    pub ts: Timestamp,
+    pub hops: Vec<Hop>,
+    pub reached: bool,
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A target's reported status changed (`from` / `to` are status names).
+    Status,
+    /// A target's path changed (`from` / `to` are hop lists, `*` for silence).
+    Path,
+    /// The board's own gateway stopped or started answering.
+    Gateway,
+    /// The targets sheet was loaded, reloaded or rejected.
+    Targets,
+    /// Something about the store itself: rows dropped, file recreated.
+    Store,
+}
+
+impl EventKind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Status => "status",
+            EventKind::Path => "path",
+            EventKind::Gateway => "gateway",
+            EventKind::Targets => "targets",
+            EventKind::Store => "store",
+        }
+    }
+
+    /// The inverse of [`EventKind::as_str`].
+    pub fn parse(s: &str) -> Option<EventKind> {
+        Some(match s {
+            "status" => EventKind::Status,
+            "path" => EventKind::Path,
+            "gateway" => EventKind::Gateway,
+            "targets" => EventKind::Targets,
+            "store" => EventKind::Store,
+            _ => return None,
+        })
+    }
+}
+
+/// A change worth remembering.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// The target concerned; `None` for the board itself.
+    pub target: Option<String>,
+    pub ts: Timestamp,
+    pub kind: EventKind,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// One sentence for the operator, e.g. the cause of an outage.
+    pub detail: String,
+}
+
+/// Uptime fractions (rounds not Not Working / rounds) over the standard
+/// windows; `None` where the window has no rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Uptime {
+    pub h24: Option<f64>,
+    pub d7: Option<f64>,
+    pub d30: Option<f64>,
+}
+
+/// What retention dropped since the store was created (kept across
+/// restarts), so the dashboard can show that history has gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Dropped {
+    pub results: u64,
+    pub traces: u64,
+    pub events: u64,
+    /// Rows dropped before the upstream sync had sent them.
+    pub unsynced: u64,
+}
+
+/// The store's own figures, for the header and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StoreStats {
+    /// Rows in the outbox: results, traces and events not yet upstream.
+    pub backlog: u64,
+    /// When the oldest outbox row was written.
+    pub oldest_unsynced: Option<Timestamp>,
+    /// Size of the database file (and its WAL).
+    pub db_bytes: u64,
+    pub dropped: Dropped,
+}

@@ -1,0 +1,1 @@
+//! The dashboard: hyper 1.x serving maud pages, JSON, `/metrics`.

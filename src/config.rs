@@ -1,1 +1,593 @@
-//! Settings of `edgeprobe run`: a TOML file, then `EDGEPROBE_*` variables and flags over it.
+//! Settings of `edgeprobe run`: built-in defaults, then a TOML file, then
+//! `EDGEPROBE_*` environment variables and flags over it.
+//!
+//! The file is read into [`FileConfig`], which rejects unknown keys by
+//! name; [`Overrides`] carries what flags and the environment set (clap
+//! reads both); [`Config::resolve`] merges the layers and checks every
+//! value, so the monitor only ever sees a valid [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A setting that cannot be used, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// toml's message names the key and the line, e.g. "unknown field
+    /// `intervall`, expected one of ...".
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("cannot read the admin token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// The TOML file as written. Every key is optional; unknown keys are an
+/// error naming the key.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub board_id: Option<String>,
+    pub targets: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub listen: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
+    pub probe: ProbeSection,
+    pub store: StoreSection,
+}
+
+/// `[probe]`: how and how often targets are probed.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSection {
+    pub interval: Option<String>,
+    pub count: Option<u32>,
+    pub timeout: Option<String>,
+    pub rate: Option<u32>,
+    pub degraded_loss: Option<f64>,
+    pub down_after: Option<u32>,
+    pub up_after: Option<u32>,
+    pub trace_every: Option<String>,
+    pub max_hops: Option<u8>,
+}
+
+/// `[store]`: the history kept on the board.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    pub retention: Option<String>,
+    pub max_size_mb: Option<u64>,
+}
+
+impl FileConfig {
+    /// Parse the text of a config file; `path` names it in messages.
+    pub fn parse(path: &str, text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    /// Read and parse a config file.
+    pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        FileConfig::parse(&path.display().to_string(), &text)
+    }
+}
+
+/// What flags and `EDGEPROBE_*` variables set; they win over the file.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Overrides {
+    pub board_id: Option<String>,
+    pub targets: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub listen: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub admin_token_file: Option<PathBuf>,
+    pub interval: Option<String>,
+    pub count: Option<u32>,
+    pub timeout: Option<String>,
+    pub rate: Option<u32>,
+    pub degraded_loss: Option<f64>,
+    pub down_after: Option<u32>,
+    pub up_after: Option<u32>,
+    pub trace_every: Option<String>,
+    pub max_hops: Option<u8>,
+    pub retention: Option<String>,
+    pub max_size_mb: Option<u64>,
+}
+
+/// What the environment provides for defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    /// The machine's host name: the default board id.
+    pub hostname: Option<String>,
+    /// `$STATE_DIRECTORY`, which systemd sets for `StateDirectory=`.
+    pub systemd_state_dir: Option<PathBuf>,
+    pub is_root: bool,
+}
+
+impl Environment {
+    /// Read the real environment.
+    pub fn current() -> Environment {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        // systemd may list several directories separated by colons.
+        let systemd_state_dir = std::env::var_os("STATE_DIRECTORY")
+            .and_then(|v| v.to_str().map(|s| s.split(':').next().unwrap_or("").to_string()))
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        // The owner of /proc/self is the process's effective user.
+        let is_root = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false);
+        Environment {
+            hostname,
+            systemd_state_dir,
+            is_root,
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub board_id: String,
+    /// `None`: no sheet configured; an uploaded one in the state directory
+    /// is used if there is one.
+    pub targets: Option<PathBuf>,
+    pub sheet: Option<String>,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    /// `None` turns the admin endpoints off.
+    pub admin_token: Option<String>,
+    pub probe: ProbeSettings,
+    pub store: StoreSettings,
+}
+
+/// How much history the board keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreSettings {
+    /// Results, traces and events older than this are dropped.
+    pub retention: Duration,
+    /// The database may not grow past this; the oldest rows go first.
+    pub max_bytes: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> StoreSettings {
+        StoreSettings {
+            retention: Duration::from_secs(30 * 86_400),
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// How targets are probed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeSettings {
+    pub interval: Duration,
+    pub count: u32,
+    pub timeout: Duration,
+    /// Packets per second for everything sent; 0 = unpaced.
+    pub rate: u32,
+    pub degraded_loss: f64,
+    pub down_after: u32,
+    pub up_after: u32,
+    pub trace_every: Duration,
+    pub max_hops: u8,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> ProbeSettings {
+        ProbeSettings {
+            interval: Duration::from_secs(60),
+            count: 3,
+            timeout: Duration::from_secs(1),
+            rate: 100,
+            degraded_loss: crate::probe::stats::DEFAULT_DEGRADED_LOSS,
+            down_after: 2,
+            up_after: 1,
+            trace_every: Duration::from_secs(600),
+            max_hops: 30,
+        }
+    }
+}
+
+/// The dashboard's default address: every interface, port 8080.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+impl Config {
+    /// Merge defaults, the file and the overrides, and check every value.
+    pub fn resolve(
+        file: FileConfig,
+        over: Overrides,
+        env: &Environment,
+    ) -> Result<Config, ConfigError> {
+        let defaults = ProbeSettings::default();
+        let p = file.probe;
+        let duration = |key: &'static str, flag: Option<String>, file: Option<String>, default| {
+            match flag.or(file) {
+                Some(text) => parse_duration(&text).map_err(|m| invalid(key, m)),
+                None => Ok(default),
+            }
+        };
+        let probe = ProbeSettings {
+            interval: duration("interval", over.interval, p.interval, defaults.interval)?,
+            count: over.count.or(p.count).unwrap_or(defaults.count),
+            timeout: duration("timeout", over.timeout, p.timeout, defaults.timeout)?,
+            rate: over.rate.or(p.rate).unwrap_or(defaults.rate),
+            degraded_loss: over
+                .degraded_loss
+                .or(p.degraded_loss)
+                .unwrap_or(defaults.degraded_loss),
+            down_after: over.down_after.or(p.down_after).unwrap_or(defaults.down_after),
+            up_after: over.up_after.or(p.up_after).unwrap_or(defaults.up_after),
+            trace_every: duration(
+                "trace_every",
+                over.trace_every,
+                p.trace_every,
+                defaults.trace_every,
+            )?,
+            max_hops: over.max_hops.or(p.max_hops).unwrap_or(defaults.max_hops),
+        };
+        check_probe(&probe)?;
+
+        let board_id = over
+            .board_id
+            .or(file.board_id)
+            .or_else(|| env.hostname.clone())
+            .unwrap_or_else(|| "edgeprobe".to_string());
+        check_board_id(&board_id)?;
+
+        let listen_text = over
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!(
+                    "{listen_text:?} is not an address and port; write e.g. 0.0.0.0:8080, 127.0.0.1:8080 or [::]:8080"
+                ),
+            )
+        })?;
+
+        let state_dir = over
+            .state_dir
+            .or(file.state_dir)
+            .or_else(|| env.systemd_state_dir.clone())
+            .unwrap_or_else(|| {
+                if env.is_root {
+                    PathBuf::from("/var/lib/edgeprobe")
+                } else {
+                    PathBuf::from("edgeprobe-state")
+                }
+            });
+
+        // A token file given on the command line wins over a token written
+        // in the config file; a file keeps it out of `ps` and the config.
+        let admin_token = match over.admin_token_file.or(file.admin_token_file) {
+            Some(path) => Some(read_token_file(&path)?),
+            None => file.admin_token,
+        };
+        if let Some(t) = &admin_token {
+            check_token(t)?;
+        }
+
+        let mut store = StoreSettings::default();
+        if let Some(text) = over.retention.or(file.store.retention) {
+            store.retention = parse_duration(&text).map_err(|m| invalid("retention", m))?;
+            if store.retention < Duration::from_secs(3600) {
+                return Err(invalid("retention", "keep at least 1h of history"));
+            }
+        }
+        if let Some(mb) = over.max_size_mb.or(file.store.max_size_mb) {
+            if mb < 1 {
+                return Err(invalid("max_size_mb", "the store needs at least 1 MB"));
+            }
+            store.max_bytes = mb.saturating_mul(1024 * 1024);
+        }
+
+        Ok(Config {
+            board_id,
+            targets: over.targets.or(file.targets),
+            sheet: over.sheet.or(file.sheet),
+            listen,
+            state_dir,
+            admin_token,
+            probe,
+            store,
+        })
+    }
+}
+
+fn check_probe(p: &ProbeSettings) -> Result<(), ConfigError> {
+    if p.interval < Duration::from_secs(1) {
+        return Err(invalid("interval", "must be at least 1s"));
+    }
+    if !(1..=100).contains(&p.count) {
+        return Err(invalid("count", "must be between 1 and 100 echo requests"));
+    }
+    if p.timeout.is_zero() || p.timeout > Duration::from_secs(60) {
+        return Err(invalid("timeout", "must be between 1ms and 60s"));
+    }
+    if p.timeout >= p.interval {
+        return Err(invalid(
+            "timeout",
+            format!(
+                "{} is not shorter than the interval ({}); a round must be able to finish before the next one",
+                format_duration(p.timeout),
+                format_duration(p.interval)
+            ),
+        ));
+    }
+    if !(0.0..=1.0).contains(&p.degraded_loss) || p.degraded_loss.is_nan() {
+        return Err(invalid(
+            "degraded_loss",
+            "is a fraction between 0 and 1, e.g. 0.2 for 20% loss",
+        ));
+    }
+    if p.down_after == 0 || p.down_after > 1000 {
+        return Err(invalid("down_after", "must be between 1 and 1000 rounds"));
+    }
+    if p.up_after == 0 || p.up_after > 1000 {
+        return Err(invalid("up_after", "must be between 1 and 1000 rounds"));
+    }
+    if p.max_hops == 0 {
+        return Err(invalid("max_hops", "must be between 1 and 255"));
+    }
+    Ok(())
+}
+
+fn check_board_id(id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "board_id",
+            format!("{id:?} must be 1 to 64 letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
+fn check_token(token: &str) -> Result<(), ConfigError> {
+    if token.len() < 16 {
+        return Err(invalid(
+            "admin_token",
+            "is shorter than 16 characters; use a long random one, e.g. from `head -c 24 /dev/urandom | base64`",
+        ));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            "admin_token",
+            "contains spaces or control characters; it travels in an HTTP header",
+        ));
+    }
+    Ok(())
+}
+
+fn read_token_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let token = text.trim().to_string();
+    if token.is_empty() {
+        return Err(invalid(
+            "admin_token_file",
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(token)
+}
+
+/// Parse a duration such as `500ms`, `5s`, `10m`, `1h`, `30d`, or a sum
+/// of them (`1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let hint = || format!("{text:?} is not a duration; write e.g. 500ms, 5s, 10m, 1h or 30d");
+    if s.is_empty() {
+        return Err(hint());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(hint());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| hint())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_ms: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(hint()),
+        };
+        rest = &rest[unit_len..];
+        let ms = n.checked_mul(unit_ms).ok_or_else(hint)?;
+        total = total
+            .checked_add(Duration::from_millis(ms))
+            .ok_or_else(hint)?;
+    }
+    Ok(total)
+}
+
+/// The inverse of [`parse_duration`] for display: `1m30s`, `500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        Environment {
+            hostname: Some("closet-3".into()),
+            systemd_state_dir: None,
+            is_root: false,
+        }
+    }
+
+    #[test]
+    fn runs_with_no_config_at_all() {
+        let c = Config::resolve(FileConfig::default(), Overrides::default(), &env()).unwrap();
+        assert_eq!(c.board_id, "closet-3");
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.probe, ProbeSettings::default());
+        assert_eq!(c.state_dir, PathBuf::from("edgeprobe-state"));
+        assert_eq!(c.admin_token, None);
+        assert_eq!(c.targets, None);
+    }
+
+    #[test]
+    fn root_and_systemd_pick_their_state_directories() {
+        let mut e = env();
+        e.is_root = true;
+        let c = Config::resolve(FileConfig::default(), Overrides::default(), &e).unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/edgeprobe"));
+        e.systemd_state_dir = Some("/var/lib/edgeprobe-sd".into());
+        let c = Config::resolve(FileConfig::default(), Overrides::default(), &e).unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/edgeprobe-sd"));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file = FileConfig::parse(
+            "edgeprobe.toml",
+            "board_id = \"from-file\"\nlisten = \"127.0.0.1:9000\"\n[probe]\ninterval = \"30s\"\ncount = 5\n",
+        )
+        .unwrap();
+        let over = Overrides {
+            interval: Some("5s".into()),
+            board_id: Some("from-flag".into()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(file, over, &env()).unwrap();
+        assert_eq!(c.board_id, "from-flag");
+        assert_eq!(c.probe.interval, Duration::from_secs(5));
+        assert_eq!(c.probe.count, 5);
+        assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = FileConfig::parse("edgeprobe.toml", "[probe]\nintervall = \"5s\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("edgeprobe.toml"), "{msg}");
+        assert!(msg.contains("intervall"), "{msg}");
+        let e = FileConfig::parse("edgeprobe.toml", "colour = \"red\"\n").unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_explained() {
+        let e = FileConfig::parse("c.toml", "[probe]\ncount = \"three\"\n").unwrap_err();
+        assert!(e.to_string().contains("count"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(Overrides, &str)] = &[
+            (Overrides { interval: Some("5 parsecs".into()), ..Default::default() }, "interval"),
+            (Overrides { interval: Some("500ms".into()), ..Default::default() }, "interval"),
+            (Overrides { timeout: Some("2m".into()), ..Default::default() }, "timeout"),
+            (Overrides { count: Some(0), ..Default::default() }, "count"),
+            (Overrides { degraded_loss: Some(1.5), ..Default::default() }, "degraded_loss"),
+            (Overrides { down_after: Some(0), ..Default::default() }, "down_after"),
+            (Overrides { listen: Some("8080".into()), ..Default::default() }, "listen"),
+            (Overrides { board_id: Some("a b".into()), ..Default::default() }, "board_id"),
+            (Overrides { max_size_mb: Some(0), ..Default::default() }, "max_size_mb"),
+        ];
+        for (over, key) in cases {
+            let e = Config::resolve(FileConfig::default(), over.clone(), &env()).unwrap_err();
+            assert!(e.to_string().starts_with(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_a_file_and_must_be_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "  0123456789abcdef0123\n").unwrap();
+        let over = Overrides {
+            admin_token_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(FileConfig::default(), over.clone(), &env()).unwrap();
+        assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef0123"));
+
+        std::fs::write(&path, "short").unwrap();
+        let e = Config::resolve(FileConfig::default(), over, &env()).unwrap_err();
+        assert!(e.to_string().contains("16 characters"), "{e}");
+
+        let missing = Overrides {
+            admin_token_file: Some(dir.path().join("nope")),
+            ..Default::default()
+        };
+        let e = Config::resolve(FileConfig::default(), missing, &env()).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
+        for bad in ["", "5", "s", "5x", "-5s", "5.5s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+    }
+}

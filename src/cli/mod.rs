@@ -3,6 +3,7 @@
 
 mod check;
 mod probe;
+mod run;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -27,6 +28,10 @@ enum Command {
     /// every target is Working, 1 when some are not, 2 on bad input or when
     /// nothing can be pinged.
     Probe(probe::ProbeArgs),
+    /// Run the monitor: probe every target each interval, keep the history,
+    /// serve the dashboard. Stops cleanly on SIGTERM or Ctrl-C; SIGHUP
+    /// reloads the targets sheet.
+    Run(run::RunArgs),
 }
 
 /// Exit codes shared by the subcommands.
@@ -44,6 +49,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Probe(args) => probe::run(&args),
+        Command::Run(args) => run::run(&args),
     };
     ExitCode::from(code)
 }

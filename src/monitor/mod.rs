@@ -1,20 +1,49 @@
 //! The monitor: rounds of probes on a schedule, status smoothing, events,
 //! target reloads, and the snapshot the dashboard reads.
+//!
+//! [`Monitor::run`] is the probe loop, one task. A round's probes run
+//! concurrently ([`round`]); between and during rounds the loop also takes
+//! admin commands, SIGHUP reloads and sheet changes. Everything it decides
+//! is in the pure [`state`], [`status`], [`schedule`] and [`cause`]
+//! modules; the store is written once per round, on a blocking thread.
 
+pub mod cause;
+pub mod round;
+pub mod schedule;
+pub mod sheet;
 mod snapshot;
+pub mod state;
+pub mod status;
 
+pub use round::{LiveProbe, Probe};
+pub use sheet::SheetSource;
 pub use snapshot::{
     BoardGateway, BoardInfo, LedPattern, LedView, RejectedSheet, RoundInfo, SheetView, Snapshot,
     StatusCounts, TargetView, UpstreamView,
 };
+pub use state::MonitorState;
+pub use status::Thresholds;
 
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// What the dashboard's admin endpoints ask of the monitor.
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::clock::Timestamp;
+use crate::config::ProbeSettings;
+use crate::probe::RouteTable;
+use crate::store::{EventRecord, RoundRecord, Store, StoreError, StoreStats};
+use crate::targets::TargetList;
+
+/// What the dashboard's admin endpoints and the signal handler ask of the
+/// monitor.
 #[derive(Debug)]
 pub enum Command {
     /// Start a round now (or right after the one in flight).
     ProbeNow,
+    /// Read the targets sheet again (SIGHUP).
+    ReloadTargets,
     /// Replace the targets with an uploaded sheet, if it is valid. The
     /// reply is a one-line summary, or every problem that stopped it.
     ReplaceTargets {
@@ -23,4 +52,318 @@ pub enum Command {
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<String, Vec<String>>>,
     },
+}
+
+/// How often the sheet's file is checked for changes.
+const SHEET_POLL: Duration = Duration::from_secs(2);
+
+/// The probe loop and what it owns.
+pub struct Monitor<P: Probe> {
+    probe: Arc<P>,
+    settings: ProbeSettings,
+    state: MonitorState,
+    sheet: Arc<Mutex<SheetSource>>,
+    store: Arc<Mutex<Store>>,
+    board: BoardInfo,
+    /// Warnings that hold for the whole run (privileges).
+    standing_warnings: Vec<String>,
+    /// The last store failure, shown until a write succeeds.
+    store_fault: Option<String>,
+    store_stats: StoreStats,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    commands: mpsc::Receiver<Command>,
+    probe_now: bool,
+}
+
+/// Everything a [`Monitor`] is built from.
+pub struct MonitorParts<P: Probe> {
+    pub probe: Arc<P>,
+    pub settings: ProbeSettings,
+    pub sheet: SheetSource,
+    pub store: Store,
+    pub board: BoardInfo,
+    pub warnings: Vec<String>,
+    pub snapshot: watch::Sender<Arc<Snapshot>>,
+    pub commands: mpsc::Receiver<Command>,
+}
+
+impl<P: Probe> Monitor<P> {
+    /// Load the targets, restore what the store remembers, and publish the
+    /// first snapshot. Blocking work runs on blocking threads.
+    pub async fn start(parts: MonitorParts<P>) -> Result<Monitor<P>, StoreError> {
+        let store = Arc::new(Mutex::new(parts.store));
+        let last_round = blocking(&store, |s| s.last_round()).await?;
+        let thresholds = Thresholds {
+            down_after: parts.settings.down_after,
+            up_after: parts.settings.up_after,
+        };
+        let mut monitor = Monitor {
+            probe: parts.probe,
+            settings: parts.settings,
+            state: MonitorState::new(thresholds, parts.settings.trace_every, last_round),
+            sheet: Arc::new(Mutex::new(parts.sheet)),
+            store,
+            board: parts.board,
+            standing_warnings: parts.warnings,
+            store_fault: None,
+            store_stats: StoreStats::default(),
+            snapshot: parts.snapshot,
+            commands: parts.commands,
+            probe_now: false,
+        };
+        monitor.reload().await;
+        let (results, traces, rtts, stats) = blocking(&monitor.store, |s| {
+            Ok((
+                s.latest_results()?,
+                s.latest_traces()?,
+                s.recent_rtts(state::SPARKLINE_ROUNDS)?,
+                s.stats()?,
+            ))
+        })
+        .await?;
+        monitor.state.restore(results, traces, rtts);
+        monitor.store_stats = stats;
+        let uptimes = blocking(&monitor.store, |s| s.uptimes_24h(Timestamp::now())).await?;
+        monitor.state.set_uptimes(&uptimes);
+        monitor.publish();
+        Ok(monitor)
+    }
+
+    /// Run rounds until `shutdown` turns true; the round in flight then
+    /// finishes (targets not yet started are skipped) and is stored.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut poll = tokio::time::interval(SHEET_POLL);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut next_round = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_round) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+                Some(cmd) = self.commands.recv() => {
+                    self.handle(cmd).await;
+                    if std::mem::take(&mut self.probe_now) {
+                        next_round = Instant::now();
+                    }
+                    continue;
+                }
+                _ = poll.tick() => {
+                    self.poll_sheet().await;
+                    continue;
+                }
+            }
+            let round_started = Instant::now();
+            let stopping = self.round(&mut shutdown, &mut poll).await;
+            if stopping {
+                return;
+            }
+            // A round that overran its interval is followed at once, never
+            // overlapped.
+            next_round = if std::mem::take(&mut self.probe_now) {
+                Instant::now()
+            } else {
+                Instant::now()
+                    + schedule::delay_before_next(self.settings.interval, round_started.elapsed())
+            };
+        }
+    }
+
+    /// One round, start to stored. Returns whether shutdown was asked for.
+    async fn round(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        poll: &mut tokio::time::Interval,
+    ) -> bool {
+        let started = Timestamp::now();
+        let routes = RouteTable::read_kernel();
+        self.state.set_board_gateways(&routes.default_gateways());
+        let gateways = self.state.board_gateways();
+        let jobs = self.state.jobs(started);
+        let window = schedule::spread_window(&self.settings);
+        let thresholds = self.state.thresholds();
+        let probe = Arc::clone(&self.probe);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let work = async move {
+            tokio::join!(
+                round::run_round(&probe, jobs, window, thresholds, stop_rx),
+                round::ping_gateways(&*probe, &gateways)
+            )
+        };
+        tokio::pin!(work);
+        let mut stopping = false;
+        let (observations, gateway_pings) = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = shutdown.wait_for(|s| *s), if !stopping => {
+                    stopping = true;
+                    let _ = stop_tx.send(true);
+                }
+                Some(cmd) = self.commands.recv() => self.handle(cmd).await,
+                _ = poll.tick() => self.poll_sheet().await,
+            }
+        };
+        let finished = Timestamp::now();
+        let record =
+            self.state
+                .apply_round(observations, &gateway_pings, &routes, started, finished);
+        log_events(&record.events);
+        self.persist(record).await;
+        self.publish();
+        stopping
+    }
+
+    /// Write a round, apply retention, refresh the figures.
+    async fn persist(&mut self, record: RoundRecord) {
+        let now = record.finished;
+        let round = record.round;
+        let outcome = blocking(&self.store, move |s| {
+            s.write_round(&record)?;
+            s.apply_retention(now)?;
+            Ok((s.stats()?, s.uptimes_24h(now)?))
+        })
+        .await;
+        match outcome {
+            Ok((stats, uptimes)) => {
+                self.store_stats = stats;
+                self.state.set_uptimes(&uptimes);
+                self.store_fault = None;
+            }
+            Err(e) => {
+                let msg = format!("round {} was not saved: {e}", round.0);
+                eprintln!("edgeprobe: {msg}");
+                self.store_fault = Some(msg);
+            }
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::ProbeNow => self.probe_now = true,
+            Command::ReloadTargets => self.reload().await,
+            Command::ReplaceTargets {
+                file_name,
+                bytes,
+                reply,
+            } => {
+                let sheet = Arc::clone(&self.sheet);
+                let name = file_name.clone();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    lock(&sheet).accept_upload(&name, &bytes)
+                })
+                .await
+                .unwrap_or_else(|e| Err(vec![format!("the upload could not be checked: {e}")]));
+                let answer = match outcome {
+                    Ok(list) => {
+                        let summary = self.take_list(&list).await;
+                        Ok(summary)
+                    }
+                    Err(problems) => {
+                        self.reject(&file_name, problems.clone()).await;
+                        Err(problems)
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    async fn poll_sheet(&mut self) {
+        let changed = lock(&self.sheet).poll_changed();
+        if changed {
+            self.reload().await;
+        }
+    }
+
+    /// Read the sheet again; a bad one leaves the running list alone.
+    async fn reload(&mut self) {
+        let sheet = Arc::clone(&self.sheet);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut s = lock(&sheet);
+            let source = s.path().map(|p| p.display().to_string());
+            (source, s.load())
+        })
+        .await;
+        match outcome {
+            Ok((_, Ok(list))) => {
+                self.take_list(&list).await;
+            }
+            Ok((source, Err(problems))) => {
+                let source = source.unwrap_or_else(|| "targets".to_string());
+                self.reject(&source, problems).await;
+            }
+            Err(e) => {
+                self.reject("targets", vec![format!("the sheet could not be read: {e}")])
+                    .await
+            }
+        }
+    }
+
+    async fn take_list(&mut self, list: &TargetList) -> String {
+        let event = self.state.replace_targets(list, Timestamp::now());
+        let summary = event.detail.clone();
+        self.record(event).await;
+        self.publish();
+        summary
+    }
+
+    async fn reject(&mut self, source: &str, problems: Vec<String>) {
+        let event = self.state.reject_sheet(source, problems, Timestamp::now());
+        self.record(event).await;
+        self.publish();
+    }
+
+    async fn record(&mut self, event: EventRecord) {
+        log_events(std::slice::from_ref(&event));
+        if let Err(e) = blocking(&self.store, move |s| s.record_event(&event)).await {
+            self.store_fault = Some(format!("an event was not saved: {e}"));
+        }
+    }
+
+    fn publish(&self) {
+        let mut warnings = self.standing_warnings.clone();
+        warnings.extend(schedule::budget_warning(
+            self.state.target_count(),
+            &self.settings,
+        ));
+        warnings.extend(self.store_fault.clone());
+        let snap = self
+            .state
+            .snapshot(self.board.clone(), self.store_stats, warnings);
+        self.snapshot.send_replace(Arc::new(snap));
+    }
+}
+
+/// Run a store operation on a blocking thread.
+async fn blocking<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+        .await
+        .unwrap_or_else(|e| {
+            Err(StoreError::Io {
+                path: "(store task)".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+}
+
+/// A poisoned lock only means another thread panicked mid-operation; the
+/// data is still the best there is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn log_events(events: &[EventRecord]) {
+    for e in events {
+        let who = e.target.as_deref().unwrap_or("board");
+        eprintln!(
+            "{} {} {}: {}",
+            e.ts,
+            e.kind.as_str(),
+            crate::targets::Escaped(who),
+            crate::targets::Escaped(&e.detail)
+        );
+    }
 }

@@ -117,6 +117,16 @@ impl Prober {
         w
     }
 
+    /// Ping one address `opts.count` times.
+    pub async fn ping(&self, addr: IpAddr, opts: &PingOptions) -> PingOutcome {
+        self.pinger.ping(addr, opts, &self.pacer).await
+    }
+
+    /// Trace the path to one address.
+    pub async fn trace(&self, addr: IpAddr, opts: &TraceOptions) -> Result<Path, TraceError> {
+        self.tracer.trace(addr, opts, &self.pacer).await
+    }
+
     /// Probe one address: ping and trace run concurrently.
     pub async fn probe(
         &self,
@@ -204,7 +214,7 @@ fn random_u64() -> u64 {
 }
 
 /// A readable name for an ICMP destination-unreachable code.
-fn unreachable_reason(addr: IpAddr, code: u8) -> &'static str {
+pub fn unreachable_reason(addr: IpAddr, code: u8) -> &'static str {
     match (addr, code) {
         (IpAddr::V4(_), 0) => "network unreachable",
         (IpAddr::V4(_), 1) => "host unreachable",

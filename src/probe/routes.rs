@@ -97,6 +97,22 @@ impl RouteTable {
         RouteTable::parse(&v4, &v6)
     }
 
+    /// The routers of the default routes (IPv4 and IPv6): the board's own
+    /// gateways, in table order, each once.
+    pub fn default_gateways(&self) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for r in &self.routes {
+            if r.prefix_len == 0 && !r.reject {
+                if let Some(gw) = r.gateway {
+                    if !out.contains(&gw) {
+                        out.push(gw);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The gateway that reaches `addr`, or `None` when no route does.
     pub fn gateway_for(&self, addr: IpAddr) -> Option<Gateway> {
         // Loopback lives in the kernel's local table, which
@@ -222,6 +238,14 @@ ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000
         assert_eq!(
             lab().gateway_for(ip("2001:db8:3::10")),
             Some(Gateway::Via(ip("2001:db8:1::1")))
+        );
+    }
+
+    #[test]
+    fn the_board_gateways_are_the_default_routes_routers() {
+        assert_eq!(
+            lab().default_gateways(),
+            vec![ip("198.18.1.1"), ip("2001:db8:1::1")]
         );
     }
 

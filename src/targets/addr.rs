@@ -26,6 +26,13 @@ impl TargetAddr {
         }
     }
 
+    /// The key that identifies this target in the store and the URLs: an
+    /// IP in its canonical text form, or the host name in lower case
+    /// without a trailing dot.
+    pub fn key(&self) -> String {
+        self.dedup_key().to_string()
+    }
+
     /// The identity used to find duplicates: host names compare without
     /// case and without a trailing dot, as DNS does.
     pub(crate) fn dedup_key(&self) -> TargetAddr {

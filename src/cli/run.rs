@@ -1,0 +1,332 @@
+//! `edgeprobe run`: the monitor with its dashboard. Reads the settings,
+//! opens the store and the sockets, then runs the probe loop, the web
+//! server and the signal handler as tasks until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::sync::{mpsc, watch};
+
+use super::exit;
+use crate::clock::Timestamp;
+use crate::config::{Config, Environment, FileConfig, Overrides};
+use crate::monitor::{
+    BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot,
+};
+use crate::probe::{PingOptions, Prober, TraceOptions};
+use crate::store::{RetentionPolicy, Store};
+use crate::web::{self, WebState};
+
+/// Options of `edgeprobe run`. Each flag can also be set by the
+/// `EDGEPROBE_*` variable named in its help, and both win over the file.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TOML config file; unknown keys are an error.
+    #[arg(long, env = "EDGEPROBE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Targets sheet (.xlsx, .xls, .ods, .csv); reloaded when it changes.
+    #[arg(long, env = "EDGEPROBE_TARGETS", value_name = "FILE")]
+    targets: Option<PathBuf>,
+    /// Sheet of the workbook to read (default: the first visible one).
+    #[arg(long, env = "EDGEPROBE_SHEET", value_name = "NAME")]
+    sheet: Option<String>,
+    /// Dashboard address [default: 0.0.0.0:8080].
+    #[arg(long, env = "EDGEPROBE_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Where the history database lives [default: $STATE_DIRECTORY,
+    /// /var/lib/edgeprobe as root, else ./edgeprobe-state].
+    #[arg(long, env = "EDGEPROBE_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Time between rounds, e.g. 60s, 5m [default: 60s].
+    #[arg(long, env = "EDGEPROBE_INTERVAL", value_name = "DURATION")]
+    interval: Option<String>,
+    /// This board's name in the dashboard and upstream [default: host name].
+    #[arg(long, env = "EDGEPROBE_BOARD_ID", value_name = "ID")]
+    board_id: Option<String>,
+    /// File holding the admin token; without one the admin endpoints are off.
+    #[arg(long, env = "EDGEPROBE_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Echo requests per target per round [default: 3].
+    #[arg(long, env = "EDGEPROBE_COUNT", value_name = "N")]
+    count: Option<u32>,
+    /// Wait for each reply, e.g. 1s, 500ms [default: 1s].
+    #[arg(long, env = "EDGEPROBE_TIMEOUT", value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Packets per second for everything sent; 0 = unpaced [default: 100].
+    #[arg(long, env = "EDGEPROBE_RATE", value_name = "PPS")]
+    rate: Option<u32>,
+    /// Loss at or over which an answering target is Degraded [default: 0.2].
+    #[arg(long, env = "EDGEPROBE_DEGRADED_LOSS", value_name = "FRACTION")]
+    degraded_loss: Option<f64>,
+    /// Bad rounds before a target is reported worse [default: 2].
+    #[arg(long, env = "EDGEPROBE_DOWN_AFTER", value_name = "ROUNDS")]
+    down_after: Option<u32>,
+    /// Good rounds before a target is reported better [default: 1].
+    #[arg(long, env = "EDGEPROBE_UP_AFTER", value_name = "ROUNDS")]
+    up_after: Option<u32>,
+    /// Time between traceroutes of a target [default: 10m].
+    #[arg(long, env = "EDGEPROBE_TRACE_EVERY", value_name = "DURATION")]
+    trace_every: Option<String>,
+    /// Highest TTL traceroute probes [default: 30].
+    #[arg(long, env = "EDGEPROBE_MAX_HOPS", value_name = "N")]
+    max_hops: Option<u8>,
+    /// How long results, traces and events are kept [default: 30d].
+    #[arg(long, env = "EDGEPROBE_RETENTION", value_name = "DURATION")]
+    retention: Option<String>,
+    /// Size cap of the history database in MB [default: 256].
+    #[arg(long, env = "EDGEPROBE_MAX_SIZE_MB", value_name = "MB")]
+    max_size_mb: Option<u64>,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            board_id: self.board_id.clone(),
+            targets: self.targets.clone(),
+            sheet: self.sheet.clone(),
+            listen: self.listen.clone(),
+            state_dir: self.state_dir.clone(),
+            admin_token_file: self.admin_token_file.clone(),
+            interval: self.interval.clone(),
+            count: self.count,
+            timeout: self.timeout.clone(),
+            rate: self.rate,
+            degraded_loss: self.degraded_loss,
+            down_after: self.down_after,
+            up_after: self.up_after,
+            trace_every: self.trace_every.clone(),
+            max_hops: self.max_hops,
+            retention: self.retention.clone(),
+            max_size_mb: self.max_size_mb,
+        }
+    }
+}
+
+/// Run the monitor until SIGTERM or Ctrl-C.
+pub fn run(args: &RunArgs) -> u8 {
+    let file = match &args.config {
+        Some(path) => match FileConfig::read(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("edgeprobe: {e}");
+                return exit::UNUSABLE;
+            }
+        },
+        None => FileConfig::default(),
+    };
+    let config = match Config::resolve(file, args.overrides(), &Environment::current()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("edgeprobe: {e}");
+            return exit::UNUSABLE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edgeprobe: cannot start the async runtime: {e}");
+            return exit::UNUSABLE;
+        }
+    };
+    match runtime.block_on(monitor(config)) {
+        Ok(()) => exit::OK,
+        Err(why) => {
+            eprintln!("edgeprobe: {why}");
+            exit::UNUSABLE
+        }
+    }
+}
+
+/// How long in-flight requests get to finish after shutdown is asked for.
+const WEB_GRACE: Duration = Duration::from_secs(5);
+
+async fn monitor(config: Config) -> Result<(), String> {
+    let policy = RetentionPolicy {
+        max_age: config.store.retention,
+        max_bytes: config.store.max_bytes,
+        ..RetentionPolicy::default()
+    };
+    let state_dir = config.state_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&state_dir, policy))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let reader = store.reader().map_err(|e| e.to_string())?;
+
+    let prober = Prober::new(config.probe.rate);
+    if !prober.can_ping() {
+        return Err(format!(
+            "cannot ping at all:\n  {}",
+            prober.warnings(false).join("\n  ")
+        ));
+    }
+    let warnings = prober.warnings(true);
+    for w in &warnings {
+        eprintln!("edgeprobe: warning: {w}");
+    }
+    let probe = Arc::new(LiveProbe {
+        prober,
+        ping: PingOptions {
+            count: config.probe.count,
+            timeout: config.probe.timeout,
+            degraded_loss: config.probe.degraded_loss,
+        },
+        trace: TraceOptions {
+            max_hops: config.probe.max_hops,
+            timeout: config.probe.timeout,
+        },
+    });
+
+    let listener = listen(config.listen)?;
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (commands_tx, commands_rx) = mpsc::channel(16);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let board = BoardInfo {
+        id: config.board_id.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: Timestamp::now(),
+        interval: config.probe.interval,
+    };
+    let monitor = Monitor::start(MonitorParts {
+        probe,
+        settings: config.probe,
+        sheet: SheetSource::new(
+            config.targets.clone(),
+            config.sheet.clone(),
+            config.state_dir.clone(),
+        ),
+        store,
+        board,
+        warnings,
+        snapshot: snapshot_tx,
+        commands: commands_rx,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+
+    let web_state = Arc::new(WebState {
+        snapshot: snapshot_rx,
+        history: Arc::new(reader),
+        admin_token: config.admin_token.clone(),
+        commands: commands_tx.clone(),
+        limits: web::Limits::default(),
+    });
+    let mut web_shutdown = shutdown_rx.clone();
+    let web = tokio::spawn(web::serve(listener, web_state, async move {
+        let _ = web_shutdown.wait_for(|s| *s).await;
+    }));
+    eprintln!(
+        "edgeprobe: board {} monitoring every {}; dashboard on http://{local}/ ; history in {}; admin endpoints {}",
+        config.board_id,
+        crate::config::format_duration(config.probe.interval),
+        config.state_dir.display(),
+        if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
+    );
+
+    tokio::spawn(signals(commands_tx, shutdown_tx));
+    monitor.run(shutdown_rx).await;
+    match tokio::time::timeout(WEB_GRACE, web).await {
+        Ok(Ok(Err(e))) => eprintln!("edgeprobe: dashboard: {e}"),
+        Err(_) => eprintln!("edgeprobe: dashboard requests still open after shutdown; closing them"),
+        _ => {}
+    }
+    eprintln!("edgeprobe: stopped; the last round is saved");
+    Ok(())
+}
+
+/// SIGHUP reloads the sheet; SIGTERM and SIGINT stop the monitor.
+async fn signals(commands: mpsc::Sender<Command>, shutdown: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("edgeprobe: cannot install signal handlers; stop it with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                eprintln!("edgeprobe: SIGHUP: reloading the targets sheet");
+                let _ = commands.send(Command::ReloadTargets).await;
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    eprintln!("edgeprobe: stopping after the round in flight");
+    let _ = shutdown.send(true);
+}
+
+/// The dashboard's socket: one handed over by systemd-style socket
+/// activation (`LISTEN_FDS=1`, `LISTEN_PID` = this process; the demo uses
+/// it to serve the host's 127.0.0.1 from inside a network namespace), or a
+/// new one bound to `addr`.
+fn listen(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    let activated = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id())
+        && std::env::var("LISTEN_FDS").ok().as_deref() == Some("1");
+    let std_listener = if activated {
+        inherited_listener()?
+    } else {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .map_err(|e| format!("cannot open the dashboard socket: {e}"))?;
+        let _ = socket.set_reuse_address(true);
+        socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(128))
+            .map_err(|e| {
+                format!("cannot listen on {addr}: {e}; choose another address with --listen (e.g. 127.0.0.1:8081)")
+            })?;
+        std::net::TcpListener::from(socket)
+    };
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("dashboard socket: {e}"))?;
+    tokio::net::TcpListener::from_std(std_listener).map_err(|e| format!("dashboard socket: {e}"))
+}
+
+/// File descriptor 3, passed by the process that started us.
+fn inherited_listener() -> Result<std::net::TcpListener, String> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const SD_LISTEN_FDS_START: i32 = 3;
+    // Only trust fd 3 if it really is a listening TCP socket.
+    let mut accepting: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    #[allow(unsafe_code)]
+    // SAFETY: getsockopt writes at most `len` bytes into `accepting`, a
+    // live c_int, and fails harmlessly if fd 3 is not a socket.
+    let rc = unsafe {
+        libc::getsockopt(
+            SD_LISTEN_FDS_START,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut accepting as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || accepting != 1 {
+        return Err("LISTEN_FDS is set but file descriptor 3 is not a listening socket; unset LISTEN_FDS and LISTEN_PID".into());
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: fd 3 was handed to this process (LISTEN_PID matches) and is a
+    // listening socket, checked above; nothing else in the process owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
+    Ok(std::net::TcpListener::from(fd))
+}

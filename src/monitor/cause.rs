@@ -1,0 +1,188 @@
+//! Words for what the probes found: a path as text, whether a path
+//! changed, and why a target is Not Working. Pure.
+
+use std::net::IpAddr;
+
+use crate::probe::{Gateway, Hop};
+
+/// A path as one line: `198.18.1.1 > * > 198.19.3.10`.
+pub fn describe_path(hops: &[Hop]) -> String {
+    if hops.is_empty() {
+        return "no hops".to_string();
+    }
+    hops.iter()
+        .map(|h| h.addr.map_or_else(|| "*".to_string(), |a| a.to_string()))
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+/// Whether a new trace shows a different path. A hop that stayed silent
+/// in one of the traces matches anything (routers rate-limit their
+/// answers), so only a different router at the same TTL, a different
+/// length of a reached path, or a change in reachability count.
+pub fn path_changed(old: &[Hop], old_reached: bool, new: &[Hop], new_reached: bool) -> bool {
+    if old_reached != new_reached {
+        return true;
+    }
+    if old_reached && old.len() != new.len() {
+        return true;
+    }
+    old.iter().zip(new).any(|(a, b)| match (a.addr, b.addr) {
+        (Some(x), Some(y)) => x != y,
+        _ => false,
+    })
+}
+
+/// What is known about a Not Working target.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// The route that reaches it; `None` when no route does.
+    pub gateway: Option<Gateway>,
+    /// Set when that gateway is one of the board's own and it is down.
+    pub board_gateway_down: bool,
+    /// The latest trace, if there is one.
+    pub hops: Option<&'a [Hop]>,
+    /// A router's "unreachable" answer, already in words.
+    pub unreachable: Option<&'a str>,
+    /// The host name did not resolve.
+    pub resolve_error: Option<&'a str>,
+}
+
+/// Where the path to a Not Working target stops, in one sentence.
+pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
+    if let Some(err) = e.resolve_error {
+        return format!("the name does not resolve: {err}");
+    }
+    if e.board_gateway_down {
+        if let Some(Gateway::Via(gw)) = e.gateway {
+            return format!("the board's own gateway {gw} is not answering");
+        }
+    }
+    let Some(gateway) = e.gateway else {
+        return "the board has no route to this address".to_string();
+    };
+    if let Some(reason) = e.unreachable {
+        return reason.to_string();
+    }
+    let Some(hops) = e.hops else {
+        return "no reply; no trace yet".to_string();
+    };
+    let last = hops
+        .iter()
+        .rev()
+        .find(|h| h.addr.is_some() && h.addr != target);
+    match (last, gateway) {
+        (Some(hop), _) => format!(
+            "the path stops after {} (hop {})",
+            hop.addr.map(|a| a.to_string()).unwrap_or_default(),
+            hop.ttl.0
+        ),
+        (None, Gateway::Via(gw)) => format!("no router answered, not even the gateway {gw}"),
+        (None, Gateway::Direct) => "no reply on the local network".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Ttl;
+
+    fn hop(ttl: u8, addr: Option<&str>) -> Hop {
+        Hop {
+            ttl: Ttl(ttl),
+            addr: addr.map(|a| a.parse().unwrap()),
+            rtt_ms: addr.map(|_| 1.0),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    const NOTHING: Evidence<'static> = Evidence {
+        gateway: None,
+        board_gateway_down: false,
+        hops: None,
+        unreachable: None,
+        resolve_error: None,
+    };
+
+    #[test]
+    fn paths_read_as_one_line() {
+        let p = [hop(1, Some("198.18.1.1")), hop(2, None), hop(3, Some("198.19.3.10"))];
+        assert_eq!(describe_path(&p), "198.18.1.1 > * > 198.19.3.10");
+        assert_eq!(describe_path(&[]), "no hops");
+    }
+
+    #[test]
+    fn a_different_router_is_a_change_and_silence_is_not() {
+        let a = [hop(1, Some("198.18.1.1")), hop(2, Some("198.18.2.2")), hop(3, Some("198.19.3.10"))];
+        let silent = [hop(1, Some("198.18.1.1")), hop(2, None), hop(3, Some("198.19.3.10"))];
+        let other = [hop(1, Some("198.18.1.1")), hop(2, Some("198.18.9.9")), hop(3, Some("198.19.3.10"))];
+        let longer = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.9.9")),
+            hop(3, Some("198.18.2.2")),
+            hop(4, Some("198.19.3.10")),
+        ];
+        assert!(!path_changed(&a, true, &a, true));
+        assert!(!path_changed(&a, true, &silent, true));
+        assert!(path_changed(&a, true, &other, true));
+        assert!(path_changed(&a, true, &longer, true));
+        assert!(path_changed(&a, true, &a[..2], false));
+    }
+
+    #[test]
+    fn the_cause_names_where_the_path_stops() {
+        let hops = [hop(1, Some("198.18.1.1")), hop(2, Some("198.18.2.2")), hop(3, None)];
+        let e = Evidence {
+            gateway: Some(Gateway::Via(ip("198.18.1.1"))),
+            hops: Some(&hops),
+            ..NOTHING
+        };
+        assert_eq!(
+            not_working_cause(Some(ip("198.19.3.20")), &e),
+            "the path stops after 198.18.2.2 (hop 2)"
+        );
+    }
+
+    #[test]
+    fn a_down_board_gateway_is_blamed_instead_of_the_path() {
+        let hops = [hop(1, None)];
+        let e = Evidence {
+            gateway: Some(Gateway::Via(ip("198.18.1.1"))),
+            board_gateway_down: true,
+            hops: Some(&hops),
+            ..NOTHING
+        };
+        assert_eq!(
+            not_working_cause(Some(ip("198.19.3.10")), &e),
+            "the board's own gateway 198.18.1.1 is not answering"
+        );
+    }
+
+    #[test]
+    fn other_causes() {
+        assert_eq!(
+            not_working_cause(None, &Evidence { resolve_error: Some("no such host"), ..NOTHING }),
+            "the name does not resolve: no such host"
+        );
+        assert_eq!(
+            not_working_cause(Some(ip("198.19.200.1")), &NOTHING),
+            "the board has no route to this address"
+        );
+        let e = Evidence {
+            gateway: Some(Gateway::Via(ip("198.18.1.1"))),
+            unreachable: Some("198.18.1.1 reports the destination unreachable (network unreachable)"),
+            ..NOTHING
+        };
+        assert!(not_working_cause(Some(ip("198.19.200.1")), &e).contains("network unreachable"));
+        let silent = [hop(1, None), hop(2, None)];
+        let e = Evidence {
+            gateway: Some(Gateway::Direct),
+            hops: Some(&silent),
+            ..NOTHING
+        };
+        assert_eq!(not_working_cause(None, &e), "no reply on the local network");
+    }
+}

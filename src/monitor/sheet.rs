@@ -1,0 +1,256 @@
+//! Where the targets come from, and noticing that they changed: the
+//! configured sheet (or one uploaded into the state directory), watched by
+//! its size, time and inode, and uploads validated before they replace
+//! anything.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::targets::{self, TargetList};
+
+/// Extensions a sheet may have, in the order an existing uploaded sheet is
+/// looked for in the state directory.
+const SHEET_EXTENSIONS: [&str; 4] = ["xlsx", "xls", "ods", "csv"];
+
+/// What identifies one version of a file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            inode: m.ino(),
+        })
+    }
+}
+
+/// The targets sheet of a running monitor.
+#[derive(Debug)]
+pub struct SheetSource {
+    configured: Option<PathBuf>,
+    sheet: Option<String>,
+    state_dir: PathBuf,
+    /// The version last loaded (or rejected), so a change is seen once.
+    loaded: Option<FileStamp>,
+    /// A change seen at the last poll: loaded once it holds still for a
+    /// poll, so a sheet being written is not read half-way.
+    pending: Option<FileStamp>,
+}
+
+/// A sheet that cannot be used, with every reason, one per line.
+pub type Rejection = Vec<String>;
+
+impl SheetSource {
+    pub fn new(configured: Option<PathBuf>, sheet: Option<String>, state_dir: PathBuf) -> SheetSource {
+        SheetSource {
+            configured,
+            sheet,
+            state_dir,
+            loaded: None,
+            pending: None,
+        }
+    }
+
+    /// The file the targets are read from: the configured one, or a sheet
+    /// uploaded earlier into the state directory.
+    pub fn path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.configured {
+            return Some(p.clone());
+        }
+        SHEET_EXTENSIONS
+            .iter()
+            .map(|ext| self.uploaded_path(ext))
+            .find(|p| p.exists())
+    }
+
+    fn uploaded_path(&self, ext: &str) -> PathBuf {
+        self.state_dir.join(format!("targets.{ext}"))
+    }
+
+    /// Load the current sheet. Blocking (spreadsheets are parsed here).
+    pub fn load(&mut self) -> Result<TargetList, Rejection> {
+        let Some(path) = self.path() else {
+            return Err(vec![
+                "no targets sheet: set `targets` in the config (or --targets FILE), or upload one to /admin/targets".to_string(),
+            ]);
+        };
+        self.loaded = FileStamp::of(&path);
+        self.pending = None;
+        load_checked(&path, self.sheet.as_deref())
+    }
+
+    /// Whether the sheet changed since it was last loaded and has held
+    /// still since the previous poll. Call every few seconds.
+    pub fn poll_changed(&mut self) -> bool {
+        let Some(path) = self.path() else {
+            return false;
+        };
+        let now = FileStamp::of(&path);
+        if now == self.loaded {
+            self.pending = None;
+            return false;
+        }
+        if self.pending == now {
+            // Also a deleted file (`None`): the load then reports it, and
+            // the old list keeps running.
+            return true;
+        }
+        self.pending = now;
+        false
+    }
+
+    /// Validate an uploaded sheet and, only if it is usable, put it where
+    /// the monitor reads targets from. Blocking. Returns the new list.
+    ///
+    /// With a configured sheet the upload replaces that file (which must
+    /// then have the same extension), keeping the previous one as
+    /// `FILE.previous`; otherwise it becomes `targets.EXT` in the state
+    /// directory.
+    pub fn accept_upload(&mut self, file_name: &str, bytes: &[u8]) -> Result<TargetList, Rejection> {
+        let ext = Path::new(file_name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .filter(|e| SHEET_EXTENSIONS.contains(&e.as_str()))
+            .ok_or_else(|| {
+                vec![format!(
+                    "{}: upload a .xlsx, .xls, .ods or .csv file (pass its name as ?filename=targets.xlsx)",
+                    targets::Escaped(file_name)
+                )]
+            })?;
+        let dest = match &self.configured {
+            Some(p) => {
+                let same = p
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&ext));
+                if !same {
+                    return Err(vec![format!(
+                        "the configured sheet is {}; upload a file of the same type, or change `targets` in the config",
+                        p.display()
+                    )]);
+                }
+                p.clone()
+            }
+            None => self.uploaded_path(&ext),
+        };
+        let dir = dest.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        std::fs::create_dir_all(&dir).map_err(|e| vec![format!("cannot create {}: {e}", dir.display())])?;
+        // Written next to the destination, so the final rename is atomic.
+        let temp = dir.join(format!(".edgeprobe-upload.{ext}"));
+        std::fs::write(&temp, bytes)
+            .map_err(|e| vec![format!("cannot save the upload as {}: {e}", temp.display())])?;
+        let checked = load_checked(&temp, self.sheet.as_deref()).map_err(|problems| {
+            let _ = std::fs::remove_file(&temp);
+            // Name the upload, not the temporary file.
+            let temp_name = temp.display().to_string();
+            problems
+                .into_iter()
+                .map(|p| p.replace(&temp_name, file_name))
+                .collect::<Vec<_>>()
+        })?;
+        if self.configured.is_some() && dest.exists() {
+            let previous = PathBuf::from(format!("{}.previous", dest.display()));
+            std::fs::copy(&dest, &previous).map_err(|e| {
+                vec![format!("cannot keep the previous sheet as {}: {e}", previous.display())]
+            })?;
+        }
+        std::fs::rename(&temp, &dest)
+            .map_err(|e| vec![format!("cannot move the upload to {}: {e}", dest.display())])?;
+        if self.configured.is_none() {
+            // Only one uploaded sheet: the one just saved.
+            for other in SHEET_EXTENSIONS.iter().filter(|e| **e != ext) {
+                let _ = std::fs::remove_file(self.uploaded_path(other));
+            }
+        }
+        self.loaded = FileStamp::of(&dest);
+        self.pending = None;
+        let dest_name = dest.display().to_string();
+        let temp_name = temp.display().to_string();
+        let mut list = checked;
+        list.file = dest_name.clone();
+        for p in &mut list.problems {
+            p.file = p.file.replace(&temp_name, &dest_name);
+        }
+        Ok(list)
+    }
+}
+
+/// Load a sheet; every reason it cannot be used becomes a line.
+fn load_checked(path: &Path, sheet: Option<&str>) -> Result<TargetList, Rejection> {
+    match targets::load(path, sheet) {
+        Ok(list) => Ok(list),
+        Err(e) => {
+            let mut lines = vec![e.to_string()];
+            lines.extend(e.problems().iter().map(|p| p.to_string()));
+            Err(lines)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_is_validated_before_it_replaces_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = SheetSource::new(None, None, dir.path().to_path_buf());
+        assert!(src.load().unwrap_err()[0].contains("no targets sheet"));
+
+        let list = src.accept_upload("t.csv", b"ip\n127.0.0.1\n127.0.0.2\n").unwrap();
+        assert_eq!(list.targets.len(), 2);
+        assert_eq!(src.path(), Some(dir.path().join("targets.csv")));
+
+        let bad = src.accept_upload("t.csv", b"ip\n300.1.1.1\n").unwrap_err();
+        assert!(bad.iter().any(|l| l.contains("300.1.1.1")), "{bad:?}");
+        assert!(bad.iter().all(|l| !l.contains(".edgeprobe-upload")), "{bad:?}");
+        // The good sheet is still there.
+        assert_eq!(src.load().unwrap().targets.len(), 2);
+
+        let wrong = src.accept_upload("t.exe", b"MZ").unwrap_err();
+        assert!(wrong[0].contains(".xlsx"), "{wrong:?}");
+    }
+
+    #[test]
+    fn an_upload_replaces_the_configured_sheet_keeping_the_previous() {
+        let dir = tempfile::tempdir().unwrap();
+        let sheet = dir.path().join("closet.csv");
+        std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
+        let mut src = SheetSource::new(Some(sheet.clone()), None, dir.path().join("state"));
+        let e = src.accept_upload("new.xlsx", b"PK").unwrap_err();
+        assert!(e[0].contains("same type"), "{e:?}");
+        src.accept_upload("new.csv", b"ip\n127.0.0.3\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.3\n");
+        let previous = dir.path().join("closet.csv.previous");
+        assert_eq!(std::fs::read_to_string(previous).unwrap(), "ip\n127.0.0.1\n");
+    }
+
+    #[test]
+    fn a_change_is_seen_once_it_holds_still() {
+        let dir = tempfile::tempdir().unwrap();
+        let sheet = dir.path().join("t.csv");
+        std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
+        let mut src = SheetSource::new(Some(sheet.clone()), None, dir.path().to_path_buf());
+        src.load().unwrap();
+        assert!(!src.poll_changed());
+        std::fs::write(&sheet, "ip\n127.0.0.1\n127.0.0.2\n").unwrap();
+        assert!(!src.poll_changed(), "first sight of a change waits a poll");
+        assert!(src.poll_changed());
+        src.load().unwrap();
+        assert!(!src.poll_changed());
+        std::fs::remove_file(&sheet).unwrap();
+        assert!(!src.poll_changed());
+        assert!(src.poll_changed(), "a deleted sheet is reported by the load");
+        assert!(src.load().is_err());
+        assert!(!src.poll_changed(), "and only once");
+    }
+}

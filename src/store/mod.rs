@@ -6,12 +6,18 @@
 //! is counted. The dashboard reads through [`History`], on its own
 //! connection, so a page never waits for the probe loop.
 
+mod encode;
 mod records;
+pub mod retention;
+pub mod rollup;
+mod sqlite;
 
 pub use records::{
     Dropped, EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
     Uptime,
 };
+pub use retention::RetentionPolicy;
+pub use sqlite::{OutboxKind, Reader, Store, DB_FILE};
 
 use crate::clock::Timestamp;
 
@@ -34,6 +40,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The database file exists but this build cannot use it.
+    #[error("local store {path}: {reason}")]
+    Unusable { path: String, reason: String },
 }
 
 /// Read access to the history, for the dashboard and the API.

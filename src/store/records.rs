@@ -128,6 +128,8 @@ pub struct Dropped {
     pub events: u64,
     /// Rows dropped before the upstream sync had sent them.
     pub unsynced: u64,
+    /// Hourly rollup rows (one target, one hour) dropped.
+    pub rollups: u64,
 }
 
 /// The store's own figures, for the header and `/metrics`.

@@ -5,8 +5,10 @@
 #   scripts/lab.sh down   NAME          remove every namespace of lab NAME (never fails if absent)
 #   scripts/lab.sh status NAME          show namespaces/addresses/routes; exit 1 if incomplete
 #   scripts/lab.sh exec   NAME ROLE CMD...   = ip netns exec NAME-ROLE CMD...
+#   scripts/lab.sh detour NAME on|off   route r1's traffic for the host LAN
+#                                       through r3 (a path change) or back
 #
-# NAME: 1-6 letters/digits. Namespaces: NAME-{probe,r1,r2,h1,h2,silent}.
+# NAME: 1-6 letters/digits. Namespaces: NAME-{probe,r1,r2,r3,h1,h2,silent}.
 # Interfaces are created directly inside their namespaces, so names never
 # collide between labs and stay well under 15 chars.
 #
@@ -24,6 +26,9 @@
 #     |
 #   h1     eth0 198.19.3.10/24 2001:db8:3::10/64  default via r2
 #   h2     eth0 198.19.3.11/24 2001:db8:3::11/64  default via r2
+#   r3  (idle until `detour on`) between r1 and r2, IPv4 only:
+#       to-r1 198.18.5.2/24 (r1: to-r3 198.18.5.1), to-r2 198.18.6.1/24
+#       (r2: to-r3 198.18.6.2); 198.19.3.0/24 via r2, default via r1.
 #   silent eth0 198.19.3.20/24 2001:db8:3::20/64  default via r2; nft drops all
 #          IP input except IPv6 neighbour discovery (ARP is untouched), so it
 #          resolves on the LAN but never answers anything.
@@ -32,14 +37,14 @@
 # addresses and /proc/net/ipv6_route contents are reproducible.
 set -Eeuo pipefail
 
-ROLES=(probe r1 r2 h1 h2 silent)
+ROLES=(probe r1 r2 r3 h1 h2 silent)
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<'EOF'
-usage: lab.sh up NAME | down NAME | status NAME | exec NAME ROLE CMD...
-  NAME: 1-6 letters/digits; ROLE: probe r1 r2 h1 h2 silent
+usage: lab.sh up NAME | down NAME | status NAME | exec NAME ROLE CMD... | detour NAME on|off
+  NAME: 1-6 letters/digits; ROLE: probe r1 r2 r3 h1 h2 silent
 EOF
     exit 2
 }
@@ -140,7 +145,8 @@ lab_up() {
     trap 'echo "lab.sh: up failed, tearing down $n" >&2; lab_down "$n"' ERR
 
     local P=$n-probe R1=$n-r1 R2=$n-r2 H1=$n-h1 H2=$n-h2 S=$n-silent
-    base_ns "$P" 0; base_ns "$R1" 1; base_ns "$R2" 1
+    local R3=$n-r3
+    base_ns "$P" 0; base_ns "$R1" 1; base_ns "$R2" 1; base_ns "$R3" 1
     base_ns "$H1" 0; base_ns "$H2" 0; base_ns "$S" 0
     # let unprivileged ICMP datagram sockets work in the probe namespace
     sc "$P" net.ipv4.ping_group_range "0 2147483647" opt
@@ -154,6 +160,16 @@ lab_up() {
     veth "$R1" to-r2 02:00:00:00:02:01 "$R2" to-r1 02:00:00:00:02:02
     addr "$R1" to-r2 198.18.2.1/24 2001:db8:2::1/64
     addr "$R2" to-r1 198.18.2.2/24 2001:db8:2::2/64
+
+    # r1 <-> r3 <-> r2 : the detour, 198.18.5.0/24 and 198.18.6.0/24
+    veth "$R1" to-r3 02:00:00:00:05:01 "$R3" to-r1 02:00:00:00:05:02
+    ip -n "$R1" addr add 198.18.5.1/24 dev to-r3; ip -n "$R1" link set to-r3 up
+    ip -n "$R3" addr add 198.18.5.2/24 dev to-r1; ip -n "$R3" link set to-r1 up
+    veth "$R3" to-r2 02:00:00:00:06:01 "$R2" to-r3 02:00:00:00:06:02
+    ip -n "$R3" addr add 198.18.6.1/24 dev to-r2; ip -n "$R3" link set to-r2 up
+    ip -n "$R2" addr add 198.18.6.2/24 dev to-r3; ip -n "$R2" link set to-r3 up
+    ip -n "$R3" route add 198.19.3.0/24 via 198.18.6.2 dev to-r2
+    ip -n "$R3" route add default via 198.18.5.1 dev to-r1
 
     # r2 LAN bridge : 198.19.3.0/24, 2001:db8:3::/64
     ip -n "$R2" link add lan address 02:00:00:00:03:01 type bridge \
@@ -200,6 +216,18 @@ lab $n up:
 EOF
 }
 
+lab_detour() { # lab_detour NAME on|off
+    local n=$1 via
+    ns_exists "$n-r3" || die "lab $n has no r3 (run: lab.sh up $n)"
+    case $2 in
+        on)  via="198.18.5.2 dev to-r3" ;;
+        off) via="198.18.2.2 dev to-r2" ;;
+        *)   usage ;;
+    esac
+    # shellcheck disable=SC2086
+    ip -n "$n-r1" route replace 198.19.3.0/24 via $via
+}
+
 lab_status() {
     local n=$1 r missing=0
     for r in "${ROLES[@]}"; do
@@ -222,6 +250,7 @@ case $cmd in
     up)     [[ $# -eq 1 ]] || usage; need_root; check_name "$1"; lab_up "$1" ;;
     down)   [[ $# -eq 1 ]] || usage; need_root; check_name "$1"; lab_down "$1" ;;
     status) [[ $# -eq 1 ]] || usage; need_root; check_name "$1"; lab_status "$1" ;;
+    detour) [[ $# -eq 2 ]] || usage; need_root; check_name "$1"; lab_detour "$1" "$2" ;;
     exec)
         [[ $# -ge 3 ]] || usage; need_root; check_name "$1"
         n=$1 role=$2; shift 2

@@ -10,8 +10,11 @@ require_root scripts/test.sh "the tests build network namespaces and open raw so
 
 # Debian packages the tests call: ip netns, the classic traceroute to
 # compare paths with, ping for the lab's readiness check, nft for the
-# silent host, setpriv for the privilege tests.
-ensure_packages iproute2 traceroute iputils-ping nftables util-linux procps
+# silent host, setpriv for the privilege tests, python3 to hand the
+# dashboard socket into a namespace (as the demo does), chromium for the
+# browser test and the README's screenshots.
+ensure_packages iproute2 traceroute iputils-ping nftables util-linux procps \
+    python3 chromium fonts-dejavu-core
 require_cargo
 for component in rustfmt clippy; do
     cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$component"

@@ -257,6 +257,8 @@ pub struct Store {
     /// Every row of `targets`, so a round only touches that table for new
     /// targets or changed labels.
     targets: HashMap<String, TargetRow>,
+    /// Whether new rows are queued in the outbox; see [`Store::set_outbox`].
+    outbox: bool,
 }
 
 impl Store {
@@ -298,8 +300,17 @@ impl Store {
             conn,
             path,
             policy,
+            outbox: false,
             targets,
         })
+    }
+
+    /// Queue new results, traces and events in the outbox for the upstream
+    /// sync. Off until an upstream is configured: nothing would drain the
+    /// queue, and queued rows are spared by age retention, so the history
+    /// would only ever shrink by the size cap.
+    pub fn set_outbox(&mut self, on: bool) {
+        self.outbox = on;
     }
 
     /// The database file.
@@ -317,7 +328,7 @@ impl Store {
             known: &self.targets,
             new: HashMap::new(),
         };
-        insert_round(&tx, &mut interned, round).map_err(sql(&op))?;
+        insert_round(&tx, &mut interned, round, self.outbox).map_err(sql(&op))?;
         let new = interned.new;
         tx.commit().map_err(sql(&op))?;
         // Only now: a rolled-back round must not leave ids in the cache.
@@ -334,7 +345,7 @@ impl Store {
             known: &self.targets,
             new: HashMap::new(),
         };
-        insert_event(&tx, &mut interned, event).map_err(sql(&op))?;
+        insert_event(&tx, &mut interned, event, self.outbox).map_err(sql(&op))?;
         let new = interned.new;
         tx.commit().map_err(sql(&op))?;
         self.targets.extend(new);
@@ -931,6 +942,7 @@ fn insert_round(
     conn: &Connection,
     targets: &mut Interner<'_>,
     round: &RoundRecord,
+    outbox: bool,
 ) -> rusqlite::Result<()> {
     for r in &round.results {
         let target = targets.id(conn, &r.target, Some((&r.name, &r.group)))?;
@@ -956,7 +968,9 @@ fn insert_round(
                 rtt_us(|s| s.mdev),
                 encode::gateway_to_blob(r.gateway),
             ])?;
-        queue(conn, OutboxKind::Result, id, r.ts)?;
+        if outbox {
+            queue(conn, OutboxKind::Result, id, r.ts)?;
+        }
         let add = RollupRow::one(rollup::hour_start(r.ts), r.status);
         conn.prepare_cached(
             "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working) \
@@ -986,10 +1000,12 @@ fn insert_round(
                 t.reached,
                 encode::hops_to_json(&t.hops)
             ])?;
-        queue(conn, OutboxKind::Trace, id, t.ts)?;
+        if outbox {
+            queue(conn, OutboxKind::Trace, id, t.ts)?;
+        }
     }
     for e in &round.events {
-        insert_event(conn, targets, e)?;
+        insert_event(conn, targets, e, outbox)?;
     }
     conn.prepare_cached(
         "INSERT INTO counters (name, value) VALUES ('last_round', ?1) \
@@ -1003,6 +1019,7 @@ fn insert_event(
     conn: &Connection,
     targets: &mut Interner<'_>,
     e: &EventRecord,
+    outbox: bool,
 ) -> rusqlite::Result<()> {
     let target = match &e.target {
         Some(key) => Some(targets.id(conn, key, None)?),
@@ -1021,7 +1038,10 @@ fn insert_event(
             e.to,
             e.detail
         ])?;
-    queue(conn, OutboxKind::Event, id, e.ts)
+    if outbox {
+        queue(conn, OutboxKind::Event, id, e.ts)?;
+    }
+    Ok(())
 }
 
 const RESULT_COLUMNS: &str = "t.key, t.name, t.grp, r.round, r.ts, r.status, r.reported, \
@@ -1411,8 +1431,11 @@ mod tests {
         }
     }
 
+    /// A store as a board with an upstream has it: rows queued for sync.
     fn open(dir: &Path) -> Store {
-        Store::open(dir, RetentionPolicy::default()).unwrap()
+        let mut store = Store::open(dir, RetentionPolicy::default()).unwrap();
+        store.set_outbox(true);
+        store
     }
 
     fn count(store: &Store, table: &str) -> u64 {
@@ -1585,6 +1608,7 @@ mod tests {
         let keys = targets(4);
         {
             let mut store = Store::open(dir.path(), policy).unwrap();
+            store.set_outbox(true);
             store
                 .write_round(&round(1, NOW - 5 * DAY_MS, &keys, Status::Working))
                 .unwrap();
@@ -1660,7 +1684,9 @@ mod tests {
             max_bytes: CAP,
             ..RetentionPolicy::default()
         };
-        Store::open(dir, policy).unwrap()
+        let mut store = Store::open(dir, policy).unwrap();
+        store.set_outbox(true);
+        store
     }
 
     #[test]

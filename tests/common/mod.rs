@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod monitor;
+
 /// The binary under test, built by cargo for this test run.
 pub fn edgeprobe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_edgeprobe"))

@@ -1,0 +1,288 @@
+//! The real `edgeprobe run` as a child process, and a tiny HTTP/1.1 client
+//! to talk to its dashboard (no HTTP client crate is a dependency).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running monitor; killed when dropped.
+pub struct RunningMonitor {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Everything it wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+/// A free port on the host's loopback (closed again; a small race that
+/// tests can live with).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+impl RunningMonitor {
+    /// Run `edgeprobe run ARGS` in this (host) namespace with
+    /// `--listen 127.0.0.1:0`, and find the port in its start-up line.
+    pub fn start_local(args: &[&str]) -> RunningMonitor {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeprobe"));
+        cmd.arg("run").args(["--listen", "127.0.0.1:0"]).args(args);
+        RunningMonitor::spawn(cmd, None)
+    }
+
+    /// Run `edgeprobe run ARGS` inside namespace `ns`, serving the host's
+    /// 127.0.0.1 through scripts/lib/netns-listen.py, as the demo does.
+    pub fn start_in_netns(ns: &str, args: &[&str]) -> RunningMonitor {
+        let port = free_port();
+        let mut cmd = Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/netns-listen.py"),
+        );
+        cmd.arg(format!("127.0.0.1:{port}"))
+            .arg(ns)
+            .arg(env!("CARGO_BIN_EXE_edgeprobe"))
+            .arg("run")
+            .args(args);
+        RunningMonitor::spawn(cmd, Some(port))
+    }
+
+    fn spawn(mut cmd: Command, port: Option<u16>) -> RunningMonitor {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn edgeprobe run");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<u16>();
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("dashboard on http://").nth(1) {
+                    let port = rest
+                        .split('/')
+                        .next()
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| p.parse().ok());
+                    if let Some(p) = port {
+                        let _ = tx.send(p);
+                    }
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let announced = rx.recv_timeout(Duration::from_secs(60));
+        let port = match (port, announced) {
+            (Some(p), Ok(_)) => p,
+            (None, Ok(p)) => p,
+            (_, Err(_)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "edgeprobe run did not start:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        RunningMonitor {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        }
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path, &[], b"")
+    }
+
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        request(self.addr, "POST", path, headers, body)
+    }
+
+    /// `/api/v1/status` as JSON.
+    pub fn status(&self) -> Value {
+        self.get("/api/v1/status").json()
+    }
+
+    /// The status JSON's entry for target `addr`.
+    pub fn target(&self, addr: &str) -> Value {
+        let s = self.status();
+        s["targets"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["addr"] == addr).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Poll `/api/v1/status` until `done` holds, or panic with what was
+    /// last seen and the monitor's log.
+    pub fn wait_for(&self, what: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Some(v) = try_request(self.addr, "GET", "/api/v1/status", &[], b"")
+                .ok()
+                .and_then(|r| serde_json::from_slice(&r.body).ok())
+            {
+                if done(&v) {
+                    return v;
+                }
+                last = v;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "timed out waiting for {what}; last status:\n{}\nlog:\n{}",
+            serde_json::to_string_pretty(&last).unwrap(),
+            self.log()
+        );
+    }
+
+    /// Send a signal with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Wait for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for RunningMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}), status {}:\n{}", self.status, self.text())
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    try_request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..eol]).split(';').next().unwrap_or("").trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 || data.len() < eol + 2 + size {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[(eol + 4 + size).min(data.len())..];
+    }
+}

@@ -1,0 +1,274 @@
+//! `edgeprobe run` on loopback targets: settings, sheet reloads (file
+//! change, SIGHUP, upload), the admin token, and what survives `kill -9`
+//! and SIGTERM. Probing loopback needs no lab; raw sockets need root.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::monitor::RunningMonitor;
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+fn addrs(v: &Value) -> Vec<String> {
+    v["targets"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .map(|t| t["addr"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn results_count(m: &RunningMonitor, addr: &str) -> usize {
+    m.get(&format!("/api/v1/targets/{addr}")).json()["results"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+fn args<'a>(sheet: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "--targets",
+        sheet,
+        "--state-dir",
+        state,
+        "--interval",
+        "1s",
+        "--timeout",
+        "200ms",
+        "--count",
+        "1",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &[],
+    ));
+    m.wait_for("one target", Duration::from_secs(20), |v| {
+        addrs(v) == ["127.0.0.1"] && v["targets"][0]["status"] == "working"
+    });
+
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n127.0.0.2,two\n").unwrap();
+    m.wait_for("the edit picked up", Duration::from_secs(20), |v| {
+        addrs(v) == ["127.0.0.1", "127.0.0.2"]
+    });
+
+    // A broken sheet: the old list keeps running, the problem is shown.
+    std::fs::write(&sheet, "ip,name\n127.0.0.300,bad\n").unwrap();
+    let v = m.wait_for("the rejection shown", Duration::from_secs(20), |v| {
+        !v["sheet"]["rejected"].is_null()
+    });
+    assert_eq!(addrs(&v), ["127.0.0.1", "127.0.0.2"]);
+    let shown = v["sheet"]["rejected"]["problems"].to_string();
+    assert!(shown.contains("127.0.0.300"), "{shown}");
+    assert!(m.get("/").text().contains("127.0.0.300"), "the dashboard shows it");
+
+    // Deleted while running: still the old list.
+    std::fs::remove_file(&sheet).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(addrs(&m.status()), ["127.0.0.1", "127.0.0.2"]);
+
+    // SIGHUP reloads at once (the write alone would be seen by the poll too,
+    // so the check is that the sheet is back and the rejection cleared).
+    std::fs::write(&sheet, "ip\n127.0.0.3\n").unwrap();
+    m.signal("HUP");
+    let v = m.wait_for("the SIGHUP reload", Duration::from_secs(20), |v| {
+        addrs(v) == ["127.0.0.3"]
+    });
+    assert!(v["sheet"]["rejected"].is_null(), "{v:#}");
+    assert!(m.log().contains("SIGHUP"), "{}", m.log());
+}
+
+#[test]
+fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &["--admin-token-file", token_file.to_str().unwrap()],
+    ));
+    m.wait_for("the first list", Duration::from_secs(20), |v| {
+        addrs(v) == ["127.0.0.1"]
+    });
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+
+    let good = b"ip,name\n127.0.0.5,five\n127.0.0.6,six\n";
+    assert_eq!(m.post("/admin/targets?filename=new.csv", &[], good).status, 401);
+    let wrong = [("Authorization", "Bearer not-the-token-at-all-000")];
+    assert_eq!(m.post("/admin/targets?filename=new.csv", &wrong, good).status, 401);
+    assert_eq!(addrs(&m.status()), ["127.0.0.1"]);
+
+    let bad = m.post("/admin/targets?filename=new.csv", &auth, b"ip\n999.1.1.1\n");
+    assert_eq!(bad.status, 422, "{}", bad.text());
+    assert!(bad.text().contains("999.1.1.1"), "{}", bad.text());
+    let v = m.status();
+    assert_eq!(addrs(&v), ["127.0.0.1"], "the old list keeps running");
+    assert!(!v["sheet"]["rejected"].is_null(), "{v:#}");
+    assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.1\n");
+
+    let ok = m.post("/admin/targets?filename=new.csv", &auth, good);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let v = m.wait_for("the uploaded list", Duration::from_secs(10), |v| {
+        addrs(v) == ["127.0.0.5", "127.0.0.6"]
+    });
+    assert!(v["sheet"]["rejected"].is_null());
+    // The upload replaced the configured sheet, so a restart keeps it.
+    assert_eq!(std::fs::read(&sheet).unwrap(), good);
+    assert!(Path::new(&format!("{}.previous", sheet.display())).exists());
+
+    assert_eq!(m.post("/admin/probe-now", &[], b"").status, 401);
+    assert_eq!(m.post("/admin/probe-now", &auth, b"").status, 202);
+}
+
+#[test]
+fn admin_endpoints_are_off_without_a_token() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &[],
+    ));
+    let r = m.post(
+        "/admin/probe-now",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        b"",
+    );
+    assert!(r.status == 403 || r.status == 404, "{} {}", r.status, r.text());
+    assert!(r.text().contains("admin"), "{}", r.text());
+}
+
+#[test]
+fn history_survives_kill_9_and_sigterm_saves_the_last_round() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip\n127.0.0.1\n127.0.0.9\n").unwrap();
+    let state = dir.path().join("state");
+    let a = args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]);
+
+    let mut m = RunningMonitor::start_local(&a);
+    m.wait_for("three rounds", Duration::from_secs(30), |v| {
+        v["last_round"]["round"].as_u64().is_some_and(|r| r >= 3)
+    });
+    let before = results_count(&m, "127.0.0.1");
+    assert!(before >= 3, "{before}");
+    m.signal("KILL");
+    m.wait_exit(Duration::from_secs(10)).expect("killed");
+    drop(m);
+
+    let mut m = RunningMonitor::start_local(&a);
+    // Right after the restart, before any new round, the history is back.
+    let restored = results_count(&m, "127.0.0.1");
+    assert!(restored >= before, "kept {restored} of {before}");
+    let v = m.status();
+    assert_eq!(v["targets"][0]["status"], "working", "{v:#}");
+    let v = m.wait_for("a round after the restart", Duration::from_secs(30), |v| {
+        v["last_round"]["round"].as_u64().is_some()
+    });
+    let round = v["last_round"]["round"].as_u64().unwrap();
+    assert!(round > 3, "round numbers continue: {round}");
+
+    drop(m);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_commits_the_round_in_flight() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    let rows: String = (1..=10).map(|i| format!("127.0.1.{i}\n")).collect();
+    std::fs::write(&sheet, format!("ip\n{rows}")).unwrap();
+    let state = dir.path().join("state");
+    // A 10 s round spreads its ten targets about 0.9 s apart.
+    let a = [
+        "--targets",
+        sheet.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--interval",
+        "10s",
+        "--timeout",
+        "200ms",
+        "--count",
+        "1",
+    ];
+    let mut m = RunningMonitor::start_local(&a);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(m.status()["last_round"].is_null(), "still in the first round");
+    m.signal("TERM");
+    let st = m.wait_exit(Duration::from_secs(15)).expect("stops on SIGTERM");
+    assert!(st.success(), "{st:?}\n{}", m.log());
+    assert!(m.log().contains("the last round is saved"), "{}", m.log());
+    drop(m);
+
+    let m = RunningMonitor::start_local(&a);
+    assert_eq!(results_count(&m, "127.0.1.1"), 1, "the first target's result was saved");
+    assert_eq!(results_count(&m, "127.0.1.10"), 0, "the last target had not started");
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(&config, "[probe]\nintervall = \"5s\"\n").unwrap();
+    let out = common::edgeprobe()
+        .args(["run", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("intervall"), "{err}");
+
+    let out = common::edgeprobe()
+        .args(["run", "--interval", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interval"));
+
+    let out = common::edgeprobe()
+        .env("EDGEPROBE_DOWN_AFTER", "0")
+        .args(["run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("down_after"));
+}
+
+#[test]
+fn it_runs_with_no_config_and_no_sheet_and_says_what_to_do() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&["--state-dir", state.to_str().unwrap()]);
+    let v = m.status();
+    assert_eq!(addrs(&v), Vec::<String>::new());
+    let why = v["sheet"]["rejected"]["problems"].to_string();
+    assert!(why.contains("--targets"), "{v:#}");
+    assert_eq!(m.get("/healthz").status, 200);
+}

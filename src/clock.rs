@@ -13,6 +13,9 @@ use serde::{Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
 
+// `add` / `sub` take a Duration and saturate: not the semantics of the
+// `Add` / `Sub` operators, which clippy would have them implement.
+#[allow(clippy::should_implement_trait)]
 impl Timestamp {
     /// The system clock now. A clock before 1970 reads as the epoch.
     pub fn now() -> Timestamp {

@@ -1,1 +1,102 @@
 //! The dashboard: hyper 1.x serving maud pages, JSON, `/metrics`.
+//!
+//! Routes (all `GET` also answer `HEAD`):
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | header and table; `?status=&group=&sort=&dir=` |
+//! | `/targets/{key}` | one target: history, RTT chart, path, events |
+//! | `/static/style.css` | the stylesheet |
+//! | `/api/v1/status` | JSON of the header and every row |
+//! | `/api/v1/targets/{key}` | JSON of one row plus its history |
+//! | `/metrics` | Prometheus text format |
+//! | `/healthz` | 200 while rounds keep finishing, else 503 |
+//! | `POST /admin/targets?filename=F` | replace the sheet (bearer token) |
+//! | `POST /admin/probe-now` | start a round now (bearer token) |
+//!
+//! The pure parts (views, svg, api, metrics, query, admin) render from a
+//! [`Snapshot`] and `now`; [`serve`] is the thin edge around them.
+
+mod admin;
+mod api;
+mod fmt;
+mod metrics;
+mod query;
+mod server;
+mod svg;
+mod views;
+
+#[cfg(test)]
+mod testdata;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::monitor::{Command, Snapshot};
+use crate::store::History;
+
+pub use api::{health, Health, HEALTH_MISSED_ROUNDS};
+pub use query::{percent_decode, IndexQuery};
+
+/// What the dashboard reads and whom it asks.
+pub struct WebState {
+    /// The monitor's latest state; every request renders from a clone.
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// The board's history. Its calls block: the server runs them on
+    /// tokio's blocking pool.
+    pub history: Arc<dyn History>,
+    /// The bearer token for `/admin/...`; `None` (or empty) turns those
+    /// endpoints off (they answer 403 saying how to turn them on).
+    pub admin_token: Option<String>,
+    /// Where admin requests go.
+    pub commands: mpsc::Sender<Command>,
+    pub limits: Limits,
+}
+
+/// Bounds on what one client can cost the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time to send the request line and headers; also how long an idle
+    /// keep-alive connection is kept.
+    pub header_read_timeout: Duration,
+    /// Largest request body (a sheet upload); larger ones get 413.
+    pub body_max: usize,
+    /// Time from the headers to the response, body upload included;
+    /// slower requests get 503.
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// After shutdown, how long in-flight requests may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_max: 8 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serve the dashboard on `listener` until `shutdown` resolves.
+///
+/// On shutdown the listener closes at once; requests in flight finish
+/// (idle keep-alive connections close) for up to
+/// [`Limits::shutdown_grace`], then the rest are dropped. Errors from one
+/// connection never end the server; only a broken listener does.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<WebState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    server::serve(listener, state, shutdown).await
+}

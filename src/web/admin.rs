@@ -1,0 +1,191 @@
+//! The pure parts of the admin endpoints: checking the bearer token and
+//! naming an uploaded sheet.
+
+use std::hint::black_box;
+
+/// Why a request was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization: Bearer ...` header.
+    Missing,
+    /// A bearer token that is not the configured one.
+    Wrong,
+}
+
+/// Check `Authorization: Bearer TOKEN` against the configured token.
+///
+/// The comparison does not stop at the first differing byte, so response
+/// time does not tell an attacker how much of a guess was right. It does
+/// return early when the lengths differ: the token's length leaks, which
+/// is acceptable for a long random token (and hiding it would need hashing
+/// both sides, for little gain on a LAN).
+pub fn check_bearer(authorization: Option<&[u8]>, token: &str) -> Result<(), AuthError> {
+    let Some(value) = authorization else {
+        return Err(AuthError::Missing);
+    };
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    let (scheme, presented) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (&value[..i], trim_spaces(&value[i + 1..])),
+        None => return Err(AuthError::Missing),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(AuthError::Missing);
+    }
+    if constant_time_eq(presented, token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::Wrong)
+    }
+}
+
+fn trim_spaces(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Equal contents, comparing every byte (xor-fold) whatever the first
+/// difference; unequal lengths return at once (see [`check_bearer`]).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    // black_box keeps the optimiser from turning the fold into an early
+    // exit.
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| black_box(acc | (x ^ y)));
+    diff == 0
+}
+
+/// The longest file name passed on to the monitor.
+const MAX_FILE_NAME: usize = 200;
+
+/// The uploaded sheet's file name: the `filename` query parameter, else
+/// the `Content-Disposition` header's `filename`. Only the last path
+/// component is kept and control characters are dropped: the name picks
+/// the format by its extension and shows in messages, nothing more.
+pub fn upload_file_name(
+    query_filename: Option<&str>,
+    content_disposition: Option<&str>,
+) -> Option<String> {
+    let raw = query_filename
+        .map(str::to_string)
+        .or_else(|| content_disposition.and_then(disposition_file_name))?;
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FILE_NAME)
+        .collect();
+    let clean = clean.trim().to_string();
+    (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
+}
+
+/// `filename*=UTF-8''...` (RFC 6266, preferred) or `filename="..."`.
+fn disposition_file_name(header: &str) -> Option<String> {
+    let mut plain = None;
+    for param in header.split(';').map(str::trim) {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim();
+        if name == "filename*" {
+            let encoded = value.split_once("''").map_or(value, |(_, v)| v);
+            if let Some(v) = super::query::percent_decode(encoded, false) {
+                return Some(v);
+            }
+        } else if name == "filename" {
+            let v = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            plain = Some(v.replace("\\\"", "\"").replace("\\\\", "\\"));
+        }
+    }
+    plain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_checks() {
+        assert_eq!(check_bearer(None, "s3cret"), Err(AuthError::Missing));
+        assert_eq!(
+            check_bearer(Some(b"Basic czNjcmV0"), "s3cret"),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            check_bearer(Some(b"Bearer"), "s3cret"),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            check_bearer(Some(b"Bearer s3cre"), "s3cret"),
+            Err(AuthError::Wrong)
+        );
+        assert_eq!(
+            check_bearer(Some(b"Bearer S3cret"), "s3cret"),
+            Err(AuthError::Wrong)
+        );
+        assert_eq!(check_bearer(Some(b"Bearer s3cret"), "s3cret"), Ok(()));
+        assert_eq!(check_bearer(Some(b"bearer  s3cret "), "s3cret"), Ok(()));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_contents() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"\x00", b"\x80"));
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(
+            upload_file_name(Some("targets.xlsx"), None).as_deref(),
+            Some("targets.xlsx")
+        );
+        assert_eq!(
+            upload_file_name(Some("../../etc/x.csv"), None).as_deref(),
+            Some("x.csv")
+        );
+        assert_eq!(
+            upload_file_name(Some("C:\\Users\\me\\t.ods"), None).as_deref(),
+            Some("t.ods")
+        );
+        assert_eq!(
+            upload_file_name(Some("a\nb\u{7}.csv"), None).as_deref(),
+            Some("ab.csv")
+        );
+        assert_eq!(
+            upload_file_name(None, Some("attachment; filename=\"site a.xlsx\"")).as_deref(),
+            Some("site a.xlsx")
+        );
+        assert_eq!(
+            upload_file_name(
+                None,
+                Some("attachment; filename=\"x.xls\"; filename*=UTF-8''B%C3%BCro.xlsx")
+            )
+            .as_deref(),
+            Some("Büro.xlsx")
+        );
+        assert_eq!(
+            upload_file_name(Some("q.csv"), Some("attachment; filename=h.csv")).as_deref(),
+            Some("q.csv"),
+            "the query parameter wins"
+        );
+        assert_eq!(upload_file_name(None, None), None);
+        assert_eq!(upload_file_name(Some(""), None), None);
+        assert_eq!(upload_file_name(Some("dir/"), None), None);
+        assert_eq!(upload_file_name(Some(".."), None), None);
+    }
+}

@@ -1,0 +1,306 @@
+//! The JSON API (`/api/v1/...`) and `/healthz`: documents built from the
+//! snapshot and the history.
+//!
+//! The field names are a contract with whoever scripts against the board
+//! (and with `edgeprobe central`, which serves the same shapes), so the
+//! documents are their own structs here rather than whatever the monitor's
+//! types happen to serialize to. serde_json escapes every string and writes
+//! non-finite numbers as `null`, so the output is valid JSON whatever the
+//! sheet holds.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::monitor::{
+    BoardGateway, LedView, RoundInfo, SheetView, Snapshot, StatusCounts, TargetView, UpstreamView,
+};
+use crate::probe::{Gateway, Hop, RttSummary, Status};
+use crate::store::{EventRecord, ResultRecord, StoreStats, TraceRecord, Uptime};
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct StatusDoc<'a> {
+    pub board: BoardDoc<'a>,
+    pub last_round: Option<&'a RoundInfo>,
+    pub counts: StatusCounts,
+    pub leds: LedView,
+    pub upstream: &'a UpstreamView,
+    pub store: &'a StoreStats,
+    pub sheet: &'a SheetView,
+    pub board_gateways: &'a [BoardGateway],
+    pub warnings: &'a [String],
+    pub targets: Vec<TargetDoc<'a>>,
+}
+
+/// Who the board is.
+#[derive(Debug, Serialize)]
+pub struct BoardDoc<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    pub started_at: Timestamp,
+    pub interval_s: f64,
+}
+
+/// One target, as in the dashboard's table.
+#[derive(Debug, Serialize)]
+pub struct TargetDoc<'a> {
+    pub sno: usize,
+    pub key: &'a str,
+    pub addr: &'a str,
+    pub ip: Option<IpAddr>,
+    pub name: Option<&'a str>,
+    pub group: Option<&'a str>,
+    pub notes: Option<&'a str>,
+    /// `working`, `degraded`, `not_working`, or `null` before the first
+    /// round.
+    pub status: Option<Status>,
+    pub status_since: Option<Timestamp>,
+    pub sent: u32,
+    pub received: u32,
+    pub loss: Option<f64>,
+    pub rtt_ms: Option<&'a RttSummary>,
+    /// An IP, `direct`, or `null` when no route reaches the target.
+    pub gateway: Option<Gateway>,
+    pub hops: &'a [Hop],
+    pub reached: bool,
+    pub last_trace: Option<Timestamp>,
+    pub last_updated: Option<Timestamp>,
+    pub uptime_24h: Option<f64>,
+    pub recent_rtt: &'a [Option<f64>],
+    pub cause: Option<&'a str>,
+}
+
+impl<'a> TargetDoc<'a> {
+    /// The document for one row.
+    pub fn new(t: &'a TargetView) -> TargetDoc<'a> {
+        TargetDoc {
+            sno: t.sno,
+            key: &t.key,
+            addr: &t.addr,
+            ip: t.ip,
+            name: t.name.as_deref(),
+            group: t.group.as_deref(),
+            notes: t.notes.as_deref(),
+            status: t.status,
+            status_since: t.status_since,
+            sent: t.sent,
+            received: t.received,
+            loss: t.loss,
+            rtt_ms: t.rtt_ms.as_ref(),
+            gateway: t.gateway,
+            hops: &t.hops,
+            reached: t.reached,
+            last_trace: t.last_trace,
+            last_updated: t.last_updated,
+            uptime_24h: t.uptime_24h,
+            recent_rtt: &t.recent_rtt,
+            cause: t.cause.as_deref(),
+        }
+    }
+}
+
+/// The status document for a snapshot.
+pub fn status(snap: &Snapshot) -> StatusDoc<'_> {
+    StatusDoc {
+        board: BoardDoc {
+            id: &snap.board.id,
+            version: &snap.board.version,
+            started_at: snap.board.started_at,
+            interval_s: snap.board.interval.as_secs_f64(),
+        },
+        last_round: snap.last_round.as_ref(),
+        counts: snap.counts(),
+        leds: snap.leds,
+        upstream: &snap.upstream,
+        store: &snap.store,
+        sheet: &snap.sheet,
+        board_gateways: &snap.board_gateways,
+        warnings: &snap.warnings,
+        targets: snap.targets.iter().map(TargetDoc::new).collect(),
+    }
+}
+
+/// What the target page and `GET /api/v1/targets/{key}` read from the
+/// store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetHistory {
+    pub uptime: Uptime,
+    /// Newest first.
+    pub results: Vec<ResultRecord>,
+    /// Newest first.
+    pub traces: Vec<TraceRecord>,
+    /// Newest first.
+    pub events: Vec<EventRecord>,
+}
+
+/// `GET /api/v1/targets/{key}`: the row's fields plus its history.
+#[derive(Debug, Serialize)]
+pub struct TargetDetailDoc<'a> {
+    #[serde(flatten)]
+    pub target: TargetDoc<'a>,
+    #[serde(flatten)]
+    pub history: &'a TargetHistory,
+}
+
+/// An error as JSON: `{"error": "..."}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorDoc<'a> {
+    pub error: &'a str,
+}
+
+/// The liveness verdict of `/healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// `ok` or `stale`.
+    pub status: &'static str,
+    /// Seconds since the last round finished (or since start, before the
+    /// first round).
+    pub age_s: f64,
+    /// The age past which the monitor is judged stuck.
+    pub limit_s: f64,
+    pub last_round: Option<Timestamp>,
+}
+
+impl Health {
+    /// Whether `/healthz` answers 200.
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// Rounds that may be missed before `/healthz` fails.
+pub const HEALTH_MISSED_ROUNDS: u32 = 3;
+
+/// Judge whether the probe loop is alive.
+///
+/// The rule: the monitor is alive while the last round finished less than
+/// [`HEALTH_MISSED_ROUNDS`] intervals ago. Before the first round the clock
+/// starts at `started_at`, so a board gets as long to finish its first
+/// round as it gets between any two. A round that takes longer than the
+/// interval delays the next one, which three intervals leave room for.
+/// The interval is taken as at least one second, so a zero interval does
+/// not make every check fail.
+pub fn health(snap: &Snapshot, now: Timestamp) -> Health {
+    let last = snap.last_round.map(|r| r.finished);
+    let since = last.unwrap_or(snap.board.started_at);
+    let age = now.since(since);
+    let limit = snap.board.interval.max(Duration::from_secs(1)) * HEALTH_MISSED_ROUNDS;
+    Health {
+        status: if age < limit { "ok" } else { "stale" },
+        age_s: age.as_secs_f64(),
+        limit_s: limit.as_secs_f64(),
+        last_round: last,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::testdata;
+    use serde_json::Value;
+
+    fn to_value<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).expect("serializes")
+    }
+
+    #[test]
+    fn status_document_keeps_the_contract() {
+        let snap = testdata::snapshot();
+        let v = to_value(&status(&snap));
+        assert_eq!(v["board"]["id"], "closet-3");
+        assert_eq!(v["board"]["interval_s"], 60.0);
+        assert!(v["board"]["started_at"].as_str().is_some());
+        assert_eq!(v["counts"]["pending"], 1);
+        assert_eq!(v["leds"]["red"], "on");
+        assert_eq!(v["upstream"]["state"], "off");
+        assert_eq!(v["store"]["backlog"], 12);
+        assert_eq!(v["store"]["dropped"]["results"], 7);
+        assert_eq!(v["last_round"]["duration"], 4.5);
+        let t = &v["targets"][0];
+        for field in [
+            "sno",
+            "addr",
+            "name",
+            "group",
+            "status",
+            "loss",
+            "rtt_ms",
+            "gateway",
+            "hops",
+            "reached",
+            "last_updated",
+            "uptime_24h",
+            "cause",
+        ] {
+            assert!(t.get(field).is_some(), "missing {field}: {t}");
+        }
+        assert_eq!(t["status"], "working");
+        assert_eq!(t["name"], testdata::HOSTILE_NAME);
+        assert_eq!(t["rtt_ms"]["avg"], 2.5);
+        assert_eq!(t["gateway"], "198.18.0.254");
+        assert_eq!(
+            t["hops"][1],
+            serde_json::json!({"ttl": 2, "addr": null, "rtt_ms": null})
+        );
+        assert_eq!(t["last_updated"], "2026-11-25T23:58:11.000Z");
+        assert_eq!(v["targets"][1]["status"], "not_working");
+        assert_eq!(v["targets"][1]["gateway"], "direct");
+        assert_eq!(v["targets"][1]["rtt_ms"], Value::Null);
+        assert_eq!(v["targets"][3]["status"], Value::Null);
+        assert_eq!(v["targets"][3]["last_updated"], Value::Null);
+    }
+
+    #[test]
+    fn non_finite_numbers_become_null() {
+        let mut snap = testdata::snapshot();
+        snap.targets[0].loss = Some(f64::NAN);
+        snap.targets[0].recent_rtt = vec![Some(f64::INFINITY)];
+        let text = serde_json::to_string(&status(&snap)).expect("serializes");
+        let v: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(v["targets"][0]["loss"], Value::Null);
+        assert_eq!(v["targets"][0]["recent_rtt"][0], Value::Null);
+    }
+
+    #[test]
+    fn detail_flattens_target_and_history() {
+        let snap = testdata::snapshot();
+        let history = TargetHistory {
+            uptime: Uptime {
+                h24: Some(1.0),
+                d7: None,
+                d30: None,
+            },
+            ..TargetHistory::default()
+        };
+        let v = to_value(&TargetDetailDoc {
+            target: TargetDoc::new(&snap.targets[0]),
+            history: &history,
+        });
+        assert_eq!(v["addr"], "198.18.0.1");
+        assert_eq!(v["uptime"]["h24"], 1.0);
+        assert!(v["results"].is_array() && v["traces"].is_array() && v["events"].is_array());
+    }
+
+    #[test]
+    fn health_allows_three_intervals() {
+        let mut snap = testdata::snapshot();
+        let finished = snap.last_round.expect("round").finished;
+        assert!(health(&snap, finished.add(Duration::from_secs(179))).ok());
+        let stale = health(&snap, finished.add(Duration::from_secs(180)));
+        assert!(!stale.ok());
+        assert_eq!(stale.limit_s, 180.0);
+
+        // Before the first round the clock runs from the start.
+        snap.last_round = None;
+        let start = snap.board.started_at;
+        assert!(health(&snap, start.add(Duration::from_secs(10))).ok());
+        assert!(!health(&snap, start.add(Duration::from_secs(181))).ok());
+
+        // A zero interval still leaves three seconds.
+        snap.board.interval = Duration::ZERO;
+        assert!(health(&snap, start.add(Duration::from_secs(2))).ok());
+    }
+}

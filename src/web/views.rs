@@ -1,0 +1,933 @@
+//! The HTML pages, rendered with maud from a snapshot, the history and
+//! `now`. Pure functions: the server decides what to fetch, these decide
+//! what it looks like.
+//!
+//! No JavaScript and no inline styles (the CSP forbids both): filters and
+//! sorting are links and GET forms, the refresh is a `<meta>`, colours come
+//! from classes in `/static/style.css`. maud escapes every text node and
+//! attribute value, which is what keeps sheet values (names, groups, notes)
+//! inert.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use maud::{html, Markup, DOCTYPE};
+
+use super::api::TargetHistory;
+use super::fmt;
+use super::query::{encode_path_segment, Dir, IndexQuery, SortKey, StatusFilter};
+use super::svg;
+use crate::clock::Timestamp;
+use crate::monitor::{LedPattern, Snapshot, TargetView, UpstreamView};
+use crate::probe::{Gateway, Hop, Status};
+use crate::store::EventRecord;
+
+/// Seconds between automatic refreshes: the probe interval, kept between
+/// 5 s (no point hammering a Pi) and 30 s (a wall screen stays current
+/// even with a long interval).
+pub fn refresh_secs(interval: Duration) -> u64 {
+    interval.as_secs().clamp(5, 30)
+}
+
+/// The page frame: head with viewport, stylesheet and optional refresh.
+fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some((secs, url)) = refresh {
+                    meta http-equiv="refresh" content={ (secs) "; url=" (url) };
+                }
+                title { (title) }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body { (body) }
+        }
+    }
+}
+
+fn status_class(status: Option<Status>) -> &'static str {
+    match status {
+        Some(Status::Working) => "st-working",
+        Some(Status::Degraded) => "st-degraded",
+        Some(Status::NotWorking) => "st-not-working",
+        None => "st-pending",
+    }
+}
+
+fn status_label(status: Option<Status>) -> &'static str {
+    status.map_or("Pending", Status::label)
+}
+
+fn badge(status: Option<Status>) -> Markup {
+    html! { span class={ "badge " (status_class(status)) } { (status_label(status)) } }
+}
+
+fn pattern_name(p: LedPattern) -> &'static str {
+    match p {
+        LedPattern::Off => "off",
+        LedPattern::On => "on",
+        LedPattern::Heartbeat => "heartbeat",
+        LedPattern::SlowBlink => "slow blink",
+        LedPattern::FastBlink => "fast blink",
+        LedPattern::Chase => "chase",
+        LedPattern::Locate => "locate",
+    }
+}
+
+fn pattern_class(p: LedPattern) -> &'static str {
+    match p {
+        LedPattern::Off => "pat-off",
+        LedPattern::On => "pat-on",
+        LedPattern::Heartbeat => "pat-heartbeat",
+        LedPattern::SlowBlink => "pat-slow-blink",
+        LedPattern::FastBlink => "pat-fast-blink",
+        LedPattern::Chase => "pat-chase",
+        LedPattern::Locate => "pat-locate",
+    }
+}
+
+fn target_href(t: &TargetView) -> String {
+    format!("/targets/{}", encode_path_segment(&t.key))
+}
+
+fn hop_addr(h: &Hop) -> String {
+    h.addr.map_or_else(|| "*".to_string(), |a| a.to_string())
+}
+
+fn gateway_text(g: Option<Gateway>) -> String {
+    g.map_or_else(|| "no route".to_string(), |g| g.to_string())
+}
+
+fn opt_time(ts: Option<Timestamp>, now: Timestamp) -> Markup {
+    html! {
+        @if let Some(ts) = ts {
+            time datetime=(ts.rfc3339()) { (fmt::time(ts)) }
+            br;
+            span.sub { (fmt::ago(now, ts)) }
+        } @else {
+            span.none { "—" }
+        }
+    }
+}
+
+/// The header shared by the dashboard: counts, LEDs, upstream, last round.
+fn board_header(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
+    let counts = snap.counts();
+    let total = snap.targets.len();
+    let count_links = [
+        (
+            Some(StatusFilter::Working),
+            "Working",
+            counts.working,
+            "st-working",
+        ),
+        (
+            Some(StatusFilter::Degraded),
+            "Degraded",
+            counts.degraded,
+            "st-degraded",
+        ),
+        (
+            Some(StatusFilter::NotWorking),
+            "Not Working",
+            counts.not_working,
+            "st-not-working",
+        ),
+        (
+            Some(StatusFilter::Pending),
+            "Pending",
+            counts.pending,
+            "st-pending",
+        ),
+        (None, "All", total, "st-all"),
+    ];
+    let leds = [
+        ("green", snap.leds.green),
+        ("red", snap.leds.red),
+        ("amber", snap.leds.amber),
+    ];
+    html! {
+        header.top {
+            h1 { "edgeprobe " span.board { (snap.board.id) } }
+            p.sub { "version " (snap.board.version) " · up since " (fmt::time(snap.board.started_at)) }
+            nav.counts aria-label="Targets by status" {
+                @for (filter, label, n, class) in count_links {
+                    a class={ "count " (class) @if q.status == filter { " current" } }
+                        href=(q.with_status(filter).href()) {
+                        span.n { (n) } " " (label)
+                    }
+                }
+            }
+            div.facts {
+                p.leds {
+                    "LEDs: "
+                    @for (colour, pattern) in leds {
+                        span class={ "led led-" (colour) " " (pattern_class(pattern)) }
+                            title={ (colour) ": " (pattern_name(pattern)) } {}
+                        span.ledname { (colour) " " (pattern_name(pattern)) }
+                    }
+                }
+                p.upstream {
+                    @match &snap.upstream {
+                        UpstreamView::Off => { "upstream: off — results kept on this board" }
+                    }
+                    " · backlog " (snap.store.backlog) " rows"
+                }
+                p.round {
+                    @if let Some(r) = &snap.last_round {
+                        "last round #" (r.round.0) ": " (fmt::time(r.finished))
+                        " (" (fmt::ago(now, r.finished)) "), took " (fmt::duration(r.duration))
+                        " · every " (fmt::duration(snap.board.interval))
+                    } @else {
+                        "first round in progress · every " (fmt::duration(snap.board.interval))
+                    }
+                }
+                @for gw in &snap.board_gateways {
+                    p.gateway {
+                        "board gateway " (gw.addr) ": "
+                        @match gw.up {
+                            Some(true) => span.ok { "answering" },
+                            Some(false) => span.bad { "not answering" },
+                            None => span.sub { "not checked yet" },
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Warnings, a rejected reload, skipped rows and dropped history: things
+/// the operator has to see, above the table.
+fn alerts(snap: &Snapshot) -> Markup {
+    let d = &snap.store.dropped;
+    let dropped_any = d.results + d.traces + d.events + d.unsynced > 0;
+    html! {
+        @if let Some(r) = &snap.sheet.rejected {
+            div.alert.bad role="alert" {
+                strong { "Rejected targets sheet " (r.source) }
+                " at " (fmt::time(r.at)) ": the previous list keeps running until a good sheet replaces it."
+                ul { @for p in &r.problems { li { (p) } } }
+            }
+        }
+        @if !snap.warnings.is_empty() {
+            div.alert.warn role="alert" {
+                ul { @for w in &snap.warnings { li { (w) } } }
+            }
+        }
+        @if !snap.sheet.problems.is_empty() {
+            div.alert.note {
+                details {
+                    summary {
+                        (snap.sheet.problems.len()) " row(s) skipped in "
+                        (snap.sheet.source.as_deref().unwrap_or("the targets sheet"))
+                    }
+                    ul { @for p in &snap.sheet.problems { li { (p) } } }
+                }
+            }
+        }
+        @if dropped_any {
+            div.alert.note {
+                "Retention dropped " (d.results) " results, " (d.traces) " traces and "
+                (d.events) " events from the local history"
+                @if d.unsynced > 0 { ", " strong { (d.unsynced) " of them before they went upstream" } }
+                "; older history has gaps."
+            }
+        }
+    }
+}
+
+/// The filter form: plain GET, keeps the sort.
+fn filter_form(snap: &Snapshot, q: &IndexQuery) -> Markup {
+    let groups: BTreeSet<&str> = snap
+        .targets
+        .iter()
+        .filter_map(|t| t.group.as_deref())
+        .collect();
+    html! {
+        form.filters method="get" action="/" {
+            label {
+                "Status "
+                select name="status" {
+                    option value="" selected[q.status.is_none()] { "any" }
+                    @for f in StatusFilter::ALL {
+                        option value=(f.as_str()) selected[q.status == Some(f)] { (f.label()) }
+                    }
+                }
+            }
+            @if !groups.is_empty() {
+                label {
+                    "Group "
+                    select name="group" {
+                        option value="" selected[q.group.is_none()] { "any" }
+                        @for g in &groups {
+                            option value=(g) selected[q.group.as_deref() == Some(*g)] { (g) }
+                        }
+                    }
+                }
+            }
+            @if q.sort != SortKey::Sno { input type="hidden" name="sort" value=(q.sort.as_str()); }
+            @if q.dir != Dir::Asc { input type="hidden" name="dir" value=(q.dir.as_str()); }
+            button type="submit" { "Filter" }
+            @if q.status.is_some() || q.group.is_some() {
+                " " a href=(IndexQuery { status: None, group: None, ..q.clone() }.href()) { "clear" }
+            }
+        }
+    }
+}
+
+/// Compare two optional keys: present values by `cmp` in direction `dir`,
+/// missing ones (not probed, no reply) always last.
+fn cmp_opt<T>(a: Option<T>, b: Option<T>, dir: Dir, cmp: impl Fn(&T, &T) -> Ordering) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => match dir {
+            Dir::Asc => cmp(&x, &y),
+            Dir::Desc => cmp(&y, &x),
+        },
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Worst first when ascending: that is what one sorts by status for.
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::NotWorking => 0,
+        Status::Degraded => 1,
+        Status::Working => 2,
+    }
+}
+
+/// The table's rows: filtered by the query, then sorted (ties in sheet
+/// order).
+pub fn rows<'a>(snap: &'a Snapshot, q: &IndexQuery) -> Vec<&'a TargetView> {
+    let mut rows: Vec<&TargetView> = snap
+        .targets
+        .iter()
+        .filter(|t| q.status.is_none_or(|f| f.matches(t.status)))
+        .filter(|t| q.group.is_none() || t.group == q.group)
+        .collect();
+    let d = q.dir;
+    let f64_cmp = |a: &f64, b: &f64| a.total_cmp(b);
+    rows.sort_by(|a, b| {
+        let o = match q.sort {
+            SortKey::Sno => cmp_opt(Some(a.sno), Some(b.sno), d, Ord::cmp),
+            SortKey::Ip => {
+                // IP targets by address, then host names alphabetically.
+                let key = |t: &TargetView| (t.ip.is_none(), t.ip, t.addr.to_lowercase());
+                cmp_opt(Some(key(a)), Some(key(b)), d, Ord::cmp)
+            }
+            SortKey::Name => {
+                let key = |t: &TargetView| t.name.as_ref().map(|n| n.to_lowercase());
+                cmp_opt(key(a), key(b), d, Ord::cmp)
+            }
+            SortKey::Status => cmp_opt(
+                a.status.map(status_rank),
+                b.status.map(status_rank),
+                d,
+                Ord::cmp,
+            ),
+            SortKey::Gateway => {
+                let key = |t: &TargetView| {
+                    t.gateway.map(|g| match g {
+                        Gateway::Direct => (0, None),
+                        Gateway::Via(ip) => (1, Some(ip)),
+                    })
+                };
+                cmp_opt(key(a), key(b), d, Ord::cmp)
+            }
+            SortKey::Routers => {
+                let key = |t: &TargetView| (!t.hops.is_empty()).then(|| t.routers().len());
+                cmp_opt(key(a), key(b), d, Ord::cmp)
+            }
+            SortKey::Updated => cmp_opt(a.last_updated, b.last_updated, d, Ord::cmp),
+            SortKey::Loss => cmp_opt(a.loss, b.loss, d, f64_cmp),
+            SortKey::Rtt => cmp_opt(a.rtt_ms.map(|r| r.avg), b.rtt_ms.map(|r| r.avg), d, f64_cmp),
+            SortKey::Uptime => cmp_opt(a.uptime_24h, b.uptime_24h, d, f64_cmp),
+        };
+        o.then(a.sno.cmp(&b.sno))
+    });
+    rows
+}
+
+/// A column header: a link that sorts by it (again: the other way).
+fn sort_header(q: &IndexQuery, key: SortKey, label: &str, class: &str) -> Markup {
+    let arrow = match (q.sort == key, q.dir) {
+        (true, Dir::Asc) => " ▲",
+        (true, Dir::Desc) => " ▼",
+        (false, _) => "",
+    };
+    let aria = match (q.sort == key, q.dir) {
+        (true, Dir::Asc) => "ascending",
+        (true, Dir::Desc) => "descending",
+        (false, _) => "none",
+    };
+    html! {
+        th class=(class) aria-sort=(aria) {
+            a href=(q.sorted_by(key).href()) { (label) (arrow) }
+        }
+    }
+}
+
+fn routers_cell(t: &TargetView) -> Markup {
+    let routers = t.routers();
+    html! {
+        @if !routers.is_empty() {
+            span.path {
+                @for (i, h) in routers.iter().enumerate() {
+                    @if i > 0 { " › " }
+                    span class=(if h.addr.is_some() { "hop" } else { "hop silent" }) { (hop_addr(h)) }
+                }
+            }
+            br;
+        }
+        @if t.status.is_some() {
+            @if t.reached {
+                span.reach.ok { "Reachable" }
+            } @else {
+                span.reach.bad { "Unreachable" }
+            }
+        } @else {
+            span.none { "—" }
+        }
+    }
+}
+
+fn row(t: &TargetView, now: Timestamp) -> Markup {
+    let shown_ip = t.ip.map(|ip| ip.to_string()).filter(|ip| *ip != t.addr);
+    html! {
+        tr class=(status_class(t.status)) {
+            td.num { (t.sno) }
+            td.ip {
+                a href=(target_href(t)) { (t.addr) }
+                @if let Some(ip) = shown_ip { br; span.sub { (ip) } }
+            }
+            td.name {
+                @if let Some(n) = &t.name { (n) }
+                @if let Some(g) = &t.group { br; span.sub.group { (g) } }
+            }
+            td.status {
+                (badge(t.status))
+                @if let Some(c) = &t.cause { br; span.cause { (c) } }
+            }
+            td.opt {
+                @if t.gateway.is_none() && t.status.is_none() { span.none { "—" } }
+                @else { (gateway_text(t.gateway)) }
+            }
+            td.routers { (routers_cell(t)) }
+            td.updated { (opt_time(t.last_updated, now)) }
+            td.num { @if let Some(l) = t.loss { (fmt::percent(l)) } @else { span.none { "—" } } }
+            td.num { @if let Some(r) = &t.rtt_ms { (fmt::ms(r.avg)) } @else { span.none { "—" } } }
+            td.num.opt { @if let Some(u) = t.uptime_24h { (fmt::percent(u)) } @else { span.none { "—" } } }
+            td.sparkcell.opt { (svg::sparkline(&t.recent_rtt)) }
+        }
+    }
+}
+
+/// `GET /`: the header and the table of targets.
+pub fn index(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
+    let rows = rows(snap, q);
+    let refresh_url = q.href();
+    let body = html! {
+        (board_header(snap, q, now))
+        main {
+            (alerts(snap))
+            (filter_form(snap, q))
+            div.tablewrap {
+                table.targets {
+                    caption {
+                        (rows.len()) " of " (snap.targets.len()) " targets"
+                        @if let Some(g) = &q.group { " in group “" (g) "”" }
+                    }
+                    thead {
+                        tr {
+                            (sort_header(q, SortKey::Sno, "S.No", "num"))
+                            (sort_header(q, SortKey::Ip, "IP", ""))
+                            (sort_header(q, SortKey::Name, "Name", ""))
+                            (sort_header(q, SortKey::Status, "Status", ""))
+                            (sort_header(q, SortKey::Gateway, "Default Gateway", "opt"))
+                            (sort_header(q, SortKey::Routers, "Routers", ""))
+                            (sort_header(q, SortKey::Updated, "Last Updated", ""))
+                            (sort_header(q, SortKey::Loss, "Loss", "num"))
+                            (sort_header(q, SortKey::Rtt, "RTT (avg ms)", "num"))
+                            (sort_header(q, SortKey::Uptime, "24 h uptime", "num opt"))
+                            th.opt { "Recent RTT" }
+                        }
+                    }
+                    tbody {
+                        @for t in &rows { (row(t, now)) }
+                        @if rows.is_empty() {
+                            tr {
+                                td.empty colspan="11" {
+                                    @if snap.targets.is_empty() {
+                                        "No targets loaded yet."
+                                    } @else {
+                                        "No target matches this filter."
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (footer(snap))
+    };
+    layout(
+        &format!("edgeprobe {}", snap.board.id),
+        Some((refresh_secs(snap.board.interval), &refresh_url)),
+        body,
+    )
+}
+
+fn footer(snap: &Snapshot) -> Markup {
+    html! {
+        footer {
+            "edgeprobe " (snap.board.version) " · "
+            a href="/api/v1/status" { "JSON" } " · "
+            a href="/metrics" { "metrics" } " · "
+            a href="/healthz" { "health" }
+            @if let Some(src) = &snap.sheet.source {
+                " · targets from " (src)
+                @if let Some(at) = snap.sheet.loaded_at { " (loaded " (fmt::time(at)) ")" }
+            }
+        }
+    }
+}
+
+fn uptime_text(u: Option<f64>) -> String {
+    u.map_or_else(|| "no data".to_string(), fmt::percent)
+}
+
+fn path_text(hops: &[Hop]) -> String {
+    if hops.is_empty() {
+        return "—".to_string();
+    }
+    hops.iter().map(hop_addr).collect::<Vec<_>>().join(" › ")
+}
+
+fn event_row(e: &EventRecord) -> Markup {
+    html! {
+        tr {
+            td { (fmt::time(e.ts)) }
+            td { (e.kind.as_str()) }
+            td {
+                (e.from.as_deref().unwrap_or("—")) " → " (e.to.as_deref().unwrap_or("—"))
+            }
+            td { (e.detail) }
+        }
+    }
+}
+
+/// `GET /targets/{key}`: one target's state and history. `history` is the
+/// store's answer, or why the store could not answer (the page still shows
+/// the live state).
+pub fn target_page(
+    snap: &Snapshot,
+    t: &TargetView,
+    history: Result<&TargetHistory, &str>,
+    now: Timestamp,
+) -> Markup {
+    let empty = TargetHistory::default();
+    let (h, history_error) = match history {
+        Ok(h) => (h, None),
+        Err(e) => (&empty, Some(e)),
+    };
+    // Oldest first for the chart.
+    let points: Vec<(Timestamp, Option<f64>)> = h
+        .results
+        .iter()
+        .rev()
+        .map(|r| (r.ts, r.rtt.map(|s| s.avg)))
+        .collect();
+    let self_url = target_href(t);
+    let title = match &t.name {
+        Some(n) => format!("{} ({n})", t.addr),
+        None => t.addr.clone(),
+    };
+    let body = html! {
+        header.top {
+            p { a href="/" { "← all targets on " (snap.board.id) } }
+            h1 {
+                (t.addr)
+                @if let Some(n) = &t.name { " " span.board { (n) } }
+            }
+            @if let Some(g) = &t.group { p.sub { "group " (g) } }
+            @if let Some(n) = &t.notes { p.notes { (n) } }
+        }
+        main {
+            @if let Some(e) = history_error {
+                div.alert.bad role="alert" { "History unavailable: " (e) }
+            }
+            dl.facts {
+                dt { "Status" }
+                dd {
+                    (badge(t.status))
+                    @if let Some(since) = t.status_since { " since " (fmt::time(since)) " (" (fmt::ago(now, since)) ")" }
+                    @if let Some(c) = &t.cause { br; span.cause { (c) } }
+                }
+                @if let Some(ip) = t.ip.filter(|ip| ip.to_string() != t.addr) {
+                    dt { "Resolved to" } dd { (ip) }
+                }
+                dt { "Reachable" }
+                dd {
+                    @if t.status.is_none() { "—" }
+                    @else if t.reached { span.ok { "Reachable" } }
+                    @else { span.bad { "Unreachable" } }
+                }
+                dt { "Default gateway" } dd { (gateway_text(t.gateway)) }
+                dt { "Last round" }
+                dd {
+                    (t.received) " of " (t.sent) " replies"
+                    @if let Some(l) = t.loss { ", loss " (fmt::percent(l)) }
+                    @if let Some(r) = &t.rtt_ms {
+                        ", RTT min/avg/max/mdev " (fmt::ms(r.min)) " / " (fmt::ms(r.avg)) " / "
+                        (fmt::ms(r.max)) " / " (fmt::ms(r.mdev)) " ms"
+                    }
+                }
+                dt { "Last updated" } dd { (opt_time(t.last_updated, now)) }
+                dt { "Uptime" }
+                dd {
+                    "24 h " (uptime_text(h.uptime.h24.or(t.uptime_24h)))
+                    " · 7 d " (uptime_text(h.uptime.d7))
+                    " · 30 d " (uptime_text(h.uptime.d30))
+                }
+            }
+            section {
+                h2 { "Round-trip time" }
+                div.chartwrap { (svg::rtt_chart(&points)) }
+            }
+            section {
+                h2 { "Latest path" }
+                @if let Some(at) = t.last_trace { p.sub { "traced " (fmt::time(at)) " (" (fmt::ago(now, at)) ")" } }
+                @if t.hops.is_empty() {
+                    p.none { "No trace yet." }
+                } @else {
+                    div.tablewrap {
+                        table {
+                            thead { tr { th.num { "TTL" } th { "Address" } th.num { "RTT (ms)" } } }
+                            tbody {
+                                @for hop in &t.hops {
+                                    tr {
+                                        td.num { (hop.ttl.0) }
+                                        td { (hop_addr(hop)) }
+                                        td.num { @if let Some(r) = hop.rtt_ms { (fmt::ms(r)) } @else { "*" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    p {
+                        @if t.reached { span.ok { "Reachable" } " — the destination answered." }
+                        @else { span.bad { "Unreachable" } " — the destination did not answer." }
+                    }
+                }
+            }
+            section {
+                h2 { "Recent results" }
+                @if h.results.is_empty() {
+                    p.none { "No results stored yet." }
+                } @else {
+                    div.tablewrap {
+                        table {
+                            thead {
+                                tr {
+                                    th { "Time" } th.num { "Round" } th { "This round" } th { "Reported" }
+                                    th.num { "Replies" } th.num { "Loss" } th.num { "RTT min/avg/max (ms)" }
+                                    th.opt { "Gateway" }
+                                }
+                            }
+                            tbody {
+                                @for r in &h.results {
+                                    tr class=(status_class(Some(r.reported))) {
+                                        td { (fmt::time(r.ts)) }
+                                        td.num { (r.round.0) }
+                                        td { (badge(Some(r.status))) }
+                                        td { (badge(Some(r.reported))) }
+                                        td.num { (r.received) "/" (r.sent) }
+                                        td.num { (fmt::percent(r.loss)) }
+                                        td.num {
+                                            @if let Some(s) = &r.rtt {
+                                                (fmt::ms(s.min)) " / " (fmt::ms(s.avg)) " / " (fmt::ms(s.max))
+                                            } @else { span.none { "—" } }
+                                        }
+                                        td.opt { (gateway_text(r.gateway)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !h.traces.is_empty() {
+                section {
+                    h2 { "Path history" }
+                    div.tablewrap {
+                        table {
+                            thead { tr { th { "Time" } th { "Hops" } th { "Destination" } } }
+                            tbody {
+                                @for tr_ in &h.traces {
+                                    tr {
+                                        td { (fmt::time(tr_.ts)) }
+                                        td { (path_text(&tr_.hops)) }
+                                        td {
+                                            @if tr_.reached { span.ok { "Reachable" } }
+                                            @else { span.bad { "Unreachable" } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Events" }
+                @if h.events.is_empty() {
+                    p.none { "No events." }
+                } @else {
+                    div.tablewrap {
+                        table {
+                            thead { tr { th { "Time" } th { "Kind" } th { "Change" } th { "Detail" } } }
+                            tbody { @for e in &h.events { (event_row(e)) } }
+                        }
+                    }
+                }
+            }
+        }
+        (footer(snap))
+    };
+    layout(
+        &title,
+        Some((refresh_secs(snap.board.interval), &self_url)),
+        body,
+    )
+}
+
+/// A page for an error: not found, method not allowed, and the like.
+pub fn error_page(title: &str, message: &str) -> Markup {
+    layout(
+        title,
+        None,
+        html! {
+            header.top { h1 { (title) } }
+            main {
+                p { (message) }
+                p { a href="/" { "← the dashboard" } }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::History;
+    use crate::web::testdata::{self, FakeHistory, HOSTILE_GROUP, NOW};
+
+    fn index_html(q: &str) -> String {
+        index(&testdata::snapshot(), &IndexQuery::parse(Some(q)), NOW).into_string()
+    }
+
+    fn keys(q: &str) -> Vec<String> {
+        let snap = testdata::snapshot();
+        rows(&snap, &IndexQuery::parse(Some(q)))
+            .iter()
+            .map(|t| t.key.clone())
+            .collect()
+    }
+
+    #[test]
+    fn index_has_header_table_and_no_script_or_inline_style() {
+        let html = index_html("");
+        for needle in [
+            "<meta http-equiv=\"refresh\" content=\"30; url=/\">",
+            "name=\"viewport\"",
+            "href=\"/static/style.css\"",
+            "closet-3",
+            "upstream: off — results kept on this board",
+            "backlog 12 rows",
+            "last round #42",
+            "took 4.5 s",
+            "Rejected targets sheet new.xlsx",
+            "CAP_NET_RAW",
+            "1 row(s) skipped in targets.xlsx",
+            "Retention dropped 7 results",
+            "led led-red pat-on",
+            "red on",
+            "href=\"/targets/2001:db8::1\"",
+            "path stops after 198.18.1.1",
+            "198.18.1.1</span> › <span class=\"hop silent\">*</span>",
+            "Reachable",
+            "Unreachable",
+            "<svg class=\"spark\"",
+            "S.No",
+            "Default Gateway",
+            "Last Updated",
+            "198.18.0.254",
+            "direct",
+        ] {
+            assert!(html.contains(needle), "missing {needle:?} in\n{html}");
+        }
+        assert_eq!(html.matches("<tr class=\"st-").count(), 4, "{html}");
+        assert!(!html.to_lowercase().contains("<script"), "{html}");
+        assert!(!html.contains(" style="), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn hostile_values_stay_inside_attributes() {
+        let mut snap = testdata::snapshot();
+        snap.targets[0].key = "x\"><script>y".to_string();
+        snap.targets[1].group = Some("\"><b onmouseover=1>".to_string());
+        let html = index(&snap, &IndexQuery::default(), NOW).into_string();
+        assert!(!html.to_lowercase().contains("<script"), "{html}");
+        assert!(!html.contains("<b onmouseover"), "{html}");
+        // The group's option value and the key's link are escaped.
+        assert!(
+            html.contains("value=\"&quot;&gt;&lt;b onmouseover=1&gt;\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("href=\"/targets/x%22%3E%3Cscript%3Ey\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn filters_by_status_and_group() {
+        assert_eq!(keys("status=not_working"), ["198.18.0.9"]);
+        assert_eq!(keys("status=problems"), ["198.18.0.9", "2001:db8::1"]);
+        assert_eq!(keys("status=pending"), ["printer.lan"]);
+        assert_eq!(keys("group=Rack+1"), ["2001:db8::1"]);
+        assert_eq!(
+            keys(&format!(
+                "group={}",
+                crate::web::query::encode_query_value(HOSTILE_GROUP)
+            )),
+            ["198.18.0.1"]
+        );
+        assert!(keys("group=nope").is_empty());
+        assert!(index_html("group=nope").contains("No target matches this filter."));
+    }
+
+    #[test]
+    fn sorts_with_missing_values_last() {
+        assert_eq!(
+            keys("sort=rtt"),
+            ["198.18.0.1", "2001:db8::1", "198.18.0.9", "printer.lan"]
+        );
+        assert_eq!(
+            keys("sort=rtt&dir=desc"),
+            ["2001:db8::1", "198.18.0.1", "198.18.0.9", "printer.lan"]
+        );
+        assert_eq!(
+            keys("sort=status"),
+            ["198.18.0.9", "2001:db8::1", "198.18.0.1", "printer.lan"]
+        );
+        assert_eq!(
+            keys("sort=sno&dir=desc"),
+            ["printer.lan", "2001:db8::1", "198.18.0.9", "198.18.0.1"]
+        );
+        assert_eq!(
+            keys("sort=ip"),
+            ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"]
+        );
+        assert_eq!(keys("sort=name")[..2], ["198.18.0.1", "2001:db8::1"]);
+        for k in ["gateway", "routers", "updated", "loss", "uptime"] {
+            assert_eq!(keys(&format!("sort={k}")).len(), 4, "{k}");
+        }
+    }
+
+    #[test]
+    fn query_is_kept_in_links_and_refresh() {
+        let html = index_html("status=problems&sort=rtt&dir=desc");
+        assert!(
+            html.contains("content=\"30; url=/?status=problems&amp;sort=rtt&amp;dir=desc\""),
+            "{html}"
+        );
+        // The RTT header flips the direction, keeping the filter.
+        assert!(
+            html.contains("href=\"/?status=problems&amp;sort=rtt\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("<input type=\"hidden\" name=\"sort\" value=\"rtt\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<option value=\"problems\" selected>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn empty_snapshot_renders() {
+        let snap = Snapshot::default();
+        let html = index(&snap, &IndexQuery::default(), NOW).into_string();
+        assert!(html.contains("No targets loaded yet."), "{html}");
+        assert!(html.contains("first round in progress"), "{html}");
+        assert!(html.contains("content=\"5; url=/\""), "{html}");
+    }
+
+    #[test]
+    fn refresh_follows_the_interval_within_bounds() {
+        assert_eq!(refresh_secs(Duration::from_secs(60)), 30);
+        assert_eq!(refresh_secs(Duration::from_secs(10)), 10);
+        assert_eq!(refresh_secs(Duration::ZERO), 5);
+    }
+
+    #[test]
+    fn target_page_shows_history() {
+        let snap = testdata::snapshot();
+        let fake = FakeHistory::with_data();
+        let key = "198.18.0.1";
+        let h = TargetHistory {
+            uptime: fake.uptime(key, NOW).expect("uptime"),
+            results: fake.results(key, 100).expect("results"),
+            traces: fake.traces(key, 10).expect("traces"),
+            events: fake.events(Some(key), 50).expect("events"),
+        };
+        let t = snap.target(key).expect("target");
+        let html = target_page(&snap, t, Ok(&h), NOW).into_string();
+        for needle in [
+            "<svg class=\"chart\"",
+            "Recent results",
+            "Path history",
+            "24 h 80 %",
+            "7 d 90 %",
+            "30 d no data",
+            "&lt;img src=x&gt;",
+            "working → not_working",
+            "Latest path",
+            "&lt;b&gt;notes&lt;/b&gt;",
+            "content=\"30; url=/targets/198.18.0.1\"",
+        ] {
+            assert!(html.contains(needle), "missing {needle:?} in\n{html}");
+        }
+        assert!(!html.to_lowercase().contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains(" style="), "{html}");
+    }
+
+    #[test]
+    fn target_page_survives_a_store_error() {
+        let snap = testdata::snapshot();
+        let t = snap.target("printer.lan").expect("target");
+        let html = target_page(&snap, t, Err("local store: disk on fire"), NOW).into_string();
+        assert!(
+            html.contains("History unavailable: local store: disk on fire"),
+            "{html}"
+        );
+        assert!(html.contains("No trace yet."), "{html}");
+        assert!(html.contains("no results yet"), "{html}");
+    }
+}

@@ -141,7 +141,10 @@ impl Environment {
             .filter(|s| !s.is_empty());
         // systemd may list several directories separated by colons.
         let systemd_state_dir = std::env::var_os("STATE_DIRECTORY")
-            .and_then(|v| v.to_str().map(|s| s.split(':').next().unwrap_or("").to_string()))
+            .and_then(|v| {
+                v.to_str()
+                    .map(|s| s.split(':').next().unwrap_or("").to_string())
+            })
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
         // The owner of /proc/self is the process's effective user.
@@ -233,12 +236,13 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let defaults = ProbeSettings::default();
         let p = file.probe;
-        let duration = |key: &'static str, flag: Option<String>, file: Option<String>, default| {
-            match flag.or(file) {
+        let duration =
+            |key: &'static str, flag: Option<String>, file: Option<String>, default| match flag
+                .or(file)
+            {
                 Some(text) => parse_duration(&text).map_err(|m| invalid(key, m)),
                 None => Ok(default),
-            }
-        };
+            };
         let probe = ProbeSettings {
             interval: duration("interval", over.interval, p.interval, defaults.interval)?,
             count: over.count.or(p.count).unwrap_or(defaults.count),
@@ -248,7 +252,10 @@ impl Config {
                 .degraded_loss
                 .or(p.degraded_loss)
                 .unwrap_or(defaults.degraded_loss),
-            down_after: over.down_after.or(p.down_after).unwrap_or(defaults.down_after),
+            down_after: over
+                .down_after
+                .or(p.down_after)
+                .unwrap_or(defaults.down_after),
             up_after: over.up_after.or(p.up_after).unwrap_or(defaults.up_after),
             trace_every: duration(
                 "trace_every",
@@ -425,13 +432,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(hint());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| hint())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit_ms: u64 = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1000,
@@ -457,7 +468,13 @@ pub fn format_duration(d: Duration) -> String {
     }
     let mut out = String::new();
     let mut rest = ms;
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
         if rest >= size {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
@@ -538,15 +555,69 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let cases: &[(Overrides, &str)] = &[
-            (Overrides { interval: Some("5 parsecs".into()), ..Default::default() }, "interval"),
-            (Overrides { interval: Some("500ms".into()), ..Default::default() }, "interval"),
-            (Overrides { timeout: Some("2m".into()), ..Default::default() }, "timeout"),
-            (Overrides { count: Some(0), ..Default::default() }, "count"),
-            (Overrides { degraded_loss: Some(1.5), ..Default::default() }, "degraded_loss"),
-            (Overrides { down_after: Some(0), ..Default::default() }, "down_after"),
-            (Overrides { listen: Some("8080".into()), ..Default::default() }, "listen"),
-            (Overrides { board_id: Some("a b".into()), ..Default::default() }, "board_id"),
-            (Overrides { max_size_mb: Some(0), ..Default::default() }, "max_size_mb"),
+            (
+                Overrides {
+                    interval: Some("5 parsecs".into()),
+                    ..Default::default()
+                },
+                "interval",
+            ),
+            (
+                Overrides {
+                    interval: Some("500ms".into()),
+                    ..Default::default()
+                },
+                "interval",
+            ),
+            (
+                Overrides {
+                    timeout: Some("2m".into()),
+                    ..Default::default()
+                },
+                "timeout",
+            ),
+            (
+                Overrides {
+                    count: Some(0),
+                    ..Default::default()
+                },
+                "count",
+            ),
+            (
+                Overrides {
+                    degraded_loss: Some(1.5),
+                    ..Default::default()
+                },
+                "degraded_loss",
+            ),
+            (
+                Overrides {
+                    down_after: Some(0),
+                    ..Default::default()
+                },
+                "down_after",
+            ),
+            (
+                Overrides {
+                    listen: Some("8080".into()),
+                    ..Default::default()
+                },
+                "listen",
+            ),
+            (
+                Overrides {
+                    board_id: Some("a b".into()),
+                    ..Default::default()
+                },
+                "board_id",
+            ),
+            (
+                Overrides {
+                    max_size_mb: Some(0),
+                    ..Default::default()
+                },
+                "max_size_mb",
+            ),
         ];
         for (over, key) in cases {
             let e = Config::resolve(FileConfig::default(), over.clone(), &env()).unwrap_err();

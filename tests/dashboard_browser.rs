@@ -46,7 +46,11 @@ fn screenshot(url: &str, size: &str, file: &Path) {
         url,
     ]);
     let png = std::fs::read(file).expect("the screenshot was written");
-    assert!(png.starts_with(b"\x89PNG"), "{} is not a PNG", file.display());
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "{} is not a PNG",
+        file.display()
+    );
     assert!(png.len() > 10_000, "{} looks blank", file.display());
 }
 
@@ -92,21 +96,45 @@ fn the_dashboard_renders_in_chromium_and_is_photographed_for_the_readme() {
     let dom = chromium(&["--dump-dom", &format!("{base}/")]);
     assert!(dom.contains("<table"), "no table:\n{dom}");
     let rows = dom.matches("<tr").count();
-    assert!(rows >= 8, "a header and seven targets, found {rows} rows:\n{dom}");
-    for needle in ["closet-3", "file server", "badge reader", "Not Working", "198.18.2.2", "<svg"] {
+    assert!(
+        rows >= 8,
+        "a header and seven targets, found {rows} rows:\n{dom}"
+    );
+    for needle in [
+        "closet-3",
+        "file server",
+        "badge reader",
+        "Not Working",
+        "198.18.2.2",
+        "<svg",
+    ] {
         assert!(dom.contains(needle), "the page lacks {needle}");
     }
     let target = chromium(&["--dump-dom", &format!("{base}/targets/198.19.3.10")]);
-    assert!(target.contains("198.18.2.2"), "the path is on the target page");
-    assert!(target.contains("<svg"), "the RTT chart is on the target page");
+    assert!(
+        target.contains("198.18.2.2"),
+        "the path is on the target page"
+    );
+    assert!(
+        target.contains("<svg"),
+        "the RTT chart is on the target page"
+    );
 
     let images: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("images");
     std::fs::create_dir_all(&images).unwrap();
-    screenshot(&format!("{base}/"), "1280,720", &images.join("dashboard.png"));
+    screenshot(
+        &format!("{base}/"),
+        "1280,720",
+        &images.join("dashboard.png"),
+    );
     screenshot(
         &format!("{base}/targets/198.19.3.10"),
         "1280,900",
         &images.join("target.png"),
     );
-    screenshot(&format!("{base}/"), "390,844", &images.join("dashboard-phone.png"));
+    screenshot(
+        &format!("{base}/"),
+        "390,844",
+        &images.join("dashboard-phone.png"),
+    );
 }

@@ -108,7 +108,10 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
     assert_eq!(live["reached"], true);
     assert_eq!(live["loss"], 0.0);
     assert!(live["rtt_ms"]["avg"].as_f64().unwrap() >= 0.0);
-    assert!(live["last_updated"].as_str().unwrap().ends_with('Z'), "{live}");
+    assert!(
+        live["last_updated"].as_str().unwrap().ends_with('Z'),
+        "{live}"
+    );
 
     let silent = target("198.19.3.20");
     assert_eq!(silent["status"], "not_working", "{silent}");
@@ -124,7 +127,10 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
     let v6 = target("2001:db8:3::11");
     assert_eq!(v6["status"], "working", "{v6}");
     assert_eq!(v6["gateway"], "2001:db8:1::1");
-    assert_eq!(hops(&v6), ["2001:db8:1::1", "2001:db8:2::2", "2001:db8:3::11"]);
+    assert_eq!(
+        hops(&v6),
+        ["2001:db8:1::1", "2001:db8:2::2", "2001:db8:3::11"]
+    );
 
     let unrouted = target("198.19.200.1");
     assert_eq!(unrouted["status"], "not_working", "{unrouted}");
@@ -134,7 +140,13 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
     let page = m.get("/");
     assert_eq!(page.status, 200);
     let html = page.text();
-    for needle in ["lab-closet", "198.19.3.10", "file server", "198.18.2.2", "Not Working"] {
+    for needle in [
+        "lab-closet",
+        "198.19.3.10",
+        "file server",
+        "198.18.2.2",
+        "Not Working",
+    ] {
         assert!(html.contains(needle), "/ lacks {needle}");
     }
     let detail = m.get("/targets/198.19.3.10");
@@ -146,7 +158,9 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("edgeprobe_target_up{") && l.contains("198.19.3.20") && l.ends_with(" 0")),
+            .any(|l| l.starts_with("edgeprobe_target_up{")
+                && l.contains("198.19.3.20")
+                && l.ends_with(" 0")),
         "{metrics}"
     );
     assert_eq!(m.get("/healthz").status, 200);
@@ -156,7 +170,10 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
 fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
     let lab = Lab::up("mon2");
     let dir = tempfile::tempdir().unwrap();
-    let sheet = write_sheet(dir.path(), &["198.19.3.11,printer,lan", "198.19.3.10,files,lan"]);
+    let sheet = write_sheet(
+        dir.path(),
+        &["198.19.3.11,printer,lan", "198.19.3.10,files,lan"],
+    );
     let state = dir.path().join("state");
     let m = RunningMonitor::start_in_netns(
         &format!("{}-probe", lab.name),
@@ -241,13 +258,19 @@ fn a_path_change_is_recorded_as_an_event() {
         ],
     );
     m.wait_for("the first trace", Duration::from_secs(20), |v| {
-        v["targets"][0]["hops"].as_array().is_some_and(|h| h.len() == 3)
+        v["targets"][0]["hops"]
+            .as_array()
+            .is_some_and(|h| h.len() == 3)
     });
     let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lab.sh"))
         .args(["detour", &lab.name, "on"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = m.wait_for("the detour in the path", Duration::from_secs(20), |v| {
         hops(&v["targets"][0]).contains(&"198.18.5.2".to_string())
     });
@@ -263,7 +286,16 @@ fn a_path_change_is_recorded_as_an_event() {
         .filter(|e| e["kind"] == "path")
         .collect();
     assert_eq!(path_events.len(), 1, "{detail:#}");
-    assert!(path_events[0]["to"].as_str().unwrap().contains("198.18.5.2"));
-    assert!(path_events[0]["from"].as_str().unwrap().contains("198.18.1.1 > 198.18.2.2"));
-    assert_eq!(v["targets"][0]["status"], "working", "a path change is not an outage");
+    assert!(path_events[0]["to"]
+        .as_str()
+        .unwrap()
+        .contains("198.18.5.2"));
+    assert!(path_events[0]["from"]
+        .as_str()
+        .unwrap()
+        .contains("198.18.1.1 > 198.18.2.2"));
+    assert_eq!(
+        v["targets"][0]["status"], "working",
+        "a path change is not an outage"
+    );
 }

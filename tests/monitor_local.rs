@@ -53,11 +53,8 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
     let sheet = dir.path().join("t.csv");
     std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
-        &[],
-    ));
+    let m =
+        RunningMonitor::start_local(&args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]));
     m.wait_for("one target", Duration::from_secs(20), |v| {
         addrs(v) == ["127.0.0.1"] && v["targets"][0]["status"] == "working"
     });
@@ -75,7 +72,10 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
     assert_eq!(addrs(&v), ["127.0.0.1", "127.0.0.2"]);
     let shown = v["sheet"]["rejected"]["problems"].to_string();
     assert!(shown.contains("127.0.0.300"), "{shown}");
-    assert!(m.get("/").text().contains("127.0.0.300"), "the dashboard shows it");
+    assert!(
+        m.get("/").text().contains("127.0.0.300"),
+        "the dashboard shows it"
+    );
 
     // Deleted while running: still the old list.
     std::fs::remove_file(&sheet).unwrap();
@@ -114,9 +114,16 @@ fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
     let auth = [("Authorization", bearer.as_str())];
 
     let good = b"ip,name\n127.0.0.5,five\n127.0.0.6,six\n";
-    assert_eq!(m.post("/admin/targets?filename=new.csv", &[], good).status, 401);
+    assert_eq!(
+        m.post("/admin/targets?filename=new.csv", &[], good).status,
+        401
+    );
     let wrong = [("Authorization", "Bearer not-the-token-at-all-000")];
-    assert_eq!(m.post("/admin/targets?filename=new.csv", &wrong, good).status, 401);
+    assert_eq!(
+        m.post("/admin/targets?filename=new.csv", &wrong, good)
+            .status,
+        401
+    );
     assert_eq!(addrs(&m.status()), ["127.0.0.1"]);
 
     let bad = m.post("/admin/targets?filename=new.csv", &auth, b"ip\n999.1.1.1\n");
@@ -148,17 +155,19 @@ fn admin_endpoints_are_off_without_a_token() {
     let sheet = dir.path().join("t.csv");
     std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
-        &[],
-    ));
+    let m =
+        RunningMonitor::start_local(&args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]));
     let r = m.post(
         "/admin/probe-now",
         &[("Authorization", &format!("Bearer {TOKEN}"))],
         b"",
     );
-    assert!(r.status == 403 || r.status == 404, "{} {}", r.status, r.text());
+    assert!(
+        r.status == 403 || r.status == 404,
+        "{} {}",
+        r.status,
+        r.text()
+    );
     assert!(r.text().contains("admin"), "{}", r.text());
 }
 
@@ -181,7 +190,7 @@ fn history_survives_kill_9_and_sigterm_saves_the_last_round() {
     m.wait_exit(Duration::from_secs(10)).expect("killed");
     drop(m);
 
-    let mut m = RunningMonitor::start_local(&a);
+    let m = RunningMonitor::start_local(&a);
     // Right after the restart, before any new round, the history is back.
     let restored = results_count(&m, "127.0.0.1");
     assert!(restored >= before, "kept {restored} of {before}");
@@ -219,16 +228,29 @@ fn sigterm_stops_cleanly_and_commits_the_round_in_flight() {
     ];
     let mut m = RunningMonitor::start_local(&a);
     std::thread::sleep(Duration::from_millis(2500));
-    assert!(m.status()["last_round"].is_null(), "still in the first round");
+    assert!(
+        m.status()["last_round"].is_null(),
+        "still in the first round"
+    );
     m.signal("TERM");
-    let st = m.wait_exit(Duration::from_secs(15)).expect("stops on SIGTERM");
+    let st = m
+        .wait_exit(Duration::from_secs(15))
+        .expect("stops on SIGTERM");
     assert!(st.success(), "{st:?}\n{}", m.log());
     assert!(m.log().contains("the last round is saved"), "{}", m.log());
     drop(m);
 
     let m = RunningMonitor::start_local(&a);
-    assert_eq!(results_count(&m, "127.0.1.1"), 1, "the first target's result was saved");
-    assert_eq!(results_count(&m, "127.0.1.10"), 0, "the last target had not started");
+    assert_eq!(
+        results_count(&m, "127.0.1.1"),
+        1,
+        "the first target's result was saved"
+    );
+    assert_eq!(
+        results_count(&m, "127.0.1.10"),
+        0,
+        "the last target had not started"
+    );
 }
 
 #[test]

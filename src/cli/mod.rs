@@ -31,7 +31,7 @@ enum Command {
     /// Run the monitor: probe every target each interval, keep the history,
     /// serve the dashboard. Stops cleanly on SIGTERM or Ctrl-C; SIGHUP
     /// reloads the targets sheet.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// Exit codes shared by the subcommands.

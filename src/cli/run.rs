@@ -12,9 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::exit;
 use crate::clock::Timestamp;
 use crate::config::{Config, Environment, FileConfig, Overrides};
-use crate::monitor::{
-    BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot,
-};
+use crate::monitor::{BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot};
 use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::web::{self, WebState};
@@ -238,7 +236,9 @@ async fn monitor(config: Config) -> Result<(), String> {
     monitor.run(shutdown_rx).await;
     match tokio::time::timeout(WEB_GRACE, web).await {
         Ok(Ok(Err(e))) => eprintln!("edgeprobe: dashboard: {e}"),
-        Err(_) => eprintln!("edgeprobe: dashboard requests still open after shutdown; closing them"),
+        Err(_) => {
+            eprintln!("edgeprobe: dashboard requests still open after shutdown; closing them")
+        }
         _ => {}
     }
     eprintln!("edgeprobe: stopped; the last round is saved");
@@ -275,7 +275,9 @@ async fn signals(commands: mpsc::Sender<Command>, shutdown: watch::Sender<bool>)
 /// it to serve the host's 127.0.0.1 from inside a network namespace), or a
 /// new one bound to `addr`.
 fn listen(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, String> {
-    let activated = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok())
+    let activated = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
         == Some(std::process::id())
         && std::env::var("LISTEN_FDS").ok().as_deref() == Some("1");
     let std_listener = if activated {

@@ -109,16 +109,32 @@ mod tests {
 
     #[test]
     fn paths_read_as_one_line() {
-        let p = [hop(1, Some("198.18.1.1")), hop(2, None), hop(3, Some("198.19.3.10"))];
+        let p = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, None),
+            hop(3, Some("198.19.3.10")),
+        ];
         assert_eq!(describe_path(&p), "198.18.1.1 > * > 198.19.3.10");
         assert_eq!(describe_path(&[]), "no hops");
     }
 
     #[test]
     fn a_different_router_is_a_change_and_silence_is_not() {
-        let a = [hop(1, Some("198.18.1.1")), hop(2, Some("198.18.2.2")), hop(3, Some("198.19.3.10"))];
-        let silent = [hop(1, Some("198.18.1.1")), hop(2, None), hop(3, Some("198.19.3.10"))];
-        let other = [hop(1, Some("198.18.1.1")), hop(2, Some("198.18.9.9")), hop(3, Some("198.19.3.10"))];
+        let a = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.2.2")),
+            hop(3, Some("198.19.3.10")),
+        ];
+        let silent = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, None),
+            hop(3, Some("198.19.3.10")),
+        ];
+        let other = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.9.9")),
+            hop(3, Some("198.19.3.10")),
+        ];
         let longer = [
             hop(1, Some("198.18.1.1")),
             hop(2, Some("198.18.9.9")),
@@ -134,7 +150,11 @@ mod tests {
 
     #[test]
     fn the_cause_names_where_the_path_stops() {
-        let hops = [hop(1, Some("198.18.1.1")), hop(2, Some("198.18.2.2")), hop(3, None)];
+        let hops = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.2.2")),
+            hop(3, None),
+        ];
         let e = Evidence {
             gateway: Some(Gateway::Via(ip("198.18.1.1"))),
             hops: Some(&hops),
@@ -164,7 +184,13 @@ mod tests {
     #[test]
     fn other_causes() {
         assert_eq!(
-            not_working_cause(None, &Evidence { resolve_error: Some("no such host"), ..NOTHING }),
+            not_working_cause(
+                None,
+                &Evidence {
+                    resolve_error: Some("no such host"),
+                    ..NOTHING
+                }
+            ),
             "the name does not resolve: no such host"
         );
         assert_eq!(
@@ -173,7 +199,9 @@ mod tests {
         );
         let e = Evidence {
             gateway: Some(Gateway::Via(ip("198.18.1.1"))),
-            unreachable: Some("198.18.1.1 reports the destination unreachable (network unreachable)"),
+            unreachable: Some(
+                "198.18.1.1 reports the destination unreachable (network unreachable)",
+            ),
             ..NOTHING
         };
         assert!(not_working_cause(Some(ip("198.19.200.1")), &e).contains("network unreachable"));

@@ -246,11 +246,12 @@ impl<P: Probe> Monitor<P> {
             } => {
                 let sheet = Arc::clone(&self.sheet);
                 let name = file_name.clone();
-                let outcome = tokio::task::spawn_blocking(move || {
-                    lock(&sheet).accept_upload(&name, &bytes)
-                })
-                .await
-                .unwrap_or_else(|e| Err(vec![format!("the upload could not be checked: {e}")]));
+                let outcome =
+                    tokio::task::spawn_blocking(move || lock(&sheet).accept_upload(&name, &bytes))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(vec![format!("the upload could not be checked: {e}")])
+                        });
                 let answer = match outcome {
                     Ok(list) => {
                         let summary = self.take_list(&list).await;

@@ -57,7 +57,10 @@ impl Probe for LiveProbe {
     async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
         let lookup = tokio::net::lookup_host((host, 0));
         match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
-            Err(_) => Err(format!("no answer from the resolver within {}s", RESOLVE_TIMEOUT.as_secs())),
+            Err(_) => Err(format!(
+                "no answer from the resolver within {}s",
+                RESOLVE_TIMEOUT.as_secs()
+            )),
             Ok(Err(e)) => Err(e.to_string()),
             Ok(Ok(mut addrs)) => addrs
                 .next()
@@ -97,7 +100,12 @@ pub async fn run_round<P: Probe>(
 
 /// Ping the board's own gateways, all at once.
 pub async fn ping_gateways<P: Probe>(probe: &P, gateways: &[IpAddr]) -> Vec<(IpAddr, PingOutcome)> {
-    join_all(gateways.iter().map(|&g| async move { (g, probe.ping(g).await) })).await
+    join_all(
+        gateways
+            .iter()
+            .map(|&g| async move { (g, probe.ping(g).await) }),
+    )
+    .await
 }
 
 async fn probe_one<P: Probe>(probe: &P, job: ProbeJob, thresholds: Thresholds) -> Observation {

@@ -77,10 +77,7 @@ mod tests {
     fn starts_are_spread_evenly_over_the_window() {
         let w = Duration::from_secs(10);
         let offsets: Vec<_> = (0..5).map(|i| start_offset(i, 5, w)).collect();
-        assert_eq!(
-            offsets,
-            [0, 2, 4, 6, 8].map(Duration::from_secs).to_vec()
-        );
+        assert_eq!(offsets, [0, 2, 4, 6, 8].map(Duration::from_secs).to_vec());
         assert_eq!(start_offset(0, 1, w), Duration::ZERO);
         assert!(start_offset(9, 5, w) < w);
     }
@@ -88,10 +85,7 @@ mod tests {
     #[test]
     fn the_window_leaves_room_for_the_last_target() {
         // 60 s interval, 1 s timeout: 58 s, less a tenth.
-        assert_eq!(
-            spread_window(&settings(60)),
-            Duration::from_millis(52_200)
-        );
+        assert_eq!(spread_window(&settings(60)), Duration::from_millis(52_200));
         // An interval shorter than a ping and a trace spreads nothing.
         let tight = ProbeSettings {
             interval: Duration::from_secs(2),
@@ -106,7 +100,11 @@ mod tests {
         let every = Duration::from_secs(600);
         let t0 = Timestamp(1_000_000);
         assert!(trace_due(None, t0, every));
-        assert!(!trace_due(Some(t0), t0.add(Duration::from_secs(599)), every));
+        assert!(!trace_due(
+            Some(t0),
+            t0.add(Duration::from_secs(599)),
+            every
+        ));
         assert!(trace_due(Some(t0), t0.add(every), every));
     }
 
@@ -115,16 +113,30 @@ mod tests {
         let every = Duration::from_secs(600);
         let last = Timestamp(10_000_000);
         // Back by a minute: not due yet.
-        assert!(!trace_due(Some(last), last.sub(Duration::from_secs(60)), every));
+        assert!(!trace_due(
+            Some(last),
+            last.sub(Duration::from_secs(60)),
+            every
+        ));
         // Back by a day (an RTC-less boot before NTP): trace again.
-        assert!(trace_due(Some(last), last.sub(Duration::from_secs(86_400)), every));
+        assert!(trace_due(
+            Some(last),
+            last.sub(Duration::from_secs(86_400)),
+            every
+        ));
     }
 
     #[test]
     fn rounds_never_overlap() {
         let i = Duration::from_secs(60);
-        assert_eq!(delay_before_next(i, Duration::from_secs(10)), Duration::from_secs(50));
-        assert_eq!(delay_before_next(i, Duration::from_secs(75)), Duration::ZERO);
+        assert_eq!(
+            delay_before_next(i, Duration::from_secs(10)),
+            Duration::from_secs(50)
+        );
+        assert_eq!(
+            delay_before_next(i, Duration::from_secs(75)),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -40,16 +40,21 @@ pub struct SheetSource {
     state_dir: PathBuf,
     /// The version last loaded (or rejected), so a change is seen once.
     loaded: Option<FileStamp>,
-    /// A change seen at the last poll: loaded once it holds still for a
-    /// poll, so a sheet being written is not read half-way.
-    pending: Option<FileStamp>,
+    /// A change seen at the last poll (`Some(None)`: the file vanished):
+    /// loaded once it holds still for a poll, so a sheet being written is
+    /// not read half-way.
+    pending: Option<Option<FileStamp>>,
 }
 
 /// A sheet that cannot be used, with every reason, one per line.
 pub type Rejection = Vec<String>;
 
 impl SheetSource {
-    pub fn new(configured: Option<PathBuf>, sheet: Option<String>, state_dir: PathBuf) -> SheetSource {
+    pub fn new(
+        configured: Option<PathBuf>,
+        sheet: Option<String>,
+        state_dir: PathBuf,
+    ) -> SheetSource {
         SheetSource {
             configured,
             sheet,
@@ -98,12 +103,12 @@ impl SheetSource {
             self.pending = None;
             return false;
         }
-        if self.pending == now {
-            // Also a deleted file (`None`): the load then reports it, and
-            // the old list keeps running.
+        if self.pending == Some(now) {
+            // Also a deleted file: the load then reports it, and the old
+            // list keeps running.
             return true;
         }
-        self.pending = now;
+        self.pending = Some(now);
         false
     }
 
@@ -114,7 +119,11 @@ impl SheetSource {
     /// then have the same extension), keeping the previous one as
     /// `FILE.previous`; otherwise it becomes `targets.EXT` in the state
     /// directory.
-    pub fn accept_upload(&mut self, file_name: &str, bytes: &[u8]) -> Result<TargetList, Rejection> {
+    pub fn accept_upload(
+        &mut self,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<TargetList, Rejection> {
         let ext = Path::new(file_name)
             .extension()
             .and_then(|e| e.to_str())
@@ -142,8 +151,11 @@ impl SheetSource {
             }
             None => self.uploaded_path(&ext),
         };
-        let dir = dest.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        std::fs::create_dir_all(&dir).map_err(|e| vec![format!("cannot create {}: {e}", dir.display())])?;
+        let dir = dest
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| vec![format!("cannot create {}: {e}", dir.display())])?;
         // Written next to the destination, so the final rename is atomic.
         let temp = dir.join(format!(".edgeprobe-upload.{ext}"));
         std::fs::write(&temp, bytes)
@@ -160,7 +172,10 @@ impl SheetSource {
         if self.configured.is_some() && dest.exists() {
             let previous = PathBuf::from(format!("{}.previous", dest.display()));
             std::fs::copy(&dest, &previous).map_err(|e| {
-                vec![format!("cannot keep the previous sheet as {}: {e}", previous.display())]
+                vec![format!(
+                    "cannot keep the previous sheet as {}: {e}",
+                    previous.display()
+                )]
             })?;
         }
         std::fs::rename(&temp, &dest)
@@ -206,13 +221,18 @@ mod tests {
         let mut src = SheetSource::new(None, None, dir.path().to_path_buf());
         assert!(src.load().unwrap_err()[0].contains("no targets sheet"));
 
-        let list = src.accept_upload("t.csv", b"ip\n127.0.0.1\n127.0.0.2\n").unwrap();
+        let list = src
+            .accept_upload("t.csv", b"ip\n127.0.0.1\n127.0.0.2\n")
+            .unwrap();
         assert_eq!(list.targets.len(), 2);
         assert_eq!(src.path(), Some(dir.path().join("targets.csv")));
 
         let bad = src.accept_upload("t.csv", b"ip\n300.1.1.1\n").unwrap_err();
         assert!(bad.iter().any(|l| l.contains("300.1.1.1")), "{bad:?}");
-        assert!(bad.iter().all(|l| !l.contains(".edgeprobe-upload")), "{bad:?}");
+        assert!(
+            bad.iter().all(|l| !l.contains(".edgeprobe-upload")),
+            "{bad:?}"
+        );
         // The good sheet is still there.
         assert_eq!(src.load().unwrap().targets.len(), 2);
 
@@ -231,7 +251,10 @@ mod tests {
         src.accept_upload("new.csv", b"ip\n127.0.0.3\n").unwrap();
         assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.3\n");
         let previous = dir.path().join("closet.csv.previous");
-        assert_eq!(std::fs::read_to_string(previous).unwrap(), "ip\n127.0.0.1\n");
+        assert_eq!(
+            std::fs::read_to_string(previous).unwrap(),
+            "ip\n127.0.0.1\n"
+        );
     }
 
     #[test]
@@ -249,7 +272,10 @@ mod tests {
         assert!(!src.poll_changed());
         std::fs::remove_file(&sheet).unwrap();
         assert!(!src.poll_changed());
-        assert!(src.poll_changed(), "a deleted sheet is reported by the load");
+        assert!(
+            src.poll_changed(),
+            "a deleted sheet is reported by the load"
+        );
         assert!(src.load().is_err());
         assert!(!src.poll_changed(), "and only once");
     }

@@ -136,11 +136,8 @@ impl MonitorState {
     /// their state; new ones start fresh; removed ones are forgotten here
     /// (their history stays in the store).
     pub fn replace_targets(&mut self, list: &TargetList, now: Timestamp) -> EventRecord {
-        let mut old: HashMap<String, TargetState> = self
-            .targets
-            .drain(..)
-            .map(|t| (t.key.clone(), t))
-            .collect();
+        let mut old: HashMap<String, TargetState> =
+            self.targets.drain(..).map(|t| (t.key.clone(), t)).collect();
         let before = old.len();
         for target in &list.targets {
             let key = target.addr.key();
@@ -286,7 +283,11 @@ impl MonitorState {
                 key: t.key.clone(),
                 target: t.target.clone(),
                 tracker: t.tracker,
-                trace_due: schedule::trace_due(t.path.as_ref().map(|p| p.ts), now, self.trace_every),
+                trace_due: schedule::trace_due(
+                    t.path.as_ref().map(|p| p.ts),
+                    now,
+                    self.trace_every,
+                ),
             })
             .collect()
     }
@@ -371,9 +372,8 @@ impl MonitorState {
                                 .last_answering()
                                 .and_then(|h| h.addr)
                                 .map_or_else(|| "a router".to_string(), |a| a.to_string());
-                            let reason = ip.map_or("unreachable", |ip| {
-                                probe::unreachable_reason(ip, code)
-                            });
+                            let reason =
+                                ip.map_or("unreachable", |ip| probe::unreachable_reason(ip, code));
                             format!("{who} reports the destination unreachable ({reason})")
                         });
                         if let Some(old) = &t.path {
@@ -476,12 +476,7 @@ impl MonitorState {
     }
 
     /// The state as the dashboard shows it.
-    pub fn snapshot(
-        &self,
-        board: BoardInfo,
-        store: StoreStats,
-        warnings: Vec<String>,
-    ) -> Snapshot {
+    pub fn snapshot(&self, board: BoardInfo, store: StoreStats, warnings: Vec<String>) -> Snapshot {
         let targets = self
             .targets
             .iter()
@@ -724,15 +719,44 @@ mod tests {
         let mut s = state();
         let good = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
         let broken = vec![hop(1, Some("198.18.1.1")), hop(2, None)];
-        s.apply_round(vec![obs("198.19.3.10", 1, 3, Some(good))], &[], &routes(), Timestamp(0), Timestamp(1));
-        let r = s.apply_round(vec![obs("198.19.3.10", 2, 0, Some(broken))], &[], &routes(), Timestamp(2), Timestamp(2));
-        assert!(r.events.iter().all(|e| e.kind != EventKind::Status), "down_after is 2");
-        let r = s.apply_round(vec![obs("198.19.3.10", 3, 0, None)], &[], &routes(), Timestamp(3), Timestamp(3));
-        let ev: Vec<_> = r.events.iter().filter(|e| e.kind == EventKind::Status).collect();
+        s.apply_round(
+            vec![obs("198.19.3.10", 1, 3, Some(good))],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(1),
+        );
+        let r = s.apply_round(
+            vec![obs("198.19.3.10", 2, 0, Some(broken))],
+            &[],
+            &routes(),
+            Timestamp(2),
+            Timestamp(2),
+        );
+        assert!(
+            r.events.iter().all(|e| e.kind != EventKind::Status),
+            "down_after is 2"
+        );
+        let r = s.apply_round(
+            vec![obs("198.19.3.10", 3, 0, None)],
+            &[],
+            &routes(),
+            Timestamp(3),
+            Timestamp(3),
+        );
+        let ev: Vec<_> = r
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Status)
+            .collect();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].from.as_deref(), Some("working"));
         assert_eq!(ev[0].to.as_deref(), Some("not_working"));
-        assert!(ev[0].detail.contains("stops after 198.18.1.1"), "{}", ev[0].detail);
+        assert!(
+            ev[0].detail.contains("stops after 198.18.1.1"),
+            "{}",
+            ev[0].detail
+        );
         assert_eq!(r.results[0].status, Status::NotWorking);
         assert_eq!(r.results[0].reported, Status::NotWorking);
         let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
@@ -744,17 +768,39 @@ mod tests {
     #[test]
     fn a_new_router_on_the_way_is_a_path_event() {
         let mut s = state();
-        let before = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.18.2.2")), hop(3, Some("198.19.3.10"))];
+        let before = vec![
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.2.2")),
+            hop(3, Some("198.19.3.10")),
+        ];
         let after = vec![
             hop(1, Some("198.18.1.1")),
             hop(2, Some("198.18.5.2")),
             hop(3, Some("198.18.2.2")),
             hop(4, Some("198.19.3.10")),
         ];
-        s.apply_round(vec![obs("198.19.3.10", 1, 3, Some(before.clone()))], &[], &routes(), Timestamp(0), Timestamp(1));
-        let r = s.apply_round(vec![obs("198.19.3.10", 2, 3, Some(before))], &[], &routes(), Timestamp(2), Timestamp(2));
+        s.apply_round(
+            vec![obs("198.19.3.10", 1, 3, Some(before.clone()))],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(1),
+        );
+        let r = s.apply_round(
+            vec![obs("198.19.3.10", 2, 3, Some(before))],
+            &[],
+            &routes(),
+            Timestamp(2),
+            Timestamp(2),
+        );
         assert!(r.events.is_empty());
-        let r = s.apply_round(vec![obs("198.19.3.10", 3, 3, Some(after))], &[], &routes(), Timestamp(3), Timestamp(3));
+        let r = s.apply_round(
+            vec![obs("198.19.3.10", 3, 3, Some(after))],
+            &[],
+            &routes(),
+            Timestamp(3),
+            Timestamp(3),
+        );
         assert_eq!(r.events.len(), 1);
         assert_eq!(r.events[0].kind, EventKind::Path);
         assert!(r.events[0].to.as_deref().unwrap().contains("198.18.5.2"));
@@ -773,19 +819,33 @@ mod tests {
                 Timestamp(round),
                 Timestamp(round),
             );
-            gateway_events += r.events.iter().filter(|e| e.kind == EventKind::Gateway).count();
+            gateway_events += r
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Gateway)
+                .count();
         }
         assert_eq!(gateway_events, 1);
         let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
         assert_eq!(snap.leds.red, LedPattern::FastBlink);
         assert_eq!(snap.board_gateways[0].up, Some(false));
-        assert!(snap.targets[0].cause.as_deref().unwrap().contains("own gateway 198.18.1.1"));
+        assert!(snap.targets[0]
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("own gateway 198.18.1.1"));
     }
 
     #[test]
     fn a_reload_keeps_the_state_of_targets_that_stay() {
         let mut s = state();
-        s.apply_round(vec![obs("198.19.3.10", 1, 3, None)], &[], &routes(), Timestamp(0), Timestamp(1));
+        s.apply_round(
+            vec![obs("198.19.3.10", 1, 3, None)],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(1),
+        );
         let ev = s.replace_targets(&list(&["198.19.3.11", "198.19.3.10"]), Timestamp(5));
         assert!(ev.detail.contains("1 kept, 1 removed"), "{}", ev.detail);
         let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
@@ -793,7 +853,13 @@ mod tests {
         assert_eq!(snap.targets[1].status, Some(Status::Working));
         assert_eq!(snap.targets[1].sno, 2);
         // Results for a removed target are dropped, not stored.
-        let r = s.apply_round(vec![obs("198.19.3.20", 6, 3, None)], &[], &routes(), Timestamp(6), Timestamp(6));
+        let r = s.apply_round(
+            vec![obs("198.19.3.20", 6, 3, None)],
+            &[],
+            &routes(),
+            Timestamp(6),
+            Timestamp(6),
+        );
         assert!(r.results.is_empty());
         assert_eq!(r.round, RoundId(2));
     }
@@ -802,7 +868,12 @@ mod tests {
     fn a_rejected_sheet_is_shown_and_the_list_stays() {
         let mut s = state();
         let ev = s.reject_sheet("t.csv", vec!["t.csv: row 2: bad".into()], Timestamp(9));
-        assert!(ev.detail.contains("still monitoring the previous list (2 targets)"), "{}", ev.detail);
+        assert!(
+            ev.detail
+                .contains("still monitoring the previous list (2 targets)"),
+            "{}",
+            ev.detail
+        );
         let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
         assert_eq!(snap.targets.len(), 2);
         assert_eq!(snap.sheet.rejected.as_ref().unwrap().problems.len(), 1);
@@ -814,7 +885,10 @@ mod tests {
     #[test]
     fn rounds_continue_numbering_after_a_restart() {
         let mut s = MonitorState::new(
-            Thresholds { down_after: 2, up_after: 1 },
+            Thresholds {
+                down_after: 2,
+                up_after: 1,
+            },
             Duration::from_secs(600),
             Some(RoundId(41)),
         );

@@ -147,8 +147,15 @@ mod tests {
     #[test]
     fn going_down_takes_down_after_rounds() {
         let mut t = StatusTracker::resume(Working, None);
-        let seen = run(&mut t, TWO_DOWN_ONE_UP, &[NotWorking, NotWorking, NotWorking]);
-        assert_eq!(seen, vec![Some(Working), Some(NotWorking), Some(NotWorking)]);
+        let seen = run(
+            &mut t,
+            TWO_DOWN_ONE_UP,
+            &[NotWorking, NotWorking, NotWorking],
+        );
+        assert_eq!(
+            seen,
+            vec![Some(Working), Some(NotWorking), Some(NotWorking)]
+        );
         assert_eq!(t.since, Some(Timestamp(1000)));
     }
 
@@ -170,7 +177,11 @@ mod tests {
             up_after: 3,
         };
         let mut t = StatusTracker::resume(NotWorking, None);
-        let seen = run(&mut t, th, &[Working, Working, NotWorking, Working, Working, Working]);
+        let seen = run(
+            &mut t,
+            th,
+            &[Working, Working, NotWorking, Working, Working, Working],
+        );
         assert_eq!(
             seen,
             vec![

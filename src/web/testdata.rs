@@ -153,6 +153,7 @@ pub fn snapshot() -> Snapshot {
                 traces: 0,
                 events: 0,
                 unsynced: 0,
+                rollups: 0,
             },
         },
         upstream: Default::default(),

@@ -86,10 +86,7 @@ impl RunningMonitor {
                 let _ = child.kill();
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "edgeprobe run did not start:\n{}",
-                    log.lock().unwrap()
-                );
+                panic!("edgeprobe run did not start:\n{}", log.lock().unwrap());
             }
         };
         RunningMonitor {
@@ -193,9 +190,8 @@ impl Response {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}), status {}:\n{}", self.status, self.text())
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}:\n{}", self.status, self.text()))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -275,7 +271,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
             return out;
         };
         let size = usize::from_str_radix(
-            String::from_utf8_lossy(&data[..eol]).split(';').next().unwrap_or("").trim(),
+            String::from_utf8_lossy(&data[..eol])
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim(),
             16,
         )
         .unwrap_or(0);

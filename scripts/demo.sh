@@ -49,7 +49,7 @@ edgeprobe is monitoring the lab every $interval.
   API:        http://127.0.0.1:$port/api/v1/status
   metrics:    http://127.0.0.1:$port/metrics
   admin:      curl -X POST -H "Authorization: Bearer \$(cat $state/admin-token)" http://127.0.0.1:$port/admin/probe-now
-  try:        scripts/lab.sh exec $lab h2 ip link set eth0 down     (the printer goes Not Working)
+  try:        scripts/lab.sh exec $lab r2 ip link set to-h2 down    (unplug the printer; "up" plugs it back)
               scripts/lab.sh detour $lab on                         (a path change)
 Ctrl-C stops it and removes the lab.
 

@@ -172,7 +172,7 @@ fn admin_endpoints_are_off_without_a_token() {
 }
 
 #[test]
-fn history_survives_kill_9_and_sigterm_saves_the_last_round() {
+fn history_survives_kill_9_and_round_numbers_continue() {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
     let sheet = dir.path().join("t.csv");

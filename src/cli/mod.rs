@@ -54,6 +54,23 @@ pub fn run(cli: Cli) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The async runtime of the network commands: two workers are plenty for
+/// sockets and timers, and fit a small board. `None` (after saying why)
+/// when it cannot start.
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("edgeprobe: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
 /// Left-aligned columns separated by two spaces.
 pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());

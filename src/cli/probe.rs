@@ -94,16 +94,8 @@ pub fn run(args: &ProbeArgs) -> u8 {
         eprintln!("edgeprobe: nothing to probe; give addresses (e.g. `edgeprobe probe 127.0.0.1`) or --targets FILE");
         return exit::UNUSABLE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("edgeprobe: cannot start the async runtime: {e}");
-            return exit::UNUSABLE;
-        }
+    let Some(runtime) = super::runtime() else {
+        return exit::UNUSABLE;
     };
     let results = match runtime.block_on(probe_targets(wanted, args)) {
         Ok(results) => results,

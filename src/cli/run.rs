@@ -121,16 +121,8 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::UNUSABLE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("edgeprobe: cannot start the async runtime: {e}");
-            return exit::UNUSABLE;
-        }
+    let Some(runtime) = super::runtime() else {
+        return exit::UNUSABLE;
     };
     match runtime.block_on(monitor(config)) {
         Ok(()) => exit::OK,

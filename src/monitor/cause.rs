@@ -38,8 +38,9 @@ pub fn path_changed(old: &[Hop], old_reached: bool, new: &[Hop], new_reached: bo
 pub struct Evidence<'a> {
     /// The route that reaches it; `None` when no route does.
     pub gateway: Option<Gateway>,
-    /// Set when that gateway is one of the board's own and it is down.
-    pub board_gateway_down: bool,
+    /// Whether that gateway, when it is one of the board's own, answers
+    /// ping: `Some(false)` down, `Some(true)` up, `None` unknown.
+    pub board_gateway_up: Option<bool>,
     /// The latest trace, if there is one.
     pub hops: Option<&'a [Hop]>,
     /// A router's "unreachable" answer, already in words.
@@ -53,7 +54,7 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
     if let Some(err) = e.resolve_error {
         return format!("the name does not resolve: {err}");
     }
-    if e.board_gateway_down {
+    if e.board_gateway_up == Some(false) {
         if let Some(Gateway::Via(gw)) = e.gateway {
             return format!("the board's own gateway {gw} is not answering");
         }
@@ -76,6 +77,12 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
             "the path stops after {} (hop {})",
             hop.addr.map(|a| a.to_string()).unwrap_or_default(),
             hop.ttl.0
+        ),
+        // Routers limit how many ICMP errors they send (Linux: about one a
+        // second per source for "unreachable"), so silence on the way is
+        // weak evidence when the gateway itself answers ping.
+        (None, Gateway::Via(gw)) if e.board_gateway_up == Some(true) => format!(
+            "no reply, and no router on the way answered the trace; the gateway {gw} answers ping (routers may be limiting their ICMP replies)"
         ),
         (None, Gateway::Via(gw)) => format!("no router answered, not even the gateway {gw}"),
         (None, Gateway::Direct) => "no reply on the local network".to_string(),
@@ -101,7 +108,7 @@ mod tests {
 
     const NOTHING: Evidence<'static> = Evidence {
         gateway: None,
-        board_gateway_down: false,
+        board_gateway_up: None,
         hops: None,
         unreachable: None,
         resolve_error: None,
@@ -171,13 +178,27 @@ mod tests {
         let hops = [hop(1, None)];
         let e = Evidence {
             gateway: Some(Gateway::Via(ip("198.18.1.1"))),
-            board_gateway_down: true,
+            board_gateway_up: Some(false),
             hops: Some(&hops),
             ..NOTHING
         };
         assert_eq!(
             not_working_cause(Some(ip("198.19.3.10")), &e),
             "the board's own gateway 198.18.1.1 is not answering"
+        );
+        let e = Evidence {
+            board_gateway_up: Some(true),
+            ..e
+        };
+        let cause = not_working_cause(Some(ip("198.19.3.10")), &e);
+        assert!(cause.contains("the gateway 198.18.1.1 answers ping"), "{cause}");
+        let e = Evidence {
+            board_gateway_up: None,
+            ..e
+        };
+        assert_eq!(
+            not_working_cause(Some(ip("198.19.3.10")), &e),
+            "no router answered, not even the gateway 198.18.1.1"
         );
     }
 

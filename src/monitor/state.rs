@@ -177,14 +177,23 @@ impl MonitorState {
             kind: EventKind::Targets,
             from: None,
             to: Some(list.file.clone()),
-            detail: format!(
-                "loaded {} targets from {} ({} kept, {} removed, {} rows with problems)",
-                list.targets.len(),
-                list.file,
-                kept,
-                old.len(),
-                list.problems.len()
-            ),
+            detail: if before == 0 {
+                format!(
+                    "loaded {} targets from {} ({} rows with problems)",
+                    list.targets.len(),
+                    list.file,
+                    list.problems.len()
+                )
+            } else {
+                format!(
+                    "reloaded {} targets from {} ({} kept, {} removed, {} rows with problems)",
+                    list.targets.len(),
+                    list.file,
+                    kept,
+                    old.len(),
+                    list.problems.len()
+                )
+            },
         }
     }
 
@@ -340,11 +349,10 @@ impl MonitorState {
                 });
             }
         }
-        let down_gateways: Vec<IpAddr> = self
+        let board_gateways: HashMap<IpAddr, Option<bool>> = self
             .gateways
             .iter()
-            .filter(|g| g.down())
-            .map(|g| g.addr)
+            .map(|g| (g.addr, g.tracker.reported.map(|s| s != Status::NotWorking)))
             .collect();
 
         for obs in observations {
@@ -419,13 +427,15 @@ impl MonitorState {
 
             let reported = t.tracker.reported.unwrap_or(observed);
             t.cause = (reported == Status::NotWorking).then(|| {
-                let board_gateway_down =
-                    matches!(gateway, Some(Gateway::Via(g)) if down_gateways.contains(&g));
+                let board_gateway_up = match gateway {
+                    Some(Gateway::Via(g)) => board_gateways.get(&g).copied().flatten(),
+                    _ => None,
+                };
                 cause::not_working_cause(
                     ip,
                     &Evidence {
                         gateway,
-                        board_gateway_down,
+                        board_gateway_up,
                         hops: t.path.as_ref().map(|p| p.hops.as_slice()),
                         unreachable: t.path.as_ref().and_then(|p| p.unreachable.as_deref()),
                         resolve_error: obs.ip.as_ref().err().map(String::as_str),

@@ -191,7 +191,10 @@ mod tests {
             ..e
         };
         let cause = not_working_cause(Some(ip("198.19.3.10")), &e);
-        assert!(cause.contains("the gateway 198.18.1.1 answers ping"), "{cause}");
+        assert!(
+            cause.contains("the gateway 198.18.1.1 answers ping"),
+            "{cause}"
+        );
         let e = Evidence {
             board_gateway_up: None,
             ..e

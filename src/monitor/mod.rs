@@ -175,7 +175,8 @@ impl<P: Probe> Monitor<P> {
     ) -> bool {
         let started = Timestamp::now();
         let routes = RouteTable::read_kernel();
-        self.state.set_board_gateways(&routes.default_gateways());
+        let in_use = self.state.gateways_in_use(&routes);
+        self.state.set_board_gateways(&in_use);
         let gateways = self.state.board_gateways();
         let jobs = self.state.jobs(started);
         let window = schedule::spread_window(&self.settings);

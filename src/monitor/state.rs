@@ -265,8 +265,23 @@ impl MonitorState {
         }
     }
 
-    /// The board's own gateways to watch this round (from the default
-    /// routes); a gateway that is no longer a default route is dropped.
+    /// The board's own gateways worth watching: the routers of the default
+    /// routes that some target is reached through. A board whose targets
+    /// are all on-link (or loopback) pings no gateway at all.
+    pub fn gateways_in_use(&self, routes: &RouteTable) -> Vec<IpAddr> {
+        let defaults = routes.default_gateways();
+        defaults
+            .into_iter()
+            .filter(|gw| {
+                self.targets
+                    .iter()
+                    .any(|t| t.ip.and_then(|ip| routes.gateway_for(ip)) == Some(Gateway::Via(*gw)))
+            })
+            .collect()
+    }
+
+    /// The board's own gateways to watch this round; a gateway no longer
+    /// in the list is forgotten.
     pub fn set_board_gateways(&mut self, addrs: &[IpAddr]) {
         let mut next = Vec::with_capacity(addrs.len());
         for &addr in addrs {
@@ -844,6 +859,15 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("own gateway 198.18.1.1"));
+    }
+
+    #[test]
+    fn only_gateways_that_targets_use_are_watched() {
+        let s = state();
+        assert_eq!(s.gateways_in_use(&routes()), vec![ip("198.18.1.1")]);
+        let mut local = state();
+        local.replace_targets(&list(&["127.0.0.1", "198.18.1.7"]), Timestamp(1));
+        assert!(local.gateways_in_use(&routes()).is_empty());
     }
 
     #[test]

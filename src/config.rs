@@ -185,10 +185,12 @@ pub struct StoreSettings {
 }
 
 impl Default for StoreSettings {
+    /// The store's own defaults.
     fn default() -> StoreSettings {
+        let policy = crate::store::RetentionPolicy::default();
         StoreSettings {
-            retention: Duration::from_secs(30 * 86_400),
-            max_bytes: 256 * 1024 * 1024,
+            retention: policy.max_age,
+            max_bytes: policy.max_bytes,
         }
     }
 }

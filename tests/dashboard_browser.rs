@@ -25,6 +25,11 @@ fn chromium(args: &[&str]) -> String {
             "--disable-component-update",
             "--no-first-run",
             "--hide-scrollbars",
+            // The network rule: the browser talks to 127.0.0.1 and nothing
+            // else, not even DNS or its vendor's services.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--proxy-server=127.0.0.1:9",
+            "--proxy-bypass-list=127.0.0.1",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)

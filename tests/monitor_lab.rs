@@ -301,3 +301,83 @@ fn a_path_change_is_recorded_as_an_event() {
         "a path change is not an outage"
     );
 }
+
+#[test]
+fn a_dead_board_gateway_is_reported_once_and_blamed_without_a_trace_storm() {
+    let lab = Lab::up("mon4");
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = write_sheet(
+        dir.path(),
+        &["198.19.3.10,files,lan", "198.19.3.11,printer,lan"],
+    );
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_in_netns(
+        &format!("{}-probe", lab.name),
+        &[
+            "--targets",
+            &sheet,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--interval",
+            "1s",
+            "--timeout",
+            "300ms",
+            "--count",
+            "2",
+            "--down-after",
+            "1",
+        ],
+    );
+    m.wait_for("both working", Duration::from_secs(20), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+
+    // r1 (the board's gateway) stops answering and forwarding anything.
+    let nft = "add table inet dead; \
+               add chain inet dead input { type filter hook input priority 0; policy drop; }; \
+               add chain inet dead forward { type filter hook forward priority 0; policy drop; }";
+    in_lab(&lab, "r1", &["nft", nft]);
+    let v = m.wait_for("the gateway down", Duration::from_secs(30), |v| {
+        v["board_gateways"][0]["up"] == false
+            && status_of(v, "198.19.3.10").as_deref() == Some("not_working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("not_working")
+    });
+    assert_eq!(v["board_gateways"][0]["addr"], "198.18.1.1");
+    assert_eq!(v["leds"]["red"], "fast_blink", "{v:#}");
+    for t in v["targets"].as_array().unwrap() {
+        let cause = t["cause"].as_str().unwrap_or_default();
+        assert!(cause.contains("own gateway 198.18.1.1"), "{t}");
+    }
+    let traces = |addr: &str| {
+        m.get(&format!("/api/v1/targets/{addr}")).json()["traces"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = traces("198.19.3.10");
+    let round = v["last_round"]["round"].as_u64().unwrap();
+    m.wait_for("three more rounds", Duration::from_secs(20), |v| {
+        v["last_round"]["round"]
+            .as_u64()
+            .is_some_and(|r| r >= round + 3)
+    });
+    assert_eq!(
+        traces("198.19.3.10"),
+        before,
+        "no traces behind a dead gateway"
+    );
+
+    in_lab(&lab, "r1", &["nft", "delete table inet dead"]);
+    m.wait_for("everything back", Duration::from_secs(30), |v| {
+        v["board_gateways"][0]["up"] == true
+            && status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+    let log = m.log();
+    assert_eq!(
+        log.matches("198.18.1.1 stopped answering").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("198.18.1.1 answers again").count(), 1, "{log}");
+}

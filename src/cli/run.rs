@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use tokio::sync::{mpsc, watch};
@@ -133,9 +132,6 @@ pub fn run(args: &RunArgs) -> u8 {
     }
 }
 
-/// How long in-flight requests get to finish after shutdown is asked for.
-const WEB_GRACE: Duration = Duration::from_secs(5);
-
 async fn monitor(config: Config) -> Result<(), String> {
     let policy = RetentionPolicy {
         max_age: config.store.retention,
@@ -181,6 +177,9 @@ async fn monitor(config: Config) -> Result<(), String> {
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (commands_tx, commands_rx) = mpsc::channel(16);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Before the (possibly slow) start: a SIGHUP or SIGTERM from now on is
+    // handled, never the default action that kills the process.
+    tokio::spawn(signals(commands_tx.clone(), shutdown_tx));
 
     let board = BoardInfo {
         id: config.board_id.clone(),
@@ -224,17 +223,17 @@ async fn monitor(config: Config) -> Result<(), String> {
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     );
 
-    tokio::spawn(signals(commands_tx, shutdown_tx));
-    monitor.run(shutdown_rx).await;
-    match tokio::time::timeout(WEB_GRACE, web).await {
-        Ok(Ok(Err(e))) => eprintln!("edgeprobe: dashboard: {e}"),
-        Err(_) => {
-            eprintln!("edgeprobe: dashboard requests still open after shutdown; closing them")
-        }
-        _ => {}
+    let saved = monitor.run(shutdown_rx).await;
+    // The server bounds its own graceful shutdown (`Limits::shutdown_grace`).
+    if let Ok(Err(e)) = web.await {
+        eprintln!("edgeprobe: dashboard: {e}");
     }
-    eprintln!("edgeprobe: stopped; the last round is saved");
-    Ok(())
+    if saved {
+        eprintln!("edgeprobe: stopped; the last round is saved");
+        Ok(())
+    } else {
+        Err("stopped, but the last round could not be saved (see above)".into())
+    }
 }
 
 /// SIGHUP reloads the sheet; SIGTERM and SIGINT stop the monitor.
@@ -258,8 +257,14 @@ async fn signals(commands: mpsc::Sender<Command>, shutdown: watch::Sender<bool>)
             _ = int.recv() => break,
         }
     }
-    eprintln!("edgeprobe: stopping after the round in flight");
+    eprintln!("edgeprobe: stopping after the round in flight (signal again to stop at once)");
     let _ = shutdown.send(true);
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("edgeprobe: stopped at once; the round in flight is not saved");
+    std::process::exit(i32::from(exit::UNUSABLE));
 }
 
 /// The dashboard's socket: one handed over by systemd-style socket

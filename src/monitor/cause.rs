@@ -16,15 +16,27 @@ pub fn describe_path(hops: &[Hop]) -> String {
         .join(" > ")
 }
 
-/// Whether a new trace shows a different path. A hop that stayed silent
-/// in one of the traces matches anything (routers rate-limit their
-/// answers), so only a different router at the same TTL, a different
-/// length of a reached path, or a change in reachability count.
-pub fn path_changed(old: &[Hop], old_reached: bool, new: &[Hop], new_reached: bool) -> bool {
-    if old_reached != new_reached {
-        return true;
-    }
-    if old_reached && old.len() != new.len() {
+/// Whether a new trace shows different routers on the way to `target`.
+/// A hop that stayed silent in one of the traces matches anything (routers
+/// rate-limit their answers), and whether the destination answered is the
+/// status's business, not the path's; so only a different router at the
+/// same TTL, or a different number of routers before a destination that
+/// answered both times, count.
+pub fn path_changed(
+    target: Option<IpAddr>,
+    old: &[Hop],
+    old_reached: bool,
+    new: &[Hop],
+    new_reached: bool,
+) -> bool {
+    let routers = |hops: &[Hop]| -> usize {
+        match hops.last() {
+            Some(last) if last.addr.is_some() && last.addr == target => hops.len() - 1,
+            _ => hops.len(),
+        }
+    };
+    let (old, new) = (&old[..routers(old)], &new[..routers(new)]);
+    if old_reached && new_reached && old.len() != new.len() {
         return true;
     }
     old.iter().zip(new).any(|(a, b)| match (a.addr, b.addr) {
@@ -47,6 +59,8 @@ pub struct Evidence<'a> {
     pub unreachable: Option<&'a str>,
     /// The host name did not resolve.
     pub resolve_error: Option<&'a str>,
+    /// Why the last trace could not run (e.g. no raw-socket privilege).
+    pub trace_error: Option<&'a str>,
 }
 
 /// Where the path to a Not Working target stops, in one sentence.
@@ -66,7 +80,10 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
         return reason.to_string();
     }
     let Some(hops) = e.hops else {
-        return "no reply; no trace yet".to_string();
+        return match e.trace_error {
+            Some(why) => format!("no reply; where the path stops is unknown: {why}"),
+            None => "no reply; not traced yet".to_string(),
+        };
     };
     let last = hops
         .iter()
@@ -112,6 +129,7 @@ mod tests {
         hops: None,
         unreachable: None,
         resolve_error: None,
+        trace_error: None,
     };
 
     #[test]
@@ -148,11 +166,14 @@ mod tests {
             hop(3, Some("198.18.2.2")),
             hop(4, Some("198.19.3.10")),
         ];
-        assert!(!path_changed(&a, true, &a, true));
-        assert!(!path_changed(&a, true, &silent, true));
-        assert!(path_changed(&a, true, &other, true));
-        assert!(path_changed(&a, true, &longer, true));
-        assert!(path_changed(&a, true, &a[..2], false));
+        let dst = Some(ip("198.19.3.10"));
+        assert!(!path_changed(dst, &a, true, &a, true));
+        assert!(!path_changed(dst, &a, true, &silent, true));
+        assert!(path_changed(dst, &a, true, &other, true));
+        assert!(path_changed(dst, &a, true, &longer, true));
+        // The destination going silent is a status change, not a path one.
+        assert!(!path_changed(dst, &a, true, &a[..2], false));
+        assert!(!path_changed(dst, &a[..2], false, &a, true));
     }
 
     #[test]
@@ -236,5 +257,11 @@ mod tests {
             ..NOTHING
         };
         assert_eq!(not_working_cause(None, &e), "no reply on the local network");
+        let e = Evidence {
+            gateway: Some(Gateway::Direct),
+            trace_error: Some("traceroute needs CAP_NET_RAW"),
+            ..NOTHING
+        };
+        assert!(not_working_cause(None, &e).ends_with("traceroute needs CAP_NET_RAW"));
     }
 }

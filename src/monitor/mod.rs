@@ -73,6 +73,8 @@ pub struct Monitor<P: Probe> {
     snapshot: watch::Sender<Arc<Snapshot>>,
     commands: mpsc::Receiver<Command>,
     probe_now: bool,
+    /// Whether the last round reached the store.
+    last_saved: bool,
 }
 
 /// Everything a [`Monitor`] is built from.
@@ -110,18 +112,11 @@ impl<P: Probe> Monitor<P> {
             snapshot: parts.snapshot,
             commands: parts.commands,
             probe_now: false,
+            last_saved: true,
         };
+        // Loading the list restores what the store remembers of it.
         monitor.reload().await;
-        let (results, traces, rtts, stats) = blocking(&monitor.store, |s| {
-            Ok((
-                s.latest_results()?,
-                s.latest_traces()?,
-                s.recent_rtts(state::SPARKLINE_ROUNDS)?,
-                s.stats()?,
-            ))
-        })
-        .await?;
-        monitor.state.restore(results, traces, rtts);
+        let stats = blocking(&monitor.store, |s| s.stats()).await?;
         monitor.store_stats = stats;
         let uptimes = blocking(&monitor.store, |s| s.uptimes_24h(Timestamp::now())).await?;
         monitor.state.set_uptimes(&uptimes);
@@ -131,14 +126,16 @@ impl<P: Probe> Monitor<P> {
 
     /// Run rounds until `shutdown` turns true; the round in flight then
     /// finishes (targets not yet started are skipped) and is stored.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Returns whether the last round was saved.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> bool {
         let mut poll = tokio::time::interval(SHEET_POLL);
         poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut next_round = Instant::now();
         loop {
             tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|s| *s) => return self.last_saved,
                 _ = tokio::time::sleep_until(next_round) => {}
-                _ = shutdown.wait_for(|s| *s) => return,
                 Some(cmd) = self.commands.recv() => {
                     self.handle(cmd).await;
                     if std::mem::take(&mut self.probe_now) {
@@ -154,7 +151,7 @@ impl<P: Probe> Monitor<P> {
             let round_started = Instant::now();
             let stopping = self.round(&mut shutdown, &mut poll).await;
             if stopping {
-                return;
+                return self.last_saved;
             }
             // A round that overran its interval is followed at once, never
             // overlapped.
@@ -176,24 +173,32 @@ impl<P: Probe> Monitor<P> {
         let started = Timestamp::now();
         let routes = RouteTable::read_kernel();
         let in_use = self.state.gateways_in_use(&routes);
-        self.state.set_board_gateways(&in_use);
+        self.state.set_board_gateways(&in_use, &routes, started);
         let gateways = self.state.board_gateways();
-        let jobs = self.state.jobs(started);
-        let window = schedule::spread_window(&self.settings);
-        let thresholds = self.state.thresholds();
+        let jobs = self.state.jobs(&routes, started);
+        let plan = round::RoundPlan {
+            window: schedule::spread_window(&self.settings),
+            thresholds: self.state.thresholds(),
+            trace_budget: schedule::trace_budget(&self.settings, jobs.len()),
+        };
         let probe = Arc::clone(&self.probe);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let work = async move {
+        // Its own task, so handling a command (parsing an uploaded sheet)
+        // never holds up the sends and timeouts of the round.
+        let mut work = tokio::spawn(async move {
             tokio::join!(
-                round::run_round(&probe, jobs, window, thresholds, stop_rx),
+                round::run_round(&probe, jobs, plan, stop_rx),
                 round::ping_gateways(&*probe, &gateways)
             )
-        };
-        tokio::pin!(work);
+        });
         let mut stopping = false;
         let (observations, gateway_pings) = loop {
             tokio::select! {
-                done = &mut work => break done,
+                biased;
+                done = &mut work => break done.unwrap_or_else(|e| {
+                    eprintln!("edgeprobe: round failed: {e}");
+                    (Vec::new(), Vec::new())
+                }),
                 _ = shutdown.wait_for(|s| *s), if !stopping => {
                     stopping = true;
                     let _ = stop_tx.send(true);
@@ -207,33 +212,44 @@ impl<P: Probe> Monitor<P> {
             self.state
                 .apply_round(observations, &gateway_pings, &routes, started, finished);
         log_events(&record.events);
-        self.persist(record).await;
+        self.last_saved = self.persist(record).await;
         self.publish();
         stopping
     }
 
     /// Write a round, apply retention, refresh the figures.
-    async fn persist(&mut self, record: RoundRecord) {
+    /// Whether it was saved.
+    async fn persist(&mut self, record: RoundRecord) -> bool {
         let now = record.finished;
         let round = record.round;
-        let outcome = blocking(&self.store, move |s| {
-            s.write_round(&record)?;
+        if let Err(e) = blocking(&self.store, move |s| s.write_round(&record)).await {
+            let msg = format!("round {} was not saved: {e}", round.0);
+            eprintln!("edgeprobe: {msg}");
+            self.store_fault = Some(msg);
+            return false;
+        }
+        // The round is safe; what follows only tidies and counts.
+        let upkeep = blocking(&self.store, move |s| {
             s.apply_retention(now)?;
             Ok((s.stats()?, s.uptimes_24h(now)?))
         })
         .await;
-        match outcome {
+        match upkeep {
             Ok((stats, uptimes)) => {
                 self.store_stats = stats;
                 self.state.set_uptimes(&uptimes);
                 self.store_fault = None;
             }
             Err(e) => {
-                let msg = format!("round {} was not saved: {e}", round.0);
+                let msg = format!(
+                    "round {} was saved, but the store's upkeep failed: {e}",
+                    round.0
+                );
                 eprintln!("edgeprobe: {msg}");
                 self.store_fault = Some(msg);
             }
         }
+        true
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -303,8 +319,27 @@ impl<P: Probe> Monitor<P> {
         let event = self.state.replace_targets(list, Timestamp::now());
         let summary = event.detail.clone();
         self.record(event).await;
+        if self.state.needs_restore() {
+            self.restore().await;
+        }
         self.publish();
         summary
+    }
+
+    /// Fill targets without state from the store's history.
+    async fn restore(&mut self) {
+        let remembered = blocking(&self.store, |s| {
+            Ok((
+                s.latest_results()?,
+                s.latest_traces()?,
+                s.recent_rtts(state::SPARKLINE_ROUNDS)?,
+            ))
+        })
+        .await;
+        match remembered {
+            Ok((results, traces, rtts)) => self.state.restore(results, traces, rtts),
+            Err(e) => self.store_fault = Some(format!("the history could not be read: {e}")),
+        }
     }
 
     async fn reject(&mut self, source: &str, problems: Vec<String>) {

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use futures::future::join_all;
 use tokio::sync::watch;
 
 use crate::clock::Timestamp;
-use crate::probe::{PingOptions, PingOutcome, Prober, TraceError, TraceOptions};
+use crate::probe::{PingOptions, PingOutcome, Prober, TraceOptions};
 use crate::targets::TargetAddr;
 
 use super::schedule;
@@ -23,9 +24,8 @@ use super::status::Thresholds;
 pub trait Probe: Send + Sync + 'static {
     /// Ping an address `count` times (paced).
     fn ping(&self, addr: IpAddr) -> impl Future<Output = PingOutcome> + Send;
-    /// Trace the path to an address; `None` when tracing is unavailable
-    /// (reported once, at start, not per target).
-    fn trace(&self, addr: IpAddr) -> impl Future<Output = Option<TraceOutcome>> + Send;
+    /// Trace the path to an address.
+    fn trace(&self, addr: IpAddr) -> impl Future<Output = TraceOutcome> + Send;
     /// Resolve a host name.
     fn resolve(&self, host: &str) -> impl Future<Output = Result<IpAddr, String>> + Send;
 }
@@ -46,11 +46,10 @@ impl Probe for LiveProbe {
         self.prober.ping(addr, &self.ping).await
     }
 
-    async fn trace(&self, addr: IpAddr) -> Option<TraceOutcome> {
+    async fn trace(&self, addr: IpAddr) -> TraceOutcome {
         match self.prober.trace(addr, &self.trace).await {
-            Ok(path) => Some(TraceOutcome::Path(path)),
-            Err(TraceError::Unavailable(_)) => None,
-            Err(e) => Some(TraceOutcome::Failed(e.to_string())),
+            Ok(path) => TraceOutcome::Path(path),
+            Err(e) => TraceOutcome::Failed(e.to_string()),
         }
     }
 
@@ -70,32 +69,49 @@ impl Probe for LiveProbe {
     }
 }
 
-/// Probe every job of a round; each starts at its offset in `window`.
+/// How a round is run.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundPlan {
+    /// Starts are spread evenly over this.
+    pub window: Duration,
+    pub thresholds: Thresholds,
+    /// At most this many traces this round; the rest wait for the next.
+    pub trace_budget: usize,
+}
+
+/// Probe every job of a round; each starts at its offset in the window.
 /// When `stop` turns true, jobs that have not started are skipped and the
 /// ones in flight finish, so a shutdown still stores a (partial) round.
 pub async fn run_round<P: Probe>(
     probe: &Arc<P>,
     jobs: Vec<ProbeJob>,
-    window: Duration,
-    thresholds: Thresholds,
+    plan: RoundPlan,
     stop: watch::Receiver<bool>,
 ) -> Vec<Observation> {
     let count = jobs.len();
     let started = tokio::time::Instant::now();
+    let traces_left = Arc::new(AtomicUsize::new(plan.trace_budget));
     let probes = jobs.into_iter().enumerate().map(|(i, job)| {
         let mut stop = stop.clone();
         let probe = Arc::clone(probe);
+        let traces_left = Arc::clone(&traces_left);
         async move {
-            let at = started + schedule::start_offset(i, count, window);
+            let at = started + schedule::start_offset(i, count, plan.window);
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return None,
                 _ = tokio::time::sleep_until(at) => {}
             }
-            Some(probe_one(&*probe, job, thresholds).await)
+            Some(probe_one(&*probe, job, plan.thresholds, &traces_left).await)
         }
     });
     join_all(probes).await.into_iter().flatten().collect()
+}
+
+/// Take one trace from the round's budget, if any is left.
+fn take_trace(left: &AtomicUsize) -> bool {
+    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 /// Ping the board's own gateways, all at once.
@@ -108,7 +124,12 @@ pub async fn ping_gateways<P: Probe>(probe: &P, gateways: &[IpAddr]) -> Vec<(IpA
     .await
 }
 
-async fn probe_one<P: Probe>(probe: &P, job: ProbeJob, thresholds: Thresholds) -> Observation {
+async fn probe_one<P: Probe>(
+    probe: &P,
+    job: ProbeJob,
+    thresholds: Thresholds,
+    traces_left: &AtomicUsize,
+) -> Observation {
     let ip = match &job.target.addr {
         TargetAddr::Ip(ip) => Ok(*ip),
         TargetAddr::Host(host) => probe.resolve(host).await,
@@ -131,11 +152,15 @@ async fn probe_one<P: Probe>(probe: &P, job: ProbeJob, thresholds: Thresholds) -
     let ping = probe.ping(addr).await;
     let ts = Timestamp::now();
     // A status about to change is traced at once, so the event can say
-    // where the path stops (or that it is back).
-    let trace = if job.trace_due || job.tracker.would_change(ping.status, thresholds) {
-        probe.trace(addr).await
-    } else {
+    // where the path stops (or that it is back) - unless the board's own
+    // gateway is down, which already says it.
+    let changing = job.tracker.would_change(ping.status, thresholds) && !job.behind_down_gateway;
+    let trace = if !(job.trace_due || changing) {
         None
+    } else if take_trace(traces_left) {
+        Some(probe.trace(addr).await)
+    } else {
+        Some(TraceOutcome::Deferred)
     };
     Observation {
         key: job.key,
@@ -143,5 +168,188 @@ async fn probe_one<P: Probe>(probe: &P, job: ProbeJob, thresholds: Thresholds) -
         ip,
         ping,
         trace,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::monitor::status::StatusTracker;
+    use crate::probe::{Path, Status};
+    use crate::targets::Target;
+
+    /// A network where listed addresses answer and the rest stay silent;
+    /// it records when each call was made.
+    struct FakeNet {
+        answering: Vec<IpAddr>,
+        start: tokio::time::Instant,
+        calls: Mutex<Vec<(Duration, &'static str, IpAddr)>>,
+    }
+
+    impl FakeNet {
+        fn new(answering: &[&str]) -> FakeNet {
+            FakeNet {
+                answering: answering.iter().map(|a| a.parse().unwrap()).collect(),
+                start: tokio::time::Instant::now(),
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn note(&self, what: &'static str, addr: IpAddr) {
+            let at = self.start.elapsed();
+            self.calls.lock().unwrap().push((at, what, addr));
+        }
+    }
+
+    impl Probe for FakeNet {
+        async fn ping(&self, addr: IpAddr) -> PingOutcome {
+            self.note("ping", addr);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let received = if self.answering.contains(&addr) { 3 } else { 0 };
+            PingOutcome {
+                sent: 3,
+                received,
+                rtt: None,
+                status: Status::classify(3, received, 0.2),
+                send_error: None,
+            }
+        }
+
+        async fn trace(&self, addr: IpAddr) -> TraceOutcome {
+            self.note("trace", addr);
+            TraceOutcome::Path(Path {
+                hops: Vec::new(),
+                reached: false,
+                unreachable_code: None,
+            })
+        }
+
+        async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
+            Err(format!("{host}: no such host"))
+        }
+    }
+
+    const TH: Thresholds = Thresholds {
+        down_after: 2,
+        up_after: 1,
+    };
+
+    fn plan(window_s: u64, trace_budget: usize) -> RoundPlan {
+        RoundPlan {
+            window: Duration::from_secs(window_s),
+            thresholds: TH,
+            trace_budget,
+        }
+    }
+
+    fn job(addr: &str, tracker: StatusTracker, trace_due: bool) -> ProbeJob {
+        let target = Target {
+            row: 2,
+            addr: crate::targets::parse_address(addr).unwrap(),
+            name: None,
+            group: None,
+            notes: None,
+        };
+        ProbeJob {
+            key: target.addr.key(),
+            target,
+            tracker,
+            trace_due,
+            behind_down_gateway: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn starts_are_spread_over_the_window_and_traces_follow_changes() {
+        let net = Arc::new(FakeNet::new(&["198.19.3.10", "198.19.3.11"]));
+        let working = StatusTracker::resume(Status::Working, None);
+        let jobs = vec![
+            // Steady and not due: ping only.
+            job("198.19.3.10", working, false),
+            // Due: traced.
+            job("198.19.3.11", working, true),
+            // Silent, first bad round of two: no change yet, no trace.
+            job("198.19.3.20", working, false),
+            // Silent and never seen: its first status is a change, traced.
+            job("198.19.3.21", StatusTracker::default(), false),
+        ];
+        let (_stop_tx, stop) = watch::channel(false);
+        let obs = run_round(&net, jobs, plan(8, 100), stop).await;
+        assert_eq!(obs.len(), 4);
+
+        let calls = net.calls.lock().unwrap().clone();
+        let pings: Vec<Duration> = calls
+            .iter()
+            .filter(|c| c.1 == "ping")
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(pings, [0, 2, 4, 6].map(Duration::from_secs).to_vec());
+        let traced: Vec<String> = calls
+            .iter()
+            .filter(|c| c.1 == "trace")
+            .map(|c| c.2.to_string())
+            .collect();
+        assert_eq!(traced, ["198.19.3.11", "198.19.3.21"]);
+        // A trace comes after its ping, not alongside it.
+        let (at, _, _) = calls.iter().find(|c| c.1 == "trace").unwrap();
+        assert_eq!(*at, Duration::from_millis(2100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_skips_targets_not_yet_started() {
+        let net = Arc::new(FakeNet::new(&["198.19.3.10"]));
+        let jobs: Vec<ProbeJob> = (10..20)
+            .map(|i| job(&format!("198.19.3.{i}"), StatusTracker::default(), false))
+            .collect();
+        let (stop_tx, stop) = watch::channel(false);
+        let round = tokio::spawn({
+            let net = Arc::clone(&net);
+            async move { run_round(&net, jobs, plan(10, 100), stop).await }
+        });
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        stop_tx.send(true).unwrap();
+        let obs = round.await.unwrap();
+        // Started at 0, 1 and 2 s; the other seven never did.
+        assert_eq!(obs.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn traces_beyond_the_budget_wait_for_the_next_round() {
+        let net = Arc::new(FakeNet::new(&[]));
+        let mut jobs: Vec<ProbeJob> = (10..15)
+            .map(|i| job(&format!("198.19.3.{i}"), StatusTracker::default(), false))
+            .collect();
+        // Behind a dead gateway: a change is not traced at all.
+        jobs[4].behind_down_gateway = true;
+        let (_tx, stop) = watch::channel(false);
+        let obs = run_round(&net, jobs, plan(4, 2), stop).await;
+        let kinds: Vec<&str> = obs
+            .iter()
+            .map(|o| match &o.trace {
+                Some(TraceOutcome::Path(_)) => "traced",
+                Some(TraceOutcome::Deferred) => "deferred",
+                Some(TraceOutcome::Failed(_)) => "failed",
+                None => "none",
+            })
+            .collect();
+        assert_eq!(kinds, ["traced", "traced", "deferred", "deferred", "none"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_name_that_does_not_resolve_is_not_working_without_a_ping() {
+        let net = Arc::new(FakeNet::new(&[]));
+        let (_tx, stop) = watch::channel(false);
+        let obs = run_round(
+            &net,
+            vec![job("printer.invalid", StatusTracker::default(), true)],
+            plan(0, 100),
+            stop,
+        )
+        .await;
+        assert!(obs[0].ip.as_ref().unwrap_err().contains("no such host"));
+        assert_eq!(obs[0].ping.status, Status::NotWorking);
+        assert!(net.calls.lock().unwrap().is_empty());
     }
 }

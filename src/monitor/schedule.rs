@@ -26,6 +26,19 @@ pub fn start_offset(index: usize, count: usize, window: Duration) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// How many traces fit in a round beside the pings, at the configured
+/// rate, if each costs `max_hops` packets (a dead path does; a live one
+/// stops early). At least one, so deferred traces always move on.
+pub fn trace_budget(settings: &ProbeSettings, targets: usize) -> usize {
+    if settings.rate == 0 {
+        return usize::MAX;
+    }
+    let window = spread_window(settings).max(Duration::from_secs(1));
+    let packets = (f64::from(settings.rate) * window.as_secs_f64()) as usize;
+    let pings = targets.saturating_mul(settings.count as usize);
+    (packets.saturating_sub(pings) / usize::from(settings.max_hops.max(1))).max(1)
+}
+
 /// Whether a target last traced at `last` is due for a trace at `now`.
 pub fn trace_due(last: Option<Timestamp>, now: Timestamp, every: Duration) -> bool {
     match last {
@@ -93,6 +106,18 @@ mod tests {
             ..ProbeSettings::default()
         };
         assert_eq!(spread_window(&tight), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_trace_budget_is_what_the_rate_leaves_after_pings() {
+        // 52.2 s at 100/s = 5220 packets; 1000 x 3 pings; 2220 / 30 hops.
+        assert_eq!(trace_budget(&settings(60), 1000), 74);
+        assert_eq!(trace_budget(&settings(60), 5000), 1, "never zero");
+        let unpaced = ProbeSettings {
+            rate: 0,
+            ..settings(60)
+        };
+        assert_eq!(trace_budget(&unpaced, 1000), usize::MAX);
     }
 
     #[test]

@@ -37,6 +37,11 @@ struct TargetState {
     recent_rtt: VecDeque<Option<f64>>,
     uptime_24h: Option<f64>,
     cause: Option<String>,
+    /// A trace was wanted but the round's trace budget was spent: trace
+    /// it next round.
+    trace_pending: bool,
+    /// Why the last trace could not run, until one does.
+    trace_error: Option<String>,
 }
 
 /// The latest trace of a target.
@@ -70,8 +75,12 @@ pub struct ProbeJob {
     /// The target's smoothing state, to decide whether this round's
     /// verdict changes its status (and so needs a trace at once).
     pub tracker: StatusTracker,
-    /// A periodic trace is due.
+    /// A trace is due: periodic, or deferred from an earlier round.
     pub trace_due: bool,
+    /// Its route goes through a board gateway that is down: the cause is
+    /// known, so a status change is not traced at once (a dead path costs
+    /// every TTL, for every target behind that gateway).
+    pub behind_down_gateway: bool,
 }
 
 /// How a target's trace went this round.
@@ -80,6 +89,8 @@ pub enum TraceOutcome {
     Path(Path),
     /// The trace could not run; the message says why.
     Failed(String),
+    /// The round's trace budget was spent; traced next round.
+    Deferred,
 }
 
 /// What probing one target found in one round.
@@ -106,6 +117,8 @@ pub struct MonitorState {
     sheet: SheetView,
     thresholds: Thresholds,
     trace_every: std::time::Duration,
+    /// Events noticed between rounds, stored with the next round.
+    pending_events: Vec<EventRecord>,
 }
 
 impl MonitorState {
@@ -124,6 +137,7 @@ impl MonitorState {
             sheet: SheetView::default(),
             thresholds,
             trace_every,
+            pending_events: Vec::new(),
         }
     }
 
@@ -159,6 +173,8 @@ impl MonitorState {
                     recent_rtt: VecDeque::new(),
                     uptime_24h: None,
                     cause: None,
+                    trace_pending: false,
+                    trace_error: None,
                 },
             };
             self.targets.push(state);
@@ -206,6 +222,14 @@ impl MonitorState {
         now: Timestamp,
     ) -> EventRecord {
         let first = problems.first().cloned().unwrap_or_default();
+        let detail = if self.sheet.source.is_none() && self.targets.is_empty() {
+            format!("no targets yet: {first}")
+        } else {
+            format!(
+                "{source} was not loaded; still monitoring the previous list ({} targets): {first}",
+                self.targets.len()
+            )
+        };
         self.sheet.rejected = Some(RejectedSheet {
             source: source.to_string(),
             at: now,
@@ -217,31 +241,36 @@ impl MonitorState {
             kind: EventKind::Targets,
             from: self.sheet.source.clone(),
             to: None,
-            detail: format!(
-                "{source} was not loaded; still monitoring the previous list ({} targets): {first}",
-                self.targets.len()
-            ),
+            detail,
         }
     }
 
-    /// Bring back what the store remembers after a restart: the latest
-    /// result and trace of each target still in the sheet, and the recent
-    /// RTTs. The reported status resumes without counting as a change.
+    /// Whether some target has no state yet that the store may remember
+    /// (after a start, or a reload that brought targets back).
+    pub fn needs_restore(&self) -> bool {
+        self.targets.iter().any(|t| t.last.is_none())
+    }
+
+    /// Bring back what the store remembers: the latest result and trace
+    /// and the recent RTTs of each target that has no state of its own yet.
+    /// The reported status resumes without counting as a change.
     pub fn restore(
         &mut self,
         results: Vec<ResultRecord>,
         traces: Vec<TraceRecord>,
         recent_rtt: HashMap<String, Vec<Option<f64>>>,
     ) {
+        let blank: Vec<bool> = self.targets.iter().map(|t| t.last.is_none()).collect();
+        let index = |key: &str| self.index.get(key).copied().filter(|&i| blank[i]);
         for r in results {
-            if let Some(&i) = self.index.get(&r.target) {
+            if let Some(i) = index(&r.target) {
                 let t = &mut self.targets[i];
                 t.tracker = StatusTracker::resume(r.reported, None);
                 t.last = Some(r);
             }
         }
         for tr in traces {
-            if let Some(&i) = self.index.get(&tr.target) {
+            if let Some(i) = index(&tr.target) {
                 self.targets[i].path = Some(PathState {
                     hops: tr.hops,
                     reached: tr.reached,
@@ -251,7 +280,7 @@ impl MonitorState {
             }
         }
         for (key, rtts) in recent_rtt {
-            if let Some(&i) = self.index.get(&key) {
+            if let Some(i) = index(&key) {
                 let skip = rtts.len().saturating_sub(SPARKLINE_ROUNDS);
                 self.targets[i].recent_rtt = rtts.into_iter().skip(skip).collect();
             }
@@ -281,8 +310,27 @@ impl MonitorState {
     }
 
     /// The board's own gateways to watch this round; a gateway no longer
-    /// in the list is forgotten.
-    pub fn set_board_gateways(&mut self, addrs: &[IpAddr]) {
+    /// in the list is forgotten. One whose default route is gone (lost
+    /// uplink, DHCP lease ended) is an event: targets behind it now have
+    /// no route; it goes into the next round's record.
+    pub fn set_board_gateways(&mut self, addrs: &[IpAddr], routes: &RouteTable, now: Timestamp) {
+        let defaults = routes.default_gateways();
+        let lost: Vec<EventRecord> = self
+            .gateways
+            .iter()
+            .filter(|g| !addrs.contains(&g.addr) && !defaults.contains(&g.addr))
+            .map(|g| EventRecord {
+                target: None,
+                ts: now,
+                kind: EventKind::Gateway,
+                from: Some(updown(g.down()).into()),
+                to: Some("no route".into()),
+                detail: format!(
+                    "the board's default route via {} is gone; targets behind it have no route",
+                    g.addr
+                ),
+            })
+            .collect();
         let mut next = Vec::with_capacity(addrs.len());
         for &addr in addrs {
             let kept = self.gateways.iter().find(|g| g.addr == addr).copied();
@@ -292,6 +340,7 @@ impl MonitorState {
             }));
         }
         self.gateways = next;
+        self.pending_events.extend(lost);
     }
 
     /// The board's gateways being watched.
@@ -300,17 +349,24 @@ impl MonitorState {
     }
 
     /// What to probe this round.
-    pub fn jobs(&self, now: Timestamp) -> Vec<ProbeJob> {
+    pub fn jobs(&self, routes: &RouteTable, now: Timestamp) -> Vec<ProbeJob> {
+        let down: Vec<IpAddr> = self
+            .gateways
+            .iter()
+            .filter(|g| g.down())
+            .map(|g| g.addr)
+            .collect();
         self.targets
             .iter()
             .map(|t| ProbeJob {
                 key: t.key.clone(),
                 target: t.target.clone(),
                 tracker: t.tracker,
-                trace_due: schedule::trace_due(
-                    t.path.as_ref().map(|p| p.ts),
-                    now,
-                    self.trace_every,
+                trace_due: t.trace_pending
+                    || schedule::trace_due(t.path.as_ref().map(|p| p.ts), now, self.trace_every),
+                behind_down_gateway: matches!(
+                    t.ip.and_then(|ip| routes.gateway_for(ip)),
+                    Some(Gateway::Via(g)) if down.contains(&g)
                 ),
             })
             .collect()
@@ -340,7 +396,7 @@ impl MonitorState {
             finished,
             results: Vec::with_capacity(observations.len()),
             traces: Vec::new(),
-            events: Vec::new(),
+            events: std::mem::take(&mut self.pending_events),
         };
 
         for (addr, ping) in gateway_pings {
@@ -400,8 +456,13 @@ impl MonitorState {
                             format!("{who} reports the destination unreachable ({reason})")
                         });
                         if let Some(old) = &t.path {
-                            if cause::path_changed(&old.hops, old.reached, &path.hops, path.reached)
-                            {
+                            if cause::path_changed(
+                                ip,
+                                &old.hops,
+                                old.reached,
+                                &path.hops,
+                                path.reached,
+                            ) {
                                 record.events.push(EventRecord {
                                     target: Some(t.key.clone()),
                                     ts: obs.ts,
@@ -429,8 +490,11 @@ impl MonitorState {
                             ts: obs.ts,
                             unreachable,
                         });
+                        t.trace_pending = false;
+                        t.trace_error = None;
                     }
-                    TraceOutcome::Failed(_) => {}
+                    TraceOutcome::Failed(why) => t.trace_error = Some(why),
+                    TraceOutcome::Deferred => t.trace_pending = true,
                 }
             }
 
@@ -454,6 +518,7 @@ impl MonitorState {
                         hops: t.path.as_ref().map(|p| p.hops.as_slice()),
                         unreachable: t.path.as_ref().and_then(|p| p.unreachable.as_deref()),
                         resolve_error: obs.ip.as_ref().err().map(String::as_str),
+                        trace_error: t.trace_error.as_deref(),
                     },
                 )
             });
@@ -834,7 +899,7 @@ mod tests {
     #[test]
     fn a_down_board_gateway_is_said_once_and_blamed() {
         let mut s = state();
-        s.set_board_gateways(&[ip("198.18.1.1")]);
+        s.set_board_gateways(&[ip("198.18.1.1")], &routes(), Timestamp(0));
         let mut gateway_events = 0;
         for round in 0..4 {
             let r = s.apply_round(
@@ -914,6 +979,50 @@ mod tests {
         s.replace_targets(&list(&["198.19.3.10"]), Timestamp(10));
         let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
         assert!(snap.sheet.rejected.is_none());
+    }
+
+    #[test]
+    fn restoring_fills_only_targets_without_state() {
+        let mut s = state();
+        s.apply_round(
+            vec![obs("198.19.3.10", 5, 3, None)],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(5),
+        );
+        assert!(s.needs_restore(), "198.19.3.20 has no state yet");
+        let stored = |target: &str, reported: Status| ResultRecord {
+            target: target.into(),
+            round: RoundId(1),
+            ts: Timestamp(1),
+            name: None,
+            group: None,
+            status: reported,
+            reported,
+            sent: 3,
+            received: 0,
+            loss: 1.0,
+            rtt: None,
+            gateway: None,
+        };
+        s.restore(
+            vec![
+                stored("198.19.3.10", Status::NotWorking),
+                stored("198.19.3.20", Status::NotWorking),
+            ],
+            vec![],
+            HashMap::from([("198.19.3.20".to_string(), vec![None, Some(1.5)])]),
+        );
+        assert!(!s.needs_restore());
+        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        assert_eq!(
+            snap.targets[0].status,
+            Some(Status::Working),
+            "its own round wins"
+        );
+        assert_eq!(snap.targets[1].status, Some(Status::NotWorking));
+        assert_eq!(snap.targets[1].recent_rtt, vec![None, Some(1.5)]);
     }
 
     #[test]

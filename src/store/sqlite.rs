@@ -1298,26 +1298,6 @@ impl Reader {
         // itself intact: keep serving.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// As [`Store::latest_results`].
-    pub fn latest_results(&self) -> Result<Vec<ResultRecord>, StoreError> {
-        latest_results(&self.conn())
-    }
-
-    /// As [`Store::latest_traces`].
-    pub fn latest_traces(&self) -> Result<Vec<TraceRecord>, StoreError> {
-        latest_traces(&self.conn())
-    }
-
-    /// As [`Store::recent_rtts`].
-    pub fn recent_rtts(&self, n: usize) -> Result<HashMap<String, Vec<Option<f64>>>, StoreError> {
-        recent_rtts(&self.conn(), n)
-    }
-
-    /// As [`Store::uptimes_24h`].
-    pub fn uptimes_24h(&self, now: Timestamp) -> Result<HashMap<String, f64>, StoreError> {
-        uptimes_24h(&self.conn(), now)
-    }
 }
 
 impl History for Reader {
@@ -1342,7 +1322,6 @@ impl History for Reader {
 mod tests {
     use super::*;
     use crate::probe::{Gateway, Hop, Status, Ttl};
-    use std::time::Instant;
 
     const H: i64 = rollup::HOUR_MS;
     const DAY_MS: i64 = 24 * H;
@@ -1812,13 +1791,10 @@ mod tests {
                 })
                 .unwrap();
         }
-        let t = Instant::now();
+        // Timing is for bench/, not for a test on a noisy machine.
         let all = store.uptimes_24h(Timestamp(NOW)).unwrap();
-        let took = t.elapsed();
-        eprintln!("uptimes_24h over 10,000 targets: {took:?}");
         assert_eq!(all.len(), 10_000);
         assert!(all.values().all(|&u| u == 1.0));
-        assert!(took < Duration::from_secs(3), "{took:?}");
     }
 
     /// Pages a round of 1,000 results (no traces) adds, as SQLite's own

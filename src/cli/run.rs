@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, watch};
 use super::exit;
 use crate::clock::Timestamp;
 use crate::config::{Config, Environment, FileConfig, Overrides};
-use crate::monitor::{BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot};
+use crate::monitor::{
+    BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
+};
 use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::web::{self, WebState};
@@ -195,7 +197,8 @@ async fn monitor(config: Config) -> Result<(), String> {
             config.sheet.clone(),
             config.state_dir.clone(),
         ),
-        store,
+        store: Arc::new(std::sync::Mutex::new(store)),
+        upstream: watch::channel(UpstreamView::Off).1,
         board,
         warnings,
         snapshot: snapshot_tx,

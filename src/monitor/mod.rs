@@ -72,6 +72,7 @@ pub struct Monitor<P: Probe> {
     store_stats: StoreStats,
     snapshot: watch::Sender<Arc<Snapshot>>,
     commands: mpsc::Receiver<Command>,
+    upstream: watch::Receiver<UpstreamView>,
     probe_now: bool,
     /// Whether the last round reached the store.
     last_saved: bool,
@@ -82,7 +83,10 @@ pub struct MonitorParts<P: Probe> {
     pub probe: Arc<P>,
     pub settings: ProbeSettings,
     pub sheet: SheetSource,
-    pub store: Store,
+    /// Shared with the upstream sync, which drains its outbox.
+    pub store: Arc<Mutex<Store>>,
+    /// The upstream sync's state, shown in the snapshot.
+    pub upstream: watch::Receiver<UpstreamView>,
     pub board: BoardInfo,
     pub warnings: Vec<String>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
@@ -93,7 +97,7 @@ impl<P: Probe> Monitor<P> {
     /// Load the targets, restore what the store remembers, and publish the
     /// first snapshot. Blocking work runs on blocking threads.
     pub async fn start(parts: MonitorParts<P>) -> Result<Monitor<P>, StoreError> {
-        let store = Arc::new(Mutex::new(parts.store));
+        let store = parts.store;
         let last_round = blocking(&store, |s| s.last_round()).await?;
         let thresholds = Thresholds {
             down_after: parts.settings.down_after,
@@ -111,6 +115,7 @@ impl<P: Probe> Monitor<P> {
             store_stats: StoreStats::default(),
             snapshot: parts.snapshot,
             commands: parts.commands,
+            upstream: parts.upstream,
             probe_now: false,
             last_saved: true,
         };
@@ -145,6 +150,10 @@ impl<P: Probe> Monitor<P> {
                 }
                 _ = poll.tick() => {
                     self.poll_sheet().await;
+                    continue;
+                }
+                Ok(()) = self.upstream.changed() => {
+                    self.publish();
                     continue;
                 }
             }
@@ -205,6 +214,7 @@ impl<P: Probe> Monitor<P> {
                 }
                 Some(cmd) = self.commands.recv() => self.handle(cmd).await,
                 _ = poll.tick() => self.poll_sheet().await,
+                Ok(()) = self.upstream.changed() => self.publish(),
             }
         };
         let finished = Timestamp::now();
@@ -362,9 +372,10 @@ impl<P: Probe> Monitor<P> {
             &self.settings,
         ));
         warnings.extend(self.store_fault.clone());
+        let upstream = self.upstream.borrow().clone();
         let snap = self
             .state
-            .snapshot(self.board.clone(), self.store_stats, warnings);
+            .snapshot(self.board.clone(), self.store_stats, upstream, warnings);
         self.snapshot.send_replace(Arc::new(snap));
     }
 }

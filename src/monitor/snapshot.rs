@@ -160,13 +160,33 @@ pub struct BoardGateway {
     pub up: Option<bool>,
 }
 
-/// The upstream sync as the header shows it.
-#[derive(Debug, Clone, Default, Serialize)]
+/// The upstream sync as the header shows it. `server` is the MongoDB
+/// address without credentials.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum UpstreamView {
     /// No upstream configured: results stay on the board.
     #[default]
     Off,
+    /// Configured, not reached yet since the start.
+    Connecting { server: String },
+    /// Reached; the outbox is empty or holds only the latest round.
+    Synced {
+        server: String,
+        last_sync: Timestamp,
+    },
+    /// Reached again after an outage, sending the backlog.
+    Draining {
+        server: String,
+        last_sync: Timestamp,
+    },
+    /// Cannot be reached; rows wait in the outbox until it can.
+    Unreachable {
+        server: String,
+        since: Timestamp,
+        error: String,
+        retry_at: Timestamp,
+    },
 }
 
 /// What an LED is doing right now.

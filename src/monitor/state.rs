@@ -566,7 +566,13 @@ impl MonitorState {
     }
 
     /// The state as the dashboard shows it.
-    pub fn snapshot(&self, board: BoardInfo, store: StoreStats, warnings: Vec<String>) -> Snapshot {
+    pub fn snapshot(
+        &self,
+        board: BoardInfo,
+        store: StoreStats,
+        upstream: UpstreamView,
+        warnings: Vec<String>,
+    ) -> Snapshot {
         let targets = self
             .targets
             .iter()
@@ -614,7 +620,7 @@ impl MonitorState {
             sheet: self.sheet.clone(),
             board_gateways,
             store,
-            upstream: UpstreamView::Off,
+            upstream,
             leds: LedView::default(),
             warnings,
         };
@@ -646,7 +652,11 @@ fn leds_for(snap: &Snapshot, board_gateway_down: bool) -> LedView {
         } else {
             LedPattern::Off
         },
-        amber: LedPattern::Off,
+        amber: match snap.upstream {
+            UpstreamView::Unreachable { .. } => LedPattern::On,
+            UpstreamView::Draining { .. } => LedPattern::SlowBlink,
+            _ => LedPattern::Off,
+        },
     }
 }
 
@@ -796,7 +806,12 @@ mod tests {
         assert_eq!(r.results[0].gateway, Some(Gateway::Via(ip("198.18.1.1"))));
         assert_eq!(r.traces.len(), 1);
         assert!(r.events.is_empty(), "{:?}", r.events);
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert_eq!(snap.targets[0].status, Some(Status::Working));
         assert_eq!(snap.targets[0].routers().len(), 1);
         assert!(snap.targets[0].reached);
@@ -849,7 +864,12 @@ mod tests {
         );
         assert_eq!(r.results[0].status, Status::NotWorking);
         assert_eq!(r.results[0].reported, Status::NotWorking);
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert_eq!(snap.leds.red, LedPattern::On);
         assert_eq!(snap.leds.green, LedPattern::Off);
         assert!(snap.targets[0].cause.is_some());
@@ -916,7 +936,12 @@ mod tests {
                 .count();
         }
         assert_eq!(gateway_events, 1);
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert_eq!(snap.leds.red, LedPattern::FastBlink);
         assert_eq!(snap.board_gateways[0].up, Some(false));
         assert!(snap.targets[0]
@@ -947,7 +972,12 @@ mod tests {
         );
         let ev = s.replace_targets(&list(&["198.19.3.11", "198.19.3.10"]), Timestamp(5));
         assert!(ev.detail.contains("1 kept, 1 removed"), "{}", ev.detail);
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert_eq!(snap.targets[0].key, "198.19.3.11");
         assert_eq!(snap.targets[1].status, Some(Status::Working));
         assert_eq!(snap.targets[1].sno, 2);
@@ -973,11 +1003,21 @@ mod tests {
             "{}",
             ev.detail
         );
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert_eq!(snap.targets.len(), 2);
         assert_eq!(snap.sheet.rejected.as_ref().unwrap().problems.len(), 1);
         s.replace_targets(&list(&["198.19.3.10"]), Timestamp(10));
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert!(snap.sheet.rejected.is_none());
     }
 
@@ -1015,7 +1055,12 @@ mod tests {
             HashMap::from([("198.19.3.20".to_string(), vec![None, Some(1.5)])]),
         );
         assert!(!s.needs_restore());
-        let snap = s.snapshot(BoardInfo::default(), StoreStats::default(), vec![]);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
         assert_eq!(
             snap.targets[0].status,
             Some(Status::Working),

@@ -174,8 +174,27 @@ fn board_header(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
                 p.upstream {
                     @match &snap.upstream {
                         UpstreamView::Off => { "upstream: off — results kept on this board" }
+                        UpstreamView::Connecting { server } => {
+                            "upstream " (server) ": connecting"
+                        }
+                        UpstreamView::Synced { server, last_sync } => {
+                            "upstream " (server) ": " span.ok { "in sync" }
+                            " (" (fmt::ago(now, *last_sync)) ")"
+                        }
+                        UpstreamView::Draining { server, last_sync } => {
+                            "upstream " (server) ": " span.warn { "sending the backlog" }
+                            " (last batch " (fmt::ago(now, *last_sync)) ")"
+                        }
+                        UpstreamView::Unreachable { server, since, error, retry_at } => {
+                            "upstream " (server) ": " span.bad { "unreachable" }
+                            " since " (fmt::time(*since)) " (" (error) "); next try in "
+                            (fmt::duration(retry_at.since(now)))
+                        }
                     }
                     " · backlog " (snap.store.backlog) " rows"
+                    @if let Some(oldest) = snap.store.oldest_unsynced {
+                        ", oldest from " (fmt::ago(now, oldest))
+                    }
                 }
                 p.round {
                     @if let Some(r) = &snap.last_round {

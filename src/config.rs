@@ -56,6 +56,7 @@ pub struct FileConfig {
     pub admin_token_file: Option<PathBuf>,
     pub probe: ProbeSection,
     pub store: StoreSection,
+    pub mongo: MongoSection,
 }
 
 /// `[probe]`: how and how often targets are probed.
@@ -79,6 +80,25 @@ pub struct ProbeSection {
 pub struct StoreSection {
     pub retention: Option<String>,
     pub max_size_mb: Option<u64>,
+}
+
+/// `[mongo]`: the optional upstream.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MongoSection {
+    /// `mongodb://...` or `mongodb+srv://...`; credentials better in
+    /// `uri_file`.
+    pub uri: Option<String>,
+    /// A file holding the URI, so credentials stay out of the config.
+    pub uri_file: Option<PathBuf>,
+    /// Database name (default `edgeprobe`).
+    pub database: Option<String>,
+    /// CA bundle to verify the server with (turns TLS on).
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate and key in one PEM file (turns TLS on).
+    pub tls_certificate_key_file: Option<PathBuf>,
+    /// Outbox rows sent per insert (default 500).
+    pub batch: Option<usize>,
 }
 
 impl FileConfig {
@@ -120,6 +140,8 @@ pub struct Overrides {
     pub max_hops: Option<u8>,
     pub retention: Option<String>,
     pub max_size_mb: Option<u64>,
+    pub mongo_uri: Option<String>,
+    pub mongo_uri_file: Option<PathBuf>,
 }
 
 /// What the environment provides for defaults.
@@ -173,6 +195,28 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub probe: ProbeSettings,
     pub store: StoreSettings,
+    /// `None`: no upstream, the history stays on the board.
+    pub mongo: Option<MongoSettings>,
+}
+
+/// Where and how results go upstream.
+#[derive(Clone, PartialEq)]
+pub struct MongoSettings {
+    /// The URI with the TLS options added; holds credentials, so it is
+    /// never printed (see `Debug`).
+    pub uri: String,
+    pub database: String,
+    pub batch: usize,
+}
+
+impl std::fmt::Debug for MongoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoSettings")
+            .field("uri", &"(hidden)")
+            .field("database", &self.database)
+            .field("batch", &self.batch)
+            .finish()
+    }
 }
 
 /// How much history the board keeps.
@@ -325,6 +369,8 @@ impl Config {
             store.max_bytes = mb.saturating_mul(1024 * 1024);
         }
 
+        let mongo = resolve_mongo(file.mongo, over.mongo_uri, over.mongo_uri_file)?;
+
         Ok(Config {
             board_id,
             targets: over.targets.or(file.targets),
@@ -334,7 +380,95 @@ impl Config {
             admin_token,
             probe,
             store,
+            mongo,
         })
+    }
+}
+
+/// The upstream from the flags and the `[mongo]` section; a URI from a
+/// flag or its file wins over the config file's.
+fn resolve_mongo(
+    section: MongoSection,
+    flag_uri: Option<String>,
+    flag_uri_file: Option<PathBuf>,
+) -> Result<Option<MongoSettings>, ConfigError> {
+    let uri = match (flag_uri, flag_uri_file) {
+        (Some(u), _) => Some(u),
+        (None, Some(path)) => Some(read_secret_file("mongo.uri_file", &path)?),
+        (None, None) => match (section.uri, section.uri_file) {
+            (Some(u), _) => Some(u),
+            (None, Some(path)) => Some(read_secret_file("mongo.uri_file", &path)?),
+            (None, None) => None,
+        },
+    };
+    let Some(uri) = uri.map(|u| u.trim().to_string()) else {
+        if section.tls_ca_file.is_some() || section.tls_certificate_key_file.is_some() {
+            return Err(invalid(
+                "mongo",
+                "TLS files are set but no uri; set [mongo] uri (or uri_file, or --mongo-uri)",
+            ));
+        }
+        return Ok(None);
+    };
+    if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        return Err(invalid(
+            "mongo.uri",
+            "must start with mongodb:// or mongodb+srv://, e.g. mongodb://db.example.net:27017",
+        ));
+    }
+    let mut options = Vec::new();
+    for (key, file) in [
+        ("tlsCAFile", &section.tls_ca_file),
+        ("tlsCertificateKeyFile", &section.tls_certificate_key_file),
+    ] {
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(invalid(
+                    "mongo",
+                    format!("{key} {} is not a readable file", path.display()),
+                ));
+            }
+            options.push(format!("{key}={}", path.display()));
+        }
+    }
+    let uri = if options.is_empty() {
+        uri
+    } else {
+        options.insert(0, "tls=true".into());
+        with_query(&uri, &options.join("&"))
+    };
+    let database = section.database.unwrap_or_else(|| "edgeprobe".to_string());
+    if database.is_empty() || database.contains(['/', '\\', '.', ' ', '"', '$']) {
+        return Err(invalid(
+            "mongo.database",
+            format!("{database:?} is not a MongoDB database name"),
+        ));
+    }
+    let batch = section.batch.unwrap_or(500);
+    if !(1..=10_000).contains(&batch) {
+        return Err(invalid("mongo.batch", "must be between 1 and 10000"));
+    }
+    Ok(Some(MongoSettings {
+        uri,
+        database,
+        batch,
+    }))
+}
+
+/// `uri` with `extra` options appended to its query string.
+fn with_query(uri: &str, extra: &str) -> String {
+    let (base, query) = uri.split_once('?').unwrap_or((uri, ""));
+    // A URI without a path needs the `/` before the `?`.
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let base = if after_scheme.contains('/') {
+        base.to_string()
+    } else {
+        format!("{base}/")
+    };
+    if query.is_empty() {
+        format!("{base}?{extra}")
+    } else {
+        format!("{base}?{query}&{extra}")
     }
 }
 
@@ -406,6 +540,17 @@ fn check_token(token: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// A secret kept in a file of its own, trimmed; empty is an error.
+fn read_secret_file(key: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let secret = text.trim().to_string();
+    if secret.is_empty() {
+        return Err(invalid(key, format!("{} is empty", path.display())));
+    }
+    Ok(secret)
 }
 
 fn read_token_file(path: &Path) -> Result<String, ConfigError> {
@@ -649,6 +794,78 @@ mod tests {
         };
         let e = Config::resolve(FileConfig::default(), missing, &env()).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn mongo_comes_from_a_flag_a_file_or_the_config() {
+        let c = Config::resolve(FileConfig::default(), Overrides::default(), &env()).unwrap();
+        assert_eq!(c.mongo, None);
+
+        let file = FileConfig::parse(
+            "c.toml",
+            "[mongo]\nuri = \"mongodb://db.example.net:27017\"\ndatabase = \"fleet\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(file, Overrides::default(), &env()).unwrap();
+        let m = c.mongo.unwrap();
+        assert_eq!(m.uri, "mongodb://db.example.net:27017");
+        assert_eq!(m.database, "fleet");
+        assert_eq!(m.batch, 500);
+        assert!(!format!("{m:?}").contains("example"), "Debug hides the URI");
+
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("uri");
+        std::fs::write(&secret, "mongodb://u:p@db.example.net/\n").unwrap();
+        let over = Overrides {
+            mongo_uri_file: Some(secret),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(FileConfig::default(), over, &env()).unwrap();
+        assert_eq!(c.mongo.unwrap().uri, "mongodb://u:p@db.example.net/");
+    }
+
+    #[test]
+    fn tls_files_are_passed_to_the_driver_in_the_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let text = format!(
+            "[mongo]\nuri = \"mongodb://db.example.net:27017/?replicaSet=rs0\"\ntls_ca_file = {:?}\n",
+            ca.display().to_string()
+        );
+        let file = FileConfig::parse("c.toml", &text).unwrap();
+        let uri = Config::resolve(file, Overrides::default(), &env())
+            .unwrap()
+            .mongo
+            .unwrap()
+            .uri;
+        assert_eq!(
+            uri,
+            format!(
+                "mongodb://db.example.net:27017/?replicaSet=rs0&tls=true&tlsCAFile={}",
+                ca.display()
+            )
+        );
+        assert_eq!(
+            with_query("mongodb://h:1", "tls=true"),
+            "mongodb://h:1/?tls=true"
+        );
+    }
+
+    #[test]
+    fn a_bad_mongo_setting_says_which() {
+        let over = Overrides {
+            mongo_uri: Some("http://db.example.net".into()),
+            ..Overrides::default()
+        };
+        let e = Config::resolve(FileConfig::default(), over, &env()).unwrap_err();
+        assert!(e.to_string().starts_with("mongo.uri"), "{e}");
+        let file =
+            FileConfig::parse("c.toml", "[mongo]\ntls_ca_file = \"/nonexistent\"\n").unwrap();
+        let e = Config::resolve(file, Overrides::default(), &env()).unwrap_err();
+        assert!(e.to_string().contains("no uri"), "{e}");
+        let e = FileConfig::parse("c.toml", "[mongo]\nurl = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("url"), "{e}");
     }
 
     #[test]

@@ -77,6 +77,18 @@ pub struct RunArgs {
     /// Size cap of the history database in MB [default: 256].
     #[arg(long, env = "EDGEPROBE_MAX_SIZE_MB", value_name = "MB")]
     max_size_mb: Option<u64>,
+    /// Sync results to this MongoDB (mongodb://... or mongodb+srv://...);
+    /// prefer --mongo-uri-file when the URI holds credentials.
+    #[arg(
+        long,
+        env = "EDGEPROBE_MONGO_URI",
+        value_name = "URI",
+        hide_env_values = true
+    )]
+    mongo_uri: Option<String>,
+    /// File holding the MongoDB URI.
+    #[arg(long, env = "EDGEPROBE_MONGO_URI_FILE", value_name = "FILE")]
+    mongo_uri_file: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -99,6 +111,8 @@ impl RunArgs {
             max_hops: self.max_hops,
             retention: self.retention.clone(),
             max_size_mb: self.max_size_mb,
+            mongo_uri: self.mongo_uri.clone(),
+            mongo_uri_file: self.mongo_uri_file.clone(),
         }
     }
 }

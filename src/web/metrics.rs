@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use crate::monitor::Snapshot;
+use crate::monitor::{Snapshot, UpstreamView};
 use crate::probe::Status;
 
 /// The content type of [`render`]'s output.
@@ -130,6 +130,37 @@ pub fn render(snap: &Snapshot) -> String {
     );
     sample(o, "edgeprobe_store_backlog", &[], snap.store.backlog as f64);
 
+    if let Some(oldest) = snap.store.oldest_unsynced {
+        family(
+            o,
+            "edgeprobe_store_oldest_unsynced_timestamp_seconds",
+            "gauge",
+            "When the oldest row not yet sent upstream was written (age: time() minus this).",
+        );
+        sample(
+            o,
+            "edgeprobe_store_oldest_unsynced_timestamp_seconds",
+            &[],
+            oldest.millis() as f64 / 1000.0,
+        );
+    }
+
+    family(
+        o,
+        "edgeprobe_upstream_state",
+        "gauge",
+        "1 for the upstream sync's current state (off, connecting, synced, draining, unreachable).",
+    );
+    let current = upstream_state(&snap.upstream);
+    for state in ["off", "connecting", "synced", "draining", "unreachable"] {
+        sample(
+            o,
+            "edgeprobe_upstream_state",
+            &[("state", state)],
+            if state == current { 1.0 } else { 0.0 },
+        );
+    }
+
     family(
         o,
         "edgeprobe_store_db_bytes",
@@ -155,6 +186,7 @@ pub fn render(snap: &Snapshot) -> String {
         ("traces", d.traces),
         ("events", d.events),
         ("unsynced", d.unsynced),
+        ("rollups", d.rollups),
     ] {
         sample(
             o,
@@ -165,6 +197,17 @@ pub fn render(snap: &Snapshot) -> String {
     }
 
     out
+}
+
+/// The name of an upstream state, as the API's `state` field has it.
+fn upstream_state(u: &UpstreamView) -> &'static str {
+    match u {
+        UpstreamView::Off => "off",
+        UpstreamView::Connecting { .. } => "connecting",
+        UpstreamView::Synced { .. } => "synced",
+        UpstreamView::Draining { .. } => "draining",
+        UpstreamView::Unreachable { .. } => "unreachable",
+    }
 }
 
 fn target_labels(t: &crate::monitor::TargetView) -> [(&'static str, &str); 3] {
@@ -258,12 +301,21 @@ mod tests {
             "edgeprobe_targets",
             "edgeprobe_store_backlog",
             "edgeprobe_store_dropped_total",
+            "edgeprobe_upstream_state",
         ] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}\n{text}");
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}\n{text}");
         }
         assert!(
             text.contains("edgeprobe_targets{status=\"pending\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edgeprobe_upstream_state{state=\"off\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edgeprobe_upstream_state{state=\"unreachable\"} 0\n"),
             "{text}"
         );
         assert!(

@@ -14,7 +14,13 @@ require_root scripts/test.sh "the tests build network namespaces and open raw so
 # dashboard socket into a namespace (as the demo does), chromium for the
 # browser test and the README's screenshots.
 ensure_packages iproute2 traceroute iputils-ping nftables util-linux procps \
-    python3 chromium fonts-dejavu-core
+    python3 python3-venv chromium fonts-dejavu-core
+
+# The test MongoDB: nx-27017, a MongoDB wire-protocol server on SQLite,
+# from PyPI into a venv of its own (Debian's Python refuses global pip
+# installs). Tests start their own instances on free loopback ports.
+. scripts/lib/nx27017.sh
+ensure_nx27017
 require_cargo
 for component in rustfmt clippy; do
     cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$component"

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod mongo;
 pub mod monitor;
 
 /// The binary under test, built by cargo for this test run.

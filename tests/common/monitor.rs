@@ -35,6 +35,13 @@ impl RunningMonitor {
         RunningMonitor::spawn(cmd, None)
     }
 
+    /// Run `edgeprobe central --listen 127.0.0.1:0 ARGS` in this namespace.
+    pub fn start_central(args: &[&str]) -> RunningMonitor {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeprobe"));
+        cmd.arg("central").args(["--listen", "127.0.0.1:0"]).args(args);
+        RunningMonitor::spawn(cmd, None)
+    }
+
     /// Run `edgeprobe run ARGS` inside namespace `ns`, serving the host's
     /// 127.0.0.1 through scripts/lib/netns-listen.py, as the demo does.
     pub fn start_in_netns(ns: &str, args: &[&str]) -> RunningMonitor {
@@ -145,6 +152,26 @@ impl RunningMonitor {
             serde_json::to_string_pretty(&last).unwrap(),
             self.log()
         );
+    }
+
+    /// Poll a JSON endpoint until `done` holds, or panic with the last
+    /// answer and the log.
+    pub fn wait_until_json(&self, path: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Some(v) = try_request(self.addr, "GET", path, &[], b"")
+                .ok()
+                .and_then(|r| serde_json::from_slice(&r.body).ok())
+            {
+                if done(&v) {
+                    return v;
+                }
+                last = v;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("timed out waiting on {path}; last:\n{last:#}\nlog:\n{}", self.log());
     }
 
     /// Send a signal with kill(1).

@@ -35,6 +35,14 @@ impl RunningMonitor {
         RunningMonitor::spawn(cmd, None)
     }
 
+    /// Run `edgeprobe ARGS` (any subcommand that announces "dashboard on
+    /// http://ADDR/" on stderr, e.g. `central`) and find the port in it.
+    pub fn start_command(args: &[&str]) -> RunningMonitor {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeprobe"));
+        cmd.args(args);
+        RunningMonitor::spawn(cmd, None)
+    }
+
     /// Run `edgeprobe run ARGS` inside namespace `ns`, serving the host's
     /// 127.0.0.1 through scripts/lib/netns-listen.py, as the demo does.
     pub fn start_in_netns(ns: &str, args: &[&str]) -> RunningMonitor {
@@ -56,7 +64,7 @@ impl RunningMonitor {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn edgeprobe run");
+            .expect("spawn edgeprobe");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<u16>();
         let stderr = child.stderr.take().expect("stderr");
@@ -86,7 +94,7 @@ impl RunningMonitor {
                 let _ = child.kill();
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(200));
-                panic!("edgeprobe run did not start:\n{}", log.lock().unwrap());
+                panic!("edgeprobe did not start:\n{}", log.lock().unwrap());
             }
         };
         RunningMonitor {

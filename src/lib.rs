@@ -5,8 +5,10 @@
 //! - [`monitor`] runs rounds of probes and keeps the live state;
 //! - [`store`] keeps the history on the board (SQLite);
 //! - [`web`] serves the dashboard, the JSON API and `/metrics`;
+//! - [`central`] is the fleet dashboard over the central MongoDB;
 //! - [`config`] and [`cli`] are the settings and the command line on top.
 
+pub mod central;
 pub mod cli;
 pub mod clock;
 pub mod config;

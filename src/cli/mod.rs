@@ -1,6 +1,7 @@
 //! The command line: argument definitions and the dispatch to each
 //! subcommand. Each subcommand's module renders its own output.
 
+mod central;
 mod check;
 mod probe;
 mod run;
@@ -32,6 +33,10 @@ enum Command {
     /// serve the dashboard. Stops cleanly on SIGTERM or Ctrl-C; SIGHUP
     /// reloads the targets sheet.
     Run(Box<run::RunArgs>),
+    /// Serve the fleet dashboard and JSON API over the central MongoDB the
+    /// boards sync to. Stateless: run as many as you like behind a load
+    /// balancer. Stops on SIGTERM or Ctrl-C.
+    Central(central::CentralArgs),
 }
 
 /// Exit codes shared by the subcommands.
@@ -50,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Central(args) => central::run(&args),
     };
     ExitCode::from(code)
 }

@@ -15,16 +15,19 @@
 //! | `POST /admin/probe-now` | start a round now (bearer token) |
 //!
 //! The pure parts (views, svg, api, metrics, query, admin) render from a
-//! [`Snapshot`] and `now`; [`serve`] is the thin edge around them.
+//! [`Snapshot`] and `now`; [`serve`] is the thin edge around them. The
+//! HTTP plumbing under it (connection cap, timeouts, security headers,
+//! graceful shutdown) is `http`, which `edgeprobe central` serves with too.
 
 mod admin;
 mod api;
-mod fmt;
+pub(crate) mod fmt;
+pub(crate) mod http;
 mod metrics;
-mod query;
+pub(crate) mod query;
 mod server;
 mod svg;
-mod views;
+pub(crate) mod views;
 
 #[cfg(test)]
 mod testdata;

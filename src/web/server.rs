@@ -1,50 +1,27 @@
-//! The HTTP edge: accepting connections (capped), hyper http1 with a header
-//! read timeout, routing, limits on body size and request time, security
-//! headers, and graceful shutdown. Everything that decides what a page
-//! says lives in the pure modules next door.
+//! The board dashboard's routes: what each path of `edgeprobe run`'s
+//! dashboard answers, from the snapshot, the history and the monitor's
+//! command channel. The accept loop, limits and headers are in
+//! [`super::http`], shared with `edgeprobe central`.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use maud::Markup;
-use serde::Serialize;
+use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 use super::admin::{self, AuthError};
 use super::api::{self, ErrorDoc, TargetDetailDoc, TargetDoc, TargetHistory};
+use super::http::{self, html, json, not_found, with_type, Resp};
 use super::query::{self, IndexQuery};
 use super::{metrics, views, WebState};
 use crate::clock::Timestamp;
 use crate::monitor::{Command, Snapshot};
-
-type Resp = Response<Full<Bytes>>;
-
-/// The stylesheet, built into the binary.
-const STYLE_CSS: &str = include_str!("style.css");
-
-/// The policy the pages are written for: no script at all, styles only
-/// from our own stylesheet, inline SVG and `data:` images only.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Read buffer per connection: request line and headers must fit in it.
-/// hyper's default (~400 KiB) is a lot of RAM on a Pi times 256
-/// connections; a browser's headers fit in a few KiB.
-const MAX_BUF_BYTES: usize = 64 * 1024;
 
 /// How many results, traces and events a target page shows.
 const RESULTS_SHOWN: usize = 100;
@@ -55,130 +32,19 @@ const EVENTS_SHOWN: usize = 50;
 const ADMIN_OFF: &str = "admin endpoints are off: set admin_token in the config file, \
                          or pass --admin-token-file FILE, to enable them";
 
-/// Accept and serve until `shutdown` resolves, then let in-flight requests
-/// finish for up to `limits.shutdown_grace`. See [`super::serve`].
+/// Serve the board's dashboard until `shutdown` resolves. See
+/// [`super::serve`].
 pub async fn serve(
     listener: TcpListener,
     state: Arc<WebState>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let limits = state.limits;
-    let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_BUF_BYTES);
-    tokio::pin!(shutdown);
-
-    loop {
-        // Take a permit before accepting: at the cap, new connections wait
-        // in the kernel's backlog instead of costing memory here.
-        let permit = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                // Never closed: we hold the semaphore.
-                Err(_) => break,
-            },
-        };
-        let stream = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            r = listener.accept() => match r {
-                Ok((stream, _peer)) => stream,
-                Err(e) => {
-                    accept_error(e).await?;
-                    continue;
-                }
-            },
-        };
-        // Small responses: don't wait for Nagle.
-        let _ = stream.set_nodelay(true);
-        let conn_state = state.clone();
-        let service = service_fn(move |req| handle(conn_state.clone(), req));
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            // A connection ends in an error when the client resets it or
-            // is too slow with its headers: the client's business, and
-            // nothing the operator can act on.
-            let _ = conn.await;
-            drop(permit);
-        });
-    }
-
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(limits.shutdown_grace) => {
-            eprintln!(
-                "edgeprobe: web: requests still running {:?} after shutdown; dropping them",
-                limits.shutdown_grace
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Decide whether an accept error ends the server. Errors about one
-/// connection (reset before we took it) are skipped; running out of file
-/// descriptors or memory is waited out, since connections closing will
-/// free them; anything else means the listener itself is broken.
-async fn accept_error(e: io::Error) -> io::Result<()> {
-    use io::ErrorKind::*;
-    if matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) {
-        return Ok(());
-    }
-    if matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    ) {
-        eprintln!("edgeprobe: web: cannot accept a connection ({e}); retrying");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        return Ok(());
-    }
-    Err(e)
-}
-
-/// One request: route it within the time limit, then add the headers
-/// every response carries.
-async fn handle(state: Arc<WebState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
-    let limit = state.limits.request_timeout;
-    let mut resp = match tokio::time::timeout(limit, route(&state, req)).await {
-        Ok(resp) => resp,
-        Err(_) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the request took longer than {} s and was given up; try again\n",
-                limit.as_secs()
-            ),
-        ),
+    let handler = move |req| {
+        let state = state.clone();
+        async move { route(&state, req).await }
     };
-    security_headers(resp.headers_mut());
-    Ok(resp)
-}
-
-fn security_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+    http::serve(listener, limits, handler, shutdown).await
 }
 
 /// What a path names.
@@ -252,22 +118,7 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
         return not_found(api, "There is nothing at this address.");
     }
     if !route.accepts(req.method()) {
-        let mut resp = if api || route.is_admin() {
-            json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &ErrorDoc {
-                    error: &format!("use {} for {path}", route.allow()),
-                },
-            )
-        } else {
-            html(
-                StatusCode::METHOD_NOT_ALLOWED,
-                views::error_page("Method not allowed", &format!("Use {}.", route.allow())),
-            )
-        };
-        resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(route.allow()));
-        return resp;
+        return http::method_not_allowed(api || route.is_admin(), route.allow(), &path);
     }
 
     // A cheap Arc clone: the borrow ends here, never held across an await.
@@ -278,15 +129,7 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
             let q = IndexQuery::parse(query.as_deref());
             html(StatusCode::OK, views::index(&snap, &q, now))
         }
-        Route::Style => {
-            let mut resp = with_type(StatusCode::OK, "text/css; charset=utf-8", STYLE_CSS);
-            // The stylesheet only changes with the binary.
-            resp.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            );
-            resp
-        }
+        Route::Style => http::stylesheet(),
         Route::Health => {
             let h = api::health(&snap, now);
             let status = if h.ok() {
@@ -494,42 +337,4 @@ fn monitor_gone() -> Resp {
             error: "the monitor is not running; check the board's log",
         },
     )
-}
-
-fn not_found(api: bool, message: &str) -> Resp {
-    if api {
-        json(StatusCode::NOT_FOUND, &ErrorDoc { error: message })
-    } else {
-        html(
-            StatusCode::NOT_FOUND,
-            views::error_page("Not found", message),
-        )
-    }
-}
-
-fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
-    let mut resp = Response::new(Full::new(body.into()));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp
-}
-
-fn html(status: StatusCode, page: Markup) -> Resp {
-    with_type(status, "text/html; charset=utf-8", page.into_string())
-}
-
-fn text(status: StatusCode, body: String) -> Resp {
-    with_type(status, "text/plain; charset=utf-8", body)
-}
-
-fn json<T: Serialize + ?Sized>(status: StatusCode, doc: &T) -> Resp {
-    match serde_json::to_vec(doc) {
-        Ok(body) => with_type(status, "application/json", body),
-        // Only a map with non-string keys could fail; none is built here.
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode JSON: {e}\n"),
-        ),
-    }
 }

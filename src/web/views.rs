@@ -31,7 +31,7 @@ pub fn refresh_secs(interval: Duration) -> u64 {
 }
 
 /// The page frame: head with viewport, stylesheet and optional refresh.
-fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -49,7 +49,7 @@ fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
     }
 }
 
-fn status_class(status: Option<Status>) -> &'static str {
+pub(crate) fn status_class(status: Option<Status>) -> &'static str {
     match status {
         Some(Status::Working) => "st-working",
         Some(Status::Degraded) => "st-degraded",
@@ -58,11 +58,11 @@ fn status_class(status: Option<Status>) -> &'static str {
     }
 }
 
-fn status_label(status: Option<Status>) -> &'static str {
+pub(crate) fn status_label(status: Option<Status>) -> &'static str {
     status.map_or("Pending", Status::label)
 }
 
-fn badge(status: Option<Status>) -> Markup {
+pub(crate) fn badge(status: Option<Status>) -> Markup {
     html! { span class={ "badge " (status_class(status)) } { (status_label(status)) } }
 }
 
@@ -102,7 +102,7 @@ fn gateway_text(g: Option<Gateway>) -> String {
     g.map_or_else(|| "no route".to_string(), |g| g.to_string())
 }
 
-fn opt_time(ts: Option<Timestamp>, now: Timestamp) -> Markup {
+pub(crate) fn opt_time(ts: Option<Timestamp>, now: Timestamp) -> Markup {
     html! {
         @if let Some(ts) = ts {
             time datetime=(ts.rfc3339()) { (fmt::time(ts)) }

@@ -37,8 +37,16 @@ impl RunningMonitor {
 
     /// Run `edgeprobe central --listen 127.0.0.1:0 ARGS` in this namespace.
     pub fn start_central(args: &[&str]) -> RunningMonitor {
+        let mut all = vec!["central", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        RunningMonitor::start_command(&all)
+    }
+
+    /// Run `edgeprobe ARGS` (any subcommand that announces "dashboard on
+    /// http://ADDR/" on stderr, e.g. `central`) and find the port in it.
+    pub fn start_command(args: &[&str]) -> RunningMonitor {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeprobe"));
-        cmd.arg("central").args(["--listen", "127.0.0.1:0"]).args(args);
+        cmd.args(args);
         RunningMonitor::spawn(cmd, None)
     }
 
@@ -63,7 +71,7 @@ impl RunningMonitor {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn edgeprobe run");
+            .expect("spawn edgeprobe");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<u16>();
         let stderr = child.stderr.take().expect("stderr");
@@ -93,7 +101,7 @@ impl RunningMonitor {
                 let _ = child.kill();
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(200));
-                panic!("edgeprobe run did not start:\n{}", log.lock().unwrap());
+                panic!("edgeprobe did not start:\n{}", log.lock().unwrap());
             }
         };
         RunningMonitor {

@@ -1,0 +1,315 @@
+//! The JSON API's documents. Times are RFC 3339 strings (UTC, ms),
+//! statuses the contract's `working` / `degraded` / `not_working`.
+
+use serde::Serialize;
+
+use super::model::{AvailabilityRow, Board, BoardTarget, Counts, Window};
+use crate::clock::Timestamp;
+use crate::probe::Status;
+
+/// An entry of `GET /api/v1/boards`.
+#[derive(Debug, Serialize)]
+pub struct BoardDoc<'a> {
+    pub board: &'a str,
+    pub online: bool,
+    pub last_seen: Option<Timestamp>,
+    pub version: Option<&'a str>,
+    pub counts: Counts,
+    pub backlog: Option<i64>,
+    pub interval_s: Option<f64>,
+}
+
+/// `GET /api/v1/boards`: every board, online or not at `now`.
+pub fn boards(boards: &[Board], now: Timestamp) -> Vec<BoardDoc<'_>> {
+    boards
+        .iter()
+        .map(|b| BoardDoc {
+            board: &b.id,
+            online: b.online(now),
+            last_seen: b.last_seen,
+            version: b.version.as_deref(),
+            counts: b.counts,
+            backlog: b.backlog,
+            interval_s: b.interval_s,
+        })
+        .collect()
+}
+
+/// Rounds, working rounds and their fraction over one window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WindowDoc {
+    pub rounds: u64,
+    pub working: u64,
+    pub availability: f64,
+}
+
+impl From<&AvailabilityRow> for WindowDoc {
+    fn from(r: &AvailabilityRow) -> WindowDoc {
+        WindowDoc {
+            rounds: r.rounds,
+            working: r.working,
+            availability: r.availability,
+        }
+    }
+}
+
+/// One board's view of a target in `GET /api/v1/targets/{addr}`.
+#[derive(Debug, Serialize)]
+pub struct TargetBoardDoc<'a> {
+    pub board: &'a str,
+    pub online: bool,
+    /// `None` when the board no longer lists the target (its results are
+    /// still in the windows).
+    pub status: Option<Status>,
+    pub name: Option<&'a str>,
+    pub since: Option<Timestamp>,
+    pub last_updated: Option<Timestamp>,
+    pub loss: Option<f64>,
+    pub rtt_avg: Option<f64>,
+    pub gateway: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    pub availability: WindowsDoc,
+}
+
+/// Availability by window; `null` for a window without results.
+#[derive(Debug, Default, Serialize)]
+pub struct WindowsDoc {
+    #[serde(rename = "24h")]
+    pub day: Option<WindowDoc>,
+    #[serde(rename = "7d")]
+    pub week: Option<WindowDoc>,
+    #[serde(rename = "30d")]
+    pub month: Option<WindowDoc>,
+}
+
+impl WindowsDoc {
+    fn new(windows: &[(Window, Option<&AvailabilityRow>)]) -> WindowsDoc {
+        let mut doc = WindowsDoc::default();
+        for (w, row) in windows {
+            let slot = match w {
+                Window::Day => &mut doc.day,
+                Window::Week => &mut doc.week,
+                Window::Month => &mut doc.month,
+            };
+            *slot = row.map(WindowDoc::from);
+        }
+        doc
+    }
+}
+
+/// `GET /api/v1/targets/{addr}`.
+#[derive(Debug, Serialize)]
+pub struct TargetDetailDoc<'a> {
+    pub target: &'a str,
+    pub boards: Vec<TargetBoardDoc<'a>>,
+}
+
+/// What the fleet knows about one target: each board that lists it or has
+/// results for it, in board order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetAcross<'a> {
+    pub board: &'a str,
+    pub online: bool,
+    pub entry: Option<&'a BoardTarget>,
+    /// The availability row per window, when there were results.
+    pub windows: Vec<(Window, Option<&'a AvailabilityRow>)>,
+}
+
+/// Join the boards that list `target` with the availability rows of each
+/// window (rows of other targets are ignored).
+pub fn target_across<'a>(
+    target: &str,
+    boards: &'a [Board],
+    windows: &'a [(Window, Vec<AvailabilityRow>)],
+    now: Timestamp,
+) -> Vec<TargetAcross<'a>> {
+    let mut ids: Vec<&'a str> = boards
+        .iter()
+        .filter(|b| b.target(target).is_some())
+        .map(|b| b.id.as_str())
+        .collect();
+    for (_, rows) in windows {
+        ids.extend(
+            rows.iter()
+                .filter(|r| r.target == target)
+                .map(|r| r.board.as_str()),
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let board = boards.iter().find(|b| b.id == id);
+            TargetAcross {
+                board: id,
+                online: board.is_some_and(|b| b.online(now)),
+                entry: board.and_then(|b| b.target(target)),
+                windows: windows
+                    .iter()
+                    .map(|(w, rows)| {
+                        (
+                            *w,
+                            rows.iter().find(|r| r.board == id && r.target == target),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// `GET /api/v1/targets/{addr}` from [`target_across`].
+pub fn target_detail<'a>(target: &'a str, across: &[TargetAcross<'a>]) -> TargetDetailDoc<'a> {
+    TargetDetailDoc {
+        target,
+        boards: across
+            .iter()
+            .map(|a| TargetBoardDoc {
+                board: a.board,
+                online: a.online,
+                status: a.entry.and_then(|e| e.status),
+                name: a.entry.and_then(|e| e.name.as_deref()),
+                since: a.entry.and_then(|e| e.since),
+                last_updated: a.entry.and_then(|e| e.last_updated),
+                loss: a.entry.and_then(|e| e.loss),
+                rtt_avg: a.entry.and_then(|e| e.rtt_avg),
+                gateway: a.entry.and_then(|e| e.gateway.as_deref()),
+                cause: a.entry.and_then(|e| e.cause.as_deref()),
+                availability: WindowsDoc::new(&a.windows),
+            })
+            .collect(),
+    }
+}
+
+/// `{"error": "..."}`, and for a bad window the values it takes.
+#[derive(Debug, Serialize)]
+pub struct ErrorDoc<'a> {
+    pub error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<&'static str>>,
+}
+
+impl<'a> ErrorDoc<'a> {
+    /// Just the message.
+    pub fn new(error: &'a str) -> ErrorDoc<'a> {
+        ErrorDoc {
+            error,
+            allowed: None,
+        }
+    }
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize)]
+pub struct HealthDoc<'a> {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// The MongoDB server, without credentials.
+    pub server: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const NOW: Timestamp = Timestamp(1_795_651_111_000);
+
+    fn board(id: &str, seen_ago: u64) -> Board {
+        Board {
+            id: id.into(),
+            version: Some("0.1.0".into()),
+            last_seen: Some(NOW.sub(Duration::from_secs(seen_ago))),
+            interval_s: Some(10.0),
+            counts: Counts {
+                working: 2,
+                degraded: 1,
+                not_working: 0,
+                pending: 0,
+            },
+            backlog: Some(3),
+            targets: vec![BoardTarget {
+                target: "10.0.0.1".into(),
+                status: Some(Status::NotWorking),
+                gateway: Some("direct".into()),
+                ..BoardTarget::default()
+            }],
+            ..Board::default()
+        }
+    }
+
+    #[test]
+    fn boards_json_has_the_contract_fields() {
+        let bs = [board("a", 5), board("b", 31)];
+        let v = serde_json::to_value(boards(&bs, NOW)).expect("json");
+        assert_eq!(
+            v[0],
+            json!({
+                "board": "a", "online": true, "last_seen": "2026-11-25T23:58:26.000Z",
+                "version": "0.1.0",
+                "counts": {"working": 2, "degraded": 1, "not_working": 0, "pending": 0},
+                "backlog": 3, "interval_s": 10.0,
+            })
+        );
+        assert_eq!(v[1]["online"], json!(false));
+    }
+
+    #[test]
+    fn availability_rows_serialize_flat() {
+        let row = AvailabilityRow {
+            board: "a".into(),
+            target: "10.0.0.1".into(),
+            rounds: 10,
+            working: 7,
+            availability: 0.7,
+        };
+        assert_eq!(
+            serde_json::to_value([&row]).expect("json"),
+            json!([{"board": "a", "target": "10.0.0.1", "rounds": 10, "working": 7, "availability": 0.7}])
+        );
+    }
+
+    #[test]
+    fn target_detail_joins_boards_and_windows() {
+        let bs = [board("a", 5)];
+        let row = |b: &str, rounds| AvailabilityRow {
+            board: b.into(),
+            target: "10.0.0.1".into(),
+            rounds,
+            working: rounds / 2,
+            availability: 0.5,
+        };
+        let windows = vec![
+            (Window::Day, vec![row("a", 2)]),
+            // Board "gone" has old results but no longer a board document.
+            (Window::Week, vec![row("a", 4), row("gone", 8)]),
+            (Window::Month, vec![row("a", 6), row("gone", 8)]),
+        ];
+        let across = target_across("10.0.0.1", &bs, &windows, NOW);
+        let v = serde_json::to_value(target_detail("10.0.0.1", &across)).expect("json");
+        assert_eq!(v["target"], "10.0.0.1");
+        assert_eq!(v["boards"][0]["board"], "a");
+        assert_eq!(v["boards"][0]["status"], "not_working");
+        assert_eq!(v["boards"][0]["gateway"], "direct");
+        assert_eq!(
+            v["boards"][0]["availability"]["24h"],
+            json!({"rounds": 2, "working": 1, "availability": 0.5})
+        );
+        assert_eq!(v["boards"][1]["board"], "gone");
+        assert_eq!(v["boards"][1]["online"], false);
+        assert_eq!(v["boards"][1]["status"], json!(null));
+        assert_eq!(v["boards"][1]["availability"]["24h"], json!(null));
+        assert_eq!(v["boards"][1]["availability"]["7d"]["rounds"], 8);
+    }
+
+    #[test]
+    fn errors_list_allowed_values_only_when_given() {
+        assert_eq!(
+            serde_json::to_value(ErrorDoc::new("x")).expect("json"),
+            json!({"error": "x"})
+        );
+    }
+}

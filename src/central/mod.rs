@@ -1,0 +1,64 @@
+//! `edgeprobe central`: the fleet dashboard and JSON API over the central
+//! MongoDB that the boards sync to.
+//!
+//! Stateless: every request reads the database, so any number of these can
+//! run behind a load balancer; MongoDB is what scales. Routes (all `GET`,
+//! also answering `HEAD`):
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | every board (online / offline) and every target across boards |
+//! | `/boards/{id}` | one board: its targets table, counts, backlog, events |
+//! | `/targets/{addr}` | one target per board: status, availability 24 h / 7 d / 30 d |
+//! | `/availability?window=24h\|7d\|30d` | availability per board and target |
+//! | `/static/style.css` | the board dashboard's stylesheet |
+//! | `/api/v1/boards` | JSON: boards |
+//! | `/api/v1/availability?window=` | JSON: availability rows (bad window: 400) |
+//! | `/api/v1/targets/{addr}` | JSON: one target per board |
+//! | `/healthz` | 200 when MongoDB answers a ping, else 503 with the reason |
+//!
+//! Layers: [`model`] (documents to values, the online rule, windows),
+//! [`pipeline`] (the queries as documents), [`api`] and [`views`] (JSON
+//! and pages) are pure; [`source`] is the MongoDB edge behind the
+//! [`FleetSource`] trait; `routes` ties them to the shared HTTP plumbing.
+//!
+//! The documents read are the upstream sync's contract (`results`,
+//! `events`, `boards`); central never writes.
+
+pub mod api;
+pub mod model;
+pub mod pipeline;
+mod routes;
+pub mod source;
+pub mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use model::{is_online, offline_after, Window};
+pub use source::{scrub, server_label, FleetError, FleetSource, MongoFleet};
+
+use crate::web::Limits;
+
+/// What the fleet dashboard reads from and how it serves.
+pub struct CentralState {
+    /// The fleet's database.
+    pub source: Arc<dyn FleetSource>,
+    /// The database name, shown on the pages.
+    pub database: String,
+    pub limits: Limits,
+}
+
+/// Serve the fleet dashboard on `listener` until `shutdown` resolves,
+/// with the board dashboard's plumbing: connection cap, header and
+/// request timeouts, security headers, graceful shutdown (see
+/// [`crate::web::serve`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<CentralState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limits = state.limits;
+    let handler = move |req| routes::route(state.clone(), req);
+    crate::web::http::serve(listener, limits, handler, shutdown).await
+}

@@ -1,0 +1,274 @@
+//! What each path of the fleet dashboard answers. Every request reads
+//! MongoDB through the [`FleetSource`] afresh; nothing is kept between
+//! requests. The HTTP plumbing (limits, headers, shutdown) is the board
+//! dashboard's, `web::http`.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+use super::api::{self, ErrorDoc, HealthDoc};
+use super::model::{sort_availability, sort_boards, Window};
+use super::source::FleetError;
+use super::views::{self, Context};
+use super::CentralState;
+use crate::clock::Timestamp;
+use crate::web::http::{html, json, method_not_allowed, not_found, stylesheet, Resp};
+use crate::web::query::{param, percent_decode};
+
+/// How many events the board page shows.
+const EVENTS_SHOWN: i64 = 50;
+
+/// What a path names. Keys are still percent-encoded.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Index,
+    Style,
+    Health,
+    Availability,
+    Board(&'a str),
+    Target(&'a str),
+    ApiBoards,
+    ApiAvailability,
+    ApiTarget(&'a str),
+    NotFound,
+}
+
+impl Route<'_> {
+    fn parse(path: &str) -> Route<'_> {
+        match path {
+            "/" => Route::Index,
+            "/static/style.css" => Route::Style,
+            "/healthz" => Route::Health,
+            "/availability" => Route::Availability,
+            "/api/v1/boards" => Route::ApiBoards,
+            "/api/v1/availability" => Route::ApiAvailability,
+            p => {
+                let key = |prefix: &str| p.strip_prefix(prefix).filter(|k| !k.is_empty());
+                if let Some(k) = key("/api/v1/targets/") {
+                    Route::ApiTarget(k)
+                } else if let Some(k) = key("/boards/") {
+                    Route::Board(k)
+                } else if let Some(k) = key("/targets/") {
+                    Route::Target(k)
+                } else {
+                    Route::NotFound
+                }
+            }
+        }
+    }
+}
+
+/// Answer one request.
+pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    let query = req.uri().query();
+    let api = path.starts_with("/api/");
+    let route = Route::parse(path);
+    if route == Route::NotFound {
+        return not_found(api, "There is nothing at this address.");
+    }
+    // hyper leaves out the body of a HEAD response (keeping its
+    // Content-Length), so HEAD is GET here.
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return method_not_allowed(api, "GET, HEAD", path);
+    }
+    let ctx = Context {
+        server: state.source.server(),
+        database: &state.database,
+        now: Timestamp::now(),
+    };
+    let source = state.source.as_ref();
+    match route {
+        Route::Index => {
+            let boards = source.boards().await.map(|mut b| {
+                sort_boards(&mut b);
+                b
+            });
+            let status = ok_or_unavailable(&boards);
+            html(status, views::index(&ctx, boards.as_deref()))
+        }
+        Route::Style => stylesheet(),
+        Route::Health => match source.ping().await {
+            Ok(()) => json(
+                StatusCode::OK,
+                &HealthDoc {
+                    status: "ok",
+                    server: ctx.server,
+                    error: None,
+                },
+            ),
+            Err(e) => json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &HealthDoc {
+                    status: "unavailable",
+                    server: ctx.server,
+                    error: Some(e.to_string()),
+                },
+            ),
+        },
+        Route::Availability => {
+            let asked = param(query, "window");
+            let window = asked.as_deref().and_then(Window::parse);
+            let rejected = asked.as_deref().filter(|_| window.is_none());
+            let window = window.unwrap_or(Window::DEFAULT);
+            let rows = availability(&ctx, &state, window).await;
+            html(
+                ok_or_unavailable(&rows),
+                views::availability_page(&ctx, window, rejected, rows.as_deref()),
+            )
+        }
+        Route::ApiAvailability => {
+            let window = match param(query, "window") {
+                None => Window::DEFAULT,
+                Some(w) => match Window::parse(&w) {
+                    Some(w) => w,
+                    None => {
+                        let message = format!(
+                            "unknown window {w:?}: use window={}",
+                            Window::ALL.map(Window::as_str).join(", window=")
+                        );
+                        return json(
+                            StatusCode::BAD_REQUEST,
+                            &ErrorDoc {
+                                error: &message,
+                                allowed: Some(Window::ALL.map(Window::as_str).to_vec()),
+                            },
+                        );
+                    }
+                },
+            };
+            match availability(&ctx, &state, window).await {
+                Ok(rows) => json(StatusCode::OK, &rows),
+                Err(e) => unavailable_json(&e),
+            }
+        }
+        Route::ApiBoards => match source.boards().await {
+            Ok(mut boards) => {
+                sort_boards(&mut boards);
+                json(StatusCode::OK, &api::boards(&boards, ctx.now))
+            }
+            Err(e) => unavailable_json(&e),
+        },
+        Route::Board(raw) => {
+            let Some(id) = percent_decode(raw, false) else {
+                return not_found(false, "No board has this id.");
+            };
+            match source.board(&id).await {
+                Ok(None) => not_found(false, "No board with this id has synced to this database."),
+                Ok(Some(board)) => {
+                    let events = source.events(&id, EVENTS_SHOWN).await;
+                    html(
+                        ok_or_unavailable(&events),
+                        views::board_page(&ctx, &board, events.as_deref()),
+                    )
+                }
+                Err(e) => html(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    views::board_unavailable(&ctx, &id, &e),
+                ),
+            }
+        }
+        Route::Target(raw) | Route::ApiTarget(raw) => {
+            let Some(target) = percent_decode(raw, false) else {
+                return not_found(api, "No target has this address.");
+            };
+            target_response(&ctx, source, &target, api).await
+        }
+        Route::NotFound => not_found(api, "There is nothing at this address."),
+    }
+}
+
+/// The window's availability rows, sorted for display.
+async fn availability(
+    ctx: &Context<'_>,
+    state: &CentralState,
+    window: Window,
+) -> Result<Vec<super::model::AvailabilityRow>, FleetError> {
+    let mut rows = state
+        .source
+        .availability(window.since(ctx.now), None)
+        .await?;
+    sort_availability(&mut rows);
+    Ok(rows)
+}
+
+/// `/targets/{addr}` and its JSON: the boards that list it, and its
+/// availability over each window (three aggregations, run at once).
+async fn target_response(
+    ctx: &Context<'_>,
+    source: &dyn super::FleetSource,
+    target: &str,
+    api: bool,
+) -> Resp {
+    let [day, week, month] = Window::ALL;
+    let (boards, d, w, m) = futures::join!(
+        source.boards_seeing(target),
+        source.availability(day.since(ctx.now), Some(target)),
+        source.availability(week.since(ctx.now), Some(target)),
+        source.availability(month.since(ctx.now), Some(target)),
+    );
+    let (boards, windows) = match (boards, d, w, m) {
+        (Ok(b), Ok(d), Ok(w), Ok(m)) => (b, vec![(day, d), (week, w), (month, m)]),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) if api => {
+            return unavailable_json(&e)
+        }
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+            return html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                views::target_page(ctx, target, Err(&e)),
+            )
+        }
+    };
+    let across = api::target_across(target, &boards, &windows, ctx.now);
+    if across.is_empty() {
+        return not_found(
+            api,
+            "No board monitors this target, and no results for it are in the last 30 days.",
+        );
+    }
+    if api {
+        json(StatusCode::OK, &api::target_detail(target, &across))
+    } else {
+        html(StatusCode::OK, views::target_page(ctx, target, Ok(&across)))
+    }
+}
+
+/// 200, or 503 when the data could not be read (the page still renders,
+/// with a banner, but load balancers and probes see the failure).
+fn ok_or_unavailable<T>(r: &Result<T, FleetError>) -> StatusCode {
+    if r.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+fn unavailable_json(e: &FleetError) -> Resp {
+    json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &ErrorDoc::new(&e.to_string()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        assert_eq!(Route::parse("/"), Route::Index);
+        assert_eq!(Route::parse("/boards/closet-1"), Route::Board("closet-1"));
+        assert_eq!(Route::parse("/boards/"), Route::NotFound);
+        assert_eq!(
+            Route::parse("/targets/2001:db8::1"),
+            Route::Target("2001:db8::1")
+        );
+        assert_eq!(
+            Route::parse("/api/v1/targets/10.0.0.1"),
+            Route::ApiTarget("10.0.0.1")
+        );
+        assert_eq!(Route::parse("/api/v1/status"), Route::NotFound);
+    }
+}

@@ -1,0 +1,560 @@
+//! `edgeprobe central` end to end: a real MongoDB-compatible server
+//! (nx-27017, in memory, on 127.0.0.1), documents of two boards written in
+//! the upstream contract's shape with the mongodb crate, the real binary,
+//! and plain HTTP against it. Then the server goes away: banners, 503s,
+//! and never a credential in any of it.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::monitor::{free_port, request, Response, RunningMonitor};
+use edgeprobe::clock::Timestamp;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+use serde_json::{json, Value};
+
+/// nx-27017 on a free loopback port, stopped when dropped.
+struct NxServer {
+    child: Child,
+    port: u16,
+    log_file: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl NxServer {
+    fn start() -> NxServer {
+        let port = free_port();
+        let tag = format!("edgeprobe-central-test-{}-{port}", std::process::id());
+        let log_file = std::env::temp_dir().join(format!("{tag}.log"));
+        let pid_file = std::env::temp_dir().join(format!("{tag}.pid"));
+        let child = Command::new("nx-27017")
+            .args([
+                "--db",
+                "memory",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--log-file")
+            .arg(&log_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start nx-27017 ({e}): this test needs the nx-27017 MongoDB-compatible \
+                     server on PATH (pip install nx-27017)"
+                )
+            });
+        let mut server = NxServer {
+            child,
+            port,
+            log_file,
+            pid_file,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "nx-27017 exited ({status}) before accepting:\n{}",
+                    server.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nx-27017 did not accept on {addr} within 30 s:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NxServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log_file);
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
+
+fn at(ts: Timestamp) -> DateTime {
+    DateTime::from_millis(ts.millis())
+}
+
+fn ago(now: Timestamp, secs: u64) -> Timestamp {
+    now.sub(Duration::from_secs(secs))
+}
+
+/// A `results` document in the contract's shape.
+fn result(board: &str, target: &str, round: i64, ts: Timestamp, status: &str) -> Document {
+    let received = if status == "not_working" { 0 } else { 3 };
+    doc! {
+        "_id": format!("{board}/{target}/{round}"),
+        "board": board, "target": target, "name": Bson::Null, "group": Bson::Null,
+        "round": round, "ts": at(ts), "status": status, "reported": status,
+        "sent": 3, "received": received,
+        "loss": if received == 0 { 1.0 } else { 0.0 },
+        "rtt": if received == 0 { Bson::Null } else {
+            Bson::Document(doc! {"min": 0.1, "avg": 0.2, "max": 0.3, "mdev": 0.05})
+        },
+        "gateway": "direct",
+    }
+}
+
+fn board_target(
+    target: &str,
+    name: &str,
+    status: &str,
+    now: Timestamp,
+    cause: Option<&str>,
+) -> Bson {
+    Bson::Document(doc! {
+        "target": target, "name": name, "group": Bson::Null, "status": status,
+        "since": at(ago(now, 600)), "last_updated": at(ago(now, 2)),
+        "loss": if status == "not_working" { 1.0 } else { 0.0 },
+        "rtt_avg": if status == "not_working" { Bson::Null } else { Bson::Double(0.25) },
+        "gateway": if status == "not_working" { Bson::Null } else { Bson::String("direct".into()) },
+        "cause": cause.map_or(Bson::Null, |c| Bson::String(c.into())),
+    })
+}
+
+fn board(
+    id: &str,
+    now: Timestamp,
+    last_seen: Timestamp,
+    counts: [i64; 4],
+    backlog: i64,
+    targets: Vec<Bson>,
+) -> Document {
+    doc! {
+        "_id": id, "name": id, "site": Bson::Null, "version": "0.1.0",
+        "started_at": at(ago(now, 86_400)), "last_seen": at(last_seen),
+        "first_seen": at(ago(now, 40 * 86_400)), "interval_s": 60.0,
+        "counts": {"working": counts[0], "degraded": counts[1], "not_working": counts[2], "pending": counts[3]},
+        "backlog": backlog, "oldest_unsynced": Bson::Null, "upstream_state": "synced",
+        "targets": targets,
+    }
+}
+
+fn event(board: &str, target: &str, ts: Timestamp, detail: &str) -> Document {
+    doc! {
+        "_id": format!("{board}/{detail}"), "board": board, "target": target, "ts": at(ts),
+        "kind": "status", "from": "working", "to": "not_working", "detail": detail,
+    }
+}
+
+/// The fleet the test reads back:
+/// - closet-1 (seen 1 s ago: online) and closet-3 (seen an hour ago with
+///   a 60 s interval: offline), both monitoring 10.0.0.1;
+/// - closet-1/10.0.0.1: 10 results in the last hour, 3 of them
+///   not_working (7 count: 5 working, 2 degraded), plus one not_working
+///   result 3 days old (in 7 d, not in 24 h);
+/// - closet-1/2001:db8::1: 2 degraded in 24 h, one working 10 days ago;
+/// - closet-3/10.0.0.1: 4 not_working in 24 h.
+fn seed(uri: &str, now: Timestamp) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.expect("client");
+        let db = client.database("edgeprobe");
+        let mut results = Vec::new();
+        for i in 0..10_i64 {
+            let status = match i {
+                0..=2 => "not_working",
+                3 | 4 => "degraded",
+                _ => "working",
+            };
+            results.push(result(
+                "closet-1",
+                "10.0.0.1",
+                100 - i,
+                ago(now, 60 * (i as u64 + 1)),
+                status,
+            ));
+        }
+        results.push(result(
+            "closet-1",
+            "10.0.0.1",
+            1,
+            ago(now, 3 * 86_400),
+            "not_working",
+        ));
+        results.push(result(
+            "closet-1",
+            "2001:db8::1",
+            100,
+            ago(now, 60),
+            "degraded",
+        ));
+        results.push(result(
+            "closet-1",
+            "2001:db8::1",
+            99,
+            ago(now, 120),
+            "degraded",
+        ));
+        results.push(result(
+            "closet-1",
+            "2001:db8::1",
+            2,
+            ago(now, 10 * 86_400),
+            "working",
+        ));
+        for i in 0..4_i64 {
+            results.push(result(
+                "closet-3",
+                "10.0.0.1",
+                50 - i,
+                ago(now, 90 * (i as u64 + 1)),
+                "not_working",
+            ));
+        }
+        db.collection::<Document>("results")
+            .insert_many(results)
+            .await
+            .expect("insert results");
+
+        let boards = vec![
+            board(
+                "closet-1",
+                now,
+                ago(now, 1),
+                [1, 1, 0, 0],
+                0,
+                vec![
+                    board_target("10.0.0.1", "core switch", "working", now, None),
+                    board_target("2001:db8::1", "v6 router", "degraded", now, None),
+                ],
+            ),
+            board(
+                "closet-3",
+                now,
+                ago(now, 3600),
+                [0, 0, 1, 0],
+                42,
+                vec![board_target(
+                    "10.0.0.1",
+                    "<script>alert('x')</script>",
+                    "not_working",
+                    now,
+                    Some("no reply from 10.0.0.1"),
+                )],
+            ),
+        ];
+        db.collection::<Document>("boards")
+            .insert_many(boards)
+            .await
+            .expect("insert boards");
+
+        let events = vec![
+            event(
+                "closet-1",
+                "10.0.0.1",
+                ago(now, 300),
+                "older closet-1 event",
+            ),
+            event(
+                "closet-1",
+                "10.0.0.1",
+                ago(now, 100),
+                "newer closet-1 event",
+            ),
+            event("closet-3", "10.0.0.1", ago(now, 200), "closet-3 event"),
+        ];
+        db.collection::<Document>("events")
+            .insert_many(events)
+            .await
+            .expect("insert events");
+    });
+}
+
+fn get(central: &RunningMonitor, path: &str) -> Response {
+    request(central.addr, "GET", path, &[], b"")
+}
+
+fn get_json(central: &RunningMonitor, path: &str) -> Value {
+    let r = get(central, path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    r.json()
+}
+
+fn row<'a>(rows: &'a Value, board: &str, target: &str) -> &'a Value {
+    rows.as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|r| r["board"] == board && r["target"] == target)
+        })
+        .unwrap_or_else(|| panic!("no row {board} {target} in {rows:#}"))
+}
+
+#[test]
+fn central_reads_the_fleet_from_mongodb() {
+    let mut nx = NxServer::start();
+    let now = Timestamp::now();
+    seed(&nx.uri(), now);
+    let central = RunningMonitor::start_command(&[
+        "central",
+        "--mongo-uri",
+        &nx.uri(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+
+    // Boards: one online, one offline by last_seen.
+    let boards = get_json(&central, "/api/v1/boards");
+    assert_eq!(boards.as_array().map(Vec::len), Some(2), "{boards:#}");
+    assert_eq!(boards[0]["board"], "closet-1");
+    assert_eq!(boards[0]["online"], true);
+    assert_eq!(
+        boards[0]["counts"],
+        json!({"working": 1, "degraded": 1, "not_working": 0, "pending": 0})
+    );
+    assert_eq!(boards[0]["version"], "0.1.0");
+    assert_eq!(boards[0]["interval_s"], 60.0);
+    assert_eq!(boards[0]["last_seen"], json!(ago(now, 1).rfc3339()));
+    assert_eq!(boards[1]["board"], "closet-3");
+    assert_eq!(boards[1]["online"], false);
+    assert_eq!(boards[1]["backlog"], 42);
+
+    // Availability over 24 h, computed by the server, to the digit.
+    let day = get_json(&central, "/api/v1/availability?window=24h");
+    assert_eq!(day.as_array().map(Vec::len), Some(3), "{day:#}");
+    assert_eq!(
+        row(&day, "closet-1", "10.0.0.1"),
+        &json!({"board": "closet-1", "target": "10.0.0.1", "rounds": 10, "working": 7, "availability": 0.7})
+    );
+    assert_eq!(
+        row(&day, "closet-1", "2001:db8::1"),
+        &json!({"board": "closet-1", "target": "2001:db8::1", "rounds": 2, "working": 2, "availability": 1.0})
+    );
+    assert_eq!(
+        row(&day, "closet-3", "10.0.0.1"),
+        &json!({"board": "closet-3", "target": "10.0.0.1", "rounds": 4, "working": 0, "availability": 0.0})
+    );
+    assert_eq!(
+        get_json(&central, "/api/v1/availability"),
+        day,
+        "24h is the default"
+    );
+
+    // 7 d takes in the 3-day-old result; 30 d the 10-day-old one too.
+    let week = get_json(&central, "/api/v1/availability?window=7d");
+    let r = row(&week, "closet-1", "10.0.0.1");
+    assert_eq!(
+        (r["rounds"].as_u64(), r["working"].as_u64()),
+        (Some(11), Some(7))
+    );
+    let a = r["availability"].as_f64().expect("fraction");
+    assert!((a - 7.0 / 11.0).abs() < 1e-12, "{a}");
+    assert_eq!(row(&week, "closet-1", "2001:db8::1")["rounds"], 2);
+    let month = get_json(&central, "/api/v1/availability?window=30d");
+    assert_eq!(row(&month, "closet-1", "2001:db8::1")["rounds"], 3);
+
+    let bad = get(&central, "/api/v1/availability?window=1y");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let bad = bad.json();
+    assert!(
+        bad["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("24h") && e.contains("30d")),
+        "{bad}"
+    );
+    assert_eq!(bad["allowed"], json!(["24h", "7d", "30d"]));
+
+    // One target across boards; IPv6 raw or percent-encoded.
+    let t = get_json(&central, "/api/v1/targets/10.0.0.1");
+    assert_eq!(t["target"], "10.0.0.1");
+    assert_eq!(t["boards"][0]["board"], "closet-1");
+    assert_eq!(t["boards"][0]["status"], "working");
+    assert_eq!(t["boards"][0]["availability"]["24h"]["availability"], 0.7);
+    assert_eq!(t["boards"][0]["availability"]["7d"]["rounds"], 11);
+    assert_eq!(t["boards"][1]["board"], "closet-3");
+    assert_eq!(t["boards"][1]["online"], false);
+    assert_eq!(t["boards"][1]["status"], "not_working");
+    assert_eq!(t["boards"][1]["cause"], "no reply from 10.0.0.1");
+    let v6 = get_json(&central, "/api/v1/targets/2001%3Adb8%3A%3A1");
+    assert_eq!(v6["target"], "2001:db8::1");
+    assert_eq!(v6["boards"][0]["availability"]["30d"]["rounds"], 3);
+    assert_eq!(get(&central, "/api/v1/targets/192.0.2.99").status, 404);
+
+    // The pages.
+    let index = get(&central, "/");
+    assert_eq!(index.status, 200, "{}", index.text());
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(index
+        .header("content-security-policy")
+        .is_some_and(|c| c.starts_with("default-src 'none'")));
+    let html = index.text();
+    for needle in [
+        "href=\"/boards/closet-1\"",
+        "href=\"/boards/closet-3\"",
+        "href=\"/targets/2001:db8::1\"",
+        ">Online<",
+        ">Offline<",
+        // 10.0.0.1 is down on closet-3, up on closet-1.
+        "Not Working</span> on <a href=\"/boards/closet-3\">closet-3</a>",
+        "Working</span> on <a href=\"/boards/closet-1\">closet-1</a>",
+    ] {
+        assert!(html.contains(needle), "/ lacks {needle}:\n{html}");
+    }
+    assert!(!html.contains("<script>"), "unescaped name:\n{html}");
+
+    let page = get(&central, "/boards/closet-1");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    for needle in [
+        "S.No",
+        "Default Gateway",
+        "core switch",
+        "v6 router",
+        "2001:db8::1",
+        "direct",
+    ] {
+        assert!(
+            html.contains(needle),
+            "/boards/closet-1 lacks {needle}:\n{html}"
+        );
+    }
+    let newer = html.find("newer closet-1 event").expect("newer event");
+    let older = html.find("older closet-1 event").expect("older event");
+    assert!(newer < older, "events newest first");
+    assert!(!html.contains("closet-3 event"), "another board's event");
+    let page = get(&central, "/boards/closet-3");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("no reply from 10.0.0.1"));
+    assert!(page.text().contains("42 rows not yet synced"));
+    assert_eq!(get(&central, "/boards/nope").status, 404);
+
+    let page = get(&central, "/targets/10.0.0.1");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("href=\"/boards/closet-1\"") && html.contains("href=\"/boards/closet-3\"")
+    );
+    assert!(
+        html.contains("70 %") && html.contains("7/10 rounds"),
+        "{html}"
+    );
+    let page = get(&central, "/targets/2001%3Adb8%3A%3A1");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("v6 router"));
+
+    let page = get(&central, "/availability?window=7d");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("63.6 %"), "{}", page.text());
+    assert_eq!(get(&central, "/static/style.css").status, 200);
+    let health = get_json(&central, "/healthz");
+    assert_eq!(health["status"], "ok");
+    let post = request(central.addr, "POST", "/", &[], b"");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+
+    // MongoDB goes away: pages still render, with a banner; JSON says 503.
+    nx.stop();
+    let health = get(&central, "/healthz");
+    assert_eq!(health.status, 503, "{}", health.text());
+    let why = health.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        why.contains(&format!("127.0.0.1:{}", nx.port)),
+        "names the server: {why}"
+    );
+    let index = get(&central, "/");
+    assert_eq!(index.status, 503);
+    assert!(index.text().contains("role=\"alert\""), "{}", index.text());
+    assert_eq!(get(&central, "/api/v1/boards").status, 503);
+}
+
+#[test]
+fn credentials_never_show() {
+    // Nothing listens on this port: every read fails, and every failure
+    // is reported. The URI comes from a file, as it would in production.
+    let port = free_port();
+    let password = "hunter2-Secret";
+    let uri = format!(
+        "mongodb://ops:{password}@127.0.0.1:{port}/edgeprobe?authSource=admin&serverSelectionTimeoutMS=500"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mongo-uri");
+    std::fs::write(&file, format!("{uri}\n")).expect("write uri file");
+    let central = RunningMonitor::start_command(&[
+        "central",
+        "--mongo-uri-file",
+        file.to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    for path in [
+        "/healthz",
+        "/",
+        "/api/v1/boards",
+        "/boards/x",
+        "/targets/10.0.0.1",
+        "/api/v1/availability",
+    ] {
+        let r = get(&central, path);
+        assert_eq!(r.status, 503, "{path}: {}", r.text());
+        let body = r.text();
+        assert!(
+            !body.contains(password) && !body.contains("ops:"),
+            "{path} leaks:\n{body}"
+        );
+        assert!(
+            body.contains(&format!("127.0.0.1:{port}")),
+            "{path} names the server:\n{body}"
+        );
+    }
+    let log = central.log();
+    assert!(!log.contains(password), "stderr leaks:\n{log}");
+
+    // `--help` must not print the URI from the environment either.
+    let help = common::edgeprobe()
+        .args(["central", "--help"])
+        .env("EDGEPROBE_MONGO_URI", &uri)
+        .output()
+        .expect("run --help");
+    assert!(!String::from_utf8_lossy(&help.stdout).contains(password));
+
+    // A bad connection string stops it at start, without the password.
+    let out = common::edgeprobe()
+        .args(["central", "--listen", "127.0.0.1:0", "--mongo-uri"])
+        .arg(format!(
+            "mongodb://ops:{password}@127.0.0.1:{port}/?connectTimeoutMS=soon"
+        ))
+        .output()
+        .expect("run central");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not valid") && !err.contains(password),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@
 //! - [`probe`] pings and traces them over shared ICMP sockets;
 //! - [`monitor`] runs rounds of probes and keeps the live state;
 //! - [`store`] keeps the history on the board (SQLite);
+//! - [`upstream`] forwards the store's outbox to a central MongoDB;
 //! - [`web`] serves the dashboard, the JSON API and `/metrics`;
 //! - [`config`] and [`cli`] are the settings and the command line on top.
 
@@ -14,4 +15,5 @@ pub mod monitor;
 pub mod probe;
 pub mod store;
 pub mod targets;
+pub mod upstream;
 pub mod web;

@@ -4,6 +4,7 @@
 //! - [`probe`] pings and traces them over shared ICMP sockets;
 //! - [`monitor`] runs rounds of probes and keeps the live state;
 //! - [`store`] keeps the history on the board (SQLite);
+//! - [`upstream`] forwards the store's outbox to a central MongoDB;
 //! - [`web`] serves the dashboard, the JSON API and `/metrics`;
 //! - [`central`] is the fleet dashboard over the central MongoDB;
 //! - [`config`] and [`cli`] are the settings and the command line on top.
@@ -16,4 +17,5 @@ pub mod monitor;
 pub mod probe;
 pub mod store;
 pub mod targets;
+pub mod upstream;
 pub mod web;

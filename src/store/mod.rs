@@ -17,7 +17,7 @@ pub use records::{
     Uptime,
 };
 pub use retention::RetentionPolicy;
-pub use sqlite::{OutboxKind, Reader, Store, DB_FILE};
+pub use sqlite::{OutboxItem, OutboxKind, OutboxRecord, Reader, Store, DB_FILE};
 
 use crate::clock::Timestamp;
 

@@ -191,6 +191,22 @@ impl OutboxKind {
     }
 }
 
+/// A row the upstream sync has not sent yet, read back in full.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxRecord {
+    Result(ResultRecord),
+    Trace(TraceRecord),
+    Event(EventRecord),
+}
+
+/// One outbox row and its record; `id` is what [`Store::mark_synced`]
+/// takes once the server has acknowledged the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub record: OutboxRecord,
+}
+
 /// Wrap a rusqlite error with what was being done.
 fn sql(op: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sqlite {
@@ -444,6 +460,67 @@ impl Store {
     /// that window, from the rollups (whole hours, see [`rollup`]).
     pub fn uptimes_24h(&self, now: Timestamp) -> Result<HashMap<String, f64>, StoreError> {
         uptimes_24h(&self.conn, now)
+    }
+
+    /// Up to `max` outbox rows, oldest first, each with its record as it
+    /// is stored now (a result carries its target's current labels).
+    ///
+    /// An outbox row whose record is gone is deleted and skipped: there is
+    /// nothing left to send, and keeping it would stall the queue. The
+    /// store itself never leaves such rows (retention drops both together),
+    /// so this only tidies up after a hand-edited or damaged file.
+    pub fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let op = "reading the outbox";
+        let mut items = Vec::with_capacity(max.min(4096));
+        let mut after = i64::MIN;
+        while items.len() < max {
+            let want = max - items.len();
+            let queued: Vec<(i64, i64, i64)> = {
+                let mut st = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT id, kind, row_id FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    )
+                    .map_err(sql(op))?;
+                let rows = st
+                    .query_map(params![after, sql_limit(want)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(sql(op))?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sql(op))?
+            };
+            let Some(&(last, _, _)) = queued.last() else {
+                break;
+            };
+            after = last;
+            let exhausted = queued.len() < want;
+            let mut gone = Vec::new();
+            for (id, kind, row_id) in queued {
+                match outbox_record(&self.conn, kind, row_id).map_err(sql(op))? {
+                    Some(record) => items.push(OutboxItem { id, record }),
+                    None => gone.push(id),
+                }
+            }
+            if !gone.is_empty() {
+                delete_outbox(&self.conn, &gone).map_err(sql("dropping orphaned outbox rows"))?;
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// Forget outbox rows the server has acknowledged, in one transaction.
+    /// Ids that are not (or no longer) in the outbox are ignored.
+    pub fn mark_synced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let op = format!("marking {} rows as sent upstream", ids.len());
+        let tx = self.conn.transaction().map_err(sql(&op))?;
+        delete_outbox(&tx, ids).map_err(sql(&op))?;
+        tx.commit().map_err(sql(&op))
     }
 
     /// A read-only connection for the dashboard.
@@ -1044,6 +1121,49 @@ fn insert_event(
     Ok(())
 }
 
+/// The record an outbox row points to; `None` when it is gone (or the
+/// kind is one this build does not know, which only a newer build writes).
+fn outbox_record(
+    conn: &Connection,
+    kind: i64,
+    row_id: i64,
+) -> rusqlite::Result<Option<OutboxRecord>> {
+    let Some(kind) = OutboxKind::from_code(kind) else {
+        return Ok(None);
+    };
+    match kind {
+        OutboxKind::Result => conn
+            .prepare_cached(&format!(
+                "SELECT {RESULT_COLUMNS} FROM results r JOIN targets t ON t.id = r.target \
+                 WHERE r.id = ?1"
+            ))?
+            .query_row([row_id], result_from_row)
+            .optional()
+            .map(|r| r.map(OutboxRecord::Result)),
+        OutboxKind::Trace => conn
+            .prepare_cached(&format!(
+                "SELECT {TRACE_COLUMNS} FROM traces r JOIN targets t ON t.id = r.target \
+                 WHERE r.id = ?1"
+            ))?
+            .query_row([row_id], trace_from_row)
+            .optional()
+            .map(|r| r.map(OutboxRecord::Trace)),
+        OutboxKind::Event => conn
+            .prepare_cached(&format!("{EVENT_SELECT} WHERE e.id = ?1"))?
+            .query_row([row_id], event_from_row)
+            .optional()
+            .map(|r| r.map(OutboxRecord::Event)),
+    }
+}
+
+fn delete_outbox(conn: &Connection, ids: &[i64]) -> rusqlite::Result<()> {
+    let mut st = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+    for id in ids {
+        st.execute([id])?;
+    }
+    Ok(())
+}
+
 const RESULT_COLUMNS: &str = "t.key, t.name, t.grp, r.round, r.ts, r.status, r.reported, \
      r.sent, r.received, r.loss, r.rtt_min, r.rtt_avg, r.rtt_max, r.rtt_mdev, r.gateway";
 
@@ -1095,6 +1215,9 @@ fn trace_from_row(row: &Row<'_>) -> rusqlite::Result<TraceRecord> {
     })
 }
 
+const EVENT_SELECT: &str = "SELECT t.key, e.ts, e.kind, e.before, e.after, e.detail \
+     FROM events e LEFT JOIN targets t ON t.id = e.target";
+
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     let kind: String = row.get(2)?;
     Ok(EventRecord {
@@ -1144,8 +1267,7 @@ fn events(
     limit: usize,
 ) -> Result<Vec<EventRecord>, StoreError> {
     let op = "reading events";
-    let from = "SELECT t.key, e.ts, e.kind, e.before, e.after, e.detail \
-                FROM events e LEFT JOIN targets t ON t.id = e.target";
+    let from = EVENT_SELECT;
     let rows = match target {
         Some(key) => {
             let mut st = conn
@@ -1728,6 +1850,106 @@ mod tests {
         assert_eq!(stats.backlog, backlog - d.unsynced);
         assert!(oldest_round(&store) > 1);
         assert_eq!(store.latest_results().unwrap()[0].round, RoundId(300));
+    }
+
+    #[test]
+    fn outbox_batches_come_oldest_first_with_their_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let keys = targets(2);
+        let r1 = round(1, NOW, &keys, Status::Working);
+        let r2 = round(2, NOW + 60_000, &keys, Status::NotWorking);
+        store.write_round(&r1).unwrap();
+        store.write_round(&r2).unwrap();
+        // Per round: 2 results, 2 traces, 1 event, in that order.
+        let all = store.outbox_batch(100).unwrap();
+        assert_eq!(all.len(), 10);
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        let expected: Vec<OutboxRecord> = [&r1, &r2]
+            .into_iter()
+            .flat_map(|r| {
+                r.results
+                    .iter()
+                    .cloned()
+                    .map(OutboxRecord::Result)
+                    .chain(r.traces.iter().cloned().map(OutboxRecord::Trace))
+                    .chain(r.events.iter().cloned().map(OutboxRecord::Event))
+            })
+            .collect();
+        let got: Vec<OutboxRecord> = all.iter().map(|i| i.record.clone()).collect();
+        assert_eq!(got, expected);
+
+        let first = store.outbox_batch(3).unwrap();
+        assert_eq!(first, all[..3].to_vec());
+        assert!(store.outbox_batch(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn mark_synced_removes_exactly_those_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let keys = targets(3);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        let batch = store.outbox_batch(4).unwrap();
+        let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
+        store.mark_synced(&ids).unwrap();
+        assert_eq!(store.stats().unwrap().backlog, 7 - 4);
+        let rest = store.outbox_batch(100).unwrap();
+        assert_eq!(rest.len(), 3);
+        assert!(rest.iter().all(|i| !ids.contains(&i.id)));
+        // Again, and with nothing: both harmless.
+        store.mark_synced(&ids).unwrap();
+        store.mark_synced(&[]).unwrap();
+        assert_eq!(store.stats().unwrap().backlog, 3);
+        // The history itself stays.
+        assert_eq!(count(&store, "results"), 3);
+    }
+
+    #[test]
+    fn outbox_rows_without_a_record_are_skipped_and_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let keys = targets(3);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        // As a hand-edited file could have it: the first four records gone.
+        store
+            .conn
+            .execute("DELETE FROM results WHERE target IN (1, 2, 3)", [])
+            .unwrap();
+        store
+            .conn
+            .execute("DELETE FROM traces WHERE target = 1", [])
+            .unwrap();
+        // Seven queued, four orphaned: a batch of two still fills up.
+        let batch = store.outbox_batch(2).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert!(matches!(batch[0].record, OutboxRecord::Trace(ref t) if t.target == keys[1]));
+        assert!(matches!(batch[1].record, OutboxRecord::Trace(ref t) if t.target == keys[2]));
+        assert_eq!(store.stats().unwrap().backlog, 3);
+        let rest = store.outbox_batch(10).unwrap();
+        assert_eq!(rest.len(), 3);
+        assert!(matches!(rest[2].record, OutboxRecord::Event(_)));
+    }
+
+    #[test]
+    fn an_event_without_a_target_reads_back_from_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let e = EventRecord {
+            kind: EventKind::Targets,
+            detail: "loaded 3 targets\u{7}\n from x.csv".into(),
+            from: None,
+            to: None,
+            ..event(None, NOW)
+        };
+        store.record_event(&e).unwrap();
+        let batch = store.outbox_batch(10).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].record, OutboxRecord::Event(e));
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! Store-and-forward sync from the board's outbox to a central MongoDB.
+//!
+//! The monitor queues every result, trace and event in the store's outbox
+//! in the same transaction that writes it. The [`Syncer`] task drains that
+//! queue in batches after each round, and upserts the board's own document
+//! from the latest snapshot:
+//!
+//! - [`docs`] maps records and snapshots to BSON documents (pure; the
+//!   schema the central dashboard reads);
+//! - [`backoff`] says how long to wait after a failure (pure);
+//! - [`Upstream`] is the side effect, [`MongoUpstream`] the real driver;
+//! - [`sync`] is the loop that ties them together.
+//!
+//! Delivery is at least once on the wire and exactly once in the
+//! database: a row leaves the outbox only after the server acknowledged
+//! it, and every document has a deterministic `_id`, so a batch sent again
+//! after a lost acknowledgement is absorbed as duplicate keys.
+
+pub mod backoff;
+pub mod docs;
+mod mongo;
+pub mod sync;
+
+use std::future::Future;
+
+use mongodb::bson::Document;
+
+use crate::store::StoreError;
+
+pub use backoff::Backoff;
+pub use mongo::{redact, MongoUpstream};
+pub use sync::{Syncer, UpstreamSettings};
+
+/// The collections the outbox drains into (the board's own document goes
+/// through [`Upstream::upsert_board`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    Results,
+    Traces,
+    Events,
+}
+
+impl Collection {
+    /// Every collection, in the order a batch is sent.
+    pub const ALL: [Collection; 3] = [Collection::Results, Collection::Traces, Collection::Events];
+
+    /// The collection's name in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Results => "results",
+            Collection::Traces => "traces",
+            Collection::Events => "events",
+        }
+    }
+}
+
+/// The name of the collection of board documents.
+pub const BOARDS: &str = "boards";
+
+/// The central database, as the sync needs it. Small enough to fake in a
+/// test; [`MongoUpstream`] is the real one.
+pub trait Upstream: Send + Sync + 'static {
+    /// Where the data goes, without credentials, for messages and the
+    /// dashboard header.
+    fn server(&self) -> &str;
+
+    /// Create the indexes the central dashboard queries by (idempotent).
+    fn ensure_indexes(&self) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+
+    /// Insert documents, unordered. Documents the server already holds
+    /// (same `_id`) count as inserted: they were sent before and their
+    /// acknowledgement was lost.
+    fn insert(
+        &self,
+        collection: Collection,
+        docs: Vec<Document>,
+    ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+
+    /// Apply `update` (see [`docs::board_update`]) to the board's document,
+    /// creating it when it does not exist yet.
+    fn upsert_board(
+        &self,
+        board: &str,
+        update: Document,
+    ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+}
+
+/// Why the sync could not do something. Messages name the server (never
+/// its credentials) and the operation, and say what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The URI cannot be used at all; a configuration error.
+    #[error("MongoDB URI {server}: {reason}; fix [mongo] uri")]
+    BadUri { server: String, reason: String },
+    /// The server did not answer, refused us, or the operation failed.
+    /// Rows stay in the outbox and are sent once it works again.
+    #[error(
+        "MongoDB at {server}: {op} failed: {reason}; check that the server is up and \
+         reachable from the board and that the user may write to the database \
+         (the outbox keeps the rows until then)"
+    )]
+    Server {
+        server: String,
+        /// What was being done, e.g. "inserting 500 results".
+        op: String,
+        reason: String,
+    },
+    /// The local store could not be read or updated.
+    #[error("upstream sync: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for UpstreamError {
+    fn from(e: StoreError) -> UpstreamError {
+        UpstreamError::Store(e.to_string())
+    }
+}

@@ -1,0 +1,759 @@
+//! The sync task: after each round, send what the outbox holds and
+//! refresh the board's document; while the server is away, back off and
+//! leave the rows where they are.
+//!
+//! A row leaves the outbox only after the server acknowledged its
+//! document. A crash or a lost acknowledgement in between means the row
+//! is sent again, which the deterministic `_id`s turn into a duplicate key
+//! that [`Upstream::insert`] counts as success: nothing lost, nothing
+//! doubled.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mongodb::bson::Document;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::clock::Timestamp;
+use crate::monitor::{Snapshot, UpstreamView};
+use crate::store::{RoundId, Store, StoreError, StoreStats};
+
+use super::backoff::{seed_from, Backoff, DEFAULT_FACTOR, DEFAULT_START};
+use super::docs::{self, BoardStatus};
+use super::{Collection, MongoUpstream, Upstream, UpstreamError};
+
+/// The database used when none is configured.
+pub const DEFAULT_DATABASE: &str = "edgeprobe";
+/// Outbox rows per insert: large enough to amortise a round trip, small
+/// enough that a batch's documents stay far below MongoDB's 48 MB message
+/// and a failed batch costs little to resend.
+pub const DEFAULT_BATCH: usize = 500;
+/// The longest wait between attempts while the server is away.
+pub const DEFAULT_BACKOFF_MAX: Duration = super::backoff::DEFAULT_CAP;
+
+/// While draining, `Draining` is republished at most this often: every
+/// publish makes the monitor rebuild its snapshot.
+const REPUBLISH_EVERY: Duration = Duration::from_secs(5);
+
+/// What the sync needs from the configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// `mongodb://` or `mongodb+srv://`, possibly with credentials.
+    pub uri: String,
+    pub database: String,
+    /// Outbox rows per insert (at least 1).
+    pub batch: usize,
+    /// The longest wait between attempts.
+    pub backoff_max: Duration,
+}
+
+impl UpstreamSettings {
+    /// `uri` with the default database, batch and backoff.
+    pub fn new(uri: impl Into<String>) -> UpstreamSettings {
+        UpstreamSettings {
+            uri: uri.into(),
+            database: DEFAULT_DATABASE.to_string(),
+            batch: DEFAULT_BATCH,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+        }
+    }
+}
+
+impl std::fmt::Debug for UpstreamSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URI may carry a password.
+        f.debug_struct("UpstreamSettings")
+            .field("uri", &super::redact(&self.uri))
+            .field("database", &self.database)
+            .field("batch", &self.batch)
+            .field("backoff_max", &self.backoff_max)
+            .finish()
+    }
+}
+
+/// The sync task and what it owns.
+pub struct Syncer<U: Upstream = MongoUpstream> {
+    upstream: U,
+    board: String,
+    store: Arc<Mutex<Store>>,
+    batch: usize,
+    backoff: Backoff,
+}
+
+impl Syncer<MongoUpstream> {
+    /// A sync to the MongoDB of `settings` for board `board`. Checks the
+    /// URI (no network yet) and turns on the store's outbox, so that every
+    /// round from now on is queued.
+    pub fn new(
+        settings: UpstreamSettings,
+        board: impl Into<String>,
+        store: Arc<Mutex<Store>>,
+    ) -> Result<Syncer<MongoUpstream>, UpstreamError> {
+        let upstream = MongoUpstream::new(&settings.uri, &settings.database)?;
+        let board = board.into();
+        // Seeded by the board id: boards of one fleet spread their retries
+        // when the central server comes back.
+        let backoff = Backoff::new(DEFAULT_START, DEFAULT_FACTOR, settings.backoff_max)
+            .with_jitter(seed_from(&board));
+        Ok(Syncer::with_upstream(
+            upstream,
+            board,
+            store,
+            settings.batch,
+            backoff,
+        ))
+    }
+}
+
+impl<U: Upstream> Syncer<U> {
+    /// A sync through any [`Upstream`] (a fake one in tests). Turns on the
+    /// store's outbox.
+    pub fn with_upstream(
+        upstream: U,
+        board: impl Into<String>,
+        store: Arc<Mutex<Store>>,
+        batch: usize,
+        backoff: Backoff,
+    ) -> Syncer<U> {
+        lock(&store).set_outbox(true);
+        Syncer {
+            upstream,
+            board: board.into(),
+            store,
+            batch: batch.max(1),
+            backoff,
+        }
+    }
+
+    /// Where the data goes, without credentials.
+    pub fn server(&self) -> &str {
+        self.upstream.server()
+    }
+
+    /// Sync until `shutdown` turns true (or its sender is gone).
+    ///
+    /// Tries at once (a backlog from before a restart), then whenever a
+    /// snapshot with a new round arrives, or, while the server is away,
+    /// when the backoff expires (new rounds do not cut a backoff short).
+    /// Publishes `Connecting` before the first success, `Draining` while
+    /// more than a batch is waiting, `Synced` when caught up and
+    /// `Unreachable` after a failure. On shutdown it stops at once: what
+    /// was not acknowledged stays in the outbox for the next start.
+    pub async fn run(
+        mut self,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        status: watch::Sender<UpstreamView>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let server = self.upstream.server().to_string();
+        status.send_replace(UpstreamView::Connecting {
+            server: server.clone(),
+        });
+        let mut p = Progress {
+            server,
+            indexes: false,
+            last_sync: None,
+            down_since: None,
+            seen_round: None,
+            board_round: None,
+            published: Instant::now(),
+        };
+        let mut retry: Option<Instant> = None;
+        let mut due = true;
+        loop {
+            if due {
+                due = false;
+                let outcome = tokio::select! {
+                    biased;
+                    _ = shutdown.wait_for(|s| *s) => return,
+                    r = self.cycle(&mut p, &mut snapshots, &status) => r,
+                };
+                retry = match outcome {
+                    Ok(()) => {
+                        self.backoff.reset();
+                        p.down_since = None;
+                        None
+                    }
+                    Err(e) => Some(self.failed(&mut p, &status, e)),
+                };
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = sleep_until(retry), if retry.is_some() => due = true,
+                changed = snapshots.changed() => {
+                    if changed.is_err() {
+                        // The monitor is gone: the process is stopping.
+                        return;
+                    }
+                    let round = last_round(&snapshots.borrow_and_update());
+                    if round != p.seen_round && retry.is_none() {
+                        due = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: indexes (once), the outbox until it is empty, the
+    /// board's document.
+    async fn cycle(
+        &mut self,
+        p: &mut Progress,
+        snapshots: &mut watch::Receiver<Arc<Snapshot>>,
+        status: &watch::Sender<UpstreamView>,
+    ) -> Result<(), UpstreamError> {
+        let mut snap = Arc::clone(&snapshots.borrow_and_update());
+        p.seen_round = last_round(&snap);
+        if !p.indexes {
+            self.upstream.ensure_indexes().await?;
+            p.indexes = true;
+        }
+        let mut backlog = self.store(|s| s.stats()).await?.backlog;
+        let mut sent = 0u64;
+        loop {
+            let (board, max) = (self.board.clone(), self.batch);
+            let batch = self.store(move |s| Batch::read(s, &board, max)).await?;
+            let n = batch.ids.len();
+            if n == 0 {
+                break;
+            }
+            self.send(batch).await?;
+            sent += n as u64;
+            p.last_sync = Some(Timestamp::now());
+            if n < self.batch {
+                break;
+            }
+            // More is waiting: keep going without waiting for a round, but
+            // let the other tasks (and shutdown) in between batches.
+            if backlog.saturating_sub(sent) > self.batch as u64 {
+                p.publish(status, self.view_draining(p));
+            }
+            let latest = Arc::clone(&snapshots.borrow_and_update());
+            if last_round(&latest) != p.board_round {
+                // A long drain must not make the board look offline.
+                snap = latest;
+                p.seen_round = last_round(&snap);
+                let stats = self.store(|s| s.stats()).await?;
+                self.upsert_board(p, &snap, &stats, "draining").await?;
+                backlog = stats.backlog;
+                sent = 0;
+            }
+            tokio::task::yield_now().await;
+        }
+        let now = Timestamp::now();
+        p.last_sync = Some(now);
+        let stats = self.store(|s| s.stats()).await?;
+        self.upsert_board(p, &snap, &stats, "synced").await?;
+        p.publish(
+            status,
+            UpstreamView::Synced {
+                server: p.server.clone(),
+                last_sync: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Insert a batch collection by collection, and forget in the outbox
+    /// what the server acknowledged, also when a later insert fails.
+    async fn send(&self, batch: Batch) -> Result<(), UpstreamError> {
+        let mut acked: Vec<i64> = Vec::with_capacity(batch.ids.len());
+        let mut failure = None;
+        let mut groups = batch.groups;
+        for c in Collection::ALL {
+            let Some((ids, docs)) = groups.remove(&c) else {
+                continue;
+            };
+            match self.upstream.insert(c, docs).await {
+                Ok(()) => acked.extend(ids),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !acked.is_empty() {
+            self.store(move |s| s.mark_synced(&acked)).await?;
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    async fn upsert_board(
+        &self,
+        p: &mut Progress,
+        snap: &Snapshot,
+        stats: &StoreStats,
+        state: &str,
+    ) -> Result<(), UpstreamError> {
+        // Before the monitor's first snapshot there is nothing to say.
+        if snap.board.id.is_empty() {
+            return Ok(());
+        }
+        let update = docs::board_update(
+            &self.board,
+            snap,
+            &BoardStatus {
+                backlog: stats.backlog,
+                oldest_unsynced: stats.oldest_unsynced,
+                upstream_state: state,
+                now: Timestamp::now(),
+            },
+        );
+        self.upstream.upsert_board(&self.board, update).await?;
+        p.board_round = last_round(snap);
+        Ok(())
+    }
+
+    /// Publish a failure and return when to try again.
+    fn failed(
+        &mut self,
+        p: &mut Progress,
+        status: &watch::Sender<UpstreamView>,
+        e: UpstreamError,
+    ) -> Instant {
+        let wait = self.backoff.fail();
+        let now = Timestamp::now();
+        eprintln!(
+            "edgeprobe: upstream sync: {e}; retrying in {}",
+            crate::config::format_duration(wait)
+        );
+        // A broken local store is not the server's fault: the monitor
+        // shows store faults itself, and the header keeps the server's
+        // last known state.
+        if !matches!(e, UpstreamError::Store(_)) {
+            let since = *p.down_since.get_or_insert(now);
+            p.publish(
+                status,
+                UpstreamView::Unreachable {
+                    server: p.server.clone(),
+                    since,
+                    error: e.to_string(),
+                    retry_at: now.add(wait),
+                },
+            );
+        }
+        Instant::now() + wait
+    }
+
+    fn view_draining(&self, p: &Progress) -> UpstreamView {
+        UpstreamView::Draining {
+            server: p.server.clone(),
+            last_sync: p.last_sync.unwrap_or_else(Timestamp::now),
+        }
+    }
+
+    /// Run `f` on the store on a blocking thread; the lock is never held
+    /// across an await.
+    async fn store<T, F>(&self, f: F) -> Result<T, UpstreamError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| UpstreamError::Store(format!("the store task failed: {e}")))?
+            .map_err(UpstreamError::from)
+    }
+}
+
+/// What the loop remembers between attempts.
+struct Progress {
+    server: String,
+    indexes: bool,
+    last_sync: Option<Timestamp>,
+    /// Since when attempts fail.
+    down_since: Option<Timestamp>,
+    /// The round of the last snapshot an attempt started from.
+    seen_round: Option<RoundId>,
+    /// The round of the snapshot last written to the board's document.
+    board_round: Option<RoundId>,
+    /// When a view was last published.
+    published: Instant,
+}
+
+impl Progress {
+    /// Publish `view` when it says something new: another state, or the
+    /// same one after [`REPUBLISH_EVERY`] (a new `last_sync` alone does not
+    /// justify rebuilding the snapshot after every batch).
+    fn publish(&mut self, status: &watch::Sender<UpstreamView>, view: UpstreamView) {
+        let now = Instant::now();
+        let stale = now.duration_since(self.published) >= REPUBLISH_EVERY;
+        let sent = status.send_if_modified(|current| {
+            let same_state = std::mem::discriminant(current) == std::mem::discriminant(&view);
+            let refresh = match (&*current, &view) {
+                (UpstreamView::Unreachable { .. }, _) => *current != view,
+                (UpstreamView::Synced { .. }, _) | (UpstreamView::Draining { .. }, _) => stale,
+                _ => false,
+            };
+            if same_state && !refresh {
+                return false;
+            }
+            *current = view;
+            true
+        });
+        if sent {
+            self.published = now;
+        }
+    }
+}
+
+/// One batch, read and converted on the blocking thread: outbox ids and
+/// documents per collection, in outbox order.
+struct Batch {
+    ids: Vec<i64>,
+    groups: HashMap<Collection, (Vec<i64>, Vec<Document>)>,
+}
+
+impl Batch {
+    fn read(store: &Store, board: &str, max: usize) -> Result<Batch, StoreError> {
+        let items = store.outbox_batch(max)?;
+        let mut batch = Batch {
+            ids: Vec::with_capacity(items.len()),
+            groups: HashMap::new(),
+        };
+        for item in items {
+            let (c, doc) = docs::record_doc(board, &item.record);
+            batch.ids.push(item.id);
+            let (ids, docs) = batch.groups.entry(c).or_default();
+            ids.push(item.id);
+            docs.push(doc);
+        }
+        Ok(batch)
+    }
+}
+
+fn last_round(snap: &Snapshot) -> Option<RoundId> {
+    snap.last_round.map(|r| r.round)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-operation; the
+/// store is still the best there is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::monitor::{BoardInfo, RoundInfo};
+    use crate::probe::Status;
+    use crate::store::{EventKind, EventRecord, ResultRecord, RetentionPolicy, RoundRecord};
+
+    /// A server in memory: documents by collection and `_id`, the way
+    /// MongoDB keys them, and a switch to make it unreachable.
+    #[derive(Default)]
+    struct Server {
+        up: bool,
+        docs: BTreeMap<&'static str, BTreeMap<String, Document>>,
+        inserts: usize,
+        /// Fail the next insert after the server stored it (a lost
+        /// acknowledgement).
+        lose_next_ack: bool,
+    }
+
+    #[derive(Clone, Default)]
+    struct Fake(Arc<Mutex<Server>>);
+
+    impl Fake {
+        fn with(&self) -> std::sync::MutexGuard<'_, Server> {
+            lock(&self.0)
+        }
+        fn count(&self, c: &str) -> usize {
+            self.with().docs.get(c).map_or(0, BTreeMap::len)
+        }
+        fn check(&self, op: &str) -> Result<(), UpstreamError> {
+            if self.with().up {
+                Ok(())
+            } else {
+                Err(UpstreamError::Server {
+                    server: "fake".into(),
+                    op: op.into(),
+                    reason: "connection refused".into(),
+                })
+            }
+        }
+    }
+
+    impl Upstream for Fake {
+        fn server(&self) -> &str {
+            "fake:1/edgeprobe"
+        }
+        async fn ensure_indexes(&self) -> Result<(), UpstreamError> {
+            self.check("creating indexes")
+        }
+        async fn insert(&self, c: Collection, docs: Vec<Document>) -> Result<(), UpstreamError> {
+            self.check("inserting")?;
+            let mut s = self.with();
+            s.inserts += 1;
+            let coll = s.docs.entry(c.name()).or_default();
+            for d in docs {
+                let id = d.get_str("_id").unwrap().to_string();
+                // Like a unique _id index: the first one stays.
+                coll.entry(id).or_insert(d);
+            }
+            if std::mem::take(&mut s.lose_next_ack) {
+                drop(s);
+                return self.check("never").and(Err(UpstreamError::Server {
+                    server: "fake".into(),
+                    op: "inserting".into(),
+                    reason: "connection reset before the reply".into(),
+                }));
+            }
+            Ok(())
+        }
+        async fn upsert_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
+            self.check("updating the board")?;
+            let set = update.get_document("$set").unwrap().clone();
+            self.with()
+                .docs
+                .entry("boards")
+                .or_default()
+                .insert(board.to_string(), set);
+            Ok(())
+        }
+    }
+
+    const T0: i64 = 1_795_608_000_000;
+
+    fn round(n: u64, targets: usize) -> RoundRecord {
+        let ts = Timestamp(T0 + n as i64 * 60_000);
+        RoundRecord {
+            round: RoundId(n),
+            started: ts,
+            finished: ts,
+            results: (0..targets)
+                .map(|i| ResultRecord {
+                    target: format!("198.18.{}.{}", i / 250, i % 250 + 1),
+                    round: RoundId(n),
+                    ts,
+                    name: None,
+                    group: None,
+                    status: Status::Working,
+                    reported: Status::Working,
+                    sent: 3,
+                    received: 3,
+                    loss: 0.0,
+                    rtt: None,
+                    gateway: None,
+                })
+                .collect(),
+            traces: vec![],
+            events: vec![EventRecord {
+                target: None,
+                ts,
+                kind: EventKind::Gateway,
+                from: None,
+                to: None,
+                detail: format!("round {n}"),
+            }],
+        }
+    }
+
+    fn snapshot(n: u64) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            board: BoardInfo {
+                id: "b1".into(),
+                version: "test".into(),
+                started_at: Timestamp(T0),
+                interval: Duration::from_secs(60),
+            },
+            last_round: Some(RoundInfo {
+                round: RoundId(n),
+                started: Timestamp(T0),
+                finished: Timestamp(T0),
+                duration: Duration::ZERO,
+            }),
+            ..Snapshot::default()
+        })
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        store: Arc<Mutex<Store>>,
+        fake: Fake,
+        snap: watch::Sender<Arc<Snapshot>>,
+        status: watch::Receiver<UpstreamView>,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn rig(up: bool, rounds: u64, targets: usize, batch: usize) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Mutex::new(
+            Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
+        ));
+        lock(&store).set_outbox(true);
+        for n in 1..=rounds {
+            lock(&store).write_round(&round(n, targets)).unwrap();
+        }
+        let fake = Fake::default();
+        fake.with().up = up;
+        let syncer = Syncer::with_upstream(
+            fake.clone(),
+            "b1",
+            Arc::clone(&store),
+            batch,
+            Backoff::default(),
+        );
+        let (snap, snap_rx) = watch::channel(snapshot(rounds));
+        let (status_tx, status) = watch::channel(UpstreamView::Off);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(syncer.run(snap_rx, status_tx, stop_rx));
+        Rig {
+            _dir: dir,
+            store,
+            fake,
+            snap,
+            status,
+            stop,
+            task,
+        }
+    }
+
+    impl Rig {
+        fn backlog(&self) -> u64 {
+            lock(&self.store).stats().unwrap().backlog
+        }
+        /// Wait (in paused time) until the published view satisfies `f`.
+        async fn until(&mut self, what: &str, f: impl Fn(&UpstreamView) -> bool) -> UpstreamView {
+            let wait = async {
+                loop {
+                    let v = self.status.borrow_and_update().clone();
+                    if f(&v) {
+                        return v;
+                    }
+                    self.status.changed().await.unwrap();
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(3600), wait)
+                .await
+                .unwrap_or_else(|_| panic!("never {what}: {:?}", self.status.borrow()))
+        }
+        async fn stop(self) {
+            self.stop.send_replace(true);
+            tokio::time::timeout(Duration::from_secs(1), self.task)
+                .await
+                .expect("stops promptly")
+                .unwrap();
+        }
+    }
+
+    fn synced(v: &UpstreamView) -> bool {
+        matches!(v, UpstreamView::Synced { .. })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drains_a_backlog_in_batches_in_one_go() {
+        // 20 rounds of 30 results and an event: 620 rows, batches of 50.
+        let mut r = rig(true, 20, 30, 50);
+        r.until("synced", synced).await;
+        assert_eq!(r.fake.count("results"), 600);
+        assert_eq!(r.fake.count("events"), 20);
+        assert_eq!(r.backlog(), 0);
+        // 13 batches; events ride along in their own insert.
+        assert!(r.fake.with().inserts >= 13, "{}", r.fake.with().inserts);
+        let board = r.fake.with().docs["boards"]["b1"].clone();
+        assert_eq!(board.get_i64("backlog").unwrap(), 0);
+        assert_eq!(board.get_str("upstream_state").unwrap(), "synced");
+        r.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_down_keeps_rows_then_drains_once_it_is_back() {
+        let mut r = rig(false, 3, 10, 500);
+        let v = r
+            .until("unreachable", |v| {
+                matches!(v, UpstreamView::Unreachable { .. })
+            })
+            .await;
+        let UpstreamView::Unreachable {
+            since,
+            retry_at,
+            error,
+            server,
+        } = v
+        else {
+            unreachable!()
+        };
+        assert_eq!(server, "fake:1/edgeprobe");
+        assert!(error.contains("connection refused"), "{error}");
+        assert_eq!(retry_at.since(since), Duration::from_secs(1));
+        assert_eq!(r.backlog(), 33, "nothing lost");
+
+        // New rounds during the backoff do not cut it short, and rows
+        // keep queueing.
+        lock(&r.store).write_round(&round(4, 10)).unwrap();
+        r.snap.send_replace(snapshot(4));
+        r.fake.with().up = true;
+        r.until("synced", synced).await;
+        assert_eq!(r.fake.count("results"), 40);
+        assert_eq!(r.fake.count("events"), 4);
+        assert_eq!(r.backlog(), 0);
+        r.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_acknowledgement_is_resent_without_doubling() {
+        let mut r = rig(true, 0, 0, 500);
+        r.until("synced", synced).await;
+        lock(&r.store).write_round(&round(1, 10)).unwrap();
+        r.fake.with().lose_next_ack = true;
+        r.snap.send_replace(snapshot(1));
+        r.until("unreachable", |v| {
+            matches!(v, UpstreamView::Unreachable { .. })
+        })
+        .await;
+        // The server has the results, the board still queues them.
+        assert_eq!(r.fake.count("results"), 10);
+        assert_eq!(r.backlog(), 11);
+        r.until("synced", synced).await;
+        assert_eq!(r.fake.count("results"), 10);
+        assert_eq!(r.fake.count("events"), 1);
+        assert_eq!(r.backlog(), 0);
+        r.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_round_updates_the_board_and_republishing_does_not_loop() {
+        let mut r = rig(true, 1, 2, 500);
+        r.until("synced", synced).await;
+        let inserts = r.fake.with().inserts;
+        // The monitor republishes the snapshot when our view changes; the
+        // same round must not start another attempt.
+        for _ in 0..5 {
+            r.snap.send_replace(snapshot(1));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert_eq!(r.fake.with().inserts, inserts);
+        lock(&r.store).write_round(&round(2, 2)).unwrap();
+        r.snap.send_replace(snapshot(2));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        r.until("synced", synced).await;
+        assert_eq!(r.fake.count("results"), 4);
+        assert!(r.fake.with().inserts > inserts);
+        r.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_promptly_while_backing_off() {
+        let mut r = rig(false, 1, 1, 500);
+        r.until("unreachable", |v| {
+            matches!(v, UpstreamView::Unreachable { .. })
+        })
+        .await;
+        r.stop().await;
+    }
+}

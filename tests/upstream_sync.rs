@@ -1,0 +1,580 @@
+//! The upstream sync against a real MongoDB wire-protocol server.
+//!
+//! The server is `nx-27017` (MongoDB's wire protocol on SQLite, `pip
+//! install nx-27017==0.8.1`), started per test on a free loopback port and
+//! killed at the end. These tests fail, loudly, when it is missing: a sync
+//! that was never run against a server is not tested.
+//!
+//! Where nx-27017 differs from MongoDB, as far as these tests saw:
+//! - integers come back as 32-bit when they fit (it stores JSON), where
+//!   MongoDB returns the 64-bit integers the sync wrote; the checks here
+//!   accept either width, the unit tests in `src/upstream/docs.rs` pin
+//!   the types written;
+//! - a date written with `$set` to an existing document is stored as text
+//!   (`"2026-11-25 12:00:00.123000"`), at the top level and by dotted
+//!   path; dates inside arrays, from `$setOnInsert` and from inserts stay
+//!   dates. MongoDB keeps them dates. So on nx-27017 a board's
+//!   `last_seen`, `started_at` and `oldest_unsynced` turn into text from
+//!   its second update on;
+//! - `replace_one` with `upsert` ignores the filter's `_id` and inserts a
+//!   document with a new ObjectId (the sync does not use it);
+//! - index directions are not kept (`{board: 1, ts: -1}` is listed as
+//!   `ts: 1`), so only that the indexes exist is checked;
+//! - duplicate `_id`s in an unordered `insert_many` come back per document
+//!   with code 11000, as MongoDB does, which is what the sync relies on;
+//! - it serves every database from one SQLite file (`--db memory`), so
+//!   the database name is not isolated as on a real server.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edgeprobe::clock::Timestamp;
+use edgeprobe::monitor::{BoardInfo, RoundInfo, Snapshot, TargetView, UpstreamView};
+use edgeprobe::probe::{Gateway, Hop, RttSummary, Status, Ttl};
+use edgeprobe::store::{
+    EventKind, EventRecord, ResultRecord, RetentionPolicy, RoundId, RoundRecord, Store, TraceRecord,
+};
+use edgeprobe::upstream::{docs, Collection, MongoUpstream, Syncer, Upstream, UpstreamSettings};
+use mongodb::bson::{doc, Document};
+use tokio::sync::watch;
+
+const BOARD: &str = "closet-3";
+/// 2026-11-25T12:00:00Z
+const T0: i64 = 1_795_608_000_000;
+
+/// An nx-27017 process of this test.
+struct Nx {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nx {
+    /// Start a server on `port` and wait until it accepts connections.
+    fn start(port: u16) -> Nx {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("nx-27017")
+            .args(["--db", "memory", "--host", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .arg("--pid-file")
+            .arg(dir.path().join("nx.pid"))
+            .arg("--log-file")
+            .arg(dir.path().join("nx.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start nx-27017 ({e}): these tests need it; install it with \
+                     `pip install nx-27017==0.8.1` and make sure it is on PATH"
+                )
+            });
+        let mut nx = Nx {
+            child,
+            port,
+            _dir: dir,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = nx.child.try_wait() {
+                panic!("nx-27017 exited at start ({status}); see its log");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nx-27017 did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nx
+    }
+
+    fn uri(&self) -> String {
+        uri(self.port)
+    }
+}
+
+impl Drop for Nx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Short timeouts so that a test with the server down does not wait the
+/// default five seconds per attempt.
+fn uri(port: u16) -> String {
+    format!("mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500&connectTimeoutMS=500")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn target(i: usize) -> String {
+    format!("198.18.{}.{}", i / 250, i % 250 + 1)
+}
+
+/// A round of `targets` results, one trace per target and one status
+/// event, with a name that holds control characters.
+fn round(n: u64, targets: usize) -> RoundRecord {
+    let ts = Timestamp(T0 + n as i64 * 60_000);
+    RoundRecord {
+        round: RoundId(n),
+        started: ts,
+        finished: ts,
+        results: (0..targets)
+            .map(|i| ResultRecord {
+                target: target(i),
+                round: RoundId(n),
+                ts,
+                name: Some(format!("switch {i}\u{0}\t\u{1b}[31m")),
+                group: (i % 2 == 0).then(|| "core".to_string()),
+                status: if i == 0 {
+                    Status::NotWorking
+                } else {
+                    Status::Working
+                },
+                reported: if i == 0 {
+                    Status::NotWorking
+                } else {
+                    Status::Working
+                },
+                sent: 3,
+                received: if i == 0 { 0 } else { 3 },
+                loss: if i == 0 { 1.0 } else { 0.0 },
+                rtt: (i != 0).then_some(RttSummary {
+                    min: 1.0,
+                    avg: 1.5,
+                    max: 2.0,
+                    mdev: 0.25,
+                }),
+                gateway: Some(Gateway::Via("198.18.0.1".parse().unwrap())),
+            })
+            .collect(),
+        traces: (0..targets)
+            .map(|i| TraceRecord {
+                target: target(i),
+                round: RoundId(n),
+                ts,
+                hops: vec![
+                    Hop {
+                        ttl: Ttl(1),
+                        addr: Some("198.18.0.1".parse().unwrap()),
+                        rtt_ms: Some(0.5),
+                    },
+                    Hop {
+                        ttl: Ttl(2),
+                        addr: None,
+                        rtt_ms: None,
+                    },
+                ],
+                reached: false,
+            })
+            .collect(),
+        events: vec![EventRecord {
+            target: Some(target(0)),
+            ts,
+            kind: EventKind::Status,
+            from: Some("working".into()),
+            to: Some("not_working".into()),
+            detail: format!("round {n}: no reply"),
+        }],
+    }
+}
+
+fn open_store(dir: &Path) -> Arc<Mutex<Store>> {
+    let mut store = Store::open(dir, RetentionPolicy::default()).unwrap();
+    store.set_outbox(true);
+    Arc::new(Mutex::new(store))
+}
+
+fn write(store: &Arc<Mutex<Store>>, rounds: std::ops::RangeInclusive<u64>, targets: usize) {
+    let mut s = store.lock().unwrap();
+    for n in rounds {
+        s.write_round(&round(n, targets)).unwrap();
+    }
+}
+
+fn backlog(store: &Arc<Mutex<Store>>) -> u64 {
+    store.lock().unwrap().stats().unwrap().backlog
+}
+
+fn snapshot(n: u64, targets: usize) -> Arc<Snapshot> {
+    let view = |i: usize| TargetView {
+        sno: i + 1,
+        key: target(i),
+        addr: target(i),
+        ip: target(i).parse().ok(),
+        name: Some(format!("switch {i}")),
+        group: None,
+        notes: None,
+        status: match i {
+            0 => Some(Status::NotWorking),
+            1 => None,
+            _ => Some(Status::Working),
+        },
+        status_since: Some(Timestamp(T0)),
+        sent: 3,
+        received: 3,
+        loss: Some(0.0),
+        rtt_ms: None,
+        gateway: Some(Gateway::Direct),
+        hops: vec![],
+        reached: true,
+        last_trace: None,
+        last_updated: Some(Timestamp(T0 + n as i64 * 60_000)),
+        uptime_24h: None,
+        recent_rtt: vec![],
+        cause: None,
+    };
+    Arc::new(Snapshot {
+        board: BoardInfo {
+            id: BOARD.into(),
+            version: "0.1.0-test".into(),
+            started_at: Timestamp(T0),
+            interval: Duration::from_secs(60),
+        },
+        last_round: Some(RoundInfo {
+            round: RoundId(n),
+            started: Timestamp(T0),
+            finished: Timestamp(T0),
+            duration: Duration::from_secs(1),
+        }),
+        targets: (0..targets).map(view).collect(),
+        ..Snapshot::default()
+    })
+}
+
+/// A running sync and the ends of its channels.
+struct Running {
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    status: watch::Receiver<UpstreamView>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn spawn(uri: &str, store: &Arc<Mutex<Store>>, batch: usize, first: Arc<Snapshot>) -> Running {
+    let mut settings = UpstreamSettings::new(uri);
+    settings.batch = batch;
+    let syncer = Syncer::new(settings, BOARD, Arc::clone(store)).unwrap();
+    let (snapshots, snap_rx) = watch::channel(first);
+    let (status_tx, status) = watch::channel(UpstreamView::Off);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(syncer.run(snap_rx, status_tx, stop_rx));
+    Running {
+        snapshots,
+        status,
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    async fn until(&mut self, what: &str, f: impl Fn(&UpstreamView) -> bool) -> UpstreamView {
+        let wait = async {
+            loop {
+                let v = self.status.borrow_and_update().clone();
+                if f(&v) {
+                    return v;
+                }
+                self.status.changed().await.unwrap();
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(60), wait).await {
+            Ok(v) => v,
+            Err(_) => panic!("never {what}; last: {:?}", self.status.borrow()),
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .expect("the sync stops promptly")
+            .unwrap();
+    }
+}
+
+/// An integer field. The sync writes 64-bit integers (the unit tests pin
+/// that); nx-27017 stores documents as JSON and hands small ones back as
+/// 32-bit, where MongoDB keeps the type it was given.
+fn int(d: &Document, key: &str) -> i64 {
+    match d.get(key) {
+        Some(mongodb::bson::Bson::Int64(n)) => *n,
+        Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+        other => panic!("{key} is not an integer: {other:?}"),
+    }
+}
+
+fn synced(v: &UpstreamView) -> bool {
+    matches!(v, UpstreamView::Synced { .. })
+}
+
+fn unreachable(v: &UpstreamView) -> bool {
+    matches!(v, UpstreamView::Unreachable { .. })
+}
+
+async fn db(uri: &str) -> mongodb::Database {
+    mongodb::Client::with_uri_str(uri)
+        .await
+        .unwrap()
+        .database("edgeprobe")
+}
+
+async fn count(db: &mongodb::Database, coll: &str) -> u64 {
+    db.collection::<Document>(coll)
+        .count_documents(doc! {})
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_synced_exactly_once_with_the_board() {
+    let nx = Nx::start(free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    // 3 rounds of 7 targets: 21 results, 21 traces, 3 events; batches of
+    // 10 so that it takes several.
+    write(&store, 1..=3, 7);
+    let mut run = spawn(&nx.uri(), &store, 10, snapshot(3, 4));
+    run.until("synced", synced).await;
+    let db = db(&nx.uri()).await;
+    assert_eq!(count(&db, "results").await, 21);
+    assert_eq!(count(&db, "traces").await, 21);
+    assert_eq!(count(&db, "events").await, 3);
+    assert_eq!(backlog(&store), 0);
+
+    // What the dashboard reads: the contract's names and types.
+    let r = db
+        .collection::<Document>("results")
+        .find_one(doc! { "_id": format!("{BOARD}/{}/2", target(3)) })
+        .await
+        .unwrap()
+        .expect("result by its id");
+    assert_eq!(r.get_str("board").unwrap(), BOARD);
+    assert_eq!(int(&r, "round"), 2);
+    assert_eq!(r.get_str("status").unwrap(), "working");
+    assert_eq!(r.get_str("name").unwrap(), "switch 3\u{0}\t\u{1b}[31m");
+    assert!(r.get_datetime("ts").is_ok());
+    assert_eq!(r.get_document("rtt").unwrap().get_f64("avg").unwrap(), 1.5);
+    let down = db
+        .collection::<Document>("results")
+        .find_one(doc! { "_id": format!("{BOARD}/{}/2", target(0)) })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(down.is_null("rtt"));
+    assert_eq!(down.get_str("reported").unwrap(), "not_working");
+
+    let board = db
+        .collection::<Document>("boards")
+        .find_one(doc! { "_id": BOARD })
+        .await
+        .unwrap()
+        .expect("board document");
+    let counts = board.get_document("counts").unwrap();
+    assert_eq!(int(counts, "working"), 2);
+    assert_eq!(int(counts, "not_working"), 1);
+    assert_eq!(int(counts, "pending"), 1);
+    assert_eq!(int(&board, "backlog"), 0);
+    assert_eq!(board.get_str("upstream_state").unwrap(), "synced");
+    assert_eq!(board.get_array("targets").unwrap().len(), 4);
+    let first_seen = *board.get_datetime("first_seen").unwrap();
+
+    // The next round: only its rows go up, the board is updated in place
+    // and keeps its first_seen.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    write(&store, 4..=4, 7);
+    run.snapshots.send_replace(snapshot(4, 4));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&db, "results").await < 28 || backlog(&store) > 0 {
+        assert!(Instant::now() < deadline, "round 4 was not synced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.until("synced", synced).await;
+    assert_eq!(count(&db, "results").await, 28);
+    assert_eq!(count(&db, "traces").await, 28);
+    assert_eq!(count(&db, "events").await, 4);
+    assert_eq!(count(&db, "boards").await, 1);
+    let round4 = mongodb::bson::DateTime::from_millis(T0 + 4 * 60_000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let board = db
+            .collection::<Document>("boards")
+            .find_one(doc! { "_id": BOARD })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(*board.get_datetime("first_seen").unwrap(), first_seen);
+        let targets = board.get_array("targets").unwrap();
+        let t0 = targets[0].as_document().unwrap();
+        if *t0.get_datetime("last_updated").unwrap() == round4 {
+            // MongoDB keeps `last_seen` a date. nx-27017 stores a date
+            // `$set` on an existing document as text ("2026-11-25
+            // 12:00:00.123000"), top level or dotted; dates inside arrays
+            // and from `$setOnInsert` stay dates.
+            match board.get("last_seen") {
+                Some(mongodb::bson::Bson::DateTime(_)) => {}
+                Some(mongodb::bson::Bson::String(s)) => assert!(s.starts_with("20"), "{s}"),
+                other => panic!("last_seen: {other:?}"),
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "the board was not updated");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let names = db
+        .collection::<Document>("results")
+        .list_index_names()
+        .await
+        .unwrap();
+    assert!(names.len() >= 3, "indexes on results: {names:?}");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_batch_is_absorbed_not_doubled() {
+    let nx = Nx::start(free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    write(&store, 1..=2, 5);
+
+    // As if the last sync crashed between the server's acknowledgement and
+    // mark_synced: the first 8 rows are upstream and still queued.
+    let up = MongoUpstream::new(&nx.uri(), "edgeprobe").unwrap();
+    let first = store.lock().unwrap().outbox_batch(8).unwrap();
+    let resend: Vec<Document> = first
+        .iter()
+        .map(|i| docs::record_doc(BOARD, &i.record))
+        .filter(|(c, _)| *c == Collection::Results)
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(resend.len(), 5);
+    up.insert(Collection::Results, resend.clone())
+        .await
+        .unwrap();
+    // Sent again on its own: every document a duplicate, still success.
+    up.insert(Collection::Results, resend.clone())
+        .await
+        .expect("all duplicates count as inserted");
+    let db = db(&nx.uri()).await;
+    assert_eq!(count(&db, "results").await, 5);
+    assert_eq!(backlog(&store), 22);
+
+    let mut run = spawn(&nx.uri(), &store, 500, snapshot(2, 3));
+    run.until("synced", synced).await;
+    assert_eq!(count(&db, "results").await, 10);
+    assert_eq!(count(&db, "traces").await, 10);
+    assert_eq!(count(&db, "events").await, 2);
+    assert_eq!(backlog(&store), 0);
+    run.stop().await;
+
+    // A real failure is not mistaken for a duplicate: a document the
+    // server refuses for another reason (here: `$`-prefixed field names
+    // are rejected by MongoDB; nx-27017 may accept them, so only check
+    // that a refusal, if any, is an error).
+    let bad = vec![doc! { "_id": "x", "$bad": 1 }];
+    if let Err(e) = up.insert(Collection::Events, bad).await {
+        let msg = e.to_string();
+        assert!(msg.contains("inserting 1 events"), "{msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_keeps_the_outbox_then_drains_when_it_is_up() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    write(&store, 1..=2, 5);
+    let queued = backlog(&store);
+    assert_eq!(queued, 22);
+
+    let mut run = spawn(&uri(port), &store, 500, snapshot(2, 3));
+    let v = run.until("unreachable", unreachable).await;
+    let UpstreamView::Unreachable {
+        server,
+        since,
+        error,
+        retry_at,
+    } = v
+    else {
+        unreachable!()
+    };
+    assert_eq!(server, format!("127.0.0.1:{port}/edgeprobe"));
+    assert!(retry_at > since, "{since} {retry_at}");
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+    assert!(error.contains("check that the server is up"), "{error}");
+    assert_eq!(backlog(&store), queued, "nothing lost while down");
+
+    // Rounds go on while it is down.
+    write(&store, 3..=3, 5);
+    run.snapshots.send_replace(snapshot(3, 3));
+
+    let nx = Nx::start(port);
+    run.until("synced", synced).await;
+    let db = db(&nx.uri()).await;
+    assert_eq!(count(&db, "results").await, 15);
+    assert_eq!(count(&db, "traces").await, 15);
+    assert_eq!(count(&db, "events").await, 3);
+    assert_eq!(backlog(&store), 0);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_server_is_noticed_in_seconds_and_shutdown_is_prompt() {
+    // No options in the URI: the sync's own 5 s server selection timeout.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    write(&store, 1..=1, 1);
+    let started = Instant::now();
+    let mut run = spawn(
+        &format!("mongodb://127.0.0.1:{port}"),
+        &store,
+        500,
+        snapshot(1, 1),
+    );
+    run.until("unreachable", unreachable).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    eprintln!("a dead server was reported after {took:?}");
+    // Stop in the middle of the next attempt's server selection.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t = Instant::now();
+    run.stop().await;
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert_eq!(backlog(&store), 3);
+}
+
+/// How fast a backlog drains (printed; run with `--nocapture`). Not a
+/// benchmark of MongoDB: nx-27017 is Python on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_rate() {
+    let nx = Nx::start(free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    // 20 rounds of 100 targets: 4,020 rows.
+    write(&store, 1..=20, 100);
+    let rows = backlog(&store);
+    let started = Instant::now();
+    let mut run = spawn(&nx.uri(), &store, 500, snapshot(20, 3));
+    run.until("synced", synced).await;
+    let took = started.elapsed();
+    assert_eq!(backlog(&store), 0);
+    let db = db(&nx.uri()).await;
+    assert_eq!(count(&db, "results").await, 2000);
+    eprintln!(
+        "drained {rows} rows in {took:?}: {:.0} docs/s (batches of 500, nx-27017)",
+        rows as f64 / took.as_secs_f64()
+    );
+    run.stop().await;
+}

@@ -209,8 +209,30 @@ fn string(doc: &Document, key: &str) -> Option<String> {
 fn time(doc: &Document, key: &str) -> Option<Timestamp> {
     match doc.get(key)? {
         Bson::DateTime(d) => Some(Timestamp(d.timestamp_millis())),
+        // MongoDB keeps a date a date. The test server (nx-27017 0.8.1)
+        // stores a date written by `$set` into an existing document as
+        // text, `2026-11-25 12:00:00.123000` (UTC); RFC 3339 is accepted
+        // too, for writers that store text on purpose.
+        Bson::String(text) => parse_text_time(text),
         _ => None,
     }
+}
+
+/// A UTC time written as `YYYY-MM-DD HH:MM:SS[.ffffff]` or RFC 3339.
+fn parse_text_time(text: &str) -> Option<Timestamp> {
+    use time::format_description::well_known::Rfc3339;
+    let t = text.trim();
+    // The space-separated form is RFC 3339 with a space for the `T` and
+    // no offset (UTC).
+    let rfc = if t.len() > 10 && t.as_bytes()[10] == b' ' {
+        format!("{}T{}Z", &t[..10], &t[11..])
+    } else {
+        t.to_string()
+    };
+    let parsed = time::OffsetDateTime::parse(&rfc, &Rfc3339).ok()?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(Timestamp)
 }
 
 /// A number of any BSON numeric type: writers in other languages store
@@ -536,6 +558,19 @@ mod tests {
         );
         assert_eq!(b.backlog, Some(12));
         assert_eq!(b.last_seen, Some(Timestamp(NOW.0 - 1000)));
+        assert_eq!(
+            parse_text_time("1970-01-01 00:00:01.500000"),
+            Some(Timestamp(1500))
+        );
+        assert_eq!(
+            parse_text_time("1970-01-01 00:00:02"),
+            Some(Timestamp(2000))
+        );
+        assert_eq!(
+            parse_text_time("1970-01-01T00:00:03.250Z"),
+            Some(Timestamp(3250))
+        );
+        assert_eq!(parse_text_time("yesterday"), None);
         assert!(b.online(NOW));
         assert_eq!(b.targets.len(), 2);
         assert_eq!(b.targets[0].status, Some(Status::NotWorking));

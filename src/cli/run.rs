@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use tokio::sync::{mpsc, watch};
@@ -16,6 +17,7 @@ use crate::monitor::{
 };
 use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
+use crate::upstream::{Syncer, UpstreamSettings};
 use crate::web::{self, WebState};
 
 /// Options of `edgeprobe run`. Each flag can also be set by the
@@ -203,6 +205,29 @@ async fn monitor(config: Config) -> Result<(), String> {
         started_at: Timestamp::now(),
         interval: config.probe.interval,
     };
+    let store = Arc::new(std::sync::Mutex::new(store));
+    let upstream = match &config.mongo {
+        None => None,
+        Some(m) => {
+            let settings = UpstreamSettings {
+                uri: m.uri.clone(),
+                database: m.database.clone(),
+                batch: m.batch,
+                ..UpstreamSettings::new(m.uri.clone())
+            };
+            Some(
+                Syncer::new(settings, config.board_id.clone(), Arc::clone(&store))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let (upstream_tx, upstream_rx) = watch::channel(match &upstream {
+        None => UpstreamView::Off,
+        Some(s) => UpstreamView::Connecting {
+            server: s.server().to_string(),
+        },
+    });
+
     let monitor = Monitor::start(MonitorParts {
         probe,
         settings: config.probe,
@@ -211,8 +236,8 @@ async fn monitor(config: Config) -> Result<(), String> {
             config.sheet.clone(),
             config.state_dir.clone(),
         ),
-        store: Arc::new(std::sync::Mutex::new(store)),
-        upstream: watch::channel(UpstreamView::Off).1,
+        store: Arc::clone(&store),
+        upstream: upstream_rx.clone(),
         board,
         warnings,
         snapshot: snapshot_tx,
@@ -220,6 +245,10 @@ async fn monitor(config: Config) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
+
+    let (sync_stop_tx, sync_stop_rx) = watch::channel(false);
+    let sync = upstream
+        .map(|syncer| tokio::spawn(syncer.run(snapshot_rx.clone(), upstream_tx, sync_stop_rx)));
 
     let web_state = Arc::new(WebState {
         snapshot: snapshot_rx,
@@ -233,14 +262,25 @@ async fn monitor(config: Config) -> Result<(), String> {
         let _ = web_shutdown.wait_for(|s| *s).await;
     }));
     eprintln!(
-        "edgeprobe: board {} monitoring every {}; dashboard on http://{local}/ ; history in {}; admin endpoints {}",
+        "edgeprobe: board {} monitoring every {}; dashboard on http://{local}/ ; history in {}; upstream {}; admin endpoints {}",
         config.board_id,
         crate::config::format_duration(config.probe.interval),
         config.state_dir.display(),
+        config
+            .mongo
+            .as_ref()
+            .map_or_else(|| "off".to_string(), |m| crate::upstream::redact(&m.uri)),
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     );
 
     let saved = monitor.run(shutdown_rx).await;
+    if let Some(sync) = sync {
+        // The last round was just published: give the sync a moment to
+        // send it, so a clean stop leaves nothing behind when it can.
+        final_flush(&store, upstream_rx).await;
+        let _ = sync_stop_tx.send(true);
+        let _ = sync.await;
+    }
     // The server bounds its own graceful shutdown (`Limits::shutdown_grace`).
     if let Ok(Err(e)) = web.await {
         eprintln!("edgeprobe: dashboard: {e}");
@@ -251,6 +291,39 @@ async fn monitor(config: Config) -> Result<(), String> {
     } else {
         Err("stopped, but the last round could not be saved (see above)".into())
     }
+}
+
+/// How long a stop waits for the sync to send what is left.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// Wait until the outbox is empty, the server is found unreachable, or
+/// [`FINAL_FLUSH`] has passed, whichever comes first.
+async fn final_flush(
+    store: &Arc<std::sync::Mutex<Store>>,
+    upstream: watch::Receiver<UpstreamView>,
+) {
+    let deadline = tokio::time::Instant::now() + FINAL_FLUSH;
+    while tokio::time::Instant::now() < deadline {
+        if matches!(*upstream.borrow(), UpstreamView::Unreachable { .. }) {
+            break;
+        }
+        let store = Arc::clone(store);
+        let backlog = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .map_or(None, |s| s.stats().ok().map(|st| st.backlog))
+        })
+        .await
+        .ok()
+        .flatten();
+        if backlog == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "edgeprobe: rows not yet upstream stay in the outbox and are sent after the next start"
+    );
 }
 
 /// SIGHUP reloads the sheet; SIGTERM and SIGINT stop the monitor.

@@ -46,7 +46,14 @@ impl TestMongo {
             .as_ref()
             .map_or_else(|| "memory".to_string(), |p| p.display().to_string());
         let child = Command::new("nx-27017")
-            .args(["--db", &db, "--host", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "--db",
+                &db,
+                "--host",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+            ])
             .arg("--pid-file")
             .arg(self.run_dir.path().join("nx.pid"))
             .arg("--log-file")
@@ -59,7 +66,11 @@ impl TestMongo {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nx-27017 did not start on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "nx-27017 did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

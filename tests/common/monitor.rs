@@ -164,7 +164,12 @@ impl RunningMonitor {
 
     /// Poll a JSON endpoint until `done` holds, or panic with the last
     /// answer and the log.
-    pub fn wait_until_json(&self, path: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_until_json(
+        &self,
+        path: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         let mut last = Value::Null;
         while Instant::now() < deadline {
@@ -179,7 +184,10 @@ impl RunningMonitor {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("timed out waiting on {path}; last:\n{last:#}\nlog:\n{}", self.log());
+        panic!(
+            "timed out waiting on {path}; last:\n{last:#}\nlog:\n{}",
+            self.log()
+        );
     }
 
     /// Send a signal with kill(1).

@@ -6,99 +6,13 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::mongo::TestMongo;
 use common::monitor::{free_port, request, Response, RunningMonitor};
 use edgeprobe::clock::Timestamp;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use serde_json::{json, Value};
-
-/// nx-27017 on a free loopback port, stopped when dropped.
-struct NxServer {
-    child: Child,
-    port: u16,
-    log_file: PathBuf,
-    pid_file: PathBuf,
-}
-
-impl NxServer {
-    fn start() -> NxServer {
-        let port = free_port();
-        let tag = format!("edgeprobe-central-test-{}-{port}", std::process::id());
-        let log_file = std::env::temp_dir().join(format!("{tag}.log"));
-        let pid_file = std::env::temp_dir().join(format!("{tag}.pid"));
-        let child = Command::new("nx-27017")
-            .args([
-                "--db",
-                "memory",
-                "--host",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg("--log-file")
-            .arg(&log_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start nx-27017 ({e}): this test needs the nx-27017 MongoDB-compatible \
-                     server on PATH (pip install nx-27017)"
-                )
-            });
-        let mut server = NxServer {
-            child,
-            port,
-            log_file,
-            pid_file,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!(
-                    "nx-27017 exited ({status}) before accepting:\n{}",
-                    server.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nx-27017 did not accept on {addr} within 30 s:\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn uri(&self) -> String {
-        format!("mongodb://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_file).unwrap_or_default()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for NxServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_file(&self.log_file);
-        let _ = std::fs::remove_file(&self.pid_file);
-    }
-}
 
 fn at(ts: Timestamp) -> DateTime {
     DateTime::from_millis(ts.millis())
@@ -312,7 +226,7 @@ fn row<'a>(rows: &'a Value, board: &str, target: &str) -> &'a Value {
 
 #[test]
 fn central_reads_the_fleet_from_mongodb() {
-    let mut nx = NxServer::start();
+    let mut nx = TestMongo::start();
     let now = Timestamp::now();
     seed(&nx.uri(), now);
     let central = RunningMonitor::start_command(&[

@@ -25,12 +25,14 @@
 //! - it serves every database from one SQLite file (`--db memory`), so
 //!   the database name is not isolated as on a real server.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::mongo::TestMongo;
+use common::monitor::free_port;
 use edgeprobe::clock::Timestamp;
 use edgeprobe::monitor::{BoardInfo, RoundInfo, Snapshot, TargetView, UpstreamView};
 use edgeprobe::probe::{Gateway, Hop, RttSummary, Status, Ttl};
@@ -45,77 +47,10 @@ const BOARD: &str = "closet-3";
 /// 2026-11-25T12:00:00Z
 const T0: i64 = 1_795_608_000_000;
 
-/// An nx-27017 process of this test.
-struct Nx {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Nx {
-    /// Start a server on `port` and wait until it accepts connections.
-    fn start(port: u16) -> Nx {
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("nx-27017")
-            .args(["--db", "memory", "--host", "127.0.0.1", "-p"])
-            .arg(port.to_string())
-            .arg("--pid-file")
-            .arg(dir.path().join("nx.pid"))
-            .arg("--log-file")
-            .arg(dir.path().join("nx.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start nx-27017 ({e}): these tests need it; install it with \
-                     `pip install nx-27017==0.8.1` and make sure it is on PATH"
-                )
-            });
-        let mut nx = Nx {
-            child,
-            port,
-            _dir: dir,
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = nx.child.try_wait() {
-                panic!("nx-27017 exited at start ({status}); see its log");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nx-27017 did not listen on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        nx
-    }
-
-    fn uri(&self) -> String {
-        uri(self.port)
-    }
-}
-
-impl Drop for Nx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Short timeouts so that a test with the server down does not wait the
 /// default five seconds per attempt.
 fn uri(port: u16) -> String {
     format!("mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500&connectTimeoutMS=500")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn target(i: usize) -> String {
@@ -338,15 +273,15 @@ async fn count(db: &mongodb::Database, coll: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_synced_exactly_once_with_the_board() {
-    let nx = Nx::start(free_port());
+    let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
     // 3 rounds of 7 targets: 21 results, 21 traces, 3 events; batches of
     // 10 so that it takes several.
     write(&store, 1..=3, 7);
-    let mut run = spawn(&nx.uri(), &store, 10, snapshot(3, 4));
+    let mut run = spawn(&uri(nx.port), &store, 10, snapshot(3, 4));
     run.until("synced", synced).await;
-    let db = db(&nx.uri()).await;
+    let db = db(&uri(nx.port)).await;
     assert_eq!(count(&db, "results").await, 21);
     assert_eq!(count(&db, "traces").await, 21);
     assert_eq!(count(&db, "events").await, 3);
@@ -443,14 +378,14 @@ async fn a_backlog_is_synced_exactly_once_with_the_board() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_batch_is_absorbed_not_doubled() {
-    let nx = Nx::start(free_port());
+    let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
     write(&store, 1..=2, 5);
 
     // As if the last sync crashed between the server's acknowledgement and
     // mark_synced: the first 8 rows are upstream and still queued.
-    let up = MongoUpstream::new(&nx.uri(), "edgeprobe").unwrap();
+    let up = MongoUpstream::new(&uri(nx.port), "edgeprobe").unwrap();
     let first = store.lock().unwrap().outbox_batch(8).unwrap();
     let resend: Vec<Document> = first
         .iter()
@@ -466,11 +401,11 @@ async fn a_resent_batch_is_absorbed_not_doubled() {
     up.insert(Collection::Results, resend.clone())
         .await
         .expect("all duplicates count as inserted");
-    let db = db(&nx.uri()).await;
+    let db = db(&uri(nx.port)).await;
     assert_eq!(count(&db, "results").await, 5);
     assert_eq!(backlog(&store), 22);
 
-    let mut run = spawn(&nx.uri(), &store, 500, snapshot(2, 3));
+    let mut run = spawn(&uri(nx.port), &store, 500, snapshot(2, 3));
     run.until("synced", synced).await;
     assert_eq!(count(&db, "results").await, 10);
     assert_eq!(count(&db, "traces").await, 10);
@@ -519,9 +454,9 @@ async fn server_down_keeps_the_outbox_then_drains_when_it_is_up() {
     write(&store, 3..=3, 5);
     run.snapshots.send_replace(snapshot(3, 3));
 
-    let nx = Nx::start(port);
+    let nx = TestMongo::start_on(port);
     run.until("synced", synced).await;
-    let db = db(&nx.uri()).await;
+    let db = db(&uri(nx.port)).await;
     assert_eq!(count(&db, "results").await, 15);
     assert_eq!(count(&db, "traces").await, 15);
     assert_eq!(count(&db, "events").await, 3);
@@ -559,18 +494,18 @@ async fn a_dead_server_is_noticed_in_seconds_and_shutdown_is_prompt() {
 /// benchmark of MongoDB: nx-27017 is Python on SQLite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_rate() {
-    let nx = Nx::start(free_port());
+    let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
     // 20 rounds of 100 targets: 4,020 rows.
     write(&store, 1..=20, 100);
     let rows = backlog(&store);
     let started = Instant::now();
-    let mut run = spawn(&nx.uri(), &store, 500, snapshot(20, 3));
+    let mut run = spawn(&uri(nx.port), &store, 500, snapshot(20, 3));
     run.until("synced", synced).await;
     let took = started.elapsed();
     assert_eq!(backlog(&store), 0);
-    let db = db(&nx.uri()).await;
+    let db = db(&uri(nx.port)).await;
     assert_eq!(count(&db, "results").await, 2000);
     eprintln!(
         "drained {rows} rows in {took:?}: {:.0} docs/s (batches of 500, nx-27017)",

@@ -23,6 +23,12 @@ impl TestMongo {
         TestMongo::launch(None, free_port())
     }
 
+    /// A server in memory on a given port (e.g. one a client was told to
+    /// use while nothing listened there yet).
+    pub fn start_on(port: u16) -> TestMongo {
+        TestMongo::launch(None, port)
+    }
+
     /// A server whose data lives in `db`, so it survives a restart.
     pub fn start_persistent(db: &Path) -> TestMongo {
         TestMongo::launch(Some(db.to_path_buf()), free_port())
@@ -78,6 +84,11 @@ impl TestMongo {
     /// `mongodb://127.0.0.1:PORT`.
     pub fn uri(&self) -> String {
         format!("mongodb://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.run_dir.path().join("nx.log")).unwrap_or_default()
     }
 
     /// Kill the server (as a crash would); the port stays reserved for

@@ -313,9 +313,9 @@ impl Config {
         };
         check_probe(&probe)?;
 
-        let board_id = over
-            .board_id
-            .or(file.board_id)
+        let named_board = over.board_id.or(file.board_id);
+        let board_named = named_board.is_some();
+        let board_id = named_board
             .or_else(|| env.hostname.clone())
             .unwrap_or_else(|| "edgeprobe".to_string());
         check_board_id(&board_id)?;
@@ -370,6 +370,17 @@ impl Config {
         }
 
         let mongo = resolve_mongo(file.mongo, over.mongo_uri, over.mongo_uri_file)?;
+        if mongo.is_some() && !board_named {
+            // Every stock Raspberry Pi is called `raspberrypi`: boards that
+            // share a name would mix their data upstream.
+            return Err(invalid(
+                "board_id",
+                format!(
+                    "set it explicitly (e.g. --board-id closet-3) when syncing to MongoDB; \
+                     the host name {board_id:?} may be shared by other boards"
+                ),
+            ));
+        }
 
         Ok(Config {
             board_id,
@@ -428,7 +439,7 @@ fn resolve_mongo(
                     format!("{key} {} is not a readable file", path.display()),
                 ));
             }
-            options.push(format!("{key}={}", path.display()));
+            options.push(format!("{key}={}", uri_escape(&path.display().to_string())));
         }
     }
     let uri = if options.is_empty() {
@@ -437,14 +448,16 @@ fn resolve_mongo(
         options.insert(0, "tls=true".into());
         with_query(&uri, &options.join("&"))
     };
-    let database = section.database.unwrap_or_else(|| "edgeprobe".to_string());
+    let database = section
+        .database
+        .unwrap_or_else(|| crate::upstream::DEFAULT_DATABASE.to_string());
     if database.is_empty() || database.contains(['/', '\\', '.', ' ', '"', '$']) {
         return Err(invalid(
             "mongo.database",
             format!("{database:?} is not a MongoDB database name"),
         ));
     }
-    let batch = section.batch.unwrap_or(500);
+    let batch = section.batch.unwrap_or(crate::upstream::DEFAULT_BATCH);
     if !(1..=10_000).contains(&batch) {
         return Err(invalid("mongo.batch", "must be between 1 and 10000"));
     }
@@ -453,6 +466,19 @@ fn resolve_mongo(
         database,
         batch,
     }))
+}
+
+/// Percent-encode what would end or split a URI query value.
+fn uri_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `uri` with `extra` options appended to its query string.
@@ -801,12 +827,13 @@ mod tests {
         let c = Config::resolve(FileConfig::default(), Overrides::default(), &env()).unwrap();
         assert_eq!(c.mongo, None);
 
-        let file = FileConfig::parse(
-            "c.toml",
-            "[mongo]\nuri = \"mongodb://db.example.net:27017\"\ndatabase = \"fleet\"\n",
+        let text = "board_id = \"closet-3\"\n[mongo]\nuri = \"mongodb://db.example.net:27017\"\ndatabase = \"fleet\"\n";
+        let c = Config::resolve(
+            FileConfig::parse("c.toml", text).unwrap(),
+            Overrides::default(),
+            &env(),
         )
         .unwrap();
-        let c = Config::resolve(file, Overrides::default(), &env()).unwrap();
         let m = c.mongo.unwrap();
         assert_eq!(m.uri, "mongodb://db.example.net:27017");
         assert_eq!(m.database, "fleet");
@@ -818,10 +845,19 @@ mod tests {
         std::fs::write(&secret, "mongodb://u:p@db.example.net/\n").unwrap();
         let over = Overrides {
             mongo_uri_file: Some(secret),
+            board_id: Some("closet-3".into()),
             ..Overrides::default()
         };
-        let c = Config::resolve(FileConfig::default(), over, &env()).unwrap();
+        let c = Config::resolve(FileConfig::default(), over.clone(), &env()).unwrap();
         assert_eq!(c.mongo.unwrap().uri, "mongodb://u:p@db.example.net/");
+
+        // The host name is not enough of a name upstream.
+        let unnamed = Overrides {
+            board_id: None,
+            ..over
+        };
+        let e = Config::resolve(FileConfig::default(), unnamed, &env()).unwrap_err();
+        assert!(e.to_string().starts_with("board_id"), "{e}");
     }
 
     #[test]
@@ -830,7 +866,7 @@ mod tests {
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
         let text = format!(
-            "[mongo]\nuri = \"mongodb://db.example.net:27017/?replicaSet=rs0\"\ntls_ca_file = {:?}\n",
+            "board_id = \"b\"\n[mongo]\nuri = \"mongodb://db.example.net:27017/?replicaSet=rs0\"\ntls_ca_file = {:?}\n",
             ca.display().to_string()
         );
         let file = FileConfig::parse("c.toml", &text).unwrap();
@@ -850,6 +886,7 @@ mod tests {
             with_query("mongodb://h:1", "tls=true"),
             "mongodb://h:1/?tls=true"
         );
+        assert_eq!(uri_escape("/etc/my ca&x.pem"), "/etc/my%20ca%26x.pem");
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn ago(now: Timestamp, secs: u64) -> Timestamp {
 fn result(board: &str, target: &str, round: i64, ts: Timestamp, status: &str) -> Document {
     let received = if status == "not_working" { 0 } else { 3 };
     doc! {
-        "_id": format!("{board}/{target}/{round}"),
+        "_id": format!("{board}/{target}/{round}/{}", ts.millis()),
         "board": board, "target": target, "name": Bson::Null, "group": Bson::Null,
         "round": round, "ts": at(ts), "status": status, "reported": status,
         "sent": 3, "received": received,

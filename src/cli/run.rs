@@ -209,11 +209,16 @@ async fn monitor(config: Config) -> Result<(), String> {
     let upstream = match &config.mongo {
         None => None,
         Some(m) => {
+            // Retry at least once per interval: central judges a board
+            // offline after three intervals without a heartbeat.
+            let defaults = UpstreamSettings::new(m.uri.clone());
             let settings = UpstreamSettings {
-                uri: m.uri.clone(),
                 database: m.database.clone(),
                 batch: m.batch,
-                ..UpstreamSettings::new(m.uri.clone())
+                backoff_max: defaults
+                    .backoff_max
+                    .min(config.probe.interval.max(Duration::from_secs(5))),
+                ..defaults
             };
             Some(
                 Syncer::new(settings, config.board_id.clone(), Arc::clone(&store))

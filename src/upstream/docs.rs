@@ -52,17 +52,20 @@ pub fn record_doc(board: &str, record: &OutboxRecord) -> (Collection, Document) 
     }
 }
 
-/// `<board>/<target>/<round>`: one result and one trace per target and
-/// round. Board ids never hold `/` (the config refuses them); targets are
-/// IPs or host names, which do not either.
-pub fn round_id(board: &str, target: &str, round: RoundId) -> String {
-    format!("{board}/{target}/{}", round.0)
+/// `<board>/<target>/<round>/<ts_ms>`: one result and one trace per
+/// target and round. Board ids never hold `/` (the config refuses them);
+/// targets are IPs or host names, which do not either. The time keeps the
+/// id unique when round numbers start again (a new SD card, a store that
+/// was recreated): without it the new rows would collide with old
+/// documents and be taken for resends.
+pub fn round_id(board: &str, target: &str, round: RoundId, ts: Timestamp) -> String {
+    format!("{board}/{target}/{}/{}", round.0, ts.millis())
 }
 
 /// A result's document.
 pub fn result_doc(board: &str, r: &ResultRecord) -> Document {
     doc! {
-        "_id": round_id(board, &r.target, r.round),
+        "_id": round_id(board, &r.target, r.round, r.ts),
         "board": board,
         "target": &r.target,
         "name": opt_str(r.name.as_deref()),
@@ -82,7 +85,7 @@ pub fn result_doc(board: &str, r: &ResultRecord) -> Document {
 /// A trace's document.
 pub fn trace_doc(board: &str, t: &TraceRecord) -> Document {
     doc! {
-        "_id": round_id(board, &t.target, t.round),
+        "_id": round_id(board, &t.target, t.round, t.ts),
         "board": board,
         "target": &t.target,
         "round": round_number(t.round),
@@ -289,7 +292,7 @@ mod tests {
     fn result_document() {
         assert_eq!(
             ext(result_doc("closet-3", &result())),
-            r#"{"_id":"closet-3/198.18.0.7/42","board":"closet-3","target":"198.18.0.7","name":"core switch","group":"closet 3","round":{"$numberLong":"42"},"ts":{"$date":{"$numberLong":"1795608000123"}},"status":"degraded","reported":"working","sent":{"$numberLong":"4"},"received":{"$numberLong":"3"},"loss":{"$numberDouble":"0.25"},"rtt":{"min":{"$numberDouble":"1.5"},"avg":{"$numberDouble":"2.0"},"max":{"$numberDouble":"3.125"},"mdev":{"$numberDouble":"0.612"}},"gateway":"198.18.0.1"}"#
+            r#"{"_id":"closet-3/198.18.0.7/42/1795608000123","board":"closet-3","target":"198.18.0.7","name":"core switch","group":"closet 3","round":{"$numberLong":"42"},"ts":{"$date":{"$numberLong":"1795608000123"}},"status":"degraded","reported":"working","sent":{"$numberLong":"4"},"received":{"$numberLong":"3"},"loss":{"$numberDouble":"0.25"},"rtt":{"min":{"$numberDouble":"1.5"},"avg":{"$numberDouble":"2.0"},"max":{"$numberDouble":"3.125"},"mdev":{"$numberDouble":"0.612"}},"gateway":"198.18.0.1"}"#
         );
     }
 
@@ -310,7 +313,7 @@ mod tests {
         };
         assert_eq!(
             ext(result_doc("b", &r)),
-            r#"{"_id":"b/198.18.0.7/18446744073709551615","board":"b","target":"198.18.0.7","name":null,"group":null,"round":{"$numberLong":"9223372036854775807"},"ts":{"$date":{"$numberLong":"1795608000123"}},"status":"not_working","reported":"not_working","sent":{"$numberLong":"0"},"received":{"$numberLong":"0"},"loss":{"$numberDouble":"1.0"},"rtt":null,"gateway":null}"#
+            r#"{"_id":"b/198.18.0.7/18446744073709551615/1795608000123","board":"b","target":"198.18.0.7","name":null,"group":null,"round":{"$numberLong":"9223372036854775807"},"ts":{"$date":{"$numberLong":"1795608000123"}},"status":"not_working","reported":"not_working","sent":{"$numberLong":"0"},"received":{"$numberLong":"0"},"loss":{"$numberDouble":"1.0"},"rtt":null,"gateway":null}"#
         );
         let direct = ResultRecord {
             gateway: Some(Gateway::Direct),
@@ -326,7 +329,7 @@ mod tests {
             ..result()
         };
         let d = result_doc("b", &v6);
-        assert_eq!(d.get_str("_id").unwrap(), "b/2001:db8::7/42");
+        assert_eq!(d.get_str("_id").unwrap(), "b/2001:db8::7/42/1795608000123");
         assert_eq!(d.get_str("gateway").unwrap(), "2001:db8::1");
     }
 
@@ -357,7 +360,7 @@ mod tests {
         };
         assert_eq!(
             ext(trace_doc("closet-3", &t)),
-            r#"{"_id":"closet-3/198.18.0.7/42","board":"closet-3","target":"198.18.0.7","round":{"$numberLong":"42"},"ts":{"$date":{"$numberLong":"1795608000123"}},"hops":[{"ttl":{"$numberInt":"1"},"addr":"198.18.0.1","rtt_ms":{"$numberDouble":"0.412"}},{"ttl":{"$numberInt":"2"},"addr":null,"rtt_ms":null},{"ttl":{"$numberInt":"255"},"addr":"198.18.0.7","rtt_ms":{"$numberDouble":"2.0"}}],"reached":true}"#
+            r#"{"_id":"closet-3/198.18.0.7/42/1795608000123","board":"closet-3","target":"198.18.0.7","round":{"$numberLong":"42"},"ts":{"$date":{"$numberLong":"1795608000123"}},"hops":[{"ttl":{"$numberInt":"1"},"addr":"198.18.0.1","rtt_ms":{"$numberDouble":"0.412"}},{"ttl":{"$numberInt":"2"},"addr":null,"rtt_ms":null},{"ttl":{"$numberInt":"255"},"addr":"198.18.0.7","rtt_ms":{"$numberDouble":"2.0"}}],"reached":true}"#
         );
         let empty = TraceRecord {
             hops: vec![],
@@ -366,7 +369,7 @@ mod tests {
         };
         assert_eq!(
             ext(trace_doc("b", &empty)),
-            r#"{"_id":"b/198.18.0.7/42","board":"b","target":"198.18.0.7","round":{"$numberLong":"42"},"ts":{"$date":{"$numberLong":"1795608000123"}},"hops":[],"reached":false}"#
+            r#"{"_id":"b/198.18.0.7/42/1795608000123","board":"b","target":"198.18.0.7","round":{"$numberLong":"42"},"ts":{"$date":{"$numberLong":"1795608000123"}},"hops":[],"reached":false}"#
         );
     }
 
@@ -620,7 +623,7 @@ mod tests {
         let (c, d) = record_doc("b", &OutboxRecord::Result(result()));
         assert_eq!(
             (c, d.get_str("_id").unwrap()),
-            (Collection::Results, "b/198.18.0.7/42")
+            (Collection::Results, "b/198.18.0.7/42/1795608000123")
         );
         let (c, _) = record_doc("b", &OutboxRecord::Event(event()));
         assert_eq!(c, Collection::Events);

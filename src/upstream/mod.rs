@@ -29,7 +29,7 @@ use crate::store::StoreError;
 
 pub use backoff::Backoff;
 pub use mongo::{redact, MongoUpstream};
-pub use sync::{Syncer, UpstreamSettings};
+pub use sync::{Syncer, UpstreamSettings, DEFAULT_BATCH, DEFAULT_DATABASE};
 
 /// The collections the outbox drains into (the board's own document goes
 /// through [`Upstream::upsert_board`]).

@@ -25,6 +25,9 @@ use super::{Collection, Upstream, UpstreamError, BOARDS};
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest one operation (an insert of a batch, a board update) may
+/// take before the server counts as unreachable for this attempt.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// MongoDB's code for a duplicate key.
 const DUPLICATE_KEY: i32 = 11000;
 /// Error texts from the driver can be long (a whole topology
@@ -111,6 +114,25 @@ impl MongoUpstream {
         Ok(client.database(&self.database))
     }
 
+    /// Run one operation with a time limit. The driver has no
+    /// per-operation timeout, and a server that accepts and then stalls
+    /// (a half-open link over LTE or NAT) would otherwise hold the sync
+    /// for as long as TCP keeps the connection.
+    async fn limited<T>(
+        &self,
+        op: impl Into<String>,
+        f: impl std::future::Future<Output = Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
+        match tokio::time::timeout(OPERATION_TIMEOUT, f).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Server {
+                server: self.server.clone(),
+                op: op.into(),
+                reason: format!("no answer within {} s", OPERATION_TIMEOUT.as_secs()),
+            }),
+        }
+    }
+
     fn fail(&self, op: impl Into<String>, e: &mongodb::error::Error) -> UpstreamError {
         UpstreamError::Server {
             server: self.server.clone(),
@@ -126,6 +148,27 @@ impl Upstream for MongoUpstream {
     }
 
     async fn ensure_indexes(&self) -> Result<(), UpstreamError> {
+        self.limited("creating the indexes", self.create_indexes())
+            .await
+    }
+
+    async fn insert(
+        &self,
+        collection: Collection,
+        docs: Vec<Document>,
+    ) -> Result<(), UpstreamError> {
+        let op = format!("inserting {} {}", docs.len(), collection.name());
+        self.limited(op, self.insert_many(collection, docs)).await
+    }
+
+    async fn upsert_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
+        let op = format!("updating board {board}");
+        self.limited(op, self.update_board(board, update)).await
+    }
+}
+
+impl MongoUpstream {
+    async fn create_indexes(&self) -> Result<(), UpstreamError> {
         let db = self.db().await?;
         for (name, keys) in indexes() {
             let models = keys
@@ -139,7 +182,7 @@ impl Upstream for MongoUpstream {
         Ok(())
     }
 
-    async fn insert(
+    async fn insert_many(
         &self,
         collection: Collection,
         docs: Vec<Document>,
@@ -162,7 +205,7 @@ impl Upstream for MongoUpstream {
         }
     }
 
-    async fn upsert_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
+    async fn update_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
         let db = self.db().await?;
         db.collection::<Document>(BOARDS)
             .update_one(doc! { "_id": board }, update)

@@ -154,6 +154,7 @@ impl<U: Upstream> Syncer<U> {
         let mut p = Progress {
             server,
             indexes: false,
+            index_warned: false,
             last_sync: None,
             down_since: None,
             seen_round: None,
@@ -207,9 +208,15 @@ impl<U: Upstream> Syncer<U> {
     ) -> Result<(), UpstreamError> {
         let mut snap = Arc::clone(&snapshots.borrow_and_update());
         p.seen_round = last_round(&snap);
+        // Without indexes central is slower, not wrong: a user that may
+        // write but not create indexes still syncs (and hears why, once the
+        // writes show that the server itself is fine).
+        let mut index_error = None;
         if !p.indexes {
-            self.upstream.ensure_indexes().await?;
-            p.indexes = true;
+            match self.upstream.ensure_indexes().await {
+                Ok(()) => p.indexes = true,
+                Err(e) => index_error = Some(e),
+            }
         }
         let mut backlog = self.store(|s| s.stats()).await?.backlog;
         let mut sent = 0u64;
@@ -247,6 +254,10 @@ impl<U: Upstream> Syncer<U> {
         p.last_sync = Some(now);
         let stats = self.store(|s| s.stats()).await?;
         self.upsert_board(p, &snap, &stats, "synced").await?;
+        if let Some(e) = index_error.filter(|_| !p.index_warned) {
+            eprintln!("edgeprobe: upstream: {e}; syncing without the indexes");
+            p.index_warned = true;
+        }
         p.publish(
             status,
             UpstreamView::Synced {
@@ -364,6 +375,8 @@ impl<U: Upstream> Syncer<U> {
 struct Progress {
     server: String,
     indexes: bool,
+    /// The failure to create the indexes was reported.
+    index_warned: bool,
     last_sync: Option<Timestamp>,
     /// Since when attempts fail.
     down_since: Option<Timestamp>,

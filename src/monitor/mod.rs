@@ -153,7 +153,7 @@ impl<P: Probe> Monitor<P> {
                     continue;
                 }
                 Ok(()) = self.upstream.changed() => {
-                    self.publish();
+                    self.upstream_moved().await;
                     continue;
                 }
             }
@@ -214,7 +214,7 @@ impl<P: Probe> Monitor<P> {
                 }
                 Some(cmd) = self.commands.recv() => self.handle(cmd).await,
                 _ = poll.tick() => self.poll_sheet().await,
-                Ok(()) = self.upstream.changed() => self.publish(),
+                Ok(()) = self.upstream.changed() => self.upstream_moved().await,
             }
         };
         let finished = Timestamp::now();
@@ -334,6 +334,15 @@ impl<P: Probe> Monitor<P> {
         }
         self.publish();
         summary
+    }
+
+    /// The sync sent rows (or failed to): the backlog shown must follow,
+    /// also between rounds and with a long interval.
+    async fn upstream_moved(&mut self) {
+        if let Ok(stats) = blocking(&self.store, |s| s.stats()).await {
+            self.store_stats = stats;
+        }
+        self.publish();
     }
 
     /// Fill targets without state from the store's history.

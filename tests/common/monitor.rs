@@ -141,31 +141,22 @@ impl RunningMonitor {
     /// Poll `/api/v1/status` until `done` holds, or panic with what was
     /// last seen and the monitor's log.
     pub fn wait_for(&self, what: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            if let Some(v) = try_request(self.addr, "GET", "/api/v1/status", &[], b"")
-                .ok()
-                .and_then(|r| serde_json::from_slice(&r.body).ok())
-            {
-                if done(&v) {
-                    return v;
-                }
-                last = v;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "timed out waiting for {what}; last status:\n{}\nlog:\n{}",
-            serde_json::to_string_pretty(&last).unwrap(),
-            self.log()
-        );
+        self.poll_json(what, "/api/v1/status", timeout, done)
     }
 
-    /// Poll a JSON endpoint until `done` holds, or panic with the last
-    /// answer and the log.
+    /// Poll a JSON endpoint until `done` holds.
     pub fn wait_until_json(
         &self,
+        path: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.poll_json(path, path, timeout, done)
+    }
+
+    fn poll_json(
+        &self,
+        what: &str,
         path: &str,
         timeout: Duration,
         done: impl Fn(&Value) -> bool,
@@ -185,7 +176,7 @@ impl RunningMonitor {
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!(
-            "timed out waiting on {path}; last:\n{last:#}\nlog:\n{}",
+            "timed out waiting for {what}; last answer from {path}:\n{last:#}\nlog:\n{}",
             self.log()
         );
     }

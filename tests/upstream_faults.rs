@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::mongo::TestMongo;
 use common::monitor::RunningMonitor;
@@ -191,12 +191,10 @@ fn two_boards_sync_to_one_server_and_central_counts_what_they_counted() {
     }
 
     // Heartbeats stopped: both boards go offline.
-    let start = Instant::now();
     central.wait_until_json("/api/v1/boards", Duration::from_secs(30), |v| {
         v.as_array()
             .is_some_and(|bs| bs.iter().all(|b| b["online"] == false))
     });
-    assert!(start.elapsed() < Duration::from_secs(30));
 }
 
 #[test]

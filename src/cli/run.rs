@@ -301,15 +301,19 @@ async fn monitor(config: Config) -> Result<(), String> {
 /// How long a stop waits for the sync to send what is left.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
-/// Wait until the outbox is empty, the server is found unreachable, or
-/// [`FINAL_FLUSH`] has passed, whichever comes first.
+/// Wait until the sync has sent what is left and told the server (the
+/// board document follows the last drain), the server is found
+/// unreachable, or [`FINAL_FLUSH`] has passed, whichever comes first.
 async fn final_flush(
     store: &Arc<std::sync::Mutex<Store>>,
     upstream: watch::Receiver<UpstreamView>,
 ) {
+    let asked = Timestamp::now();
     let deadline = tokio::time::Instant::now() + FINAL_FLUSH;
+    let mut first = true;
     while tokio::time::Instant::now() < deadline {
-        if matches!(*upstream.borrow(), UpstreamView::Unreachable { .. }) {
+        let view = upstream.borrow().clone();
+        if matches!(view, UpstreamView::Unreachable { .. }) {
             break;
         }
         let store = Arc::clone(store);
@@ -321,9 +325,11 @@ async fn final_flush(
         .await
         .ok()
         .flatten();
-        if backlog == Some(0) {
+        let reported = matches!(view, UpstreamView::Synced { last_sync, .. } if last_sync >= asked);
+        if backlog == Some(0) && (first || reported) {
             return;
         }
+        first = false;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!(

@@ -82,12 +82,12 @@ fn event(board: &str, target: &str, ts: Timestamp, detail: &str) -> Document {
 
 /// The fleet the test reads back:
 /// - closet-1 (seen 1 s ago: online) and closet-3 (seen an hour ago with
-///   a 60 s interval: offline), both monitoring 10.0.0.1;
-/// - closet-1/10.0.0.1: 10 results in the last hour, 3 of them
+///   a 60 s interval: offline), both monitoring 198.19.0.1;
+/// - closet-1/198.19.0.1: 10 results in the last hour, 3 of them
 ///   not_working (7 count: 5 working, 2 degraded), plus one not_working
 ///   result 3 days old (in 7 d, not in 24 h);
 /// - closet-1/2001:db8::1: 2 degraded in 24 h, one working 10 days ago;
-/// - closet-3/10.0.0.1: 4 not_working in 24 h.
+/// - closet-3/198.19.0.1: 4 not_working in 24 h.
 fn seed(uri: &str, now: Timestamp) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
@@ -102,7 +102,7 @@ fn seed(uri: &str, now: Timestamp) {
             };
             results.push(result(
                 "closet-1",
-                "10.0.0.1",
+                "198.19.0.1",
                 100 - i,
                 ago(now, 60 * (i as u64 + 1)),
                 status,
@@ -110,7 +110,7 @@ fn seed(uri: &str, now: Timestamp) {
         }
         results.push(result(
             "closet-1",
-            "10.0.0.1",
+            "198.19.0.1",
             1,
             ago(now, 3 * 86_400),
             "not_working",
@@ -139,7 +139,7 @@ fn seed(uri: &str, now: Timestamp) {
         for i in 0..4_i64 {
             results.push(result(
                 "closet-3",
-                "10.0.0.1",
+                "198.19.0.1",
                 50 - i,
                 ago(now, 90 * (i as u64 + 1)),
                 "not_working",
@@ -158,7 +158,7 @@ fn seed(uri: &str, now: Timestamp) {
                 [1, 1, 0, 0],
                 0,
                 vec![
-                    board_target("10.0.0.1", "core switch", "working", now, None),
+                    board_target("198.19.0.1", "core switch", "working", now, None),
                     board_target("2001:db8::1", "v6 router", "degraded", now, None),
                 ],
             ),
@@ -169,11 +169,11 @@ fn seed(uri: &str, now: Timestamp) {
                 [0, 0, 1, 0],
                 42,
                 vec![board_target(
-                    "10.0.0.1",
+                    "198.19.0.1",
                     "<script>alert('x')</script>",
                     "not_working",
                     now,
-                    Some("no reply from 10.0.0.1"),
+                    Some("no reply from 198.19.0.1"),
                 )],
             ),
         ];
@@ -185,17 +185,17 @@ fn seed(uri: &str, now: Timestamp) {
         let events = vec![
             event(
                 "closet-1",
-                "10.0.0.1",
+                "198.19.0.1",
                 ago(now, 300),
                 "older closet-1 event",
             ),
             event(
                 "closet-1",
-                "10.0.0.1",
+                "198.19.0.1",
                 ago(now, 100),
                 "newer closet-1 event",
             ),
-            event("closet-3", "10.0.0.1", ago(now, 200), "closet-3 event"),
+            event("closet-3", "198.19.0.1", ago(now, 200), "closet-3 event"),
         ];
         db.collection::<Document>("events")
             .insert_many(events)
@@ -257,16 +257,16 @@ fn central_reads_the_fleet_from_mongodb() {
     let day = get_json(&central, "/api/v1/availability?window=24h");
     assert_eq!(day.as_array().map(Vec::len), Some(3), "{day:#}");
     assert_eq!(
-        row(&day, "closet-1", "10.0.0.1"),
-        &json!({"board": "closet-1", "target": "10.0.0.1", "rounds": 10, "working": 7, "availability": 0.7})
+        row(&day, "closet-1", "198.19.0.1"),
+        &json!({"board": "closet-1", "target": "198.19.0.1", "rounds": 10, "working": 7, "availability": 0.7})
     );
     assert_eq!(
         row(&day, "closet-1", "2001:db8::1"),
         &json!({"board": "closet-1", "target": "2001:db8::1", "rounds": 2, "working": 2, "availability": 1.0})
     );
     assert_eq!(
-        row(&day, "closet-3", "10.0.0.1"),
-        &json!({"board": "closet-3", "target": "10.0.0.1", "rounds": 4, "working": 0, "availability": 0.0})
+        row(&day, "closet-3", "198.19.0.1"),
+        &json!({"board": "closet-3", "target": "198.19.0.1", "rounds": 4, "working": 0, "availability": 0.0})
     );
     assert_eq!(
         get_json(&central, "/api/v1/availability"),
@@ -276,7 +276,7 @@ fn central_reads_the_fleet_from_mongodb() {
 
     // 7 d takes in the 3-day-old result; 30 d the 10-day-old one too.
     let week = get_json(&central, "/api/v1/availability?window=7d");
-    let r = row(&week, "closet-1", "10.0.0.1");
+    let r = row(&week, "closet-1", "198.19.0.1");
     assert_eq!(
         (r["rounds"].as_u64(), r["working"].as_u64()),
         (Some(11), Some(7))
@@ -299,8 +299,8 @@ fn central_reads_the_fleet_from_mongodb() {
     assert_eq!(bad["allowed"], json!(["24h", "7d", "30d"]));
 
     // One target across boards; IPv6 raw or percent-encoded.
-    let t = get_json(&central, "/api/v1/targets/10.0.0.1");
-    assert_eq!(t["target"], "10.0.0.1");
+    let t = get_json(&central, "/api/v1/targets/198.19.0.1");
+    assert_eq!(t["target"], "198.19.0.1");
     assert_eq!(t["boards"][0]["board"], "closet-1");
     assert_eq!(t["boards"][0]["status"], "working");
     assert_eq!(t["boards"][0]["availability"]["24h"]["availability"], 0.7);
@@ -308,7 +308,7 @@ fn central_reads_the_fleet_from_mongodb() {
     assert_eq!(t["boards"][1]["board"], "closet-3");
     assert_eq!(t["boards"][1]["online"], false);
     assert_eq!(t["boards"][1]["status"], "not_working");
-    assert_eq!(t["boards"][1]["cause"], "no reply from 10.0.0.1");
+    assert_eq!(t["boards"][1]["cause"], "no reply from 198.19.0.1");
     let v6 = get_json(&central, "/api/v1/targets/2001%3Adb8%3A%3A1");
     assert_eq!(v6["target"], "2001:db8::1");
     assert_eq!(v6["boards"][0]["availability"]["30d"]["rounds"], 3);
@@ -331,7 +331,7 @@ fn central_reads_the_fleet_from_mongodb() {
         "href=\"/targets/2001:db8::1\"",
         ">Online<",
         ">Offline<",
-        // 10.0.0.1 is down on closet-3, up on closet-1.
+        // 198.19.0.1 is down on closet-3, up on closet-1.
         "Not Working</span> on <a href=\"/boards/closet-3\">closet-3</a>",
         "Working</span> on <a href=\"/boards/closet-1\">closet-1</a>",
     ] {
@@ -361,11 +361,11 @@ fn central_reads_the_fleet_from_mongodb() {
     assert!(!html.contains("closet-3 event"), "another board's event");
     let page = get(&central, "/boards/closet-3");
     assert_eq!(page.status, 200);
-    assert!(page.text().contains("no reply from 10.0.0.1"));
+    assert!(page.text().contains("no reply from 198.19.0.1"));
     assert!(page.text().contains("42 rows not yet synced"));
     assert_eq!(get(&central, "/boards/nope").status, 404);
 
-    let page = get(&central, "/targets/10.0.0.1");
+    let page = get(&central, "/targets/198.19.0.1");
     assert_eq!(page.status, 200, "{}", page.text());
     let html = page.text();
     assert!(
@@ -431,7 +431,7 @@ fn credentials_never_show() {
         "/",
         "/api/v1/boards",
         "/boards/x",
-        "/targets/10.0.0.1",
+        "/targets/198.19.0.1",
         "/api/v1/availability",
     ] {
         let r = get(&central, path);

@@ -232,7 +232,7 @@ mod tests {
             },
             backlog: Some(3),
             targets: vec![BoardTarget {
-                target: "10.0.0.1".into(),
+                target: "198.19.0.1".into(),
                 status: Some(Status::NotWorking),
                 gateway: Some("direct".into()),
                 ..BoardTarget::default()
@@ -261,14 +261,14 @@ mod tests {
     fn availability_rows_serialize_flat() {
         let row = AvailabilityRow {
             board: "a".into(),
-            target: "10.0.0.1".into(),
+            target: "198.19.0.1".into(),
             rounds: 10,
             working: 7,
             availability: 0.7,
         };
         assert_eq!(
             serde_json::to_value([&row]).expect("json"),
-            json!([{"board": "a", "target": "10.0.0.1", "rounds": 10, "working": 7, "availability": 0.7}])
+            json!([{"board": "a", "target": "198.19.0.1", "rounds": 10, "working": 7, "availability": 0.7}])
         );
     }
 
@@ -277,7 +277,7 @@ mod tests {
         let bs = [board("a", 5)];
         let row = |b: &str, rounds| AvailabilityRow {
             board: b.into(),
-            target: "10.0.0.1".into(),
+            target: "198.19.0.1".into(),
             rounds,
             working: rounds / 2,
             availability: 0.5,
@@ -288,9 +288,9 @@ mod tests {
             (Window::Week, vec![row("a", 4), row("gone", 8)]),
             (Window::Month, vec![row("a", 6), row("gone", 8)]),
         ];
-        let across = target_across("10.0.0.1", &bs, &windows, NOW);
-        let v = serde_json::to_value(target_detail("10.0.0.1", &across)).expect("json");
-        assert_eq!(v["target"], "10.0.0.1");
+        let across = target_across("198.19.0.1", &bs, &windows, NOW);
+        let v = serde_json::to_value(target_detail("198.19.0.1", &across)).expect("json");
+        assert_eq!(v["target"], "198.19.0.1");
         assert_eq!(v["boards"][0]["board"], "a");
         assert_eq!(v["boards"][0]["status"], "not_working");
         assert_eq!(v["boards"][0]["gateway"], "direct");

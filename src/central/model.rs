@@ -535,10 +535,10 @@ mod tests {
             "counts": {"working": 2_i64, "degraded": 0_i32, "not_working": 1.0, "pending": -1},
             "backlog": 12_i64, "oldest_unsynced": null, "upstream_state": "synced",
             "targets": [
-                {"target": "10.0.0.1", "name": "<b>core</b>", "group": null, "status": "not_working",
+                {"target": "198.19.0.1", "name": "<b>core</b>", "group": null, "status": "not_working",
                  "since": seen, "last_updated": seen, "loss": 1.0, "rtt_avg": null,
                  "gateway": "direct", "cause": "no reply"},
-                {"target": "10.0.0.2", "status": null},
+                {"target": "198.19.0.2", "status": null},
                 {"name": "no target field: skipped"},
                 "not a document",
             ],
@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn availability_rows_decode() {
         let r = AvailabilityRow::from_doc(&doc! {
-            "_id": "a\u{1f}10.0.0.1", "board": "a", "target": "10.0.0.1",
+            "_id": "a\u{1f}198.19.0.1", "board": "a", "target": "198.19.0.1",
             "rounds": 10_i32, "working": 7_i64, "availability": 0.7,
         })
         .expect("decodes");
@@ -616,8 +616,8 @@ mod tests {
                 "closet-1",
                 secs_ago(10),
                 &[
-                    ("10.0.0.10", Some(Status::Working)),
-                    ("10.0.0.9", Some(Status::Working)),
+                    ("198.19.0.10", Some(Status::Working)),
+                    ("198.19.0.9", Some(Status::Working)),
                     ("2001:db8::1", Some(Status::Working)),
                 ],
             ),
@@ -625,22 +625,22 @@ mod tests {
                 "closet-3",
                 secs_ago(10),
                 &[
-                    ("10.0.0.10", Some(Status::NotWorking)),
+                    ("198.19.0.10", Some(Status::NotWorking)),
                     ("host.example", None),
                 ],
             ),
-            // Offline: its Not Working is stale and does not make 10.0.0.9 worst.
+            // Offline: its Not Working is stale and does not make 198.19.0.9 worst.
             board(
                 "old",
                 secs_ago(100_000),
-                &[("10.0.0.9", Some(Status::NotWorking))],
+                &[("198.19.0.9", Some(Status::NotWorking))],
             ),
         ];
         let fleet = fleet_targets(&boards, NOW);
         let order: Vec<&str> = fleet.iter().map(|t| t.target).collect();
         assert_eq!(
             order,
-            ["10.0.0.10", "10.0.0.9", "2001:db8::1", "host.example"]
+            ["198.19.0.10", "198.19.0.9", "2001:db8::1", "host.example"]
         );
         let first = &fleet[0];
         assert_eq!(first.worst(), Some(Status::NotWorking));

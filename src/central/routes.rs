@@ -266,8 +266,8 @@ mod tests {
             Route::Target("2001:db8::1")
         );
         assert_eq!(
-            Route::parse("/api/v1/targets/10.0.0.1"),
-            Route::ApiTarget("10.0.0.1")
+            Route::parse("/api/v1/targets/198.19.0.1"),
+            Route::ApiTarget("198.19.0.1")
         );
         assert_eq!(Route::parse("/api/v1/status"), Route::NotFound);
     }

@@ -14,6 +14,9 @@ use super::model::{AvailabilityRow, Board, Event};
 use super::pipeline;
 use crate::clock::Timestamp;
 
+/// How long the server may spend on one query of a page (`maxTimeMS`).
+const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Why the fleet could not be read. Every message names the server by
 /// [`server_label`] and has credentials scrubbed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +207,7 @@ impl MongoFleet {
             .collection("boards")
             .await?
             .find(filter)
+            .max_time(QUERY_TIME_LIMIT)
             .await
             .map_err(|e| self.unavailable(op, &e))?
             .try_collect()
@@ -266,6 +270,7 @@ impl FleetSource for MongoFleet {
                 .find(pipeline::events_of(board))
                 .sort(pipeline::newest_first())
                 .limit(limit)
+                .max_time(QUERY_TIME_LIMIT)
                 .await
                 .map_err(|e| self.unavailable(op, &e))?
                 .try_collect()
@@ -286,6 +291,9 @@ impl FleetSource for MongoFleet {
                 .collection("results")
                 .await?
                 .aggregate(pipeline::availability(since, target))
+                // The server stops a long window over a big fleet itself,
+                // instead of running on after the request gave up.
+                .max_time(QUERY_TIME_LIMIT)
                 .await
                 .map_err(|e| self.unavailable(op, &e))?
                 .try_collect()

@@ -571,7 +571,7 @@ mod tests {
                 },
                 upstream_state: Some(HOSTILE.into()),
                 targets: vec![
-                    target("10.0.0.1", Some(Status::Working)),
+                    target("198.19.0.1", Some(Status::Working)),
                     target("2001:db8::1", Some(Status::Working)),
                 ],
                 ..Board::default()
@@ -580,7 +580,7 @@ mod tests {
                 id: format!("closet-3{HOSTILE}"),
                 last_seen: Some(NOW.sub(Duration::from_secs(3600))),
                 interval_s: Some(60.0),
-                targets: vec![target("10.0.0.1", Some(Status::NotWorking))],
+                targets: vec![target("198.19.0.1", Some(Status::NotWorking))],
                 ..Board::default()
             },
         ]
@@ -626,7 +626,7 @@ mod tests {
         let bs = boards();
         let events = [Event {
             board: "closet-1".into(),
-            target: Some("10.0.0.1".into()),
+            target: Some("198.19.0.1".into()),
             ts: Some(NOW),
             kind: "status".into(),
             from: Some("working".into()),
@@ -657,14 +657,14 @@ mod tests {
         let bs = boards();
         let rows = vec![AvailabilityRow {
             board: bs[1].id.clone(),
-            target: "10.0.0.1".into(),
+            target: "198.19.0.1".into(),
             rounds: 10,
             working: 7,
             availability: 0.7,
         }];
         let windows = vec![(Window::Day, rows.clone())];
-        let across = target_across("10.0.0.1", &bs, &windows, NOW);
-        let html = target_page(&ctx(), "10.0.0.1", Ok(&across)).into_string();
+        let across = target_across("198.19.0.1", &bs, &windows, NOW);
+        let html = target_page(&ctx(), "198.19.0.1", Ok(&across)).into_string();
         assert_inert(&html);
         assert!(html.contains("70 %"));
         assert!(html.contains("7/10 rounds"));

@@ -40,7 +40,13 @@ fn indexes() -> Vec<(&'static str, Vec<Document>)> {
     vec![
         (
             Collection::Results.name(),
-            vec![doc! { "board": 1, "target": 1, "ts": -1 }, doc! { "ts": 1 }],
+            // By board (board pages), by window (availability), by
+            // target and window (a target's page across boards).
+            vec![
+                doc! { "board": 1, "target": 1, "ts": -1 },
+                doc! { "ts": 1 },
+                doc! { "target": 1, "ts": 1 },
+            ],
         ),
         (
             Collection::Traces.name(),

@@ -71,7 +71,24 @@ impl TestMongo {
             .expect("start nx-27017, the test MongoDB (scripts/test.sh installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            // Ours must be the one answering: if another process took the
+            // port first, our server exits and a connect would fool us.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "nx-27017 on port {} exited ({status}):\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                // A moment for a server that lost the race to fail its bind.
+                std::thread::sleep(Duration::from_millis(100));
+                if let Some(Ok(None)) = self.child.as_mut().map(Child::try_wait) {
+                    return;
+                }
+                continue;
+            }
             assert!(
                 Instant::now() < deadline,
                 "nx-27017 did not start on port {}",

@@ -3,6 +3,7 @@
 //! - [`targets`] reads the spreadsheet of addresses to watch;
 //! - [`probe`] pings and traces them over shared ICMP sockets;
 //! - [`monitor`] runs rounds of probes and keeps the live state;
+//! - [`leds`] turns the state into LED patterns and drives the pins;
 //! - [`store`] keeps the history on the board (SQLite);
 //! - [`upstream`] forwards the store's outbox to a central MongoDB;
 //! - [`web`] serves the dashboard, the JSON API and `/metrics`;
@@ -13,6 +14,7 @@ pub mod central;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod leds;
 pub mod monitor;
 pub mod probe;
 pub mod store;

@@ -1,0 +1,393 @@
+//! The LED driver: turns patterns into pin writes over embedded-hal's
+//! [`OutputPin`], whatever the backend (virtual, sysfs, GPIO).
+//!
+//! The active level is configuration (how the LED is wired), so it is a
+//! value here rather than a type parameter as in switch-hal. A pin is
+//! written only when its LED changes, so re-applying the same view every
+//! tick costs nothing on the bus or in sysfs.
+
+use std::error::Error as StdError;
+
+use embedded_hal::digital::OutputPin;
+
+use super::pattern::lit;
+use crate::monitor::{LedPattern, LedView};
+
+/// Which pin level lights the LED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActiveLevel {
+    /// High lights it (LED from the pin to ground).
+    #[default]
+    High,
+    /// Low lights it (LED from the supply to the pin, or an inverting driver).
+    Low,
+}
+
+/// An LED could not be switched.
+#[derive(Debug, thiserror::Error)]
+pub enum LedError {
+    /// Writing the pin failed; the source says why and what to do.
+    #[error("{led} LED: could not turn it {}: {source}", if *on { "on" } else { "off" })]
+    Pin {
+        /// The LED's name (`green`, `red`, `amber`, or the configured one).
+        led: String,
+        /// Whether it was being turned on.
+        on: bool,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+}
+
+/// One LED on a pin, with its active level and what was last written.
+#[derive(Debug)]
+pub struct Led<P: OutputPin> {
+    name: String,
+    pin: P,
+    level: ActiveLevel,
+    /// What the pin shows now; `None` before the first write or after a
+    /// failed one, so the next [`Led::set`] writes whatever it is asked.
+    lit: Option<bool>,
+}
+
+impl<P: OutputPin> Led<P> {
+    /// An LED named `name` on `pin`, lit at `level`. Nothing is written yet.
+    pub fn new(name: impl Into<String>, pin: P, level: ActiveLevel) -> Self {
+        Led {
+            name: name.into(),
+            pin,
+            level,
+            lit: None,
+        }
+    }
+
+    /// The LED's name, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the LED is lit, as last written (`None`: unknown).
+    pub fn is_lit(&self) -> Option<bool> {
+        self.lit
+    }
+
+    /// The pin, e.g. to read a virtual pin's state.
+    pub fn pin(&self) -> &P {
+        &self.pin
+    }
+
+    /// Give the pin back.
+    pub fn into_pin(self) -> P {
+        self.pin
+    }
+}
+
+impl<P> Led<P>
+where
+    P: OutputPin,
+    P::Error: StdError + Send + Sync + 'static,
+{
+    /// Light the LED or not; writes the pin only if that changes it.
+    pub fn set(&mut self, on: bool) -> Result<(), LedError> {
+        if self.lit == Some(on) {
+            return Ok(());
+        }
+        let high = match self.level {
+            ActiveLevel::High => on,
+            ActiveLevel::Low => !on,
+        };
+        let written = if high {
+            self.pin.set_high()
+        } else {
+            self.pin.set_low()
+        };
+        match written {
+            Ok(()) => {
+                self.lit = Some(on);
+                Ok(())
+            }
+            Err(e) => {
+                self.lit = None;
+                Err(LedError::Pin {
+                    led: self.name.clone(),
+                    on,
+                    source: Box::new(e),
+                })
+            }
+        }
+    }
+}
+
+/// The board's LEDs; any subset may be fitted.
+#[derive(Debug)]
+pub struct LedBank<P: OutputPin> {
+    /// Everything fine, with the probe loop's heartbeat.
+    pub green: Option<Led<P>>,
+    /// Targets not working, or the board's gateway down.
+    pub red: Option<Led<P>>,
+    /// Upstream unreachable or draining.
+    pub amber: Option<Led<P>>,
+}
+
+impl<P> LedBank<P>
+where
+    P: OutputPin,
+    P::Error: StdError + Send + Sync + 'static,
+{
+    /// A bank of the LEDs present.
+    pub fn new(green: Option<Led<P>>, red: Option<Led<P>>, amber: Option<Led<P>>) -> Self {
+        LedBank { green, red, amber }
+    }
+
+    /// Show `view` as it looks at `now_ms`: call it every tick.
+    ///
+    /// The chase runs over the LEDs present, in the order green, red, amber.
+    /// Every LED is tried even if one fails; the first failure is returned.
+    pub fn apply(&mut self, view: &LedView, now_ms: u64) -> Result<(), LedError> {
+        let leds = self.present();
+        let mut index = 0;
+        let mut first_error = None;
+        for (led, pattern) in [
+            (&mut self.green, view.green),
+            (&mut self.red, view.red),
+            (&mut self.amber, view.amber),
+        ] {
+            let Some(led) = led else { continue };
+            if let Err(e) = led.set(lit(pattern, index, leds, now_ms)) {
+                first_error.get_or_insert(e);
+            }
+            index += 1;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Turn every LED off (at shutdown).
+    pub fn off(&mut self) -> Result<(), LedError> {
+        let off = LedView {
+            green: LedPattern::Off,
+            red: LedPattern::Off,
+            amber: LedPattern::Off,
+        };
+        self.apply(&off, 0)
+    }
+
+    fn present(&self) -> usize {
+        [
+            self.green.is_some(),
+            self.red.is_some(),
+            self.amber.is_some(),
+        ]
+        .into_iter()
+        .filter(|p| *p)
+        .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use embedded_hal::digital::ErrorType;
+
+    use super::*;
+    use crate::leds::pattern::CHASE_STEP_MS;
+    use LedPattern::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pin broken")]
+    struct Broken;
+
+    impl embedded_hal::digital::Error for Broken {
+        fn kind(&self) -> embedded_hal::digital::ErrorKind {
+            embedded_hal::digital::ErrorKind::Other
+        }
+    }
+
+    /// Records every write: `true` for set_high, `false` for set_low.
+    #[derive(Debug, Default)]
+    struct Recording {
+        writes: Vec<bool>,
+        fail: bool,
+    }
+
+    impl ErrorType for Recording {
+        type Error = Broken;
+    }
+
+    impl OutputPin for Recording {
+        fn set_low(&mut self) -> Result<(), Broken> {
+            self.write(false)
+        }
+        fn set_high(&mut self) -> Result<(), Broken> {
+            self.write(true)
+        }
+    }
+
+    impl Recording {
+        fn write(&mut self, high: bool) -> Result<(), Broken> {
+            if self.fail {
+                return Err(Broken);
+            }
+            self.writes.push(high);
+            Ok(())
+        }
+    }
+
+    fn led(name: &str, level: ActiveLevel) -> Led<Recording> {
+        Led::new(name, Recording::default(), level)
+    }
+
+    fn writes(led: &Option<Led<Recording>>) -> &[bool] {
+        &led.as_ref().unwrap().pin().writes
+    }
+
+    fn all(p: LedPattern) -> LedView {
+        LedView {
+            green: p,
+            red: p,
+            amber: p,
+        }
+    }
+
+    #[test]
+    fn active_high_writes_the_level_as_is() {
+        let mut l = led("green", ActiveLevel::High);
+        l.set(true).unwrap();
+        l.set(false).unwrap();
+        assert_eq!(l.pin().writes, [true, false]);
+        assert_eq!(l.is_lit(), Some(false));
+    }
+
+    #[test]
+    fn active_low_inverts() {
+        let mut l = led("red", ActiveLevel::Low);
+        l.set(true).unwrap();
+        l.set(false).unwrap();
+        assert_eq!(l.pin().writes, [false, true]);
+    }
+
+    #[test]
+    fn first_set_always_writes_then_only_changes() {
+        let mut l = led("amber", ActiveLevel::High);
+        assert_eq!(l.is_lit(), None);
+        l.set(false).unwrap();
+        l.set(false).unwrap();
+        l.set(true).unwrap();
+        l.set(true).unwrap();
+        l.set(true).unwrap();
+        l.set(false).unwrap();
+        assert_eq!(l.pin().writes, [false, true, false]);
+    }
+
+    #[test]
+    fn a_failed_write_names_the_led_and_is_retried() {
+        let mut l = led("red", ActiveLevel::High);
+        l.pin.fail = true;
+        let err = l.set(true).unwrap_err();
+        assert_eq!(err.to_string(), "red LED: could not turn it on: pin broken");
+        assert_eq!(l.is_lit(), None);
+        l.pin.fail = false;
+        l.set(true).unwrap();
+        assert_eq!(l.pin().writes, [true]);
+    }
+
+    #[test]
+    fn bank_applies_steady_patterns_without_redundant_writes() {
+        let mut bank = LedBank::new(
+            Some(led("green", ActiveLevel::High)),
+            Some(led("red", ActiveLevel::Low)),
+            Some(led("amber", ActiveLevel::High)),
+        );
+        let view = LedView {
+            green: Off,
+            red: On,
+            amber: Off,
+        };
+        for ms in (0..5000).step_by(25) {
+            bank.apply(&view, ms).unwrap();
+        }
+        assert_eq!(writes(&bank.green), [false]);
+        assert_eq!(writes(&bank.red), [false]); // active low: lit is low
+        assert_eq!(writes(&bank.amber), [false]);
+    }
+
+    #[test]
+    fn bank_heartbeat_writes_only_at_the_edges() {
+        let mut bank = LedBank::new(Some(led("green", ActiveLevel::High)), None, None);
+        let view = LedView {
+            green: Heartbeat,
+            red: Off,
+            amber: Off,
+        };
+        for ms in (0..4000).step_by(25) {
+            bank.apply(&view, ms).unwrap();
+        }
+        // off at 0, on at 150, off at 2000, on at 2150
+        assert_eq!(writes(&bank.green), [false, true, false, true]);
+    }
+
+    #[test]
+    fn chase_rotates_over_the_leds_present() {
+        let mut bank = LedBank::new(
+            Some(led("green", ActiveLevel::High)),
+            Some(led("red", ActiveLevel::High)),
+            Some(led("amber", ActiveLevel::High)),
+        );
+        let mut seen = Vec::new();
+        for step in 0..6 {
+            bank.apply(&all(Chase), step * CHASE_STEP_MS).unwrap();
+            seen.push([&bank.green, &bank.red, &bank.amber].map(|l| l.as_ref().unwrap().is_lit()));
+        }
+        let g = [Some(true), Some(false), Some(false)];
+        let r = [Some(false), Some(true), Some(false)];
+        let a = [Some(false), Some(false), Some(true)];
+        assert_eq!(seen, [g, r, a, g, r, a]);
+    }
+
+    #[test]
+    fn chase_with_two_leds_alternates_between_them() {
+        let mut bank = LedBank::new(
+            Some(led("green", ActiveLevel::High)),
+            None,
+            Some(led("amber", ActiveLevel::Low)),
+        );
+        for step in 0..4 {
+            bank.apply(&all(Chase), step * CHASE_STEP_MS).unwrap();
+        }
+        assert_eq!(writes(&bank.green), [true, false, true, false]);
+        // amber is active low: off = high, on = low
+        assert_eq!(writes(&bank.amber), [true, false, true, false]);
+    }
+
+    #[test]
+    fn locate_blinks_together_and_off_turns_all_off() {
+        let mut bank = LedBank::new(
+            Some(led("green", ActiveLevel::High)),
+            Some(led("red", ActiveLevel::High)),
+            Some(led("amber", ActiveLevel::High)),
+        );
+        bank.apply(&all(Locate), 0).unwrap();
+        bank.apply(&all(Locate), 250).unwrap();
+        bank.apply(&all(Locate), 500).unwrap();
+        for l in [&bank.green, &bank.red, &bank.amber] {
+            assert_eq!(writes(l), [true, false, true]);
+        }
+        bank.off().unwrap();
+        for l in [&bank.green, &bank.red, &bank.amber] {
+            assert_eq!(writes(l), [true, false, true, false]);
+        }
+    }
+
+    #[test]
+    fn one_broken_led_does_not_stop_the_others() {
+        let mut red = led("red", ActiveLevel::High);
+        red.pin.fail = true;
+        let mut bank = LedBank::new(
+            Some(led("green", ActiveLevel::High)),
+            Some(red),
+            Some(led("amber", ActiveLevel::High)),
+        );
+        let err = bank.apply(&all(On), 0).unwrap_err();
+        assert!(err.to_string().starts_with("red LED"), "{err}");
+        assert_eq!(writes(&bank.green), [true]);
+        assert_eq!(writes(&bank.amber), [true]);
+    }
+}

@@ -382,9 +382,13 @@ impl<P: Probe> Monitor<P> {
         ));
         warnings.extend(self.store_fault.clone());
         let upstream = self.upstream.borrow().clone();
-        let snap = self
-            .state
-            .snapshot(self.board.clone(), self.store_stats, upstream, warnings);
+        let snap = self.state.snapshot(
+            self.board.clone(),
+            self.store_stats,
+            upstream,
+            warnings,
+            Timestamp::now(),
+        );
         self.snapshot.send_replace(Arc::new(snap));
     }
 }

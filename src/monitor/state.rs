@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::clock::Timestamp;
+use crate::leds::{self, LedInputs, UpstreamLed};
 use crate::probe::{self, Gateway, Hop, Path, PingOutcome, RouteTable, Status};
 use crate::store::{
     EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
@@ -17,8 +18,8 @@ use crate::targets::{Target, TargetList};
 use super::cause::{self, Evidence};
 use super::schedule;
 use super::snapshot::{
-    BoardGateway, BoardInfo, LedPattern, LedView, RejectedSheet, RoundInfo, SheetView, Snapshot,
-    TargetView, UpstreamView,
+    BoardGateway, BoardInfo, LedView, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
+    UpstreamView,
 };
 use super::status::{StatusTracker, Thresholds};
 
@@ -572,6 +573,7 @@ impl MonitorState {
         store: StoreStats,
         upstream: UpstreamView,
         warnings: Vec<String>,
+        now: Timestamp,
     ) -> Snapshot {
         let targets = self
             .targets
@@ -624,40 +626,28 @@ impl MonitorState {
             leds: LedView::default(),
             warnings,
         };
-        snap.leds = leds_for(&snap, self.gateways.iter().any(GatewayState::down));
+        snap.leds = leds_for(&snap, self.gateways.iter().any(GatewayState::down), now);
         snap
     }
 }
 
-/// The LEDs' patterns for a state: DESIGN.md's table, without upstream.
-fn leds_for(snap: &Snapshot, board_gateway_down: bool) -> LedView {
-    if snap.last_round.is_none() {
-        return LedView {
-            green: LedPattern::Chase,
-            red: LedPattern::Chase,
-            amber: LedPattern::Chase,
-        };
-    }
-    let counts = snap.counts();
-    LedView {
-        green: if counts.not_working == 0 {
-            LedPattern::Heartbeat
-        } else {
-            LedPattern::Off
+/// What the LEDs show for a state, by the one pattern engine
+/// ([`crate::leds::patterns`]). The loop that builds the snapshot is alive
+/// by definition.
+fn leds_for(snap: &Snapshot, board_gateway_down: bool, now: Timestamp) -> LedView {
+    let inputs = LedInputs {
+        first_round_done: snap.last_round.is_some(),
+        loop_alive: true,
+        any_not_working: snap.counts().not_working > 0,
+        board_gateway_down,
+        upstream: match snap.upstream {
+            UpstreamView::Unreachable { .. } => UpstreamLed::Unreachable,
+            UpstreamView::Draining { .. } => UpstreamLed::Draining,
+            _ => UpstreamLed::Off,
         },
-        red: if board_gateway_down {
-            LedPattern::FastBlink
-        } else if counts.not_working > 0 {
-            LedPattern::On
-        } else {
-            LedPattern::Off
-        },
-        amber: match snap.upstream {
-            UpstreamView::Unreachable { .. } => LedPattern::On,
-            UpstreamView::Draining { .. } => LedPattern::SlowBlink,
-            _ => LedPattern::Off,
-        },
-    }
+        locate_until: None,
+    };
+    leds::patterns(&inputs, now)
 }
 
 impl MonitorState {
@@ -700,6 +690,7 @@ fn path_text(hops: &[Hop], reached: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::LedPattern;
     use crate::probe::{RttSummary, Ttl};
     use crate::targets::{TargetAddr, TargetList};
     use std::time::Duration;
@@ -811,6 +802,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert_eq!(snap.targets[0].status, Some(Status::Working));
         assert_eq!(snap.targets[0].routers().len(), 1);
@@ -869,6 +861,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert_eq!(snap.leds.red, LedPattern::On);
         assert_eq!(snap.leds.green, LedPattern::Off);
@@ -941,6 +934,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert_eq!(snap.leds.red, LedPattern::FastBlink);
         assert_eq!(snap.board_gateways[0].up, Some(false));
@@ -977,6 +971,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert_eq!(snap.targets[0].key, "198.19.3.11");
         assert_eq!(snap.targets[1].status, Some(Status::Working));
@@ -1008,6 +1003,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert_eq!(snap.targets.len(), 2);
         assert_eq!(snap.sheet.rejected.as_ref().unwrap().problems.len(), 1);
@@ -1017,6 +1013,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert!(snap.sheet.rejected.is_none());
     }
@@ -1060,6 +1057,7 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
+            Timestamp(0),
         );
         assert_eq!(
             snap.targets[0].status,

@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(
             p.message,
             "\"010.0.0.1\" is not an IP address or host name; leading zeros are not accepted \
-             because they are ambiguous (some tools read them as octal); write 198.19.0.1"
+             because they are ambiguous (some tools read them as octal); write 10.0.0.1"
         );
     }
 

@@ -1602,7 +1602,7 @@ mod tests {
             reader.events(Some(&keys[0]), 10).unwrap(),
             vec![r.events[0].clone()]
         );
-        assert_eq!(reader.results("198.51.100.1", 10).unwrap(), vec![]);
+        assert_eq!(reader.results("198.19.255.1", 10).unwrap(), vec![]);
         assert_eq!(store.last_round().unwrap(), Some(RoundId(7)));
         assert_eq!(store.latest_results().unwrap(), r.results);
         assert_eq!(store.latest_traces().unwrap(), r.traces);
@@ -1989,7 +1989,7 @@ mod tests {
             }
         );
         assert_eq!(
-            store.reader().unwrap().uptime("198.51.100.1", now).unwrap(),
+            store.reader().unwrap().uptime("198.19.255.1", now).unwrap(),
             Uptime::default()
         );
         let all = store.uptimes_24h(now).unwrap();

@@ -25,6 +25,14 @@ fn write_sheet(dir: &Path, rows: &[&str]) -> String {
     path.display().to_string()
 }
 
+/// `edgeprobe run` in the lab's probe namespace on `sheet`, keeping its
+/// history in `state`, with the dashboard on the host's loopback.
+fn monitor_in(lab: &Lab, sheet: &str, state: &Path, settings: &[&str]) -> RunningMonitor {
+    let mut args = vec!["--targets", sheet, "--state-dir", state.to_str().unwrap()];
+    args.extend_from_slice(settings);
+    RunningMonitor::start_in_netns(&format!("{}-probe", lab.name), &args)
+}
+
 fn hops(t: &Value) -> Vec<String> {
     common::hop_addrs(t)
 }
@@ -66,13 +74,11 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
         ],
     );
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
+    let m = monitor_in(
+        &lab,
+        &sheet,
+        &state,
         &[
-            "--targets",
-            &sheet,
-            "--state-dir",
-            state.to_str().unwrap(),
             "--interval",
             "3s",
             "--timeout",
@@ -175,13 +181,11 @@ fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
         &["198.19.3.11,printer,lan", "198.19.3.10,files,lan"],
     );
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
+    let m = monitor_in(
+        &lab,
+        &sheet,
+        &state,
         &[
-            "--targets",
-            &sheet,
-            "--state-dir",
-            state.to_str().unwrap(),
             "--interval",
             "1s",
             "--timeout",
@@ -244,13 +248,11 @@ fn a_path_change_is_recorded_as_an_event() {
     let dir = tempfile::tempdir().unwrap();
     let sheet = write_sheet(dir.path(), &["198.19.3.10,files,lan"]);
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
+    let m = monitor_in(
+        &lab,
+        &sheet,
+        &state,
         &[
-            "--targets",
-            &sheet,
-            "--state-dir",
-            state.to_str().unwrap(),
             "--interval",
             "1s",
             "--timeout",
@@ -311,13 +313,11 @@ fn a_dead_board_gateway_is_reported_once_and_blamed_without_a_trace_storm() {
         &["198.19.3.10,files,lan", "198.19.3.11,printer,lan"],
     );
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
+    let m = monitor_in(
+        &lab,
+        &sheet,
+        &state,
         &[
-            "--targets",
-            &sheet,
-            "--state-dir",
-            state.to_str().unwrap(),
             "--interval",
             "1s",
             "--timeout",

@@ -201,18 +201,28 @@ impl MongoFleet {
             .collection(name))
     }
 
+    /// Every document of a cursor, or why the server could not give them.
+    async fn read_all(
+        &self,
+        op: &'static str,
+        cursor: mongodb::error::Result<mongodb::Cursor<Document>>,
+    ) -> Result<Vec<Document>, FleetError> {
+        cursor
+            .map_err(|e| self.unavailable(op, &e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.unavailable(op, &e))
+    }
+
     async fn find_boards(&self, filter: Document) -> Result<Vec<Board>, FleetError> {
         let op = "a read of boards";
-        let docs: Vec<Document> = self
+        let cursor = self
             .collection("boards")
             .await?
             .find(filter)
             .max_time(QUERY_TIME_LIMIT)
-            .await
-            .map_err(|e| self.unavailable(op, &e))?
-            .try_collect()
-            .await
-            .map_err(|e| self.unavailable(op, &e))?;
+            .await;
+        let docs = self.read_all(op, cursor).await?;
         Ok(docs.iter().filter_map(Board::from_doc).collect())
     }
 }
@@ -264,18 +274,15 @@ impl FleetSource for MongoFleet {
     ) -> BoxFuture<'a, Result<Vec<Event>, FleetError>> {
         Box::pin(async move {
             let op = "a read of events";
-            let docs: Vec<Document> = self
+            let cursor = self
                 .collection("events")
                 .await?
                 .find(pipeline::events_of(board))
                 .sort(pipeline::newest_first())
                 .limit(limit)
                 .max_time(QUERY_TIME_LIMIT)
-                .await
-                .map_err(|e| self.unavailable(op, &e))?
-                .try_collect()
-                .await
-                .map_err(|e| self.unavailable(op, &e))?;
+                .await;
+            let docs = self.read_all(op, cursor).await?;
             Ok(docs.iter().filter_map(Event::from_doc).collect())
         })
     }
@@ -287,18 +294,15 @@ impl FleetSource for MongoFleet {
     ) -> BoxFuture<'a, Result<Vec<AvailabilityRow>, FleetError>> {
         Box::pin(async move {
             let op = "the availability aggregation";
-            let docs: Vec<Document> = self
+            let cursor = self
                 .collection("results")
                 .await?
                 .aggregate(pipeline::availability(since, target))
                 // The server stops a long window over a big fleet itself,
                 // instead of running on after the request gave up.
                 .max_time(QUERY_TIME_LIMIT)
-                .await
-                .map_err(|e| self.unavailable(op, &e))?
-                .try_collect()
-                .await
-                .map_err(|e| self.unavailable(op, &e))?;
+                .await;
+            let docs = self.read_all(op, cursor).await?;
             Ok(docs.iter().filter_map(AvailabilityRow::from_doc).collect())
         })
     }

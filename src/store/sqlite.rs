@@ -1232,31 +1232,39 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
 }
 
 fn results(conn: &Connection, target: &str, limit: usize) -> Result<Vec<ResultRecord>, StoreError> {
-    let op = format!("reading the results of {target}");
-    let mut st = conn
-        .prepare_cached(&format!(
-            "SELECT {RESULT_COLUMNS} FROM results r JOIN targets t ON t.id = r.target \
-             WHERE r.target = (SELECT id FROM targets WHERE key = ?1) \
-             ORDER BY r.ts DESC, r.id DESC LIMIT ?2"
-        ))
-        .map_err(sql(&op))?;
-    let rows = st
-        .query_map(params![target, sql_limit(limit)], result_from_row)
-        .map_err(sql(&op))?;
-    rows.collect::<rusqlite::Result<_>>().map_err(sql(&op))
+    newest_of(
+        conn,
+        "results",
+        RESULT_COLUMNS,
+        result_from_row,
+        target,
+        limit,
+    )
 }
 
 fn traces(conn: &Connection, target: &str, limit: usize) -> Result<Vec<TraceRecord>, StoreError> {
-    let op = format!("reading the traces of {target}");
+    newest_of(conn, "traces", TRACE_COLUMNS, trace_from_row, target, limit)
+}
+
+/// One target's rows of `table` (results or traces), newest first.
+fn newest_of<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    target: &str,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let op = format!("reading the {table} of {target}");
     let mut st = conn
         .prepare_cached(&format!(
-            "SELECT {TRACE_COLUMNS} FROM traces r JOIN targets t ON t.id = r.target \
+            "SELECT {columns} FROM {table} r JOIN targets t ON t.id = r.target \
              WHERE r.target = (SELECT id FROM targets WHERE key = ?1) \
              ORDER BY r.ts DESC, r.id DESC LIMIT ?2"
         ))
         .map_err(sql(&op))?;
     let rows = st
-        .query_map(params![target, sql_limit(limit)], trace_from_row)
+        .query_map(params![target, sql_limit(limit)], from_row)
         .map_err(sql(&op))?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql(&op))
 }

@@ -3,6 +3,7 @@
 
 mod central;
 mod check;
+mod leds;
 mod probe;
 mod run;
 
@@ -37,6 +38,9 @@ enum Command {
     /// boards sync to. Stateless: run as many as you like behind a load
     /// balancer. Stops on SIGTERM or Ctrl-C.
     Central(central::CentralArgs),
+    /// The status LEDs: `edgeprobe leds test` lights each configured LED
+    /// in turn, for checking the wiring.
+    Leds(leds::LedsArgs),
 }
 
 /// Exit codes shared by the subcommands.
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Probe(args) => probe::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Central(args) => central::run(&args),
+        Command::Leds(args) => leds::run(&args),
     };
     ExitCode::from(code)
 }

@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::exit;
 use crate::clock::Timestamp;
-use crate::config::{Config, Environment, FileConfig, Overrides};
+use crate::config::{Config, Environment, FileConfig, LedSettings, Overrides};
+use crate::leds::{self, LedPanel};
 use crate::monitor::{
     BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
 };
@@ -151,6 +152,10 @@ pub fn run(args: &RunArgs) -> u8 {
 }
 
 async fn monitor(config: Config) -> Result<(), String> {
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    // The LEDs first: they chase from now until the first round ends.
+    let (leds, led_task, led_stop) = start_leds(&config.leds, snapshot_rx.clone());
+
     let policy = RetentionPolicy {
         max_age: config.store.retention,
         max_bytes: config.store.max_bytes,
@@ -192,7 +197,6 @@ async fn monitor(config: Config) -> Result<(), String> {
         .local_addr()
         .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
 
-    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (commands_tx, commands_rx) = mpsc::channel(16);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Before the (possibly slow) start: a SIGHUP or SIGTERM from now on is
@@ -260,6 +264,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         history: Arc::new(reader),
         admin_token: config.admin_token.clone(),
         commands: commands_tx.clone(),
+        leds,
         limits: web::Limits::default(),
     });
     let mut web_shutdown = shutdown_rx.clone();
@@ -290,12 +295,38 @@ async fn monitor(config: Config) -> Result<(), String> {
     if let Ok(Err(e)) = web.await {
         eprintln!("edgeprobe: dashboard: {e}");
     }
+    // LEDs off, and pins handed back (a sysfs LED gets its trigger back).
+    let _ = led_stop.send(true);
+    let _ = led_task.await;
     if saved {
         eprintln!("edgeprobe: stopped; the last round is saved");
         Ok(())
     } else {
         Err("stopped, but the last round could not be saved (see above)".into())
     }
+}
+
+/// Open the configured LEDs and start driving them from the snapshots.
+/// LEDs that cannot be opened are reported (and shown on the dashboard);
+/// the monitor runs without them.
+fn start_leds(
+    settings: &LedSettings,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+) -> (LedPanel, tokio::task::JoinHandle<()>, watch::Sender<bool>) {
+    let opened = leds::open_leds(settings);
+    for failure in &opened.failures {
+        eprintln!("edgeprobe: warning: LED not driven (probing goes on): {failure}");
+    }
+    let panel = LedPanel::new(settings, opened.failures);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(leds::task::drive(
+        opened.bank,
+        panel.clone(),
+        snapshots,
+        Timestamp::now,
+        stop_rx,
+    ));
+    (panel, task, stop_tx)
 }
 
 /// How long a stop waits for the sync to send what is left.

@@ -11,10 +11,11 @@ use std::error::Error as StdError;
 use embedded_hal::digital::OutputPin;
 
 use super::pattern::lit;
-use crate::monitor::{LedPattern, LedView};
+use super::pattern::{LedColour, LedPattern, LedView};
 
-/// Which pin level lights the LED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which pin level lights the LED (`active = "high"` or `"low"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ActiveLevel {
     /// High lights it (LED from the pin to ground).
     #[default]
@@ -139,6 +140,24 @@ where
         LedBank { green, red, amber }
     }
 
+    /// The LED of `colour`, if fitted.
+    pub fn get(&self, colour: LedColour) -> Option<&Led<P>> {
+        match colour {
+            LedColour::Green => self.green.as_ref(),
+            LedColour::Red => self.red.as_ref(),
+            LedColour::Amber => self.amber.as_ref(),
+        }
+    }
+
+    /// Where the LED of `colour` goes.
+    pub fn slot(&mut self, colour: LedColour) -> &mut Option<Led<P>> {
+        match colour {
+            LedColour::Green => &mut self.green,
+            LedColour::Red => &mut self.red,
+            LedColour::Amber => &mut self.amber,
+        }
+    }
+
     /// Show `view` as it looks at `now_ms`: call it every tick.
     ///
     /// The chase runs over the LEDs present, in the order green, red, amber.
@@ -163,12 +182,7 @@ where
 
     /// Turn every LED off (at shutdown).
     pub fn off(&mut self) -> Result<(), LedError> {
-        let off = LedView {
-            green: LedPattern::Off,
-            red: LedPattern::Off,
-            amber: LedPattern::Off,
-        };
-        self.apply(&off, 0)
+        self.apply(&LedView::all(LedPattern::Off), 0)
     }
 
     fn present(&self) -> usize {
@@ -237,14 +251,6 @@ mod tests {
 
     fn writes(led: &Option<Led<Recording>>) -> &[bool] {
         &led.as_ref().unwrap().pin().writes
-    }
-
-    fn all(p: LedPattern) -> LedView {
-        LedView {
-            green: p,
-            red: p,
-            amber: p,
-        }
     }
 
     #[test]
@@ -333,7 +339,8 @@ mod tests {
         );
         let mut seen = Vec::new();
         for step in 0..6 {
-            bank.apply(&all(Chase), step * CHASE_STEP_MS).unwrap();
+            bank.apply(&LedView::all(Chase), step * CHASE_STEP_MS)
+                .unwrap();
             seen.push([&bank.green, &bank.red, &bank.amber].map(|l| l.as_ref().unwrap().is_lit()));
         }
         let g = [Some(true), Some(false), Some(false)];
@@ -350,7 +357,8 @@ mod tests {
             Some(led("amber", ActiveLevel::Low)),
         );
         for step in 0..4 {
-            bank.apply(&all(Chase), step * CHASE_STEP_MS).unwrap();
+            bank.apply(&LedView::all(Chase), step * CHASE_STEP_MS)
+                .unwrap();
         }
         assert_eq!(writes(&bank.green), [true, false, true, false]);
         // amber is active low: off = high, on = low
@@ -364,9 +372,9 @@ mod tests {
             Some(led("red", ActiveLevel::High)),
             Some(led("amber", ActiveLevel::High)),
         );
-        bank.apply(&all(Locate), 0).unwrap();
-        bank.apply(&all(Locate), 250).unwrap();
-        bank.apply(&all(Locate), 500).unwrap();
+        bank.apply(&LedView::all(Locate), 0).unwrap();
+        bank.apply(&LedView::all(Locate), 250).unwrap();
+        bank.apply(&LedView::all(Locate), 500).unwrap();
         for l in [&bank.green, &bank.red, &bank.amber] {
             assert_eq!(writes(l), [true, false, true]);
         }
@@ -385,7 +393,7 @@ mod tests {
             Some(red),
             Some(led("amber", ActiveLevel::High)),
         );
-        let err = bank.apply(&all(On), 0).unwrap_err();
+        let err = bank.apply(&LedView::all(On), 0).unwrap_err();
         assert!(err.to_string().starts_with("red LED"), "{err}");
         assert_eq!(writes(&bank.green), [true]);
         assert_eq!(writes(&bank.amber), [true]);

@@ -6,8 +6,10 @@
 //! function of the time: the LED task just re-applies the view every
 //! [`TICK_MS`] and the driver writes only the changes.
 
+use serde::Serialize;
+
 use crate::clock::Timestamp;
-use crate::monitor::{LedPattern, LedView};
+use crate::monitor::{self, Snapshot, UpstreamView};
 
 /// A tick that hits every phase boundary below (all are multiples of it).
 pub const TICK_MS: u64 = 25;
@@ -23,6 +25,113 @@ pub const FAST_BLINK_HALF_MS: u64 = 125;
 pub const CHASE_STEP_MS: u64 = 250;
 /// Locate at 2 Hz, all LEDs together: on for this long, then off as long.
 pub const LOCATE_HALF_MS: u64 = 250;
+
+/// What an LED is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedPattern {
+    #[default]
+    Off,
+    On,
+    Heartbeat,
+    SlowBlink,
+    FastBlink,
+    Chase,
+    Locate,
+}
+
+impl LedPattern {
+    /// The name used in the API and on the dashboard, e.g. `fast_blink`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LedPattern::Off => "off",
+            LedPattern::On => "on",
+            LedPattern::Heartbeat => "heartbeat",
+            LedPattern::SlowBlink => "slow_blink",
+            LedPattern::FastBlink => "fast_blink",
+            LedPattern::Chase => "chase",
+            LedPattern::Locate => "locate",
+        }
+    }
+}
+
+/// The pattern each LED shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct LedView {
+    pub green: LedPattern,
+    pub red: LedPattern,
+    pub amber: LedPattern,
+}
+
+impl LedView {
+    /// The same pattern on every LED.
+    pub fn all(pattern: LedPattern) -> LedView {
+        LedView {
+            green: pattern,
+            red: pattern,
+            amber: pattern,
+        }
+    }
+
+    /// This view with `colour` showing `pattern`.
+    pub fn with(mut self, colour: LedColour, pattern: LedPattern) -> LedView {
+        *match colour {
+            LedColour::Green => &mut self.green,
+            LedColour::Red => &mut self.red,
+            LedColour::Amber => &mut self.amber,
+        } = pattern;
+        self
+    }
+
+    /// The pattern of one LED.
+    pub fn get(&self, colour: LedColour) -> LedPattern {
+        match colour {
+            LedColour::Green => self.green,
+            LedColour::Red => self.red,
+            LedColour::Amber => self.amber,
+        }
+    }
+}
+
+/// The three LEDs, by what they mean (DESIGN.md, "LEDs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LedColour {
+    /// Everything fine, with the probe loop's heartbeat.
+    Green,
+    /// Targets not working, or the board's gateway down.
+    Red,
+    /// The upstream link.
+    Amber,
+}
+
+impl LedColour {
+    /// In the order of the chase.
+    pub const ALL: [LedColour; 3] = [LedColour::Green, LedColour::Red, LedColour::Amber];
+
+    /// `green`, `red` or `amber`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LedColour::Green => "green",
+            LedColour::Red => "red",
+            LedColour::Amber => "amber",
+        }
+    }
+
+    /// The LED's config section, for messages.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            LedColour::Green => "leds.green",
+            LedColour::Red => "leds.red",
+            LedColour::Amber => "leds.amber",
+        }
+    }
+}
+
+impl std::fmt::Display for LedColour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What the amber LED reports about the upstream (central MongoDB) link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,20 +163,42 @@ pub struct LedInputs {
     pub locate_until: Option<Timestamp>,
 }
 
+impl LedInputs {
+    /// The inputs as of `now`, from the monitor's latest snapshot and the
+    /// locate deadline. The probe loop counts as alive by the same rule as
+    /// `/healthz` ([`monitor::health`]), so a stalled loop stops the
+    /// heartbeat when the health check starts failing.
+    pub fn from_snapshot(
+        snap: &Snapshot,
+        locate_until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> LedInputs {
+        LedInputs {
+            first_round_done: snap.last_round.is_some(),
+            loop_alive: monitor::health(snap, now).ok(),
+            any_not_working: snap.counts().not_working > 0,
+            board_gateway_down: snap.board_gateways.iter().any(|g| g.up == Some(false)),
+            upstream: match snap.upstream {
+                UpstreamView::Unreachable { .. } => UpstreamLed::Unreachable,
+                UpstreamView::Draining { .. } => UpstreamLed::Draining,
+                UpstreamView::Off
+                | UpstreamView::Connecting { .. }
+                | UpstreamView::Synced { .. } => UpstreamLed::Off,
+            },
+            locate_until,
+        }
+    }
+}
+
 /// The pattern of each LED for `inputs` at `now` (DESIGN.md, "LEDs").
 ///
 /// Precedence: locate, then the start-up chase, then each LED's own meaning.
 pub fn patterns(inputs: &LedInputs, now: Timestamp) -> LedView {
-    let all = |p| LedView {
-        green: p,
-        red: p,
-        amber: p,
-    };
     if inputs.locate_until.is_some_and(|until| now < until) {
-        return all(LedPattern::Locate);
+        return LedView::all(LedPattern::Locate);
     }
     if !inputs.first_round_done {
-        return all(LedPattern::Chase);
+        return LedView::all(LedPattern::Chase);
     }
     LedView {
         green: if inputs.loop_alive && !inputs.any_not_working {

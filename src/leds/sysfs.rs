@@ -3,7 +3,9 @@
 //!
 //! [`SysfsLed::open`] takes the LED over from its kernel trigger (such as
 //! `mmc0` or `default-on`) by writing `none` to `trigger`; from then on the
-//! pin writes `max_brightness` (high) or `0` (low) to `brightness`.
+//! pin writes `max_brightness` (high) or `0` (low) to `brightness`. When
+//! the pin is dropped the trigger it found is put back, so the Pi's ACT LED
+//! shows SD card activity again once edgeprobe stops.
 
 use std::fs;
 use std::io;
@@ -114,6 +116,18 @@ pub struct SysfsLed {
     name: String,
     brightness: PathBuf,
     max_brightness: u32,
+    trigger: PathBuf,
+    /// The trigger that was active before, to restore on drop.
+    previous_trigger: Option<String>,
+}
+
+/// The active trigger in the kernel's `trigger` listing, which marks it
+/// with brackets: `none [mmc0] timer` gives `mmc0`.
+pub fn active_trigger(listing: &str) -> Option<&str> {
+    listing
+        .split_whitespace()
+        .find_map(|t| t.strip_prefix('[').and_then(|t| t.strip_suffix(']')))
+        .filter(|t| !t.is_empty())
 }
 
 impl SysfsLed {
@@ -132,6 +146,11 @@ impl SysfsLed {
             });
         }
         let trigger = dir.join("trigger");
+        let listing =
+            fs::read_to_string(&trigger).map_err(|e| io_error(name, "read", &trigger, e))?;
+        let previous_trigger = active_trigger(&listing)
+            .filter(|t| *t != "none")
+            .map(str::to_string);
         fs::write(&trigger, "none").map_err(|e| io_error(name, "write", &trigger, e))?;
         let max_path = dir.join("max_brightness");
         let text =
@@ -150,6 +169,8 @@ impl SysfsLed {
             name: name.to_string(),
             brightness: dir.join("brightness"),
             max_brightness,
+            trigger,
+            previous_trigger,
         })
     }
 
@@ -166,6 +187,20 @@ impl SysfsLed {
     fn write(&self, value: u32) -> Result<(), SysfsError> {
         fs::write(&self.brightness, value.to_string())
             .map_err(|e| io_error(&self.name, "write", &self.brightness, e))
+    }
+}
+
+impl Drop for SysfsLed {
+    /// Hand the LED back to the trigger it had.
+    fn drop(&mut self) {
+        if let Some(previous) = &self.previous_trigger {
+            if let Err(e) = fs::write(&self.trigger, previous) {
+                eprintln!(
+                    "edgeprobe: LED {}: could not restore its trigger {previous:?}: {e}",
+                    self.name
+                );
+            }
+        }
     }
 }
 
@@ -215,6 +250,29 @@ mod tests {
         assert_eq!(led.name(), "ACT");
         // Opening writes nothing to brightness.
         assert_eq!(read(root.path(), "ACT", "brightness"), "0\n");
+    }
+
+    #[test]
+    fn drop_restores_the_trigger_it_found() {
+        let root = tree(&[("ACT", "255")]);
+        let led = SysfsLed::open(root.path(), "ACT").unwrap();
+        assert_eq!(read(root.path(), "ACT", "trigger"), "none");
+        drop(led);
+        assert_eq!(read(root.path(), "ACT", "trigger"), "mmc0");
+
+        // An LED that had no trigger is left alone.
+        fs::write(root.path().join("ACT/trigger"), "[none] mmc0 timer").unwrap();
+        drop(SysfsLed::open(root.path(), "ACT").unwrap());
+        assert_eq!(read(root.path(), "ACT", "trigger"), "none");
+    }
+
+    #[test]
+    fn the_active_trigger_is_the_bracketed_one() {
+        assert_eq!(active_trigger("none [mmc0] timer heartbeat"), Some("mmc0"));
+        assert_eq!(active_trigger("[none] mmc0"), Some("none"));
+        assert_eq!(active_trigger("none mmc0"), None);
+        assert_eq!(active_trigger(""), None);
+        assert_eq!(active_trigger("[] x"), None);
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub mod status;
 pub use round::{LiveProbe, Probe};
 pub use sheet::SheetSource;
 pub use snapshot::{
-    BoardGateway, BoardInfo, LedPattern, LedView, RejectedSheet, RoundInfo, SheetView, Snapshot,
-    StatusCounts, TargetView, UpstreamView,
+    health, BoardGateway, BoardInfo, Health, RejectedSheet, RoundInfo, SheetView, Snapshot,
+    StatusCounts, TargetView, UpstreamView, HEALTH_MISSED_ROUNDS,
 };
 pub use state::MonitorState;
 pub use status::Thresholds;
@@ -382,13 +382,9 @@ impl<P: Probe> Monitor<P> {
         ));
         warnings.extend(self.store_fault.clone());
         let upstream = self.upstream.borrow().clone();
-        let snap = self.state.snapshot(
-            self.board.clone(),
-            self.store_stats,
-            upstream,
-            warnings,
-            Timestamp::now(),
-        );
+        let snap = self
+            .state
+            .snapshot(self.board.clone(), self.store_stats, upstream, warnings);
         self.snapshot.send_replace(Arc::new(snap));
     }
 }

@@ -24,7 +24,6 @@ pub struct Snapshot {
     pub board_gateways: Vec<BoardGateway>,
     pub store: StoreStats,
     pub upstream: UpstreamView,
-    pub leds: LedView,
     /// Problems with the board itself (missing privileges, store faults),
     /// each saying what to do.
     pub warnings: Vec<String>,
@@ -84,7 +83,7 @@ pub struct RoundInfo {
 }
 
 /// One row of the dashboard table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TargetView {
     /// 1-based position in the sheet order (the S.No column).
     pub sno: usize,
@@ -189,26 +188,49 @@ pub enum UpstreamView {
     },
 }
 
-/// What an LED is doing right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LedPattern {
-    #[default]
-    Off,
-    On,
-    Heartbeat,
-    SlowBlink,
-    FastBlink,
-    Chase,
-    Locate,
+/// The liveness verdict of `/healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// `ok` or `stale`.
+    pub status: &'static str,
+    /// Seconds since the last round finished (or since start, before the
+    /// first round).
+    pub age_s: f64,
+    /// The age past which the monitor is judged stuck.
+    pub limit_s: f64,
+    pub last_round: Option<Timestamp>,
 }
 
-/// The board's LEDs as they are lit now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct LedView {
-    pub green: LedPattern,
-    pub red: LedPattern,
-    pub amber: LedPattern,
+impl Health {
+    /// Whether `/healthz` answers 200.
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// Rounds that may be missed before `/healthz` fails.
+pub const HEALTH_MISSED_ROUNDS: u32 = 3;
+
+/// Judge whether the probe loop is alive.
+///
+/// The rule: the monitor is alive while the last round finished less than
+/// [`HEALTH_MISSED_ROUNDS`] intervals ago. Before the first round the clock
+/// starts at `started_at`, so a board gets as long to finish its first
+/// round as it gets between any two. A round that takes longer than the
+/// interval delays the next one, which three intervals leave room for.
+/// The interval is taken as at least one second, so a zero interval does
+/// not make every check fail.
+pub fn health(snap: &Snapshot, now: Timestamp) -> Health {
+    let last = snap.last_round.map(|r| r.finished);
+    let since = last.unwrap_or(snap.board.started_at);
+    let age = now.since(since);
+    let limit = snap.board.interval.max(Duration::from_secs(1)) * HEALTH_MISSED_ROUNDS;
+    Health {
+        status: if age < limit { "ok" } else { "stale" },
+        age_s: age.as_secs_f64(),
+        limit_s: limit.as_secs_f64(),
+        last_round: last,
+    }
 }
 
 mod duration_secs {
@@ -218,5 +240,43 @@ mod duration_secs {
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_allows_three_intervals() {
+        let start = Timestamp(1_000_000);
+        let finished = start.add(Duration::from_secs(65));
+        let mut snap = Snapshot {
+            board: BoardInfo {
+                started_at: start,
+                interval: Duration::from_secs(60),
+                ..BoardInfo::default()
+            },
+            last_round: Some(RoundInfo {
+                round: RoundId(1),
+                started: start,
+                finished,
+                duration: Duration::from_secs(5),
+            }),
+            ..Snapshot::default()
+        };
+        assert!(health(&snap, finished.add(Duration::from_secs(179))).ok());
+        let stale = health(&snap, finished.add(Duration::from_secs(180)));
+        assert!(!stale.ok());
+        assert_eq!(stale.limit_s, 180.0);
+
+        // Before the first round the clock runs from the start.
+        snap.last_round = None;
+        assert!(health(&snap, start.add(Duration::from_secs(10))).ok());
+        assert!(!health(&snap, start.add(Duration::from_secs(181))).ok());
+
+        // A zero interval still leaves three seconds.
+        snap.board.interval = Duration::ZERO;
+        assert!(health(&snap, start.add(Duration::from_secs(2))).ok());
     }
 }

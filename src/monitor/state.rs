@@ -8,7 +8,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::clock::Timestamp;
-use crate::leds::{self, LedInputs, UpstreamLed};
 use crate::probe::{self, Gateway, Hop, Path, PingOutcome, RouteTable, Status};
 use crate::store::{
     EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
@@ -18,7 +17,7 @@ use crate::targets::{Target, TargetList};
 use super::cause::{self, Evidence};
 use super::schedule;
 use super::snapshot::{
-    BoardGateway, BoardInfo, LedView, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
+    BoardGateway, BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
     UpstreamView,
 };
 use super::status::{StatusTracker, Thresholds};
@@ -573,7 +572,6 @@ impl MonitorState {
         store: StoreStats,
         upstream: UpstreamView,
         warnings: Vec<String>,
-        now: Timestamp,
     ) -> Snapshot {
         let targets = self
             .targets
@@ -615,7 +613,7 @@ impl MonitorState {
                 up: g.tracker.reported.map(|s| s != Status::NotWorking),
             })
             .collect();
-        let mut snap = Snapshot {
+        Snapshot {
             board,
             last_round: self.last_round,
             targets,
@@ -623,31 +621,9 @@ impl MonitorState {
             board_gateways,
             store,
             upstream,
-            leds: LedView::default(),
             warnings,
-        };
-        snap.leds = leds_for(&snap, self.gateways.iter().any(GatewayState::down), now);
-        snap
+        }
     }
-}
-
-/// What the LEDs show for a state, by the one pattern engine
-/// ([`crate::leds::patterns`]). The loop that builds the snapshot is alive
-/// by definition.
-fn leds_for(snap: &Snapshot, board_gateway_down: bool, now: Timestamp) -> LedView {
-    let inputs = LedInputs {
-        first_round_done: snap.last_round.is_some(),
-        loop_alive: true,
-        any_not_working: snap.counts().not_working > 0,
-        board_gateway_down,
-        upstream: match snap.upstream {
-            UpstreamView::Unreachable { .. } => UpstreamLed::Unreachable,
-            UpstreamView::Draining { .. } => UpstreamLed::Draining,
-            _ => UpstreamLed::Off,
-        },
-        locate_until: None,
-    };
-    leds::patterns(&inputs, now)
 }
 
 impl MonitorState {
@@ -690,7 +666,13 @@ fn path_text(hops: &[Hop], reached: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::LedPattern;
+    use crate::leds::{patterns, LedInputs, LedPattern, LedView};
+
+    /// What the LEDs show for a snapshot right after its round.
+    fn leds_of(snap: &Snapshot) -> LedView {
+        let now = snap.last_round.map_or(Timestamp(0), |r| r.finished);
+        patterns(&LedInputs::from_snapshot(snap, None, now), now)
+    }
     use crate::probe::{RttSummary, Ttl};
     use crate::targets::{TargetAddr, TargetList};
     use std::time::Duration;
@@ -802,13 +784,12 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
         assert_eq!(snap.targets[0].status, Some(Status::Working));
         assert_eq!(snap.targets[0].routers().len(), 1);
         assert!(snap.targets[0].reached);
         assert_eq!(snap.targets[1].status, None, "not probed yet");
-        assert_eq!(snap.leds.red, LedPattern::Off);
+        assert_eq!(leds_of(&snap).red, LedPattern::Off);
     }
 
     #[test]
@@ -861,10 +842,9 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
-        assert_eq!(snap.leds.red, LedPattern::On);
-        assert_eq!(snap.leds.green, LedPattern::Off);
+        assert_eq!(leds_of(&snap).red, LedPattern::On);
+        assert_eq!(leds_of(&snap).green, LedPattern::Off);
         assert!(snap.targets[0].cause.is_some());
     }
 
@@ -934,9 +914,8 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
-        assert_eq!(snap.leds.red, LedPattern::FastBlink);
+        assert_eq!(leds_of(&snap).red, LedPattern::FastBlink);
         assert_eq!(snap.board_gateways[0].up, Some(false));
         assert!(snap.targets[0]
             .cause
@@ -971,7 +950,6 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
         assert_eq!(snap.targets[0].key, "198.19.3.11");
         assert_eq!(snap.targets[1].status, Some(Status::Working));
@@ -1003,7 +981,6 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
         assert_eq!(snap.targets.len(), 2);
         assert_eq!(snap.sheet.rejected.as_ref().unwrap().problems.len(), 1);
@@ -1013,7 +990,6 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
         assert!(snap.sheet.rejected.is_none());
     }
@@ -1057,7 +1033,6 @@ mod tests {
             StoreStats::default(),
             UpstreamView::Off,
             vec![],
-            Timestamp(0),
         );
         assert_eq!(
             snap.targets[0].status,

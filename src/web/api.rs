@@ -9,13 +9,13 @@
 //! sheet holds.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::leds::{LedDriverStatus, LedReport, LedView};
 use crate::monitor::{
-    BoardGateway, LedView, RoundInfo, SheetView, Snapshot, StatusCounts, TargetView, UpstreamView,
+    BoardGateway, RoundInfo, SheetView, Snapshot, StatusCounts, TargetView, UpstreamView,
 };
 use crate::probe::{Gateway, Hop, RttSummary, Status};
 use crate::store::{EventRecord, ResultRecord, StoreStats, TraceRecord, Uptime};
@@ -26,7 +26,10 @@ pub struct StatusDoc<'a> {
     pub board: BoardDoc<'a>,
     pub last_round: Option<&'a RoundInfo>,
     pub counts: StatusCounts,
+    /// Each LED's pattern now, whatever the backend.
     pub leds: LedView,
+    /// The backend, the LEDs it drives, and any that it cannot.
+    pub led_driver: &'a LedDriverStatus,
     pub upstream: &'a UpstreamView,
     pub store: &'a StoreStats,
     pub sheet: &'a SheetView,
@@ -103,7 +106,7 @@ impl<'a> TargetDoc<'a> {
 }
 
 /// The status document for a snapshot.
-pub fn status(snap: &Snapshot) -> StatusDoc<'_> {
+pub fn status<'a>(snap: &'a Snapshot, leds: &'a LedReport) -> StatusDoc<'a> {
     StatusDoc {
         board: BoardDoc {
             id: &snap.board.id,
@@ -113,7 +116,8 @@ pub fn status(snap: &Snapshot) -> StatusDoc<'_> {
         },
         last_round: snap.last_round.as_ref(),
         counts: snap.counts(),
-        leds: snap.leds,
+        leds: leds.patterns,
+        led_driver: &leds.driver,
         upstream: &snap.upstream,
         store: &snap.store,
         sheet: &snap.sheet,
@@ -151,51 +155,6 @@ pub struct ErrorDoc<'a> {
     pub error: &'a str,
 }
 
-/// The liveness verdict of `/healthz`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Health {
-    /// `ok` or `stale`.
-    pub status: &'static str,
-    /// Seconds since the last round finished (or since start, before the
-    /// first round).
-    pub age_s: f64,
-    /// The age past which the monitor is judged stuck.
-    pub limit_s: f64,
-    pub last_round: Option<Timestamp>,
-}
-
-impl Health {
-    /// Whether `/healthz` answers 200.
-    pub fn ok(&self) -> bool {
-        self.status == "ok"
-    }
-}
-
-/// Rounds that may be missed before `/healthz` fails.
-pub const HEALTH_MISSED_ROUNDS: u32 = 3;
-
-/// Judge whether the probe loop is alive.
-///
-/// The rule: the monitor is alive while the last round finished less than
-/// [`HEALTH_MISSED_ROUNDS`] intervals ago. Before the first round the clock
-/// starts at `started_at`, so a board gets as long to finish its first
-/// round as it gets between any two. A round that takes longer than the
-/// interval delays the next one, which three intervals leave room for.
-/// The interval is taken as at least one second, so a zero interval does
-/// not make every check fail.
-pub fn health(snap: &Snapshot, now: Timestamp) -> Health {
-    let last = snap.last_round.map(|r| r.finished);
-    let since = last.unwrap_or(snap.board.started_at);
-    let age = now.since(since);
-    let limit = snap.board.interval.max(Duration::from_secs(1)) * HEALTH_MISSED_ROUNDS;
-    Health {
-        status: if age < limit { "ok" } else { "stale" },
-        age_s: age.as_secs_f64(),
-        limit_s: limit.as_secs_f64(),
-        last_round: last,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,12 +168,17 @@ mod tests {
     #[test]
     fn status_document_keeps_the_contract() {
         let snap = testdata::snapshot();
-        let v = to_value(&status(&snap));
+        let v = to_value(&status(&snap, &testdata::leds()));
         assert_eq!(v["board"]["id"], "closet-3");
         assert_eq!(v["board"]["interval_s"], 60.0);
         assert!(v["board"]["started_at"].as_str().is_some());
         assert_eq!(v["counts"]["pending"], 1);
         assert_eq!(v["leds"]["red"], "on");
+        assert_eq!(v["leds"]["green"], "off");
+        assert_eq!(v["led_driver"]["backend"], "rppal");
+        assert!(v["led_driver"]["faults"][0]
+            .as_str()
+            .is_some_and(|f| f.starts_with("amber (pin 22")));
         assert_eq!(v["upstream"]["state"], "off");
         assert_eq!(v["store"]["backlog"], 12);
         assert_eq!(v["store"]["dropped"]["results"], 7);
@@ -258,7 +222,7 @@ mod tests {
         let mut snap = testdata::snapshot();
         snap.targets[0].loss = Some(f64::NAN);
         snap.targets[0].recent_rtt = vec![Some(f64::INFINITY)];
-        let text = serde_json::to_string(&status(&snap)).expect("serializes");
+        let text = serde_json::to_string(&status(&snap, &testdata::leds())).expect("serializes");
         let v: Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(v["targets"][0]["loss"], Value::Null);
         assert_eq!(v["targets"][0]["recent_rtt"][0], Value::Null);
@@ -282,25 +246,5 @@ mod tests {
         assert_eq!(v["addr"], "198.18.0.1");
         assert_eq!(v["uptime"]["h24"], 1.0);
         assert!(v["results"].is_array() && v["traces"].is_array() && v["events"].is_array());
-    }
-
-    #[test]
-    fn health_allows_three_intervals() {
-        let mut snap = testdata::snapshot();
-        let finished = snap.last_round.expect("round").finished;
-        assert!(health(&snap, finished.add(Duration::from_secs(179))).ok());
-        let stale = health(&snap, finished.add(Duration::from_secs(180)));
-        assert!(!stale.ok());
-        assert_eq!(stale.limit_s, 180.0);
-
-        // Before the first round the clock runs from the start.
-        snap.last_round = None;
-        let start = snap.board.started_at;
-        assert!(health(&snap, start.add(Duration::from_secs(10))).ok());
-        assert!(!health(&snap, start.add(Duration::from_secs(181))).ok());
-
-        // A zero interval still leaves three seconds.
-        snap.board.interval = Duration::ZERO;
-        assert!(health(&snap, start.add(Duration::from_secs(2))).ok());
     }
 }

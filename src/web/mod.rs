@@ -13,6 +13,7 @@
 //! | `/healthz` | 200 while rounds keep finishing, else 503 |
 //! | `POST /admin/targets?filename=F` | replace the sheet (bearer token) |
 //! | `POST /admin/probe-now` | start a round now (bearer token) |
+//! | `POST /admin/locate` | blink every LED together for 30 s (bearer token) |
 //!
 //! The pure parts (views, svg, api, metrics, query, admin) render from a
 //! [`Snapshot`] and `now`; [`serve`] is the thin edge around them. The
@@ -40,10 +41,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
 use crate::store::History;
 
-pub use api::{health, Health, HEALTH_MISSED_ROUNDS};
+pub use crate::monitor::{health, Health, HEALTH_MISSED_ROUNDS};
 pub use query::{percent_decode, IndexQuery};
 
 /// What the dashboard reads and whom it asks.
@@ -58,6 +60,8 @@ pub struct WebState {
     pub admin_token: Option<String>,
     /// Where admin requests go.
     pub commands: mpsc::Sender<Command>,
+    /// The LEDs: what they show (for the header and the API) and locate.
+    pub leds: LedPanel,
     pub limits: Limits,
 }
 

@@ -21,6 +21,7 @@ use super::http::{self, html, json, not_found, with_type, Resp};
 use super::query::{self, IndexQuery};
 use super::{metrics, views, WebState};
 use crate::clock::Timestamp;
+use crate::leds::LOCATE_FOR;
 use crate::monitor::{Command, Snapshot};
 
 /// How many results, traces and events a target page shows.
@@ -59,6 +60,7 @@ enum Route<'a> {
     TargetPage(&'a str),
     AdminTargets,
     AdminProbeNow,
+    AdminLocate,
     NotFound,
 }
 
@@ -72,6 +74,7 @@ impl Route<'_> {
             "/api/v1/status" => Route::ApiStatus,
             "/admin/targets" => Route::AdminTargets,
             "/admin/probe-now" => Route::AdminProbeNow,
+            "/admin/locate" => Route::AdminLocate,
             p => {
                 if let Some(k) = p.strip_prefix("/api/v1/targets/") {
                     Route::ApiTarget(k)
@@ -85,7 +88,10 @@ impl Route<'_> {
     }
 
     fn is_admin(&self) -> bool {
-        matches!(self, Route::AdminTargets | Route::AdminProbeNow)
+        matches!(
+            self,
+            Route::AdminTargets | Route::AdminProbeNow | Route::AdminLocate
+        )
     }
 
     /// The methods it answers, for the `Allow` header.
@@ -127,11 +133,12 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
     match route {
         Route::Index => {
             let q = IndexQuery::parse(query.as_deref());
-            html(StatusCode::OK, views::index(&snap, &q, now))
+            let leds = state.leds.report(&snap, now);
+            html(StatusCode::OK, views::index(&snap, &leds, &q, now))
         }
         Route::Style => http::stylesheet(),
         Route::Health => {
-            let h = api::health(&snap, now);
+            let h = crate::monitor::health(&snap, now);
             let status = if h.ok() {
                 StatusCode::OK
             } else {
@@ -144,7 +151,10 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
             metrics::CONTENT_TYPE,
             metrics::render(&snap),
         ),
-        Route::ApiStatus => json(StatusCode::OK, &api::status(&snap)),
+        Route::ApiStatus => {
+            let leds = state.leds.report(&snap, now);
+            json(StatusCode::OK, &api::status(&snap, &leds))
+        }
         Route::ApiTarget(raw) => {
             let Some(t) = find_target(&snap, raw) else {
                 return not_found(true, "no target with this key");
@@ -188,6 +198,20 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
                 ),
                 Err(_) => monitor_gone(),
             },
+        },
+        Route::AdminLocate => match admin_gate(state, req.headers()) {
+            Err(resp) => resp,
+            Ok(()) => {
+                let until = state.leds.locate(now);
+                json(
+                    StatusCode::OK,
+                    &json!({
+                        "status": "locating",
+                        "until": until,
+                        "detail": format!("all LEDs blink together for {} s", LOCATE_FOR.as_secs()),
+                    }),
+                )
+            }
         },
         Route::NotFound => not_found(api, "There is nothing at this address."),
     }

@@ -6,9 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::monitor::{
-    BoardInfo, LedPattern, LedView, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
-};
+use crate::leds::{LedDriverStatus, LedPattern, LedReport, LedView};
+use crate::monitor::{BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView};
 use crate::probe::{Gateway, Hop, RttSummary, Status, Ttl};
 use crate::store::{
     Dropped, EventKind, EventRecord, History, ResultRecord, RoundId, StoreError, StoreStats,
@@ -157,11 +156,6 @@ pub fn snapshot() -> Snapshot {
             },
         },
         upstream: Default::default(),
-        leds: LedView {
-            green: LedPattern::Off,
-            red: LedPattern::On,
-            amber: LedPattern::Off,
-        },
         warnings: vec![
             "traceroute needs CAP_NET_RAW: run `setcap cap_net_raw+ep edgeprobe`".to_string(),
         ],
@@ -281,5 +275,22 @@ impl History for FakeHistory {
         } else {
             Uptime::default()
         })
+    }
+}
+
+/// The LEDs for [`snapshot`]: a target is down, so red is on; the amber
+/// LED could not be opened.
+pub fn leds() -> LedReport {
+    LedReport {
+        patterns: LedView {
+            green: LedPattern::Off,
+            red: LedPattern::On,
+            amber: LedPattern::Off,
+        },
+        driver: LedDriverStatus {
+            backend: "rppal",
+            driven: vec!["green (pin 17, active high)".into(), "red (pin 27, active high)".into()],
+            faults: vec!["amber (pin 22, active low): BCM 22: permission denied on /dev/gpiomem; add the service user to the `gpio` group".into()],
+        },
     }
 }

@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 use super::testdata::{self, FakeHistory};
 use super::{serve, Limits, WebState};
 use crate::clock::Timestamp;
+use crate::config::LedSettings;
+use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
 
 const TOKEN: &str = "correct-horse-battery-staple";
@@ -95,6 +97,7 @@ async fn start_with(admin_token: Option<&str>, limits: Limits, history: FakeHist
         history: Arc::new(history),
         admin_token: admin_token.map(str::to_string),
         commands: cmd_tx,
+        leds: LedPanel::new(&LedSettings::default(), vec![]),
         limits,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -422,6 +425,32 @@ async fn admin_probe_now_queues_a_round() {
     assert_eq!(r.json()["status"], "queued");
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(*srv.seen.lock().expect("lock"), ["ProbeNow"]);
+}
+
+#[tokio::test]
+async fn admin_locate_blinks_every_led_for_thirty_seconds() {
+    let srv = start().await;
+    let before = get(srv.addr, "/api/v1/status").await.json();
+    assert_eq!(
+        before["leds"]["red"], "on",
+        "a target of the test data is down"
+    );
+    assert_eq!(before["led_driver"]["backend"], "virtual");
+
+    let r = request(srv.addr, "POST", "/admin/locate", "", b"").await;
+    assert_eq!(r.status, 401, "admin only");
+    let r = request(srv.addr, "POST", "/admin/locate", &bearer(TOKEN), b"").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "locating");
+    let until = r.json()["until"].as_str().expect("until").to_string();
+    assert!(until.ends_with('Z'), "{until}");
+
+    let during = get(srv.addr, "/api/v1/status").await.json();
+    for colour in ["green", "red", "amber"] {
+        assert_eq!(during["leds"][colour], "locate", "{colour}");
+    }
+    let page = get(srv.addr, "/").await.body;
+    assert!(page.contains("led led-amber pat-locate"), "{page}");
 }
 
 #[tokio::test]

@@ -19,7 +19,8 @@ use super::fmt;
 use super::query::{encode_path_segment, Dir, IndexQuery, SortKey, StatusFilter};
 use super::svg;
 use crate::clock::Timestamp;
-use crate::monitor::{LedPattern, Snapshot, TargetView, UpstreamView};
+use crate::leds::{LedPattern, LedReport};
+use crate::monitor::{Snapshot, TargetView, UpstreamView};
 use crate::probe::{Gateway, Hop, Status};
 use crate::store::EventRecord;
 
@@ -115,7 +116,7 @@ pub(crate) fn opt_time(ts: Option<Timestamp>, now: Timestamp) -> Markup {
 }
 
 /// The header shared by the dashboard: counts, LEDs, upstream, last round.
-fn board_header(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
+fn board_header(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) -> Markup {
     let counts = snap.counts();
     let total = snap.targets.len();
     let count_links = [
@@ -145,10 +146,10 @@ fn board_header(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
         ),
         (None, "All", total, "st-all"),
     ];
-    let leds = [
-        ("green", snap.leds.green),
-        ("red", snap.leds.red),
-        ("amber", snap.leds.amber),
+    let patterns = [
+        ("green", leds.patterns.green),
+        ("red", leds.patterns.red),
+        ("amber", leds.patterns.amber),
     ];
     html! {
         header.top {
@@ -164,13 +165,14 @@ fn board_header(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
             }
             div.facts {
                 p.leds {
-                    "LEDs: "
-                    @for (colour, pattern) in leds {
+                    "LEDs (" (leds.driver.backend) "): "
+                    @for (colour, pattern) in patterns {
                         span class={ "led led-" (colour) " " (pattern_class(pattern)) }
                             title={ (colour) ": " (pattern_name(pattern)) } {}
                         span.ledname { (colour) " " (pattern_name(pattern)) }
                     }
                 }
+
                 p.upstream {
                     @match &snap.upstream {
                         UpstreamView::Off => { "upstream: off — results kept on this board" }
@@ -222,7 +224,7 @@ fn board_header(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
 
 /// Warnings, a rejected reload, skipped rows and dropped history: things
 /// the operator has to see, above the table.
-fn alerts(snap: &Snapshot) -> Markup {
+fn alerts(snap: &Snapshot, leds: &LedReport) -> Markup {
     let d = &snap.store.dropped;
     let dropped_any = d.results + d.traces + d.events + d.unsynced > 0;
     html! {
@@ -233,9 +235,14 @@ fn alerts(snap: &Snapshot) -> Markup {
                 ul { @for p in &r.problems { li { (p) } } }
             }
         }
-        @if !snap.warnings.is_empty() {
+        @if !snap.warnings.is_empty() || !leds.driver.faults.is_empty() {
             div.alert.warn role="alert" {
-                ul { @for w in &snap.warnings { li { (w) } } }
+                ul {
+                    @for w in &snap.warnings { li { (w) } }
+                    @for f in &leds.driver.faults {
+                        li.ledfault { "LED not driven (probing goes on): " (f) }
+                    }
+                }
             }
         }
         @if !snap.sheet.problems.is_empty() {
@@ -449,13 +456,13 @@ fn row(t: &TargetView, now: Timestamp) -> Markup {
 }
 
 /// `GET /`: the header and the table of targets.
-pub fn index(snap: &Snapshot, q: &IndexQuery, now: Timestamp) -> Markup {
+pub fn index(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) -> Markup {
     let rows = rows(snap, q);
     let refresh_url = q.href();
     let body = html! {
-        (board_header(snap, q, now))
+        (board_header(snap, leds, q, now))
         main {
-            (alerts(snap))
+            (alerts(snap, leds))
             (filter_form(snap, q))
             div.tablewrap {
                 table.targets {
@@ -750,7 +757,13 @@ mod tests {
     use crate::web::testdata::{self, FakeHistory, HOSTILE_GROUP, NOW};
 
     fn index_html(q: &str) -> String {
-        index(&testdata::snapshot(), &IndexQuery::parse(Some(q)), NOW).into_string()
+        index(
+            &testdata::snapshot(),
+            &testdata::leds(),
+            &IndexQuery::parse(Some(q)),
+            NOW,
+        )
+        .into_string()
     }
 
     fn keys(q: &str) -> Vec<String> {
@@ -807,7 +820,7 @@ mod tests {
         let mut snap = testdata::snapshot();
         snap.targets[0].key = "x\"><script>y".to_string();
         snap.targets[1].group = Some("\"><b onmouseover=1>".to_string());
-        let html = index(&snap, &IndexQuery::default(), NOW).into_string();
+        let html = index(&snap, &testdata::leds(), &IndexQuery::default(), NOW).into_string();
         assert!(!html.to_lowercase().contains("<script"), "{html}");
         assert!(!html.contains("<b onmouseover"), "{html}");
         // The group's option value and the key's link are escaped.
@@ -891,7 +904,7 @@ mod tests {
     #[test]
     fn empty_snapshot_renders() {
         let snap = Snapshot::default();
-        let html = index(&snap, &IndexQuery::default(), NOW).into_string();
+        let html = index(&snap, &testdata::leds(), &IndexQuery::default(), NOW).into_string();
         assert!(html.contains("No targets loaded yet."), "{html}");
         assert!(html.contains("first round in progress"), "{html}");
         assert!(html.contains("content=\"5; url=/\""), "{html}");

@@ -201,13 +201,35 @@ fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
     m.wait_for("the printer working", Duration::from_secs(20), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("working")
     });
+    // All well: the virtual LEDs show the heartbeat, red dark.
+    let v = m.wait_for("the heartbeat", Duration::from_secs(10), |v| {
+        v["leds"]["green"] == "heartbeat"
+    });
+    assert_eq!(v["leds"]["red"], "off", "{v:#}");
+    assert_eq!(v["led_driver"]["backend"], "virtual");
+    let page = m.get("/").text();
+    assert!(page.contains("led led-green pat-heartbeat"), "{page}");
+    assert!(page.contains("led led-red pat-off"), "{page}");
 
     // Unplug the printer at the switch: r2's bridge port to it goes down
     // (the host keeps its own routes, so plugging back in is enough).
     in_lab(&lab, "r2", &["ip", "link", "set", "to-h2", "down"]);
-    m.wait_for("the printer not working", Duration::from_secs(30), |v| {
+    let unplugged_after = m.status()["last_round"]["round"].as_u64().expect("a round");
+    let v = m.wait_for("the printer not working", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("not_working")
     });
+    // Red with the status, within down_after (3) rounds of the unplug; one
+    // more when the round in flight had probed the printer before it.
+    assert_eq!(v["leds"]["red"], "on", "{v:#}");
+    assert_eq!(v["leds"]["green"], "off", "{v:#}");
+    let red_at = v["last_round"]["round"].as_u64().expect("a round");
+    assert!(
+        red_at - unplugged_after <= 3 + 1,
+        "red at round {red_at}, unplugged after round {unplugged_after}"
+    );
+    let page = m.get("/").text();
+    assert!(page.contains("led led-red pat-on"), "{page}");
+    assert!(page.contains("led led-green pat-off"), "{page}");
     // The history shows the smoothing: down_after - 1 rounds that failed
     // while the reported status was still Working.
     let detail = m.get("/api/v1/targets/198.19.3.11").json();
@@ -228,9 +250,14 @@ fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
     assert_eq!(m.target("198.19.3.10")["status"], "working");
 
     in_lab(&lab, "r2", &["ip", "link", "set", "to-h2", "up"]);
-    m.wait_for("the printer back", Duration::from_secs(30), |v| {
+    let v = m.wait_for("the printer back", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("working")
     });
+    // Back to green.
+    assert_eq!(v["leds"]["red"], "off", "{v:#}");
+    assert_eq!(v["leds"]["green"], "heartbeat", "{v:#}");
+    let page = m.get("/").text();
+    assert!(page.contains("led led-green pat-heartbeat"), "{page}");
     let events = m.get("/api/v1/targets/198.19.3.11").json()["events"].clone();
     assert!(
         events

@@ -32,3 +32,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== aarch64 cross build (the Raspberry Pi binary, rppal LED backend included)"
+./scripts/cross-build.sh

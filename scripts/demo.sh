@@ -51,6 +51,8 @@ edgeprobe is monitoring the lab every $interval.
   admin:      curl -X POST -H "Authorization: Bearer \$(cat $state/admin-token)" http://127.0.0.1:$port/admin/probe-now
   try:        scripts/lab.sh exec $lab r2 ip link set to-h2 down    (unplug the printer; "up" plugs it back)
               scripts/lab.sh detour $lab on                         (a path change)
+              curl -X POST -H "Authorization: Bearer \$(cat $state/admin-token)" http://127.0.0.1:$port/admin/locate
+                                                                    (the LEDs in the header blink together for 30 s)
 Ctrl-C stops it and removes the lab.
 
 MSG

@@ -272,7 +272,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         let _ = web_shutdown.wait_for(|s| *s).await;
     }));
     eprintln!(
-        "edgeprobe: board {} monitoring every {}; dashboard on http://{local}/ ; history in {}; upstream {}; admin endpoints {}",
+        "edgeprobe: board {} monitoring every {}; dashboard on http://{local}/ ; history in {}; upstream {}; LEDs {}; admin endpoints {}",
         config.board_id,
         crate::config::format_duration(config.probe.interval),
         config.state_dir.display(),
@@ -280,6 +280,7 @@ async fn monitor(config: Config) -> Result<(), String> {
             .mongo
             .as_ref()
             .map_or_else(|| "off".to_string(), |m| crate::upstream::redact(&m.uri)),
+        config.leds.backend.name(),
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     );
 

@@ -178,18 +178,14 @@ fn wait_files(what: &str, timeout: Duration, done: impl Fn() -> bool, seen: impl
     panic!("timed out waiting for {what}; saw {}", seen());
 }
 
-#[test]
-fn the_monitor_drives_sysfs_leds_and_gives_them_back_at_stop() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("leds");
-    led_tree(&root);
-    let config = sysfs_config(dir.path(), &root);
-    let sheet = dir.path().join("targets.csv");
+/// `edgeprobe run` with `config`, probing 127.0.0.1 every second.
+fn monitor_loopback(dir: &Path, config: &str) -> RunningMonitor {
+    let sheet = dir.join("targets.csv");
     fs::write(&sheet, "IP,Name\n127.0.0.1,loopback\n").unwrap();
-    let state = dir.path().join("state");
-    let mut m = RunningMonitor::start_local(&[
+    let state = dir.join("state");
+    RunningMonitor::start_local(&[
         "--config",
-        &config,
+        config,
         "--targets",
         sheet.to_str().unwrap(),
         "--state-dir",
@@ -200,7 +196,16 @@ fn the_monitor_drives_sysfs_leds_and_gives_them_back_at_stop() {
         "1",
         "--timeout",
         "300ms",
-    ]);
+    ])
+}
+
+#[test]
+fn the_monitor_drives_sysfs_leds_and_gives_them_back_at_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("leds");
+    led_tree(&root);
+    let config = sysfs_config(dir.path(), &root);
+    let mut m = monitor_loopback(dir.path(), &config);
     let v = m.wait_for("the first round", Duration::from_secs(30), |v| {
         v["counts"]["working"] == 1
     });
@@ -261,23 +266,7 @@ fn leds_that_cannot_be_opened_leave_the_monitor_running() {
         dir.path(),
         "[leds]\nbackend = \"cdev\"\nchip = \"/dev/gpiochip-absent\"\ngreen = { pin = 17 }\nred = { pin = 27 }\n",
     );
-    let sheet = dir.path().join("targets.csv");
-    fs::write(&sheet, "IP\n127.0.0.1\n").unwrap();
-    let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&[
-        "--config",
-        &config,
-        "--targets",
-        sheet.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--count",
-        "1",
-        "--timeout",
-        "300ms",
-    ]);
+    let m = monitor_loopback(dir.path(), &config);
     let v: Value = m.wait_for("a round without LEDs", Duration::from_secs(30), |v| {
         v["counts"]["working"] == 1
     });

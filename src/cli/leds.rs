@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::exit;
 use crate::clock::Timestamp;
-use crate::config::{self, FileConfig, LedBackend, LedSettings};
+use crate::config::{self, LedBackend, LedSettings};
 use crate::leds::pattern::TICK_MS;
 use crate::leds::{self, BoardPin, LedBank, LedPattern, LedView};
 
@@ -60,15 +60,9 @@ fn run_test(args: &TestArgs) -> u8 {
             return exit::UNUSABLE;
         }
     };
-    let file = match &args.config {
-        Some(path) => match FileConfig::read(path) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("edgeprobe: {e}");
-                return exit::UNUSABLE;
-            }
-        },
-        None => FileConfig::default(),
+    let file = match super::read_config(args.config.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     let settings = match config::resolve_leds(file.leds) {
         Ok(s) => s,

@@ -82,6 +82,18 @@ pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// The `--config` file, or the defaults without one; `Err` (after saying
+/// why) when it cannot be read or parsed.
+pub(crate) fn read_config(path: Option<&std::path::Path>) -> Result<crate::config::FileConfig, u8> {
+    match path {
+        None => Ok(crate::config::FileConfig::default()),
+        Some(path) => crate::config::FileConfig::read(path).map_err(|e| {
+            eprintln!("edgeprobe: {e}");
+            exit::UNUSABLE
+        }),
+    }
+}
+
 /// Left-aligned columns separated by two spaces.
 pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::exit;
 use crate::clock::Timestamp;
-use crate::config::{Config, Environment, FileConfig, LedSettings, Overrides};
+use crate::config::{Config, Environment, LedSettings, Overrides};
 use crate::leds::{self, LedPanel};
 use crate::monitor::{
     BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
@@ -122,15 +122,9 @@ impl RunArgs {
 
 /// Run the monitor until SIGTERM or Ctrl-C.
 pub fn run(args: &RunArgs) -> u8 {
-    let file = match &args.config {
-        Some(path) => match FileConfig::read(path) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("edgeprobe: {e}");
-                return exit::UNUSABLE;
-            }
-        },
-        None => FileConfig::default(),
+    let file = match super::read_config(args.config.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     let config = match Config::resolve(file, args.overrides(), &Environment::current()) {
         Ok(c) => c,

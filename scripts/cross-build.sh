@@ -32,4 +32,4 @@ echo "== cross build: $TARGET (Debian $(/usr/bin/rustc --version))"
 BIN="$CARGO_TARGET_DIR/$TARGET/release/edgeprobe"
 file "$BIN" | grep -q 'ARM aarch64' || { echo "$BIN is not an aarch64 binary" >&2; exit 1; }
 echo "aarch64 binary: $BIN, $(stat -c %s "$BIN") bytes"
-echo "under qemu-user: $(qemu-aarch64 -L /usr/aarch64-linux-gnu "$BIN" --version)"
+echo "under qemu-user: $(qemu-aarch64 -L / "$BIN" --version)"

@@ -8,6 +8,7 @@
 //! - [`upstream`] forwards the store's outbox to a central MongoDB;
 //! - [`web`] serves the dashboard, the JSON API and `/metrics`;
 //! - [`central`] is the fleet dashboard over the central MongoDB;
+//! - [`systemd`] tells systemd the service is ready and feeds its watchdog;
 //! - [`config`] and [`cli`] are the settings and the command line on top.
 
 pub mod central;
@@ -18,6 +19,7 @@ pub mod leds;
 pub mod monitor;
 pub mod probe;
 pub mod store;
+pub mod systemd;
 pub mod targets;
 pub mod upstream;
 pub mod web;

@@ -18,6 +18,7 @@ use crate::monitor::{
 };
 use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
+use crate::systemd;
 use crate::upstream::{Syncer, UpstreamSettings};
 use crate::web::{self, WebState};
 
@@ -254,7 +255,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         .map(|syncer| tokio::spawn(syncer.run(snapshot_rx.clone(), upstream_tx, sync_stop_rx)));
 
     let web_state = Arc::new(WebState {
-        snapshot: snapshot_rx,
+        snapshot: snapshot_rx.clone(),
         history: Arc::new(reader),
         admin_token: config.admin_token.clone(),
         commands: commands_tx.clone(),
@@ -278,7 +279,25 @@ async fn monitor(config: Config) -> Result<(), String> {
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     );
 
+    // Under systemd (Type=notify): ready now; the watchdog is fed while
+    // rounds keep finishing.
+    let notifier = systemd::Notifier::from_env().map(Arc::new);
+    let feeder = notifier.as_ref().map(|n| {
+        let _ = n.notify("READY=1");
+        tokio::spawn(feed_systemd(
+            Arc::clone(n),
+            snapshot_rx.clone(),
+            systemd::watchdog_period(),
+        ))
+    });
+
     let saved = monitor.run(shutdown_rx).await;
+    if let Some(n) = &notifier {
+        let _ = n.notify("STOPPING=1");
+    }
+    if let Some(feeder) = feeder {
+        feeder.abort();
+    }
     if let Some(sync) = sync {
         // The last round was just published: give the sync a moment to
         // send it, so a clean stop leaves nothing behind when it can.
@@ -322,6 +341,31 @@ fn start_leds(
         stop_rx,
     ));
     (panel, task, stop_tx)
+}
+
+/// Tell systemd how the monitor is doing, and feed its watchdog (when one
+/// is set) while the probe loop is alive by the `/healthz` rule: a loop
+/// that stops finishing rounds stops the feeding, and systemd restarts us.
+async fn feed_systemd(
+    notifier: Arc<systemd::Notifier>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    watchdog: Option<Duration>,
+) {
+    let every = watchdog.unwrap_or(Duration::from_secs(10));
+    loop {
+        let snap = snapshots.borrow().clone();
+        let status = systemd::status_line(&snap);
+        let alive = crate::monitor::health(&snap, Timestamp::now()).ok();
+        let message = if watchdog.is_some() && alive {
+            format!("WATCHDOG=1\n{status}")
+        } else {
+            status
+        };
+        if let Err(e) = notifier.notify(&message) {
+            eprintln!("edgeprobe: cannot notify systemd: {e}");
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// How long a stop waits for the sync to send what is left.

@@ -30,8 +30,16 @@ impl RunningMonitor {
     /// Run `edgeprobe run ARGS` in this (host) namespace with
     /// `--listen 127.0.0.1:0`, and find the port in its start-up line.
     pub fn start_local(args: &[&str]) -> RunningMonitor {
+        RunningMonitor::start_local_env(&[], args)
+    }
+
+    /// [`RunningMonitor::start_local`] with extra environment variables.
+    pub fn start_local_env(env: &[(&str, &str)], args: &[&str]) -> RunningMonitor {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeprobe"));
-        cmd.arg("run").args(["--listen", "127.0.0.1:0"]).args(args);
+        cmd.arg("run")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied());
         RunningMonitor::spawn(cmd, None)
     }
 

@@ -32,5 +32,11 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== the systemd unit"
+./scripts/verify-unit.sh
 echo "== aarch64 cross build (the Raspberry Pi binary, rppal LED backend included)"
 ./scripts/cross-build.sh
+echo "== aarch64 smoke test under qemu-user"
+./scripts/board-smoke.sh
+echo "== the arm64 .deb"
+./scripts/package-deb.sh

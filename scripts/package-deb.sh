@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build the arm64 .deb from the cross-built binary (scripts/cross-build.sh):
+# the binary, the systemd unit, the udev rule for the LED class, the example
+# config (a conffile), the docs, and maintainer scripts that create the
+# `edgeprobe` user and start the service. Checks the result with dpkg-deb.
+# Writes target/edgeprobe_VERSION_arm64.deb and prints its path.
+# usage: scripts/package-deb.sh [BINARY]
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${1:-target/cross/aarch64-unknown-linux-gnu/release/edgeprobe}
+[[ -x $BIN ]] || { echo "no binary at $BIN: run scripts/cross-build.sh first" >&2; exit 2; }
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+# The newest glibc symbol version the binary uses is the libc6 it needs.
+glibc=$(aarch64-linux-gnu-objdump -T "$BIN" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+deb=target/edgeprobe_${version}_arm64.deb
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+chmod 0755 "$stage"
+install -D -m 0755 "$BIN" "$stage/usr/bin/edgeprobe"
+install -D -m 0644 board/edgeprobe.service "$stage/lib/systemd/system/edgeprobe.service"
+install -D -m 0644 board/60-edgeprobe-leds.rules "$stage/lib/udev/rules.d/60-edgeprobe-leds.rules"
+install -D -m 0644 board/edgeprobe.toml "$stage/etc/edgeprobe/edgeprobe.toml"
+doc=$stage/usr/share/doc/edgeprobe
+install -D -m 0644 board/INSTALL.md "$doc/INSTALL.md"
+install -D -m 0644 README.md "$doc/README.md"
+install -D -m 0644 images/leds-wiring.svg "$doc/images/leds-wiring.svg"
+cat >"$doc/copyright" <<TEXT
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: edgeprobe
+License: MIT OR Apache-2.0
+TEXT
+
+mkdir -p "$stage/DEBIAN"
+install -m 0755 board/debian/postinst board/debian/prerm board/debian/postrm "$stage/DEBIAN/"
+echo /etc/edgeprobe/edgeprobe.toml >"$stage/DEBIAN/conffiles"
+cat >"$stage/DEBIAN/control" <<TEXT
+Package: edgeprobe
+Version: $version
+Architecture: arm64
+Maintainer: edgeprobe developers <edgeprobe@example.net>
+Depends: libc6 (>= $glibc), libgcc-s1, adduser
+Section: net
+Priority: optional
+Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+Homepage: https://example.net/edgeprobe
+Description: IP monitoring probe for a small board in a network closet
+ Reads a spreadsheet of IP addresses and probes each one: ping says
+ whether it is Working, traceroute finds its default gateway, the routers
+ on the way and whether it is Reachable. Shows failures on LEDs, serves a
+ live dashboard, keeps its history on the board and syncs it to a central
+ MongoDB.
+TEXT
+
+mkdir -p target
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+
+# Check what was built.
+[[ $(dpkg-deb --field "$deb" Architecture) == arm64 ]]
+[[ $(dpkg-deb --field "$deb" Version) == "$version" ]]
+contents=$(dpkg-deb --contents "$deb")
+for path in ./usr/bin/edgeprobe ./lib/systemd/system/edgeprobe.service \
+    ./lib/udev/rules.d/60-edgeprobe-leds.rules ./etc/edgeprobe/edgeprobe.toml \
+    ./usr/share/doc/edgeprobe/INSTALL.md; do
+    grep -q " $path\$" <<<"$contents" || { echo "$deb lacks $path" >&2; exit 1; }
+done
+grep -q '^-rwxr-xr-x root/root .* ./usr/bin/edgeprobe$' <<<"$contents" || {
+    echo "$deb: /usr/bin/edgeprobe is not root-owned and executable" >&2; exit 1; }
+control=$(mktemp -d)
+dpkg-deb --control "$deb" "$control"
+grep -qx /etc/edgeprobe/edgeprobe.toml "$control/conffiles"
+grep -q 'adduser --system' "$control/postinst"
+rm -rf "$control"
+echo "package: $deb, $(stat -c %s "$deb") bytes (Depends: libc6 >= $glibc)"
+dpkg-deb --contents "$deb" | awk '{print "  " $1, $NF}'

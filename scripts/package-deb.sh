@@ -23,7 +23,10 @@ install -D -m 0644 board/edgeprobe.service "$stage/lib/systemd/system/edgeprobe.
 install -D -m 0644 board/60-edgeprobe-leds.rules "$stage/lib/udev/rules.d/60-edgeprobe-leds.rules"
 install -D -m 0644 board/edgeprobe.toml "$stage/etc/edgeprobe/edgeprobe.toml"
 doc=$stage/usr/share/doc/edgeprobe
-install -D -m 0644 board/INSTALL.md "$doc/INSTALL.md"
+# Installed next to README.md and images/, not one level below them.
+mkdir -p "$doc"
+sed 's#](\.\./#](#g' board/INSTALL.md >"$doc/INSTALL.md"
+chmod 0644 "$doc/INSTALL.md"
 install -D -m 0644 README.md "$doc/README.md"
 install -D -m 0644 images/leds-wiring.svg "$doc/images/leds-wiring.svg"
 cat >"$doc/copyright" <<TEXT

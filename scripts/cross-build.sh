@@ -13,7 +13,7 @@ require_root scripts/cross-build.sh "it installs the cross toolchain with apt"
 TARGET=aarch64-unknown-linux-gnu
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64
-    apt-get update -qq
+    apt_update
 fi
 ensure_packages rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu \
     binutils-aarch64-linux-gnu qemu-user file

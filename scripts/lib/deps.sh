@@ -7,9 +7,16 @@ ensure_packages() {
     done
     if ((${#missing[@]})); then
         echo "installing Debian packages: ${missing[*]}"
-        apt-get update -qq
+        apt_update
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+}
+
+# Refresh the package lists. One index that fails to download (a mirror
+# in the middle of a sync) is not fatal: apt keeps the others, and the
+# install that follows names any package it then cannot find.
+apt_update() {
+    apt-get update -qq || echo "warning: apt-get update reported errors (above); going on with the lists it has" >&2
 }
 
 # usage: require_root SCRIPT-NAME WHY

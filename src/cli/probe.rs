@@ -140,7 +140,8 @@ async fn probe_targets(
             timeout: Duration::from_millis(args.timeout),
         }),
     };
-    let prober = Prober::new(args.rate);
+    let prober = Prober::new(args.rate)
+        .map_err(|e| format!("cannot start the packet sending thread: {e}"))?;
     let warnings = prober.warnings(!args.no_trace);
     if !prober.can_ping() {
         return Err(warnings.join("\n"));

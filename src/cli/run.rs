@@ -163,7 +163,8 @@ async fn monitor(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let reader = store.reader().map_err(|e| e.to_string())?;
 
-    let prober = Prober::new(config.probe.rate);
+    let prober = Prober::new(config.probe.rate)
+        .map_err(|e| format!("cannot start the packet sending thread: {e}"))?;
     if !prober.can_ping() {
         return Err(format!(
             "cannot ping at all:\n  {}",

@@ -1,13 +1,15 @@
 //! Probing addresses: ping for status, traceroute for the path, and the
 //! kernel routing table for the default gateway.
 //!
-//! [`Prober`] owns the shared sockets (one per family for ping, one per
-//! family for traceroute) and a global [`Pacer`]; probing a target is a
-//! future, so a round of ten thousand targets is ten thousand futures.
+//! [`Prober`] owns the shared sockets (per family, for ping and for
+//! traceroute) and the [`PacedSender`] thread that sends every packet on
+//! one global timeline; probing a target is a future, so a round of ten
+//! thousand targets is ten thousand futures.
 
 pub mod pacer;
 pub mod ping;
 pub mod routes;
+pub mod sender;
 pub mod stats;
 pub mod sys;
 pub mod trace;
@@ -18,9 +20,9 @@ use std::net::IpAddr;
 use futures::future::join_all;
 use serde::Serialize;
 
-pub use pacer::Pacer;
 pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
+pub use sender::PacedSender;
 pub use stats::{RttSummary, Status};
 pub use trace::{Hop, Path, TraceError, TraceOptions, Tracer, Ttl};
 
@@ -73,23 +75,24 @@ impl ProbeResult {
 pub struct Prober {
     pinger: Pinger,
     tracer: Tracer,
-    pacer: Pacer,
+    sender: PacedSender,
 }
 
 impl Prober {
-    /// Open the sockets. Must be called inside a tokio runtime. Families or
-    /// features that lack privileges are reported per target, and listed
-    /// by [`Prober::warnings`].
-    pub fn new(packets_per_second: u32) -> Prober {
+    /// Open the sockets and start the sending thread. Must be called inside
+    /// a tokio runtime. Families or features that lack privileges are
+    /// reported per target, and listed by [`Prober::warnings`]; `Err` only
+    /// when the system refuses a thread.
+    pub fn new(packets_per_second: u32) -> std::io::Result<Prober> {
         // Random identifiers keep our replies apart from another edgeprobe
         // or ping on the same machine (a pid is too close to the next one).
         let random = random_u64();
         let ping_ident = random as u16;
-        Prober {
+        Ok(Prober {
             pinger: Pinger::new(ping_ident),
             tracer: Tracer::new(ping_ident, (random >> 32) as u32),
-            pacer: Pacer::new(packets_per_second),
-        }
+            sender: PacedSender::start(packets_per_second)?,
+        })
     }
 
     /// Whether any address family can be pinged at all.
@@ -119,12 +122,12 @@ impl Prober {
 
     /// Ping one address `opts.count` times.
     pub async fn ping(&self, addr: IpAddr, opts: &PingOptions) -> PingOutcome {
-        self.pinger.ping(addr, opts, &self.pacer).await
+        self.pinger.ping(addr, opts, &self.sender).await
     }
 
     /// Trace the path to one address.
     pub async fn trace(&self, addr: IpAddr, opts: &TraceOptions) -> Result<Path, TraceError> {
-        self.tracer.trace(addr, opts, &self.pacer).await
+        self.tracer.trace(addr, opts, &self.sender).await
     }
 
     /// Probe one address: ping and trace run concurrently.
@@ -135,10 +138,10 @@ impl Prober {
         routes: &RouteTable,
         opts: &ProbeOptions,
     ) -> ProbeResult {
-        let ping = self.pinger.ping(addr, &opts.ping, &self.pacer);
+        let ping = self.pinger.ping(addr, &opts.ping, &self.sender);
         let trace = async {
             match &opts.trace {
-                Some(t) => Some(self.tracer.trace(addr, t, &self.pacer).await),
+                Some(t) => Some(self.tracer.trace(addr, t, &self.sender).await),
                 None => None,
             }
         };

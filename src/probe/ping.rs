@@ -1,29 +1,33 @@
-//! Ping: echo requests through surge-ping over one shared ICMP socket per
-//! address family, for every target of a round.
+//! Ping: echo requests over one shared ICMP socket per address family,
+//! for every target of a round.
 //!
-//! surge-ping runs one receive task per socket and matches replies to
-//! waiters by (address, identifier, sequence). We use one identifier for
-//! the whole process and a process-wide sequence counter, so no two
-//! requests in flight share a key, and ten thousand targets cost futures,
-//! not threads or sockets.
+//! The requests leave through the [`PacedSender`] thread; a receive task
+//! per family reads every reply and hands it to the request waiting for it,
+//! keyed by (destination, sequence). The process uses one identifier and a
+//! process-wide sequence counter, so ten thousand targets cost futures, not
+//! threads or sockets. With CAP_NET_RAW the requests go out on a send-only
+//! raw socket and the replies come in on another, so sending and receiving
+//! never wait for each other; without it, one unprivileged ping socket does
+//! both and the kernel owns the identifier.
 
+use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use surge_ping::{Client, Config, IcmpPacket, PingIdentifier, PingSequence, SurgeError, ICMP};
+use socket2::Socket;
+use tokio::sync::oneshot;
 
-use super::pacer::Pacer;
+use super::sender::{Outgoing, PacedSender};
 use super::stats::{RttSummary, Status};
-use super::sys::{self, Family, PingSocketKind, PrivilegeError};
+use super::sys::{self, Family, IcmpSocket, PingSocketKind, PrivilegeError};
+use super::wire::{self, ProbeId, Reply, ReplyKind};
 
 /// Payload of every echo request; recognisable in a capture.
 const PING_PAYLOAD: &[u8] = b"edgeprobe-ping!!edgeprobe-ping!!";
-
-/// ICMP type of an echo reply, per family.
-const ECHO_REPLY_V4: u8 = 0;
-const ECHO_REPLY_V6: u8 = 129;
 
 /// How one target is pinged in a round.
 #[derive(Debug, Clone, Copy)]
@@ -61,23 +65,48 @@ impl PingOutcome {
 
 /// The shared ping sockets and their state.
 pub struct Pinger {
-    v4: Result<Client, PrivilegeError>,
-    v6: Result<Client, PrivilegeError>,
-    ident: PingIdentifier,
+    v4: Result<EchoSockets, PrivilegeError>,
+    v6: Result<EchoSockets, PrivilegeError>,
+    ident: u16,
     next_seq: AtomicU16,
 }
 
+/// A request waiting for its answer: keyed by where it went and its
+/// sequence number, which a reply or an ICMP error quoting it carries back.
+type WaitKey = (IpAddr, u16);
+type Waiting = Arc<Mutex<HashMap<WaitKey, oneshot::Sender<Answer>>>>;
+
+/// What came back for one echo request, and when.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    kind: ReplyKind,
+    at: Instant,
+}
+
+/// One family's sockets, its requests in flight and its receive task.
+struct EchoSockets {
+    send: Arc<Socket>,
+    waiting: Waiting,
+    receiver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EchoSockets {
+    fn drop(&mut self) {
+        self.receiver.abort();
+    }
+}
+
 impl Pinger {
-    /// Open one socket per family: raw where CAP_NET_RAW allows it,
+    /// Open the sockets of each family: raw where CAP_NET_RAW allows it,
     /// otherwise an unprivileged ping socket. A family that cannot be
     /// opened keeps its error for [`Pinger::unavailable`]; its targets come
     /// back Not Working with nothing sent.
     /// Must be called inside a tokio runtime.
     pub fn new(ident: u16) -> Pinger {
         Pinger {
-            v4: open_client(Family::V4),
-            v6: open_client(Family::V6),
-            ident: PingIdentifier(ident),
+            v4: EchoSockets::open(Family::V4, ident),
+            v6: EchoSockets::open(Family::V6, ident),
+            ident,
             next_seq: AtomicU16::new(0),
         }
     }
@@ -95,17 +124,19 @@ impl Pinger {
             .collect()
     }
 
-    fn client(&self, family: Family) -> Result<&Client, &PrivilegeError> {
-        match family {
-            Family::V4 => self.v4.as_ref(),
-            Family::V6 => self.v6.as_ref(),
-        }
-    }
-
-    /// Send `count` echo requests to `addr`, each through the pacer, and
-    /// wait for their replies concurrently.
-    pub async fn ping(&self, addr: IpAddr, opts: &PingOptions, pacer: &Pacer) -> PingOutcome {
-        let Ok(client) = self.client(Family::of(addr)) else {
+    /// Send `count` echo requests to `addr`, each at its slot on the
+    /// sender's timeline, and wait for their replies concurrently.
+    pub async fn ping(
+        &self,
+        addr: IpAddr,
+        opts: &PingOptions,
+        sender: &PacedSender,
+    ) -> PingOutcome {
+        let sockets = match Family::of(addr) {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        };
+        let Ok(sockets) = sockets else {
             return PingOutcome {
                 sent: 0,
                 received: 0,
@@ -115,79 +146,165 @@ impl Pinger {
             };
         };
         let attempts = (0..opts.count).map(|_| {
-            let seq = PingSequence(self.next_seq.fetch_add(1, Ordering::Relaxed));
-            async move {
-                pacer.wait().await;
-                // A surge-ping `Pinger` is a cheap handle on the shared
-                // socket and reply map; one per request lets the requests
-                // of a target wait concurrently.
-                let mut pinger = client.pinger(addr, self.ident).await;
-                pinger.timeout(opts.timeout);
-                let started = Instant::now();
-                pinger.ping(seq, PING_PAYLOAD).await.map(|(packet, rtt)| {
-                    // surge-ping stamps the send after `send_to` returns, so
-                    // a reply faster than that (loopback, a veth) can come
-                    // out as zero; then our own clock, started before the
-                    // send, is the honest (upper) bound.
-                    let rtt = if rtt.is_zero() {
-                        started.elapsed()
-                    } else {
-                        rtt
-                    };
-                    (packet, rtt)
-                })
-            }
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            sockets.echo(
+                addr,
+                ProbeId {
+                    ident: self.ident,
+                    seq,
+                },
+                opts.timeout,
+                sender,
+            )
         });
         let results = join_all(attempts).await;
         summarise(&results, opts)
     }
 }
 
-fn open_client(family: Family) -> Result<Client, PrivilegeError> {
-    let kind = sys::ping_socket_kind(family)?;
-    let sock_type = match kind {
-        PingSocketKind::Raw => socket2::Type::RAW,
-        PingSocketKind::Datagram => socket2::Type::DGRAM,
-    };
-    let icmp = match family {
-        Family::V4 => ICMP::V4,
-        Family::V6 => ICMP::V6,
-    };
-    let config = Config::builder()
-        .kind(icmp)
-        .sock_type_hint(sock_type)
-        .build();
-    let client = Client::new(&config).map_err(|source| PrivilegeError::Other { family, source })?;
-    if kind == PingSocketKind::Raw {
-        sys::tune_receive(&SurgeSocketFd(&client), family);
+impl EchoSockets {
+    fn open(family: Family, ident: u16) -> Result<EchoSockets, PrivilegeError> {
+        let (receive, send) = match IcmpSocket::open_raw(family) {
+            Ok(receive) => (receive, sys::open_raw_sender(family)?),
+            Err(PrivilegeError::NoRawIcmp { .. }) => {
+                let receive = IcmpSocket::open_datagram(family)?;
+                let send = receive
+                    .try_clone()
+                    .map_err(|source| PrivilegeError::Other { family, source })?;
+                (receive, send)
+            }
+            Err(e) => return Err(e),
+        };
+        // The kernel picks the identifier of a ping socket and delivers it
+        // only the replies that carry it; a raw socket sees everyone's.
+        let ident = (receive.kind() == PingSocketKind::Raw).then_some(ident);
+        let waiting = Waiting::default();
+        let receiver = tokio::spawn(receive_loop(receive, ident, waiting.clone()));
+        Ok(EchoSockets {
+            send: Arc::new(send),
+            waiting,
+            receiver,
+        })
     }
-    Ok(client)
+
+    /// One echo request: `Ok(None)` when nothing came back in time,
+    /// `Err` when it could not be sent.
+    async fn echo(
+        &self,
+        dst: IpAddr,
+        id: ProbeId,
+        timeout: Duration,
+        sender: &PacedSender,
+    ) -> io::Result<Option<(ReplyKind, Duration)>> {
+        let (tx, rx) = oneshot::channel();
+        // Registered before the send: on loopback the reply is queued
+        // before `sendto` even returns.
+        let _waiting = WaitGuard::register(&self.waiting, (dst, id.seq), tx);
+        let packet = match dst {
+            IpAddr::V4(_) => wire::emit_echo_v4(id, PING_PAYLOAD),
+            IpAddr::V6(_) => wire::emit_echo_v6(id, PING_PAYLOAD),
+        };
+        let sent_at = sender
+            .send(Outgoing {
+                socket: self.send.clone(),
+                dst,
+                ttl: None,
+                packet,
+            })
+            .await?;
+        let deadline = tokio::time::Instant::from_std(sent_at + timeout);
+        Ok(match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(answer)) => Some((answer.kind, answer.at.saturating_duration_since(sent_at))),
+            _ => None,
+        })
+    }
 }
 
-/// The descriptor of surge-ping's socket, which it exposes only raw.
-struct SurgeSocketFd<'a>(&'a Client);
+/// Takes a request off the waiting list however its future ends, so that
+/// a late reply finds nobody and the list never grows.
+struct WaitGuard<'a> {
+    waiting: &'a Waiting,
+    key: WaitKey,
+}
 
-impl std::os::fd::AsFd for SurgeSocketFd<'_> {
-    #[allow(unsafe_code)]
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        // SAFETY: the client owns this socket and lives at least as long as
-        // the borrow (`'_` ties it to `self`, which borrows the client).
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0.get_socket().get_native_sock()) }
+impl<'a> WaitGuard<'a> {
+    fn register(waiting: &'a Waiting, key: WaitKey, tx: oneshot::Sender<Answer>) -> Self {
+        // Replacing an entry needs 65,536 requests to one address in
+        // flight at once; the replaced request then counts as lost.
+        lock(waiting).insert(key, tx);
+        WaitGuard { waiting, key }
     }
 }
 
-fn is_echo_reply(packet: &IcmpPacket) -> bool {
-    match packet {
-        IcmpPacket::V4(p) => p.get_icmp_type().0 == ECHO_REPLY_V4,
-        IcmpPacket::V6(p) => p.get_icmpv6_type().0 == ECHO_REPLY_V6,
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.waiting).remove(&self.key);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not stop every later ping.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Read every datagram on the socket and hand each answer to its request.
+async fn receive_loop(socket: IcmpSocket, ident: Option<u16>, waiting: Waiting) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            // Transient errors (e.g. ENOBUFS) must not end pinging, nor
+            // spin a core if they repeat.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let at = Instant::now();
+        let Some(reply) = parse(&socket, from, &buf[..len]) else {
+            continue;
+        };
+        if let Some((key, answer)) = answer_for(&reply, ident, at) {
+            if let Some(tx) = lock(&waiting).remove(&key) {
+                let _ = tx.send(answer);
+            }
+        }
+    }
+}
+
+fn parse(socket: &IcmpSocket, from: IpAddr, datagram: &[u8]) -> Option<Reply> {
+    let parsed = match (socket.family(), socket.kind(), from) {
+        (Family::V4, PingSocketKind::Raw, _) => wire::parse_v4(datagram),
+        (Family::V4, PingSocketKind::Datagram, IpAddr::V4(from)) => {
+            wire::parse_icmp_v4(from, datagram)
+        }
+        (Family::V6, _, IpAddr::V6(from)) => wire::parse_v6(from, datagram),
+        _ => return None,
+    };
+    parsed.ok().flatten()
+}
+
+/// Which request a reply answers, if it is one of ours: the identifier
+/// must be ours (`None`: the kernel already checked it), and the request
+/// must have gone where the reply says.
+fn answer_for(reply: &Reply, ident: Option<u16>, at: Instant) -> Option<(WaitKey, Answer)> {
+    if ident.is_some_and(|ours| ours != reply.probe.ident) {
+        return None;
+    }
+    Some((
+        (reply.probe_dst, reply.probe.seq),
+        Answer {
+            kind: reply.kind,
+            at,
+        },
+    ))
 }
 
 /// Fold the per-request results into counts, RTTs and a status. A request
 /// that could not even be sent (e.g. no route) is not counted as sent;
 /// an ICMP error in answer to it counts as sent and lost.
 fn summarise(
-    results: &[Result<(IcmpPacket, Duration), SurgeError>],
+    results: &[io::Result<Option<(ReplyKind, Duration)>>],
     opts: &PingOptions,
 ) -> PingOutcome {
     let mut sent = 0u32;
@@ -195,13 +312,12 @@ fn summarise(
     let mut send_error = None;
     for r in results {
         match r {
-            Ok((packet, rtt)) => {
+            Ok(answer) => {
                 sent += 1;
-                if is_echo_reply(packet) {
+                if let Some((ReplyKind::EchoReply, rtt)) = answer {
                     rtts.push(*rtt);
                 }
             }
-            Err(SurgeError::Timeout { .. }) => sent += 1,
             Err(e) => send_error = Some(e.to_string()),
         }
     }
@@ -212,5 +328,87 @@ fn summarise(
         rtt: RttSummary::from_rtts(&rtts),
         status: Status::classify(sent, received, opts.degraded_loss),
         send_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 5));
+
+    fn reply(kind: ReplyKind, ident: u16, seq: u16) -> Reply {
+        Reply {
+            from: DST,
+            kind,
+            probe: ProbeId { ident, seq },
+            probe_dst: DST,
+        }
+    }
+
+    fn opts(count: u32) -> PingOptions {
+        PingOptions {
+            count,
+            timeout: Duration::from_secs(1),
+            degraded_loss: 0.2,
+        }
+    }
+
+    #[test]
+    fn a_reply_with_our_identifier_answers_the_request_it_quotes() {
+        let at = Instant::now();
+        let (key, answer) = answer_for(&reply(ReplyKind::EchoReply, 7, 42), Some(7), at).unwrap();
+        assert_eq!(key, (DST, 42));
+        assert_eq!(answer.kind, ReplyKind::EchoReply);
+        assert_eq!(answer.at, at);
+    }
+
+    #[test]
+    fn someone_elses_ping_is_ignored_on_a_raw_socket_only() {
+        let r = reply(ReplyKind::EchoReply, 8, 42);
+        assert!(answer_for(&r, Some(7), Instant::now()).is_none());
+        // A ping socket's identifier is the kernel's, which it checked.
+        assert!(answer_for(&r, None, Instant::now()).is_some());
+    }
+
+    #[test]
+    fn counts_rtts_and_status() {
+        let ms = Duration::from_millis;
+        let results = vec![
+            Ok(Some((ReplyKind::EchoReply, ms(2)))),
+            Ok(Some((ReplyKind::EchoReply, ms(4)))),
+            Ok(None),
+            Ok(Some((ReplyKind::Unreachable { code: 1 }, ms(1)))),
+        ];
+        let out = summarise(&results, &opts(4));
+        assert_eq!((out.sent, out.received), (4, 2));
+        assert_eq!(out.status, Status::Degraded);
+        assert_eq!(out.rtt.unwrap().avg, 3.0);
+        assert!(out.send_error.is_none());
+    }
+
+    #[test]
+    fn requests_that_could_not_leave_are_not_counted_as_sent() {
+        let results = vec![
+            Err(io::Error::from_raw_os_error(101)),
+            Err(io::Error::from_raw_os_error(101)),
+        ];
+        let out = summarise(&results, &opts(2));
+        assert_eq!((out.sent, out.received), (0, 0));
+        assert_eq!(out.status, Status::NotWorking);
+        assert_eq!(out.loss(), 1.0);
+        assert!(out.send_error.unwrap().contains("unreachable"));
+    }
+
+    #[test]
+    fn the_wait_guard_leaves_nothing_behind() {
+        let waiting = Waiting::default();
+        let (tx, _rx) = oneshot::channel();
+        {
+            let _g = WaitGuard::register(&waiting, (DST, 1), tx);
+            assert_eq!(lock(&waiting).len(), 1);
+        }
+        assert!(lock(&waiting).is_empty());
     }
 }

@@ -1,7 +1,8 @@
 //! Traceroute with ICMP echo probes, every TTL in flight at once.
 //!
-//! One raw socket per family is shared by every trace. A receive task per
-//! socket parses each datagram with [`wire`](super::wire) and hands it to
+//! One raw socket per family receives for every trace; the probes leave
+//! through the [`PacedSender`] thread on a send-only raw socket, which sets
+//! each probe's TTL just before sending it. A receive task per family parses each datagram with [`wire`](super::wire) and hands it to
 //! the trace that owns the quoted probe id, after checking that the probe
 //! was going where the message says. A trace therefore costs about one
 //! timeout, not one timeout per hop, and thousands run concurrently.
@@ -10,14 +11,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use socket2::Socket;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
-use super::pacer::Pacer;
-use super::sys::{Family, PrivilegeError, RawIcmpSocket};
+use super::sender::{Outgoing, PacedSender};
+use super::sys::{self, Family, IcmpSocket, PrivilegeError};
 use super::wire::{self, ProbeId, Reply, ReplyKind};
 
 /// Time to live / hop limit of a probe: which hop it expires at.
@@ -72,7 +73,17 @@ pub enum TraceError {
     Send { dst: IpAddr, source: std::io::Error },
 }
 
-/// An answer delivered to the trace that sent the probe.
+/// An answer as the receive task hears it, for the trace that sent the
+/// probe (which knows when the probe left).
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    ttl: Ttl,
+    from: IpAddr,
+    at: Instant,
+    kind: ReplyKind,
+}
+
+/// An answer with its round-trip time.
 #[derive(Debug, Clone, Copy)]
 struct HopAnswer {
     ttl: Ttl,
@@ -84,19 +95,16 @@ struct HopAnswer {
 struct Pending {
     dst: IpAddr,
     ttl: Ttl,
-    sent_at: Instant,
-    answers: mpsc::UnboundedSender<HopAnswer>,
+    answers: mpsc::UnboundedSender<Heard>,
 }
 
 /// Probes in flight, keyed by their id; shared with the receive task.
 type PendingMap = Arc<Mutex<HashMap<ProbeId, Pending>>>;
 
-/// One raw socket, its probes in flight and its receive task.
+/// One family's sockets, its probes in flight and its receive task.
 struct FamilyTracer {
-    socket: Arc<RawIcmpSocket>,
+    send: Arc<Socket>,
     pending: PendingMap,
-    /// TTL is a socket option: "set TTL, send" must not interleave.
-    send_lock: tokio::sync::Mutex<()>,
     receiver: tokio::task::JoinHandle<()>,
 }
 
@@ -159,14 +167,14 @@ impl Tracer {
         }
     }
 
-    /// Trace the path to `dst`. Every TTL is sent through the pacer, lowest
-    /// first; sending stops early once the destination (or a router saying
-    /// it is unreachable) has answered below the next TTL.
+    /// Trace the path to `dst`. Every TTL is sent through the sender's
+    /// timeline, lowest first; sending stops early once the destination (or
+    /// a router saying it is unreachable) has answered below the next TTL.
     pub async fn trace(
         &self,
         dst: IpAddr,
         opts: &TraceOptions,
-        pacer: &Pacer,
+        sender: &PacedSender,
     ) -> Result<Path, TraceError> {
         let family = match Family::of(dst) {
             Family::V4 => &self.v4,
@@ -184,45 +192,51 @@ impl Tracer {
         let mut deadline = Instant::now() + opts.timeout;
 
         for ttl in 1..=opts.max_hops {
-            while let Ok(answer) = rx.try_recv() {
-                answers.record(answer);
+            while let Ok(heard) = rx.try_recv() {
+                answers.record(heard);
             }
             if answers.end_ttl().is_some_and(|end| end.0 < ttl) {
                 break;
             }
-            pacer.wait().await;
             let id = self.allocate_id();
             let packet = match dst {
                 IpAddr::V4(_) => wire::emit_echo_v4(id, wire::PROBE_PAYLOAD),
                 IpAddr::V6(_) => wire::emit_echo_v6(id, wire::PROBE_PAYLOAD),
             };
-            let _serial = tracer.send_lock.lock().await;
-            let sent_at = Instant::now();
+            // Registered before the send: an answer can be queued before
+            // `sendto` even returns.
             lock(&tracer.pending).insert(
                 id,
                 Pending {
                     dst,
                     ttl: Ttl(ttl),
-                    sent_at,
                     answers: tx.clone(),
                 },
             );
             sent.ids.push(id);
-            if let Err(source) = tracer.socket.send_with_ttl(&packet, dst, ttl).await {
-                // No route at all is an answer too: nothing lies beyond.
-                if ttl == 1 {
-                    return Err(TraceError::Send { dst, source });
+            let outgoing = Outgoing {
+                socket: tracer.send.clone(),
+                dst,
+                ttl: Some(ttl),
+                packet,
+            };
+            match sender.send(outgoing).await {
+                Ok(sent_at) => {
+                    answers.sent(Ttl(ttl), sent_at);
+                    deadline = sent_at + opts.timeout;
                 }
-                break;
+                // No route at all is an answer too: nothing lies beyond.
+                Err(source) if ttl == 1 => return Err(TraceError::Send { dst, source }),
+                Err(_) => break,
             }
-            deadline = sent_at + opts.timeout;
         }
         drop(tx);
 
+        let deadline = tokio::time::Instant::from_std(deadline);
         while !answers.complete() {
             tokio::select! {
-                answer = rx.recv() => match answer {
-                    Some(a) => answers.record(a),
+                heard = rx.recv() => match heard {
+                    Some(h) => answers.record(h),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -255,13 +269,13 @@ impl Drop for ProbesInFlight<'_> {
 
 impl FamilyTracer {
     fn open(family: Family) -> Result<FamilyTracer, PrivilegeError> {
-        let socket = Arc::new(RawIcmpSocket::open(family)?);
+        let receive = IcmpSocket::open_raw(family)?;
+        let send = Arc::new(sys::open_raw_sender(family)?);
         let pending: PendingMap = Arc::default();
-        let receiver = tokio::spawn(receive_loop(socket.clone(), pending.clone()));
+        let receiver = tokio::spawn(receive_loop(receive, pending.clone()));
         Ok(FamilyTracer {
-            socket,
+            send,
             pending,
-            send_lock: tokio::sync::Mutex::new(()),
             receiver,
         })
     }
@@ -269,7 +283,7 @@ impl FamilyTracer {
 
 /// Read every ICMP message on the socket and route the ones that answer a
 /// pending probe. Malformed and foreign packets are dropped.
-async fn receive_loop(socket: Arc<RawIcmpSocket>, pending: PendingMap) {
+async fn receive_loop(socket: IcmpSocket, pending: PendingMap) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let (len, from) = match socket.recv_from(&mut buf).await {
@@ -301,7 +315,7 @@ fn match_reply(
     pending: &PendingMap,
     reply: &Reply,
     now: Instant,
-) -> Option<(mpsc::UnboundedSender<HopAnswer>, HopAnswer)> {
+) -> Option<(mpsc::UnboundedSender<Heard>, Heard)> {
     let mut pending = lock(pending);
     let probe = pending.get(&reply.probe)?;
     if probe.dst != reply.probe_dst {
@@ -310,10 +324,10 @@ fn match_reply(
     let probe = pending.remove(&reply.probe)?;
     Some((
         probe.answers,
-        HopAnswer {
+        Heard {
             ttl: probe.ttl,
             from: reply.from,
-            rtt: now.saturating_duration_since(probe.sent_at),
+            at: now,
             kind: reply.kind,
         },
     ))
@@ -323,21 +337,43 @@ fn match_reply(
 #[derive(Debug)]
 struct Answers {
     by_ttl: Vec<Option<HopAnswer>>,
+    sent_at: Vec<Option<Instant>>,
 }
 
 impl Answers {
     fn new(max_hops: u8) -> Answers {
         Answers {
             by_ttl: vec![None; usize::from(max_hops)],
+            sent_at: vec![None; usize::from(max_hops)],
         }
     }
 
-    fn record(&mut self, answer: HopAnswer) {
-        if let Some(slot) = self
-            .by_ttl
-            .get_mut(usize::from(answer.ttl.0).wrapping_sub(1))
-        {
-            *slot = Some(answer);
+    /// When the probe with this TTL left (for its round-trip time).
+    fn sent(&mut self, ttl: Ttl, at: Instant) {
+        if let Some(slot) = self.sent_at.get_mut(usize::from(ttl.0).wrapping_sub(1)) {
+            *slot = Some(at);
+        }
+    }
+
+    fn record(&mut self, heard: Heard) {
+        let index = usize::from(heard.ttl.0).wrapping_sub(1);
+        // Heard only for probes handed to the sender, whose send the trace
+        // awaited before it reads answers.
+        let rtt = self
+            .sent_at
+            .get(index)
+            .copied()
+            .flatten()
+            .map_or(Duration::ZERO, |sent| {
+                heard.at.saturating_duration_since(sent)
+            });
+        if let Some(slot) = self.by_ttl.get_mut(index) {
+            *slot = Some(HopAnswer {
+                ttl: heard.ttl,
+                from: heard.from,
+                rtt,
+                kind: heard.kind,
+            });
         }
     }
 
@@ -403,18 +439,30 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn answer(ttl: u8, from: &str, kind: ReplyKind) -> HopAnswer {
-        HopAnswer {
+    /// Heard `ttl` ms after the probe left at `T0`.
+    fn answer(ttl: u8, from: &str, kind: ReplyKind) -> Heard {
+        Heard {
             ttl: Ttl(ttl),
             from: ip(from),
-            rtt: Duration::from_millis(u64::from(ttl)),
+            at: *T0 + Duration::from_millis(u64::from(ttl)),
             kind,
         }
     }
 
+    static T0: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+    /// Answers with every probe sent at `T0`.
+    fn answers(max_hops: u8) -> Answers {
+        let mut a = Answers::new(max_hops);
+        for ttl in 1..=max_hops {
+            a.sent(Ttl(ttl), *T0);
+        }
+        a
+    }
+
     #[test]
     fn path_stops_at_the_destination() {
-        let mut a = Answers::new(30);
+        let mut a = answers(30);
         a.record(answer(4, "198.19.3.10", ReplyKind::EchoReply));
         a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
         a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
@@ -433,7 +481,7 @@ mod tests {
 
     #[test]
     fn silent_destination_ends_at_the_last_answer() {
-        let mut a = Answers::new(30);
+        let mut a = answers(30);
         a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
         a.record(answer(2, "198.18.2.2", ReplyKind::TimeExceeded));
         assert!(!a.complete());
@@ -445,7 +493,7 @@ mod tests {
 
     #[test]
     fn silent_hop_in_the_middle_is_kept_as_a_gap() {
-        let mut a = Answers::new(30);
+        let mut a = answers(30);
         a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
         a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
         let p = a.into_path();
@@ -457,7 +505,7 @@ mod tests {
 
     #[test]
     fn unreachable_ends_the_path_unreached() {
-        let mut a = Answers::new(30);
+        let mut a = answers(30);
         a.record(answer(1, "198.18.1.1", ReplyKind::Unreachable { code: 0 }));
         a.record(answer(2, "198.18.1.1", ReplyKind::Unreachable { code: 0 }));
         assert!(a.complete());
@@ -469,14 +517,14 @@ mod tests {
 
     #[test]
     fn nothing_answered_is_an_empty_path() {
-        let p = Answers::new(30).into_path();
+        let p = answers(30).into_path();
         assert!(p.hops.is_empty() && !p.reached);
         assert_eq!(p.last_answering(), None);
     }
 
     #[test]
     fn out_of_range_ttl_is_ignored() {
-        let mut a = Answers::new(3);
+        let mut a = answers(3);
         a.record(answer(0, "198.18.1.1", ReplyKind::EchoReply));
         a.record(answer(9, "198.18.1.1", ReplyKind::EchoReply));
         assert!(a.into_path().hops.is_empty());
@@ -506,7 +554,7 @@ mod tests {
         assert_eq!(ids[3], ProbeId { ident: 2, seq: 1 });
     }
 
-    fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<HopAnswer>) {
+    fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<Heard>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let map: PendingMap = Arc::default();
         lock(&map).insert(
@@ -514,7 +562,6 @@ mod tests {
             Pending {
                 dst: ip(dst),
                 ttl: Ttl(2),
-                sent_at: Instant::now(),
                 answers: tx,
             },
         );

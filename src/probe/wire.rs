@@ -110,10 +110,16 @@ pub fn parse_v4(datagram: &[u8]) -> Result<Option<Reply>, WireError> {
     if ip.next_header() != IpProtocol::Icmp {
         return Ok(None);
     }
-    let from = IpAddr::V4(ip.src_addr());
     let payload_end = usize::from(ip.total_len());
     let icmp_bytes = &datagram[usize::from(ip.header_len())..payload_end];
-    let icmp = Icmpv4Packet::new_checked(icmp_bytes).map_err(|_| WireError::TruncatedIcmp)?;
+    parse_icmp_v4(ip.src_addr(), icmp_bytes)
+}
+
+/// Parse an ICMPv4 message without its IP header, as an unprivileged
+/// datagram ping socket delivers it; `from` comes from `recvfrom`.
+pub fn parse_icmp_v4(from: Ipv4Addr, message: &[u8]) -> Result<Option<Reply>, WireError> {
+    let from = IpAddr::V4(from);
+    let icmp = Icmpv4Packet::new_checked(message).map_err(|_| WireError::TruncatedIcmp)?;
     if !icmp.verify_checksum() {
         return Err(WireError::BadChecksum);
     }
@@ -332,6 +338,27 @@ mod tests {
         assert_eq!(r.probe, ID);
         assert_eq!(r.from, "198.19.3.10".parse::<IpAddr>().unwrap());
         assert_eq!(r.probe_dst, r.from);
+    }
+
+    #[test]
+    fn echo_reply_without_ip_header_as_a_ping_socket_gives_it() {
+        let icmp = icmp_v4(0, 0, [0x12, 0x34, 0x00, 0x07], b"edgeprobe");
+        let reply = parse_icmp_v4(Ipv4Addr::new(198, 18, 0, 9), &icmp)
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.kind, ReplyKind::EchoReply);
+        assert_eq!(reply.probe, ID);
+        assert_eq!(reply.probe_dst, IpAddr::V4(Ipv4Addr::new(198, 18, 0, 9)));
+        let mut corrupt = icmp.clone();
+        corrupt[8] ^= 1;
+        assert_eq!(
+            parse_icmp_v4(Ipv4Addr::LOCALHOST, &corrupt),
+            Err(WireError::BadChecksum)
+        );
+        assert_eq!(
+            parse_icmp_v4(Ipv4Addr::LOCALHOST, &icmp[..3]),
+            Err(WireError::TruncatedIcmp)
+        );
     }
 
     #[test]

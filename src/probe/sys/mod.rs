@@ -6,9 +6,9 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 /// IP version of a socket or address.
@@ -127,61 +127,101 @@ pub fn ping_socket_kind(family: Family) -> Result<PingSocketKind, PrivilegeError
     }
 }
 
-/// A non-blocking raw ICMP socket registered with tokio.
-pub struct RawIcmpSocket {
+/// Open a raw ICMP socket (blocking); needs CAP_NET_RAW.
+fn raw_socket(family: Family) -> Result<Socket, PrivilegeError> {
+    Socket::new(family.domain(), Type::RAW, Some(family.protocol())).map_err(|e| {
+        if is_permission(&e) {
+            PrivilegeError::NoRawIcmp {
+                family,
+                exe: exe_path(),
+            }
+        } else if is_family_missing(&e) {
+            PrivilegeError::FamilyUnavailable { family, source: e }
+        } else {
+            PrivilegeError::Other { family, source: e }
+        }
+    })
+}
+
+/// A raw ICMP socket that only sends: it keeps no input (a raw socket
+/// otherwise gets a copy of every ICMP message of the machine), and it
+/// blocks, because only the sending thread uses it. Replies reach the
+/// receiving [`IcmpSocket`] of the same family all the same: every raw
+/// ICMP socket sees every ICMP message.
+pub fn open_raw_sender(family: Family) -> Result<Socket, PrivilegeError> {
+    let socket = raw_socket(family)?;
+    set_icmp_filter(&socket, family, &[]);
+    let _ = socket.set_recv_buffer_size(0); // the kernel rounds up to its minimum
+    Ok(socket)
+}
+
+/// A non-blocking ICMP socket registered with tokio, for receiving.
+pub struct IcmpSocket {
     family: Family,
+    kind: PingSocketKind,
     inner: AsyncFd<Socket>,
 }
 
-impl RawIcmpSocket {
-    /// Open a raw ICMP socket; needs CAP_NET_RAW.
-    pub fn open(family: Family) -> Result<Self, PrivilegeError> {
+impl IcmpSocket {
+    /// A raw ICMP socket (CAP_NET_RAW) that sees the echo replies and the
+    /// ICMP errors of every probe, with a large receive buffer.
+    pub fn open_raw(family: Family) -> Result<Self, PrivilegeError> {
+        Self::register(family, PingSocketKind::Raw, raw_socket(family)?)
+    }
+
+    /// An unprivileged ping socket: the kernel sets the echo identifier and
+    /// delivers only the echo replies that carry it (no ICMP errors), without
+    /// the IP header.
+    pub fn open_datagram(family: Family) -> Result<Self, PrivilegeError> {
         let socket =
-            Socket::new(family.domain(), Type::RAW, Some(family.protocol())).map_err(|e| {
+            Socket::new(family.domain(), Type::DGRAM, Some(family.protocol())).map_err(|e| {
                 if is_permission(&e) {
-                    PrivilegeError::NoRawIcmp {
+                    PrivilegeError::NoPingSocket {
                         family,
                         exe: exe_path(),
                     }
-                } else if is_family_missing(&e) {
-                    PrivilegeError::FamilyUnavailable { family, source: e }
                 } else {
                     PrivilegeError::Other { family, source: e }
                 }
             })?;
+        Self::register(family, PingSocketKind::Datagram, socket)
+    }
+
+    fn register(
+        family: Family,
+        kind: PingSocketKind,
+        socket: Socket,
+    ) -> Result<Self, PrivilegeError> {
         let setup = || -> io::Result<AsyncFd<Socket>> {
             socket.set_nonblocking(true)?;
             tune_receive(&socket, family);
             register(socket)
         };
         let inner = setup().map_err(|source| PrivilegeError::Other { family, source })?;
-        Ok(Self { family, inner })
+        Ok(Self {
+            family,
+            kind,
+            inner,
+        })
     }
 
     pub fn family(&self) -> Family {
         self.family
     }
 
-    /// Send `packet` to `dst` with the given TTL / hop limit. The TTL is a
-    /// socket option, so callers must serialise sends (see `trace`).
-    pub async fn send_with_ttl(&self, packet: &[u8], dst: IpAddr, ttl: u8) -> io::Result<()> {
-        let sock = self.inner.get_ref();
-        match self.family {
-            Family::V4 => sock.set_ttl_v4(u32::from(ttl))?,
-            Family::V6 => sock.set_unicast_hops_v6(u32::from(ttl))?,
-        }
-        let to = SockAddr::from(SocketAddr::new(dst, 0));
-        loop {
-            let mut guard = self.inner.writable().await?;
-            match guard.try_io(|fd| fd.get_ref().send_to(packet, &to)) {
-                Ok(result) => return result.map(|_| ()),
-                Err(_would_block) => continue,
-            }
-        }
+    pub fn kind(&self) -> PingSocketKind {
+        self.kind
     }
 
-    /// Receive one datagram: for IPv4 the whole IP packet, for IPv6 the
-    /// ICMPv6 message only. Returns the length and the sender.
+    /// A second handle on this socket, for the sending thread. A datagram
+    /// ping socket must send its own requests: the kernel delivers the
+    /// replies only to the socket whose identifier they carry.
+    pub fn try_clone(&self) -> io::Result<Socket> {
+        self.inner.get_ref().try_clone()
+    }
+
+    /// Receive one datagram: for a raw IPv4 socket the whole IP packet,
+    /// otherwise the ICMP message only. Returns the length and the sender.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
         loop {
             let mut guard = self.inner.readable().await?;
@@ -209,7 +249,7 @@ const SO_RCVBUFFORCE: libc::c_int = 33;
 const WANTED_V4: [u8; 3] = [0, 3, 11]; // echo reply, unreachable, time exceeded
 const WANTED_V6: [u8; 3] = [1, 3, 129]; // unreachable, time exceeded, echo reply
 
-/// Make a raw ICMP socket keep only what probes need, with a large receive
+/// Make an ICMP socket keep only what probes need, with a large receive
 /// buffer. Best effort: a socket that refuses (a datagram ping socket, a
 /// kernel without the option) still works, only with more to sift.
 pub fn tune_receive(socket: &impl std::os::fd::AsFd, family: Family) {
@@ -226,14 +266,28 @@ pub fn tune_receive(socket: &impl std::os::fd::AsFd, family: Family) {
         let _ = sock.set_recv_buffer_size(RECV_BUFFER_BYTES);
     }
     match family {
+        Family::V4 => set_icmp_filter(socket, family, &WANTED_V4),
+        Family::V6 => set_icmp_filter(socket, family, &WANTED_V6),
+    }
+}
+
+/// Let only the ICMP types in `wanted` into a raw socket's receive queue
+/// (none at all for an empty list). Best effort, as above.
+fn set_icmp_filter(socket: &impl std::os::fd::AsFd, family: Family, wanted: &[u8]) {
+    let sock = socket2::SockRef::from(socket);
+    match family {
         Family::V4 => {
-            // A set bit blocks that type.
-            let block = !WANTED_V4.iter().fold(0u32, |m, t| m | 1 << t);
+            // A set bit blocks that type; ICMPv4 types above 31 are always
+            // let through by the kernel, and none of them are sent to us.
+            let block = !wanted
+                .iter()
+                .filter(|t| **t < 32)
+                .fold(0u32, |m, t| m | 1 << t);
             let _ = set_opt(&sock, libc::SOL_RAW, ICMP_FILTER, &block);
         }
         Family::V6 => {
             let mut block = [u32::MAX; 8];
-            for t in WANTED_V6 {
+            for t in wanted {
                 block[usize::from(t >> 5)] &= !(1 << (t & 31));
             }
             let _ = set_opt(&sock, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &block);

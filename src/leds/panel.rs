@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::pattern::{patterns, LedInputs, LedView};
+use super::pattern::{self, patterns, LedInputs, LedView};
 use crate::clock::Timestamp;
 use crate::config::LedSettings;
 use crate::monitor::Snapshot;
@@ -94,8 +94,17 @@ impl LedPanel {
 
     /// What each LED shows at `now`, given the monitor's latest snapshot.
     pub fn view(&self, snap: &Snapshot, now: Timestamp) -> LedView {
+        self.view_knowing(snap, pattern::any_not_working(snap), now)
+    }
+
+    /// As [`LedPanel::view`], with whether any target is Not Working
+    /// already worked out for this snapshot.
+    pub fn view_knowing(&self, snap: &Snapshot, any_not_working: bool, now: Timestamp) -> LedView {
         let locate_until = self.with(|s| s.locate_until);
-        patterns(&LedInputs::from_snapshot(snap, locate_until, now), now)
+        patterns(
+            &LedInputs::with_not_working(snap, any_not_working, locate_until, now),
+            now,
+        )
     }
 
     /// The patterns at `now` and the driver's status, together.

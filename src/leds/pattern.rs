@@ -173,10 +173,22 @@ impl LedInputs {
         locate_until: Option<Timestamp>,
         now: Timestamp,
     ) -> LedInputs {
+        Self::with_not_working(snap, any_not_working(snap), locate_until, now)
+    }
+
+    /// As [`LedInputs::from_snapshot`], with [`any_not_working`] already
+    /// known: the one input that costs a pass over every target, which a
+    /// caller ticking many times per snapshot works out once.
+    pub fn with_not_working(
+        snap: &Snapshot,
+        any_not_working: bool,
+        locate_until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> LedInputs {
         LedInputs {
             first_round_done: snap.last_round.is_some(),
             loop_alive: monitor::health(snap, now).ok(),
-            any_not_working: snap.counts().not_working > 0,
+            any_not_working,
             board_gateway_down: snap.board_gateways.iter().any(|g| g.up == Some(false)),
             upstream: match snap.upstream {
                 UpstreamView::Unreachable { .. } => UpstreamLed::Unreachable,
@@ -188,6 +200,13 @@ impl LedInputs {
             locate_until,
         }
     }
+}
+
+/// Whether any target of the snapshot is Not Working (red's meaning).
+pub fn any_not_working(snap: &Snapshot) -> bool {
+    snap.targets
+        .iter()
+        .any(|t| t.status == Some(crate::probe::Status::NotWorking))
 }
 
 /// The pattern of each LED for `inputs` at `now` (DESIGN.md, "LEDs").

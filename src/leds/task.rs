@@ -12,7 +12,7 @@ use embedded_hal::digital::OutputPin;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
-use super::pattern::TICK_MS;
+use super::pattern::{self, TICK_MS};
 use super::{LedBank, LedPanel};
 use crate::clock::Timestamp;
 use crate::monitor::Snapshot;
@@ -35,13 +35,25 @@ pub async fn drive<P>(
 {
     let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // Red's input needs a pass over every target: once per snapshot, not
+    // 40 times a second.
+    let mut counted: Option<(Arc<Snapshot>, bool)> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|stopped| *stopped) => break,
         }
         let now = clock();
-        let view = panel.view(&snapshots.borrow(), now);
+        let snap = Arc::clone(&snapshots.borrow());
+        let not_working = match &counted {
+            Some((seen, answer)) if Arc::ptr_eq(seen, &snap) => *answer,
+            _ => {
+                let answer = pattern::any_not_working(&snap);
+                counted = Some((Arc::clone(&snap), answer));
+                answer
+            }
+        };
+        let view = panel.view_knowing(&snap, not_working, now);
         let written = bank.apply(&view, u64::try_from(now.millis()).unwrap_or(0));
         let fault = written.err().map(|e| e.to_string());
         if panel.set_write_fault(fault.clone()) {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 
 use crate::clock::Timestamp;
@@ -82,30 +83,52 @@ pub struct RoundPlan {
 /// Probe every job of a round; each starts at its offset in the window.
 /// When `stop` turns true, jobs that have not started are skipped and the
 /// ones in flight finish, so a shutdown still stores a (partial) round.
+/// A job's probe exists only from its start to its end, so a round of ten
+/// thousand targets holds the probes in flight, not ten thousand waiting.
+/// Observations come back in job order.
 pub async fn run_round<P: Probe>(
     probe: &Arc<P>,
     jobs: Vec<ProbeJob>,
     plan: RoundPlan,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Vec<Observation> {
     let count = jobs.len();
     let started = tokio::time::Instant::now();
-    let traces_left = Arc::new(AtomicUsize::new(plan.trace_budget));
-    let probes = jobs.into_iter().enumerate().map(|(i, job)| {
-        let mut stop = stop.clone();
-        let probe = Arc::clone(probe);
-        let traces_left = Arc::clone(&traces_left);
-        async move {
-            let at = started + schedule::start_offset(i, count, plan.window);
-            tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => return None,
-                _ = tokio::time::sleep_until(at) => {}
-            }
-            Some(probe_one(&*probe, job, plan.thresholds, &traces_left).await)
+    let start_of = |i: usize| started + schedule::start_offset(i, count, plan.window);
+    let traces_left = AtomicUsize::new(plan.trace_budget);
+    let mut waiting = jobs.into_iter().enumerate().peekable();
+    let mut running = FuturesUnordered::new();
+    let mut done = Vec::with_capacity(count);
+    let mut stopped = false;
+    loop {
+        let now = tokio::time::Instant::now();
+        while let Some((i, job)) = waiting.next_if(|(i, _)| !stopped && start_of(*i) <= now) {
+            let traces_left = &traces_left;
+            running.push(async move {
+                (
+                    i,
+                    probe_one(&**probe, job, plan.thresholds, traces_left).await,
+                )
+            });
         }
-    });
-    join_all(probes).await.into_iter().flatten().collect()
+        let next_start = waiting
+            .peek()
+            .filter(|_| !stopped)
+            .map(|(i, _)| start_of(*i));
+        if next_start.is_none() && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s), if next_start.is_some() => stopped = true,
+            Some(finished) = running.next(), if !running.is_empty() => done.push(finished),
+            _ = tokio::time::sleep_until(next_start.unwrap_or(now)), if next_start.is_some() => {}
+        }
+    }
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter()
+        .map(|(_, observation)| observation)
+        .collect()
 }
 
 /// Take one trace from the round's budget, if any is left.

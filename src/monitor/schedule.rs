@@ -15,14 +15,20 @@ pub fn spread_window(settings: &ProbeSettings) -> Duration {
     settings.interval.saturating_sub(last_target_needs) * 9 / 10
 }
 
+/// Starts fall on this grid: the targets due in one step start together
+/// (their packets still leave at the configured rate), so a round of
+/// 10,000 targets wakes the board 20 times a second, not 200.
+pub const START_GRID: Duration = Duration::from_millis(50);
+
 /// When target `index` of `count` starts, from the round's start: evenly
-/// spaced over `window`.
+/// spaced over `window`, rounded down to the [`START_GRID`].
 pub fn start_offset(index: usize, count: usize, window: Duration) -> Duration {
     if count <= 1 {
         return Duration::ZERO;
     }
     let index = index.min(count - 1) as u128;
-    let nanos = window.as_nanos() * index / count as u128;
+    let grid = START_GRID.as_nanos();
+    let nanos = window.as_nanos() * index / count as u128 / grid * grid;
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
@@ -92,6 +98,11 @@ mod tests {
         let offsets: Vec<_> = (0..5).map(|i| start_offset(i, 5, w)).collect();
         assert_eq!(offsets, [0, 2, 4, 6, 8].map(Duration::from_secs).to_vec());
         assert_eq!(start_offset(0, 1, w), Duration::ZERO);
+        // 1,000 starts in 10 s fall on the 50 ms grid, 5 to a step.
+        let many: Vec<_> = (0..1000).map(|i| start_offset(i, 1000, w)).collect();
+        assert!(many.iter().all(|d| d.as_millis() % 50 == 0));
+        assert_eq!(many.iter().filter(|d| **d == Duration::ZERO).count(), 5);
+        assert_eq!(many[999], Duration::from_millis(9950));
         assert!(start_offset(9, 5, w) < w);
     }
 

@@ -92,39 +92,13 @@ fn is_family_missing(err: &io::Error) -> bool {
     err.raw_os_error() == Some(97)
 }
 
-/// Which kind of ICMP socket ping got.
+/// Which kind of ICMP socket ping got: raw first, else a ping socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PingSocketKind {
     /// Raw socket: we own the identifier; needs CAP_NET_RAW.
     Raw,
     /// Unprivileged "ping socket": the kernel owns the identifier.
     Datagram,
-}
-
-/// Find out which ICMP socket ping can use for `family`: raw first, then
-/// an unprivileged datagram socket. The probe socket is closed again;
-/// surge-ping opens its own of the same kind.
-pub fn ping_socket_kind(family: Family) -> Result<PingSocketKind, PrivilegeError> {
-    let raw_err = match Socket::new(family.domain(), Type::RAW, Some(family.protocol())) {
-        Ok(_) => return Ok(PingSocketKind::Raw),
-        Err(e) => e,
-    };
-    if is_family_missing(&raw_err) {
-        return Err(PrivilegeError::FamilyUnavailable {
-            family,
-            source: raw_err,
-        });
-    }
-    match Socket::new(family.domain(), Type::DGRAM, Some(family.protocol())) {
-        Ok(_) => Ok(PingSocketKind::Datagram),
-        Err(e) if is_permission(&e) || is_permission(&raw_err) => {
-            Err(PrivilegeError::NoPingSocket {
-                family,
-                exe: exe_path(),
-            })
-        }
-        Err(e) => Err(PrivilegeError::Other { family, source: e }),
-    }
 }
 
 /// Open a raw ICMP socket (blocking); needs CAP_NET_RAW.

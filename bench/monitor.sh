@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# What the monitor costs on the board, measured on loopback targets
-# (127.0.0.0/8 only): how long the dashboard's `/` takes to render for
-# 1,000 and 10,000 targets, next to `/healthz` on the same server (the
-# cost of a request that renders nothing), and how many bytes a round
-# writes to the SQLite store with 1,000 targets, next to the size of the
-# same results as CSV text. Prints figures; asserts nothing.
+# What the dashboard costs on the board, measured on loopback targets
+# (127.0.0.0/8 only): how long `/` takes to render for 1,000 and 10,000
+# targets, and how many requests a second `wrk` gets from `/` and
+# `/api/v1/status` at 1,000 targets; the peer, in the same run, is
+# `/healthz` on the same server (a request that renders nothing). The
+# monitor keeps probing (10 s interval) while it is measured, as on a
+# board. Bytes written per round are in bench/footprint.sh (10,000
+# targets, 60 s interval). Prints Markdown for BENCHMARKS.md on stdout,
+# diagnostics on stderr; asserts nothing.
 #
-#   bench/monitor.sh            as root (raw sockets for the traces)
+#   bench/monitor.sh          as root (raw sockets for the traces)
+#   BENCH_WRK_SECONDS=10      length of each wrk run (default 10)
+#   EDGEPROBE_BIN=PATH        use this binary instead of building one
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 require_root bench/monitor.sh "the monitor opens raw sockets"
-ensure_packages curl
-require_cargo
-cargo build --release --locked -q
-bin=$PWD/target/release/edgeprobe
+ensure_packages curl wrk python3 >&2
+if [[ -z ${EDGEPROBE_BIN:-} ]]; then
+    require_cargo
+    cargo build --release --locked -q
+fi
+bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
+wrk_s=${BENCH_WRK_SECONDS:-10}
+mkdir -p target
 work=$(mktemp -d "$PWD/target/bench-monitor.XXXXXX")   # on disk, not tmpfs
 pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -55,29 +64,49 @@ median_ms() { # median_ms URL: median of 15 requests, in ms
         sort -n | sed -n 8p | awk '{printf "%.2f", $1 * 1000}'
 }
 
-io() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/io"; }
+rps() { # rps URL: requests/s from wrk -t2 -c16, and its error lines to stderr
+    local out
+    out=$(wrk -t2 -c16 -d"${wrk_s}s" "$1")
+    grep -E 'Non-2xx|Socket errors' <<<"$out" | sed "s|^|monitor: $1: |" >&2 || true
+    awk '$1 == "Requests/sec:" {printf "%.0f", $2}' <<<"$out"
+}
+ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"{a / b:.2f}x" if b > 0 else "n/a")' "$1" "$2"; }
 
-echo "machine: $(nproc) cores, $(uname -m), $(. /etc/os-release; echo "$PRETTY_NAME")"
+rows=() wrk_rows=() notes=()
 for n in 1000 10000; do
     start "$n"
+    [[ -n ${port:-} ]] || { cat "$work/log$n" >&2; echo "monitor: the dashboard did not come up" >&2; exit 1; }
+    echo "monitor: $n targets on port $port; waiting for round 2" >&2
     wait_round 2
     page=$(median_ms "http://127.0.0.1:$port/")
     health=$(median_ms "http://127.0.0.1:$port/healthz")
     size=$(curl -s "http://127.0.0.1:$port/" | wc -c)
-    echo "render / with $n targets: ${page} ms median of 15 ($size bytes of HTML); /healthz ${health} ms; ratio $(awk -v a="$page" -v b="$health" 'BEGIN{printf "%.1f", a/b}')x"
+    rows+=("| render \`/\`, ms (median of 15, curl) | $n | $page | $health | $(ratio "$page" "$health") | — |")
+    notes+=("\`/\` at $n targets is $size bytes of HTML.")
     if [[ $n == 1000 ]]; then
-        # Rounds 3..7 are steady state: no first-time traces, no new targets.
-        wait_round 3
-        w0=$(io write_bytes)
-        wait_round 8
-        w1=$(io write_bytes)
-        csv=$(curl -s "http://127.0.0.1:$port/api/v1/status" | python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-print(sum(len(",".join(str(x) for x in [t["addr"], 8, t["last_updated"], t["status"], 1, t["received"], t["loss"], (t["rtt_ms"] or {}).get("avg"), t["gateway"]])) + 1 for t in v["targets"]))')
-        per_round=$(( (w1 - w0) / 5 ))
-        echo "SQLite store, $n targets: $per_round bytes written to storage per round (/proc/PID/io write_bytes, mean of 5 rounds); the same results as CSV: $csv bytes; ratio $(awk -v a="$per_round" -v b="$csv" 'BEGIN{printf "%.1f", a/b}')x"
-        du -b "$work/state$n"/edgeprobe.db* | sed 's/^/  /'
+        echo "monitor: wrk, ${wrk_s} s each on /healthz, /, /api/v1/status" >&2
+        h_rps=$(rps "http://127.0.0.1:$port/healthz")
+        p_rps=$(rps "http://127.0.0.1:$port/")
+        a_rps=$(rps "http://127.0.0.1:$port/api/v1/status")
+        json=$(curl -s "http://127.0.0.1:$port/api/v1/status" | wc -c)
+        # Requests/s the other way round, so that every ratio reads "N times
+        # what /healthz costs".
+        wrk_rows+=("| \`/\`, requests/s (wrk) | $n | $p_rps | $h_rps | $(ratio "$h_rps" "$p_rps") | — |")
+        wrk_rows+=("| \`/api/v1/status\`, requests/s (wrk) | $n | $a_rps | $h_rps | $(ratio "$h_rps" "$a_rps") | — |")
+        notes+=("\`/api/v1/status\` at $n targets is $json bytes of JSON.")
     fi
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done
+
+echo "## 5. Dashboard"
+echo
+echo "Goal: none set; the peer is \`/healthz\` on the same server, a request that renders nothing (ratio: times what \`/healthz\` costs, i.e. measured / peer for render times and peer / measured for requests/s)."
+echo
+echo "Machine: $(nproc) cores, $(uname -m), $(. /etc/os-release; echo "$PRETTY_NAME"); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)."
+echo "Monitor: \`edgeprobe run --interval 10s --count 1 --timeout 500ms --rate 0\` on 127.x.y.z targets, probing while measured; measured from round 2 on. wrk: \`wrk -t2 -c16 -d${wrk_s}s\` on the same machine as the server."
+echo
+echo "| figure | targets | measured | peer (/healthz) | ratio | goal |"
+echo "|---|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}" "${wrk_rows[@]}"
+echo
+printf '%s\n' "${notes[@]}"

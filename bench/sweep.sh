@@ -10,15 +10,20 @@
 #    1000, fping -i1): the achieved rate and the spread of the gaps between
 #    echo requests, as tcpdump sees them on lo.
 #
+# Prints Markdown for BENCHMARKS.md on stdout.
+#
 #   bench/sweep.sh [N...]     as root; default N: 10000 100000
+#   EDGEPROBE_BIN=PATH        use this binary instead of building one
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 require_root bench/sweep.sh "ping needs raw sockets at these rates"
-ensure_packages fping time tcpdump python3
-require_cargo
-cargo build --release --locked -q
-bin=$PWD/target/release/edgeprobe
+ensure_packages fping time tcpdump python3 >&2
+if [[ -z ${EDGEPROBE_BIN:-} ]]; then
+    require_cargo
+    cargo build --release --locked -q
+fi
+bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sizes=("$@")
@@ -41,13 +46,21 @@ run() {
 # non-zero status" first when the tool exits non-zero (fping does when a
 # target does not answer).
 field() { tail -1 "$work/$1.time" | awk -v f="$2" '{ if (f == "cpu") print $2 + $3; else if (f == "wall") print $1; else print $4 }'; }
-ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"{a / b:.2f}" if b > 0 else "n/a")' "$1" "$2"; }
+ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"{a / b:.2f}x" if b > 0 else "n/a")' "$1" "$2"; }
 
-echo "machine: $(nproc) cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "peers: $(fping -v 2>&1 | head -1)"
+wall() { field "$1" wall; }
+cpu() { field "$1" cpu; }
+rss() { field "$1" rss; }
+
+echo "## 1. Sweep: one echo to each address, unpaced"
 echo
-echo "## 1. Sweep, unpaced, one echo each"
-printf '%-8s %-10s %9s %9s %10s %9s\n' targets tool wall_s cpu_s rss_kib replies
+echo "Goal: at or below fping on wall and CPU time, with every reply counted."
+echo
+echo "edgeprobe \`probe --count 1 --timeout 500 --rate 0 --no-trace --json\` against \`fping -c1 -i0 -t500 -q\` on the same list of 127.x.y.z addresses (fping takes at most 65,535 hosts a run: larger lists go in chunks of 50,000, one after another, in one timed shell). Peer: $(fping -v 2>&1 | head -1)."
+echo
+verdicts=()
+echo "| targets | tool | wall s | CPU s | peak RSS KiB | replies |"
+echo "|---:|---|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
     addresses "$n" >"$work/list.txt"
     { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
@@ -55,24 +68,39 @@ for n in "${sizes[@]}"; do
         --no-trace --json >"$work/ep.json" 2>"$work/ep.err" || true
     ep_replies=$(python3 -c 'import json, sys
 print(sum(1 for r in json.load(open(sys.argv[1])) if r["received"] > 0))' "$work/ep.json")
-    # fping 5.1 stops at 65,535 hosts ("not enough sequence numbers"):
-    # above that it gets the list in chunks of 50,000, one after another,
-    # in one timed shell.
     split -l 50000 "$work/list.txt" "$work/chunk."
     run fping sh -c 'for f in "$@"; do fping -c1 -i0 -t500 -q -f "$f" || true; done' \
         fping "$work"/chunk.* >/dev/null 2>"$work/fp.err" || true
     rm -f "$work"/chunk.*
     fp_replies=$(grep -c ' 1/1/0%' "$work/fp.err" || true)
-    printf '%-8s %-10s %9s %9s %10s %9s\n' "$n" edgeprobe "$(field edgeprobe wall)" \
-        "$(field edgeprobe cpu)" "$(field edgeprobe rss)" "$ep_replies"
-    printf '%-8s %-10s %9s %9s %10s %9s\n' "$n" fping "$(field fping wall)" \
-        "$(field fping cpu)" "$(field fping rss)" "$fp_replies"
-    printf '%-8s %-10s %9s %9s %10s\n' "$n" "ratio" "$(ratio "$(field edgeprobe wall)" "$(field fping wall)")" \
-        "$(ratio "$(field edgeprobe cpu)" "$(field fping cpu)")" "$(ratio "$(field edgeprobe rss)" "$(field fping rss)")"
+    echo "| $n | edgeprobe | $(wall edgeprobe) | $(cpu edgeprobe) | $(rss edgeprobe) | $ep_replies |"
+    echo "| $n | fping | $(wall fping) | $(cpu fping) | $(rss fping) | $fp_replies |"
+    echo "| $n | **ratio** | **$(ratio "$(wall edgeprobe)" "$(wall fping)")** | **$(ratio "$(cpu edgeprobe)" "$(cpu fping)")** | $(ratio "$(rss edgeprobe)" "$(rss fping)") | |"
+    verdicts+=("$n $(wall edgeprobe) $(wall fping) $(cpu edgeprobe) $(cpu fping) $ep_replies")
 done
+echo
+python3 - "${verdicts[@]}" <<'PY'
+import sys
+worst_wall = worst_cpu = 0
+lost = []
+for row in sys.argv[1:]:
+    n, ew, fw, ec, fc, replies = row.split()
+    worst_wall = max(worst_wall, float(ew) / max(float(fw), 1e-9))
+    worst_cpu = max(worst_cpu, float(ec) / max(float(fc), 1e-9))
+    if int(replies) != int(n):
+        lost.append(f"{int(n) - int(replies)} of {n}")
+met = worst_wall <= 1 and worst_cpu <= 1 and not lost
+print(f"**Verdict: {'met' if met else 'not met'}.** Worst case: wall {worst_wall:.2f}x and CPU {worst_cpu:.2f}x fping's; "
+      + (f"replies missing: {', '.join(lost)}." if lost else "every reply counted."))
+PY
 
 echo
-echo "## 2. Paced sweep: 10000 targets at 1000 packets/s"
+echo "## 2. Paced sweep: 10,000 targets at 1,000 packets/s"
+echo
+echo "Goal: within 2 % of the set rate, and no bursts."
+echo
+echo "The gaps between echo requests as tcpdump sees them on lo. edgeprobe \`--rate 1000\` against \`fping -i1\` (its closest setting: 1 ms between packets). A burst is a gap under half the set gap (0.5 ms)."
+echo
 addresses 10000 >"$work/list.txt"
 { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
 gaps() { # gaps NAME CMD...: echo requests on lo while CMD runs
@@ -86,18 +114,32 @@ gaps() { # gaps NAME CMD...: echo requests on lo while CMD runs
     kill "$dump"
     wait "$dump" 2>/dev/null || true
     python3 - "$work/$name.pcap.txt" "$name" <<'PY'
-import statistics, sys
+import sys
 ts = [float(line.split()[0]) for line in open(sys.argv[1]) if line[:1].isdigit()]
 gaps = sorted((b - a) * 1000 for a, b in zip(ts, ts[1:]))
 if len(gaps) < 2:
-    print(f"{sys.argv[2]:<10} too few packets seen ({len(ts)})")
+    print(f"| {sys.argv[2]} | {len(ts)} | too few packets seen | | | | | | |")
     sys.exit()
 rate = (len(ts) - 1) / (ts[-1] - ts[0])
 q = lambda p: gaps[min(len(gaps) - 1, int(p * len(gaps)))]
-bursts = sum(1 for g in gaps if g < 0.25)
-print(f"{sys.argv[2]:<10} {len(ts):>7} {rate:>9.1f} {q(0.01):>8.3f} {q(0.5):>8.3f} {q(0.99):>8.3f} {gaps[-1]:>8.3f} {bursts:>7}")
+bursts = sum(1 for g in gaps if g < 0.5)
+print(f"| {sys.argv[2]} | {len(ts)} | {rate:.1f} | {(rate / 1000 - 1) * 100:+.1f} % | {q(0.01):.3f} | {q(0.5):.3f} | {q(0.99):.3f} | {gaps[-1]:.3f} | {bursts} |")
 PY
 }
-printf '%-10s %7s %9s %8s %8s %8s %8s %7s\n' tool packets rate_pps p1_ms p50_ms p99_ms max_ms "<0.25ms"
-gaps edgeprobe "$bin" probe --targets "$work/sheet.csv" --count 1 --timeout 500 --rate 1000 --no-trace
+echo "| tool | packets | rate pps | off the set rate | gap p1 ms | p50 ms | p99 ms | max ms | gaps < 0.5 ms |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+gaps edgeprobe "$bin" probe --targets "$work/sheet.csv" --count 1 --timeout 500 --rate 1000 --no-trace | tee "$work/paced.row"
 gaps fping fping -c1 -i1 -t500 -q -f "$work/list.txt"
+echo
+python3 - "$work/paced.row" <<'PY'
+import sys
+cells = [c.strip() for c in open(sys.argv[1]).read().split("|")[1:-1]]
+try:
+    off = abs(float(cells[3].split()[0]))
+    bursts = int(cells[8])
+except (IndexError, ValueError):
+    print("**Verdict: not measured** (too few packets seen).")
+    sys.exit()
+met = off <= 2 and bursts == 0
+print(f"**Verdict: {'met' if met else 'not met'}.** edgeprobe is {off:.1f} % off the set rate, with {bursts} gaps under half the set gap.")
+PY

@@ -105,8 +105,17 @@ pub fn run(args: &ProbeArgs) -> u8 {
         }
     };
     if args.json {
-        match serde_json::to_string_pretty(&results) {
-            Ok(json) => println!("{json}"),
+        // Written as it is encoded: 100,000 results are 30 MB of text.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, &results)
+            .map_err(std::io::Error::from)
+            .and_then(|()| {
+                use std::io::Write as _;
+                writeln!(out)?;
+                out.flush()
+            });
+        match written {
+            Ok(()) => {}
             Err(e) => {
                 eprintln!("edgeprobe: cannot encode results: {e}");
                 return exit::UNUSABLE;

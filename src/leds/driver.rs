@@ -163,21 +163,48 @@ where
     /// The chase runs over the LEDs present, in the order green, red, amber.
     /// Every LED is tried even if one fails; the first failure is returned.
     pub fn apply(&mut self, view: &LedView, now_ms: u64) -> Result<(), LedError> {
-        let leds = self.present();
-        let mut index = 0;
+        let states = self.states(view, now_ms);
         let mut first_error = None;
-        for (led, pattern) in [
-            (&mut self.green, view.green),
-            (&mut self.red, view.red),
-            (&mut self.amber, view.amber),
-        ] {
-            let Some(led) = led else { continue };
-            if let Err(e) = led.set(lit(pattern, index, leds, now_ms)) {
-                first_error.get_or_insert(e);
+        for (led, state) in [&mut self.green, &mut self.red, &mut self.amber]
+            .into_iter()
+            .zip(states)
+        {
+            if let (Some(led), Some(on)) = (led, state) {
+                if let Err(e) = led.set(on) {
+                    first_error.get_or_insert(e);
+                }
             }
-            index += 1;
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Whether each LED (green, red, amber; `None` when not fitted) is lit
+    /// for `view` at `now_ms`. The chase runs over the LEDs present.
+    fn states(&self, view: &LedView, now_ms: u64) -> [Option<bool>; 3] {
+        let leds = self.present();
+        let mut index = 0;
+        let fitted = [
+            self.green.is_some(),
+            self.red.is_some(),
+            self.amber.is_some(),
+        ];
+        let patterns = [view.green, view.red, view.amber];
+        std::array::from_fn(|i| {
+            fitted[i].then(|| {
+                let on = lit(patterns[i], index, leds, now_ms);
+                index += 1;
+                on
+            })
+        })
+    }
+
+    /// Milliseconds from `now_ms` until some LED showing `view` changes,
+    /// at most `limit`: how long the LED task may sleep.
+    pub fn ms_until_change(&self, view: &LedView, now_ms: u64, limit: u64) -> u64 {
+        let current = self.states(view, now_ms);
+        (1..=limit)
+            .find(|ms| self.states(view, now_ms + ms) != current)
+            .unwrap_or(limit)
     }
 
     /// Turn every LED off (at shutdown).
@@ -328,6 +355,34 @@ mod tests {
         }
         // off at 0, on at 150, off at 2000, on at 2150
         assert_eq!(writes(&bank.green), [false, true, false, true]);
+    }
+
+    #[test]
+    fn the_next_change_is_the_next_edge_of_any_led() {
+        let bank = LedBank::new(
+            Some(led("green", ActiveLevel::High)),
+            Some(led("red", ActiveLevel::High)),
+            None,
+        );
+        let heartbeat = LedView {
+            green: Heartbeat,
+            red: Off,
+            amber: Off,
+        };
+        // Off until 150 ms, then on until 2000 ms.
+        assert_eq!(bank.ms_until_change(&heartbeat, 0, 1000), 150);
+        assert_eq!(bank.ms_until_change(&heartbeat, 149, 1000), 1);
+        assert_eq!(bank.ms_until_change(&heartbeat, 150, 5000), 1850);
+        assert_eq!(bank.ms_until_change(&heartbeat, 150, 1000), 1000, "capped");
+        let steady = LedView::all(On);
+        assert_eq!(bank.ms_until_change(&steady, 7, 1000), 1000);
+        // An LED that is not fitted never wakes anyone: amber blinks here.
+        let amber_only = LedView {
+            green: On,
+            red: Off,
+            amber: FastBlink,
+        };
+        assert_eq!(bank.ms_until_change(&amber_only, 0, 1000), 1000);
     }
 
     #[test]

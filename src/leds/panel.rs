@@ -51,6 +51,9 @@ struct PanelState {
 #[derive(Debug, Clone, Default)]
 pub struct LedPanel {
     state: Arc<Mutex<PanelState>>,
+    /// Woken when what the LEDs show changes other than by the snapshot
+    /// or the clock (locate), so the LED task need not poll for it.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl LedPanel {
@@ -75,6 +78,7 @@ impl LedPanel {
         };
         LedPanel {
             state: Arc::new(Mutex::new(state)),
+            changed: Arc::default(),
         }
     }
 
@@ -89,7 +93,14 @@ impl LedPanel {
     pub fn locate(&self, now: Timestamp) -> Timestamp {
         let until = now.add(LOCATE_FOR);
         self.with(|s| s.locate_until = Some(until));
+        self.changed.notify_one();
         until
+    }
+
+    /// Wait until the panel changes what the LEDs show (a locate); a
+    /// change since the last call is reported at once.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// What each LED shows at `now`, given the monitor's latest snapshot.

@@ -3,15 +3,16 @@
 //!
 //! Both take time as a parameter and never read a clock or sleep, so every
 //! state, transition and blink phase is tested on the host. Blinking is a
-//! function of the time: the LED task just re-applies the view every
-//! [`TICK_MS`] and the driver writes only the changes.
+//! function of the time: the LED task re-applies the view at each edge
+//! and the driver writes only the changes.
 
 use serde::Serialize;
 
 use crate::clock::Timestamp;
 use crate::monitor::{self, Snapshot, UpstreamView};
 
-/// A tick that hits every phase boundary below (all are multiples of it).
+/// A tick that hits every phase boundary below (all are multiples of it):
+/// how often `leds test` and a retrying LED task look again.
 pub const TICK_MS: u64 = 25;
 /// Heartbeat: one short blink-off per period.
 pub const HEARTBEAT_PERIOD_MS: u64 = 2000;

@@ -1,8 +1,11 @@
-//! The LED task: every [`TICK_MS`] it works out what each LED shows from
-//! the monitor's latest snapshot and writes the pins that change. Blinking
-//! comes from the time passed to the pattern engine, never from sleeping
-//! between on and off, so a late tick only shifts an edge, and a stalled
-//! probe loop shows as a dark green LED rather than a frozen one.
+//! The LED task: it works out what each LED shows from the monitor's
+//! latest snapshot and writes the pins that change, then sleeps until the
+//! next edge of a blink, a new snapshot or a locate, and at most
+//! [`MAX_SLEEP_MS`]. Blinking comes from the time passed to the pattern
+//! engine, never from counting sleeps, so a late wake only shifts an edge;
+//! the time-based inputs (a stalled probe loop darkens green, a locate
+//! ends) are looked at again within the longest sleep. A heartbeat costs
+//! two wake-ups every two seconds, not forty a second.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -10,12 +13,15 @@ use std::time::Duration;
 
 use embedded_hal::digital::OutputPin;
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
 
-use super::pattern::{self, TICK_MS};
+use super::pattern;
 use super::{LedBank, LedPanel};
 use crate::clock::Timestamp;
 use crate::monitor::Snapshot;
+
+/// The longest the task sleeps: how late a stalled loop or the end of a
+/// locate can show.
+pub const MAX_SLEEP_MS: u64 = 1000;
 
 /// Drive `bank` until `stop` turns true (or its sender goes away), then
 /// turn every LED off and give the pins back (dropping them restores what
@@ -26,25 +32,20 @@ use crate::monitor::Snapshot;
 pub async fn drive<P>(
     mut bank: LedBank<P>,
     panel: LedPanel,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
     clock: impl Fn() -> Timestamp,
     mut stop: watch::Receiver<bool>,
 ) where
     P: OutputPin,
     P::Error: StdError + Send + Sync + 'static,
 {
-    let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     // Red's input needs a pass over every target: once per snapshot, not
-    // 40 times a second.
+    // at every wake-up.
     let mut counted: Option<(Arc<Snapshot>, bool)> = None;
+    let mut snapshots_open = true;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|stopped| *stopped) => break,
-        }
         let now = clock();
-        let snap = Arc::clone(&snapshots.borrow());
+        let snap = Arc::clone(&snapshots.borrow_and_update());
         let not_working = match &counted {
             Some((seen, answer)) if Arc::ptr_eq(seen, &snap) => *answer,
             _ => {
@@ -54,13 +55,28 @@ pub async fn drive<P>(
             }
         };
         let view = panel.view_knowing(&snap, not_working, now);
-        let written = bank.apply(&view, u64::try_from(now.millis()).unwrap_or(0));
+        let now_ms = u64::try_from(now.millis()).unwrap_or(0);
+        let written = bank.apply(&view, now_ms);
+        let write_failed = written.is_err();
         let fault = written.err().map(|e| e.to_string());
         if panel.set_write_fault(fault.clone()) {
             match fault {
                 Some(why) => eprintln!("edgeprobe: LEDs: {why}"),
                 None => eprintln!("edgeprobe: LEDs: writing works again"),
             }
+        }
+        // A failed write is retried at the next wake-up, within a tick.
+        let limit = if write_failed {
+            pattern::TICK_MS
+        } else {
+            MAX_SLEEP_MS
+        };
+        let sleep = Duration::from_millis(bank.ms_until_change(&view, now_ms, limit));
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            changed = snapshots.changed(), if snapshots_open => snapshots_open = changed.is_ok(),
+            _ = panel.changed() => {}
+            _ = stop.wait_for(|stopped| *stopped) => break,
         }
     }
     if let Err(e) = bank.off() {

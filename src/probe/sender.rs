@@ -64,7 +64,19 @@ fn stopped() -> io::Error {
 }
 
 fn send_loop(requests: &mpsc::Receiver<Request>, mut pacer: Pacer) {
-    while let Ok(Request { packet, sent }) = requests.recv() {
+    loop {
+        let request = match requests.try_recv() {
+            Ok(request) => request,
+            Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Empty) => {
+                pacer.idle();
+                match requests.recv() {
+                    Ok(request) => request,
+                    Err(_) => return,
+                }
+            }
+        };
+        let Request { packet, sent } = request;
         // A probe given up while queued (a round cut short) takes no slot.
         if sent.is_closed() {
             continue;

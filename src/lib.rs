@@ -15,6 +15,7 @@ pub mod central;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod heap;
 pub mod leds;
 pub mod monitor;
 pub mod probe;

@@ -229,3 +229,44 @@ fn host_names_are_resolved_and_a_bad_name_is_a_result_not_a_crash() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The kernel sorts echo replies by identifier before they wake a socket:
+/// ping's receiving socket keeps only ping's, traceroute's drops ping's.
+#[tokio::test]
+async fn echo_reply_filters_sort_replies_by_identifier_in_the_kernel() {
+    use edgeprobe::probe::sys::{open_raw_sender, EchoReplies, Family, IcmpSocket};
+    use edgeprobe::probe::wire::{self, ProbeId, ReplyKind};
+    use std::time::Duration;
+
+    require_root();
+    const PING: u16 = 0x5eed;
+    const TRACE: u16 = 0x7ace;
+    let only = IcmpSocket::open_raw(Family::V4).unwrap();
+    only.filter_echo_replies(EchoReplies::Only(PING));
+    let except = IcmpSocket::open_raw(Family::V4).unwrap();
+    except.filter_echo_replies(EchoReplies::Except(PING));
+    let sender = open_raw_sender(Family::V4).unwrap();
+    let to = socket2::SockAddr::from(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    for ident in [PING, TRACE, PING, TRACE] {
+        let packet = wire::emit_echo_v4(ProbeId { ident, seq: 1 }, b"filter test");
+        sender.send_to(&packet, &to).unwrap();
+    }
+    // The identifiers of the echo replies a socket got within half a
+    // second (ours only: another program may be pinging meanwhile).
+    async fn idents(socket: &IcmpSocket) -> Vec<u16> {
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 2048];
+        while let Ok(Ok((len, _))) =
+            tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
+        {
+            if let Ok(Some(r)) = wire::parse_v4(&buf[..len]) {
+                if r.kind == ReplyKind::EchoReply && [PING, TRACE].contains(&r.probe.ident) {
+                    seen.push(r.probe.ident);
+                }
+            }
+        }
+        seen
+    }
+    assert_eq!(idents(&only).await, [PING, PING]);
+    assert_eq!(idents(&except).await, [TRACE, TRACE]);
+}

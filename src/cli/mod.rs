@@ -55,7 +55,7 @@ pub(crate) mod exit {
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    use_one_heap_arena();
+    crate::heap::use_one_arena();
     let code = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Probe(args) => probe::run(&args),
@@ -69,21 +69,6 @@ pub fn run(cli: Cli) -> ExitCode {
 /// The async runtime of the network commands: two workers are plenty for
 /// sockets and timers, and fit a small board. `None` (after saying why)
 /// when it cannot start.
-/// One malloc arena for the whole process. glibc otherwise gives each
-/// thread that allocates an arena of its own (up to eight per core), and
-/// memory freed in one is never reused by another: on the board that was
-/// a third of the monitor's RSS. Our threads allocate little and rarely
-/// at once, so sharing one costs nothing measurable.
-#[allow(unsafe_code)]
-fn use_one_heap_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; it is called first thing,
-    // before any other thread exists, and 1 is a valid M_ARENA_MAX.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -162,6 +162,7 @@ impl<P: Probe> Monitor<P> {
             if stopping {
                 return self.last_saved;
             }
+            crate::heap::give_back_freed();
             // A round that overran its interval is followed at once, never
             // overlapped.
             next_round = if std::mem::take(&mut self.probe_now) {

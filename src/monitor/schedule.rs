@@ -17,8 +17,8 @@ pub fn spread_window(settings: &ProbeSettings) -> Duration {
 
 /// Starts fall on this grid: the targets due in one step start together
 /// (their packets still leave at the configured rate), so a round of
-/// 10,000 targets wakes the board 20 times a second, not 200.
-pub const START_GRID: Duration = Duration::from_millis(50);
+/// 10,000 targets wakes the board 5 times a second, not 200.
+pub const START_GRID: Duration = Duration::from_millis(200);
 
 /// When target `index` of `count` starts, from the round's start: evenly
 /// spaced over `window`, rounded down to the [`START_GRID`].
@@ -98,11 +98,11 @@ mod tests {
         let offsets: Vec<_> = (0..5).map(|i| start_offset(i, 5, w)).collect();
         assert_eq!(offsets, [0, 2, 4, 6, 8].map(Duration::from_secs).to_vec());
         assert_eq!(start_offset(0, 1, w), Duration::ZERO);
-        // 1,000 starts in 10 s fall on the 50 ms grid, 5 to a step.
+        // 1,000 starts in 10 s fall on the 200 ms grid, 20 to a step.
         let many: Vec<_> = (0..1000).map(|i| start_offset(i, 1000, w)).collect();
-        assert!(many.iter().all(|d| d.as_millis() % 50 == 0));
-        assert_eq!(many.iter().filter(|d| **d == Duration::ZERO).count(), 5);
-        assert_eq!(many[999], Duration::from_millis(9950));
+        assert!(many.iter().all(|d| d.as_millis() % 200 == 0));
+        assert_eq!(many.iter().filter(|d| **d == Duration::ZERO).count(), 20);
+        assert_eq!(many[999], Duration::from_millis(9800));
         assert!(start_offset(9, 5, w) < w);
     }
 

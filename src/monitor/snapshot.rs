@@ -113,8 +113,10 @@ pub struct TargetView {
     pub last_updated: Option<Timestamp>,
     pub uptime_24h: Option<f64>,
     /// Average RTT of the recent rounds, oldest first; `None` for a round
-    /// without replies. Drawn as the sparkline.
-    pub recent_rtt: Vec<Option<f64>>,
+    /// without replies. Drawn as the sparkline. `f32` is ample for a
+    /// drawing, and 30 rounds of every target in the monitor and in each
+    /// snapshot are half the memory of `f64`.
+    pub recent_rtt: Vec<Option<f32>>,
     /// When not Working: where the path stops, or why it could not be
     /// probed.
     pub cause: Option<String>,

@@ -34,7 +34,7 @@ struct TargetState {
     ip: Option<IpAddr>,
     last: Option<ResultRecord>,
     path: Option<PathState>,
-    recent_rtt: VecDeque<Option<f64>>,
+    recent_rtt: VecDeque<Option<f32>>,
     uptime_24h: Option<f64>,
     cause: Option<String>,
     /// A trace was wanted but the round's trace budget was spent: trace
@@ -282,7 +282,11 @@ impl MonitorState {
         for (key, rtts) in recent_rtt {
             if let Some(i) = index(&key) {
                 let skip = rtts.len().saturating_sub(SPARKLINE_ROUNDS);
-                self.targets[i].recent_rtt = rtts.into_iter().skip(skip).collect();
+                self.targets[i].recent_rtt = rtts
+                    .into_iter()
+                    .skip(skip)
+                    .map(|rtt| rtt.map(|ms| ms as f32))
+                    .collect();
             }
         }
     }
@@ -498,7 +502,7 @@ impl MonitorState {
                 }
             }
 
-            let rtt_avg = obs.ping.rtt.map(|r| r.avg);
+            let rtt_avg = obs.ping.rtt.map(|r| r.avg as f32);
             t.recent_rtt.push_back(rtt_avg);
             while t.recent_rtt.len() > SPARKLINE_ROUNDS {
                 t.recent_rtt.pop_front();

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use super::sender::{Outgoing, PacedSender};
 use super::stats::{RttSummary, Status};
-use super::sys::{self, Family, IcmpSocket, PingSocketKind, PrivilegeError};
+use super::sys::{self, EchoReplies, Family, IcmpSocket, PingSocketKind, PrivilegeError};
 use super::wire::{self, ProbeId, Reply, ReplyKind};
 
 /// Payload of every echo request; recognisable in a capture.
@@ -165,7 +165,10 @@ impl Pinger {
 impl EchoSockets {
     fn open(family: Family, ident: u16) -> Result<EchoSockets, PrivilegeError> {
         let (receive, send) = match IcmpSocket::open_raw(family) {
-            Ok(receive) => (receive, sys::open_raw_sender(family)?),
+            Ok(receive) => {
+                receive.filter_echo_replies(EchoReplies::Only(ident));
+                (receive, sys::open_raw_sender(family)?)
+            }
             Err(PrivilegeError::NoRawIcmp { .. }) => {
                 let receive = IcmpSocket::open_datagram(family)?;
                 let send = receive

@@ -18,7 +18,7 @@ use socket2::Socket;
 use tokio::sync::mpsc;
 
 use super::sender::{Outgoing, PacedSender};
-use super::sys::{self, Family, IcmpSocket, PrivilegeError};
+use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
 use super::wire::{self, ProbeId, Reply, ReplyKind};
 
 /// Time to live / hop limit of a probe: which hop it expires at.
@@ -132,8 +132,8 @@ impl Tracer {
     /// machine do not walk the same ids.
     pub fn new(reserved_ident: u16, first_id: u32) -> Tracer {
         Tracer {
-            v4: FamilyTracer::open(Family::V4).map_err(Arc::new),
-            v6: FamilyTracer::open(Family::V6).map_err(Arc::new),
+            v4: FamilyTracer::open(Family::V4, reserved_ident).map_err(Arc::new),
+            v6: FamilyTracer::open(Family::V6, reserved_ident).map_err(Arc::new),
             next_id: AtomicU32::new(first_id),
             reserved_ident,
         }
@@ -268,8 +268,10 @@ impl Drop for ProbesInFlight<'_> {
 }
 
 impl FamilyTracer {
-    fn open(family: Family) -> Result<FamilyTracer, PrivilegeError> {
+    /// `ping_ident`'s echo replies are ping's: the kernel drops them here.
+    fn open(family: Family, ping_ident: u16) -> Result<FamilyTracer, PrivilegeError> {
         let receive = IcmpSocket::open_raw(family)?;
+        receive.filter_echo_replies(EchoReplies::Except(ping_ident));
         let send = Arc::new(sys::open_raw_sender(family)?);
         let pending: PendingMap = Arc::default();
         let receiver = tokio::spawn(receive_loop(receive, pending.clone()));

@@ -72,7 +72,7 @@ pub struct TargetDoc<'a> {
     pub last_trace: Option<Timestamp>,
     pub last_updated: Option<Timestamp>,
     pub uptime_24h: Option<f64>,
-    pub recent_rtt: &'a [Option<f64>],
+    pub recent_rtt: &'a [Option<f32>],
     pub cause: Option<&'a str>,
 }
 
@@ -221,7 +221,7 @@ mod tests {
     fn non_finite_numbers_become_null() {
         let mut snap = testdata::snapshot();
         snap.targets[0].loss = Some(f64::NAN);
-        snap.targets[0].recent_rtt = vec![Some(f64::INFINITY)];
+        snap.targets[0].recent_rtt = vec![Some(f32::INFINITY)];
         let text = serde_json::to_string(&status(&snap, &testdata::leds())).expect("serializes");
         let v: Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(v["targets"][0]["loss"], Value::Null);

@@ -450,7 +450,7 @@ fn row(t: &TargetView, now: Timestamp) -> Markup {
             td.num { @if let Some(l) = t.loss { (fmt::percent(l)) } @else { span.none { "—" } } }
             td.num { @if let Some(r) = &t.rtt_ms { (fmt::ms(r.avg)) } @else { span.none { "—" } } }
             td.num.opt { @if let Some(u) = t.uptime_24h { (fmt::percent(u)) } @else { span.none { "—" } } }
-            td.sparkcell.opt { (svg::sparkline(&t.recent_rtt)) }
+            td.sparkcell.opt { (svg::sparkline(&t.recent_rtt.iter().map(|v| v.map(f64::from)).collect::<Vec<_>>())) }
         }
     }
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 /// IP version of a socket or address.
@@ -187,6 +187,19 @@ impl IcmpSocket {
         self.kind
     }
 
+    /// Let the kernel drop echo replies by identifier before they are
+    /// queued, so a socket is not woken for replies that are not its own:
+    /// with [`EchoReplies::Only`] the ping socket drops the traces' (and any
+    /// other program's), with [`EchoReplies::Except`] the trace socket drops
+    /// ping's. Other ICMP messages pass. Best effort: without the filter
+    /// the receive loops still sort replies by identifier themselves.
+    pub fn filter_echo_replies(&self, which: EchoReplies) {
+        let _ = self
+            .inner
+            .get_ref()
+            .attach_filter(&echo_filter(self.family, which));
+    }
+
     /// A second handle on this socket, for the sending thread. A datagram
     /// ping socket must send its own requests: the kernel delivers the
     /// replies only to the socket whose identifier they carry.
@@ -205,6 +218,53 @@ impl IcmpSocket {
             }
         }
     }
+}
+
+/// Which echo replies a receiving socket keeps, by identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoReplies {
+    Only(u16),
+    Except(u16),
+}
+
+/// The classic BPF program of [`IcmpSocket::filter_echo_replies`]. An IPv4
+/// raw socket's filter sees the IP header first, an IPv6 one the ICMPv6
+/// message.
+fn echo_filter(family: Family, which: EchoReplies) -> Vec<SockFilter> {
+    // Opcodes from <linux/filter.h>.
+    const LDX_B_MSH: u16 = 0xb1; // X = 4 * (packet[k] & 0xf)
+    const LD_B_ABS: u16 = 0x30; // A = packet[k]
+    const LD_H_ABS: u16 = 0x28; // A = packet[k..k+2]
+    const LD_B_IND: u16 = 0x50; // A = packet[X + k]
+    const LD_H_IND: u16 = 0x48; // A = packet[X + k..]
+    const JEQ_K: u16 = 0x15; // A == k ? skip jt : skip jf
+    const RET_K: u16 = 0x06; // keep k bytes (0: drop)
+    const KEEP: u32 = u32::MAX;
+    let (ident, keep_if_equal) = match which {
+        EchoReplies::Only(ident) => (ident, true),
+        EchoReplies::Except(ident) => (ident, false),
+    };
+    // The identifier test ends in "drop" (next) or "keep" (the one after).
+    let (jt, jf) = if keep_if_equal { (1, 0) } else { (0, 1) };
+    let mut program = match family {
+        Family::V4 => vec![
+            SockFilter::new(LDX_B_MSH, 0, 0, 0),
+            SockFilter::new(LD_B_IND, 0, 0, 0),
+            SockFilter::new(JEQ_K, 0, 3, 0), // not an echo reply: keep
+            SockFilter::new(LD_H_IND, 0, 0, 4),
+        ],
+        Family::V6 => vec![
+            SockFilter::new(LD_B_ABS, 0, 0, 0),
+            SockFilter::new(JEQ_K, 0, 3, 129),
+            SockFilter::new(LD_H_ABS, 0, 0, 4),
+        ],
+    };
+    program.extend([
+        SockFilter::new(JEQ_K, jt, jf, u32::from(ident)),
+        SockFilter::new(RET_K, 0, 0, 0),
+        SockFilter::new(RET_K, 0, 0, KEEP),
+    ]);
+    program
 }
 
 /// Receive buffer asked for: thousands of replies can arrive at once in

@@ -95,6 +95,12 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
         addrs(v) == ["127.0.0.3"]
     });
     assert!(v["sheet"]["rejected"].is_null(), "{v:#}");
+    // The log is read from the monitor's stderr as it comes, and the poll
+    // may have reloaded before the signal was handled: wait for the line.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !m.log().contains("SIGHUP") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(m.log().contains("SIGHUP"), "{}", m.log());
 }
 

@@ -44,9 +44,15 @@ impl Pacer {
             return now;
         };
         let oldest = now.checked_sub(MAX_CATCH_UP).unwrap_or(now);
-        let on_timeline = self.next_slot.map_or(now, |n| n.max(oldest));
+        let (on_timeline, closest) = match self.next_slot {
+            // Catching up: half a gap after the last packet at the least.
+            Some(next) => (next.max(oldest), gap / 2),
+            // A new timeline: a full gap after the last packet, so an
+            // idle spell of a few milliseconds never lifts the rate.
+            None => (now, gap),
+        };
         let slot = match self.last_sent {
-            Some(last) => on_timeline.max(last + gap / 2),
+            Some(last) => on_timeline.max(last + closest),
             None => on_timeline,
         };
         self.next_slot = Some(on_timeline + gap);
@@ -145,6 +151,17 @@ mod tests {
         let later = t0 + Duration::from_secs(5);
         assert_eq!(pacer.reserve(later), later);
         assert_eq!(pacer.reserve(later), later + 100 * MS);
+    }
+
+    #[test]
+    fn a_short_idle_spell_still_keeps_a_full_gap() {
+        let mut pacer = Pacer::new(100);
+        let t0 = Instant::now();
+        pacer.reserve(t0);
+        pacer.sent(t0);
+        pacer.idle();
+        // The next packet is ready 5 ms later: it waits for the full 10 ms.
+        assert_eq!(pacer.reserve(t0 + 5 * MS) - t0, 10 * MS);
     }
 
     #[test]

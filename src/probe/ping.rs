@@ -250,41 +250,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Read every datagram on the socket and hand each answer to its request.
+/// Read every reply on the socket and hand each answer to its request.
 async fn receive_loop(socket: IcmpSocket, ident: Option<u16>, waiting: Waiting) {
     let mut buf = vec![0u8; 65_536];
     loop {
-        let (len, from) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            // Transient errors (e.g. ENOBUFS) must not end pinging, nor
-            // spin a core if they repeat.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let at = Instant::now();
-        let Some(reply) = parse(&socket, from, &buf[..len]) else {
-            continue;
-        };
+        let (reply, at) = socket.next_reply(&mut buf).await;
         if let Some((key, answer)) = answer_for(&reply, ident, at) {
             if let Some(tx) = lock(&waiting).remove(&key) {
                 let _ = tx.send(answer);
             }
         }
     }
-}
-
-fn parse(socket: &IcmpSocket, from: IpAddr, datagram: &[u8]) -> Option<Reply> {
-    let parsed = match (socket.family(), socket.kind(), from) {
-        (Family::V4, PingSocketKind::Raw, _) => wire::parse_v4(datagram),
-        (Family::V4, PingSocketKind::Datagram, IpAddr::V4(from)) => {
-            wire::parse_icmp_v4(from, datagram)
-        }
-        (Family::V6, _, IpAddr::V6(from)) => wire::parse_v6(from, datagram),
-        _ => return None,
-    };
-    parsed.ok().flatten()
 }
 
 /// Which request a reply answers, if it is one of ours: the identifier

@@ -288,22 +288,7 @@ impl FamilyTracer {
 async fn receive_loop(socket: IcmpSocket, pending: PendingMap) {
     let mut buf = vec![0u8; 65_536];
     loop {
-        let (len, from) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            // Transient errors (e.g. ENOBUFS) must not end tracing, nor
-            // spin a core if they repeat.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let now = Instant::now();
-        let parsed = match (socket.family(), from) {
-            (Family::V4, _) => wire::parse_v4(&buf[..len]),
-            (Family::V6, IpAddr::V6(from6)) => wire::parse_v6(from6, &buf[..len]),
-            (Family::V6, IpAddr::V4(_)) => continue,
-        };
-        let Ok(Some(reply)) = parsed else { continue };
+        let (reply, now) = socket.next_reply(&mut buf).await;
         if let Some((probe, answer)) = match_reply(&pending, &reply, now) {
             // The trace may have finished meanwhile; then nobody listens.
             let _ = probe.send(answer);

@@ -7,9 +7,12 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tokio::io::unix::AsyncFd;
+
+use super::wire::{self, Reply};
 
 /// IP version of a socket or address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -205,6 +208,33 @@ impl IcmpSocket {
     /// replies only to the socket whose identifier they carry.
     pub fn try_clone(&self) -> io::Result<Socket> {
         self.inner.get_ref().try_clone()
+    }
+
+    /// The next ICMP message about an echo request, and when it was read.
+    /// Datagrams that are malformed or not about an echo request are
+    /// skipped; transient receive errors (e.g. ENOBUFS) are waited out with
+    /// a short pause, so a repeating one cannot spin a core. `buf` must
+    /// hold the largest datagram (64 KiB).
+    pub async fn next_reply(&self, buf: &mut [u8]) -> (Reply, Instant) {
+        loop {
+            let Ok((len, from)) = self.recv_from(buf).await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let at = Instant::now();
+            let datagram = &buf[..len];
+            let parsed = match (self.family, self.kind, from) {
+                (Family::V4, PingSocketKind::Raw, _) => wire::parse_v4(datagram),
+                (Family::V4, PingSocketKind::Datagram, IpAddr::V4(from)) => {
+                    wire::parse_icmp_v4(from, datagram)
+                }
+                (Family::V6, _, IpAddr::V6(from)) => wire::parse_v6(from, datagram),
+                _ => continue,
+            };
+            if let Ok(Some(reply)) = parsed {
+                return (reply, at);
+            }
+        }
     }
 
     /// Receive one datagram: for a raw IPv4 socket the whole IP packet,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::leds::{ActiveLevel, LedColour};
+use crate::targets::SheetLimits;
 
 /// A setting that cannot be used, and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,7 @@ pub struct FileConfig {
     pub admin_token_file: Option<PathBuf>,
     pub probe: ProbeSection,
     pub store: StoreSection,
+    pub limits: LimitsSection,
     pub mongo: MongoSection,
     pub leds: LedsSection,
 }
@@ -83,6 +85,15 @@ pub struct ProbeSection {
 pub struct StoreSection {
     pub retention: Option<String>,
     pub max_size_mb: Option<u64>,
+}
+
+/// `[limits]`: how big a targets sheet (or upload) may be.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub sheet_max_mb: Option<u64>,
+    pub sheet_max_rows: Option<u32>,
+    pub sheet_max_unzipped_mb: Option<u64>,
 }
 
 /// `[mongo]`: the optional upstream.
@@ -236,6 +247,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub probe: ProbeSettings,
     pub store: StoreSettings,
+    /// Caps on the targets sheet and on uploads.
+    pub sheet_limits: SheetLimits,
     /// `None`: no upstream, the history stays on the board.
     pub mongo: Option<MongoSettings>,
     pub leds: LedSettings,
@@ -508,6 +521,7 @@ impl Config {
         }
 
         let leds = resolve_leds(file.leds)?;
+        let sheet_limits = resolve_limits(&file.limits)?;
 
         Ok(Config {
             board_id,
@@ -518,10 +532,36 @@ impl Config {
             admin_token,
             probe,
             store,
+            sheet_limits,
             mongo,
             leds,
         })
     }
+}
+
+/// Check `[limits]`; unset keys keep [`SheetLimits::default`].
+fn resolve_limits(section: &LimitsSection) -> Result<SheetLimits, ConfigError> {
+    const MB: u64 = 1024 * 1024;
+    let mut limits = SheetLimits::default();
+    if let Some(mb) = section.sheet_max_mb {
+        if !(1..=1024).contains(&mb) {
+            return Err(invalid("sheet_max_mb", "allowed: 1 to 1024 (MB)"));
+        }
+        limits.max_file_bytes = mb * MB;
+    }
+    if let Some(rows) = section.sheet_max_rows {
+        if !(1..=1_000_000).contains(&rows) {
+            return Err(invalid("sheet_max_rows", "allowed: 1 to 1000000"));
+        }
+        limits.max_rows = rows;
+    }
+    if let Some(mb) = section.sheet_max_unzipped_mb {
+        if !(1..=4096).contains(&mb) {
+            return Err(invalid("sheet_max_unzipped_mb", "allowed: 1 to 4096 (MB)"));
+        }
+        limits.max_unzipped_bytes = mb * MB;
+    }
+    Ok(limits)
 }
 
 /// The LED chip of the cdev backend unless `[leds] chip` says otherwise.

@@ -30,3 +30,31 @@ pub fn give_back_freed() {
         libc::malloc_trim(0);
     }
 }
+
+/// Confine this process to `memory` bytes of address space and `cpu`
+/// seconds of CPU time, with no core dumps, and offer it first to the
+/// kernel's out-of-memory killer. For a short-lived helper process (the
+/// workbook reader): past the memory cap allocations fail and the process
+/// aborts; past the CPU cap the kernel stops it with SIGXCPU.
+#[allow(unsafe_code)]
+pub fn confine(memory: u64, cpu_seconds: u64) -> std::io::Result<()> {
+    let set = |resource, limit: u64| {
+        let rl = libc::rlimit {
+            rlim_cur: limit as libc::rlim_t,
+            rlim_max: limit as libc::rlim_t,
+        };
+        // SAFETY: setrlimit reads the struct we pass and changes only this
+        // process's limits.
+        if unsafe { libc::setrlimit(resource, &rl) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    set(libc::RLIMIT_AS, memory)?;
+    set(libc::RLIMIT_CPU, cpu_seconds)?;
+    set(libc::RLIMIT_CORE, 0)?;
+    // Best effort: a kernel without it still has the limits above.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
+    Ok(())
+}

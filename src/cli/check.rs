@@ -31,7 +31,9 @@ struct Unusable<'a> {
 }
 
 pub fn run(args: &CheckArgs) -> u8 {
-    match targets::load(&args.file, args.sheet.as_deref()) {
+    match targets::Loader::isolated(targets::SheetLimits::default())
+        .load(&args.file, args.sheet.as_deref())
+    {
         Ok(list) => {
             if args.json {
                 print_json(&list);

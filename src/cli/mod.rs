@@ -41,6 +41,10 @@ enum Command {
     /// The status LEDs: `edgeprobe leds test` lights each configured LED
     /// in turn, for checking the wiring.
     Leds(leds::LedsArgs),
+    /// Internal: parse a workbook from stdin in a confined process (the
+    /// commands above start it; see `targets::isolate`).
+    #[command(name = "read-workbook", hide = true)]
+    ReadWorkbook,
 }
 
 /// Exit codes shared by the subcommands.
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Central(args) => central::run(&args),
         Command::Leds(args) => leds::run(&args),
+        Command::ReadWorkbook => crate::targets::isolate::serve_reader(),
     };
     ExitCode::from(code)
 }

@@ -73,7 +73,9 @@ pub fn run(args: &ProbeArgs) -> u8 {
         }
     }
     if let Some(path) = &args.targets {
-        match targets::load(path, args.sheet.as_deref()) {
+        match targets::Loader::isolated(targets::SheetLimits::default())
+            .load(path, args.sheet.as_deref())
+        {
             Ok(list) => {
                 for p in &list.problems {
                     eprintln!("warning: {p}");

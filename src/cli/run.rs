@@ -19,6 +19,7 @@ use crate::monitor::{
 use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::systemd;
+use crate::targets::Loader;
 use crate::upstream::{Syncer, UpstreamSettings};
 use crate::web::{self, WebState};
 
@@ -240,7 +241,8 @@ async fn monitor(config: Config) -> Result<(), String> {
             config.targets.clone(),
             config.sheet.clone(),
             config.state_dir.clone(),
-        ),
+        )
+        .with_loader(Loader::isolated(config.sheet_limits)),
         store: Arc::clone(&store),
         upstream: upstream_rx.clone(),
         board,
@@ -261,7 +263,11 @@ async fn monitor(config: Config) -> Result<(), String> {
         admin_token: config.admin_token.clone(),
         commands: commands_tx.clone(),
         leds,
-        limits: web::Limits::default(),
+        limits: web::Limits {
+            // An upload is a sheet: the same cap, one knob.
+            body_max: usize::try_from(config.sheet_limits.max_file_bytes).unwrap_or(usize::MAX),
+            ..web::Limits::default()
+        },
     });
     let mut web_shutdown = shutdown_rx.clone();
     let web = tokio::spawn(web::serve(listener, web_state, async move {

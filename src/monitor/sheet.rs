@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::targets::{self, TargetList};
+use crate::targets::{self, Loader, TargetList};
 
 /// Extensions a sheet may have, in the order an existing uploaded sheet is
 /// looked for in the state directory.
@@ -44,6 +44,7 @@ pub struct SheetSource {
     /// loaded once it holds still for a poll, so a sheet being written is
     /// not read half-way.
     pending: Option<Option<FileStamp>>,
+    loader: Loader,
 }
 
 /// A sheet that cannot be used, with every reason, one per line.
@@ -61,7 +62,15 @@ impl SheetSource {
             state_dir,
             loaded: None,
             pending: None,
+            loader: Loader::default(),
         }
+    }
+
+    /// Read sheets with these limits, and where (by default: in this
+    /// process, with the default limits).
+    pub fn with_loader(mut self, loader: Loader) -> SheetSource {
+        self.loader = loader;
+        self
     }
 
     /// The file the targets are read from: the configured one, or a sheet
@@ -89,7 +98,7 @@ impl SheetSource {
         };
         self.loaded = FileStamp::of(&path);
         self.pending = None;
-        load_checked(&path, self.sheet.as_deref())
+        self.load_checked(&path)
     }
 
     /// Whether the sheet changed since it was last loaded and has held
@@ -160,7 +169,7 @@ impl SheetSource {
         let temp = dir.join(format!(".edgeprobe-upload.{ext}"));
         std::fs::write(&temp, bytes)
             .map_err(|e| vec![format!("cannot save the upload as {}: {e}", temp.display())])?;
-        let checked = load_checked(&temp, self.sheet.as_deref()).map_err(|problems| {
+        let checked = self.load_checked(&temp).map_err(|problems| {
             let _ = std::fs::remove_file(&temp);
             // Name the upload, not the temporary file.
             let temp_name = temp.display().to_string();
@@ -197,17 +206,14 @@ impl SheetSource {
         }
         Ok(list)
     }
-}
 
-/// Load a sheet; every reason it cannot be used becomes a line.
-fn load_checked(path: &Path, sheet: Option<&str>) -> Result<TargetList, Rejection> {
-    match targets::load(path, sheet) {
-        Ok(list) => Ok(list),
-        Err(e) => {
+    /// Load a sheet; every reason it cannot be used becomes a line.
+    fn load_checked(&self, path: &Path) -> Result<TargetList, Rejection> {
+        self.loader.load(path, self.sheet.as_deref()).map_err(|e| {
             let mut lines = vec![e.to_string()];
             lines.extend(e.problems().iter().map(|p| p.to_string()));
-            Err(lines)
-        }
+            lines
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// One cell of a target sheet, as the file stored it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Cell {
     /// No value.
     Empty,
@@ -41,8 +41,28 @@ impl Cell {
             Cell::Text(s) => trim(s).to_owned(),
             other => other.to_string(),
         };
-        (!text.is_empty()).then_some(text)
+        (!text.is_empty()).then(|| printable(&text))
     }
+}
+
+/// Label text that is safe to show anywhere (terminal, page, metrics,
+/// logs): line breaks and tabs in a cell become spaces, and other control
+/// or direction-changing characters become visible escapes such as
+/// `\u{1b}`, so a sheet cannot move a terminal's cursor or reorder what a
+/// page shows. Markup is left to each output's own escaping.
+pub(crate) fn printable(text: &str) -> String {
+    use fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' | '\n' | '\r' => out.push(' '),
+            '"' | '\'' | '\\' => out.push(c),
+            c => {
+                let _ = write!(out, "{}", c.escape_debug());
+            }
+        }
+    }
+    out
 }
 
 impl fmt::Display for Cell {
@@ -69,6 +89,19 @@ pub(crate) fn trim(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_made_printable() {
+        assert_eq!(
+            Cell::Text("a\u{1b}[2J\u{7}b\nc\td \u{202e}é\"\\".into()).to_text(),
+            Some("a\\u{1b}[2J\\u{7}b c d \\u{202e}é\"\\".into())
+        );
+        assert_eq!(
+            Cell::Text("<script>".into()).to_text(),
+            Some("<script>".into()),
+            "markup is each output's to escape"
+        );
+    }
 
     #[test]
     fn blank_cells() {

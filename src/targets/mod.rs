@@ -11,8 +11,11 @@
 mod addr;
 mod cell;
 mod delimited;
+pub mod isolate;
+mod limits;
 mod parse;
 mod read;
+pub mod workbook;
 
 use std::fmt;
 
@@ -20,8 +23,12 @@ use serde::Serialize;
 
 pub use addr::{parse_address, TargetAddr};
 pub use cell::Cell;
+pub use limits::{
+    human_bytes, SheetLimits, MAX_FILE_KEY, MAX_ROWS_KEY, MAX_UNZIPPED_KEY, READER_MEMORY_BYTES,
+    READER_SECONDS,
+};
 pub use parse::{parse_rows, HEADER_SEARCH_ROWS};
-pub use read::{load, Format};
+pub use read::{load, Format, Loader};
 
 /// One address to monitor, with the row it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -129,6 +136,14 @@ pub enum LoadError {
         /// The (hidden) sheets the workbook has.
         available: Vec<String>,
     },
+    /// The file is over one of the [`SheetLimits`], or reading it would
+    /// cost more memory or time than a board gives it.
+    OverLimit {
+        /// The file as the caller named it.
+        file: String,
+        /// What is too big, the limit and its config key.
+        detail: String,
+    },
     /// The sheet or file has no filled cell at all.
     EmptySheet {
         /// The file as the caller named it.
@@ -207,6 +222,12 @@ impl fmt::Display for LoadError {
                 "{}: every sheet is hidden ({}); unhide the sheet with the targets or name it",
                 Escaped(file),
                 QuotedList(available)
+            ),
+            LoadError::OverLimit { file, detail } => write!(
+                f,
+                "{}: not loaded: {}",
+                Escaped(file),
+                Escaped(detail)
             ),
             LoadError::EmptySheet { file, sheet } => write!(
                 f,

@@ -1,20 +1,22 @@
-//! The I/O side of the loader: reading the file, deciding its format,
-//! choosing the sheet, and turning calamine's cells into [`Cell`]s with the
-//! row numbers the user sees.
+//! The I/O side of the loader: reading the file within its size cap,
+//! deciding its format, and handing workbooks to [`super::workbook`]
+//! (here or in a separate process) and text to the CSV reader.
 
 use std::fmt;
-use std::io::Cursor;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use calamine::{Data, ExcelDateTime, Ods, Reader, SheetType, SheetVisible, Sheets, Xls, Xlsx};
+use serde::{Deserialize, Serialize};
 
-use crate::targets::cell::Cell;
 use crate::targets::delimited::parse_csv;
+use crate::targets::isolate;
+use crate::targets::limits::{human_bytes, SheetLimits, MAX_FILE_KEY};
 use crate::targets::parse::parse_rows;
+use crate::targets::workbook::{self, WorkbookError};
 use crate::targets::{LoadError, TargetList};
 
 /// The file formats a target list can be in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
     /// Office Open XML workbook (Excel 2007 and later, LibreOffice).
     Xlsx,
@@ -82,67 +84,146 @@ fn format_from_extension(path: &Path) -> Option<Format> {
     })
 }
 
-/// Loads the targets from a `.xlsx`, `.xls`, `.ods` or `.csv` file.
-///
-/// The extension decides the format; without a known one the content is
-/// sniffed. `sheet` names the sheet to read (exact name first, then
-/// ignoring case); `None` takes the first visible worksheet. Messages name
-/// the file as `path.display()` shows it.
-pub fn load(path: &Path, sheet: Option<&str>) -> Result<TargetList, LoadError> {
-    let file = path.display().to_string();
-    // Target lists are small; reading the whole file once lets the same
-    // bytes serve sniffing, both zip formats and the CSV decoder.
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    let content = sniff(&bytes);
-    let candidates: &[Format] = match format_from_extension(path) {
-        Some(format) => &[format][..],
-        None => match content {
-            Content::Zip => &[Format::Xlsx, Format::Ods],
-            Content::Ole => &[Format::Xls],
-            Content::Text => &[Format::Csv],
-            Content::Binary => {
-                let what = match path.extension() {
-                    Some(ext) => format!(
-                        "the extension .{} is not a target list format and the content is not text",
-                        ext.to_string_lossy()
-                    ),
-                    None => "the file has no extension and its content is neither a spreadsheet nor text".into(),
-                };
-                return Err(LoadError::UnsupportedFormat { file, detail: what });
+/// How target files are read: the caps that apply, and where workbooks
+/// are parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Loader {
+    pub limits: SheetLimits,
+    /// The edgeprobe binary to parse workbooks in, as a separate process
+    /// with memory and time limits ([`super::isolate`]); `None` parses them
+    /// in this process.
+    pub isolate_with: Option<PathBuf>,
+}
+
+impl Loader {
+    /// Workbooks parsed in a separate process: what the commands use. If
+    /// this program's own path is unknown they are parsed here.
+    pub fn isolated(limits: SheetLimits) -> Loader {
+        Loader {
+            limits,
+            isolate_with: std::env::current_exe().ok(),
+        }
+    }
+
+    /// Loads the targets from a `.xlsx`, `.xls`, `.ods` or `.csv` file.
+    ///
+    /// The extension decides the format; without a known one the content
+    /// is sniffed. `sheet` names the sheet to read (exact name first, then
+    /// ignoring case); `None` takes the first visible worksheet. Messages
+    /// name the file as `path.display()` shows it.
+    pub fn load(&self, path: &Path, sheet: Option<&str>) -> Result<TargetList, LoadError> {
+        let file = path.display().to_string();
+        let bytes = read_capped(path, &file, self.limits.max_file_bytes)?;
+        self.load_bytes(&file, path, &bytes, sheet)
+    }
+
+    /// [`Loader::load`] for bytes already in memory (an upload); `name`
+    /// supplies the extension, `file` the name used in messages.
+    pub fn load_bytes(
+        &self,
+        file: &str,
+        name: &Path,
+        bytes: &[u8],
+        sheet: Option<&str>,
+    ) -> Result<TargetList, LoadError> {
+        let file = file.to_owned();
+        if bytes.len() as u64 > self.limits.max_file_bytes {
+            return Err(too_big(file, bytes.len() as u64, &self.limits));
+        }
+        let content = sniff(bytes);
+        let candidates: &[Format] = match format_from_extension(name) {
+            Some(format) => &[format][..],
+            None => match content {
+                Content::Zip => &[Format::Xlsx, Format::Ods],
+                Content::Ole => &[Format::Xls],
+                Content::Text => &[Format::Csv],
+                Content::Binary => {
+                    let what = match name.extension() {
+                        Some(ext) => format!(
+                            "the extension .{} is not a target list format and the content is not text",
+                            ext.to_string_lossy()
+                        ),
+                        None => "the file has no extension and its content is neither a spreadsheet nor text".into(),
+                    };
+                    return Err(LoadError::UnsupportedFormat { file, detail: what });
+                }
+            },
+        };
+
+        if candidates == [Format::Csv] {
+            if let Some(wanted) = sheet {
+                return Err(LoadError::NoSuchSheet {
+                    file,
+                    sheet: wanted.to_owned(),
+                    available: Vec::new(),
+                });
             }
-        },
+            return parse_csv(&file, bytes, &self.limits);
+        }
+
+        let read = match &self.isolate_with {
+            Some(exe) => isolate::read(exe, candidates, bytes, sheet, &self.limits),
+            None => workbook::read(candidates, bytes, sheet, &self.limits),
+        };
+        match read {
+            Ok(cells) => parse_rows(&file, Some(&cells.sheet), cells.rows),
+            Err(WorkbookError::Unreadable { format, mut detail }) => {
+                if let Some(actual) = mismatch_hint(format, content) {
+                    detail = format!("{detail}; {actual}");
+                }
+                Err(LoadError::Unreadable {
+                    file,
+                    format,
+                    detail,
+                })
+            }
+            Err(e) => Err(e.into_load_error(&file)),
+        }
+    }
+}
+
+/// [`Loader::load`] with the default limits, parsing in this process.
+pub fn load(path: &Path, sheet: Option<&str>) -> Result<TargetList, LoadError> {
+    Loader::default().load(path, sheet)
+}
+
+/// The whole file, unless it is over `max` bytes (checked before reading,
+/// and again while reading, in case it grows).
+fn read_capped(path: &Path, file: &str, max: u64) -> Result<Vec<u8>, LoadError> {
+    let io = |source| LoadError::Io {
+        file: file.to_owned(),
+        source,
     };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let limits = SheetLimits {
+        max_file_bytes: max,
+        ..SheetLimits::default()
+    };
+    if len > max {
+        return Err(too_big(file.to_owned(), len, &limits));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(file.to_owned(), bytes.len() as u64, &limits));
+    }
+    Ok(bytes)
+}
 
-    if candidates == [Format::Csv] {
-        if let Some(wanted) = sheet {
-            return Err(LoadError::NoSuchSheet {
-                file,
-                sheet: wanted.to_owned(),
-                available: Vec::new(),
-            });
-        }
-        return parse_csv(&file, &bytes);
-    }
-
-    let mut last_error = None;
-    for &format in candidates {
-        match open_workbook(format, &bytes) {
-            Ok(workbook) => return read_workbook(&file, workbook, sheet),
-            Err(detail) => last_error = Some((format, detail)),
-        }
-    }
-    let (format, mut detail) = last_error.unwrap_or((Format::Xlsx, String::new()));
-    if let Some(actual) = mismatch_hint(format, content) {
-        detail = format!("{detail}; {actual}");
-    }
-    Err(LoadError::Unreadable {
+fn too_big(file: String, len: u64, limits: &SheetLimits) -> LoadError {
+    LoadError::OverLimit {
         file,
-        format,
-        detail,
-    })
+        detail: format!(
+            "the file is {}, over the limit of {} (`{MAX_FILE_KEY}`); a list of \
+             {} addresses is a fraction of that",
+            human_bytes(len),
+            human_bytes(limits.max_file_bytes),
+            limits.max_rows
+        ),
+    }
 }
 
 /// A note for when the extension promised one format and the bytes are
@@ -159,133 +240,10 @@ fn mismatch_hint(format: Format, content: Content) -> Option<&'static str> {
     }
 }
 
-type Workbook<'a> = Sheets<Cursor<&'a [u8]>>;
-
-fn open_workbook(format: Format, bytes: &[u8]) -> Result<Workbook<'_>, String> {
-    let rs = Cursor::new(bytes);
-    match format {
-        Format::Xlsx => Xlsx::new(rs).map(Sheets::Xlsx).map_err(|e| e.to_string()),
-        Format::Xls => Xls::new(rs).map(Sheets::Xls).map_err(|e| e.to_string()),
-        Format::Ods => Ods::new(rs).map(Sheets::Ods).map_err(|e| e.to_string()),
-        Format::Csv => Err("CSV is not a workbook".to_owned()),
-    }
-}
-
-fn read_workbook(
-    file: &str,
-    mut workbook: Workbook<'_>,
-    wanted: Option<&str>,
-) -> Result<TargetList, LoadError> {
-    let sheets = workbook.sheets_metadata().to_vec();
-    let names = || sheets.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-    let name = match wanted {
-        Some(wanted) => {
-            let found = sheets.iter().find(|s| s.name == wanted).or_else(|| {
-                let folded = wanted.trim().to_lowercase();
-                sheets
-                    .iter()
-                    .find(|s| s.name.trim().to_lowercase() == folded)
-            });
-            match found {
-                Some(s) => s.name.clone(),
-                None => {
-                    return Err(LoadError::NoSuchSheet {
-                        file: file.to_owned(),
-                        sheet: wanted.to_owned(),
-                        available: names(),
-                    })
-                }
-            }
-        }
-        None => {
-            // Hidden sheets usually hold old data or lookup tables that
-            // the person editing the visible one never sees.
-            let first = sheets
-                .iter()
-                .find(|s| s.visible == SheetVisible::Visible && s.typ == SheetType::WorkSheet);
-            match first {
-                Some(s) => s.name.clone(),
-                None => {
-                    return Err(LoadError::NoVisibleSheet {
-                        file: file.to_owned(),
-                        available: names(),
-                    })
-                }
-            }
-        }
-    };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|e| LoadError::Unreadable {
-            file: file.to_owned(),
-            format: match workbook {
-                Sheets::Xls(_) => Format::Xls,
-                Sheets::Ods(_) => Format::Ods,
-                _ => Format::Xlsx,
-            },
-            detail: format!("sheet {name:?}: {e}"),
-        })?;
-    // A calamine Range begins at the first filled cell, not at A1, so its
-    // row 0 is the sheet's row `start.0 + 1`. Columns need no such shift:
-    // the header and the data are indexed within the same range.
-    let first_row = range.start().map_or(0, |(row, _)| row);
-    let rows = range.rows().enumerate().map(|(i, cells)| {
-        let number = u32::try_from(i)
-            .ok()
-            .and_then(|i| first_row.checked_add(i)?.checked_add(1))
-            .unwrap_or(u32::MAX);
-        (number, cells.iter().map(cell_from_data).collect())
-    });
-    parse_rows(file, Some(&name), rows)
-}
-
-fn cell_from_data(data: &Data) -> Cell {
-    match data {
-        Data::Empty => Cell::Empty,
-        Data::String(s) => Cell::Text(s.clone()),
-        Data::Float(f) => Cell::Number(*f),
-        Data::Int(i) => Cell::Int(*i),
-        Data::Bool(b) => Cell::Bool(*b),
-        Data::DateTime(dt) => Cell::DateTime(datetime_text(dt)),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::DateTime(s.clone()),
-        Data::Error(e) => Cell::Error(e.to_string()),
-    }
-}
-
-/// Renders a date serial the way a person would recognise it in the
-/// sheet; calamine is built without chrono, so this uses its own
-/// component conversion.
-fn datetime_text(dt: &ExcelDateTime) -> String {
-    let serial = dt.as_f64();
-    if dt.is_duration() {
-        // Saturating float-to-int casts keep absurd values from panicking.
-        let total = (serial * 86_400.0).round() as i64;
-        let sign = if total < 0 { "-" } else { "" };
-        let total = total.unsigned_abs();
-        return format!(
-            "{sign}{}:{:02}:{:02}",
-            total / 3600,
-            total / 60 % 60,
-            total % 60
-        );
-    }
-    let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();
-    let date = format!("{y:04}-{mo:02}-{d:02}");
-    let time = format!("{h:02}:{mi:02}:{s:02}");
-    if serial.fract() == 0.0 {
-        date
-    } else if (0.0..1.0).contains(&serial) {
-        time
-    } else {
-        format!("{date} {time}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::targets::{Problem, TargetAddr};
-    use calamine::ExcelDateTimeType;
     use std::path::PathBuf;
 
     /// The office-made fixtures. The shared folder sits beside the crate
@@ -547,19 +505,6 @@ mod tests {
             load(&path, None).unwrap().targets[0].addr,
             TargetAddr::Ip([127, 0, 0, 1].into())
         );
-    }
-
-    #[test]
-    fn datetime_rendering() {
-        let dt = |v, t| datetime_text(&ExcelDateTime::new(v, t, false));
-        assert_eq!(dt(45306.0, ExcelDateTimeType::DateTime), "2024-01-15");
-        assert_eq!(
-            dt(45306.5, ExcelDateTimeType::DateTime),
-            "2024-01-15 12:00:00"
-        );
-        assert_eq!(dt(0.25, ExcelDateTimeType::DateTime), "06:00:00");
-        assert_eq!(dt(1.5, ExcelDateTimeType::TimeDelta), "36:00:00");
-        assert_eq!(dt(f64::NAN, ExcelDateTimeType::TimeDelta), "0:00:00");
     }
 
     #[test]

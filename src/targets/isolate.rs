@@ -1,0 +1,230 @@
+//! Workbooks are parsed in a separate process: this program started again
+//! as `edgeprobe read-workbook` (a hidden command), confined to
+//! [`READER_MEMORY_BYTES`] of memory and [`READER_SECONDS`] of time.
+//!
+//! The spreadsheet library trusts what a file declares. A few hundred bytes
+//! of `.xls` or `.ods` can make it allocate gigabytes, loop forever or
+//! abort, and neither an abort nor the kernel's out-of-memory killer can be
+//! caught inside a process. Outside it they become one clear message, and
+//! the monitor, its LEDs and its dashboard never notice.
+//!
+//! The protocol: the request as one JSON line, then the file's bytes, on
+//! the reader's stdin; the answer as JSON on its stdout.
+
+use std::io::{BufRead, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::targets::limits::{human_bytes, SheetLimits, READER_MEMORY_BYTES, READER_SECONDS};
+use crate::targets::workbook::{self, SheetCells, WorkbookError};
+use crate::targets::Format;
+
+/// The hidden command that runs [`serve_reader`].
+pub const READER_COMMAND: &str = "read-workbook";
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    formats: Vec<Format>,
+    sheet: Option<String>,
+    limits: SheetLimits,
+}
+
+type Answer = Result<SheetCells, WorkbookError>;
+
+/// Parse a workbook in a confined child process running `exe`. Blocking.
+pub fn read(
+    exe: &Path,
+    formats: &[Format],
+    bytes: &[u8],
+    sheet: Option<&str>,
+    limits: &SheetLimits,
+) -> Answer {
+    let format = formats.first().copied().unwrap_or(Format::Xlsx);
+    let failed = |detail: String| WorkbookError::Unreadable { format, detail };
+    let request = Request {
+        formats: formats.to_vec(),
+        sheet: sheet.map(str::to_owned),
+        limits: *limits,
+    };
+    let mut line = serde_json::to_vec(&request).map_err(|e| failed(e.to_string()))?;
+    line.push(b'\n');
+    let mut child = Command::new(exe)
+        .arg(READER_COMMAND)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            failed(format!(
+                "the workbook reader ({}) could not be started: {e}",
+                exe.display()
+            ))
+        })?;
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed("the workbook reader has no pipes".into()));
+    };
+    let deadline = Instant::now() + Duration::from_secs(READER_SECONDS);
+    let (status, out, err) = std::thread::scope(|s| {
+        // The reader may stop reading early (it died): a failed write is
+        // then explained by its exit status.
+        s.spawn(move || {
+            let _ = stdin.write_all(&line).and_then(|()| stdin.write_all(bytes));
+        });
+        let out = s.spawn(move || read_all(stdout, u64::MAX));
+        let err = s.spawn(move || read_all(stderr, 64 * 1024));
+        let status = wait_until(&mut child, deadline);
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
+        (status, out, err)
+    });
+    let err = String::from_utf8_lossy(&err);
+    match status {
+        Some(s) if s.success() => serde_json::from_slice::<Answer>(&out).unwrap_or_else(|e| {
+            Err(failed(format!(
+                "the workbook reader's answer was garbled: {e}"
+            )))
+        }),
+        None => Err(too_slow()),
+        Some(s) => Err(explain_failure(s, &err, format)),
+    }
+}
+
+/// Wait for `child` until `deadline`; then kill it. `None`: it was killed.
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+fn read_all(pipe: impl Read, max: u64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let _ = pipe.take(max).read_to_end(&mut buf);
+    buf
+}
+
+fn too_slow() -> WorkbookError {
+    WorkbookError::OverLimit {
+        detail: format!(
+            "reading it took more than {READER_SECONDS} s; a target list takes well under a second, \
+             so the file is damaged or built to stall readers: save it again from a spreadsheet program"
+        ),
+    }
+}
+
+/// What a reader that did not answer went through.
+fn explain_failure(status: ExitStatus, stderr: &str, format: Format) -> WorkbookError {
+    let out_of_memory = stderr.contains("memory allocation of")
+        || matches!(
+            status.signal(),
+            Some(libc::SIGABRT | libc::SIGKILL | libc::SIGSEGV)
+        );
+    if status.signal() == Some(libc::SIGXCPU) {
+        return too_slow();
+    }
+    if out_of_memory {
+        return WorkbookError::OverLimit {
+            detail: format!(
+                "reading it needs more than {} of memory; a target list needs a few, so the file \
+                 declares a far larger sheet than it holds (damaged or crafted): save it again \
+                 from a spreadsheet program",
+                human_bytes(READER_MEMORY_BYTES)
+            ),
+        };
+    }
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message");
+    WorkbookError::Unreadable {
+        format,
+        detail: format!("the workbook reader failed ({status}): {last}"),
+    }
+}
+
+/// The reader process: confine it, read the request and the bytes from
+/// stdin, parse, answer on stdout. Returns the exit code.
+pub fn serve_reader() -> u8 {
+    if let Err(e) = crate::heap::confine(READER_MEMORY_BYTES, READER_SECONDS) {
+        eprintln!("edgeprobe {READER_COMMAND}: cannot set its limits: {e}");
+        return 2;
+    }
+    let mut input = std::io::stdin().lock();
+    let mut line = Vec::new();
+    let request: Request = match input
+        .read_until(b'\n', &mut line)
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_slice(&line).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("edgeprobe {READER_COMMAND}: bad request: {e}");
+            return 2;
+        }
+    };
+    let mut bytes = Vec::new();
+    if let Err(e) = input
+        .take(request.limits.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+    {
+        eprintln!("edgeprobe {READER_COMMAND}: cannot read the file: {e}");
+        return 2;
+    }
+    let answer = workbook::read(
+        &request.formats,
+        &bytes,
+        request.sheet.as_deref(),
+        &request.limits,
+    );
+    drop(bytes);
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer(&mut out, &answer)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("edgeprobe {READER_COMMAND}: cannot answer: {e}");
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_that_ran_out_of_memory_or_time_is_explained() {
+        let abort = ExitStatus::from_raw(libc::SIGABRT);
+        let e = explain_failure(abort, "memory allocation of 1 bytes failed\n", Format::Xls);
+        assert!(
+            matches!(&e, WorkbookError::OverLimit { detail } if detail.contains("384 MiB")),
+            "{e:?}"
+        );
+        let cpu = ExitStatus::from_raw(libc::SIGXCPU);
+        assert_eq!(explain_failure(cpu, "", Format::Ods), too_slow());
+        let code = ExitStatus::from_raw(101 << 8);
+        let e = explain_failure(code, "thread 'main' panicked at x\nboom\n", Format::Xls);
+        assert!(
+            matches!(&e, WorkbookError::Unreadable { detail, .. } if detail.ends_with("boom")),
+            "{e:?}"
+        );
+    }
+}

@@ -32,6 +32,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== fuzzing: each target for 20 s (cargo fuzz, nightly)"
+./scripts/fuzz.sh 20
 echo "== the systemd unit"
 ./scripts/verify-unit.sh
 echo "== aarch64 cross build (the Raspberry Pi binary, rppal LED backend included)"

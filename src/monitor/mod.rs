@@ -33,7 +33,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::clock::Timestamp;
 use crate::config::ProbeSettings;
 use crate::probe::RouteTable;
-use crate::store::{EventRecord, RoundRecord, Store, StoreError, StoreStats};
+use crate::store::{EventKind, EventRecord, RoundRecord, Store, StoreError, StoreStats};
 use crate::targets::TargetList;
 
 /// What the dashboard's admin endpoints and the signal handler ask of the
@@ -69,6 +69,8 @@ pub struct Monitor<P: Probe> {
     standing_warnings: Vec<String>,
     /// The last store failure, shown until a write succeeds.
     store_fault: Option<String>,
+    /// Store operations that failed since start.
+    store_errors: u64,
     store_stats: StoreStats,
     snapshot: watch::Sender<Arc<Snapshot>>,
     commands: mpsc::Receiver<Command>,
@@ -112,6 +114,7 @@ impl<P: Probe> Monitor<P> {
             board: parts.board,
             standing_warnings: parts.warnings,
             store_fault: None,
+            store_errors: 0,
             store_stats: StoreStats::default(),
             snapshot: parts.snapshot,
             commands: parts.commands,
@@ -119,6 +122,9 @@ impl<P: Probe> Monitor<P> {
             probe_now: false,
             last_saved: true,
         };
+        if let Some(note) = blocking(&monitor.store, |s| Ok(s.take_recovery())).await? {
+            monitor.record(store_event(note)).await;
+        }
         // Loading the list restores what the store remembers of it.
         monitor.reload().await;
         let stats = blocking(&monitor.store, |s| s.stats()).await?;
@@ -230,13 +236,42 @@ impl<P: Probe> Monitor<P> {
 
     /// Write a round, apply retention, refresh the figures.
     /// Whether it was saved.
+    ///
+    /// A full disk or any other failure leaves the round unsaved, counted
+    /// and shown, and the next round tries again. A damaged database is
+    /// moved aside and the round written to a new one.
     async fn persist(&mut self, record: RoundRecord) -> bool {
         let now = record.finished;
         let round = record.round;
-        if let Err(e) = blocking(&self.store, move |s| s.write_round(&record)).await {
-            let msg = format!("round {} was not saved: {e}", round.0);
-            eprintln!("edgeprobe: {msg}");
-            self.store_fault = Some(msg);
+        let record = Arc::new(record);
+        let mut attempt = {
+            let record = Arc::clone(&record);
+            blocking(&self.store, move |s| s.write_round(&record)).await
+        };
+        if let Err(e) = &attempt {
+            if e.is_damage() {
+                self.fail_store(format!("round {} was not saved: {e}", round.0));
+                let cause = e.to_string();
+                let recreated = blocking(&self.store, move |s| {
+                    let note = s.recreate(&StoreError::Unusable {
+                        path: s.path().display().to_string(),
+                        reason: cause,
+                    })?;
+                    s.write_round(&record)?;
+                    Ok(note)
+                })
+                .await;
+                attempt = match recreated {
+                    Ok(note) => {
+                        self.record(store_event(note)).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+            }
+        }
+        if let Err(e) = attempt {
+            self.fail_store(format!("round {} was not saved: {e}", round.0));
             return false;
         }
         // The round is safe; what follows only tidies and counts.
@@ -251,16 +286,20 @@ impl<P: Probe> Monitor<P> {
                 self.state.set_uptimes(&uptimes);
                 self.store_fault = None;
             }
-            Err(e) => {
-                let msg = format!(
-                    "round {} was saved, but the store's upkeep failed: {e}",
-                    round.0
-                );
-                eprintln!("edgeprobe: {msg}");
-                self.store_fault = Some(msg);
-            }
+            Err(e) => self.fail_store(format!(
+                "round {} was saved, but the store's upkeep failed: {e}",
+                round.0
+            )),
         }
         true
+    }
+
+    /// Count and show a store failure; it stays shown until a round is
+    /// stored whole.
+    fn fail_store(&mut self, msg: String) {
+        eprintln!("edgeprobe: {msg}");
+        self.store_errors += 1;
+        self.store_fault = Some(msg);
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -358,7 +397,7 @@ impl<P: Probe> Monitor<P> {
         .await;
         match remembered {
             Ok((results, traces, rtts)) => self.state.restore(results, traces, rtts),
-            Err(e) => self.store_fault = Some(format!("the history could not be read: {e}")),
+            Err(e) => self.fail_store(format!("the history could not be read: {e}")),
         }
     }
 
@@ -371,7 +410,7 @@ impl<P: Probe> Monitor<P> {
     async fn record(&mut self, event: EventRecord) {
         log_events(std::slice::from_ref(&event));
         if let Err(e) = blocking(&self.store, move |s| s.record_event(&event)).await {
-            self.store_fault = Some(format!("an event was not saved: {e}"));
+            self.fail_store(format!("an event was not saved: {e}"));
         }
     }
 
@@ -383,9 +422,13 @@ impl<P: Probe> Monitor<P> {
         ));
         warnings.extend(self.store_fault.clone());
         let upstream = self.upstream.borrow().clone();
+        let stats = StoreStats {
+            errors: self.store_errors,
+            ..self.store_stats
+        };
         let snap = self
             .state
-            .snapshot(self.board.clone(), self.store_stats, upstream, warnings);
+            .snapshot(self.board.clone(), stats, upstream, warnings);
         self.snapshot.send_replace(Arc::new(snap));
     }
 }
@@ -411,6 +454,18 @@ where
 /// data is still the best there is.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An event about the store itself, for the board.
+fn store_event(detail: String) -> EventRecord {
+    EventRecord {
+        target: None,
+        ts: Timestamp::now(),
+        kind: EventKind::Store,
+        from: None,
+        to: None,
+        detail,
+    }
 }
 
 fn log_events(events: &[EventRecord]) {

@@ -45,6 +45,35 @@ pub enum StoreError {
     Unusable { path: String, reason: String },
 }
 
+impl StoreError {
+    /// Whether SQLite found the file damaged or not a database at all:
+    /// the cases [`Store::recreate`] is for. A full disk or a permission
+    /// problem is not damage; those pass.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            )
+        )
+    }
+
+    /// Whether the disk (or the store's own cap on the file) is full.
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
+
 /// Read access to the history, for the dashboard and the API.
 pub trait History: Send + Sync + 'static {
     /// A target's results, newest first.

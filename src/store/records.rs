@@ -142,4 +142,7 @@ pub struct StoreStats {
     /// Size of the database file (and its WAL).
     pub db_bytes: u64,
     pub dropped: Dropped,
+    /// Store operations that failed since the monitor started (a full
+    /// disk, a damaged file); counted by the monitor, 0 from the store.
+    pub errors: u64,
 }

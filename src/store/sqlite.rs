@@ -41,7 +41,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::Type;
@@ -275,50 +276,122 @@ pub struct Store {
     targets: HashMap<String, TargetRow>,
     /// Whether new rows are queued in the outbox; see [`Store::set_outbox`].
     outbox: bool,
+    /// A damaged file found at open and moved aside, until reported.
+    recovered: Option<String>,
+    /// Bumped when the file is recreated, so readers reopen it.
+    generation: Arc<AtomicU64>,
+}
+
+/// Open (or create) the database at `path` and bring its schema up to date.
+fn open_file(path: &Path) -> Result<(Connection, HashMap<String, TargetRow>), StoreError> {
+    let op = format!("opening {}", path.display());
+    let mut conn = Connection::open(path).map_err(sql(&op))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
+    // Only takes effect before the first table exists, which is when it
+    // is needed: freed pages can then go back to the file system.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(sql(&op))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(sql(&op))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unusable {
+            path: path.display().to_string(),
+            reason: format!(
+                "SQLite cannot use write-ahead logging here (journal mode {mode}); \
+                 put the state directory on a local file system"
+            ),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql(&op))?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+        .map_err(sql(&op))?;
+    migrate(&mut conn, path)?;
+    let targets = load_targets(&conn).map_err(sql("loading targets"))?;
+    Ok((conn, targets))
+}
+
+/// Move a damaged database (and its WAL and shared-memory files) out of
+/// the way, keeping it for inspection. Returns what happened, in a
+/// sentence.
+fn set_aside(path: &Path, cause: &StoreError) -> Result<String, StoreError> {
+    let stamp = Timestamp::now().0;
+    let aside = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
+    std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
+        }
+    }
+    let note = format!(
+        "the history database was damaged ({cause}); it was moved to {} and a new one started",
+        aside.display()
+    );
+    eprintln!("edgeprobe: {note}");
+    Ok(note)
 }
 
 impl Store {
     /// Create the directory if needed, open or create `<dir>/edgeprobe.db`
     /// (WAL, `synchronous=NORMAL`: a power cut may lose the last rounds but
     /// never corrupts the file), and create or migrate the schema.
+    ///
+    /// A file SQLite calls damaged or not a database (a failing SD card, a
+    /// stray copy) is moved aside as `edgeprobe.db.damaged-<time>` and a new
+    /// one is started; [`Store::take_recovery`] then says so, once.
     pub fn open(dir: &Path, policy: RetentionPolicy) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.display().to_string(),
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let op = format!("opening {}", path.display());
-        let mut conn = Connection::open(&path).map_err(sql(&op))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
-        // Only takes effect before the first table exists, which is when it
-        // is needed: freed pages can then go back to the file system.
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
-            .map_err(sql(&op))?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(sql(&op))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Unusable {
-                path: path.display().to_string(),
-                reason: format!(
-                    "SQLite cannot use write-ahead logging here (journal mode {mode}); \
-                     put the state directory on a local file system"
-                ),
-            });
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql(&op))?;
-        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
-            .map_err(sql(&op))?;
-        migrate(&mut conn, &path)?;
-        let targets = load_targets(&conn).map_err(sql("loading targets"))?;
+        let (conn, targets, recovered) = match open_file(&path) {
+            Ok((conn, targets)) => (conn, targets, None),
+            Err(e) if e.is_damage() => {
+                let note = set_aside(&path, &e)?;
+                let (conn, targets) = open_file(&path)?;
+                (conn, targets, Some(note))
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Store {
             conn,
             path,
             policy,
             outbox: false,
             targets,
+            recovered,
+            generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Start a new file after `cause` showed the current one is damaged:
+    /// the old one is moved aside (see [`Store::open`]), readers reopen.
+    /// Returns the sentence for the event log.
+    pub fn recreate(&mut self, cause: &StoreError) -> Result<String, StoreError> {
+        // Close the damaged file before moving it.
+        let op = "closing the damaged database";
+        let closed = std::mem::replace(
+            &mut self.conn,
+            Connection::open_in_memory().map_err(sql(op))?,
+        );
+        let _ = closed.close();
+        let note = set_aside(&self.path, cause)?;
+        let (conn, targets) = open_file(&self.path)?;
+        self.conn = conn;
+        self.targets = targets;
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        Ok(note)
+    }
+
+    /// What [`Store::open`] had to do to a damaged file, once.
+    pub fn take_recovery(&mut self) -> Option<String> {
+        self.recovered.take()
     }
 
     /// Queue new results, traces and events in the outbox for the upstream
@@ -424,6 +497,7 @@ impl Store {
                 unsynced: get("dropped_unsynced"),
                 rollups: get("dropped_rollups"),
             },
+            errors: 0,
         })
     }
 
@@ -525,17 +599,11 @@ impl Store {
 
     /// A read-only connection for the dashboard.
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        let op = format!("opening {} for reading", self.path.display());
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(sql(&op))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
+        let generation = self.generation.load(Ordering::Relaxed);
         Ok(Reader {
-            conn: Mutex::new(conn),
+            conn: Mutex::new((generation, open_reader(&self.path)?)),
+            path: self.path.clone(),
+            generation: Arc::clone(&self.generation),
         })
     }
 
@@ -1419,32 +1487,63 @@ fn uptimes_24h(conn: &Connection, now: Timestamp) -> Result<HashMap<String, f64>
 /// The dashboard's connection: read-only, its own lock, so a page never
 /// waits for a round being written (WAL lets both run at once).
 pub struct Reader {
-    conn: Mutex<Connection>,
+    /// The connection, and the store's generation it was opened in.
+    conn: Mutex<(u64, Connection)>,
+    path: PathBuf,
+    generation: Arc<AtomicU64>,
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let op = format!("opening {} for reading", path.display());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(sql(&op))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
+    Ok(conn)
 }
 
 impl Reader {
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// The connection, reopened first if the store was recreated since.
+    fn conn(&self) -> Result<ReaderGuard<'_>, StoreError> {
         // A panic elsewhere while holding the lock leaves the connection
         // itself intact: keep serving.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.generation.load(Ordering::Relaxed);
+        if guard.0 != now {
+            *guard = (now, open_reader(&self.path)?);
+        }
+        Ok(ReaderGuard(guard))
+    }
+}
+
+struct ReaderGuard<'a>(MutexGuard<'a, (u64, Connection)>);
+
+impl std::ops::Deref for ReaderGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0 .1
     }
 }
 
 impl History for Reader {
     fn results(&self, target: &str, limit: usize) -> Result<Vec<ResultRecord>, StoreError> {
-        results(&self.conn(), target, limit)
+        results(&*self.conn()?, target, limit)
     }
 
     fn traces(&self, target: &str, limit: usize) -> Result<Vec<TraceRecord>, StoreError> {
-        traces(&self.conn(), target, limit)
+        traces(&*self.conn()?, target, limit)
     }
 
     fn events(&self, target: Option<&str>, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-        events(&self.conn(), target, limit)
+        events(&*self.conn()?, target, limit)
     }
 
     fn uptime(&self, target: &str, now: Timestamp) -> Result<Uptime, StoreError> {
-        uptime(&self.conn(), target, now)
+        uptime(&*self.conn()?, target, now)
     }
 }
 
@@ -1545,6 +1644,77 @@ mod tests {
         let mut store = Store::open(dir, RetentionPolicy::default()).unwrap();
         store.set_outbox(true);
         store
+    }
+
+    #[test]
+    fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        let garbage: Vec<u8> = (0..10_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        std::fs::write(&db, &garbage).unwrap();
+
+        let mut store = open(dir.path());
+        let note = store.take_recovery().expect("a recovery note");
+        assert!(
+            note.contains("damaged") && note.contains(".damaged-"),
+            "{note}"
+        );
+        assert_eq!(store.take_recovery(), None, "said once");
+        let keys = vec!["127.0.0.1".to_string()];
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        assert_eq!(count(&store, "results"), 1);
+        // The damaged file is kept, byte for byte, beside the new one (with
+        // its WAL, if SQLite left one).
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("edgeprobe.db.damaged-"))
+            .collect();
+        assert!(!aside.is_empty(), "{aside:?}");
+        let kept = aside.iter().find(|n| !n.ends_with("-wal")).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(kept)).unwrap(), garbage);
+    }
+
+    #[test]
+    fn recreating_starts_afresh_and_readers_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let keys = vec!["127.0.0.1".to_string()];
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.results("127.0.0.1", 10).unwrap().len(), 1);
+
+        let cause = StoreError::Unusable {
+            path: "edgeprobe.db".into(),
+            reason: "database disk image is malformed".into(),
+        };
+        let note = store.recreate(&cause).unwrap();
+        assert!(note.contains("malformed"), "{note}");
+        assert_eq!(count(&store, "results"), 0);
+        assert!(
+            reader.results("127.0.0.1", 10).unwrap().is_empty(),
+            "the reader reopened"
+        );
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
+            .unwrap();
+        assert_eq!(reader.results("127.0.0.1", 10).unwrap()[0].round.0, 2);
+    }
+
+    #[test]
+    fn damage_and_a_full_disk_are_told_apart() {
+        let err = |code| StoreError::Sqlite {
+            op: "x".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        };
+        assert!(err(rusqlite::ffi::SQLITE_CORRUPT).is_damage());
+        assert!(err(rusqlite::ffi::SQLITE_NOTADB).is_damage());
+        assert!(!err(rusqlite::ffi::SQLITE_FULL).is_damage());
+        assert!(err(rusqlite::ffi::SQLITE_FULL).is_full());
     }
 
     fn count(store: &Store, table: &str) -> u64 {

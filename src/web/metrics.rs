@@ -176,6 +176,19 @@ pub fn render(snap: &Snapshot) -> String {
 
     family(
         o,
+        "edgeprobe_store_errors_total",
+        "counter",
+        "Store operations that failed since the monitor started (disk full, damaged file); the dashboard shows the last one.",
+    );
+    sample(
+        o,
+        "edgeprobe_store_errors_total",
+        &[],
+        snap.store.errors as f64,
+    );
+
+    family(
+        o,
         "edgeprobe_store_dropped_total",
         "counter",
         "Rows dropped by retention since the store was created (unsynced: dropped before they went upstream).",

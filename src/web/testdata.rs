@@ -154,6 +154,7 @@ pub fn snapshot() -> Snapshot {
                 unsynced: 0,
                 rollups: 0,
             },
+            errors: 2,
         },
         upstream: Default::default(),
         warnings: vec![

@@ -63,28 +63,8 @@ fn ipv6_loopback_is_working() {
     assert_eq!(hop_addrs(r), ["::1"]);
 }
 
-/// `setpriv` arguments that run as `nobody` with exactly these capabilities.
-fn as_nobody_with(caps: &str) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-    ]
-    .map(String::from)
-    .to_vec();
-    if caps.is_empty() {
-        v.push("--inh-caps=-all".into());
-    } else {
-        v.push(format!("--inh-caps=-all,+{caps}"));
-        v.push(format!("--ambient-caps=+{caps}"));
-    }
-    v.push(env!("CARGO_BIN_EXE_edgeprobe").into());
-    v
-}
-
 fn run_as(ns: &Netns, caps: &str, args: &[&str]) -> std::process::Output {
-    let mut argv = as_nobody_with(caps);
+    let mut argv = common::as_nobody_with(caps);
     argv.extend(args.iter().map(|s| s.to_string()));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     ns.run(&argv)

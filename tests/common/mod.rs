@@ -115,6 +115,26 @@ pub fn parse_traceroute(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `setpriv` arguments that run as `nobody` with exactly these capabilities.
+pub fn as_nobody_with(caps: &str) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]
+    .map(String::from)
+    .to_vec();
+    if caps.is_empty() {
+        v.push("--inh-caps=-all".into());
+    } else {
+        v.push(format!("--inh-caps=-all,+{caps}"));
+        v.push(format!("--ambient-caps=+{caps}"));
+    }
+    v.push(env!("CARGO_BIN_EXE_edgeprobe").into());
+    v
+}
+
 /// A bare network namespace with only `lo` up, deleted when dropped.
 pub struct Netns {
     pub name: String,

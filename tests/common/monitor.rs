@@ -73,6 +73,22 @@ impl RunningMonitor {
         RunningMonitor::spawn(cmd, Some(port))
     }
 
+    /// [`RunningMonitor::start_in_netns`] with `edgeprobe` started through
+    /// `wrapper`, a command line that ends in the edgeprobe binary (e.g.
+    /// [`super::as_nobody_with`]) and keeps the pid (it must exec).
+    pub fn start_in_netns_via(ns: &str, wrapper: &[String], args: &[&str]) -> RunningMonitor {
+        let port = free_port();
+        let mut cmd = Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/netns-listen.py"),
+        );
+        cmd.arg(format!("127.0.0.1:{port}"))
+            .arg(ns)
+            .args(wrapper)
+            .arg("run")
+            .args(args);
+        RunningMonitor::spawn(cmd, Some(port))
+    }
+
     fn spawn(mut cmd: Command, port: Option<u16>) -> RunningMonitor {
         let mut child = cmd
             .stdin(Stdio::null())

@@ -1,0 +1,125 @@
+//! The whole monitor as an unprivileged user (`nobody`), the way the
+//! systemd unit runs it: with CAP_NET_RAW and nothing else everything
+//! works; without it ping falls back to ICMP datagram sockets where the
+//! system allows them, and otherwise the monitor stops with the documented
+//! message. Needs root to create namespaces and drop privileges.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::monitor::RunningMonitor;
+use common::{as_nobody_with, Netns};
+
+const NOBODY: u32 = 65534;
+
+/// A sheet and a state directory that `nobody` can read and write.
+fn workspace() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,lo\n::1,lo6\n").unwrap();
+    std::fs::set_permissions(&sheet, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    (dir, s(&sheet), s(&state))
+}
+
+fn run_args<'a>(sheet: &'a str, state: &'a str) -> Vec<&'a str> {
+    vec![
+        "--targets",
+        sheet,
+        "--state-dir",
+        state,
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "1",
+    ]
+}
+
+#[test]
+fn cap_net_raw_alone_runs_the_whole_monitor() {
+    let ns = Netns::new("epmonraw");
+    // No unprivileged ICMP sockets: ping must use the capability.
+    ns.set_ping_group_range("1 0");
+    let (_dir, sheet, state) = workspace();
+    let m = RunningMonitor::start_in_netns_via(
+        &ns.name,
+        &as_nobody_with("net_raw"),
+        &run_args(&sheet, &state),
+    );
+    let v = m.wait_for("a round as nobody", Duration::from_secs(30), |v| {
+        v["counts"]["working"] == 2 && v["targets"][0]["reached"] == true
+    });
+    assert!(v["warnings"].as_array().unwrap().is_empty(), "{v:#}");
+    assert_eq!(
+        v["targets"][0]["hops"][0]["addr"], "127.0.0.1",
+        "traceroute works"
+    );
+    assert_eq!(v["targets"][1]["hops"][0]["addr"], "::1");
+    // The history is written, by nobody.
+    let db = Path::new(&state).join("edgeprobe.db");
+    let meta = std::fs::metadata(&db).expect("the database exists");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), NOBODY);
+    m.wait_for("the history counted", Duration::from_secs(10), |v| {
+        v["store"]["db_bytes"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(!m
+        .get("/targets/127.0.0.1")
+        .text()
+        .contains("could not be read"));
+    // Sheets are still read, in the confined reader process, as nobody.
+    std::fs::write(&sheet, "ip\n127.0.0.2\n").unwrap();
+    m.wait_for("the edit picked up", Duration::from_secs(20), |v| {
+        v["targets"][0]["addr"] == "127.0.0.2"
+    });
+}
+
+#[test]
+fn without_cap_net_raw_ping_falls_back_and_traceroute_says_how_to_fix() {
+    let ns = Netns::new("epmondg");
+    ns.set_ping_group_range("0 2147483647");
+    let (_dir, sheet, state) = workspace();
+    let m = RunningMonitor::start_in_netns_via(
+        &ns.name,
+        &as_nobody_with(""),
+        &run_args(&sheet, &state),
+    );
+    let v = m.wait_for(
+        "a round without the capability",
+        Duration::from_secs(30),
+        |v| v["counts"]["working"] == 2,
+    );
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("CAP_NET_RAW"), "{warnings}");
+    assert!(warnings.contains("setcap cap_net_raw+ep"), "{warnings}");
+    assert!(
+        m.get("/").text().contains("CAP_NET_RAW"),
+        "the dashboard says it"
+    );
+}
+
+#[test]
+fn with_neither_the_monitor_stops_with_the_documented_message() {
+    let ns = Netns::new("epmonnone");
+    ns.set_ping_group_range("1 0");
+    let (_dir, sheet, state) = workspace();
+    let mut argv = as_nobody_with("");
+    argv.push("run".into());
+    argv.extend(run_args(&sheet, &state).iter().map(|s| s.to_string()));
+    argv.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = ns.run(&argv);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot ping at all"), "{stderr}");
+    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
+    assert!(stderr.contains("ping_group_range"), "{stderr}");
+}

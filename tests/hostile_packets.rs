@@ -1,0 +1,136 @@
+//! Hostile packets in the namespace lab (scripts/lab.sh): h1 answers every
+//! probe also with forged and malformed ICMP (scripts/lib/hostile-icmp.py)
+//! and floods replies carrying the board's identifier; h2 floods replies
+//! with random identifiers. No result may change and the round must end.
+//! Needs root.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{hop_addrs, Lab};
+use serde_json::Value;
+
+const PROBE: &str = "198.18.1.2";
+const R1: &str = "198.18.1.1";
+const R2: &str = "198.18.2.2";
+const H1: &str = "198.19.3.10";
+const H2: &str = "198.19.3.11";
+const SILENT: &str = "198.19.3.20";
+
+struct Hostile(Child);
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn hostile(lab: &Lab, role: &str, mode: &str) -> Hostile {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/hostile-icmp.py");
+    let child = lab
+        .command_in(role, "python3")
+        .arg(script)
+        .args([PROBE, SILENT, "60", mode])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hostile-icmp.py");
+    Hostile(child)
+}
+
+/// Run `cmd` to the end, failing the test (not hanging it) if it has not
+/// ended after `limit`: a stall detector, far above any normal run.
+fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start edgeprobe");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("edgeprobe stalled under hostile packets: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The probe namespace's ICMP input counters (`/proc/net/snmp`), to show
+/// that the hostile packets did arrive.
+fn icmp_in(lab: &Lab) -> std::collections::HashMap<String, u64> {
+    let out = lab
+        .command_in("probe", "cat")
+        .arg("/proc/net/snmp")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("Icmp: ")).collect();
+    let names = rows[0].split_whitespace().skip(1);
+    let values = rows[1].split_whitespace().skip(1);
+    names
+        .zip(values)
+        .map(|(n, v)| (n.to_string(), v.parse().unwrap_or(0)))
+        .collect()
+}
+
+#[test]
+fn forged_malformed_and_flooding_icmp_change_no_result_and_stall_nothing() {
+    let lab = Lab::up("hpk");
+    let _answering = hostile(&lab, "h1", "answer");
+    let _flooding = hostile(&lab, "h2", "flood");
+    // Let both start (python, raw sockets) before the round.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let before = icmp_in(&lab);
+    let mut cmd = lab.edgeprobe();
+    cmd.args([
+        "probe",
+        "--json",
+        "--count",
+        "5",
+        "--timeout",
+        "1000",
+        "--rate",
+        "0",
+    ])
+    .args([H1, SILENT, H2]);
+    let out = output_within(cmd, Duration::from_secs(60));
+    let after = icmp_in(&lab);
+    let arrived = |k: &str| after[k] - before[k];
+    // 10 honest echo replies, and hundreds of forged ones; the forged
+    // errors (the honest run has none: h1 and h2 answer, silent is silent,
+    // and the routers' Time Exceeded are a few).
+    assert!(arrived("InEchoReps") > 1000, "{}", arrived("InEchoReps"));
+    assert!(
+        arrived("InDestUnreachs") > 100,
+        "{}",
+        arrived("InDestUnreachs")
+    );
+    assert!(arrived("InTimeExcds") > 10, "{}", arrived("InTimeExcds"));
+    let results = common::json(&out);
+    let results = results.as_array().expect("a JSON array");
+    assert_eq!(results.len(), 3);
+    let by_addr = |a: &str| -> &Value { results.iter().find(|r| r["addr"] == a).unwrap() };
+
+    for live in [H1, H2] {
+        let r = by_addr(live);
+        assert_eq!(r["status"], "working", "{r:#}");
+        assert_eq!(r["sent"], 5, "{r:#}");
+        assert_eq!(r["received"], 5, "no forged reply counted: {r:#}");
+        assert_eq!(hop_addrs(r), [R1, R2, live], "{r:#}");
+        assert_eq!(r["reached"], true);
+    }
+    // Replies forged from the silent host's address, and errors quoting
+    // requests to it, answer nothing.
+    let s = by_addr(SILENT);
+    assert_eq!(s["status"], "not_working", "{s:#}");
+    assert_eq!(s["received"], 0, "{s:#}");
+    assert_eq!(s["reached"], false, "{s:#}");
+    assert_eq!(hop_addrs(s), [R1, R2], "{s:#}");
+}

@@ -5,9 +5,30 @@
 //! reads the clock.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
+
+/// A moment on this process's monotonic clock (time since it first read
+/// it), which setting the wall clock does not move: a board without a
+/// real-time clock boots in the past and jumps forward at its first NTP
+/// sync. What measures elapsed time (round durations, liveness) uses this;
+/// what is stored or shown uses [`Timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Mono(pub Duration);
+
+impl Mono {
+    pub fn now() -> Mono {
+        static START: OnceLock<Instant> = OnceLock::new();
+        Mono(START.get_or_init(Instant::now).elapsed())
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Mono) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
 
 /// A moment in wall-clock time: milliseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

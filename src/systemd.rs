@@ -160,6 +160,7 @@ mod tests {
             started: crate::clock::Timestamp(0),
             finished: crate::clock::Timestamp(0),
             duration: Duration::ZERO,
+            finished_mono: None,
         });
         assert_eq!(
             status_line(&snap),

@@ -175,6 +175,7 @@ fn snapshot(n: u64, targets: usize) -> Arc<Snapshot> {
             id: BOARD.into(),
             version: "0.1.0-test".into(),
             started_at: Timestamp(T0),
+            started_mono: None,
             interval: Duration::from_secs(60),
         },
         last_round: Some(RoundInfo {
@@ -182,6 +183,7 @@ fn snapshot(n: u64, targets: usize) -> Arc<Snapshot> {
             started: Timestamp(T0),
             finished: Timestamp(T0),
             duration: Duration::from_secs(1),
+            finished_mono: None,
         }),
         targets: (0..targets).map(view).collect(),
         ..Snapshot::default()

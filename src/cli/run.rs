@@ -10,7 +10,7 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 
 use super::exit;
-use crate::clock::Timestamp;
+use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, LedSettings, Overrides};
 use crate::leds::{self, LedPanel};
 use crate::monitor::{
@@ -204,6 +204,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         id: config.board_id.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: Timestamp::now(),
+        started_mono: Some(Mono::now()),
         interval: config.probe.interval,
     };
     let store = Arc::new(std::sync::Mutex::new(store));
@@ -362,7 +363,7 @@ async fn feed_systemd(
     loop {
         let snap = snapshots.borrow().clone();
         let status = systemd::status_line(&snap);
-        let alive = crate::monitor::health(&snap, Timestamp::now()).ok();
+        let alive = crate::monitor::health(&snap, Timestamp::now(), Mono::now()).ok();
         let message = if watchdog.is_some() && alive {
             format!("WATCHDOG=1\n{status}")
         } else {

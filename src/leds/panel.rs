@@ -179,6 +179,7 @@ mod tests {
                 started: now,
                 finished: now,
                 duration: Duration::ZERO,
+                finished_mono: None,
             }),
             ..Snapshot::default()
         };

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::clock::Timestamp;
+use crate::clock::{Mono, Timestamp};
 use crate::monitor::{self, Snapshot, UpstreamView};
 
 /// A tick that hits every phase boundary below (all are multiples of it):
@@ -188,7 +188,9 @@ impl LedInputs {
     ) -> LedInputs {
         LedInputs {
             first_round_done: snap.last_round.is_some(),
-            loop_alive: monitor::health(snap, now).ok(),
+            // The LEDs run beside the loop: its liveness on the monotonic
+            // clock, like /healthz.
+            loop_alive: monitor::health(snap, now, Mono::now()).ok(),
             any_not_working,
             board_gateway_down: snap.board_gateways.iter().any(|g| g.up == Some(false)),
             upstream: match snap.upstream {

@@ -127,6 +127,7 @@ mod tests {
             started: finished,
             finished,
             duration: Duration::ZERO,
+            finished_mono: None,
         })
     }
 

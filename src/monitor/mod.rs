@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::clock::Timestamp;
+use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
 use crate::probe::RouteTable;
 use crate::store::{EventKind, EventRecord, RoundRecord, Store, StoreError, StoreStats};
@@ -187,6 +187,7 @@ impl<P: Probe> Monitor<P> {
         poll: &mut tokio::time::Interval,
     ) -> bool {
         let started = Timestamp::now();
+        let started_mono = Mono::now();
         let routes = RouteTable::read_kernel();
         let in_use = self.state.gateways_in_use(&routes);
         self.state.set_board_gateways(&in_use, &routes, started);
@@ -228,6 +229,9 @@ impl<P: Probe> Monitor<P> {
         let record =
             self.state
                 .apply_round(observations, &gateway_pings, &routes, started, finished);
+        let finished_mono = Mono::now();
+        self.state
+            .time_round(finished_mono.since(started_mono), finished_mono);
         log_events(&record.events);
         self.last_saved = self.persist(record).await;
         self.publish();

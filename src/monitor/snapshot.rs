@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock::Timestamp;
+use crate::clock::{Mono, Timestamp};
 use crate::probe::{Gateway, Hop, RttSummary, Status};
 use crate::store::{RoundId, StoreStats};
 
@@ -67,6 +67,9 @@ pub struct BoardInfo {
     pub id: String,
     pub version: String,
     pub started_at: Timestamp,
+    /// The start on the monotonic clock (see [`RoundInfo::finished_mono`]).
+    #[serde(skip)]
+    pub started_mono: Option<Mono>,
     #[serde(with = "duration_secs")]
     pub interval: Duration,
 }
@@ -77,9 +80,14 @@ pub struct RoundInfo {
     pub round: RoundId,
     pub started: Timestamp,
     pub finished: Timestamp,
-    /// Wall time from the first send to the last answer or timeout.
+    /// Time from the first send to the last answer or timeout, on the
+    /// monotonic clock.
     #[serde(with = "duration_secs")]
     pub duration: Duration,
+    /// When it finished on the monotonic clock; `None` where a snapshot was
+    /// not made by a running monitor (tests, restored data).
+    #[serde(skip)]
+    pub finished_mono: Option<Mono>,
 }
 
 /// One row of the dashboard table.
@@ -222,10 +230,21 @@ pub const HEALTH_MISSED_ROUNDS: u32 = 3;
 /// interval delays the next one, which three intervals leave room for.
 /// The interval is taken as at least one second, so a zero interval does
 /// not make every check fail.
-pub fn health(snap: &Snapshot, now: Timestamp) -> Health {
+///
+/// Ages are measured on the monotonic clock where the snapshot has its
+/// readings, so setting the wall clock (the first NTP sync of a board
+/// without a real-time clock) neither fails the check nor feeds a stuck
+/// loop's watchdog; `now` is used only without them.
+pub fn health(snap: &Snapshot, now: Timestamp, now_mono: Mono) -> Health {
     let last = snap.last_round.map(|r| r.finished);
-    let since = last.unwrap_or(snap.board.started_at);
-    let age = now.since(since);
+    let mono_since = match snap.last_round {
+        Some(r) => r.finished_mono,
+        None => snap.board.started_mono,
+    };
+    let age = match mono_since {
+        Some(since) => now_mono.since(since),
+        None => now.since(last.unwrap_or(snap.board.started_at)),
+    };
     let limit = snap.board.interval.max(Duration::from_secs(1)) * HEALTH_MISSED_ROUNDS;
     Health {
         status: if age < limit { "ok" } else { "stale" },
@@ -250,6 +269,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn health_follows_the_monotonic_clock_when_the_wall_clock_is_set() {
+        // Booted without a real-time clock: the wall clock reads 1970 and
+        // jumps to 2026 at the first NTP sync.
+        let boot = Timestamp(60_000);
+        let mono = |s| Mono(Duration::from_secs(s));
+        let mut snap = Snapshot {
+            board: BoardInfo {
+                started_at: boot,
+                started_mono: Some(mono(0)),
+                interval: Duration::from_secs(60),
+                ..BoardInfo::default()
+            },
+            ..Snapshot::default()
+        };
+        let synced = Timestamp(1_795_608_000_000);
+        assert!(
+            health(&snap, synced, mono(10)).ok(),
+            "a forward jump is not a stall"
+        );
+        snap.last_round = Some(RoundInfo {
+            round: RoundId(1),
+            started: synced,
+            finished: synced.add(Duration::from_secs(5)),
+            duration: Duration::from_secs(5),
+            finished_mono: Some(mono(15)),
+        });
+        // Set back an hour: still judged by the time that really passed.
+        let back = synced.sub(Duration::from_secs(3600));
+        assert!(health(&snap, back, mono(100)).ok());
+        let stuck = health(&snap, back, mono(15 + 180));
+        assert!(
+            !stuck.ok(),
+            "a stuck loop is seen whatever the wall clock says"
+        );
+        assert_eq!(stuck.age_s, 180.0);
+    }
+
+    #[test]
     fn health_allows_three_intervals() {
         let start = Timestamp(1_000_000);
         let finished = start.add(Duration::from_secs(65));
@@ -264,21 +321,31 @@ mod tests {
                 started: start,
                 finished,
                 duration: Duration::from_secs(5),
+                finished_mono: None,
             }),
             ..Snapshot::default()
         };
-        assert!(health(&snap, finished.add(Duration::from_secs(179))).ok());
-        let stale = health(&snap, finished.add(Duration::from_secs(180)));
+        assert!(health(
+            &snap,
+            finished.add(Duration::from_secs(179)),
+            Mono::default()
+        )
+        .ok());
+        let stale = health(
+            &snap,
+            finished.add(Duration::from_secs(180)),
+            Mono::default(),
+        );
         assert!(!stale.ok());
         assert_eq!(stale.limit_s, 180.0);
 
         // Before the first round the clock runs from the start.
         snap.last_round = None;
-        assert!(health(&snap, start.add(Duration::from_secs(10))).ok());
-        assert!(!health(&snap, start.add(Duration::from_secs(181))).ok());
+        assert!(health(&snap, start.add(Duration::from_secs(10)), Mono::default()).ok());
+        assert!(!health(&snap, start.add(Duration::from_secs(181)), Mono::default()).ok());
 
         // A zero interval still leaves three seconds.
         snap.board.interval = Duration::ZERO;
-        assert!(health(&snap, start.add(Duration::from_secs(2))).ok());
+        assert!(health(&snap, start.add(Duration::from_secs(2)), Mono::default()).ok());
     }
 }

@@ -6,8 +6,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::time::Duration;
 
-use crate::clock::Timestamp;
+use crate::clock::{Mono, Timestamp};
 use crate::probe::{self, Gateway, Hop, Path, PingOutcome, RouteTable, Status};
 use crate::store::{
     EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
@@ -565,8 +566,19 @@ impl MonitorState {
             started,
             finished,
             duration: finished.since(started),
+            finished_mono: None,
         });
         record
+    }
+
+    /// Replace the last round's duration with the one measured on the
+    /// monotonic clock, and note when it finished there: the wall clock
+    /// may have been set during the round.
+    pub fn time_round(&mut self, took: Duration, finished: Mono) {
+        if let Some(r) = &mut self.last_round {
+            r.duration = took;
+            r.finished_mono = Some(finished);
+        }
     }
 
     /// The state as the dashboard shows it.

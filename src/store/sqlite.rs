@@ -1647,6 +1647,45 @@ mod tests {
     }
 
     #[test]
+    fn rounds_from_before_the_first_ntp_sync_stay_in_their_own_hours() {
+        // A board without a real-time clock: two rounds stamped in 1970,
+        // then the clock is set and rounds are stamped in 2026.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), RetentionPolicy::default()).unwrap();
+        let keys = vec!["127.0.0.1".to_string()];
+        store
+            .write_round(&round(1, 60_000, &keys, Status::NotWorking))
+            .unwrap();
+        store
+            .write_round(&round(2, 120_000, &keys, Status::NotWorking))
+            .unwrap();
+        store
+            .write_round(&round(3, NOW, &keys, Status::Working))
+            .unwrap();
+        // The 24 h uptime counts what happened in the last 24 h, by the
+        // clock now right: the 1970 rounds are not in it.
+        assert_eq!(
+            store.uptimes_24h(Timestamp(NOW + 1000)).unwrap()["127.0.0.1"],
+            1.0
+        );
+        // Retention then drops the 1970 rows as old, and nothing else.
+        store.apply_retention(Timestamp(NOW + 1000)).unwrap();
+        assert_eq!(count(&store, "results"), 1);
+        assert_eq!(count(&store, "rollups"), 1);
+        // Set back by an hour: the newer rows are not "from the future"
+        // to retention, nothing is dropped, and the uptime is still right.
+        store
+            .write_round(&round(4, NOW - H, &keys, Status::Working))
+            .unwrap();
+        store.apply_retention(Timestamp(NOW - H + 1000)).unwrap();
+        assert_eq!(count(&store, "results"), 2);
+        assert_eq!(
+            store.uptimes_24h(Timestamp(NOW + 1000)).unwrap()["127.0.0.1"],
+            1.0
+        );
+    }
+
+    #[test]
     fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join(DB_FILE);

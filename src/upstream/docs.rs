@@ -558,6 +558,7 @@ mod tests {
                 id: "closet-3".into(),
                 version: "0.1.0".into(),
                 started_at: Timestamp(T - 3_600_000),
+                started_mono: None,
                 interval: Duration::from_millis(60_500),
             },
             last_round: Some(RoundInfo {
@@ -565,6 +566,7 @@ mod tests {
                 started: Timestamp(T - 2000),
                 finished: Timestamp(T),
                 duration: Duration::from_secs(2),
+                finished_mono: None,
             }),
             targets: vec![
                 target(1, "198.18.0.7", Some(Status::Working)),

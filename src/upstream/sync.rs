@@ -581,6 +581,7 @@ mod tests {
                 id: "b1".into(),
                 version: "test".into(),
                 started_at: Timestamp(T0),
+                started_mono: None,
                 interval: Duration::from_secs(60),
             },
             last_round: Some(RoundInfo {
@@ -588,6 +589,7 @@ mod tests {
                 started: Timestamp(T0),
                 finished: Timestamp(T0),
                 duration: Duration::ZERO,
+                finished_mono: None,
             }),
             ..Snapshot::default()
         })

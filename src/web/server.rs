@@ -138,7 +138,7 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
         }
         Route::Style => http::stylesheet(),
         Route::Health => {
-            let h = crate::monitor::health(&snap, now);
+            let h = crate::monitor::health(&snap, now, crate::clock::Mono::now());
             let status = if h.ok() {
                 StatusCode::OK
             } else {

@@ -120,6 +120,7 @@ pub fn snapshot() -> Snapshot {
             id: "closet-3".to_string(),
             version: "0.1.0".to_string(),
             started_at: NOW.sub(Duration::from_secs(3600)),
+            started_mono: None,
             interval: Duration::from_secs(60),
         },
         last_round: Some(RoundInfo {
@@ -127,6 +128,7 @@ pub fn snapshot() -> Snapshot {
             started: NOW.sub(Duration::from_secs(25)),
             finished: NOW.sub(Duration::from_secs(20)),
             duration: Duration::from_millis(4500),
+            finished_mono: None,
         }),
         targets: vec![a, b, c, d],
         sheet: SheetView {

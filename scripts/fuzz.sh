@@ -13,8 +13,10 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${1:-20}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "fuzz.sh: needs a nightly Rust toolchain (rustup toolchain install nightly)" >&2
-    exit 1
+    rustup toolchain install nightly --profile minimal || {
+        echo "fuzz.sh: cargo fuzz needs a nightly Rust toolchain: rustup toolchain install nightly" >&2
+        exit 1
+    }
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --version 0.13.2 --locked

@@ -590,6 +590,30 @@ async fn connection_cap_holds_new_connections_back() {
 }
 
 #[tokio::test]
+async fn many_clients_at_once_are_all_served_within_the_cap() {
+    let limits = Limits {
+        max_connections: 4,
+        ..Limits::default()
+    };
+    let srv = start_with(None, limits, FakeHistory::default()).await;
+    // Ten times the cap, all at once: the ones over it wait their turn
+    // instead of being refused.
+    let clients: Vec<_> = (0..40)
+        .map(|i| {
+            let path = if i % 2 == 0 { "/healthz" } else { "/" };
+            tokio::spawn(get(srv.addr, path))
+        })
+        .collect();
+    for c in clients {
+        let r = tokio::time::timeout(Duration::from_secs(20), c)
+            .await
+            .expect("served")
+            .expect("task");
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[tokio::test]
 async fn shutdown_stops_accepting_and_returns() {
     let mut srv = start().await;
     assert_eq!(get(srv.addr, "/healthz").await.status, 200);

@@ -996,6 +996,39 @@ mod tests {
     }
 
     #[test]
+    fn sheet_limits_come_from_the_limits_section() {
+        let c = Config::resolve(FileConfig::default(), Overrides::default(), &env()).unwrap();
+        assert_eq!(c.sheet_limits, SheetLimits::default());
+        let file = FileConfig::parse(
+            "edgeprobe.toml",
+            "[limits]\nsheet_max_mb = 2\nsheet_max_rows = 500\nsheet_max_unzipped_mb = 10\n",
+        )
+        .unwrap();
+        let c = Config::resolve(file, Overrides::default(), &env()).unwrap();
+        assert_eq!(
+            c.sheet_limits,
+            SheetLimits {
+                max_file_bytes: 2 << 20,
+                max_rows: 500,
+                max_unzipped_bytes: 10 << 20,
+            }
+        );
+        for (text, key) in [
+            ("sheet_max_mb = 0", "sheet_max_mb"),
+            ("sheet_max_rows = 0", "sheet_max_rows"),
+            ("sheet_max_unzipped_mb = 5000", "sheet_max_unzipped_mb"),
+        ] {
+            let file = FileConfig::parse("edgeprobe.toml", &format!("[limits]\n{text}\n")).unwrap();
+            let e = Config::resolve(file, Overrides::default(), &env()).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
+        // The example config documents the section, and parses.
+        let example = include_str!("../board/edgeprobe.toml");
+        assert!(example.contains("[limits]") && example.contains("# sheet_max_rows = 100000"));
+        FileConfig::parse("edgeprobe.toml", example).unwrap();
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = FileConfig::parse("edgeprobe.toml", "[probe]\nintervall = \"5s\"\n").unwrap_err();
         let msg = e.to_string();

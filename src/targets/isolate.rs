@@ -36,13 +36,14 @@ struct Request {
 type Answer = Result<SheetCells, WorkbookError>;
 
 /// Parse a workbook in a confined child process running `exe`. Blocking.
+/// The outer error: the process could not be started at all.
 pub fn read(
     exe: &Path,
     formats: &[Format],
     bytes: &[u8],
     sheet: Option<&str>,
     limits: &SheetLimits,
-) -> Answer {
+) -> std::io::Result<Answer> {
     let format = formats.first().copied().unwrap_or(Format::Xlsx);
     let failed = |detail: String| WorkbookError::Unreadable { format, detail };
     let request = Request {
@@ -50,26 +51,20 @@ pub fn read(
         sheet: sheet.map(str::to_owned),
         limits: *limits,
     };
-    let mut line = serde_json::to_vec(&request).map_err(|e| failed(e.to_string()))?;
+    let mut line = serde_json::to_vec(&request).map_err(std::io::Error::other)?;
     line.push(b'\n');
     let mut child = Command::new(exe)
         .arg(READER_COMMAND)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            failed(format!(
-                "the workbook reader ({}) could not be started: {e}",
-                exe.display()
-            ))
-        })?;
+        .spawn()?;
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(failed("the workbook reader has no pipes".into()));
+        return Err(std::io::Error::other("the workbook reader has no pipes"));
     };
     let deadline = Instant::now() + Duration::from_secs(READER_SECONDS);
     let (status, out, err) = std::thread::scope(|s| {
@@ -86,7 +81,7 @@ pub fn read(
         (status, out, err)
     });
     let err = String::from_utf8_lossy(&err);
-    match status {
+    Ok(match status {
         Some(s) if s.success() => serde_json::from_slice::<Answer>(&out).unwrap_or_else(|e| {
             Err(failed(format!(
                 "the workbook reader's answer was garbled: {e}"
@@ -94,7 +89,17 @@ pub fn read(
         }),
         None => Err(too_slow()),
         Some(s) => Err(explain_failure(s, &err, format)),
+    })
+}
+
+/// The program to start as the reader: this very binary. `/proc/self/exe`
+/// stays right when a package upgrade has replaced the file since start.
+pub fn this_program() -> Option<std::path::PathBuf> {
+    let proc_exe = Path::new("/proc/self/exe");
+    if proc_exe.exists() {
+        return Some(proc_exe.to_path_buf());
     }
+    std::env::current_exe().ok()
 }
 
 /// Wait for `child` until `deadline`; then kill it. `None`: it was killed.

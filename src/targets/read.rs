@@ -101,7 +101,7 @@ impl Loader {
     pub fn isolated(limits: SheetLimits) -> Loader {
         Loader {
             limits,
-            isolate_with: std::env::current_exe().ok(),
+            isolate_with: isolate::this_program(),
         }
     }
 
@@ -161,9 +161,21 @@ impl Loader {
             return parse_csv(&file, bytes, &self.limits);
         }
 
+        let in_process = || workbook::read(candidates, bytes, sheet, &self.limits);
         let read = match &self.isolate_with {
-            Some(exe) => isolate::read(exe, candidates, bytes, sheet, &self.limits),
-            None => workbook::read(candidates, bytes, sheet, &self.limits),
+            None => in_process(),
+            Some(exe) => isolate::read(exe, candidates, bytes, sheet, &self.limits)
+                .unwrap_or_else(|e| {
+                    // Only where this binary cannot start itself (an
+                    // emulator without binfmt support, an exhausted
+                    // process table): better read than not at all.
+                    eprintln!(
+                        "edgeprobe: warning: the workbook reader process could not be started ({e}); \
+                         reading {} in this process, without its memory and time limits",
+                        crate::targets::Escaped(&file)
+                    );
+                    in_process()
+                }),
         };
         match read {
             Ok(cells) => parse_rows(&file, Some(&cells.sheet), cells.rows),
@@ -505,6 +517,16 @@ mod tests {
             load(&path, None).unwrap().targets[0].addr,
             TargetAddr::Ip([127, 0, 0, 1].into())
         );
+    }
+
+    #[test]
+    fn a_reader_process_that_cannot_start_falls_back_to_this_one() {
+        let loader = Loader {
+            limits: SheetLimits::default(),
+            isolate_with: Some(PathBuf::from("/nonexistent/edgeprobe")),
+        };
+        let list = loader.load(&fixture("sites.ods"), None).unwrap();
+        assert_eq!(list.targets.len(), 3);
     }
 
     #[test]

@@ -31,15 +31,21 @@ impl Drop for Hostile {
 fn hostile(lab: &Lab, role: &str, mode: &str) -> Hostile {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/hostile-icmp.py");
-    let child = lab
+    let mut child = lab
         .command_in(role, "python3")
         .arg(script)
         .args([PROBE, SILENT, "60", mode])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start hostile-icmp.py");
-    Hostile(child)
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    // Owned before the wait, so a failed start still kills the process.
+    let hostile = Hostile(child);
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "hostile-icmp.py did not start");
+    hostile
 }
 
 /// Run `cmd` to the end, failing the test (not hanging it) if it has not
@@ -84,8 +90,6 @@ fn forged_malformed_and_flooding_icmp_change_no_result_and_stall_nothing() {
     let lab = Lab::up("hpk");
     let _answering = hostile(&lab, "h1", "answer");
     let _flooding = hostile(&lab, "h2", "flood");
-    // Let both start (python, raw sockets) before the round.
-    std::thread::sleep(Duration::from_secs(1));
 
     let before = icmp_in(&lab);
     let mut cmd = lab.edgeprobe();

@@ -21,7 +21,10 @@ OTHER_ADDR another lab address to forge or quote. MODE:
           then a time exceeded whose quote is cut off inside the IP header
           and one quoting a UDP datagram; and flood echo replies (I, s)
           from OTHER_ADDR with sequences nobody is waiting for.
-  flood   flood echo replies with random identifiers and sequences.
+  flood   flood echo replies with random identifiers and sequences, from
+          OTHER_ADDR.
+
+It prints "ready" once its sockets are open.
 
 Floods are held to about 5,000 packets a second: a flood, yet below what
 would overflow a socket buffer of the board and so drop honest replies
@@ -96,14 +99,15 @@ def main() -> None:
             if ahead > 0:
                 time.sleep(ahead)
 
+    recv = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    recv.settimeout(0.2)
     threading.Thread(target=flood, daemon=True).start()
+    print("ready", flush=True)
     if mode == "flood":
         while time.monotonic() < end:
             time.sleep(0.1)
         return
 
-    recv = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    recv.settimeout(0.2)
     while time.monotonic() < end:
         try:
             packet, (src, _) = recv.recvfrom(65535)

@@ -24,10 +24,10 @@ use tokio::sync::oneshot;
 use super::sender::{Outgoing, PacedSender};
 use super::stats::{RttSummary, Status};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PingSocketKind, PrivilegeError};
-use super::wire::{self, ProbeId, Reply, ReplyKind};
+use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
 
-/// Payload of every echo request; recognisable in a capture.
-const PING_PAYLOAD: &[u8] = b"edgeprobe-ping!!edgeprobe-ping!!";
+/// Echo data of every request after its token; recognisable in a capture.
+const PING_PAYLOAD: &[u8] = b"edgeprobe-ping!!edgeprobe";
 
 /// How one target is pinged in a round.
 #[derive(Debug, Clone, Copy)]
@@ -69,12 +69,14 @@ pub struct Pinger {
     v6: Result<EchoSockets, PrivilegeError>,
     ident: u16,
     next_seq: AtomicU16,
+    tokens: ProbeTokens,
 }
 
 /// A request waiting for its answer: keyed by where it went and its
 /// sequence number, which a reply or an ICMP error quoting it carries back.
+/// Each holds the request's token, which an echo reply must carry back.
 type WaitKey = (IpAddr, u16);
-type Waiting = Arc<Mutex<HashMap<WaitKey, oneshot::Sender<Answer>>>>;
+type Waiting = Arc<Mutex<HashMap<WaitKey, (u64, oneshot::Sender<Answer>)>>>;
 
 /// What came back for one echo request, and when.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +110,7 @@ impl Pinger {
             v6: EchoSockets::open(Family::V6, ident),
             ident,
             next_seq: AtomicU16::new(0),
+            tokens: ProbeTokens::new(),
         }
     }
 
@@ -155,6 +158,7 @@ impl Pinger {
                 },
                 opts.timeout,
                 sender,
+                &self.tokens,
             )
         });
         let results = join_all(attempts).await;
@@ -198,14 +202,17 @@ impl EchoSockets {
         id: ProbeId,
         timeout: Duration,
         sender: &PacedSender,
+        tokens: &ProbeTokens,
     ) -> io::Result<Option<(ReplyKind, Duration)>> {
         let (tx, rx) = oneshot::channel();
         // Registered before the send: on loopback the reply is queued
         // before `sendto` even returns.
-        let _waiting = WaitGuard::register(&self.waiting, (dst, id.seq), tx);
+        let token = tokens.of(dst, id);
+        let _waiting = WaitGuard::register(&self.waiting, (dst, id.seq), token, tx);
+        let data = tokens.payload(dst, id, PING_PAYLOAD);
         let packet = match dst {
-            IpAddr::V4(_) => wire::emit_echo_v4(id, PING_PAYLOAD),
-            IpAddr::V6(_) => wire::emit_echo_v6(id, PING_PAYLOAD),
+            IpAddr::V4(_) => wire::emit_echo_v4(id, &data),
+            IpAddr::V6(_) => wire::emit_echo_v6(id, &data),
         };
         let sent_at = sender
             .send(Outgoing {
@@ -231,10 +238,15 @@ struct WaitGuard<'a> {
 }
 
 impl<'a> WaitGuard<'a> {
-    fn register(waiting: &'a Waiting, key: WaitKey, tx: oneshot::Sender<Answer>) -> Self {
+    fn register(
+        waiting: &'a Waiting,
+        key: WaitKey,
+        token: u64,
+        tx: oneshot::Sender<Answer>,
+    ) -> Self {
         // Replacing an entry needs 65,536 requests to one address in
         // flight at once; the replaced request then counts as lost.
-        lock(waiting).insert(key, tx);
+        lock(waiting).insert(key, (token, tx));
         WaitGuard { waiting, key }
     }
 }
@@ -256,8 +268,14 @@ async fn receive_loop(socket: IcmpSocket, ident: Option<u16>, waiting: Waiting) 
     loop {
         let (reply, at) = socket.next_reply(&mut buf).await;
         if let Some((key, answer)) = answer_for(&reply, ident, at) {
-            if let Some(tx) = lock(&waiting).remove(&key) {
-                let _ = tx.send(answer);
+            let mut waiting = lock(&waiting);
+            let genuine = waiting
+                .get(&key)
+                .is_some_and(|(token, _)| ProbeTokens::vouch(&reply, *token));
+            if genuine {
+                if let Some((_, tx)) = waiting.remove(&key) {
+                    let _ = tx.send(answer);
+                }
             }
         }
     }
@@ -323,6 +341,7 @@ mod tests {
             kind,
             probe: ProbeId { ident, seq },
             probe_dst: DST,
+            token: Some(0),
         }
     }
 
@@ -385,7 +404,7 @@ mod tests {
         let waiting = Waiting::default();
         let (tx, _rx) = oneshot::channel();
         {
-            let _g = WaitGuard::register(&waiting, (DST, 1), tx);
+            let _g = WaitGuard::register(&waiting, (DST, 1), 0, tx);
             assert_eq!(lock(&waiting).len(), 1);
         }
         assert!(lock(&waiting).is_empty());

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::sender::{Outgoing, PacedSender};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
-use super::wire::{self, ProbeId, Reply, ReplyKind};
+use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
 
 /// Time to live / hop limit of a probe: which hop it expires at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -95,6 +95,8 @@ struct HopAnswer {
 struct Pending {
     dst: IpAddr,
     ttl: Ttl,
+    /// The probe's token (see [`ProbeTokens`]).
+    token: u64,
     answers: mpsc::UnboundedSender<Heard>,
 }
 
@@ -122,6 +124,7 @@ pub struct Tracer {
     /// The identifier ping uses; never handed out here, so a trace never
     /// claims a ping's reply.
     reserved_ident: u16,
+    tokens: ProbeTokens,
 }
 
 impl Tracer {
@@ -135,6 +138,7 @@ impl Tracer {
             v4: FamilyTracer::open(Family::V4, reserved_ident).map_err(Arc::new),
             v6: FamilyTracer::open(Family::V6, reserved_ident).map_err(Arc::new),
             next_id: AtomicU32::new(first_id),
+            tokens: ProbeTokens::new(),
             reserved_ident,
         }
     }
@@ -199,9 +203,10 @@ impl Tracer {
                 break;
             }
             let id = self.allocate_id();
+            let data = self.tokens.payload(dst, id, wire::PROBE_PAYLOAD);
             let packet = match dst {
-                IpAddr::V4(_) => wire::emit_echo_v4(id, wire::PROBE_PAYLOAD),
-                IpAddr::V6(_) => wire::emit_echo_v6(id, wire::PROBE_PAYLOAD),
+                IpAddr::V4(_) => wire::emit_echo_v4(id, &data),
+                IpAddr::V6(_) => wire::emit_echo_v6(id, &data),
             };
             // Registered before the send: an answer can be queued before
             // `sendto` even returns.
@@ -210,6 +215,7 @@ impl Tracer {
                 Pending {
                     dst,
                     ttl: Ttl(ttl),
+                    token: self.tokens.of(dst, id),
                     answers: tx.clone(),
                 },
             );
@@ -305,7 +311,7 @@ fn match_reply(
 ) -> Option<(mpsc::UnboundedSender<Heard>, Heard)> {
     let mut pending = lock(pending);
     let probe = pending.get(&reply.probe)?;
-    if probe.dst != reply.probe_dst {
+    if probe.dst != reply.probe_dst || !ProbeTokens::vouch(reply, probe.token) {
         return None;
     }
     let probe = pending.remove(&reply.probe)?;
@@ -549,6 +555,7 @@ mod tests {
             Pending {
                 dst: ip(dst),
                 ttl: Ttl(2),
+                token: TOKEN,
                 answers: tx,
             },
         );
@@ -556,6 +563,7 @@ mod tests {
     }
 
     const ID: ProbeId = ProbeId { ident: 7, seq: 9 };
+    const TOKEN: u64 = 0x5eed;
 
     #[tokio::test]
     async fn reply_is_matched_by_id_and_destination() {
@@ -565,6 +573,7 @@ mod tests {
             kind: ReplyKind::TimeExceeded,
             probe: ID,
             probe_dst: ip("198.19.3.10"),
+            token: None,
         };
         let (_, answer) = match_reply(&map, &reply, Instant::now()).unwrap();
         assert_eq!(answer.ttl, Ttl(2));
@@ -581,6 +590,7 @@ mod tests {
             kind: ReplyKind::TimeExceeded,
             probe: ID,
             probe_dst: ip("198.19.3.11"),
+            token: Some(TOKEN),
         };
         assert!(match_reply(&map, &reply, Instant::now()).is_none());
         assert_eq!(lock(&map).len(), 1, "the real answer can still come");
@@ -590,5 +600,47 @@ mod tests {
             ..reply
         };
         assert!(match_reply(&map, &wrong_id, Instant::now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn only_the_probes_own_token_answers_it() {
+        let (map, _rx) = pending_with("198.19.3.10", ID);
+        let forged = Reply {
+            from: ip("198.19.3.10"),
+            kind: ReplyKind::EchoReply,
+            probe: ID,
+            probe_dst: ip("198.19.3.10"),
+            token: Some(TOKEN + 1),
+        };
+        assert!(match_reply(&map, &forged, Instant::now()).is_none());
+        let tokenless = Reply {
+            token: None,
+            ..forged
+        };
+        assert!(
+            match_reply(&map, &tokenless, Instant::now()).is_none(),
+            "an echo reply must carry the token"
+        );
+        let quote_too_short = Reply {
+            from: ip("198.18.2.2"),
+            kind: ReplyKind::TimeExceeded,
+            token: None,
+            ..forged
+        };
+        let wrong_quote = Reply {
+            token: Some(TOKEN + 1),
+            ..quote_too_short
+        };
+        assert!(match_reply(&map, &wrong_quote, Instant::now()).is_none());
+        assert!(
+            match_reply(&map, &quote_too_short, Instant::now()).is_some(),
+            "an error quoting only 8 bytes cannot be checked"
+        );
+        let (map, _rx) = pending_with("198.19.3.10", ID);
+        let genuine = Reply {
+            token: Some(TOKEN),
+            ..forged
+        };
+        assert!(match_reply(&map, &genuine, Instant::now()).is_some());
     }
 }

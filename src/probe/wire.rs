@@ -45,6 +45,62 @@ pub struct Reply {
     /// Where that probe was going: the quoted destination for ICMP errors,
     /// the sender for echo replies.
     pub probe_dst: IpAddr,
+    /// The first 8 bytes of the echo data: of the reply, or of the request
+    /// an error quotes when the quote reaches that far. Our probes put a
+    /// [`ProbeTokens`] token there.
+    pub token: Option<u64>,
+}
+
+/// Per-probe tokens that a blind forger cannot guess.
+///
+/// The identifier and sequence number of a probe are easy to guess, and
+/// anyone the board probes sees the identifier. So every probe carries, as
+/// the first 8 bytes of its echo data, a keyed hash of its destination,
+/// identifier and sequence with a key random to this process; an echo
+/// reply counts only if it carries the token back. ICMP errors may quote
+/// too little of the request to hold it (8 bytes past the ICMP header is
+/// the minimum), so they are checked only where they do.
+pub struct ProbeTokens(std::collections::hash_map::RandomState);
+
+impl ProbeTokens {
+    pub fn new() -> ProbeTokens {
+        ProbeTokens(std::collections::hash_map::RandomState::new())
+    }
+
+    /// The token of the probe `id` to `dst`.
+    pub fn of(&self, dst: IpAddr, id: ProbeId) -> u64 {
+        use std::hash::BuildHasher;
+        self.0.hash_one((dst, id.ident, id.seq))
+    }
+
+    /// The echo data of that probe: its token, then `tail`.
+    pub fn payload(&self, dst: IpAddr, id: ProbeId, tail: &[u8]) -> Vec<u8> {
+        let mut data = self.of(dst, id).to_be_bytes().to_vec();
+        data.extend_from_slice(tail);
+        data
+    }
+
+    /// Whether `reply` may answer the probe whose token is `expected`: an
+    /// echo reply must carry it; an error must carry it if it quotes that
+    /// far.
+    pub fn vouch(reply: &Reply, expected: u64) -> bool {
+        match reply.token {
+            Some(token) => token == expected,
+            None => reply.kind != ReplyKind::EchoReply,
+        }
+    }
+}
+
+impl Default for ProbeTokens {
+    fn default() -> ProbeTokens {
+        ProbeTokens::new()
+    }
+}
+
+/// The token at the start of echo data, if the data is that long.
+fn token_of(data: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = data.get(..8)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
 }
 
 /// Why a received datagram could not be read.
@@ -60,7 +116,8 @@ pub enum WireError {
     BadQuote,
 }
 
-/// Payload carried by every probe; recognisable in a packet capture.
+/// Echo data of every trace probe after its token; recognisable in a
+/// packet capture.
 pub const PROBE_PAYLOAD: &[u8] = b"edgeprobe-trace!";
 
 /// Build an ICMPv4 echo request with its checksum filled in.
@@ -129,6 +186,7 @@ pub fn parse_icmp_v4(from: Ipv4Addr, message: &[u8]) -> Result<Option<Reply>, Wi
                 from,
                 icmp.echo_ident(),
                 icmp.echo_seq_no(),
+                token_of(icmp.data()),
             )));
         }
         (Icmpv4Message::TimeExceeded, 0) => ReplyKind::TimeExceeded,
@@ -137,27 +195,31 @@ pub fn parse_icmp_v4(from: Ipv4Addr, message: &[u8]) -> Result<Option<Reply>, Wi
     };
     // For both error types the quote starts after the 8-byte ICMP header.
     let quote = icmp.data();
-    Ok(parse_quote_v4(quote)?.map(|(probe_dst, probe)| Reply {
-        from,
-        kind,
-        probe,
-        probe_dst: IpAddr::V4(probe_dst),
-    }))
+    Ok(
+        parse_quote_v4(quote)?.map(|(probe_dst, probe, token)| Reply {
+            from,
+            kind,
+            probe,
+            probe_dst: IpAddr::V4(probe_dst),
+            token,
+        }),
+    )
 }
 
 /// An echo reply comes from the destination the request went to.
-fn echo_reply(from: IpAddr, ident: u16, seq: u16) -> Reply {
+fn echo_reply(from: IpAddr, ident: u16, seq: u16, token: Option<u64>) -> Reply {
     Reply {
         from,
         kind: ReplyKind::EchoReply,
         probe: ProbeId { ident, seq },
         probe_dst: from,
+        token,
     }
 }
 
 /// Read the echo request quoted inside an ICMPv4 error: its destination
 /// and id. Only the IP header and the first 8 bytes are required.
-fn parse_quote_v4(quote: &[u8]) -> Result<Option<(Ipv4Addr, ProbeId)>, WireError> {
+fn parse_quote_v4(quote: &[u8]) -> Result<Option<(Ipv4Addr, ProbeId, Option<u64>)>, WireError> {
     const MIN_HEADER: usize = 20;
     if quote.len() < MIN_HEADER {
         return Err(WireError::BadQuote);
@@ -181,6 +243,7 @@ fn parse_quote_v4(quote: &[u8]) -> Result<Option<(Ipv4Addr, ProbeId)>, WireError
             ident: inner.echo_ident(),
             seq: inner.echo_seq_no(),
         },
+        token_of(&quote[header_len + 8..]),
     )))
 }
 
@@ -196,6 +259,7 @@ pub fn parse_v6(from: Ipv6Addr, message: &[u8]) -> Result<Option<Reply>, WireErr
                 from_ip,
                 icmp.echo_ident(),
                 icmp.echo_seq_no(),
+                token_of(icmp.payload()),
             )));
         }
         (Icmpv6Message::TimeExceeded, 0) => ReplyKind::TimeExceeded,
@@ -208,17 +272,20 @@ pub fn parse_v6(from: Ipv6Addr, message: &[u8]) -> Result<Option<Reply>, WireErr
     let quote = message
         .get(ERROR_HEADER..)
         .ok_or(WireError::TruncatedIcmp)?;
-    Ok(parse_quote_v6(quote)?.map(|(probe_dst, probe)| Reply {
-        from: from_ip,
-        kind,
-        probe,
-        probe_dst: IpAddr::V6(probe_dst),
-    }))
+    Ok(
+        parse_quote_v6(quote)?.map(|(probe_dst, probe, token)| Reply {
+            from: from_ip,
+            kind,
+            probe,
+            probe_dst: IpAddr::V6(probe_dst),
+            token,
+        }),
+    )
 }
 
 /// Read the echo request quoted inside an ICMPv6 error. Our probes carry no
 /// extension headers, so anything else is not ours.
-fn parse_quote_v6(quote: &[u8]) -> Result<Option<(Ipv6Addr, ProbeId)>, WireError> {
+fn parse_quote_v6(quote: &[u8]) -> Result<Option<(Ipv6Addr, ProbeId, Option<u64>)>, WireError> {
     const HEADER: usize = 40;
     if quote.len() < HEADER + 8 {
         return Err(WireError::BadQuote);
@@ -241,6 +308,7 @@ fn parse_quote_v6(quote: &[u8]) -> Result<Option<(Ipv6Addr, ProbeId)>, WireError
             ident: inner.echo_ident(),
             seq: inner.echo_seq_no(),
         },
+        token_of(&quote[HEADER + 8..]),
     )))
 }
 
@@ -338,6 +406,49 @@ mod tests {
         assert_eq!(r.probe, ID);
         assert_eq!(r.from, "198.19.3.10".parse::<IpAddr>().unwrap());
         assert_eq!(r.probe_dst, r.from);
+        assert_eq!(r.token, token_of(PROBE_PAYLOAD));
+    }
+
+    #[test]
+    fn tokens_come_back_in_replies_and_full_quotes_only() {
+        let tokens = ProbeTokens::new();
+        let dst: IpAddr = "198.19.3.10".parse().unwrap();
+        let token = tokens.of(dst, ID);
+        assert_ne!(token, tokens.of(dst, ProbeId { seq: 8, ..ID }));
+        assert_ne!(token, tokens.of("198.19.3.11".parse().unwrap(), ID));
+        let data = tokens.payload(dst, ID, PROBE_PAYLOAD);
+
+        let reply = icmp_v4(0, 0, [0x12, 0x34, 0, 7], &data);
+        let r = parse_icmp_v4(Ipv4Addr::new(198, 19, 3, 10), &reply)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.token, Some(token));
+        assert!(ProbeTokens::vouch(&r, token));
+        assert!(!ProbeTokens::vouch(&r, token ^ 1));
+
+        let probe = datagram_v4([198, 18, 1, 2], [198, 19, 3, 10], &emit_echo_v4(ID, &data));
+        let full = icmp_v4(11, 0, [0; 4], &probe);
+        let r = parse_icmp_v4(Ipv4Addr::new(198, 18, 1, 1), &full)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.token, Some(token));
+        let minimal = icmp_v4(11, 0, [0; 4], &probe[..28]);
+        let r = parse_icmp_v4(Ipv4Addr::new(198, 18, 1, 1), &minimal)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.token, None,
+            "RFC 792 quotes only 8 bytes past the IP header"
+        );
+        assert!(ProbeTokens::vouch(&r, token), "which cannot be checked");
+        let short_reply = icmp_v4(0, 0, [0x12, 0x34, 0, 7], b"short");
+        let r = parse_icmp_v4(Ipv4Addr::new(198, 19, 3, 10), &short_reply)
+            .unwrap()
+            .unwrap();
+        assert!(
+            !ProbeTokens::vouch(&r, token),
+            "an echo reply must carry it"
+        );
     }
 
     #[test]

@@ -544,8 +544,10 @@ fn resolve_limits(section: &LimitsSection) -> Result<SheetLimits, ConfigError> {
     const MB: u64 = 1024 * 1024;
     let mut limits = SheetLimits::default();
     if let Some(mb) = section.sheet_max_mb {
-        if !(1..=1024).contains(&mb) {
-            return Err(invalid("sheet_max_mb", "allowed: 1 to 1024 (MB)"));
+        // The workbook reader works within 384 MiB; a sheet near that is
+        // not a target list.
+        if !(1..=64).contains(&mb) {
+            return Err(invalid("sheet_max_mb", "allowed: 1 to 64 (MB)"));
         }
         limits.max_file_bytes = mb * MB;
     }
@@ -556,8 +558,8 @@ fn resolve_limits(section: &LimitsSection) -> Result<SheetLimits, ConfigError> {
         limits.max_rows = rows;
     }
     if let Some(mb) = section.sheet_max_unzipped_mb {
-        if !(1..=4096).contains(&mb) {
-            return Err(invalid("sheet_max_unzipped_mb", "allowed: 1 to 4096 (MB)"));
+        if !(1..=256).contains(&mb) {
+            return Err(invalid("sheet_max_unzipped_mb", "allowed: 1 to 256 (MB)"));
         }
         limits.max_unzipped_bytes = mb * MB;
     }
@@ -1016,7 +1018,7 @@ mod tests {
         for (text, key) in [
             ("sheet_max_mb = 0", "sheet_max_mb"),
             ("sheet_max_rows = 0", "sheet_max_rows"),
-            ("sheet_max_unzipped_mb = 5000", "sheet_max_unzipped_mb"),
+            ("sheet_max_unzipped_mb = 300", "sheet_max_unzipped_mb"),
         ] {
             let file = FileConfig::parse("edgeprobe.toml", &format!("[limits]\n{text}\n")).unwrap();
             let e = Config::resolve(file, Overrides::default(), &env()).unwrap_err();

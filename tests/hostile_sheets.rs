@@ -9,7 +9,7 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{quick_args, RunningMonitor};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
@@ -153,16 +153,23 @@ fn truncated_and_garbage_files_are_refused_with_a_reason() {
 #[test]
 fn a_zip_bomb_is_refused_before_it_is_unzipped() {
     let dir = tempfile::tempdir().unwrap();
-    // 200 MiB of blanks inside the sheet: about 200 KiB zipped.
-    let mut sheet = worksheet(HEADER_AND_ONE);
-    let tail = sheet.split_off(sheet.len() - "</sheetData></worksheet>".len());
-    sheet.resize(sheet.len() + 200 * 1024 * 1024, b' ');
-    sheet.extend_from_slice(&tail);
-    let bomb = xlsx(&[("Targets", false, &sheet)], &[]);
-    drop(sheet);
+    // 100 MiB of blanks inside the sheet, about 100 KiB zipped, written a
+    // mebibyte at a time.
+    let sheet = worksheet(HEADER_AND_ONE);
+    let (head, tail) = sheet.split_at(sheet.len() - "</sheetData></worksheet>".len());
+    let blanks = vec![b' '; 1024 * 1024];
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    zip.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+    zip.write_all(head).unwrap();
+    for _ in 0..100 {
+        zip.write_all(&blanks).unwrap();
+    }
+    zip.write_all(tail).unwrap();
+    let bomb = zip.finish().unwrap().into_inner();
     assert!(bomb.len() < 1024 * 1024, "{} bytes", bomb.len());
     let path = write(dir.path(), "bomb.xlsx", &bomb);
-    let err = assert_refused(&path, "unzips to 200");
+    let err = assert_refused(&path, "unzips to 100");
     assert!(err.contains("limits.sheet_max_unzipped_mb"), "{err}");
 }
 
@@ -219,6 +226,10 @@ fn entities_and_deep_nesting_end_quickly_either_way() {
             out.status
         );
         assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(
+            !err.contains("took more than"),
+            "{name}: the reader timed out: {err}"
+        );
         let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
         assert!(!all.contains("lollollol"), "{name}: an entity was expanded");
         assert!(all.len() < 100_000, "{name}: {} bytes of output", all.len());
@@ -291,6 +302,25 @@ fn a_cell_far_away_is_refused_not_made_dense() {
         &xlsx(&[("Targets", false, &worksheet(&far_down))], &[]),
     );
     assert_refused(&path, "to at least row 1048576");
+    // Within the caps on rows and columns, but wide everywhere: one cell in
+    // column 250 on each of 20,000 rows, and 7 million commas on one line.
+    let mut wide = String::from(HEADER_AND_ONE);
+    for r in 3..20_003u32 {
+        wide.push_str(&format!(
+            "<row r=\"{r}\">{}</row>",
+            text_cell(&format!("IP{r}"), "x")
+        ));
+    }
+    let path = write(
+        dir.path(),
+        "wide.xlsx",
+        &xlsx(&[("Targets", false, &worksheet(&wide))], &[]),
+    );
+    assert_refused(&path, "holds more than 1600000 cells");
+    let mut commas = String::from("ip\n127.0.0.1");
+    commas.push_str(&",".repeat(7_000_000));
+    let path = write(dir.path(), "commas.csv", commas.as_bytes());
+    assert_refused(&path, "holds more than 1600000 cells");
 }
 
 /// An .ods whose few hundred bytes declare a million rows of filled cells:
@@ -433,7 +463,7 @@ fn markup_and_control_characters_in_names_are_escaped_everywhere() {
     let sheet = write(
         dir.path(),
         "t.csv",
-        "ip,name,group,notes\n127.0.0.1,<script>alert(1)</script>,\"a\"\"b\nc\",\u{1b}[2J\u{7}bell\n127.0.0.2,<img src=x onerror=alert(2)>,</td>,\u{202e}rtl\n".as_bytes(),
+        "ip,name,group,notes\n127.0.0.1,<script>alert(1)</script>,\"a\"\"b\nc\",\u{1b}[2J\u{7}bell\n127.0.0.2,<img src=x onerror=alert(2)>,</td><b>grp</b>,\u{202e}rtl\n".as_bytes(),
     );
     let out = check(&sheet);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -444,18 +474,11 @@ fn markup_and_control_characters_in_names_are_escaped_everywhere() {
     assert!(text.contains("\\u{1b}[2J"), "{text}");
 
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&[
-        "--targets",
+    let m = RunningMonitor::start_local(&quick_args(
         sheet.to_str().unwrap(),
-        "--state-dir",
         state.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "200ms",
-        "--count",
-        "1",
-    ]);
+        &[],
+    ));
     m.wait_for("a round", std::time::Duration::from_secs(30), |s| {
         !s["last_round"].is_null()
     });
@@ -477,7 +500,7 @@ fn markup_and_control_characters_in_names_are_escaped_everywhere() {
             assert!(!r.header("content-type").unwrap_or("").contains("html"));
             continue;
         }
-        for raw in ["<script>alert", "<img src=x", "</td>,"] {
+        for raw in ["<script>alert", "<img src=x", "<b>grp</b>"] {
             assert!(!body.contains(raw), "{path} carries {raw:?} unescaped");
         }
     }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{quick_args, RunningMonitor};
 use serde_json::Value;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -32,23 +32,6 @@ fn results_count(m: &RunningMonitor, addr: &str) -> usize {
         .len()
 }
 
-fn args<'a>(sheet: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "--targets",
-        sheet,
-        "--state-dir",
-        state,
-        "--interval",
-        "1s",
-        "--timeout",
-        "200ms",
-        "--count",
-        "1",
-    ];
-    a.extend_from_slice(extra);
-    a
-}
-
 #[test]
 fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
     common::require_root();
@@ -56,8 +39,11 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
     let sheet = dir.path().join("t.csv");
     std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
     let state = dir.path().join("state");
-    let m =
-        RunningMonitor::start_local(&args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]));
+    let m = RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &[],
+    ));
     let v = m.wait_for("one target", Duration::from_secs(20), |v| {
         addrs(v) == ["127.0.0.1"] && v["targets"][0]["status"] == "working"
     });
@@ -113,7 +99,7 @@ fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&args(
+    let m = RunningMonitor::start_local(&quick_args(
         sheet.to_str().unwrap(),
         state.to_str().unwrap(),
         &["--admin-token-file", token_file.to_str().unwrap()],
@@ -166,8 +152,11 @@ fn admin_endpoints_are_off_without_a_token() {
     let sheet = dir.path().join("t.csv");
     std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
     let state = dir.path().join("state");
-    let m =
-        RunningMonitor::start_local(&args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]));
+    let m = RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &[],
+    ));
     let r = m.post(
         "/admin/probe-now",
         &[("Authorization", &format!("Bearer {TOKEN}"))],
@@ -184,7 +173,7 @@ fn history_survives_kill_9_and_round_numbers_continue() {
     let sheet = dir.path().join("t.csv");
     std::fs::write(&sheet, "ip\n127.0.0.1\n127.0.0.9\n").unwrap();
     let state = dir.path().join("state");
-    let a = args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]);
+    let a = quick_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]);
 
     let mut m = RunningMonitor::start_local(&a);
     m.wait_for("three rounds", Duration::from_secs(30), |v| {

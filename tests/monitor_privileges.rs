@@ -10,38 +10,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{quick_args, RunningMonitor};
 use common::{as_nobody_with, Netns};
 
 const NOBODY: u32 = 65534;
 
-/// A sheet and a state directory that `nobody` can read and write.
+/// A sheet (an office-made `.xlsx`, so that it goes through the workbook
+/// reader process) and a state directory that `nobody` can read and write.
 fn workspace() -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let sheet = dir.path().join("t.csv");
-    std::fs::write(&sheet, "ip,name\n127.0.0.1,lo\n::1,lo6\n").unwrap();
+    let sheet = dir.path().join("t.xlsx");
+    std::fs::copy(common::fixture("sites.xlsx"), &sheet).unwrap();
     std::fs::set_permissions(&sheet, std::fs::Permissions::from_mode(0o644)).unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
     std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
     (dir, s(&sheet), s(&state))
-}
-
-fn run_args<'a>(sheet: &'a str, state: &'a str) -> Vec<&'a str> {
-    vec![
-        "--targets",
-        sheet,
-        "--state-dir",
-        state,
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "1",
-    ]
 }
 
 #[test]
@@ -53,17 +39,17 @@ fn cap_net_raw_alone_runs_the_whole_monitor() {
     let m = RunningMonitor::start_in_netns_via(
         &ns.name,
         &as_nobody_with("net_raw"),
-        &run_args(&sheet, &state),
+        &quick_args(&sheet, &state, &[]),
     );
     let v = m.wait_for("a round as nobody", Duration::from_secs(30), |v| {
-        v["counts"]["working"] == 2 && v["targets"][0]["reached"] == true
+        v["counts"]["working"] == 3 && v["targets"][0]["reached"] == true
     });
     assert!(v["warnings"].as_array().unwrap().is_empty(), "{v:#}");
     assert_eq!(
         v["targets"][0]["hops"][0]["addr"], "127.0.0.1",
         "traceroute works"
     );
-    assert_eq!(v["targets"][1]["hops"][0]["addr"], "::1");
+    assert_eq!(v["targets"][2]["hops"][0]["addr"], "::1");
     // The history is written, by nobody.
     let db = Path::new(&state).join("edgeprobe.db");
     let meta = std::fs::metadata(&db).expect("the database exists");
@@ -75,10 +61,10 @@ fn cap_net_raw_alone_runs_the_whole_monitor() {
         .get("/targets/127.0.0.1")
         .text()
         .contains("could not be read"));
-    // Sheets are still read, in the confined reader process, as nobody.
-    std::fs::write(&sheet, "ip\n127.0.0.2\n").unwrap();
-    m.wait_for("the edit picked up", Duration::from_secs(20), |v| {
-        v["targets"][0]["addr"] == "127.0.0.2"
+    // A new workbook is read too, in the confined reader process.
+    std::fs::copy(common::fixture("seed-layout.xlsx"), &sheet).unwrap();
+    m.wait_for("the new sheet picked up", Duration::from_secs(20), |v| {
+        v["targets"].as_array().is_some_and(|t| t.len() == 5)
     });
 }
 
@@ -90,12 +76,12 @@ fn without_cap_net_raw_ping_falls_back_and_traceroute_says_how_to_fix() {
     let m = RunningMonitor::start_in_netns_via(
         &ns.name,
         &as_nobody_with(""),
-        &run_args(&sheet, &state),
+        &quick_args(&sheet, &state, &[]),
     );
     let v = m.wait_for(
         "a round without the capability",
         Duration::from_secs(30),
-        |v| v["counts"]["working"] == 2,
+        |v| v["counts"]["working"] == 3,
     );
     let warnings = v["warnings"].to_string();
     assert!(warnings.contains("CAP_NET_RAW"), "{warnings}");
@@ -113,7 +99,11 @@ fn with_neither_the_monitor_stops_with_the_documented_message() {
     let (_dir, sheet, state) = workspace();
     let mut argv = as_nobody_with("");
     argv.push("run".into());
-    argv.extend(run_args(&sheet, &state).iter().map(|s| s.to_string()));
+    argv.extend(
+        quick_args(&sheet, &state, &[])
+            .iter()
+            .map(|s| s.to_string()),
+    );
     argv.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let out = ns.run(&argv);

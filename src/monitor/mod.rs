@@ -275,7 +275,13 @@ impl<P: Probe> Monitor<P> {
             }
         }
         if let Err(e) = attempt {
-            self.fail_store(format!("round {} was not saved: {e}", round.0));
+            let hint = if e.is_full() {
+                "; the state directory's file system is full: free space there, or lower \
+                 [store] max_size_mb below what it can hold"
+            } else {
+                ""
+            };
+            self.fail_store(format!("round {} was not saved: {e}{hint}", round.0));
             return false;
         }
         // The round is safe; what follows only tidies and counts.

@@ -381,12 +381,26 @@ impl Store {
             Connection::open_in_memory().map_err(sql(op))?,
         );
         let _ = closed.close();
-        let note = set_aside(&self.path, cause)?;
-        let (conn, targets) = open_file(&self.path)?;
-        self.conn = conn;
-        self.targets = targets;
-        self.generation.fetch_add(1, Ordering::Relaxed);
-        Ok(note)
+        let started =
+            set_aside(&self.path, cause).and_then(|note| Ok((note, open_file(&self.path)?)));
+        match started {
+            Ok((note, (conn, targets))) => {
+                self.conn = conn;
+                self.targets = targets;
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                Ok(note)
+            }
+            Err(e) => {
+                // Could not move it or start anew (a card gone read-only):
+                // keep using whatever is there, so that later writes report
+                // what is wrong with it and can try this again.
+                if let Ok((conn, targets)) = open_file(&self.path) {
+                    self.conn = conn;
+                    self.targets = targets;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// What [`Store::open`] had to do to a damaged file, once.

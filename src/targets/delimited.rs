@@ -5,9 +5,8 @@
 use std::borrow::Cow;
 
 use crate::targets::cell::Cell;
-use crate::targets::limits::SheetLimits;
+use crate::targets::limits::{too_many_cells, too_many_rows, SheetLimits};
 use crate::targets::parse::parse_rows;
-use crate::targets::workbook::too_many_rows;
 use crate::targets::{Format, LoadError, TargetList};
 
 /// Parses the bytes of a CSV file; `file` is only used in messages. More
@@ -31,12 +30,13 @@ pub(crate) fn parse_csv(
     let bytes = text.as_bytes();
     let (mut counted_to, mut line) = (0usize, 1u64);
     let mut rows = Vec::new();
+    let mut cells = 0u64;
     for record in reader.records() {
         if rows.len() >= limits.max_rows as usize {
-            return Err(
-                too_many_rows(1, line.try_into().unwrap_or(u32::MAX), limits.max_rows)
-                    .into_load_error(file),
-            );
+            return Err(LoadError::OverLimit {
+                file: file.to_owned(),
+                detail: too_many_rows(1, line.try_into().unwrap_or(u32::MAX), limits.max_rows),
+            });
         }
         // The input is valid UTF-8 and records may be ragged, so the csv
         // crate has nothing left to reject; still, never panic on a file.
@@ -63,6 +63,13 @@ pub(crate) fn parse_csv(
             .count() as u64;
         counted_to = start;
         let number = u32::try_from(line).unwrap_or(u32::MAX);
+        cells += record.len() as u64;
+        if cells > limits.max_cells() {
+            return Err(LoadError::OverLimit {
+                file: file.to_owned(),
+                detail: too_many_cells(limits),
+            });
+        }
         rows.push((
             number,
             record.iter().map(|s| Cell::Text(s.to_owned())).collect(),

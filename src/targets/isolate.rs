@@ -5,8 +5,10 @@
 //! The spreadsheet library trusts what a file declares. A few hundred bytes
 //! of `.xls` or `.ods` can make it allocate gigabytes, loop forever or
 //! abort, and neither an abort nor the kernel's out-of-memory killer can be
-//! caught inside a process. Outside it they become one clear message, and
-//! the monitor, its LEDs and its dashboard never notice.
+//! caught inside a process. Outside it they become one clear message. The
+//! reader also gives up every capability first: it parses untrusted bytes
+//! and needs none. The caller waits for it (the monitor's loop at most
+//! [`READER_SECONDS`]; rounds in flight, the LEDs and the dashboard go on).
 //!
 //! The protocol: the request as one JSON line, then the file's bytes, on
 //! the reader's stdin; the answer as JSON on its stdout.
@@ -73,13 +75,24 @@ pub fn read(
         s.spawn(move || {
             let _ = stdin.write_all(&line).and_then(|()| stdin.write_all(bytes));
         });
-        let out = s.spawn(move || read_all(stdout, u64::MAX));
+        // The answer is bounded by the reader's own caps (cells, text);
+        // this bound only keeps a misbehaving reader from filling memory.
+        let most = limits.max_unzipped_bytes.saturating_mul(2) + (64 << 20);
+        let out = s.spawn(move || read_all(stdout, most));
         let err = s.spawn(move || read_all(stderr, 64 * 1024));
         let status = wait_until(&mut child, deadline);
         let out = out.join().unwrap_or_default();
         let err = err.join().unwrap_or_default();
         (status, out, err)
     });
+    if status.and_then(|s| s.code()) == Some(127) && out.is_empty() && err.is_empty() {
+        // posix_spawn's exit code when the exec itself failed, which is how
+        // it shows under qemu-user (it reports no error to the parent).
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} could not be executed", exe.display()),
+        ));
+    }
     let err = String::from_utf8_lossy(&err);
     Ok(match status {
         Some(s) if s.success() => serde_json::from_slice::<Answer>(&out).unwrap_or_else(|e| {
@@ -100,6 +113,13 @@ pub fn this_program() -> Option<std::path::PathBuf> {
         return Some(proc_exe.to_path_buf());
     }
     std::env::current_exe().ok()
+}
+
+/// Whether a failure to start the reader means it cannot be started here
+/// at all (the program is missing, or the machine cannot run it, as under
+/// qemu-user without binfmt support), rather than a passing shortage.
+pub fn cannot_start_here(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
 /// Wait for `child` until `deadline`; then kill it. `None`: it was killed.
@@ -134,11 +154,10 @@ fn too_slow() -> WorkbookError {
 
 /// What a reader that did not answer went through.
 fn explain_failure(status: ExitStatus, stderr: &str, format: Format) -> WorkbookError {
-    let out_of_memory = stderr.contains("memory allocation of")
-        || matches!(
-            status.signal(),
-            Some(libc::SIGABRT | libc::SIGKILL | libc::SIGSEGV)
-        );
+    // Rust reports a failed allocation before it aborts; SIGKILL is the
+    // kernel's out-of-memory killer (our own kill is the timeout, above).
+    let out_of_memory =
+        stderr.contains("memory allocation of") || status.signal() == Some(libc::SIGKILL);
     if status.signal() == Some(libc::SIGXCPU) {
         return too_slow();
     }
@@ -159,7 +178,7 @@ fn explain_failure(status: ExitStatus, stderr: &str, format: Format) -> Workbook
         .unwrap_or("no message");
     WorkbookError::Unreadable {
         format,
-        detail: format!("the workbook reader failed ({status}): {last}"),
+        detail: format!("the workbook reader failed on it ({status}): {last}"),
     }
 }
 
@@ -217,6 +236,9 @@ mod tests {
 
     #[test]
     fn a_reader_that_ran_out_of_memory_or_time_is_explained() {
+        let segv = ExitStatus::from_raw(libc::SIGSEGV);
+        let e = explain_failure(segv, "", Format::Xls);
+        assert!(matches!(&e, WorkbookError::Unreadable { .. }), "{e:?}");
         let abort = ExitStatus::from_raw(libc::SIGABRT);
         let e = explain_failure(abort, "memory allocation of 1 bytes failed\n", Format::Xls);
         assert!(

@@ -29,6 +29,35 @@ impl Default for SheetLimits {
     }
 }
 
+impl SheetLimits {
+    /// Cells held for one sheet (each row up to its last filled column):
+    /// sixteen a row on average, so a long list with a few columns always
+    /// fits, and a wide sparse one cannot cost gigabytes.
+    pub fn max_cells(&self) -> u64 {
+        u64::from(self.max_rows).saturating_mul(16)
+    }
+}
+
+/// The message for a sheet longer than `max_rows`: filled rows span from
+/// `first` to at least `reached` (1-based).
+pub fn too_many_rows(first: u32, reached: u32, max_rows: u32) -> String {
+    format!(
+        "it has filled rows from row {first} to at least row {reached}, more than the limit of \
+         {max_rows} rows (`{MAX_ROWS_KEY}`); split the list, or raise the limit if the board \
+         is meant to watch that many"
+    )
+}
+
+/// The message for a sheet holding more than [`SheetLimits::max_cells`].
+pub fn too_many_cells(limits: &SheetLimits) -> String {
+    format!(
+        "it holds more than {} cells (16 a row for {} rows, `{MAX_ROWS_KEY}`); a target list has \
+         a few columns: delete what is far to the right or below the list",
+        limits.max_cells(),
+        limits.max_rows
+    )
+}
+
 /// Caps of the separate process that reads `.xlsx`, `.xls` and `.ods`
 /// files (see [`super::isolate`]): what a workbook that passes the limits
 /// above may still cost while the spreadsheet library reads it.

@@ -113,7 +113,7 @@ impl Loader {
     /// name the file as `path.display()` shows it.
     pub fn load(&self, path: &Path, sheet: Option<&str>) -> Result<TargetList, LoadError> {
         let file = path.display().to_string();
-        let bytes = read_capped(path, &file, self.limits.max_file_bytes)?;
+        let bytes = read_capped(path, &file, &self.limits)?;
         self.load_bytes(&file, path, &bytes, sheet)
     }
 
@@ -164,18 +164,25 @@ impl Loader {
         let in_process = || workbook::read(candidates, bytes, sheet, &self.limits);
         let read = match &self.isolate_with {
             None => in_process(),
-            Some(exe) => isolate::read(exe, candidates, bytes, sheet, &self.limits)
-                .unwrap_or_else(|e| {
-                    // Only where this binary cannot start itself (an
-                    // emulator without binfmt support, an exhausted
-                    // process table): better read than not at all.
+            Some(exe) => match isolate::read(exe, candidates, bytes, sheet, &self.limits) {
+                Ok(answer) => answer,
+                // Only where this binary cannot start itself at all (qemu-user
+                // without binfmt support): better read than not at all.
+                Err(e) if isolate::cannot_start_here(&e) => {
                     eprintln!(
-                        "edgeprobe: warning: the workbook reader process could not be started ({e}); \
+                        "edgeprobe: warning: the workbook reader process cannot be started here ({e}); \
                          reading {} in this process, without its memory and time limits",
                         crate::targets::Escaped(&file)
                     );
                     in_process()
+                }
+                Err(e) => Err(WorkbookError::Unreadable {
+                    format: candidates[0],
+                    detail: format!(
+                        "the workbook reader process could not be started ({e}); try again"
+                    ),
                 }),
+            },
         };
         match read {
             Ok(cells) => parse_rows(&file, Some(&cells.sheet), cells.rows),
@@ -201,26 +208,23 @@ pub fn load(path: &Path, sheet: Option<&str>) -> Result<TargetList, LoadError> {
 
 /// The whole file, unless it is over `max` bytes (checked before reading,
 /// and again while reading, in case it grows).
-fn read_capped(path: &Path, file: &str, max: u64) -> Result<Vec<u8>, LoadError> {
+fn read_capped(path: &Path, file: &str, limits: &SheetLimits) -> Result<Vec<u8>, LoadError> {
     let io = |source| LoadError::Io {
         file: file.to_owned(),
         source,
     };
+    let max = limits.max_file_bytes;
     let f = std::fs::File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
-    let limits = SheetLimits {
-        max_file_bytes: max,
-        ..SheetLimits::default()
-    };
     if len > max {
-        return Err(too_big(file.to_owned(), len, &limits));
+        return Err(too_big(file.to_owned(), len, limits));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io)?;
     if bytes.len() as u64 > max {
-        return Err(too_big(file.to_owned(), bytes.len() as u64, &limits));
+        return Err(too_big(file.to_owned(), bytes.len() as u64, limits));
     }
     Ok(bytes)
 }

@@ -24,7 +24,9 @@ use calamine::{
 use serde::{Deserialize, Serialize};
 
 use crate::targets::cell::Cell;
-use crate::targets::limits::{human_bytes, SheetLimits, MAX_ROWS_KEY, MAX_UNZIPPED_KEY};
+use crate::targets::limits::{
+    human_bytes, too_many_cells, too_many_rows, SheetLimits, MAX_UNZIPPED_KEY,
+};
 use crate::targets::{Format, LoadError};
 
 /// Filled cells beyond this column (IV, the old Excel limit) end the load:
@@ -89,14 +91,14 @@ pub fn read(
     wanted: Option<&str>,
     limits: &SheetLimits,
 ) -> Result<SheetCells, WorkbookError> {
+    if formats
+        .iter()
+        .any(|f| matches!(f, Format::Xlsx | Format::Ods))
+    {
+        check_zip(bytes, limits)?;
+    }
     let mut last_error = None;
     for &format in formats {
-        if matches!(format, Format::Xlsx | Format::Ods) {
-            check_unzipped(bytes, limits)?;
-        }
-        if format == Format::Xlsx {
-            check_string_table(bytes)?;
-        }
         let attempt = catch_unwind(AssertUnwindSafe(|| match open(format, bytes) {
             Ok(workbook) => Some(read_sheet(format, workbook, wanted, limits)),
             Err(detail) => {
@@ -126,11 +128,18 @@ pub fn read(
     }))
 }
 
-/// The zip bomb check: what every part of the archive declares it unzips
-/// to, summed. Reading a part past its declared size is an error in the
-/// zip reader, so the declaration is binding. A file that is not a zip at
-/// all is left for the library to report.
-fn check_unzipped(bytes: &[u8], limits: &SheetLimits) -> Result<(), WorkbookError> {
+/// What the zip says about itself, checked before the library unzips
+/// anything. A file that is not a zip at all is left for the library to
+/// report.
+///
+/// - The zip bomb: what every part declares it unzips to, summed. Reading
+///   a part past its declared size is an error in the zip reader, so the
+///   declaration is binding.
+/// - The library reserves room for as many shared strings as
+///   `xl/sharedStrings.xml` declares (`uniqueCount`) before reading one; a
+///   count that the part cannot possibly hold (each entry takes at least
+///   `<si><t/></si>`, 13 bytes) would exhaust memory at once.
+fn check_zip(bytes: &[u8], limits: &SheetLimits) -> Result<(), WorkbookError> {
     let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
         return Ok(());
     };
@@ -151,17 +160,6 @@ fn check_unzipped(bytes: &[u8], limits: &SheetLimits) -> Result<(), WorkbookErro
             ),
         });
     }
-    Ok(())
-}
-
-/// The library reserves room for as many shared strings as
-/// `xl/sharedStrings.xml` declares (`uniqueCount`) before reading one; a
-/// count that the part cannot possibly hold (each entry takes at least
-/// `<si><t/></si>`, 13 bytes) would exhaust memory at once.
-fn check_string_table(bytes: &[u8]) -> Result<(), WorkbookError> {
-    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
-        return Ok(());
-    };
     let Ok(part) = zip.by_name("xl/sharedStrings.xml") else {
         return Ok(());
     };
@@ -170,19 +168,16 @@ fn check_string_table(bytes: &[u8]) -> Result<(), WorkbookError> {
     if part.take(1024).read_to_end(&mut head).is_err() {
         return Ok(());
     }
-    let Some(declared) = declared_unique_count(&head) else {
-        return Ok(());
-    };
-    if declared > size / 13 + 1 {
-        return Err(WorkbookError::Unreadable {
+    match declared_unique_count(&head) {
+        Some(declared) if declared > size / 13 + 1 => Err(WorkbookError::Unreadable {
             format: Format::Xlsx,
             detail: format!(
                 "its string table declares {declared} strings in {}, which cannot hold them",
                 human_bytes(size)
             ),
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `uniqueCount="N"` from the start of a shared-strings part.
@@ -308,19 +303,26 @@ fn dense_rows(
 }
 
 /// Filled cells, in sheet order, into 1-numbered rows; enforces the row
-/// span and the column cap.
+/// span, the column cap and the cell budget.
 struct RowCollector {
     rows: Vec<(u32, Vec<Cell>)>,
-    first_row: Option<u32>,
-    max_rows: u32,
+    /// The lowest and highest row seen (in any order).
+    span: Option<(u32, u32)>,
+    /// Cells held, each row counted up to its last filled column.
+    cells: u64,
+    /// Bytes of text held.
+    text: u64,
+    limits: SheetLimits,
 }
 
 impl RowCollector {
     fn new(limits: &SheetLimits) -> RowCollector {
         RowCollector {
             rows: Vec::new(),
-            first_row: None,
-            max_rows: limits.max_rows,
+            span: None,
+            cells: 0,
+            text: 0,
+            limits: *limits,
         }
     }
 
@@ -330,6 +332,20 @@ impl RowCollector {
             return Ok(());
         }
         let number = row.saturating_add(1);
+        if let Cell::Text(t) | Cell::DateTime(t) | Cell::Error(t) = &value {
+            // Text can repeat (an .ods cell repeated across columns): hold
+            // no more of it than the sheet could unzip to.
+            self.text += t.len() as u64;
+            if self.text > self.limits.max_unzipped_bytes {
+                return Err(WorkbookError::OverLimit {
+                    detail: format!(
+                        "its cells hold more than {} of text, over the limit of \
+                         `{MAX_UNZIPPED_KEY}`",
+                        human_bytes(self.limits.max_unzipped_bytes)
+                    ),
+                });
+            }
+        }
         if col >= MAX_COLUMNS {
             return Err(WorkbookError::OverLimit {
                 detail: format!(
@@ -339,41 +355,39 @@ impl RowCollector {
                 ),
             });
         }
-        let first = *self.first_row.get_or_insert(number);
-        if number.saturating_sub(first) >= self.max_rows {
-            return Err(too_many_rows(first, number, self.max_rows));
+        let (low, high) = match self.span {
+            Some((low, high)) => (low.min(number), high.max(number)),
+            None => (number, number),
+        };
+        self.span = Some((low, high));
+        if high - low >= self.limits.max_rows {
+            return Err(WorkbookError::OverLimit {
+                detail: too_many_rows(low, high, self.limits.max_rows),
+            });
         }
         let col = col as usize;
-        match self.rows.last_mut() {
-            Some((n, cells)) if *n == number => {
-                if cells.len() <= col {
-                    cells.resize(col + 1, Cell::Empty);
-                }
-                cells[col] = value;
-            }
+        let row = match self.rows.last_mut() {
+            Some((n, cells)) if *n == number => cells,
             _ => {
-                let mut cells = vec![Cell::Empty; col + 1];
-                cells[col] = value;
-                self.rows.push((number, cells));
+                self.rows.push((number, Vec::new()));
+                &mut self.rows.last_mut().expect("just pushed").1
             }
+        };
+        if row.len() <= col {
+            self.cells += (col + 1 - row.len()) as u64;
+            if self.cells > self.limits.max_cells() {
+                return Err(WorkbookError::OverLimit {
+                    detail: too_many_cells(&self.limits),
+                });
+            }
+            row.resize(col + 1, Cell::Empty);
         }
+        row[col] = value;
         Ok(())
     }
 
     fn finish(self) -> Vec<(u32, Vec<Cell>)> {
         self.rows
-    }
-}
-
-/// The message for a sheet longer than `max_rows`, from its first filled
-/// row to row `reached` (1-based).
-pub fn too_many_rows(first: u32, reached: u32, max_rows: u32) -> WorkbookError {
-    WorkbookError::OverLimit {
-        detail: format!(
-            "it has filled rows from row {first} to at least row {reached}, more than the limit of \
-             {max_rows} rows (`{MAX_ROWS_KEY}`); split the list, or raise the limit if the board \
-             is meant to watch that many"
-        ),
     }
 }
 
@@ -484,12 +498,32 @@ mod tests {
             panic!("{e:?}")
         };
         assert!(detail.contains("row 11 to at least row 14"), "{detail}");
-        assert!(detail.contains(MAX_ROWS_KEY), "{detail}");
+        assert!(detail.contains("limits.sheet_max_rows"), "{detail}");
+
+        // Rows in descending order are held to the same span.
+        let mut rows = RowCollector::new(&limits(3));
+        rows.put(100, 0, Cell::Int(1)).unwrap();
+        rows.put(99, 0, Cell::Int(1)).unwrap();
+        rows.put(98, 0, Cell::Int(1)).unwrap();
+        assert!(rows.put(97, 0, Cell::Int(1)).is_err());
+    }
+
+    #[test]
+    fn wide_rows_are_held_to_the_cell_budget() {
+        // 10 rows allowed: 160 cells, so a few rows out at column 200 fail.
+        let mut rows = RowCollector::new(&limits(10));
+        rows.put(0, 199, Cell::Int(1)).unwrap_err();
+        let mut rows = RowCollector::new(&limits(10));
+        for r in 0..10 {
+            rows.put(r, 15, Cell::Int(1)).unwrap();
+        }
+        let e = rows.put(9, 16, Cell::Int(1)).unwrap_err();
+        assert!(format!("{e:?}").contains("more than 160 cells"), "{e:?}");
     }
 
     #[test]
     fn a_cell_far_to_the_right_is_refused_not_allocated() {
-        let mut rows = RowCollector::new(&limits(3));
+        let mut rows = RowCollector::new(&limits(100));
         let e = rows.put(0, 16_383, Cell::Int(1)).unwrap_err();
         assert!(format!("{e:?}").contains("column 16384"), "{e:?}");
         rows.put(0, MAX_COLUMNS - 1, Cell::Int(1)).unwrap();

@@ -17,6 +17,26 @@ pub struct RunningMonitor {
     pub log: Arc<Mutex<String>>,
 }
 
+/// `edgeprobe run` arguments for a quick test monitor: this sheet and
+/// state directory, a round a second, one ping of 200 ms a target, then
+/// `extra`.
+pub fn quick_args<'a>(sheet: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "--targets",
+        sheet,
+        "--state-dir",
+        state,
+        "--interval",
+        "1s",
+        "--timeout",
+        "200ms",
+        "--count",
+        "1",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
 /// A free port on the host's loopback (closed again; a small race that
 /// tests can live with).
 pub fn free_port() -> u16 {

@@ -137,9 +137,12 @@ fn wait_until(child: &mut std::process::Child, deadline: Instant) -> Option<Exit
     }
 }
 
-fn read_all(pipe: impl Read, max: u64) -> Vec<u8> {
+/// Up to `max` bytes of `pipe`; the rest is read and dropped, so the
+/// writer never blocks on a full pipe.
+fn read_all(mut pipe: impl Read, max: u64) -> Vec<u8> {
     let mut buf = Vec::new();
-    let _ = pipe.take(max).read_to_end(&mut buf);
+    let _ = (&mut pipe).take(max).read_to_end(&mut buf);
+    let _ = std::io::copy(&mut pipe, &mut std::io::sink());
     buf
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::mongo::TestMongo;
-use common::monitor::RunningMonitor;
+use common::monitor::{quick_args, RunningMonitor};
 use edgeprobe::store::{History, RetentionPolicy, Store};
 use mongodb::bson::{doc, Document};
 use serde_json::Value;
@@ -28,24 +28,12 @@ fn sheet(dir: &Path, b: u8, n: usize) -> String {
 }
 
 fn monitor(board: &str, sheet: &str, state: &Path, uri: &str) -> RunningMonitor {
-    RunningMonitor::start_local(&[
-        "--board-id",
-        board,
-        "--targets",
+    let state = state.to_str().unwrap();
+    RunningMonitor::start_local(&quick_args(
         sheet,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "200ms",
-        "--count",
-        "1",
-        "--rate",
-        "0",
-        "--mongo-uri",
-        uri,
-    ])
+        state,
+        &["--board-id", board, "--rate", "0", "--mongo-uri", uri],
+    ))
 }
 
 fn backlog(v: &Value) -> u64 {

@@ -33,6 +33,20 @@
 #          IP input except IPv6 neighbour discovery (ARP is untouched), so it
 #          resolves on the LAN but never answers anything.
 #
+# Many hosts, three hops away, without a namespace each: h1 also answers
+# every address of 198.19.4.0/24 and 2001:db8:4::/64 (local routes on its
+# lo, "AnyIP"), and the silent host holds 198.19.5.0/24 and
+# 2001:db8:5::/64, so they stay silent. r2 routes those blocks to the two
+# hosts, r1 routes them to r2. The detour moves 198.19.3.0/24 only.
+#
+# ICMP rate limits, as in a real closet: every router keeps the kernel's
+# defaults (net.ipv4.icmp_ratelimit 1000 ms per destination after a burst
+# of 6, icmp_msgs_per_sec 1000 burst 50; IPv6 alike), and r2 is limited
+# harder with nftables, as many vendors' defaults are: the time-exceeded
+# and unreachable messages it sends leave at 1/second (burst 5) in all.
+# LAB_ICMP_UNLIMITED=1 builds the variant whose routers answer every probe;
+# a test that uses it says why.
+#
 # MAC addresses are fixed (locally administered 02:...) so link-local IPv6
 # addresses and /proc/net/ipv6_route contents are reproducible.
 set -Eeuo pipefail
@@ -105,10 +119,27 @@ base_ns() { # base_ns NS forwarding(0|1)
         sc "$ns" "net.ipv4.conf.$c.rp_filter" 0
     done
     sc "$ns" net.ipv4.ip_forward "$fwd"
-    sc "$ns" net.ipv4.icmp_ratelimit 0
-    sc "$ns" net.ipv4.icmp_msgs_per_sec 100000 opt
-    sc "$ns" net.ipv4.icmp_msgs_burst 100000 opt
-    sc "$ns" net.ipv6.icmp.ratelimit 0
+    if [[ ${LAB_ICMP_UNLIMITED:-0} == 1 ]]; then
+        sc "$ns" net.ipv4.icmp_ratelimit 0
+        sc "$ns" net.ipv4.icmp_msgs_per_sec 100000 opt
+        sc "$ns" net.ipv4.icmp_msgs_burst 100000 opt
+        sc "$ns" net.ipv6.icmp.ratelimit 0
+    fi
+}
+
+limit_icmp_errors() { # limit_icmp_errors NS: ICMP errors out at 1/second
+    local ns=$1
+    [[ ${LAB_ICMP_UNLIMITED:-0} == 1 ]] && return 0
+    command -v nft >/dev/null 2>&1 || die "nft not found (apt-get install nftables)"
+    ip netns exec "$ns" nft -f - <<'EOF'
+table inet lab_icmp_limit {
+    chain output {
+        type filter hook output priority 0; policy accept;
+        icmp type { time-exceeded, destination-unreachable } limit rate over 1/second burst 5 packets counter drop
+        icmpv6 type { time-exceeded, destination-unreachable } limit rate over 1/second burst 5 packets counter drop
+    }
+}
+EOF
 }
 
 silence() { # make NS answer nothing (except ARP / neighbour discovery)
@@ -184,10 +215,21 @@ lab_up() {
     ip -n "$P" -6 route add default via 2001:db8:1::1 dev eth0
     ip -n "$R1" route add 198.19.3.0/24 via 198.18.2.2 dev to-r2
     ip -n "$R1" -6 route add 2001:db8:3::/64 via 2001:db8:2::2 dev to-r2
+    ip -n "$R1" route add 198.19.4.0/23 via 198.18.2.2 dev to-r2
+    ip -n "$R1" -6 route add 2001:db8:4::/63 via 2001:db8:2::2 dev to-r2
+    ip -n "$R2" route add 198.19.4.0/24 via 198.19.3.10 dev lan
+    ip -n "$R2" -6 route add 2001:db8:4::/64 via 2001:db8:3::10 dev lan
+    ip -n "$R2" route add 198.19.5.0/24 via 198.19.3.20 dev lan
+    ip -n "$R2" -6 route add 2001:db8:5::/64 via 2001:db8:3::20 dev lan
+    ip -n "$H1" route add local 198.19.4.0/24 dev lo
+    ip -n "$H1" -6 route add local 2001:db8:4::/64 dev lo
+    ip -n "$S" route add local 198.19.5.0/24 dev lo
+    ip -n "$S" -6 route add local 2001:db8:5::/64 dev lo
     ip -n "$R2" route add default via 198.18.2.1 dev to-r1
     ip -n "$R2" -6 route add default via 2001:db8:2::1 dev to-r1
 
     silence "$S"
+    limit_icmp_errors "$R2"
 
     # wait until the chain works end to end (both families)
     local ok=0 i
@@ -212,6 +254,8 @@ lab $n up:
   $H1        198.19.3.10 2001:db8:3::10  (live)
   $H2        198.19.3.11 2001:db8:3::11  (live)
   $S    198.19.3.20 2001:db8:3::20  (silent)
+  many:        198.19.4.0/24 2001:db8:4::/64 (live, on h1), 198.19.5.0/24 2001:db8:5::/64 (silent)
+  ICMP limits: $( [[ ${LAB_ICMP_UNLIMITED:-0} == 1 ]] && echo "off (LAB_ICMP_UNLIMITED=1)" || echo "kernel defaults; r2 also 1/second (nftables)")
   unrouted:    198.19.200.1 2001:db8:c8::1 (net unreachable from r1)
 EOF
 }

@@ -100,16 +100,8 @@ fn round(n: u64, targets: usize) -> RoundRecord {
                 round: RoundId(n),
                 ts,
                 hops: vec![
-                    Hop {
-                        ttl: Ttl(1),
-                        addr: Some("198.18.0.1".parse().unwrap()),
-                        rtt_ms: Some(0.5),
-                    },
-                    Hop {
-                        ttl: Ttl(2),
-                        addr: None,
-                        rtt_ms: None,
-                    },
+                    Hop::new(Ttl(1), Some("198.18.0.1".parse().unwrap()), Some(0.5)),
+                    Hop::new(Ttl(2), None, None),
                 ],
                 reached: false,
             })

@@ -44,12 +44,27 @@ pub struct ProbeArgs {
     /// Loss fraction (0..1) at or over which an answering target is Degraded.
     #[arg(long, value_name = "FRACTION", default_value_t = DEFAULT_DEGRADED_LOSS, value_parser = parse_fraction)]
     degraded_loss: f64,
+    /// How long a trace may wait for a router that rations its ICMP
+    /// answers (about one a second); hops it cannot ask in time are
+    /// filled from the paths of their neighbours, marked inferred.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_patience)]
+    patience: Duration,
     /// Ping only; skip traceroute.
     #[arg(long)]
     no_trace: bool,
     /// Print one JSON array of results instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_patience(s: &str) -> Result<Duration, String> {
+    let d = crate::config::parse_duration(s)?;
+    if d > Duration::from_secs(3600) {
+        return Err(format!(
+            "{s:?} is more than an hour; a one-shot probe waits less (e.g. 30s)"
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {
@@ -126,11 +141,67 @@ pub fn run(args: &ProbeArgs) -> u8 {
     } else {
         print!("{}", render_table(&results));
     }
+    for note in limit_notes(&results, args.patience) {
+        eprintln!("note: {note}");
+    }
     if results.iter().all(|r| r.status == Status::Working) {
         exit::OK
     } else {
         exit::PROBLEMS
     }
+}
+
+/// One line per router whose ICMP ration held traces back: which hop,
+/// how many traces waited for it and how long at most, and how many of
+/// its hops were filled from neighbouring paths instead of asked.
+pub fn limit_notes(results: &[ProbeResult], patience: Duration) -> Vec<String> {
+    #[derive(Default)]
+    struct Held {
+        ttls: std::collections::BTreeSet<u8>,
+        waited: usize,
+        longest: Duration,
+        not_answered: usize,
+    }
+    let mut by_router: std::collections::BTreeMap<String, Held> = Default::default();
+    for limit in results.iter().flat_map(|r| &r.limits) {
+        let router = limit.router.map_or_else(
+            || format!("the router at hop {}", limit.ttl.0),
+            |a| a.to_string(),
+        );
+        let held = by_router.entry(router).or_default();
+        held.ttls.insert(limit.ttl.0);
+        held.longest = held.longest.max(limit.waited);
+        if limit.answered {
+            held.waited += 1;
+        } else {
+            held.not_answered += 1;
+        }
+    }
+    by_router
+        .into_iter()
+        .map(|(router, held)| {
+            let hops = held
+                .ttls
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut line = format!(
+                "{router} (hop {hops}) rations its ICMP answers: {} traces waited for it, up to {:.1} s",
+                held.waited,
+                held.longest.min(patience).as_secs_f64()
+            );
+            if held.not_answered > 0 {
+                let _ = write!(
+                    line,
+                    "; {} hops it could not answer within --patience {} are filled from neighbouring paths (marked ~, \"inferred\" in --json)",
+                    held.not_answered,
+                    crate::config::format_duration(patience)
+                );
+            }
+            line
+        })
+        .collect()
 }
 
 /// How many host names are looked up at once.
@@ -149,6 +220,9 @@ async fn probe_targets(
         trace: (!args.no_trace).then_some(TraceOptions {
             max_hops: args.max_hops,
             timeout: Duration::from_millis(args.timeout),
+            patience: args.patience,
+            // One run: what the first traces learn holds for the rest.
+            remember: Duration::MAX,
         }),
     };
     let prober = Prober::new(args.rate)
@@ -232,6 +306,7 @@ fn unresolved(label: String, why: String) -> ProbeResult {
         rtt_ms: None,
         gateway: None,
         hops: Vec::new(),
+        limits: Vec::new(),
         reached: false,
         ip: None,
         notes: vec![why],
@@ -278,6 +353,9 @@ pub fn render_table(results: &[ProbeResult]) -> String {
         })
         .collect();
     let mut out = table(&header, &rows);
+    if results.iter().flat_map(|r| &r.hops).any(|h| h.inferred) {
+        out.push_str("~ inferred: not asked in this trace; the router seen there on a path that shares the hop\n");
+    }
     for r in results {
         for note in &r.notes {
             let _ = writeln!(out, "{}: {note}", r.addr);
@@ -309,6 +387,10 @@ fn routers_column(r: &ProbeResult) -> String {
     };
     for hop in routers {
         match hop.addr {
+            Some(addr) if hop.inferred => {
+                flush(&mut parts, &mut silent_run);
+                parts.push(format!("{addr}~"));
+            }
             Some(addr) => {
                 flush(&mut parts, &mut silent_run);
                 parts.push(addr.to_string());
@@ -326,11 +408,11 @@ mod tests {
     use crate::probe::{Gateway, Hop, RttSummary, Ttl};
 
     fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop {
-            ttl: Ttl(ttl),
-            addr: addr.map(|a| a.parse().unwrap()),
-            rtt_ms: addr.map(|_| 0.5),
-        }
+        Hop::new(
+            Ttl(ttl),
+            addr.map(|a| a.parse().unwrap()),
+            addr.map(|_| 0.5),
+        )
     }
 
     fn result(addr: &str, hops: Vec<Hop>, reached: bool) -> ProbeResult {
@@ -353,6 +435,7 @@ mod tests {
             }),
             gateway: Some(Gateway::Via("198.18.1.1".parse().unwrap())),
             hops,
+            limits: Vec::new(),
             reached,
             ip: Some(addr.parse().unwrap()),
             notes: vec![],

@@ -186,6 +186,10 @@ async fn monitor(config: Config) -> Result<(), String> {
         trace: TraceOptions {
             max_hops: config.probe.max_hops,
             timeout: config.probe.timeout,
+            // A hop whose router has no token within a timeout is asked
+            // again in a later round (see `monitor::state`).
+            patience: config.probe.timeout,
+            remember: config.probe.trace_every,
         },
     });
 

@@ -18,10 +18,11 @@ pub fn describe_path(hops: &[Hop]) -> String {
 
 /// Whether a new trace shows different routers on the way to `target`.
 /// A hop that stayed silent in one of the traces matches anything (routers
-/// rate-limit their answers), and whether the destination answered is the
-/// status's business, not the path's; so only a different router at the
-/// same TTL, or a different number of routers before a destination that
-/// answered both times, count.
+/// rate-limit their answers), a hop the new trace did not ask (inferred
+/// from other paths) proves nothing, and whether the destination answered
+/// is the status's business, not the path's; so only a different router
+/// seen fresh at a TTL, or a different number of routers before a
+/// destination that answered both times, count.
 pub fn path_changed(
     target: Option<IpAddr>,
     old: &[Hop],
@@ -40,7 +41,7 @@ pub fn path_changed(
         return true;
     }
     old.iter().zip(new).any(|(a, b)| match (a.addr, b.addr) {
-        (Some(x), Some(y)) => x != y,
+        (Some(x), Some(y)) => b.fresh() && x != y,
         _ => false,
     })
 }
@@ -61,6 +62,9 @@ pub struct Evidence<'a> {
     pub resolve_error: Option<&'a str>,
     /// Why the last trace could not run (e.g. no raw-socket privilege).
     pub trace_error: Option<&'a str>,
+    /// A router's ICMP ration kept the latest trace from a hop; it is
+    /// being asked again.
+    pub unsettled: bool,
 }
 
 /// Where the path to a Not Working target stops, in one sentence.
@@ -91,10 +95,16 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
         .find(|h| h.addr.is_some() && h.addr != target);
     match (last, gateway) {
         (Some(hop), _) => format!(
-            "the path stops after {} (hop {})",
+            "the path stops after {} (hop {}{})",
             hop.addr.map(|a| a.to_string()).unwrap_or_default(),
-            hop.ttl.0
+            hop.ttl.0,
+            match hop.last_seen {
+                Some(seen) => format!(", last seen {}", seen.rfc3339()),
+                None if hop.inferred => ", as on the paths it shares".to_string(),
+                None => String::new(),
+            }
         ),
+        (None, Gateway::Via(_)) if e.unsettled => "no reply; the routers on the way ration their ICMP answers and have not answered this trace yet; asking again".to_string(),
         // Routers limit how many ICMP errors they send (Linux: about one a
         // second per source for "unreachable"), so silence on the way is
         // weak evidence when the gateway itself answers ping.
@@ -109,14 +119,15 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Timestamp;
     use crate::probe::Ttl;
 
     fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop {
-            ttl: Ttl(ttl),
-            addr: addr.map(|a| a.parse().unwrap()),
-            rtt_ms: addr.map(|_| 1.0),
-        }
+        Hop::new(
+            Ttl(ttl),
+            addr.map(|a| a.parse().unwrap()),
+            addr.map(|_| 1.0),
+        )
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -130,6 +141,7 @@ mod tests {
         unreachable: None,
         resolve_error: None,
         trace_error: None,
+        unsettled: false,
     };
 
     #[test]
@@ -192,6 +204,72 @@ mod tests {
             not_working_cause(Some(ip("198.19.3.20")), &e),
             "the path stops after 198.18.2.2 (hop 2)"
         );
+        // Known from earlier rounds or from the paths it shares: still
+        // where the path stops, and the cause says how it is known.
+        let seen = Timestamp(1_795_608_000_000);
+        let kept = [
+            hop(1, Some("198.18.1.1")),
+            Hop {
+                last_seen: Some(seen),
+                ..hop(2, Some("198.18.2.2"))
+            },
+        ];
+        let e = Evidence {
+            hops: Some(&kept),
+            ..e
+        };
+        assert_eq!(
+            not_working_cause(Some(ip("198.19.3.20")), &e),
+            format!(
+                "the path stops after 198.18.2.2 (hop 2, last seen {})",
+                seen.rfc3339()
+            )
+        );
+        let inferred = [
+            hop(1, Some("198.18.1.1")),
+            Hop {
+                inferred: true,
+                ..hop(2, Some("198.18.2.2"))
+            },
+        ];
+        let e = Evidence {
+            hops: Some(&inferred),
+            ..e
+        };
+        assert!(not_working_cause(Some(ip("198.19.3.20")), &e)
+            .ends_with("(hop 2, as on the paths it shares)"));
+    }
+
+    #[test]
+    fn routers_that_ration_their_answers_are_not_blamed() {
+        let silent = [hop(1, None), hop(2, None)];
+        let e = Evidence {
+            gateway: Some(Gateway::Via(ip("198.18.1.1"))),
+            hops: Some(&silent),
+            unsettled: true,
+            ..NOTHING
+        };
+        let cause = not_working_cause(Some(ip("198.19.5.9")), &e);
+        assert!(cause.contains("ration their ICMP answers"), "{cause}");
+        assert!(!cause.contains("stops after"), "{cause}");
+    }
+
+    #[test]
+    fn a_hop_not_asked_is_no_path_change() {
+        let dst = Some(ip("198.19.3.10"));
+        let old = [
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.2.2")),
+            hop(3, Some("198.19.3.10")),
+        ];
+        let mut new = old;
+        new[0] = Hop {
+            inferred: true,
+            ..hop(1, Some("198.18.9.1"))
+        };
+        assert!(!path_changed(dst, &old, true, &new, true));
+        new[0].inferred = false;
+        assert!(path_changed(dst, &old, true, &new, true));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! modules; the store is written once per round, on a blocking thread.
 
 pub mod cause;
+pub mod paths;
 pub mod round;
 pub mod schedule;
 pub mod sheet;
@@ -192,7 +193,8 @@ impl<P: Probe> Monitor<P> {
         let in_use = self.state.gateways_in_use(&routes);
         self.state.set_board_gateways(&in_use, &routes, started);
         let gateways = self.state.board_gateways();
-        let jobs = self.state.jobs(&routes, started);
+        let quota = schedule::trace_quota(&self.settings, self.state.target_count());
+        let jobs = self.state.jobs(&routes, started, quota);
         let plan = round::RoundPlan {
             window: schedule::spread_window(&self.settings),
             thresholds: self.state.thresholds(),

@@ -14,7 +14,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 
 use crate::clock::Timestamp;
-use crate::probe::{PingOptions, PingOutcome, Prober, TraceOptions};
+use crate::probe::{PingOptions, PingOutcome, Prober, Status, TraceOptions};
 use crate::targets::TargetAddr;
 
 use super::schedule;
@@ -176,8 +176,12 @@ async fn probe_one<P: Probe>(
     let ts = Timestamp::now();
     // A status about to change is traced at once, so the event can say
     // where the path stops (or that it is back) - unless the board's own
-    // gateway is down, which already says it.
-    let changing = job.tracker.would_change(ping.status, thresholds) && !job.behind_down_gateway;
+    // gateway is down, which already says it. A target first seen Working
+    // needs no cause: its trace waits for its turn in the cycle.
+    let first_seen_working = job.tracker.reported.is_none() && ping.status == Status::Working;
+    let changing = job.tracker.would_change(ping.status, thresholds)
+        && !job.behind_down_gateway
+        && !first_seen_working;
     let trace = if !(job.trace_due || changing) {
         None
     } else if take_trace(traces_left) {
@@ -246,6 +250,7 @@ mod tests {
                 hops: Vec::new(),
                 reached: false,
                 unreachable_code: None,
+                limits: Vec::new(),
             })
         }
 

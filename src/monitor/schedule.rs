@@ -45,6 +45,23 @@ pub fn trace_budget(settings: &ProbeSettings, targets: usize) -> usize {
     (packets.saturating_sub(pings) / usize::from(settings.max_hops.max(1))).max(1)
 }
 
+/// Traces a round always has room for, however long the cycle.
+pub const MIN_TRACES_PER_ROUND: usize = 16;
+
+/// How many due traces a round takes, so that a cycle's traces are spread
+/// over `trace_every` instead of all falling in one round: room for every
+/// target twice a cycle (once, and once again for the ones a router's
+/// ICMP ration held back), at least [`MIN_TRACES_PER_ROUND`], and never
+/// more than the packet rate leaves ([`trace_budget`]).
+pub fn trace_quota(settings: &ProbeSettings, targets: usize) -> usize {
+    let rounds_per_cycle =
+        (settings.trace_every.as_secs_f64() / settings.interval.as_secs_f64().max(0.001)).max(1.0);
+    let spread = (2.0 * targets as f64 / rounds_per_cycle).ceil() as usize;
+    spread
+        .max(MIN_TRACES_PER_ROUND)
+        .min(trace_budget(settings, targets))
+}
+
 /// Whether a target last traced at `last` is due for a trace at `now`.
 pub fn trace_due(last: Option<Timestamp>, now: Timestamp, every: Duration) -> bool {
     match last {
@@ -129,6 +146,25 @@ mod tests {
             ..settings(60)
         };
         assert_eq!(trace_budget(&unpaced, 1000), usize::MAX);
+    }
+
+    #[test]
+    fn a_cycles_traces_are_spread_over_its_rounds() {
+        // 600 s cycle, 60 s rounds: 10 rounds; 1000 targets, twice: 200.
+        // The packet rate caps it at 74 (see above).
+        assert_eq!(trace_quota(&settings(60), 1000), 74);
+        let fast = ProbeSettings {
+            rate: 1000,
+            ..settings(60)
+        };
+        assert_eq!(trace_quota(&fast, 1000), 200);
+        assert_eq!(trace_quota(&fast, 10), MIN_TRACES_PER_ROUND);
+        // A cycle shorter than a round: every target, twice.
+        let short = ProbeSettings {
+            trace_every: Duration::from_secs(30),
+            ..fast
+        };
+        assert_eq!(trace_quota(&short, 100), 200);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::store::{
 use crate::targets::{Target, TargetList};
 
 use super::cause::{self, Evidence};
+use super::paths::{self, Retries};
 use super::schedule;
 use super::snapshot::{
     BoardGateway, BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
@@ -38,9 +39,11 @@ struct TargetState {
     recent_rtt: VecDeque<Option<f32>>,
     uptime_24h: Option<f64>,
     cause: Option<String>,
-    /// A trace was wanted but the round's trace budget was spent: trace
-    /// it next round.
+    /// A trace was wanted but the round's trace budget was spent, or a
+    /// router's ICMP ration held the last one back: trace it next round.
     trace_pending: bool,
+    /// Traces that rations held back, asked again.
+    retries: Retries,
     /// Why the last trace could not run, until one does.
     trace_error: Option<String>,
 }
@@ -48,11 +51,15 @@ struct TargetState {
 /// The latest trace of a target.
 #[derive(Debug, Clone)]
 struct PathState {
+    /// Its hops, with those it did not get kept from earlier traces (see
+    /// [`paths::merge`]).
     hops: Vec<Hop>,
     reached: bool,
     ts: Timestamp,
     /// A router's "unreachable" answer, in words.
     unreachable: Option<String>,
+    /// A router's ICMP ration kept a hop from being answered.
+    unsettled: bool,
 }
 
 /// One of the board's own default gateways.
@@ -175,6 +182,7 @@ impl MonitorState {
                     uptime_24h: None,
                     cause: None,
                     trace_pending: false,
+                    retries: Retries::default(),
                     trace_error: None,
                 },
             };
@@ -277,6 +285,7 @@ impl MonitorState {
                     reached: tr.reached,
                     ts: tr.ts,
                     unreachable: None,
+                    unsettled: false,
                 });
             }
         }
@@ -353,22 +362,45 @@ impl MonitorState {
         self.gateways.iter().map(|g| g.addr).collect()
     }
 
-    /// What to probe this round.
-    pub fn jobs(&self, routes: &RouteTable, now: Timestamp) -> Vec<ProbeJob> {
+    /// What to probe this round. At most `trace_quota` targets get a
+    /// trace that is due (first the ones never traced, then the ones asked
+    /// again, then the oldest), so a cycle's traces are spread over it;
+    /// a status change is traced besides (see [`super::round`]).
+    pub fn jobs(&self, routes: &RouteTable, now: Timestamp, trace_quota: usize) -> Vec<ProbeJob> {
         let down: Vec<IpAddr> = self
             .gateways
             .iter()
             .filter(|g| g.down())
             .map(|g| g.addr)
             .collect();
+        let mut due: Vec<(u8, Timestamp, usize)> = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let last = t.path.as_ref().map(|p| p.ts);
+                let rank = match last {
+                    None => 0,
+                    Some(_) if t.trace_pending => 1,
+                    Some(_) if schedule::trace_due(last, now, self.trace_every) => 2,
+                    Some(_) => return None,
+                };
+                Some((rank, last.unwrap_or_default(), i))
+            })
+            .collect();
+        due.sort_unstable();
+        let mut trace_due = vec![false; self.targets.len()];
+        for (_, _, i) in due.into_iter().take(trace_quota) {
+            trace_due[i] = true;
+        }
         self.targets
             .iter()
-            .map(|t| ProbeJob {
+            .zip(trace_due)
+            .map(|(t, trace_due)| ProbeJob {
                 key: t.key.clone(),
                 target: t.target.clone(),
                 tracker: t.tracker,
-                trace_due: t.trace_pending
-                    || schedule::trace_due(t.path.as_ref().map(|p| p.ts), now, self.trace_every),
+                trace_due,
                 behind_down_gateway: matches!(
                     t.ip.and_then(|ip| routes.gateway_for(ip)),
                     Some(Gateway::Via(g)) if down.contains(&g)
@@ -460,6 +492,12 @@ impl MonitorState {
                                 ip.map_or("unreachable", |ip| probe::unreachable_reason(ip, code));
                             format!("{who} reports the destination unreachable ({reason})")
                         });
+                        let hops = match &t.path {
+                            Some(old) => {
+                                paths::merge(ip, &old.hops, old.ts, &path, obs.ts, self.trace_every)
+                            }
+                            None => path.hops.clone(),
+                        };
                         if let Some(old) = &t.path {
                             if cause::path_changed(
                                 ip,
@@ -473,11 +511,11 @@ impl MonitorState {
                                     ts: obs.ts,
                                     kind: EventKind::Path,
                                     from: Some(path_text(&old.hops, old.reached)),
-                                    to: Some(path_text(&path.hops, path.reached)),
+                                    to: Some(path_text(&hops, path.reached)),
                                     detail: format!(
                                         "the path changed: was {}, now {}",
                                         path_text(&old.hops, old.reached),
-                                        path_text(&path.hops, path.reached)
+                                        path_text(&hops, path.reached)
                                     ),
                                 });
                             }
@@ -486,16 +524,19 @@ impl MonitorState {
                             target: t.key.clone(),
                             round,
                             ts: obs.ts,
-                            hops: path.hops.clone(),
+                            hops: hops.clone(),
                             reached: path.reached,
                         });
+                        let unsettled = path.unsettled();
                         t.path = Some(PathState {
-                            hops: path.hops,
+                            hops,
                             reached: path.reached,
                             ts: obs.ts,
                             unreachable,
+                            unsettled,
                         });
-                        t.trace_pending = false;
+                        t.trace_pending =
+                            t.retries.after_trace(unsettled, obs.ts, self.trace_every);
                         t.trace_error = None;
                     }
                     TraceOutcome::Failed(why) => t.trace_error = Some(why),
@@ -522,6 +563,7 @@ impl MonitorState {
                         board_gateway_up,
                         hops: t.path.as_ref().map(|p| p.hops.as_slice()),
                         unreachable: t.path.as_ref().and_then(|p| p.unreachable.as_deref()),
+                        unsettled: t.path.as_ref().is_some_and(|p| p.unsettled),
                         resolve_error: obs.ip.as_ref().err().map(String::as_str),
                         trace_error: t.trace_error.as_deref(),
                     },
@@ -742,11 +784,7 @@ mod tests {
     }
 
     fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop {
-            ttl: Ttl(ttl),
-            addr: addr.map(ip),
-            rtt_ms: addr.map(|_| 1.0),
-        }
+        Hop::new(Ttl(ttl), addr.map(ip), addr.map(|_| 1.0))
     }
 
     fn obs(key: &str, t: i64, received: u32, trace: Option<Vec<Hop>>) -> Observation {
@@ -761,6 +799,7 @@ mod tests {
                     hops,
                     reached,
                     unreachable_code: None,
+                    limits: Vec::new(),
                 })
             }),
         }

@@ -6,6 +6,8 @@
 //! one global timeline; probing a target is a future, so a round of ten
 //! thousand targets is ten thousand futures.
 
+pub mod budget;
+pub mod knowledge;
 pub mod pacer;
 pub mod ping;
 pub mod routes;
@@ -15,16 +17,18 @@ pub mod sys;
 pub mod trace;
 pub mod wire;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use futures::future::join_all;
 use serde::Serialize;
+use tokio::sync::watch;
 
 pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
 pub use sender::PacedSender;
 pub use stats::{RttSummary, Status};
-pub use trace::{Hop, Path, TraceError, TraceOptions, Tracer, Ttl};
+pub use trace::{Hop, HopLimit, Path, TraceError, TraceOptions, Tracer, Ttl};
 
 /// Everything one probe of one target needs to know.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +53,9 @@ pub struct ProbeResult {
     pub rtt_ms: Option<RttSummary>,
     pub gateway: Option<Gateway>,
     pub hops: Vec<Hop>,
+    /// Hops whose router's ICMP ration delayed or skipped their probe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<HopLimit>,
     /// Reachable: the destination answered, to ping or to traceroute.
     pub reached: bool,
     /// The address probed (`addr` itself, or what the name resolved to);
@@ -138,10 +145,26 @@ impl Prober {
         routes: &RouteTable,
         opts: &ProbeOptions,
     ) -> ProbeResult {
+        self.probe_after(label, addr, routes, opts, std::future::ready(()))
+            .await
+    }
+
+    /// Probe one address; its trace starts once `trace_after` is done.
+    async fn probe_after(
+        &self,
+        label: String,
+        addr: IpAddr,
+        routes: &RouteTable,
+        opts: &ProbeOptions,
+        trace_after: impl std::future::Future<Output = ()>,
+    ) -> ProbeResult {
         let ping = self.pinger.ping(addr, &opts.ping, &self.sender);
         let trace = async {
             match &opts.trace {
-                Some(t) => Some(self.tracer.trace(addr, t, &self.sender).await),
+                Some(t) => {
+                    trace_after.await;
+                    Some(self.tracer.trace(addr, t, &self.sender).await)
+                }
                 None => None,
             }
         };
@@ -172,6 +195,7 @@ impl Prober {
             ));
         }
         let trace_reached = path.as_ref().is_some_and(|p| p.reached);
+        let (hops, limits) = path.map_or_else(Default::default, |p| (p.hops, p.limits));
         ProbeResult {
             resolved: None,
             status: ping.status,
@@ -180,7 +204,8 @@ impl Prober {
             loss: ping.loss(),
             rtt_ms: ping.rtt,
             gateway: routes.gateway_for(addr),
-            hops: path.map(|p| p.hops).unwrap_or_default(),
+            hops,
+            limits,
             reached: ping.received > 0 || trace_reached,
             ip: Some(addr),
             notes,
@@ -188,20 +213,57 @@ impl Prober {
         }
     }
 
-    /// Probe many addresses concurrently, results in input order.
+    /// Probe many addresses concurrently, results in input order. The
+    /// first target of each subnet is traced first, and the others of that
+    /// subnet once it is done: they then start where it ended and ask only
+    /// the hops it did not show (see [`knowledge`]).
     pub async fn probe_all(
         &self,
         targets: Vec<(String, IpAddr)>,
         routes: &RouteTable,
         opts: &ProbeOptions,
     ) -> Vec<ProbeResult> {
-        join_all(
-            targets
-                .into_iter()
-                .map(|(label, addr)| self.probe(label, addr, routes, opts)),
-        )
+        let mut scouts: HashMap<IpAddr, watch::Sender<bool>> = HashMap::new();
+        let plans: Vec<(String, IpAddr, Scout)> = targets
+            .into_iter()
+            .map(|(label, addr)| {
+                let subnet = knowledge::subnet_of(addr);
+                let role = match scouts.get(&subnet) {
+                    Some(done) => Scout::Follows(done.subscribe()),
+                    None => {
+                        let (done, _) = watch::channel(false);
+                        scouts.insert(subnet, done.clone());
+                        Scout::Leads(done)
+                    }
+                };
+                (label, addr, role)
+            })
+            .collect();
+        join_all(plans.into_iter().map(|(label, addr, role)| async move {
+            match role {
+                Scout::Leads(done) => {
+                    let result = self.probe(label, addr, routes, opts).await;
+                    done.send_replace(true);
+                    result
+                }
+                Scout::Follows(mut done) => {
+                    let scouted = async move {
+                        // Err: the scout is gone; trace anyway.
+                        let _ = done.wait_for(|d| *d).await;
+                    };
+                    self.probe_after(label, addr, routes, opts, scouted).await
+                }
+            }
+        }))
         .await
     }
+}
+
+/// A target's part in [`Prober::probe_all`]: the first of its subnet
+/// traces at once and says when it is done; the others wait for it.
+enum Scout {
+    Leads(watch::Sender<bool>),
+    Follows(watch::Receiver<bool>),
 }
 
 /// 64 bits that differ between processes and runs; enough to keep probe

@@ -1,11 +1,24 @@
-//! Traceroute with ICMP echo probes, every TTL in flight at once.
+//! Traceroute with ICMP echo probes that respects each router's ICMP
+//! ration.
 //!
 //! One raw socket per family receives for every trace; the probes leave
 //! through the [`PacedSender`] thread on a send-only raw socket, which sets
-//! each probe's TTL just before sending it. A receive task per family parses each datagram with [`wire`](super::wire) and hands it to
-//! the trace that owns the quoted probe id, after checking that the probe
-//! was going where the message says. A trace therefore costs about one
-//! timeout, not one timeout per hop, and thousands run concurrently.
+//! each probe's TTL just before sending it. A receive task per family
+//! parses each datagram with [`wire`](super::wire) and hands it to the
+//! trace that owns the quoted probe id, after checking that the probe was
+//! going where the message says.
+//!
+//! A trace of a place the board knows nothing about sends every TTL at
+//! once, lowest first, and costs about one timeout. Once something is
+//! known ([`knowledge`](super::knowledge)), a trace starts where the
+//! destination answered last time (or where its subnet's did), goes on
+//! forwards if it is not there, and then backwards, one TTL at a time,
+//! until it meets a router of the stop set, whose earlier hops it copies
+//! (marked inferred). Every probe expected to expire at a router first
+//! takes a token of that router's ration ([`budget`](super::budget)),
+//! waiting for it up to the trace's patience; a probe that would wait
+//! longer is not sent, and the hop is filled from what neighbouring paths
+//! show (inferred) and listed in [`Path::limits`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,9 +30,12 @@ use serde::Serialize;
 use socket2::Socket;
 use tokio::sync::mpsc;
 
+use super::budget::{Asked, RouterBudgets};
+use super::knowledge::{KnownPath, PathKnowledge};
 use super::sender::{Outgoing, PacedSender};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
 use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
+use crate::clock::Timestamp;
 
 /// Time to live / hop limit of a probe: which hop it expires at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -33,6 +49,12 @@ pub struct TraceOptions {
     pub max_hops: u8,
     /// How long to wait for each probe's answer.
     pub timeout: Duration,
+    /// How long a probe may wait for a token of its router's ration;
+    /// beyond, the hop is not asked this time.
+    pub patience: Duration,
+    /// How long what a trace learnt stays good for the next ones (the
+    /// trace cycle).
+    pub remember: Duration,
 }
 
 /// One hop of a path: who answered at this TTL, if anyone.
@@ -41,6 +63,54 @@ pub struct Hop {
     pub ttl: Ttl,
     pub addr: Option<IpAddr>,
     pub rtt_ms: Option<f64>,
+    /// Not asked in this trace: copied from a path that shares this hop
+    /// (Doubletree's stop set), or from the target's neighbours when the
+    /// router's ration was spent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
+    /// Not answered in the latest trace: `addr` was last seen here then
+    /// (the monitor keeps a hop seen within the last trace cycle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
+}
+
+impl Hop {
+    /// A hop as one probe found it: `addr` answered (with `rtt_ms`), or
+    /// nobody did.
+    pub fn new(ttl: Ttl, addr: Option<IpAddr>, rtt_ms: Option<f64>) -> Hop {
+        Hop {
+            ttl,
+            addr,
+            rtt_ms,
+            inferred: false,
+            last_seen: None,
+        }
+    }
+
+    /// Whether `addr` answered in the trace that produced this hop.
+    pub fn fresh(&self) -> bool {
+        self.addr.is_some() && !self.inferred && self.last_seen.is_none()
+    }
+}
+
+/// A hop whose router's ICMP ration held the trace back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HopLimit {
+    pub ttl: Ttl,
+    /// The router expected there, when the board knows it.
+    pub router: Option<IpAddr>,
+    /// How long the probe waited for a token (or would have had to wait,
+    /// when it was not sent).
+    #[serde(rename = "waited_ms", serialize_with = "as_millis")]
+    pub waited: Duration,
+    /// `false`: the probe was not sent (it would have waited past the
+    /// trace's patience), or the router, which answers other traces, did
+    /// not answer it.
+    pub answered: bool,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The path to a destination.
@@ -53,12 +123,20 @@ pub struct Path {
     pub reached: bool,
     /// Set when a router said the destination cannot be reached.
     pub unreachable_code: Option<u8>,
+    /// Hops whose router's ration delayed or skipped their probe.
+    pub limits: Vec<HopLimit>,
 }
 
 impl Path {
     /// The last hop that answered: where the path stops.
     pub fn last_answering(&self) -> Option<&Hop> {
         self.hops.iter().rev().find(|h| h.addr.is_some())
+    }
+
+    /// Whether a router's ration kept a hop from being answered: worth
+    /// asking again once it has refilled.
+    pub fn unsettled(&self) -> bool {
+        self.limits.iter().any(|l| !l.answered)
     }
 }
 
@@ -116,6 +194,14 @@ impl Drop for FamilyTracer {
     }
 }
 
+/// What every trace of the process shares: the routers' rations and what
+/// earlier traces learnt.
+#[derive(Debug, Default)]
+struct Shared {
+    budgets: RouterBudgets,
+    knowledge: PathKnowledge,
+}
+
 /// Traces paths over shared raw ICMP sockets.
 pub struct Tracer {
     v4: Result<FamilyTracer, Arc<PrivilegeError>>,
@@ -125,6 +211,7 @@ pub struct Tracer {
     /// claims a ping's reply.
     reserved_ident: u16,
     tokens: ProbeTokens,
+    shared: Mutex<Shared>,
 }
 
 impl Tracer {
@@ -140,6 +227,7 @@ impl Tracer {
             next_id: AtomicU32::new(first_id),
             tokens: ProbeTokens::new(),
             reserved_ident,
+            shared: Mutex::default(),
         }
     }
 
@@ -171,9 +259,8 @@ impl Tracer {
         }
     }
 
-    /// Trace the path to `dst`. Every TTL is sent through the sender's
-    /// timeline, lowest first; sending stops early once the destination (or
-    /// a router saying it is unreachable) has answered below the next TTL.
+    /// Trace the path to `dst` (see the module's documentation for the
+    /// order of the probes).
     pub async fn trace(
         &self,
         dst: IpAddr,
@@ -184,71 +271,311 @@ impl Tracer {
             Family::V4 => &self.v4,
             Family::V6 => &self.v6,
         };
-        let tracer = family
+        let family = family
             .as_ref()
             .map_err(|e| TraceError::Unavailable(e.clone()))?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut sent = ProbesInFlight {
-            pending: &tracer.pending,
-            ids: Vec::new(),
+        let expected = lock(&self.shared)
+            .knowledge
+            .expect(dst, Instant::now(), opts.remember);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut run = TraceRun {
+            tracer: self,
+            family,
+            sender,
+            dst,
+            opts,
+            answers: Answers::new(opts.max_hops),
+            limits: Vec::new(),
+            asked: vec![None; usize::from(opts.max_hops)],
+            tx,
+            rx,
+            sent: ProbesInFlight {
+                pending: &family.pending,
+                ids: Vec::new(),
+            },
+            first_send: true,
         };
-        let mut answers = Answers::new(opts.max_hops);
-        let mut deadline = Instant::now() + opts.timeout;
+        let start = expected.start_ttl().min(Ttl(opts.max_hops));
+        run.forward(start, &expected).await?;
+        run.backward(start, &expected).await?;
+        let now = Instant::now();
+        let mut shared = lock(&self.shared);
+        run.fill_limited(&expected, &shared.knowledge, now);
+        let path = run.answers.into_path(run.limits);
+        shared.knowledge.learn(dst, &path, now, opts.remember);
+        Ok(path)
+    }
+}
 
-        for ttl in 1..=opts.max_hops {
-            while let Ok(heard) = rx.try_recv() {
-                answers.record(heard);
-            }
-            if answers.end_ttl().is_some_and(|end| end.0 < ttl) {
-                break;
-            }
-            let id = self.allocate_id();
-            let data = self.tokens.payload(dst, id, wire::PROBE_PAYLOAD);
-            let packet = match dst {
-                IpAddr::V4(_) => wire::emit_echo_v4(id, &data),
-                IpAddr::V6(_) => wire::emit_echo_v6(id, &data),
-            };
-            // Registered before the send: an answer can be queued before
-            // `sendto` even returns.
-            lock(&tracer.pending).insert(
-                id,
-                Pending {
-                    dst,
-                    ttl: Ttl(ttl),
-                    token: self.tokens.of(dst, id),
-                    answers: tx.clone(),
-                },
-            );
-            sent.ids.push(id);
-            let outgoing = Outgoing {
-                socket: tracer.send.clone(),
-                dst,
-                ttl: Some(ttl),
-                packet,
-            };
-            match sender.send(outgoing).await {
-                Ok(sent_at) => {
-                    answers.sent(Ttl(ttl), sent_at);
-                    deadline = sent_at + opts.timeout;
+/// A router that answered some trace this recently, and is silent to this
+/// one, is taken to be rationing its answers rather than gone.
+const ALIVE_WITHIN: Duration = Duration::from_secs(120);
+
+/// TTLs sent together past a known part of the path.
+const FORWARD_WINDOW: u8 = 3;
+
+/// One trace in progress.
+struct TraceRun<'a> {
+    tracer: &'a Tracer,
+    family: &'a FamilyTracer,
+    sender: &'a PacedSender,
+    dst: IpAddr,
+    opts: &'a TraceOptions,
+    answers: Answers,
+    limits: Vec<HopLimit>,
+    /// Whose ration each TTL's probe took, by TTL from 1.
+    asked: Vec<Option<Asked>>,
+    tx: mpsc::UnboundedSender<Heard>,
+    rx: mpsc::UnboundedReceiver<Heard>,
+    sent: ProbesInFlight<'a>,
+    /// No probe has left yet: a send error then means no route at all.
+    first_send: bool,
+}
+
+/// What became of one probe.
+enum Sent {
+    /// It left at this time.
+    At(Instant),
+    /// Its router's ration would not allow it within the patience.
+    NotAsked,
+    /// The kernel refused it (no route beyond some point).
+    Refused,
+}
+
+impl TraceRun<'_> {
+    /// Probe `start` and the TTLs above it, lowest first, until the
+    /// destination (or a router saying it is unreachable) answers below the
+    /// next TTL, and wait for the answers. From TTL 1 every TTL is sent at
+    /// once; from further out (the place is known) a few at a time, going
+    /// on only while routers answer past what was expected: a silent
+    /// destination then costs a few probes, not one per TTL.
+    async fn forward(&mut self, start: Ttl, expected: &KnownPath) -> Result<(), TraceError> {
+        let window = if start.0 == 1 {
+            self.opts.max_hops
+        } else {
+            FORWARD_WINDOW
+        };
+        let mut from = start.0;
+        while from <= self.opts.max_hops {
+            let to = from.saturating_add(window - 1).min(self.opts.max_hops);
+            let mut deadline = None;
+            for ttl in from..=to {
+                self.take_answers();
+                if self.answers.end_ttl().is_some_and(|end| end.0 < ttl) {
+                    break;
                 }
-                // No route at all is an answer too: nothing lies beyond.
-                Err(source) if ttl == 1 => return Err(TraceError::Send { dst, source }),
-                Err(_) => break,
+                match self.send(Ttl(ttl), expected).await? {
+                    Sent::At(at) => deadline = Some(at + self.opts.timeout),
+                    Sent::NotAsked => {}
+                    Sent::Refused => return Ok(()),
+                }
+            }
+            let Some(deadline) = deadline else {
+                return Ok(());
+            };
+            self.wait_until(deadline, |a| a.complete_from(start)).await;
+            let goes_on = (from..=to).any(|t| self.answers.router_at(Ttl(t)).is_some());
+            if self.answers.end_ttl().is_some() || !goes_on {
+                return Ok(());
+            }
+            from = to.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Probe the TTLs below `start`, highest first, one at a time, until a
+    /// router of the stop set answers; its earlier hops are copied.
+    async fn backward(&mut self, start: Ttl, expected: &KnownPath) -> Result<(), TraceError> {
+        for ttl in (1..start.0).rev() {
+            if let Some(router) = self.answers.router_at(Ttl(ttl + 1)) {
+                if self.copy_prefix_before(Ttl(ttl + 1), router) {
+                    return Ok(());
+                }
+            }
+            match self.send(Ttl(ttl), expected).await? {
+                Sent::At(at) => {
+                    let index = usize::from(ttl - 1);
+                    self.wait_until(at + self.opts.timeout, |a| a.by_ttl[index].is_some())
+                        .await;
+                }
+                // Its router's ration is spent; if the router expected
+                // there is in the stop set, the rest is known without
+                // asking the routers before it either.
+                Sent::NotAsked => {
+                    if let Some(router) = expected.router_at(Ttl(ttl)) {
+                        if self.copy_prefix_before(Ttl(ttl), router) {
+                            self.answers.infer(Ttl(ttl), router);
+                            return Ok(());
+                        }
+                    }
+                }
+                Sent::Refused => return Ok(()),
             }
         }
-        drop(tx);
+        Ok(())
+    }
 
+    /// If `router` was seen at `ttl` and is in the stop set, fill the hops
+    /// before it from there (inferred). Returns whether it did.
+    fn copy_prefix_before(&mut self, ttl: Ttl, router: IpAddr) -> bool {
+        let shared = lock(&self.tracer.shared);
+        let Some(prefix) =
+            shared
+                .knowledge
+                .prefix_before(ttl, router, Instant::now(), self.opts.remember)
+        else {
+            return false;
+        };
+        for (i, addr) in prefix.iter().enumerate() {
+            self.answers.infer(Ttl(i as u8 + 1), *addr);
+        }
+        true
+    }
+
+    /// Send the probe with this TTL once its router's ration allows.
+    async fn send(&mut self, ttl: Ttl, expected: &KnownPath) -> Result<Sent, TraceError> {
+        let asked = expected.asked_at(self.dst, ttl);
+        self.asked[usize::from(ttl.0 - 1)] = asked;
+        if let Some(who) = asked {
+            let now = Instant::now();
+            let slot =
+                lock(&self.tracer.shared)
+                    .budgets
+                    .reserve(who, now, now + self.opts.patience);
+            let router = match who {
+                Asked::Router(r) => Some(r),
+                Asked::Unknown { .. } => None,
+            };
+            match slot {
+                None => {
+                    let waited = lock(&self.tracer.shared).budgets.wait(who, now);
+                    self.limits.push(HopLimit {
+                        ttl,
+                        router,
+                        waited,
+                        answered: false,
+                    });
+                    return Ok(Sent::NotAsked);
+                }
+                Some(at) if at > now => {
+                    self.limits.push(HopLimit {
+                        ttl,
+                        router,
+                        waited: at - now,
+                        answered: true,
+                    });
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                }
+                Some(_) => {}
+            }
+        }
+        let dst = self.dst;
+        let id = self.tracer.allocate_id();
+        let data = self.tracer.tokens.payload(dst, id, wire::PROBE_PAYLOAD);
+        let packet = match dst {
+            IpAddr::V4(_) => wire::emit_echo_v4(id, &data),
+            IpAddr::V6(_) => wire::emit_echo_v6(id, &data),
+        };
+        // Registered before the send: an answer can be queued before
+        // `sendto` even returns.
+        lock(&self.family.pending).insert(
+            id,
+            Pending {
+                dst,
+                ttl,
+                token: self.tracer.tokens.of(dst, id),
+                answers: self.tx.clone(),
+            },
+        );
+        self.sent.ids.push(id);
+        let outgoing = Outgoing {
+            socket: self.family.send.clone(),
+            dst,
+            ttl: Some(ttl.0),
+            packet,
+        };
+        let first = std::mem::take(&mut self.first_send);
+        match self.sender.send(outgoing).await {
+            Ok(sent_at) => {
+                self.answers.sent(ttl, sent_at);
+                Ok(Sent::At(sent_at))
+            }
+            // No route at all is an answer too: nothing lies beyond.
+            Err(source) if first => Err(TraceError::Send { dst, source }),
+            Err(_) => Ok(Sent::Refused),
+        }
+    }
+
+    fn take_answers(&mut self) {
+        while let Ok(heard) = self.rx.try_recv() {
+            self.record(heard);
+        }
+    }
+
+    fn record(&mut self, heard: Heard) {
+        // A router the trace did not expect spent an error on it.
+        let index = usize::from(heard.ttl.0).wrapping_sub(1);
+        if heard.kind != ReplyKind::EchoReply {
+            let who = Asked::Router(heard.from);
+            if self.asked.get(index).copied().flatten() != Some(who) {
+                lock(&self.tracer.shared).budgets.spent(who, Instant::now());
+            }
+        }
+        if let Some(limit) = self.limits.iter_mut().find(|l| l.ttl == heard.ttl) {
+            limit.answered = true;
+        }
+        self.answers.record(heard);
+    }
+
+    /// Take answers until `done` holds or `deadline` passes.
+    async fn wait_until(&mut self, deadline: Instant, done: impl Fn(&Answers) -> bool) {
         let deadline = tokio::time::Instant::from_std(deadline);
-        while !answers.complete() {
+        self.take_answers();
+        while !done(&self.answers) {
             tokio::select! {
-                heard = rx.recv() => match heard {
-                    Some(h) => answers.record(h),
+                heard = self.rx.recv() => match heard {
+                    Some(h) => self.record(h),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        Ok(answers.into_path())
+    }
+
+    /// Hops that were not answered because of a router's ration (not
+    /// asked, or asked of a router that answers other traces): filled with
+    /// the router expected there, marked inferred, and listed as limits.
+    fn fill_limited(&mut self, expected: &KnownPath, knowledge: &PathKnowledge, now: Instant) {
+        self.take_answers();
+        let end = self
+            .answers
+            .end_ttl()
+            .map_or(self.answers.by_ttl.len(), |t| usize::from(t.0 - 1));
+        for i in 0..end {
+            let ttl = Ttl(i as u8 + 1);
+            if self.answers.known(ttl) {
+                continue;
+            }
+            let Some(router) = expected.router_at(ttl) else {
+                continue;
+            };
+            let skipped = self.limits.iter().any(|l| l.ttl == ttl && !l.answered);
+            let silent_but_alive = self.answers.sent_at[i].is_some()
+                && knowledge.answers_others(router, now, ALIVE_WITHIN.min(self.opts.remember));
+            if !(skipped || silent_but_alive) {
+                continue;
+            }
+            self.answers.infer(ttl, router);
+            if !skipped {
+                self.limits.push(HopLimit {
+                    ttl,
+                    router: Some(router),
+                    waited: Duration::ZERO,
+                    answered: false,
+                });
+            }
+        }
+        self.limits.sort_by_key(|l| l.ttl);
     }
 }
 
@@ -331,6 +658,8 @@ fn match_reply(
 struct Answers {
     by_ttl: Vec<Option<HopAnswer>>,
     sent_at: Vec<Option<Instant>>,
+    /// Hops not answered but known from elsewhere (see [`Hop::inferred`]).
+    inferred: Vec<Option<IpAddr>>,
 }
 
 impl Answers {
@@ -338,6 +667,7 @@ impl Answers {
         Answers {
             by_ttl: vec![None; usize::from(max_hops)],
             sent_at: vec![None; usize::from(max_hops)],
+            inferred: vec![None; usize::from(max_hops)],
         }
     }
 
@@ -370,6 +700,27 @@ impl Answers {
         }
     }
 
+    /// A hop known without an answer in this trace.
+    fn infer(&mut self, ttl: Ttl, addr: IpAddr) {
+        let index = usize::from(ttl.0).wrapping_sub(1);
+        if self.by_ttl.get(index).is_some_and(Option::is_none) {
+            self.inferred[index] = Some(addr);
+        }
+    }
+
+    /// Whether the hop at `ttl` is answered or inferred.
+    fn known(&self, ttl: Ttl) -> bool {
+        let index = usize::from(ttl.0).wrapping_sub(1);
+        self.by_ttl.get(index).is_some_and(Option::is_some)
+            || self.inferred.get(index).is_some_and(Option::is_some)
+    }
+
+    /// The router that answered at `ttl` with "time exceeded".
+    fn router_at(&self, ttl: Ttl) -> Option<IpAddr> {
+        let a = (*self.by_ttl.get(usize::from(ttl.0).wrapping_sub(1))?)?;
+        (a.kind == ReplyKind::TimeExceeded).then_some(a.from)
+    }
+
     /// The lowest TTL at which the path ended: the destination answered,
     /// or someone said it is unreachable.
     fn end_ttl(&self) -> Option<Ttl> {
@@ -381,35 +732,46 @@ impl Answers {
             .min()
     }
 
-    /// Complete when the path has ended and every hop before the end
-    /// answered: nothing more can change the result.
-    fn complete(&self) -> bool {
+    /// Complete from `start` when the path has ended and every hop from
+    /// `start` to the end answered: nothing more can change that part.
+    fn complete_from(&self, start: Ttl) -> bool {
         match self.end_ttl() {
-            Some(end) => self.by_ttl[..usize::from(end.0 - 1)]
-                .iter()
-                .all(Option::is_some),
+            Some(end) => {
+                let from = usize::from(start.0 - 1).min(usize::from(end.0 - 1));
+                self.by_ttl[from..usize::from(end.0 - 1)]
+                    .iter()
+                    .all(Option::is_some)
+            }
             None => false,
         }
     }
 
-    fn into_path(self) -> Path {
+    fn into_path(self, limits: Vec<HopLimit>) -> Path {
         let end = self.end_ttl();
         let last = end.map_or_else(
             || {
                 self.by_ttl
                     .iter()
-                    .rposition(Option::is_some)
+                    .zip(&self.inferred)
+                    .rposition(|(a, i)| a.is_some() || i.is_some())
                     .map_or(0, |i| i + 1)
             },
             |t| usize::from(t.0),
         );
         let hops = self.by_ttl[..last]
             .iter()
+            .zip(&self.inferred)
             .enumerate()
-            .map(|(i, a)| Hop {
-                ttl: Ttl(i as u8 + 1),
-                addr: a.map(|a| a.from),
-                rtt_ms: a.map(|a| a.rtt.as_secs_f64() * 1000.0),
+            .map(|(i, (a, inferred))| {
+                let ttl = Ttl(i as u8 + 1);
+                match (a, inferred) {
+                    (Some(a), _) => Hop::new(ttl, Some(a.from), Some(a.rtt.as_secs_f64() * 1000.0)),
+                    (None, Some(addr)) => Hop {
+                        inferred: true,
+                        ..Hop::new(ttl, Some(*addr), None)
+                    },
+                    (None, None) => Hop::new(ttl, None, None),
+                }
             })
             .collect();
         let end_answer = end.and_then(|t| self.by_ttl[usize::from(t.0 - 1)]);
@@ -420,6 +782,10 @@ impl Answers {
                 Some(ReplyKind::Unreachable { code }) => Some(code),
                 _ => None,
             },
+            limits: limits
+                .into_iter()
+                .filter(|l| usize::from(l.ttl.0) <= last)
+                .collect(),
         }
     }
 }
@@ -459,10 +825,10 @@ mod tests {
         a.record(answer(4, "198.19.3.10", ReplyKind::EchoReply));
         a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
         a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
-        assert!(!a.complete(), "hop 2 still missing");
+        assert!(!a.complete_from(Ttl(1)), "hop 2 still missing");
         a.record(answer(2, "198.18.2.2", ReplyKind::TimeExceeded));
-        assert!(a.complete());
-        let p = a.into_path();
+        assert!(a.complete_from(Ttl(1)));
+        let p = a.into_path(Vec::new());
         assert!(p.reached);
         let addrs: Vec<_> = p.hops.iter().map(|h| h.addr.unwrap()).collect();
         assert_eq!(
@@ -477,8 +843,8 @@ mod tests {
         let mut a = answers(30);
         a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
         a.record(answer(2, "198.18.2.2", ReplyKind::TimeExceeded));
-        assert!(!a.complete());
-        let p = a.into_path();
+        assert!(!a.complete_from(Ttl(1)));
+        let p = a.into_path(Vec::new());
         assert!(!p.reached);
         assert_eq!(p.hops.len(), 2);
         assert_eq!(p.last_answering().unwrap().addr, Some(ip("198.18.2.2")));
@@ -489,7 +855,7 @@ mod tests {
         let mut a = answers(30);
         a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
         a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
-        let p = a.into_path();
+        let p = a.into_path(Vec::new());
         assert!(p.reached);
         assert_eq!(p.hops.len(), 3);
         assert_eq!(p.hops[1].addr, None);
@@ -501,8 +867,8 @@ mod tests {
         let mut a = answers(30);
         a.record(answer(1, "198.18.1.1", ReplyKind::Unreachable { code: 0 }));
         a.record(answer(2, "198.18.1.1", ReplyKind::Unreachable { code: 0 }));
-        assert!(a.complete());
-        let p = a.into_path();
+        assert!(a.complete_from(Ttl(1)));
+        let p = a.into_path(Vec::new());
         assert!(!p.reached);
         assert_eq!(p.unreachable_code, Some(0));
         assert_eq!(p.hops.len(), 1);
@@ -510,7 +876,7 @@ mod tests {
 
     #[test]
     fn nothing_answered_is_an_empty_path() {
-        let p = answers(30).into_path();
+        let p = answers(30).into_path(Vec::new());
         assert!(p.hops.is_empty() && !p.reached);
         assert_eq!(p.last_answering(), None);
     }
@@ -520,7 +886,7 @@ mod tests {
         let mut a = answers(3);
         a.record(answer(0, "198.18.1.1", ReplyKind::EchoReply));
         a.record(answer(9, "198.18.1.1", ReplyKind::EchoReply));
-        assert!(a.into_path().hops.is_empty());
+        assert!(a.into_path(Vec::new()).hops.is_empty());
     }
 
     #[tokio::test]

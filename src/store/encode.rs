@@ -91,11 +91,7 @@ pub fn hops_from_json(s: &str) -> Result<Vec<Hop>, BadValue> {
         serde_json::from_str(s).map_err(|e| BadValue(format!("hops {s:?}: {e}")))?;
     Ok(stored
         .into_iter()
-        .map(|(ttl, addr, rtt)| Hop {
-            ttl: Ttl(ttl),
-            addr,
-            rtt_ms: rtt.map(us_to_ms),
-        })
+        .map(|(ttl, addr, rtt)| Hop::new(Ttl(ttl), addr, rtt.map(us_to_ms)))
         .collect())
 }
 
@@ -161,21 +157,9 @@ mod tests {
     #[test]
     fn hops_compact_json() {
         let hops = vec![
-            Hop {
-                ttl: Ttl(1),
-                addr: Some("198.18.1.1".parse().unwrap()),
-                rtt_ms: Some(0.412),
-            },
-            Hop {
-                ttl: Ttl(2),
-                addr: None,
-                rtt_ms: None,
-            },
-            Hop {
-                ttl: Ttl(3),
-                addr: Some("2001:db8::3".parse().unwrap()),
-                rtt_ms: Some(12.5),
-            },
+            Hop::new(Ttl(1), Some("198.18.1.1".parse().unwrap()), Some(0.412)),
+            Hop::new(Ttl(2), None, None),
+            Hop::new(Ttl(3), Some("2001:db8::3".parse().unwrap()), Some(12.5)),
         ];
         let s = hops_to_json(&hops);
         assert_eq!(

@@ -1604,21 +1604,9 @@ mod tests {
             round: RoundId(round),
             ts: Timestamp(ts),
             hops: vec![
-                Hop {
-                    ttl: Ttl(1),
-                    addr: Some("198.18.1.1".parse().unwrap()),
-                    rtt_ms: Some(0.5),
-                },
-                Hop {
-                    ttl: Ttl(2),
-                    addr: None,
-                    rtt_ms: None,
-                },
-                Hop {
-                    ttl: Ttl(3),
-                    addr: Some(target.parse().unwrap()),
-                    rtt_ms: Some(2.25),
-                },
+                Hop::new(Ttl(1), Some("198.18.1.1".parse().unwrap()), Some(0.5)),
+                Hop::new(Ttl(2), None, None),
+                Hop::new(Ttl(3), Some(target.parse().unwrap()), Some(2.25)),
             ],
             reached: true,
         }

@@ -340,21 +340,9 @@ mod tests {
             round: RoundId(42),
             ts: Timestamp(T),
             hops: vec![
-                Hop {
-                    ttl: Ttl(1),
-                    addr: Some("198.18.0.1".parse().unwrap()),
-                    rtt_ms: Some(0.412),
-                },
-                Hop {
-                    ttl: Ttl(2),
-                    addr: None,
-                    rtt_ms: None,
-                },
-                Hop {
-                    ttl: Ttl(255),
-                    addr: Some("198.18.0.7".parse().unwrap()),
-                    rtt_ms: Some(2.0),
-                },
+                Hop::new(Ttl(1), Some("198.18.0.1".parse().unwrap()), Some(0.412)),
+                Hop::new(Ttl(2), None, None),
+                Hop::new(Ttl(255), Some("198.18.0.7".parse().unwrap()), Some(2.0)),
             ],
             reached: true,
         };

@@ -24,11 +24,11 @@ pub const HOSTILE_NAME: &str = "core \"sw\"\\1\nx";
 pub const HOSTILE_GROUP: &str = "<script>alert(1)</script>";
 
 fn hop(ttl: u8, addr: Option<&str>, rtt: Option<f64>) -> Hop {
-    Hop {
-        ttl: Ttl(ttl),
-        addr: addr.map(|a| a.parse().expect("test address")),
-        rtt_ms: rtt,
-    }
+    Hop::new(
+        Ttl(ttl),
+        addr.map(|a| a.parse().expect("test address")),
+        rtt,
+    )
 }
 
 fn target(sno: usize, addr: &str) -> TargetView {

@@ -32,9 +32,14 @@ pub fn start_offset(index: usize, count: usize, window: Duration) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// Packets a trace is reckoned to cost. The first trace into a place the
+/// board does not know sends every TTL up to `max_hops`; the later ones
+/// start where the destination was and send a few (see `probe::trace`).
+pub const TRACE_PACKETS: u8 = 8;
+
 /// How many traces fit in a round beside the pings, at the configured
-/// rate, if each costs `max_hops` packets (a dead path does; a live one
-/// stops early). At least one, so deferred traces always move on.
+/// rate, if each costs [`TRACE_PACKETS`] (or `max_hops`, when fewer). At
+/// least one, so deferred traces always move on.
 pub fn trace_budget(settings: &ProbeSettings, targets: usize) -> usize {
     if settings.rate == 0 {
         return usize::MAX;
@@ -42,7 +47,8 @@ pub fn trace_budget(settings: &ProbeSettings, targets: usize) -> usize {
     let window = spread_window(settings).max(Duration::from_secs(1));
     let packets = (f64::from(settings.rate) * window.as_secs_f64()) as usize;
     let pings = targets.saturating_mul(settings.count as usize);
-    (packets.saturating_sub(pings) / usize::from(settings.max_hops.max(1))).max(1)
+    let per_trace = usize::from(settings.max_hops.clamp(1, TRACE_PACKETS));
+    (packets.saturating_sub(pings) / per_trace).max(1)
 }
 
 /// Traces a round always has room for, however long the cycle.
@@ -138,8 +144,8 @@ mod tests {
 
     #[test]
     fn the_trace_budget_is_what_the_rate_leaves_after_pings() {
-        // 52.2 s at 100/s = 5220 packets; 1000 x 3 pings; 2220 / 30 hops.
-        assert_eq!(trace_budget(&settings(60), 1000), 74);
+        // 52.2 s at 100/s = 5220 packets; 1000 x 3 pings; 2220 / 8.
+        assert_eq!(trace_budget(&settings(60), 1000), 277);
         assert_eq!(trace_budget(&settings(60), 5000), 1, "never zero");
         let unpaced = ProbeSettings {
             rate: 0,
@@ -151,8 +157,9 @@ mod tests {
     #[test]
     fn a_cycles_traces_are_spread_over_its_rounds() {
         // 600 s cycle, 60 s rounds: 10 rounds; 1000 targets, twice: 200.
-        // The packet rate caps it at 74 (see above).
-        assert_eq!(trace_quota(&settings(60), 1000), 74);
+        assert_eq!(trace_quota(&settings(60), 1000), 200);
+        // The packet rate caps it (see above).
+        assert_eq!(trace_quota(&settings(60), 2000), 1);
         let fast = ProbeSettings {
             rate: 1000,
             ..settings(60)

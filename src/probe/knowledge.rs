@@ -72,9 +72,13 @@ impl KnownPath {
     }
 
     /// Whose ration a probe with this TTL spends; `None` when it is
-    /// expected to reach the destination.
+    /// expected to reach the destination, or to go past the last router
+    /// a trace of this place saw (into silence: a destination that does
+    /// not answer costs no router anything; a router that does answer
+    /// there is charged then).
     pub fn asked_at(&self, dst: IpAddr, ttl: Ttl) -> Option<Asked> {
-        if self.reaches(ttl) {
+        let past_known = !self.is_empty() && usize::from(ttl.0) > self.hops.len();
+        if self.reaches(ttl) || past_known {
             return None;
         }
         Some(match self.router_at(ttl) {
@@ -86,8 +90,13 @@ impl KnownPath {
         })
     }
 
+    /// Whether nothing at all is known.
+    pub fn is_empty(&self) -> bool {
+        self.reached_at.is_none() && self.hops.iter().all(Option::is_none)
+    }
+
     /// This path, with the gaps filled from `other`.
-    fn or(mut self, other: &KnownPath) -> KnownPath {
+    pub fn or(mut self, other: &KnownPath) -> KnownPath {
         if self.reached_at.is_none() {
             self.reached_at = other.reached_at;
         }
@@ -310,8 +319,19 @@ mod tests {
         let t0 = Instant::now();
         k.learn(ip("198.19.5.1"), &path(&[None, Some(R2)], false), t0, CYCLE);
         assert_eq!(k.prefix_before(Ttl(2), ip(R2), t0, CYCLE), None);
-        // Its neighbours start past the last router it showed.
-        assert_eq!(k.expect(ip("198.19.5.2"), t0, CYCLE).start_ttl(), Ttl(3));
+        // Its neighbours start past the last router it showed, and the
+        // probes into the silence beyond cost no router anything.
+        let e = k.expect(ip("198.19.5.2"), t0, CYCLE);
+        assert_eq!(e.start_ttl(), Ttl(3));
+        assert_eq!(e.asked_at(ip("198.19.5.2"), Ttl(3)), None);
+        assert_eq!(
+            e.asked_at(ip("198.19.5.2"), Ttl(1)),
+            Some(Asked::Unknown {
+                v6: false,
+                ttl: Ttl(1)
+            }),
+            "a gap in what is known"
+        );
         assert!(k.answers_others(ip(R2), t0, CYCLE));
         assert!(!k.answers_others(ip(R1), t0, CYCLE));
     }

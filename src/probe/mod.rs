@@ -17,12 +17,10 @@ pub mod sys;
 pub mod trace;
 pub mod wire;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use futures::future::join_all;
 use serde::Serialize;
-use tokio::sync::watch;
 
 pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
@@ -145,26 +143,10 @@ impl Prober {
         routes: &RouteTable,
         opts: &ProbeOptions,
     ) -> ProbeResult {
-        self.probe_after(label, addr, routes, opts, std::future::ready(()))
-            .await
-    }
-
-    /// Probe one address; its trace starts once `trace_after` is done.
-    async fn probe_after(
-        &self,
-        label: String,
-        addr: IpAddr,
-        routes: &RouteTable,
-        opts: &ProbeOptions,
-        trace_after: impl std::future::Future<Output = ()>,
-    ) -> ProbeResult {
         let ping = self.pinger.ping(addr, &opts.ping, &self.sender);
         let trace = async {
             match &opts.trace {
-                Some(t) => {
-                    trace_after.await;
-                    Some(self.tracer.trace(addr, t, &self.sender).await)
-                }
+                Some(t) => Some(self.tracer.trace(addr, t, &self.sender).await),
                 None => None,
             }
         };
@@ -213,57 +195,22 @@ impl Prober {
         }
     }
 
-    /// Probe many addresses concurrently, results in input order. The
-    /// first target of each subnet is traced first, and the others of that
-    /// subnet once it is done: they then start where it ended and ask only
-    /// the hops it did not show (see [`knowledge`]).
+    /// Probe many addresses concurrently, results in input order. Their
+    /// traces share what they learn: the first into a subnet scouts it for
+    /// the others (see [`Tracer`]).
     pub async fn probe_all(
         &self,
         targets: Vec<(String, IpAddr)>,
         routes: &RouteTable,
         opts: &ProbeOptions,
     ) -> Vec<ProbeResult> {
-        let mut scouts: HashMap<IpAddr, watch::Sender<bool>> = HashMap::new();
-        let plans: Vec<(String, IpAddr, Scout)> = targets
-            .into_iter()
-            .map(|(label, addr)| {
-                let subnet = knowledge::subnet_of(addr);
-                let role = match scouts.get(&subnet) {
-                    Some(done) => Scout::Follows(done.subscribe()),
-                    None => {
-                        let (done, _) = watch::channel(false);
-                        scouts.insert(subnet, done.clone());
-                        Scout::Leads(done)
-                    }
-                };
-                (label, addr, role)
-            })
-            .collect();
-        join_all(plans.into_iter().map(|(label, addr, role)| async move {
-            match role {
-                Scout::Leads(done) => {
-                    let result = self.probe(label, addr, routes, opts).await;
-                    done.send_replace(true);
-                    result
-                }
-                Scout::Follows(mut done) => {
-                    let scouted = async move {
-                        // Err: the scout is gone; trace anyway.
-                        let _ = done.wait_for(|d| *d).await;
-                    };
-                    self.probe_after(label, addr, routes, opts, scouted).await
-                }
-            }
-        }))
+        join_all(
+            targets
+                .into_iter()
+                .map(|(label, addr)| self.probe(label, addr, routes, opts)),
+        )
         .await
     }
-}
-
-/// A target's part in [`Prober::probe_all`]: the first of its subnet
-/// traces at once and says when it is done; the others wait for it.
-enum Scout {
-    Leads(watch::Sender<bool>),
-    Follows(watch::Receiver<bool>),
 }
 
 /// 64 bits that differ between processes and runs; enough to keep probe

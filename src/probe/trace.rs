@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socket2::Socket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::budget::{Asked, RouterBudgets};
-use super::knowledge::{KnownPath, PathKnowledge};
+use super::knowledge::{self, KnownPath, PathKnowledge};
 use super::sender::{Outgoing, PacedSender};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
 use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
@@ -200,6 +200,9 @@ impl Drop for FamilyTracer {
 struct Shared {
     budgets: RouterBudgets,
     knowledge: PathKnowledge,
+    /// Subnets that a trace is finding out about now (see
+    /// [`Tracer::expectation`]).
+    scouts: HashMap<IpAddr, watch::Sender<()>>,
 }
 
 /// Traces paths over shared raw ICMP sockets.
@@ -274,9 +277,7 @@ impl Tracer {
         let family = family
             .as_ref()
             .map_err(|e| TraceError::Unavailable(e.clone()))?;
-        let expected = lock(&self.shared)
-            .knowledge
-            .expect(dst, Instant::now(), opts.remember);
+        let (expected, _scouting) = self.expectation(dst, opts).await;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut run = TraceRun {
             tracer: self,
@@ -300,10 +301,69 @@ impl Tracer {
         run.backward(start, &expected).await?;
         let now = Instant::now();
         let mut shared = lock(&self.shared);
+        // What other traces learnt meanwhile counts too.
+        let expected = expected.or(&shared.knowledge.expect(dst, now, opts.remember));
         run.fill_limited(&expected, &shared.knowledge, now);
         let path = run.answers.into_path(run.limits);
         shared.knowledge.learn(dst, &path, now, opts.remember);
         Ok(path)
+    }
+
+    /// What a trace to `dst` can expect. When nothing is known of its
+    /// subnet and another trace is already finding out, wait for that one
+    /// (a while at most) instead of asking the same routers at the same
+    /// time; when none is, this trace is the subnet's scout until the
+    /// returned guard is dropped.
+    async fn expectation(
+        &self,
+        dst: IpAddr,
+        opts: &TraceOptions,
+    ) -> (KnownPath, Option<Scouting<'_>>) {
+        let subnet = knowledge::subnet_of(dst);
+        let mut waited = false;
+        loop {
+            let scout = {
+                let mut shared = lock(&self.shared);
+                let expected = shared.knowledge.expect(dst, Instant::now(), opts.remember);
+                if !expected.is_empty() {
+                    return (expected, None);
+                }
+                match shared.scouts.get(&subnet) {
+                    Some(done) if !waited => done.subscribe(),
+                    _ => {
+                        let (done, _) = watch::channel(());
+                        shared.scouts.insert(subnet, done);
+                        return (
+                            expected,
+                            Some(Scouting {
+                                tracer: self,
+                                subnet,
+                            }),
+                        );
+                    }
+                }
+            };
+            waited = true;
+            let mut scout = scout;
+            let scout_time = opts.timeout * 2 + opts.patience;
+            // Changed or closed: the scout is done either way.
+            let _ = tokio::time::timeout(scout_time, scout.changed()).await;
+        }
+    }
+}
+
+/// The trace that finds out about a subnet for the others; when it ends
+/// (however it ends), the ones waiting go on.
+struct Scouting<'a> {
+    tracer: &'a Tracer,
+    subnet: IpAddr,
+}
+
+impl Drop for Scouting<'_> {
+    fn drop(&mut self) {
+        if let Some(done) = lock(&self.tracer.shared).scouts.remove(&self.subnet) {
+            done.send_replace(());
+        }
     }
 }
 

@@ -20,9 +20,18 @@ use crate::probe::{Hop, Path};
 /// asked again.
 pub const RETRIES_PER_CYCLE: u8 = 4;
 
+/// How long a hop that stopped answering stays on the page: through the
+/// trace cycle after the one it was last seen in. A target's periodic
+/// trace comes a cycle after the last, so one cycle would drop the hop at
+/// the very trace that first misses it.
+pub fn keep_for(trace_every: Duration) -> Duration {
+    trace_every.saturating_mul(2)
+}
+
 /// The hops to show after a trace at `now`: the new ones, with a hop the
-/// trace did not get filled from `old` when that hop was seen within
-/// `keep_for`. `old_ts` is when `old` was traced (the time its fresh hops
+/// trace did not get an answer from filled from `old` when that hop was
+/// seen within `keep_for` (the target's own sighting says more than one
+/// inferred from its neighbours). `old_ts` is when `old` was traced (the time its fresh hops
 /// were seen). The destination of `old` is never carried over as a
 /// router, and nothing is kept past the end of a path that ended.
 pub fn merge(
@@ -47,7 +56,7 @@ pub fn merge(
     (0..len)
         .map(|i| {
             let fresh = new.hops.get(i).copied();
-            if fresh.is_some_and(|h| h.addr.is_some()) || Some(i) == end_index {
+            if fresh.is_some_and(|h| h.fresh()) || Some(i) == end_index {
                 return fresh.expect("within the new path");
             }
             let ttl = crate::probe::Ttl(i as u8 + 1);
@@ -145,6 +154,17 @@ mod tests {
         // A cycle after it was seen, it is gone.
         let gone = merge(Some(ip(DST)), &merged, now, &new, t0.add(CYCLE), CYCLE);
         assert_eq!(gone[1].addr, None);
+        // Inferred from the neighbours this time: the own sighting wins
+        // while it is recent, the inference after.
+        let mut inferred = new.clone();
+        inferred.hops[1] = Hop {
+            inferred: true,
+            ..hop(2, Some("198.18.2.2"))
+        };
+        let kept = merge(Some(ip(DST)), &old, t0, &inferred, now, CYCLE);
+        assert_eq!(kept[1].last_seen, Some(t0));
+        let later = merge(Some(ip(DST)), &old, t0, &inferred, t0.add(CYCLE), CYCLE);
+        assert!(later[1].inferred && later[1].last_seen.is_none());
     }
 
     #[test]

@@ -365,7 +365,9 @@ impl MonitorState {
     /// What to probe this round. At most `trace_quota` targets get a
     /// trace that is due (first the ones never traced, then the ones asked
     /// again, then the oldest), so a cycle's traces are spread over it;
-    /// a status change is traced besides (see [`super::round`]).
+    /// a status change is traced besides (see [`super::round`]). Behind a
+    /// board gateway that is down, nothing is traced: it would only show
+    /// the dead gateway again.
     pub fn jobs(&self, routes: &RouteTable, now: Timestamp, trace_quota: usize) -> Vec<ProbeJob> {
         let down: Vec<IpAddr> = self
             .gateways
@@ -373,10 +375,21 @@ impl MonitorState {
             .filter(|g| g.down())
             .map(|g| g.addr)
             .collect();
+        let behind_down: Vec<bool> = self
+            .targets
+            .iter()
+            .map(|t| {
+                matches!(
+                    t.ip.and_then(|ip| routes.gateway_for(ip)),
+                    Some(Gateway::Via(g)) if down.contains(&g)
+                )
+            })
+            .collect();
         let mut due: Vec<(u8, Timestamp, usize)> = self
             .targets
             .iter()
             .enumerate()
+            .filter(|(i, _)| !behind_down[*i])
             .filter_map(|(i, t)| {
                 let last = t.path.as_ref().map(|p| p.ts);
                 let rank = match last {
@@ -395,16 +408,13 @@ impl MonitorState {
         }
         self.targets
             .iter()
-            .zip(trace_due)
-            .map(|(t, trace_due)| ProbeJob {
+            .zip(trace_due.into_iter().zip(behind_down))
+            .map(|(t, (trace_due, behind_down_gateway))| ProbeJob {
                 key: t.key.clone(),
                 target: t.target.clone(),
                 tracker: t.tracker,
                 trace_due,
-                behind_down_gateway: matches!(
-                    t.ip.and_then(|ip| routes.gateway_for(ip)),
-                    Some(Gateway::Via(g)) if down.contains(&g)
-                ),
+                behind_down_gateway,
             })
             .collect()
     }
@@ -493,9 +503,14 @@ impl MonitorState {
                             format!("{who} reports the destination unreachable ({reason})")
                         });
                         let hops = match &t.path {
-                            Some(old) => {
-                                paths::merge(ip, &old.hops, old.ts, &path, obs.ts, self.trace_every)
-                            }
+                            Some(old) => paths::merge(
+                                ip,
+                                &old.hops,
+                                old.ts,
+                                &path,
+                                obs.ts,
+                                paths::keep_for(self.trace_every),
+                            ),
                             None => path.hops.clone(),
                         };
                         if let Some(old) = &t.path {
@@ -942,6 +957,91 @@ mod tests {
         assert_eq!(r.events.len(), 1);
         assert_eq!(r.events[0].kind, EventKind::Path);
         assert!(r.events[0].to.as_deref().unwrap().contains("198.18.5.2"));
+    }
+
+    #[test]
+    fn a_router_silent_this_time_stays_marked_and_is_no_path_event() {
+        let mut s = state();
+        let full = vec![
+            hop(1, Some("198.18.1.1")),
+            hop(2, Some("198.18.2.2")),
+            hop(3, Some("198.19.3.10")),
+        ];
+        let r2_spent = vec![
+            hop(1, Some("198.18.1.1")),
+            hop(2, None),
+            hop(3, Some("198.19.3.10")),
+        ];
+        s.apply_round(
+            vec![obs("198.19.3.10", 1_000, 3, Some(full))],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(1_000),
+        );
+        let limited = |hops: Vec<Hop>| {
+            let mut o = obs("198.19.3.10", 61_000, 3, Some(hops));
+            if let Some(TraceOutcome::Path(p)) = &mut o.trace {
+                p.limits.push(crate::probe::HopLimit {
+                    ttl: Ttl(2),
+                    router: Some(ip("198.18.2.2")),
+                    waited: Duration::from_secs(1),
+                    answered: false,
+                });
+            }
+            o
+        };
+        let r = s.apply_round(
+            vec![limited(r2_spent)],
+            &[],
+            &routes(),
+            Timestamp(60_000),
+            Timestamp(61_000),
+        );
+        assert!(r.events.is_empty(), "{:?}", r.events);
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
+        let kept = snap.targets[0].hops[1];
+        assert_eq!(kept.addr, Some(ip("198.18.2.2")));
+        assert_eq!(kept.last_seen, Some(Timestamp(1_000)));
+        // Held back by a ration: asked again next round, after the target
+        // never traced (a minute into a ten-minute cycle, it would wait).
+        let jobs = s.jobs(&routes(), Timestamp(62_000), 2);
+        assert!(jobs[0].trace_due, "the held-back trace");
+        let jobs = s.jobs(&routes(), Timestamp(62_000), 1);
+        assert_eq!((jobs[0].trace_due, jobs[1].trace_due), (false, true));
+    }
+
+    #[test]
+    fn due_traces_are_spread_never_traced_first() {
+        let mut s = state();
+        s.replace_targets(
+            &list(&["198.19.3.10", "198.19.3.11", "198.19.3.12"]),
+            Timestamp(0),
+        );
+        let path = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
+        s.apply_round(
+            vec![obs("198.19.3.10", 1_000, 3, Some(path))],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(1_000),
+        );
+        let due = |s: &MonitorState, at: i64, quota| {
+            s.jobs(&routes(), Timestamp(at), quota)
+                .iter()
+                .map(|j| j.trace_due)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(due(&s, 2_000, 1), [false, true, false]);
+        assert_eq!(due(&s, 2_000, 5), [false, true, true]);
+        // Its cycle over, the traced one is due again, after the others.
+        assert_eq!(due(&s, 601_000, 2), [false, true, true]);
+        assert_eq!(due(&s, 601_000, 3), [true, true, true]);
     }
 
     #[test]

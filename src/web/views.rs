@@ -99,6 +99,22 @@ fn hop_addr(h: &Hop) -> String {
     h.addr.map_or_else(|| "*".to_string(), |a| a.to_string())
 }
 
+/// How a hop of the latest path is known, for the target page.
+fn hop_seen(h: &Hop, now: Timestamp) -> String {
+    match (h.addr, h.last_seen) {
+        (None, _) => "no answer".to_string(),
+        (Some(_), Some(at)) => format!(
+            "last seen {} ({}); no answer to the latest trace",
+            fmt::time(at),
+            fmt::ago(now, at)
+        ),
+        (Some(_), None) if h.inferred => {
+            "inferred: not asked, as on the paths that share this hop".to_string()
+        }
+        (Some(_), None) => "answered".to_string(),
+    }
+}
+
 fn gateway_text(g: Option<Gateway>) -> String {
     g.map_or_else(|| "no route".to_string(), |g| g.to_string())
 }
@@ -407,7 +423,13 @@ fn routers_cell(t: &TargetView) -> Markup {
             span.path {
                 @for (i, h) in routers.iter().enumerate() {
                     @if i > 0 { " › " }
-                    span class=(if h.addr.is_some() { "hop" } else { "hop silent" }) { (hop_addr(h)) }
+                    @if h.last_seen.is_some() {
+                        span.hop.kept title="no answer to the latest trace; seen within the trace cycle" { (hop_addr(h)) }
+                    } @else if h.inferred {
+                        span.hop.inferred title="not asked: as on the paths that share this hop" { (hop_addr(h)) }
+                    } @else {
+                        span class=(if h.addr.is_some() { "hop" } else { "hop silent" }) { (hop_addr(h)) }
+                    }
                 }
             }
             br;
@@ -636,13 +658,14 @@ pub fn target_page(
                 } @else {
                     div.tablewrap {
                         table {
-                            thead { tr { th.num { "TTL" } th { "Address" } th.num { "RTT (ms)" } } }
+                            thead { tr { th.num { "TTL" } th { "Address" } th.num { "RTT (ms)" } th { "Seen" } } }
                             tbody {
                                 @for hop in &t.hops {
                                     tr {
                                         td.num { (hop.ttl.0) }
                                         td { (hop_addr(hop)) }
                                         td.num { @if let Some(r) = hop.rtt_ms { (fmt::ms(r)) } @else { "*" } }
+                                        td { (hop_seen(hop, now)) }
                                     }
                                 }
                             }

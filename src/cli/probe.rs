@@ -194,7 +194,7 @@ pub fn limit_notes(results: &[ProbeResult], patience: Duration) -> Vec<String> {
             if held.not_answered > 0 {
                 let _ = write!(
                     line,
-                    "; {} hops it could not answer within --patience {} are filled from neighbouring paths (marked ~, \"inferred\" in --json)",
+                    "; {} hops not answered within --patience {} were filled from the paths they share (marked ~, \"inferred\" in --json)",
                     held.not_answered,
                     crate::config::format_duration(patience)
                 );
@@ -524,5 +524,46 @@ mod tests {
         assert_eq!(parse_fraction("0.5"), Ok(0.5));
         assert!(parse_fraction("1.5").is_err());
         assert!(parse_fraction("abc").is_err());
+    }
+
+    #[test]
+    fn a_rationing_router_is_one_line_with_its_waits() {
+        use crate::probe::HopLimit;
+        let limit = |waited_ms, answered| HopLimit {
+            ttl: Ttl(2),
+            router: Some("198.18.2.2".parse().unwrap()),
+            waited: Duration::from_millis(waited_ms),
+            answered,
+        };
+        let mut a = result("198.19.4.1", vec![], true);
+        a.limits = vec![limit(1500, true)];
+        let mut b = result("198.19.4.2", vec![], true);
+        b.limits = vec![limit(10_000, false)];
+        let notes = limit_notes(
+            &[a, b, result("198.19.4.3", vec![], true)],
+            Duration::from_secs(10),
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("198.18.2.2 (hop 2) rations its ICMP answers: 1 traces waited for it, up to 10.0 s; 1 hops"), "{}", notes[0]);
+        assert!(limit_notes(
+            &[result("198.19.4.3", vec![], true)],
+            Duration::from_secs(10)
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn inferred_hops_are_marked_in_the_table() {
+        let hops = vec![
+            Hop {
+                inferred: true,
+                ..hop(1, Some("198.18.1.1"))
+            },
+            hop(2, Some("198.18.2.2")),
+            hop(3, Some("198.19.4.1")),
+        ];
+        let table = render_table(&[result("198.19.4.1", hops, true)]);
+        assert!(table.contains("198.18.1.1~ > 198.18.2.2"), "{table}");
+        assert!(table.contains("~ inferred"), "{table}");
     }
 }

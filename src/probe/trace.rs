@@ -299,6 +299,7 @@ impl Tracer {
         let start = expected.start_ttl().min(Ttl(opts.max_hops));
         run.forward(start, &expected).await?;
         run.backward(start, &expected).await?;
+        run.ask_silent_again(&expected).await?;
         let now = Instant::now();
         let mut shared = lock(&self.shared);
         // What other traces learnt meanwhile counts too.
@@ -475,6 +476,38 @@ impl TraceRun<'_> {
         Ok(())
     }
 
+    /// Ask once more, when their rations allow, the hops before the last
+    /// answer that were asked and stayed silent: a router whose ration
+    /// another process or the pings spent answers the second time.
+    async fn ask_silent_again(&mut self, expected: &KnownPath) -> Result<(), TraceError> {
+        self.take_answers();
+        let before = self.answers.end_ttl().map_or_else(
+            || {
+                self.answers
+                    .by_ttl
+                    .iter()
+                    .rposition(Option::is_some)
+                    .unwrap_or(0)
+            },
+            |end| usize::from(end.0 - 1),
+        );
+        let silent: Vec<Ttl> = (0..before)
+            .filter(|&i| self.answers.sent_at[i].is_some() && !self.answers.known(Ttl(i as u8 + 1)))
+            .map(|i| Ttl(i as u8 + 1))
+            .collect();
+        let mut deadline = None;
+        for &ttl in &silent {
+            if let Sent::At(at) = self.send(ttl, expected).await? {
+                deadline = Some(at + self.opts.timeout);
+            }
+        }
+        if let Some(deadline) = deadline {
+            self.wait_until(deadline, |a| silent.iter().all(|&t| a.known(t)))
+                .await;
+        }
+        Ok(())
+    }
+
     /// If `router` was seen at `ttl` and is in the stop set, fill the hops
     /// before it from there (inferred). Returns whether it did.
     fn copy_prefix_before(&mut self, ttl: Ttl, router: IpAddr) -> bool {
@@ -581,7 +614,7 @@ impl TraceRun<'_> {
                 lock(&self.tracer.shared).budgets.spent(who, Instant::now());
             }
         }
-        if let Some(limit) = self.limits.iter_mut().find(|l| l.ttl == heard.ttl) {
+        for limit in self.limits.iter_mut().filter(|l| l.ttl == heard.ttl) {
             limit.answered = true;
         }
         self.answers.record(heard);
@@ -635,7 +668,10 @@ impl TraceRun<'_> {
                 });
             }
         }
-        self.limits.sort_by_key(|l| l.ttl);
+        // One per TTL: answered if any of its probes was, the longest wait.
+        self.limits
+            .sort_by_key(|l| (l.ttl, !l.answered, std::cmp::Reverse(l.waited)));
+        self.limits.dedup_by_key(|l| l.ttl);
     }
 }
 

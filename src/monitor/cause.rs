@@ -41,7 +41,7 @@ pub fn path_changed(
         return true;
     }
     old.iter().zip(new).any(|(a, b)| match (a.addr, b.addr) {
-        (Some(x), Some(y)) => b.fresh() && x != y,
+        (Some(x), Some(y)) => !a.inferred && b.fresh() && x != y,
         _ => false,
     })
 }
@@ -270,6 +270,10 @@ mod tests {
         assert!(!path_changed(dst, &old, true, &new, true));
         new[0].inferred = false;
         assert!(path_changed(dst, &old, true, &new, true));
+        // Nor is a fresh router where the old path only had an inference.
+        let mut inferred_before = old;
+        inferred_before[0].inferred = true;
+        assert!(!path_changed(dst, &inferred_before, true, &new, true));
     }
 
     #[test]

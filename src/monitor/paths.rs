@@ -62,9 +62,10 @@ pub fn merge(
             let ttl = crate::probe::Ttl(i as u8 + 1);
             let kept = old_routers.get(i).and_then(|h| {
                 let seen = h.last_seen.unwrap_or(old_ts);
-                (h.addr.is_some() && now.since(seen) < keep_for).then_some(Hop {
+                // Only what this target's own traces saw is kept.
+                let own = h.addr.is_some() && !h.inferred;
+                (own && now.since(seen) < keep_for).then_some(Hop {
                     rtt_ms: None,
-                    inferred: h.inferred,
                     last_seen: Some(seen),
                     ..**h
                 })
@@ -99,7 +100,7 @@ impl Retries {
                 self.count = 0;
             }
         }
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         self.count <= RETRIES_PER_CYCLE
     }
 }
@@ -165,6 +166,9 @@ mod tests {
         assert_eq!(kept[1].last_seen, Some(t0));
         let later = merge(Some(ip(DST)), &old, t0, &inferred, t0.add(CYCLE), CYCLE);
         assert!(later[1].inferred && later[1].last_seen.is_none());
+        // An inferred hop was never seen by this target: not kept.
+        let merged = merge(Some(ip(DST)), &later, t0, &new, now, CYCLE);
+        assert_eq!(merged[1].addr, None);
     }
 
     #[test]

@@ -392,7 +392,10 @@ impl MonitorState {
             .filter(|(i, _)| !behind_down[*i])
             .filter_map(|(i, t)| {
                 let last = t.path.as_ref().map(|p| p.ts);
+                // Never traced first, unless its traces cannot run (a name
+                // that does not resolve, no privilege, no route): last.
                 let rank = match last {
+                    None if t.ip.is_none() || t.trace_error.is_some() => 3,
                     None => 0,
                     Some(_) if t.trace_pending => 1,
                     Some(_) if schedule::trace_due(last, now, self.trace_every) => 2,

@@ -28,6 +28,9 @@ pub struct KnownPath {
     pub hops: Vec<Option<IpAddr>>,
     /// The TTL at which the destination itself answered.
     pub reached_at: Option<Ttl>,
+    /// The TTL at which a router said the destination is unreachable
+    /// (that router answers every TTL from there, from its ration).
+    pub unreachable_at: Option<Ttl>,
 }
 
 impl KnownPath {
@@ -38,19 +41,22 @@ impl KnownPath {
                 .reached
                 .then(|| path.hops.last().map(|h| h.ttl))
                 .flatten(),
+            unreachable_at: path
+                .unreachable_code
+                .and_then(|_| path.hops.last().map(|h| h.ttl)),
         }
     }
 
     /// The TTL a trace starts at: where the destination answered, else
     /// just past the last router seen, else 1 (every hop is asked).
     pub fn start_ttl(&self) -> Ttl {
-        self.reached_at.unwrap_or_else(|| {
+        self.reached_at.or(self.unreachable_at).unwrap_or_else(|| {
             let past_last_router = self
                 .hops
                 .iter()
                 .rposition(Option::is_some)
                 .map_or(0, |i| i + 1);
-            Ttl(past_last_router as u8 + 1)
+            Ttl(u8::try_from(past_last_router + 1).unwrap_or(u8::MAX))
         })
     }
 
@@ -77,6 +83,15 @@ impl KnownPath {
     /// not answer costs no router anything; a router that does answer
     /// there is charged then).
     pub fn asked_at(&self, dst: IpAddr, ttl: Ttl) -> Option<Asked> {
+        if let Some(at) = self.unreachable_at.filter(|at| ttl >= *at) {
+            return Some(match self.router_at(at) {
+                Some(router) => Asked::Router(router),
+                None => Asked::Unknown {
+                    v6: dst.is_ipv6(),
+                    ttl: at,
+                },
+            });
+        }
         let past_known = !self.is_empty() && usize::from(ttl.0) > self.hops.len();
         if self.reaches(ttl) || past_known {
             return None;
@@ -92,17 +107,20 @@ impl KnownPath {
 
     /// Whether nothing at all is known.
     pub fn is_empty(&self) -> bool {
-        self.reached_at.is_none() && self.hops.iter().all(Option::is_none)
+        self.reached_at.is_none()
+            && self.unreachable_at.is_none()
+            && self.hops.iter().all(Option::is_none)
     }
 
     /// This path, with the gaps filled from `other`.
     pub fn or(mut self, other: &KnownPath) -> KnownPath {
-        if self.reached_at.is_none() {
+        if self.reached_at.is_none() && self.unreachable_at.is_none() {
             self.reached_at = other.reached_at;
+            self.unreachable_at = other.unreachable_at;
         }
         let end = self
             .reached_at
-            .map_or(other.hops.len(), |d| usize::from(d.0 - 1));
+            .map_or(other.hops.len(), |d| usize::from(d.0).saturating_sub(1));
         if self.hops.len() < end {
             self.hops.resize(end, None);
         }
@@ -390,6 +408,30 @@ mod tests {
         let e = k.expect(ip("198.19.3.20"), t0, CYCLE);
         assert_eq!(e.router_at(Ttl(2)), Some(ip(R2)));
         assert_eq!(e.start_ttl(), Ttl(3));
+    }
+
+    #[test]
+    fn an_unreachable_place_is_asked_at_the_router_that_says_so() {
+        let mut k = PathKnowledge::default();
+        let t0 = Instant::now();
+        let dst = ip("198.19.200.1");
+        let mut p = path(&[Some(R1)], false);
+        p.unreachable_code = Some(0);
+        k.learn(dst, &p, t0, CYCLE);
+        let e = k.expect(dst, t0, CYCLE);
+        assert_eq!(e.start_ttl(), Ttl(1));
+        // Every TTL from there costs r1's ration: it answers them all.
+        assert_eq!(e.asked_at(dst, Ttl(1)), Some(Asked::Router(ip(R1))));
+        assert_eq!(e.asked_at(dst, Ttl(3)), Some(Asked::Router(ip(R1))));
+    }
+
+    #[test]
+    fn a_long_path_does_not_overflow_the_start() {
+        let e = KnownPath {
+            hops: vec![Some(ip(R1)); 255],
+            ..KnownPath::default()
+        };
+        assert_eq!(e.start_ttl(), Ttl(255));
     }
 
     #[test]

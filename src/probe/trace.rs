@@ -295,11 +295,15 @@ impl Tracer {
                 ids: Vec::new(),
             },
             first_send: true,
+            give_up_at: Instant::now() + opts.patience + opts.timeout * TRACE_TIMEOUTS,
         };
         let start = expected.start_ttl().min(Ttl(opts.max_hops));
         run.forward(start, &expected).await?;
-        run.backward(start, &expected).await?;
+        // The destination may be closer than expected: back from there.
+        let back_from = run.answers.end_ttl().map_or(start, |end| end.min(start));
+        run.backward(back_from, &expected).await?;
         run.ask_silent_again(&expected).await?;
+        run.take_answers();
         let now = Instant::now();
         let mut shared = lock(&self.shared);
         // What other traces learnt meanwhile counts too.
@@ -333,12 +337,13 @@ impl Tracer {
                     Some(done) if !waited => done.subscribe(),
                     _ => {
                         let (done, _) = watch::channel(());
-                        shared.scouts.insert(subnet, done);
+                        shared.scouts.insert(subnet, done.clone());
                         return (
                             expected,
                             Some(Scouting {
                                 tracer: self,
                                 subnet,
+                                done,
                             }),
                         );
                     }
@@ -358,19 +363,31 @@ impl Tracer {
 struct Scouting<'a> {
     tracer: &'a Tracer,
     subnet: IpAddr,
+    done: watch::Sender<()>,
 }
 
 impl Drop for Scouting<'_> {
     fn drop(&mut self) {
-        if let Some(done) = lock(&self.tracer.shared).scouts.remove(&self.subnet) {
-            done.send_replace(());
+        let mut shared = lock(&self.tracer.shared);
+        // A trace that gave up waiting may have become the scout since.
+        if shared
+            .scouts
+            .get(&self.subnet)
+            .is_some_and(|d| d.same_channel(&self.done))
+        {
+            shared.scouts.remove(&self.subnet);
         }
+        self.done.send_replace(());
     }
 }
 
 /// A router that answered some trace this recently, and is silent to this
 /// one, is taken to be rationing its answers rather than gone.
 const ALIVE_WITHIN: Duration = Duration::from_secs(120);
+
+/// Timeouts a trace may take beside its patience (see
+/// [`TraceRun::give_up_at`]).
+const TRACE_TIMEOUTS: u32 = 4;
 
 /// TTLs sent together past a known part of the path.
 const FORWARD_WINDOW: u8 = 3;
@@ -391,6 +408,10 @@ struct TraceRun<'a> {
     sent: ProbesInFlight<'a>,
     /// No probe has left yet: a send error then means no route at all.
     first_send: bool,
+    /// Past this, no probe waits for a ration any more, and the backward
+    /// and second asks stop: a trace never takes much more than its
+    /// patience and a few timeouts.
+    give_up_at: Instant,
 }
 
 /// What became of one probe.
@@ -420,6 +441,7 @@ impl TraceRun<'_> {
         while from <= self.opts.max_hops {
             let to = from.saturating_add(window - 1).min(self.opts.max_hops);
             let mut deadline = None;
+            let mut refused = false;
             for ttl in from..=to {
                 self.take_answers();
                 if self.answers.end_ttl().is_some_and(|end| end.0 < ttl) {
@@ -428,7 +450,10 @@ impl TraceRun<'_> {
                 match self.send(Ttl(ttl), expected).await? {
                     Sent::At(at) => deadline = Some(at + self.opts.timeout),
                     Sent::NotAsked => {}
-                    Sent::Refused => return Ok(()),
+                    Sent::Refused => {
+                        refused = true;
+                        break;
+                    }
                 }
             }
             let Some(deadline) = deadline else {
@@ -436,10 +461,10 @@ impl TraceRun<'_> {
             };
             self.wait_until(deadline, |a| a.complete_from(start)).await;
             let goes_on = (from..=to).any(|t| self.answers.router_at(Ttl(t)).is_some());
-            if self.answers.end_ttl().is_some() || !goes_on {
+            if refused || self.answers.end_ttl().is_some() || !goes_on || to == self.opts.max_hops {
                 return Ok(());
             }
-            from = to.saturating_add(1);
+            from = to + 1;
         }
         Ok(())
     }
@@ -448,6 +473,9 @@ impl TraceRun<'_> {
     /// router of the stop set answers; its earlier hops are copied.
     async fn backward(&mut self, start: Ttl, expected: &KnownPath) -> Result<(), TraceError> {
         for ttl in (1..start.0).rev() {
+            if Instant::now() >= self.give_up_at {
+                return Ok(());
+            }
             if let Some(router) = self.answers.router_at(Ttl(ttl + 1)) {
                 if self.copy_prefix_before(Ttl(ttl + 1), router) {
                     return Ok(());
@@ -481,6 +509,9 @@ impl TraceRun<'_> {
     /// another process or the pings spent answers the second time.
     async fn ask_silent_again(&mut self, expected: &KnownPath) -> Result<(), TraceError> {
         self.take_answers();
+        if Instant::now() >= self.give_up_at {
+            return Ok(());
+        }
         let before = self.answers.end_ttl().map_or_else(
             || {
                 self.answers
@@ -531,10 +562,8 @@ impl TraceRun<'_> {
         self.asked[usize::from(ttl.0 - 1)] = asked;
         if let Some(who) = asked {
             let now = Instant::now();
-            let slot =
-                lock(&self.tracer.shared)
-                    .budgets
-                    .reserve(who, now, now + self.opts.patience);
+            let latest = (now + self.opts.patience).min(self.give_up_at.max(now));
+            let slot = lock(&self.tracer.shared).budgets.reserve(who, now, latest);
             let router = match who {
                 Asked::Router(r) => Some(r),
                 Asked::Unknown { .. } => None,
@@ -551,11 +580,12 @@ impl TraceRun<'_> {
                     return Ok(Sent::NotAsked);
                 }
                 Some(at) if at > now => {
+                    // Answered once its answer comes (see `record`).
                     self.limits.push(HopLimit {
                         ttl,
                         router,
                         waited: at - now,
-                        answered: true,
+                        answered: false,
                     });
                     tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
                 }
@@ -638,8 +668,9 @@ impl TraceRun<'_> {
     /// Hops that were not answered because of a router's ration (not
     /// asked, or asked of a router that answers other traces): filled with
     /// the router expected there, marked inferred, and listed as limits.
+    /// Answers still queued must be taken first ([`Self::take_answers`]):
+    /// this runs under the shared lock, which recording an answer takes.
     fn fill_limited(&mut self, expected: &KnownPath, knowledge: &PathKnowledge, now: Instant) {
-        self.take_answers();
         let end = self
             .answers
             .end_ttl()

@@ -117,7 +117,8 @@ measure scamper ip netns exec "$P" scamper -O text -p 100 \
 
 # complete TOOL: "complete measured" - hosts whose every router hop is
 # known (r1 and r2; a live host also answering at hop 3), and of those, the
-# ones whose router hops all answered in this run (edgeprobe also infers).
+# ones to which r2, the router limited hardest, answered in this run
+# (edgeprobe infers the hops it copies from the paths that share them).
 complete() {
     python3 - "$1" "$work/$1.out" "$R1" "$R2" <<'PY'
 import json, re, sys
@@ -145,7 +146,8 @@ else:
                 traces[host][int(m[1])] = (m[2], False)
 def done(t, h, measured):
     ok = [(1, r1), (2, r2)] + ([(3, t)] if t.startswith("198.19.4.") else [])
-    return all(h.get(ttl, (None,))[0] == a and not (measured and h[ttl][1]) for ttl, a in ok)
+    known = all(h.get(ttl, (None,))[0] == a for ttl, a in ok)
+    return known and not (measured and h[2][1])
 print(sum(done(t, h, False) for t, h in traces.items()), sum(done(t, h, True) for t, h in traces.items()))
 PY
 }
@@ -160,11 +162,12 @@ echo "second per destination after a burst of 6); r2 also sends at most one a"
 echo "second in all (nftables \`limit rate over 1/second burst 5\`). Every tool:"
 echo "ICMP, one probe per hop, ${timeout_s} s wait, at most $max_hops hops; edgeprobe also pings"
 echo "each host once. Complete: r1 and r2 known at hops 1 and 2 (and the host at 3"
-echo "when it answers); measured: answered in this run, not inferred. Asked: ICMP"
+echo "when it answers); r2 measured: r2 answered that host's trace in this run"
+echo "(not inferred; r1 is copied from the first trace of the subnet). Asked: ICMP"
 echo "errors the router was asked for (\`/proc/net/snmp\`: sent and held back);"
 echo "dropped: sent by r2 and dropped by its 1/s limit. Machine: $(nproc) cores, $(uname -r)."
 echo
-echo "| tool | command | complete | measured | wall s | r1 asked | r2 asked | r2 dropped |"
+echo "| tool | command | complete | r2 measured | wall s | r1 asked | r2 asked | r2 dropped |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for tool in edgeprobe traceroute mtr scamper; do
     case $tool in
@@ -189,7 +192,7 @@ echo "about $n s; the burst adds a handful. A one-shot run that wants every hop"
 echo "answered for every host must last that long. edgeprobe waits for r2 up to"
 echo "\`--patience\` (10 s) and fills the rest from the paths that share the hop"
 echo "(Doubletree's stop set, and the host's /24), marked \`inferred\`, so its"
-echo "\"measured\" figure is what 10 s of r2's ration buys."
+echo "\"r2 measured\" figure is what 10 s of r2's ration buys."
 echo
 
 # 2. The monitor over a few trace cycles.

@@ -217,6 +217,11 @@ impl PathKnowledge {
         let end = path.hops.len() - usize::from(path.reached);
         let mut prefix: Vec<IpAddr> = Vec::new();
         let mut prefix_complete = true;
+        // Whether the prefix so far was copied rather than asked: then an
+        // entry that exists keeps its age, so that it still expires a
+        // cycle after the shared hops were last really asked, and the next
+        // trace asks them again.
+        let mut prefix_copied = false;
         for (i, hop) in path.hops.iter().enumerate() {
             let Some(addr) = hop.addr else {
                 prefix_complete = false;
@@ -227,14 +232,20 @@ impl PathKnowledge {
             }
             if i < end && prefix_complete {
                 if !hop.inferred {
+                    let key = (hop.ttl, addr);
+                    let at = match self.stop_set.get(&key) {
+                        Some(old) if prefix_copied => old.at,
+                        _ => now,
+                    };
                     self.stop_set.insert(
-                        (hop.ttl, addr),
+                        key,
                         Learnt {
                             value: prefix.clone(),
-                            at: now,
+                            at,
                         },
                     );
                 }
+                prefix_copied |= hop.inferred;
                 prefix.push(addr);
             }
         }
@@ -329,6 +340,36 @@ mod tests {
         assert_eq!(k.prefix_before(Ttl(3), ip(R2), t0, CYCLE), None);
         // Stale after a cycle.
         assert_eq!(k.prefix_before(Ttl(2), ip(R2), t0 + CYCLE, CYCLE), None);
+    }
+
+    #[test]
+    fn a_copied_prefix_does_not_keep_the_stop_set_young() {
+        let mut k = PathKnowledge::default();
+        let t0 = Instant::now();
+        let dst = ip("198.19.4.7");
+        k.learn(
+            dst,
+            &path(&[Some(R1), Some(R2), Some("198.19.4.7")], true),
+            t0,
+            CYCLE,
+        );
+        // Later traces copy r1 from the stop set and ask r2 only.
+        let mut copied = path(&[Some(R1), Some(R2), Some("198.19.4.8")], true);
+        copied.hops[0].inferred = true;
+        let half = t0 + CYCLE / 2;
+        k.learn(ip("198.19.4.8"), &copied, half, CYCLE);
+        assert!(k.prefix_before(Ttl(2), ip(R2), half, CYCLE).is_some());
+        // A cycle after r1 was really asked, the entry is stale: the next
+        // trace goes back to r1.
+        assert_eq!(k.prefix_before(Ttl(2), ip(R2), t0 + CYCLE, CYCLE), None);
+        // Asked again in full: young again.
+        k.learn(
+            dst,
+            &path(&[Some(R1), Some(R2), Some("198.19.4.7")], true),
+            t0 + CYCLE,
+            CYCLE,
+        );
+        assert!(k.prefix_before(Ttl(2), ip(R2), t0 + CYCLE, CYCLE).is_some());
     }
 
     #[test]

@@ -11,7 +11,7 @@ set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 require_root bench/run.sh "the benchmarks open raw sockets and build a namespace lab"
-ensure_packages fping traceroute mtr-tiny wrk linux-perf tcpdump curl time python3 >&2
+ensure_packages fping traceroute mtr-tiny scamper wrk linux-perf tcpdump curl time python3 >&2
 require_cargo
 cargo build --release --locked -q
 export EDGEPROBE_BIN=$PWD/target/release/edgeprobe
@@ -40,7 +40,7 @@ section() { # section SCRIPT ARGS...: its Markdown, or say it failed
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
     echo "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r) $(uname -m),"
     echo "$(. /etc/os-release; echo "$PRETTY_NAME"); $(systemd-detect-virt 2>/dev/null | sed 's/^none$/bare metal/;s/^/virtualisation: /' || echo 'virtualisation: unknown')."
-    echo "Peers: $(fping -v 2>&1 | head -1); $(traceroute -V 2>&1 | head -1); $(mtr -v 2>&1 | head -1); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)."
+    echo "Peers: $(fping -v 2>&1 | head -1); $(traceroute -V 2>&1 | head -1); $(mtr -v 2>&1 | head -1); scamper $(dpkg-query -W -f='${Version}' scamper 2>/dev/null); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)."
     echo "edgeprobe: $("$EDGEPROBE_BIN" --version), release build."
     echo
     echo "Rerun one part: \`sudo bench/sweep.sh\`, \`bench/trace.sh\`, \`bench/footprint.sh\`,"

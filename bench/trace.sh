@@ -186,6 +186,14 @@ echo "- complete, edgeprobe: $(python3 -c "print(f'{100 * $edgeprobe_full / $n:.
 echo "- r1 asked, edgeprobe / traceroute: $(ratio "$edgeprobe_r1" "$traceroute_r1") (goal ≤ 0.10: one trace per target asks r1 once each)"
 echo "- wall, edgeprobe / traceroute: $(ratio "$edgeprobe_wall" "$traceroute_wall"); edgeprobe / scamper: $(ratio "$edgeprobe_wall" "$scamper_wall")"
 echo
+python3 - "$edgeprobe_full" "$n" "$edgeprobe_r1" "$traceroute_r1" <<'PY'
+import sys
+full, n, r1, r1_peer = map(int, sys.argv[1:])
+met = full * 100 >= n * 95 and r1_peer > 0 and r1 * 10 <= r1_peer
+print(f"**Verdict: {'met' if met else 'not met'}.** One shot: {100 * full / n:.1f} % complete paths (goal ≥ 95 %),"
+      f" r1 asked {r1 / max(r1_peer, 1):.3f}x of one trace per target (goal ≤ 0.10x); r2 is measured as far as its ration allows (the floor below).")
+PY
+echo
 echo "The physical floor: r2 reveals itself to at most about one probe a"
 echo "second, so no tool can *measure* r2 on the way to $n hosts in less than"
 echo "about $n s; the burst adds a handful. A one-shot run that wants every hop"
@@ -238,6 +246,9 @@ print(f"| live hosts with their full path r1 → r2 → host | {full}/{len(live)
 print(f"| silent hosts whose cause names r2 | {blamed}/{len(silent)} | {blamed_last}/{len(silent)} | 100 % |")
 print(f"| path-change events | | {len(events)} in {cycles * cycle_s} s | none when steady |")
 print(f"| r1 asked per cycle (one trace per target: {n}) | {r1_first} ({r1_first / n:.3f}x) | {per_cycle_later:.0f} ({per_cycle_later / n:.3f}x) | ≤ 0.10x |")
+print()
+met = full * 100 >= 99 * len(live) and blamed == len(silent) and not events and max(r1_first, per_cycle_later) <= 0.1 * n
+print(f"**Verdict: {'met' if met else 'not met'}.** The monitor: every goal of the table within one cycle, and kept for {cycles} cycles.")
 print()
 print(f"The first cycle includes start-up (first traces, a scout per subnet); later cycles ask r1")
 print(f"once per subnet, plus the traces asked again. A steady hour is {3600 // cycle_s} such cycles at this")

@@ -545,7 +545,12 @@ impl MonitorState {
                             hops: hops.clone(),
                             reached: path.reached,
                         });
-                        let unsettled = path.unsettled();
+                        // Nothing at all answered a target behind a router:
+                        // the router's ration (spent by the pings to an
+                        // unrouted address, say) is the likely reason.
+                        let nothing = path.hops.iter().all(|h| h.addr.is_none());
+                        let unsettled = path.unsettled()
+                            || (nothing && matches!(gateway, Some(Gateway::Via(_))));
                         t.path = Some(PathState {
                             hops,
                             reached: path.reached,
@@ -1017,6 +1022,28 @@ mod tests {
         assert!(jobs[0].trace_due, "the held-back trace");
         let jobs = s.jobs(&routes(), Timestamp(62_000), 1);
         assert_eq!((jobs[0].trace_due, jobs[1].trace_due), (false, true));
+    }
+
+    #[test]
+    fn a_trace_nobody_answered_behind_a_router_is_asked_again() {
+        let mut s = state();
+        s.apply_round(
+            vec![obs("198.19.3.20", 1_000, 0, Some(vec![]))],
+            &[],
+            &routes(),
+            Timestamp(0),
+            Timestamp(1_000),
+        );
+        let jobs = s.jobs(&routes(), Timestamp(4_000), 16);
+        assert!(jobs[1].trace_due, "asked again next round");
+        let snap = s.snapshot(
+            BoardInfo::default(),
+            StoreStats::default(),
+            UpstreamView::Off,
+            vec![],
+        );
+        let cause = snap.targets[1].cause.clone().unwrap();
+        assert!(cause.contains("ration their ICMP answers"), "{cause}");
     }
 
     #[test]

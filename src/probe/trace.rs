@@ -505,8 +505,10 @@ impl TraceRun<'_> {
     }
 
     /// Ask once more, when their rations allow, the hops before the last
-    /// answer that were asked and stayed silent: a router whose ration
-    /// another process or the pings spent answers the second time.
+    /// answer that were asked and stayed silent, or the first hop when
+    /// nothing answered at all: a router whose ration another process or
+    /// the pings spent (echo requests to an unrouted address cost the
+    /// router that says so one error each) answers the second time.
     async fn ask_silent_again(&mut self, expected: &KnownPath) -> Result<(), TraceError> {
         self.take_answers();
         if Instant::now() >= self.give_up_at {
@@ -522,6 +524,9 @@ impl TraceRun<'_> {
             },
             |end| usize::from(end.0 - 1),
         );
+        let nothing = self.answers.end_ttl().is_none()
+            && (1..=self.opts.max_hops).all(|t| !self.answers.known(Ttl(t)));
+        let before = if nothing { 1 } else { before };
         let silent: Vec<Ttl> = (0..before)
             .filter(|&i| self.answers.sent_at[i].is_some() && !self.answers.known(Ttl(i as u8 + 1)))
             .map(|i| Ttl(i as u8 + 1))

@@ -526,7 +526,17 @@ impl TraceRun<'_> {
         );
         let nothing = self.answers.end_ttl().is_none()
             && (1..=self.opts.max_hops).all(|t| !self.answers.known(Ttl(t)));
-        let before = if nothing { 1 } else { before };
+        let before = if nothing {
+            // Give the first router a token's time first: the pings to
+            // this target may have spent its ration (Linux: one error a
+            // second to each destination).
+            let refill = tokio::time::Instant::now() + super::budget::ERROR_GAP;
+            tokio::time::sleep_until(refill.min(tokio::time::Instant::from_std(self.give_up_at)))
+                .await;
+            1
+        } else {
+            before
+        };
         let silent: Vec<Ttl> = (0..before)
             .filter(|&i| self.answers.sent_at[i].is_some() && !self.answers.known(Ttl(i as u8 + 1)))
             .map(|i| Ttl(i as u8 + 1))

@@ -35,7 +35,7 @@ t0=$(ms)
 version=$(qemu "$BIN" --version)
 echo "version: $version (start to exit under qemu: $(($(ms) - t0)) ms)"
 
-sheet=../shared/fixtures/sites.xlsx
+sheet=tests/fixtures/sites.xlsx
 if [[ -f $sheet ]]; then
     # Exit 1 is "problems, but targets": the fixture has a bad row on purpose.
     qemu "$BIN" check "$sheet" >"$work/check.txt" || [[ $? -eq 1 ]]

@@ -262,17 +262,11 @@ mod tests {
     use crate::targets::{Problem, TargetAddr};
     use std::path::PathBuf;
 
-    /// The office-made fixtures. The shared folder sits beside the crate
-    /// (`../shared/fixtures`) in the real project and two levels up in the
-    /// scratch crate; take whichever exists so this works in both.
+    /// The office-made fixtures (`tests/fixtures`, see its README).
     fn fixture(name: &str) -> PathBuf {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = ["../shared/fixtures", "../../shared/fixtures"]
-            .iter()
-            .map(|d| root.join(d))
-            .find(|d| d.is_dir())
-            .expect("shared/fixtures not found next to the crate");
-        dir.join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
     }
 
     /// Fixtures made by third-party writers (see testdata/make_fixtures.py),

@@ -14,10 +14,10 @@ pub fn edgeprobe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_edgeprobe"))
 }
 
-/// `../shared/fixtures/NAME`: sheets made by a real office suite.
+/// `tests/fixtures/NAME`: sheets made by a real office suite.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(name)
 }
 

@@ -44,8 +44,10 @@
 # of 6, icmp_msgs_per_sec 1000 burst 50; IPv6 alike), and r2 is limited
 # harder with nftables, as many vendors' defaults are: the time-exceeded
 # and unreachable messages it sends leave at 1/second (burst 5) in all.
-# LAB_ICMP_UNLIMITED=1 builds the variant whose routers answer every probe;
-# a test that uses it says why.
+# LAB_ICMP_UNLIMITED=1 builds the variant whose routers answer every probe
+# (limits off), only to compare against a lab no closet has. No test uses
+# it: every test of paths, causes and path changes runs with the limits on;
+# a future test that needs it must say why.
 #
 # MAC addresses are fixed (locally administered 02:...) so link-local IPv6
 # addresses and /proc/net/ipv6_route contents are reproducible.

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod heap;
 pub mod leds;
+pub mod lock;
 pub mod monitor;
 pub mod probe;
 pub mod store;

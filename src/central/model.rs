@@ -185,16 +185,6 @@ pub struct AvailabilityRow {
     pub availability: f64,
 }
 
-/// `Working`, `Degraded`, `Not Working` from the contract's spelling.
-pub fn parse_status(s: &str) -> Option<Status> {
-    match s {
-        "working" => Some(Status::Working),
-        "degraded" => Some(Status::Degraded),
-        "not_working" => Some(Status::NotWorking),
-        _ => None,
-    }
-}
-
 // Tolerant field access: a field that is missing, null or of another type
 // reads as `None`, so one odd document (an older board, a hand edit) costs
 // a blank cell, never the page.
@@ -280,7 +270,9 @@ impl BoardTarget {
             target: string(doc, "target")?,
             name: string(doc, "name"),
             group: string(doc, "group"),
-            status: string(doc, "status").as_deref().and_then(parse_status),
+            status: string(doc, "status")
+                .as_deref()
+                .and_then(|s| s.parse().ok()),
             since: time(doc, "since"),
             last_updated: time(doc, "last_updated"),
             loss: number(doc, "loss"),

@@ -5,7 +5,7 @@
 //! A [`LedPanel`] is a cheap handle; the LED task, the web server and the
 //! composition root each hold a clone.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::pattern::{self, patterns, LedInputs, LedView};
 use crate::clock::Timestamp;
 use crate::config::LedSettings;
+use crate::lock::lock;
 use crate::monitor::Snapshot;
 
 /// How long `POST /admin/locate` blinks the LEDs.
@@ -84,7 +85,7 @@ impl LedPanel {
 
     fn with<T>(&self, f: impl FnOnce(&mut PanelState) -> T) -> T {
         // The state stays consistent whatever a panicking holder did.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         f(&mut state)
     }
 

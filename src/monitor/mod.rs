@@ -33,6 +33,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
+use crate::lock::lock;
 use crate::probe::RouteTable;
 use crate::store::{EventKind, EventRecord, RoundRecord, Store, StoreError, StoreStats};
 use crate::targets::TargetList;
@@ -460,12 +461,6 @@ where
                 source: std::io::Error::other(e.to_string()),
             })
         })
-}
-
-/// A poisoned lock only means another thread panicked mid-operation; the
-/// data is still the best there is.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An event about the store itself, for the board.

@@ -602,8 +602,8 @@ impl MonitorState {
                     target: Some(t.key.clone()),
                     ts: obs.ts,
                     kind: EventKind::Status,
-                    from: Some(status_name(from).into()),
-                    to: Some(status_name(change.to).into()),
+                    from: Some(from.as_str().into()),
+                    to: Some(change.to.as_str().into()),
                     detail,
                 });
             }
@@ -723,15 +723,6 @@ fn updown(down: bool) -> &'static str {
         "down"
     } else {
         "up"
-    }
-}
-
-/// The name stored for a status: `working`, `degraded`, `not_working`.
-pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Working => "working",
-        Status::Degraded => "degraded",
-        Status::NotWorking => "not_working",
     }
 }
 

@@ -25,6 +25,7 @@ use super::sender::{Outgoing, PacedSender};
 use super::stats::{RttSummary, Status};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PingSocketKind, PrivilegeError};
 use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
+use crate::lock::lock;
 
 /// Echo data of every request after its token; recognisable in a capture.
 const PING_PAYLOAD: &[u8] = b"edgeprobe-ping!!edgeprobe";
@@ -255,11 +256,6 @@ impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
         lock(self.waiting).remove(&self.key);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere must not stop every later ping.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Read every reply on the socket and hand each answer to its request.

@@ -2,6 +2,7 @@
 //!
 //! Pure: a list of round-trip times in, numbers and a status out.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -10,8 +11,11 @@ use serde::Serialize;
 pub const DEFAULT_DEGRADED_LOSS: f64 = 0.2;
 
 /// The status of one target after one round of echo requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Its one spelling for machines is [`Status::as_str`] (`working`,
+/// `degraded`, `not_working`): the JSON API, the store's events and the
+/// central documents all use it, and [`str::parse`] reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Replies came back and loss is under the degraded threshold.
     Working,
@@ -35,6 +39,15 @@ impl Status {
         }
     }
 
+    /// The name machines read: `working`, `degraded`, `not_working`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Working => "working",
+            Status::Degraded => "degraded",
+            Status::NotWorking => "not_working",
+        }
+    }
+
     /// The label the dashboard and tables show.
     pub fn label(self) -> &'static str {
         match self {
@@ -42,6 +55,28 @@ impl Status {
             Status::Degraded => "Degraded",
             Status::NotWorking => "Not Working",
         }
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`Status::as_str`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?}: expected working, degraded or not_working")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Status, UnknownStatus> {
+        [Status::Working, Status::Degraded, Status::NotWorking]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
     }
 }
 
@@ -86,6 +121,21 @@ impl RttSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_names_read_back() {
+        for status in [Status::Working, Status::Degraded, Status::NotWorking] {
+            assert_eq!(status.as_str().parse(), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+        assert_eq!(
+            "Working".parse::<Status>(),
+            Err(UnknownStatus("Working".into()))
+        );
+    }
 
     #[test]
     fn classify_thresholds() {

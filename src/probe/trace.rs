@@ -36,6 +36,7 @@ use super::sender::{Outgoing, PacedSender};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
 use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
 use crate::clock::Timestamp;
+use crate::lock::lock;
 
 /// Time to live / hop limit of a probe: which hop it expires at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -719,11 +720,6 @@ impl TraceRun<'_> {
             .sort_by_key(|l| (l.ttl, !l.answered, std::cmp::Reverse(l.waited)));
         self.limits.dedup_by_key(|l| l.ttl);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere must not stop every later trace.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The probes one trace sent; unregistered when the trace ends, however it

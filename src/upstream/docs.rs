@@ -72,8 +72,8 @@ pub fn result_doc(board: &str, r: &ResultRecord) -> Document {
         "group": opt_str(r.group.as_deref()),
         "round": round_number(r.round),
         "ts": date(r.ts),
-        "status": status_name(r.status),
-        "reported": status_name(r.reported),
+        "status": r.status.as_str(),
+        "reported": r.reported.as_str(),
         "sent": i64::from(r.sent),
         "received": i64::from(r.received),
         "loss": r.loss,
@@ -191,21 +191,12 @@ pub fn state_name(view: &UpstreamView) -> &'static str {
     }
 }
 
-/// A status as stored: `"working"`, `"degraded"`, `"not_working"`.
-pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Working => "working",
-        Status::Degraded => "degraded",
-        Status::NotWorking => "not_working",
-    }
-}
-
 fn board_target(t: &TargetView) -> Document {
     doc! {
         "target": &t.key,
         "name": opt_str(t.name.as_deref()),
         "group": opt_str(t.group.as_deref()),
-        "status": opt_str(t.status.map(status_name)),
+        "status": opt_str(t.status.map(Status::as_str)),
         "since": t.status_since.map_or(Bson::Null, date),
         "last_updated": t.last_updated.map_or(Bson::Null, date),
         "loss": t.loss.map_or(Bson::Null, Bson::Double),

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::clock::Timestamp;
+use crate::lock::lock;
 use crate::monitor::{Snapshot, UpstreamView};
 use crate::store::{RoundId, Store, StoreError, StoreStats};
 
@@ -448,12 +449,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// A poisoned lock only means another thread panicked mid-operation; the
-/// store is still the best there is.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

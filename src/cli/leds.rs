@@ -10,9 +10,10 @@ use clap::{Args, Subcommand};
 
 use super::exit;
 use crate::clock::Timestamp;
-use crate::config::{self, LedBackend, LedSettings};
+use crate::config;
 use crate::leds::pattern::TICK_MS;
 use crate::leds::{self, BoardPin, LedBank, LedPattern, LedView};
+use crate::leds::{LedBackend, LedSettings};
 
 #[derive(Debug, Args)]
 pub struct LedsArgs {

@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::exit;
 use crate::clock::{Mono, Timestamp};
-use crate::config::{Config, Environment, LedSettings, Overrides};
+use crate::config::{Config, Environment, Overrides};
+use crate::leds::LedSettings;
 use crate::leds::{self, LedPanel};
 use crate::monitor::{
     BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,

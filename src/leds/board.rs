@@ -11,10 +11,10 @@ use std::fmt;
 use embedded_hal::digital::{ErrorKind, ErrorType, OutputPin};
 
 use super::cdev::CdevLine;
+use super::settings::{LedBackend, LedLine, LedSettings, LedWiring};
 use super::sysfs::SysfsLed;
 use super::virtual_pin::VirtualPin;
 use super::{Led, LedBank};
-use crate::config::{LedBackend, LedLine, LedSettings, LedWiring};
 
 /// A pin of any backend.
 #[derive(Debug)]

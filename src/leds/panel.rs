@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::pattern::{self, patterns, LedInputs, LedView};
+use super::settings::LedSettings;
 use crate::clock::Timestamp;
-use crate::config::LedSettings;
 use crate::lock::lock;
 use crate::monitor::Snapshot;
 
@@ -154,8 +154,8 @@ impl LedPanel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LedBackend, LedLine, LedWiring};
     use crate::leds::{ActiveLevel, LedColour, LedPattern};
+    use crate::leds::{LedBackend, LedLine, LedWiring};
     use crate::monitor::RoundInfo;
     use crate::store::RoundId;
 

@@ -89,7 +89,7 @@ mod tests {
     use tokio::time::{sleep, Instant};
 
     use super::*;
-    use crate::config::LedSettings;
+    use crate::leds::LedSettings;
     use crate::leds::{ActiveLevel, Led, VirtualPin};
     use crate::monitor::{BoardGateway, RoundInfo, TargetView};
     use crate::probe::Status;

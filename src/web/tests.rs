@@ -15,8 +15,8 @@ use tokio::task::JoinHandle;
 use super::testdata::{self, FakeHistory};
 use super::{serve, Limits, WebState};
 use crate::clock::Timestamp;
-use crate::config::LedSettings;
 use crate::leds::LedPanel;
+use crate::leds::LedSettings;
 use crate::monitor::{Command, Snapshot};
 
 const TOKEN: &str = "correct-horse-battery-staple";

@@ -5,6 +5,10 @@
 //! name; [`Overrides`] carries what flags and the environment set (clap
 //! reads both); [`Config::resolve`] merges the layers and checks every
 //! value, so the monitor only ever sees a valid [`Config`].
+//!
+//! The `[leds]` section is checked in [`leds`](self::leds) into the LED
+//! module's own settings type (so `leds/` never reads the config), and
+//! [`duration`] reads and prints durations such as `1m30s`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,8 +16,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::leds::{ActiveLevel, LedColour};
+use crate::leds::LedSettings;
 use crate::targets::SheetLimits;
+
+mod duration;
+mod leds;
+
+pub use duration::{format_duration, parse_duration};
+pub use leds::{resolve_leds, LedBackendName, LedSection, LedsSection, DEFAULT_GPIO_CHIP};
 
 /// A setting that cannot be used, and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -115,44 +125,6 @@ pub struct MongoSection {
     pub batch: Option<usize>,
 }
 
-/// `[leds]`: which LEDs are fitted and how they are driven.
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LedsSection {
-    /// `virtual` (default), `rppal`, `cdev` or `sysfs`.
-    pub backend: Option<LedBackendName>,
-    /// cdev: the GPIO chip (default `/dev/gpiochip0`).
-    pub chip: Option<PathBuf>,
-    /// sysfs: where the LED class lives (default `/sys/class/leds`).
-    pub sysfs_root: Option<PathBuf>,
-    pub green: Option<LedSection>,
-    pub red: Option<LedSection>,
-    pub amber: Option<LedSection>,
-}
-
-/// The LED backends, as named in `[leds] backend`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LedBackendName {
-    #[default]
-    Virtual,
-    Rppal,
-    Cdev,
-    Sysfs,
-}
-
-/// `[leds.green]`, `[leds.red]`, `[leds.amber]`: one LED's wiring.
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LedSection {
-    /// rppal: the BCM GPIO number; cdev: the line offset on the chip.
-    pub pin: Option<u32>,
-    /// sysfs: the LED class device, e.g. `ACT` or `PWR`.
-    pub name: Option<String>,
-    /// `high` (default: the pin drives the LED) or `low` (the pin sinks it).
-    pub active: Option<ActiveLevel>,
-}
-
 impl FileConfig {
     /// Parse the text of a config file; `path` names it in messages.
     pub fn parse(path: &str, text: &str) -> Result<FileConfig, ConfigError> {
@@ -252,89 +224,6 @@ pub struct Config {
     /// `None`: no upstream, the history stays on the board.
     pub mongo: Option<MongoSettings>,
     pub leds: LedSettings,
-}
-
-/// The LEDs: the backend and each fitted LED's wiring.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedSettings {
-    pub backend: LedBackend,
-    /// The fitted LEDs, in the order green, red, amber.
-    pub leds: Vec<LedWiring>,
-}
-
-impl Default for LedSettings {
-    /// The virtual backend with all three LEDs, shown on the dashboard.
-    fn default() -> LedSettings {
-        LedSettings {
-            backend: LedBackend::Virtual,
-            leds: LedColour::ALL
-                .into_iter()
-                .map(|colour| LedWiring {
-                    colour,
-                    line: LedLine::Virtual,
-                    active: ActiveLevel::High,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Where the LED pins are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LedBackend {
-    /// In memory; the dashboard shows the patterns.
-    Virtual,
-    /// Raspberry Pi GPIO through rppal, by BCM number.
-    Rppal,
-    /// A GPIO character device, by line offset.
-    Cdev { chip: PathBuf },
-    /// The Linux LED class, by device name.
-    Sysfs { root: PathBuf },
-}
-
-impl LedBackend {
-    /// The name used in `[leds] backend`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            LedBackend::Virtual => "virtual",
-            LedBackend::Rppal => "rppal",
-            LedBackend::Cdev { .. } => "cdev",
-            LedBackend::Sysfs { .. } => "sysfs",
-        }
-    }
-}
-
-/// One fitted LED.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedWiring {
-    pub colour: LedColour,
-    pub line: LedLine,
-    pub active: ActiveLevel,
-}
-
-/// What drives one LED, per backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LedLine {
-    Virtual,
-    /// A BCM number (rppal) or a line offset (cdev).
-    Gpio(u32),
-    /// An LED class device name.
-    Sysfs(String),
-}
-
-impl std::fmt::Display for LedWiring {
-    /// How the installer finds the LED: `green (BCM 17, active high)`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = match self.active {
-            ActiveLevel::High => "active high",
-            ActiveLevel::Low => "active low",
-        };
-        match &self.line {
-            LedLine::Virtual => write!(f, "{} (virtual)", self.colour),
-            LedLine::Gpio(n) => write!(f, "{} (pin {n}, {level})", self.colour),
-            LedLine::Sysfs(name) => write!(f, "{} (LED class {name}, {level})", self.colour),
-        }
-    }
 }
 
 /// Where and how results go upstream.
@@ -566,124 +455,6 @@ fn resolve_limits(section: &LimitsSection) -> Result<SheetLimits, ConfigError> {
     Ok(limits)
 }
 
-/// The LED chip of the cdev backend unless `[leds] chip` says otherwise.
-pub const DEFAULT_GPIO_CHIP: &str = "/dev/gpiochip0";
-
-/// Check the `[leds]` section against its backend.
-pub fn resolve_leds(section: LedsSection) -> Result<LedSettings, ConfigError> {
-    let backend_name = section.backend.unwrap_or_default();
-    if section.chip.is_some() && backend_name != LedBackendName::Cdev {
-        return Err(invalid(
-            "leds.chip",
-            "is only used with backend = \"cdev\"; remove it or set the backend",
-        ));
-    }
-    if section.sysfs_root.is_some() && backend_name != LedBackendName::Sysfs {
-        return Err(invalid(
-            "leds.sysfs_root",
-            "is only used with backend = \"sysfs\"; remove it or set the backend",
-        ));
-    }
-    let backend = match backend_name {
-        LedBackendName::Virtual => LedBackend::Virtual,
-        LedBackendName::Rppal => LedBackend::Rppal,
-        LedBackendName::Cdev => LedBackend::Cdev {
-            chip: section
-                .chip
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_GPIO_CHIP)),
-        },
-        LedBackendName::Sysfs => LedBackend::Sysfs {
-            root: section
-                .sysfs_root
-                .unwrap_or_else(|| PathBuf::from(crate::leds::sysfs::DEFAULT_ROOT)),
-        },
-    };
-    let sections = [
-        (LedColour::Green, section.green),
-        (LedColour::Red, section.red),
-        (LedColour::Amber, section.amber),
-    ];
-    if backend == LedBackend::Virtual {
-        for (colour, led) in &sections {
-            let Some(led) = led else { continue };
-            if led.pin.is_some() || led.name.is_some() {
-                return Err(invalid(
-                    colour.config_key(),
-                    "the virtual backend has no pins; set [leds] backend = \"rppal\", \"cdev\" \
-                     or \"sysfs\" to drive real LEDs",
-                ));
-            }
-        }
-        return Ok(LedSettings::default());
-    }
-    let mut leds: Vec<LedWiring> = Vec::new();
-    for (colour, led) in sections {
-        let Some(led) = led else { continue };
-        let key = colour.config_key();
-        let line =
-            match (&backend, led.pin, led.name) {
-                (LedBackend::Sysfs { .. }, None, Some(name)) => LedLine::Sysfs(name),
-                (LedBackend::Sysfs { .. }, _, _) => return Err(invalid(
-                    key,
-                    "the sysfs backend needs name = \"LED\" (a directory under /sys/class/leds, \
-                     e.g. ACT or PWR), and no pin",
-                )),
-                (_, Some(pin), None) => LedLine::Gpio(pin),
-                (LedBackend::Rppal, _, _) => {
-                    return Err(invalid(
-                        key,
-                        "the rppal backend needs pin = N (the BCM GPIO number, e.g. 17 for header \
-                     pin 11), and no name",
-                    ))
-                }
-                _ => {
-                    return Err(invalid(
-                        key,
-                        "the cdev backend needs pin = N (the line offset on the chip, as gpioinfo \
-                     lists it), and no name",
-                    ))
-                }
-            };
-        if let LedLine::Gpio(pin) = line {
-            if matches!(backend, LedBackend::Rppal) && pin > u32::from(u8::MAX) {
-                return Err(invalid(
-                    key,
-                    format!("BCM {pin} does not exist; BCM numbers are 0 to 53"),
-                ));
-            }
-        }
-        if let Some(other) = leds.iter().find(|l| l.line == line) {
-            return Err(invalid(
-                key,
-                format!(
-                    "the {} LED is on the same pin; give each LED its own",
-                    other.colour
-                ),
-            ));
-        }
-        leds.push(LedWiring {
-            colour,
-            line,
-            active: led.active.unwrap_or_default(),
-        });
-    }
-    if leds.is_empty() {
-        return Err(invalid(
-            "leds",
-            format!(
-                "backend = \"{}\" but no LED is configured; add e.g. [leds.green] with {}",
-                backend.name(),
-                if matches!(backend, LedBackend::Sysfs { .. }) {
-                    "name = \"ACT\""
-                } else {
-                    "pin = 17"
-                }
-            ),
-        ));
-    }
-    Ok(LedSettings { backend, leds })
-}
-
 /// The upstream from the flags and the `[mongo]` section; a URI from a
 /// flag or its file wins over the config file's.
 fn resolve_mongo(
@@ -882,73 +653,12 @@ fn read_token_file(path: &Path) -> Result<String, ConfigError> {
     Ok(token)
 }
 
-/// Parse a duration such as `500ms`, `5s`, `10m`, `1h`, `30d`, or a sum
-/// of them (`1m30s`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    let hint = || format!("{text:?} is not a duration; write e.g. 500ms, 5s, 10m, 1h or 30d");
-    if s.is_empty() {
-        return Err(hint());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(hint());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| hint())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(hint()),
-        };
-        rest = &rest[unit_len..];
-        let ms = n.checked_mul(unit_ms).ok_or_else(hint)?;
-        total = total
-            .checked_add(Duration::from_millis(ms))
-            .ok_or_else(hint)?;
-    }
-    Ok(total)
-}
-
-/// The inverse of [`parse_duration`] for display: `1m30s`, `500ms`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    let mut rest = ms;
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env() -> Environment {
+    /// The machine the tests pretend to run on.
+    pub(super) fn env() -> Environment {
         Environment {
             hostname: Some("closet-3".into()),
             systemd_state_dir: None,
@@ -1025,7 +735,7 @@ mod tests {
             assert!(e.to_string().contains(key), "{e}");
         }
         // The example config documents the section, and parses.
-        let example = include_str!("../board/edgeprobe.toml");
+        let example = include_str!("../../board/edgeprobe.toml");
         assert!(example.contains("[limits]") && example.contains("# sheet_max_rows = 100000"));
         FileConfig::parse("edgeprobe.toml", example).unwrap();
     }
@@ -1224,163 +934,5 @@ mod tests {
         assert!(e.to_string().contains("no uri"), "{e}");
         let e = FileConfig::parse("c.toml", "[mongo]\nurl = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("url"), "{e}");
-    }
-
-    fn leds(text: &str) -> Result<LedSettings, ConfigError> {
-        resolve_leds(FileConfig::parse("c.toml", text).unwrap().leds)
-    }
-
-    #[test]
-    fn leds_default_to_three_virtual_ones() {
-        let c = Config::resolve(FileConfig::default(), Overrides::default(), &env()).unwrap();
-        assert_eq!(c.leds, LedSettings::default());
-        assert_eq!(c.leds.backend, LedBackend::Virtual);
-        assert_eq!(c.leds.leds.len(), 3);
-        assert_eq!(
-            leds("[leds]\nbackend = \"virtual\"\n").unwrap(),
-            LedSettings::default()
-        );
-    }
-
-    #[test]
-    fn leds_on_gpio_pins_with_their_active_level() {
-        let s = leds(
-            "[leds]\nbackend = \"rppal\"\ngreen = { pin = 17 }\namber = { pin = 22, active = \"low\" }\n",
-        )
-        .unwrap();
-        assert_eq!(s.backend, LedBackend::Rppal);
-        assert_eq!(
-            s.leds,
-            [
-                LedWiring {
-                    colour: LedColour::Green,
-                    line: LedLine::Gpio(17),
-                    active: ActiveLevel::High,
-                },
-                LedWiring {
-                    colour: LedColour::Amber,
-                    line: LedLine::Gpio(22),
-                    active: ActiveLevel::Low,
-                },
-            ]
-        );
-        assert_eq!(s.leds[1].to_string(), "amber (pin 22, active low)");
-
-        let s = leds("[leds]\nbackend = \"cdev\"\n[leds.red]\npin = 4\n").unwrap();
-        assert_eq!(
-            s.backend,
-            LedBackend::Cdev {
-                chip: PathBuf::from("/dev/gpiochip0")
-            }
-        );
-        let s = leds("[leds]\nbackend = \"cdev\"\nchip = \"/dev/gpiochip4\"\nred = { pin = 4 }\n")
-            .unwrap();
-        assert_eq!(
-            s.backend,
-            LedBackend::Cdev {
-                chip: PathBuf::from("/dev/gpiochip4")
-            }
-        );
-    }
-
-    #[test]
-    fn leds_on_the_led_class_by_name() {
-        let s = leds("[leds]\nbackend = \"sysfs\"\ngreen = { name = \"ACT\" }\nred = { name = \"PWR\", active = \"low\" }\n")
-            .unwrap();
-        assert_eq!(
-            s.backend,
-            LedBackend::Sysfs {
-                root: PathBuf::from("/sys/class/leds")
-            }
-        );
-        assert_eq!(s.leds[0].line, LedLine::Sysfs("ACT".into()));
-        assert_eq!(s.leds[1].to_string(), "red (LED class PWR, active low)");
-    }
-
-    #[test]
-    fn bad_led_settings_say_what_to_write() {
-        for (text, key, hint) in [
-            ("[leds]\nbackend = \"gpio\"\n", "", "unknown variant `gpio`"),
-            (
-                "[leds]\nbackend = \"rppal\"\n",
-                "leds:",
-                "no LED is configured",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\ngreen = { name = \"ACT\" }\n",
-                "leds.green:",
-                "pin = N (the BCM",
-            ),
-            (
-                "[leds]\nbackend = \"cdev\"\nred = { }\n",
-                "leds.red:",
-                "line offset",
-            ),
-            (
-                "[leds]\nbackend = \"sysfs\"\namber = { pin = 3 }\n",
-                "leds.amber:",
-                "name = \"LED\"",
-            ),
-            (
-                "[leds]\ngreen = { pin = 17 }\n",
-                "leds.green:",
-                "virtual backend has no pins",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\nchip = \"/dev/gpiochip0\"\ngreen = { pin = 1 }\n",
-                "leds.chip:",
-                "only used with backend = \"cdev\"",
-            ),
-            (
-                "[leds]\nbackend = \"cdev\"\nsysfs_root = \"/x\"\ngreen = { pin = 1 }\n",
-                "leds.sysfs_root:",
-                "only used",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\ngreen = { pin = 17 }\nred = { pin = 17 }\n",
-                "leds.red:",
-                "the green LED is on the same pin",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\ngreen = { pin = 999 }\n",
-                "leds.green:",
-                "BCM 999 does not exist",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\ngreen = { pin = 17, active = \"hi\" }\n",
-                "",
-                "unknown variant `hi`",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\ngreen = { pin = 17, colour = \"blue\" }\n",
-                "",
-                "unknown field `colour`",
-            ),
-            (
-                "[leds]\nbackend = \"rppal\"\ngreen = { pin = -1 }\n",
-                "",
-                "invalid value",
-            ),
-        ] {
-            let msg = match FileConfig::parse("c.toml", text) {
-                Err(e) => e.to_string(),
-                Ok(f) => resolve_leds(f.leds).unwrap_err().to_string(),
-            };
-            assert!(msg.starts_with(key), "{text}: {msg}");
-            assert!(msg.contains(hint), "{text}: {msg}");
-        }
-    }
-
-    #[test]
-    fn durations_parse_and_print() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
-        for bad in ["", "5", "s", "5x", "-5s", "5.5s", "99999999999999999999d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
     }
 }

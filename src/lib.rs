@@ -9,7 +9,10 @@
 //! - [`web`] serves the dashboard, the JSON API and `/metrics`;
 //! - [`central`] is the fleet dashboard over the central MongoDB;
 //! - [`systemd`] tells systemd the service is ready and feeds its watchdog;
-//! - [`config`] and [`cli`] are the settings and the command line on top.
+//! - [`config`] and [`cli`] are the settings and the command line on top;
+//! - [`heap`] tunes glibc's allocator for a small board, [`sandbox`]
+//!   confines the workbook reader process, [`clock`] has the wall and
+//!   monotonic clocks, and [`lock`] takes a mutex a panic poisoned.
 
 pub mod central;
 pub mod cli;
@@ -20,6 +23,7 @@ pub mod leds;
 pub mod lock;
 pub mod monitor;
 pub mod probe;
+pub mod sandbox;
 pub mod store;
 pub mod systemd;
 pub mod targets;

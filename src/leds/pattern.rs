@@ -94,7 +94,7 @@ impl LedView {
     }
 }
 
-/// The three LEDs, by what they mean (DESIGN.md, "LEDs").
+/// The three LEDs, by what they mean (docs/DESIGN.md, "LEDs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LedColour {
     /// Everything fine, with the probe loop's heartbeat.
@@ -212,7 +212,7 @@ pub fn any_not_working(snap: &Snapshot) -> bool {
         .any(|t| t.status == Some(crate::probe::Status::NotWorking))
 }
 
-/// The pattern of each LED for `inputs` at `now` (DESIGN.md, "LEDs").
+/// The pattern of each LED for `inputs` at `now` (docs/DESIGN.md, "LEDs").
 ///
 /// Precedence: locate, then the start-up chase, then each LED's own meaning.
 pub fn patterns(inputs: &LedInputs, now: Timestamp) -> LedView {

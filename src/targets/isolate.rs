@@ -188,7 +188,7 @@ fn explain_failure(status: ExitStatus, stderr: &str, format: Format) -> Workbook
 /// The reader process: confine it, read the request and the bytes from
 /// stdin, parse, answer on stdout. Returns the exit code.
 pub fn serve_reader() -> u8 {
-    if let Err(e) = crate::heap::confine(READER_MEMORY_BYTES, READER_SECONDS) {
+    if let Err(e) = crate::sandbox::confine(READER_MEMORY_BYTES, READER_SECONDS) {
         eprintln!("edgeprobe {READER_COMMAND}: cannot set its limits: {e}");
         return 2;
     }

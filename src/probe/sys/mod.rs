@@ -1,5 +1,7 @@
 //! Platform edge of probing: opening ICMP sockets, the privileges they need,
-//! and the one `unsafe` read that `socket2` requires.
+//! and the three `unsafe` calls that `socket2` and tokio leave to us (a
+//! plain-data `setsockopt`, registering a socket with the reactor, and a
+//! read into an initialised buffer), each with its SAFETY note.
 //!
 //! Privilege failures become [`PrivilegeError`] values whose message tells
 //! the operator the fix, never a bare "permission denied".

@@ -6,6 +6,7 @@
 //! one global timeline; probing a target is a future, so a round of ten
 //! thousand targets is ten thousand futures.
 
+mod answers;
 pub mod budget;
 pub mod knowledge;
 pub mod pacer;

@@ -9,7 +9,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::monitor::RunningMonitor;
 use serde_json::Value;
@@ -168,12 +168,8 @@ fn leds_test_explains_itself_without_real_leds() {
 
 /// Poll until `done` holds for the LED files, or panic with what was seen.
 fn wait_files(what: &str, timeout: Duration, done: impl Fn() -> bool, seen: impl Fn() -> String) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if common::eventually(timeout, Duration::from_millis(5), || done().then_some(())).is_some() {
+        return;
     }
     panic!("timed out waiting for {what}; saw {}", seen());
 }

@@ -83,11 +83,10 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
     assert!(v["sheet"]["rejected"].is_null(), "{v:#}");
     // The log is read from the monitor's stderr as it comes, and the poll
     // may have reloaded before the signal was handled: wait for the line.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !m.log().contains("SIGHUP") && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(m.log().contains("SIGHUP"), "{}", m.log());
+    let logged = common::eventually(Duration::from_secs(10), Duration::from_millis(100), || {
+        m.log().contains("SIGHUP").then_some(())
+    });
+    assert!(logged.is_some(), "{}", m.log());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use std::os::unix::net::UnixDatagram;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::monitor::RunningMonitor;
 
@@ -18,14 +18,18 @@ fn receive_until(
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let deadline = Instant::now() + timeout;
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    while Instant::now() < deadline && !until(&seen) {
+    // The socket's read timeout paces the polling.
+    common::eventually(timeout, Duration::ZERO, || {
+        if until(&seen) {
+            return Some(());
+        }
         if let Ok(len) = socket.recv(&mut buf) {
             seen.push(String::from_utf8_lossy(&buf[..len]).into_owned());
         }
-    }
+        None
+    });
     seen
 }
 

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::eventually_async;
 use common::mongo::TestMongo;
 use common::monitor::free_port;
 use edgeprobe::clock::Timestamp;
@@ -323,43 +324,47 @@ async fn a_backlog_is_synced_exactly_once_with_the_board() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     write(&store, 4..=4, 7);
     run.snapshots.send_replace(snapshot(4, 4));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&db, "results").await < 28 || backlog(&store) > 0 {
-        assert!(Instant::now() < deadline, "round 4 was not synced");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let synced4 = eventually_async(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async { (count(&db, "results").await >= 28 && backlog(&store) == 0).then_some(()) },
+    );
+    assert!(synced4.await.is_some(), "round 4 was not synced");
     run.until("synced", synced).await;
     assert_eq!(count(&db, "results").await, 28);
     assert_eq!(count(&db, "traces").await, 28);
     assert_eq!(count(&db, "events").await, 4);
     assert_eq!(count(&db, "boards").await, 1);
     let round4 = mongodb::bson::DateTime::from_millis(T0 + 4 * 60_000);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let board = db
-            .collection::<Document>("boards")
-            .find_one(doc! { "_id": BOARD })
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(*board.get_datetime("first_seen").unwrap(), first_seen);
-        let targets = board.get_array("targets").unwrap();
-        let t0 = targets[0].as_document().unwrap();
-        if *t0.get_datetime("last_updated").unwrap() == round4 {
-            // MongoDB keeps `last_seen` a date. nx-27017 stores a date
-            // `$set` on an existing document as text ("2026-11-25
-            // 12:00:00.123000"), top level or dotted; dates inside arrays
-            // and from `$setOnInsert` stay dates.
-            match board.get("last_seen") {
-                Some(mongodb::bson::Bson::DateTime(_)) => {}
-                Some(mongodb::bson::Bson::String(s)) => assert!(s.starts_with("20"), "{s}"),
-                other => panic!("last_seen: {other:?}"),
+    let updated = eventually_async(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let board = db
+                .collection::<Document>("boards")
+                .find_one(doc! { "_id": BOARD })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(*board.get_datetime("first_seen").unwrap(), first_seen);
+            let targets = board.get_array("targets").unwrap();
+            let t0 = targets[0].as_document().unwrap();
+            if *t0.get_datetime("last_updated").unwrap() == round4 {
+                // MongoDB keeps `last_seen` a date. nx-27017 stores a date
+                // `$set` on an existing document as text ("2026-11-25
+                // 12:00:00.123000"), top level or dotted; dates inside arrays
+                // and from `$setOnInsert` stay dates.
+                match board.get("last_seen") {
+                    Some(mongodb::bson::Bson::DateTime(_)) => {}
+                    Some(mongodb::bson::Bson::String(s)) => assert!(s.starts_with("20"), "{s}"),
+                    other => panic!("last_seen: {other:?}"),
+                }
+                return Some(());
             }
-            break;
-        }
-        assert!(Instant::now() < deadline, "the board was not updated");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            None
+        },
+    );
+    assert!(updated.await.is_some(), "the board was not updated");
 
     let names = db
         .collection::<Document>("results")

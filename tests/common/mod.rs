@@ -1,10 +1,13 @@
 //! Shared by the integration tests: the edgeprobe binary, the namespace lab
-//! of `scripts/lab.sh`, and a root check.
+//! of `scripts/lab.sh`, a root check, and [`eventually`], the one way a
+//! test waits for something to happen.
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 pub mod mongo;
 pub mod monitor;
@@ -19,6 +22,45 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// Ask `check` every `every` until it gives a value, for at most
+/// `timeout`; `None` if it never did. The caller panics with what it was
+/// waiting for and what it last saw. Never a timing assertion: the limit
+/// is a stall detector, far above what a normal run needs.
+pub fn eventually<T>(
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// [`eventually`] for async checks, sleeping on tokio's clock.
+pub async fn eventually_async<T, F: Future<Output = Option<T>>>(
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Tests that create namespaces or raw sockets need root; CI runs as root.

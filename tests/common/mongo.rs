@@ -4,7 +4,7 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::monitor::free_port;
 
@@ -70,8 +70,7 @@ impl TestMongo {
             .spawn()
             .expect("start nx-27017, the test MongoDB (scripts/test.sh installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let up = super::eventually(Duration::from_secs(30), Duration::from_millis(100), || {
             // Ours must be the one answering: if another process took the
             // port first, our server exits and a connect would fool us.
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -81,21 +80,12 @@ impl TestMongo {
                     self.log()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                // A moment for a server that lost the race to fail its bind.
-                std::thread::sleep(Duration::from_millis(100));
-                if let Some(Ok(None)) = self.child.as_mut().map(Child::try_wait) {
-                    return;
-                }
-                continue;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nx-27017 did not start on port {}",
-                self.port
-            );
+            TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+            // A moment for a server that lost the race to fail its bind.
             std::thread::sleep(Duration::from_millis(100));
-        }
+            matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None))).then_some(())
+        });
+        assert!(up.is_some(), "nx-27017 did not start on port {}", self.port);
     }
 
     /// `mongodb://127.0.0.1:PORT`.

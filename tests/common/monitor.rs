@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -205,19 +205,19 @@ impl RunningMonitor {
         timeout: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
         let mut last = Value::Null;
-        while Instant::now() < deadline {
-            if let Some(v) = try_request(self.addr, "GET", path, &[], b"")
+        let answer = super::eventually(timeout, Duration::from_millis(200), || {
+            let v: Value = try_request(self.addr, "GET", path, &[], b"")
                 .ok()
-                .and_then(|r| serde_json::from_slice(&r.body).ok())
-            {
-                if done(&v) {
-                    return v;
-                }
-                last = v;
+                .and_then(|r| serde_json::from_slice(&r.body).ok())?;
+            if done(&v) {
+                return Some(v);
             }
-            std::thread::sleep(Duration::from_millis(200));
+            last = v;
+            None
+        });
+        if let Some(v) = answer {
+            return v;
         }
         panic!(
             "timed out waiting for {what}; last answer from {path}:\n{last:#}\nlog:\n{}",
@@ -236,14 +236,9 @@ impl RunningMonitor {
 
     /// Wait for the process to exit, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        super::eventually(timeout, Duration::from_millis(50), || {
+            self.child.try_wait().ok().flatten()
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{run_args, RunningMonitor};
 use common::Lab;
 
 /// Run headless Chromium with a fresh profile; returns stdout.
@@ -79,18 +79,18 @@ fn the_dashboard_renders_in_chromium_and_is_photographed_for_the_readme() {
     let state = dir.path().join("state");
     let m = RunningMonitor::start_in_netns(
         &format!("{}-probe", lab.name),
-        &[
-            "--targets",
+        &run_args(
             sheet.to_str().unwrap(),
-            "--state-dir",
             state.to_str().unwrap(),
-            "--interval",
-            "2s",
-            "--timeout",
-            "400ms",
-            "--board-id",
-            "closet-3",
-        ],
+            &[
+                "--interval",
+                "2s",
+                "--timeout",
+                "400ms",
+                "--board-id",
+                "closet-3",
+            ],
+        ),
     );
     // A few rounds, so the sparklines have a line to draw.
     m.wait_for("five rounds", Duration::from_secs(60), |v| {

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{run_args, RunningMonitor};
 use serde_json::Value;
 
 /// A fake LED class tree with the Pi's two LEDs: ACT (trigger mmc0) and
@@ -179,20 +179,20 @@ fn monitor_loopback(dir: &Path, config: &str) -> RunningMonitor {
     let sheet = dir.join("targets.csv");
     fs::write(&sheet, "IP,Name\n127.0.0.1,loopback\n").unwrap();
     let state = dir.join("state");
-    RunningMonitor::start_local(&[
-        "--config",
-        config,
-        "--targets",
+    RunningMonitor::start_local(&run_args(
         sheet.to_str().unwrap(),
-        "--state-dir",
         state.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--count",
-        "1",
-        "--timeout",
-        "300ms",
-    ])
+        &[
+            "--config",
+            config,
+            "--interval",
+            "1s",
+            "--count",
+            "1",
+            "--timeout",
+            "300ms",
+        ],
+    ))
 }
 
 #[test]

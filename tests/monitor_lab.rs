@@ -10,26 +10,25 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{run_args, RunningMonitor};
 use common::Lab;
 use serde_json::Value;
 
-fn write_sheet(dir: &Path, rows: &[&str]) -> String {
-    let path = dir.join("targets.csv");
+/// `edgeprobe run` in the lab's probe namespace on a sheet of `rows`
+/// (`ip,name,group`), keeping its sheet and history in `dir`, with the
+/// dashboard on the host's loopback. `settings` is flags and values
+/// separated by spaces.
+fn monitor_on(lab: &Lab, dir: &Path, rows: &[&str], settings: &str) -> RunningMonitor {
+    let sheet = dir.join("targets.csv");
     let mut text = String::from("ip,name,group\n");
     for r in rows {
         text.push_str(r);
         text.push('\n');
     }
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// `edgeprobe run` in the lab's probe namespace on `sheet`, keeping its
-/// history in `state`, with the dashboard on the host's loopback.
-fn monitor_in(lab: &Lab, sheet: &str, state: &Path, settings: &[&str]) -> RunningMonitor {
-    let mut args = vec!["--targets", sheet, "--state-dir", state.to_str().unwrap()];
-    args.extend_from_slice(settings);
+    std::fs::write(&sheet, text).unwrap();
+    let state = dir.join("state");
+    let settings: Vec<&str> = settings.split_whitespace().collect();
+    let args = run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings);
     RunningMonitor::start_in_netns(&format!("{}-probe", lab.name), &args)
 }
 
@@ -63,7 +62,8 @@ fn in_lab(lab: &Lab, role: &str, argv: &[&str]) {
 fn the_api_reports_status_gateway_and_hops_of_every_host() {
     let lab = Lab::up("mon1");
     let dir = tempfile::tempdir().unwrap();
-    let sheet = write_sheet(
+    let m = monitor_on(
+        &lab,
         dir.path(),
         &[
             "198.19.3.10,file server,lan",
@@ -72,22 +72,7 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
             "2001:db8:3::11,printer v6,lan",
             "198.19.200.1,branch,wan",
         ],
-    );
-    let state = dir.path().join("state");
-    let m = monitor_in(
-        &lab,
-        &sheet,
-        &state,
-        &[
-            "--interval",
-            "3s",
-            "--timeout",
-            "500ms",
-            "--count",
-            "2",
-            "--board-id",
-            "lab-closet",
-        ],
+        "--interval 3s --timeout 500ms --count 2 --board-id lab-closet",
     );
     let v = m.wait_for("every target's first round", Duration::from_secs(30), |v| {
         v["targets"]
@@ -176,27 +161,11 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
 fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
     let lab = Lab::up("mon2");
     let dir = tempfile::tempdir().unwrap();
-    let sheet = write_sheet(
+    let m = monitor_on(
+        &lab,
         dir.path(),
         &["198.19.3.11,printer,lan", "198.19.3.10,files,lan"],
-    );
-    let state = dir.path().join("state");
-    let m = monitor_in(
-        &lab,
-        &sheet,
-        &state,
-        &[
-            "--interval",
-            "1s",
-            "--timeout",
-            "300ms",
-            "--count",
-            "2",
-            "--down-after",
-            "3",
-            "--up-after",
-            "1",
-        ],
+        "--interval 1s --timeout 300ms --count 2 --down-after 3 --up-after 1",
     );
     m.wait_for("the printer working", Duration::from_secs(20), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("working")
@@ -273,20 +242,11 @@ fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
 fn a_path_change_is_recorded_as_an_event() {
     let lab = Lab::up("mon3");
     let dir = tempfile::tempdir().unwrap();
-    let sheet = write_sheet(dir.path(), &["198.19.3.10,files,lan"]);
-    let state = dir.path().join("state");
-    let m = monitor_in(
+    let m = monitor_on(
         &lab,
-        &sheet,
-        &state,
-        &[
-            "--interval",
-            "1s",
-            "--timeout",
-            "300ms",
-            "--trace-every",
-            "1s",
-        ],
+        dir.path(),
+        &["198.19.3.10,files,lan"],
+        "--interval 1s --timeout 300ms --trace-every 1s",
     );
     m.wait_for("the first trace", Duration::from_secs(20), |v| {
         v["targets"][0]["hops"]
@@ -335,25 +295,11 @@ fn a_path_change_is_recorded_as_an_event() {
 fn a_dead_board_gateway_is_reported_once_and_blamed_without_a_trace_storm() {
     let lab = Lab::up("mon4");
     let dir = tempfile::tempdir().unwrap();
-    let sheet = write_sheet(
+    let m = monitor_on(
+        &lab,
         dir.path(),
         &["198.19.3.10,files,lan", "198.19.3.11,printer,lan"],
-    );
-    let state = dir.path().join("state");
-    let m = monitor_in(
-        &lab,
-        &sheet,
-        &state,
-        &[
-            "--interval",
-            "1s",
-            "--timeout",
-            "300ms",
-            "--count",
-            "2",
-            "--down-after",
-            "1",
-        ],
+        "--interval 1s --timeout 300ms --count 2 --down-after 1",
     );
     m.wait_for("both working", Duration::from_secs(20), |v| {
         status_of(v, "198.19.3.10").as_deref() == Some("working")

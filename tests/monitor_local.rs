@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::monitor::{quick_args, RunningMonitor};
+use common::monitor::{quick_args, run_args, RunningMonitor};
 use serde_json::Value;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -32,18 +32,25 @@ fn results_count(m: &RunningMonitor, addr: &str) -> usize {
         .len()
 }
 
+/// A quick monitor on `sheet_text` (written to `dir/t.csv`), with
+/// `extra` flags; its history in `dir/state`.
+fn monitor_on(dir: &Path, sheet_text: &str, extra: &[&str]) -> RunningMonitor {
+    let sheet = dir.join("t.csv");
+    std::fs::write(&sheet, sheet_text).unwrap();
+    let state = dir.join("state");
+    RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        extra,
+    ))
+}
+
 #[test]
 fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
+    let m = monitor_on(dir.path(), "ip,name\n127.0.0.1,one\n", &[]);
     let sheet = dir.path().join("t.csv");
-    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
-    let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&quick_args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
-        &[],
-    ));
     let v = m.wait_for("one target", Duration::from_secs(20), |v| {
         addrs(v) == ["127.0.0.1"] && v["targets"][0]["status"] == "working"
     });
@@ -148,14 +155,7 @@ fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
 fn admin_endpoints_are_off_without_a_token() {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
-    let sheet = dir.path().join("t.csv");
-    std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
-    let state = dir.path().join("state");
-    let m = RunningMonitor::start_local(&quick_args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
-        &[],
-    ));
+    let m = monitor_on(dir.path(), "ip\n127.0.0.1\n", &[]);
     let r = m.post(
         "/admin/probe-now",
         &[("Authorization", &format!("Bearer {TOKEN}"))],
@@ -208,18 +208,11 @@ fn sigterm_stops_cleanly_and_commits_the_round_in_flight() {
     std::fs::write(&sheet, format!("ip\n{rows}")).unwrap();
     let state = dir.path().join("state");
     // A 10 s round spreads its ten targets about 0.9 s apart.
-    let a = [
-        "--targets",
+    let a = run_args(
         sheet.to_str().unwrap(),
-        "--state-dir",
         state.to_str().unwrap(),
-        "--interval",
-        "10s",
-        "--timeout",
-        "200ms",
-        "--count",
-        "1",
-    ];
+        &["--interval", "10s", "--timeout", "200ms", "--count", "1"],
+    );
     let mut m = RunningMonitor::start_local(&a);
     std::thread::sleep(Duration::from_millis(2500));
     assert!(

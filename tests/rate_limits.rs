@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{run_args, RunningMonitor};
 use common::{hop_addrs, Lab};
 use serde_json::Value;
 
@@ -135,16 +135,11 @@ fn one_shot_probe_traces_ipv6_behind_the_same_routers() {
 /// `edgeprobe run` in the lab's probe namespace.
 fn monitor(lab: &Lab, dir: &Path, sheet: &str, extra: &[&str]) -> RunningMonitor {
     let state = dir.join("state");
-    let mut args = vec![
-        "--targets",
+    let mut args = run_args(
         sheet,
-        "--state-dir",
         state.to_str().unwrap(),
-        "--count",
-        "2",
-        "--timeout",
-        "500ms",
-    ];
+        &["--count", "2", "--timeout", "500ms"],
+    );
     args.extend_from_slice(extra);
     RunningMonitor::start_in_netns(&format!("{}-probe", lab.name), &args)
 }

@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use common::monitor::RunningMonitor;
+use common::monitor::{run_args, RunningMonitor};
 
 /// Every datagram received until `until` holds for the messages so far.
 fn receive_until(
@@ -47,18 +47,11 @@ fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
             // A 400 ms watchdog: fed every 200 ms.
             ("WATCHDOG_USEC", "400000"),
         ],
-        &[
-            "--targets",
+        &run_args(
             sheet.to_str().unwrap(),
-            "--state-dir",
             state.to_str().unwrap(),
-            "--interval",
-            "1s",
-            "--count",
-            "1",
-            "--timeout",
-            "300ms",
-        ],
+            &["--interval", "1s", "--count", "1", "--timeout", "300ms"],
+        ),
     );
     let seen = receive_until(&systemd, Duration::from_secs(30), |seen| {
         seen.iter()

@@ -266,6 +266,15 @@ async fn count(db: &mongodb::Database, coll: &str) -> u64 {
         .unwrap()
 }
 
+/// How many results, traces and events the central database holds.
+async fn synced_rows(db: &mongodb::Database) -> [u64; 3] {
+    [
+        count(db, "results").await,
+        count(db, "traces").await,
+        count(db, "events").await,
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_synced_exactly_once_with_the_board() {
     let nx = TestMongo::start();
@@ -277,9 +286,7 @@ async fn a_backlog_is_synced_exactly_once_with_the_board() {
     let mut run = spawn(&uri(nx.port), &store, 10, snapshot(3, 4));
     run.until("synced", synced).await;
     let db = db(&uri(nx.port)).await;
-    assert_eq!(count(&db, "results").await, 21);
-    assert_eq!(count(&db, "traces").await, 21);
-    assert_eq!(count(&db, "events").await, 3);
+    assert_eq!(synced_rows(&db).await, [21, 21, 3]);
     assert_eq!(backlog(&store), 0);
 
     // What the dashboard reads: the contract's names and types.
@@ -331,9 +338,7 @@ async fn a_backlog_is_synced_exactly_once_with_the_board() {
     );
     assert!(synced4.await.is_some(), "round 4 was not synced");
     run.until("synced", synced).await;
-    assert_eq!(count(&db, "results").await, 28);
-    assert_eq!(count(&db, "traces").await, 28);
-    assert_eq!(count(&db, "events").await, 4);
+    assert_eq!(synced_rows(&db).await, [28, 28, 4]);
     assert_eq!(count(&db, "boards").await, 1);
     let round4 = mongodb::bson::DateTime::from_millis(T0 + 4 * 60_000);
     let updated = eventually_async(
@@ -406,9 +411,7 @@ async fn a_resent_batch_is_absorbed_not_doubled() {
 
     let mut run = spawn(&uri(nx.port), &store, 500, snapshot(2, 3));
     run.until("synced", synced).await;
-    assert_eq!(count(&db, "results").await, 10);
-    assert_eq!(count(&db, "traces").await, 10);
-    assert_eq!(count(&db, "events").await, 2);
+    assert_eq!(synced_rows(&db).await, [10, 10, 2]);
     assert_eq!(backlog(&store), 0);
     run.stop().await;
 }
@@ -446,9 +449,7 @@ async fn server_down_keeps_the_outbox_then_drains_when_it_is_up() {
     let nx = TestMongo::start_on(port);
     run.until("synced", synced).await;
     let db = db(&uri(nx.port)).await;
-    assert_eq!(count(&db, "results").await, 15);
-    assert_eq!(count(&db, "traces").await, 15);
-    assert_eq!(count(&db, "events").await, 3);
+    assert_eq!(synced_rows(&db).await, [15, 15, 3]);
     assert_eq!(backlog(&store), 0);
     run.stop().await;
 }

@@ -17,22 +17,22 @@ pub struct RunningMonitor {
     pub log: Arc<Mutex<String>>,
 }
 
-/// `edgeprobe run` arguments for a quick test monitor: this sheet and
-/// state directory, a round a second, one ping of 200 ms a target, then
-/// `extra`.
+/// `edgeprobe run` arguments: this sheet and state directory, then
+/// `settings` (flags and their values).
+pub fn run_args<'a>(sheet: &'a str, state: &'a str, settings: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["--targets", sheet, "--state-dir", state];
+    a.extend_from_slice(settings);
+    a
+}
+
+/// [`run_args`] for a quick test monitor: a round a second, one ping of
+/// 200 ms a target, then `extra`.
 pub fn quick_args<'a>(sheet: &'a str, state: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "--targets",
+    let mut a = run_args(
         sheet,
-        "--state-dir",
         state,
-        "--interval",
-        "1s",
-        "--timeout",
-        "200ms",
-        "--count",
-        "1",
-    ];
+        &["--interval", "1s", "--timeout", "200ms", "--count", "1"],
+    );
     a.extend_from_slice(extra);
     a
 }

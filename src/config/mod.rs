@@ -758,73 +758,25 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: &[(Overrides, &str)] = &[
-            (
-                Overrides {
-                    interval: Some("5 parsecs".into()),
-                    ..Default::default()
-                },
-                "interval",
-            ),
-            (
-                Overrides {
-                    interval: Some("500ms".into()),
-                    ..Default::default()
-                },
-                "interval",
-            ),
-            (
-                Overrides {
-                    timeout: Some("2m".into()),
-                    ..Default::default()
-                },
-                "timeout",
-            ),
-            (
-                Overrides {
-                    count: Some(0),
-                    ..Default::default()
-                },
-                "count",
-            ),
-            (
-                Overrides {
-                    degraded_loss: Some(1.5),
-                    ..Default::default()
-                },
-                "degraded_loss",
-            ),
-            (
-                Overrides {
-                    down_after: Some(0),
-                    ..Default::default()
-                },
-                "down_after",
-            ),
-            (
-                Overrides {
-                    listen: Some("8080".into()),
-                    ..Default::default()
-                },
-                "listen",
-            ),
-            (
-                Overrides {
-                    board_id: Some("a b".into()),
-                    ..Default::default()
-                },
-                "board_id",
-            ),
-            (
-                Overrides {
-                    max_size_mb: Some(0),
-                    ..Default::default()
-                },
-                "max_size_mb",
-            ),
+        // Each case sets one flag to a bad value.
+        let with = |set: fn(&mut Overrides)| {
+            let mut over = Overrides::default();
+            set(&mut over);
+            over
+        };
+        let cases: Vec<(Overrides, &str)> = vec![
+            (with(|o| o.interval = Some("5 parsecs".into())), "interval"),
+            (with(|o| o.interval = Some("500ms".into())), "interval"),
+            (with(|o| o.timeout = Some("2m".into())), "timeout"),
+            (with(|o| o.count = Some(0)), "count"),
+            (with(|o| o.degraded_loss = Some(1.5)), "degraded_loss"),
+            (with(|o| o.down_after = Some(0)), "down_after"),
+            (with(|o| o.listen = Some("8080".into())), "listen"),
+            (with(|o| o.board_id = Some("a b".into())), "board_id"),
+            (with(|o| o.max_size_mb = Some(0)), "max_size_mb"),
         ];
         for (over, key) in cases {
-            let e = Config::resolve(FileConfig::default(), over.clone(), &env()).unwrap_err();
+            let e = Config::resolve(FileConfig::default(), over, &env()).unwrap_err();
             assert!(e.to_string().starts_with(key), "{key}: {e}");
         }
     }

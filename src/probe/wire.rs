@@ -22,6 +22,12 @@ pub struct ProbeId {
     pub seq: u16,
 }
 
+impl ProbeId {
+    pub fn new(ident: u16, seq: u16) -> ProbeId {
+        ProbeId { ident, seq }
+    }
+}
+
 /// What an ICMP message says about one of our probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyKind {
@@ -182,12 +188,8 @@ pub fn parse_icmp_v4(from: Ipv4Addr, message: &[u8]) -> Result<Option<Reply>, Wi
     }
     let kind = match (icmp.msg_type(), icmp.msg_code()) {
         (Icmpv4Message::EchoReply, 0) => {
-            return Ok(Some(echo_reply(
-                from,
-                icmp.echo_ident(),
-                icmp.echo_seq_no(),
-                token_of(icmp.data()),
-            )));
+            let id = ProbeId::new(icmp.echo_ident(), icmp.echo_seq_no());
+            return Ok(Some(echo_reply(from, id, icmp.data())));
         }
         (Icmpv4Message::TimeExceeded, 0) => ReplyKind::TimeExceeded,
         (Icmpv4Message::DstUnreachable, code) => ReplyKind::Unreachable { code },
@@ -195,31 +197,54 @@ pub fn parse_icmp_v4(from: Ipv4Addr, message: &[u8]) -> Result<Option<Reply>, Wi
     };
     // For both error types the quote starts after the 8-byte ICMP header.
     let quote = icmp.data();
-    Ok(
-        parse_quote_v4(quote)?.map(|(probe_dst, probe, token)| Reply {
-            from,
-            kind,
-            probe,
-            probe_dst: IpAddr::V4(probe_dst),
-            token,
-        }),
-    )
+    Ok(parse_quote_v4(quote)?.map(|quoted| quoted.answer(from, kind)))
 }
 
-/// An echo reply comes from the destination the request went to.
-fn echo_reply(from: IpAddr, ident: u16, seq: u16, token: Option<u64>) -> Reply {
+/// An echo reply comes from the destination the request went to; `data`
+/// is its echoed payload.
+fn echo_reply(from: IpAddr, probe: ProbeId, data: &[u8]) -> Reply {
     Reply {
         from,
         kind: ReplyKind::EchoReply,
-        probe: ProbeId { ident, seq },
+        probe,
         probe_dst: from,
-        token,
+        token: token_of(data),
+    }
+}
+
+/// The echo request an ICMP error quotes: where it was going, its id, and
+/// the token in what is quoted of its payload.
+struct Quoted {
+    dst: IpAddr,
+    probe: ProbeId,
+    token: Option<u64>,
+}
+
+impl Quoted {
+    /// `rest` is the quoted payload after the 8-byte echo header.
+    fn new(dst: impl Into<IpAddr>, ident: u16, seq: u16, rest: &[u8]) -> Quoted {
+        Quoted {
+            dst: dst.into(),
+            probe: ProbeId::new(ident, seq),
+            token: token_of(rest),
+        }
+    }
+
+    /// The error `kind` that `from` sent about this probe.
+    fn answer(self, from: IpAddr, kind: ReplyKind) -> Reply {
+        Reply {
+            from,
+            kind,
+            probe: self.probe,
+            probe_dst: self.dst,
+            token: self.token,
+        }
     }
 }
 
 /// Read the echo request quoted inside an ICMPv4 error: its destination
 /// and id. Only the IP header and the first 8 bytes are required.
-fn parse_quote_v4(quote: &[u8]) -> Result<Option<(Ipv4Addr, ProbeId, Option<u64>)>, WireError> {
+fn parse_quote_v4(quote: &[u8]) -> Result<Option<Quoted>, WireError> {
     const MIN_HEADER: usize = 20;
     if quote.len() < MIN_HEADER {
         return Err(WireError::BadQuote);
@@ -237,13 +262,12 @@ fn parse_quote_v4(quote: &[u8]) -> Result<Option<(Ipv4Addr, ProbeId, Option<u64>
     if inner.msg_type() != Icmpv4Message::EchoRequest {
         return Ok(None);
     }
-    Ok(Some((
+    let rest = &quote[header_len + 8..];
+    Ok(Some(Quoted::new(
         ip.dst_addr(),
-        ProbeId {
-            ident: inner.echo_ident(),
-            seq: inner.echo_seq_no(),
-        },
-        token_of(&quote[header_len + 8..]),
+        inner.echo_ident(),
+        inner.echo_seq_no(),
+        rest,
     )))
 }
 
@@ -255,12 +279,8 @@ pub fn parse_v6(from: Ipv6Addr, message: &[u8]) -> Result<Option<Reply>, WireErr
     let from_ip = IpAddr::V6(from);
     let kind = match (icmp.msg_type(), icmp.msg_code()) {
         (Icmpv6Message::EchoReply, 0) => {
-            return Ok(Some(echo_reply(
-                from_ip,
-                icmp.echo_ident(),
-                icmp.echo_seq_no(),
-                token_of(icmp.payload()),
-            )));
+            let id = ProbeId::new(icmp.echo_ident(), icmp.echo_seq_no());
+            return Ok(Some(echo_reply(from_ip, id, icmp.payload())));
         }
         (Icmpv6Message::TimeExceeded, 0) => ReplyKind::TimeExceeded,
         (Icmpv6Message::DstUnreachable, code) => ReplyKind::Unreachable { code },
@@ -272,20 +292,12 @@ pub fn parse_v6(from: Ipv6Addr, message: &[u8]) -> Result<Option<Reply>, WireErr
     let quote = message
         .get(ERROR_HEADER..)
         .ok_or(WireError::TruncatedIcmp)?;
-    Ok(
-        parse_quote_v6(quote)?.map(|(probe_dst, probe, token)| Reply {
-            from: from_ip,
-            kind,
-            probe,
-            probe_dst: IpAddr::V6(probe_dst),
-            token,
-        }),
-    )
+    Ok(parse_quote_v6(quote)?.map(|quoted| quoted.answer(from_ip, kind)))
 }
 
 /// Read the echo request quoted inside an ICMPv6 error. Our probes carry no
 /// extension headers, so anything else is not ours.
-fn parse_quote_v6(quote: &[u8]) -> Result<Option<(Ipv6Addr, ProbeId, Option<u64>)>, WireError> {
+fn parse_quote_v6(quote: &[u8]) -> Result<Option<Quoted>, WireError> {
     const HEADER: usize = 40;
     if quote.len() < HEADER + 8 {
         return Err(WireError::BadQuote);
@@ -302,13 +314,12 @@ fn parse_quote_v6(quote: &[u8]) -> Result<Option<(Ipv6Addr, ProbeId, Option<u64>
     if inner.msg_type() != Icmpv6Message::EchoRequest {
         return Ok(None);
     }
-    Ok(Some((
+    let rest = &quote[HEADER + 8..];
+    Ok(Some(Quoted::new(
         ip.dst_addr(),
-        ProbeId {
-            ident: inner.echo_ident(),
-            seq: inner.echo_seq_no(),
-        },
-        token_of(&quote[HEADER + 8..]),
+        inner.echo_ident(),
+        inner.echo_seq_no(),
+        rest,
     )))
 }
 

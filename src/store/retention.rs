@@ -1,10 +1,10 @@
-//! What retention drops, in what order and how much: pure planning, time
-//! and sizes passed in. [`plan`] says what a pass does (the deletions by
-//! age, then the phases of the size cap); [`CapPlan::rows_step`] and
-//! [`CapPlan::rollups_step`] size one measured step of a phase; [`Budget`]
-//! bounds the ids a pass examines and the size of each delete. The store
-//! carries the plan out against SQLite in `prune.rs`, measuring between
-//! steps.
+//! What retention keeps, and what a pass drops, in what order and how
+//! much: pure planning, time and sizes passed in. `plan` says what a pass
+//! does (the deletions by age, then the phases of the size cap);
+//! `CapPlan::rows_step` and `CapPlan::rollups_step` size one measured step
+//! of a phase; `Budget` bounds the ids a pass examines and the size of
+//! each delete. The store carries the plan out against SQLite in
+//! `prune.rs`, measuring between steps.
 
 use std::time::Duration;
 
@@ -16,14 +16,14 @@ use super::schema::HistoryTable;
 /// Ids a retention pass may look at. A pass runs after every round, so a
 /// large backlog (a shortened `max_age`, a lowered cap) is worked off over
 /// several rounds instead of stalling one.
-pub const PASS_BUDGET: u64 = 200_000;
+pub(super) const PASS_BUDGET: u64 = 200_000;
 
 /// Rows (or ids) per delete transaction: short enough that a pass never
 /// holds the write lock for long, large enough to amortise the commit.
-pub const DELETE_CHUNK: u64 = 5_000;
+pub(super) const DELETE_CHUNK: u64 = 5_000;
 
 /// Measure-and-drop steps per phase of the size cap.
-pub const CAP_STEPS: usize = 8;
+pub(super) const CAP_STEPS: usize = 8;
 
 /// What the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn rows_to_drop(used: u64, target: u64, rows: u64) -> u64 {
 
 /// One deletion of a retention pass; each takes the oldest rows first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deletion {
+pub(super) enum Deletion {
     /// By age: the rows of `table` stamped before `before` and not in the
     /// outbox, from the oldest row on until the first that is young
     /// enough (in the order written, so a row written after the clock
@@ -125,7 +125,7 @@ pub enum Deletion {
 /// A phase of the size cap: what it drops from, up to [`CapPlan::steps`]
 /// times, each step sized from what the store measured just before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(super) enum Phase {
     /// Results, traces and events, the same share of each table's ids:
     /// only rows not in the outbox, or (`with_unsynced`) all of them.
     Rows { with_unsynced: bool },
@@ -135,7 +135,7 @@ pub enum Phase {
 
 /// What one retention pass does, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(super) struct Plan {
     /// First, always: rows and rollups too old to keep.
     pub age: [Deletion; 4],
     /// Then, when the store is over its cap: the size cap.
@@ -147,7 +147,7 @@ pub struct Plan {
 /// is down to `goal` (or the pass's [`Budget`] is spent). A phase ends
 /// early when a step drops nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapPlan {
+pub(super) struct CapPlan {
     pub max_bytes: u64,
     pub goal: u64,
     pub phases: [Phase; 4],
@@ -161,7 +161,7 @@ pub struct CapPlan {
 /// down to [`RetentionPolicy::low_water`]: synced results, traces and
 /// events; rollups too old for any uptime window; unsynced rows; the
 /// other rollups.
-pub fn plan(policy: &RetentionPolicy, now: Timestamp) -> Plan {
+pub(super) fn plan(policy: &RetentionPolicy, now: Timestamp) -> Plan {
     let cut = policy.cutoffs(now);
     let aged = |table| Deletion::Aged {
         table,
@@ -251,7 +251,7 @@ impl CapPlan {
 
 /// The ids a retention pass may still examine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget(u64);
+pub(super) struct Budget(u64);
 
 impl Budget {
     /// A new pass's: [`PASS_BUDGET`].

@@ -130,7 +130,7 @@ CREATE TABLE counters (
 /// The tables that hold a row per result, trace or event: what retention
 /// drops from and what outbox rows point into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HistoryTable {
+pub(super) enum HistoryTable {
     Results,
     Traces,
     Events,

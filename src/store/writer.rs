@@ -165,7 +165,8 @@ impl Store {
     /// first, in this order: synced results, traces and events (each the
     /// same share of its oldest rows); rollups too old for any uptime
     /// window; unsynced rows (counted in `unsynced`); the other rollups.
-    /// [`retention::plan`](super::retention::plan) decides all of this.
+    /// The plan in `retention.rs` decides all of this; `prune.rs` carries
+    /// it out.
     ///
     /// Age is judged in the order rows were written: a row written after
     /// the clock jumped back waits for its neighbours. A pass examines at

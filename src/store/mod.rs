@@ -5,19 +5,41 @@
 //! drains. Retention by age and by size runs after a round; what it drops
 //! is counted. The dashboard reads through [`History`], on its own
 //! connection, so a page never waits for the probe loop.
+//!
+//! One file per job. Pure, no SQLite: `records` (the data written and
+//! read), `encode` (how values are packed into columns), `rollup` (hours
+//! and uptime), `retention` (the policy and the plan of a pass: what is
+//! dropped, in what order, how much). Against SQLite: `schema` (the schema
+//! and its migration, opening connections, a damaged file moved aside,
+//! counters), `writer` ([`Store`], the writer connection and its methods),
+//! `insert` (writing rounds and events), `history` (reading them back,
+//! [`Reader`]), `outbox` (what the upstream sync has not sent yet),
+//! `prune` (carrying out a retention plan), and `sql` (the helpers they
+//! share). This file: the error type and the [`History`] trait.
 
 mod encode;
+#[cfg(test)]
+mod fixtures;
+mod history;
+mod insert;
+mod outbox;
+mod prune;
 mod records;
 pub mod retention;
 pub mod rollup;
-mod sqlite;
+mod schema;
+mod sql;
+mod writer;
 
+pub use history::Reader;
+pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use records::{
     Dropped, EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
     Uptime,
 };
 pub use retention::RetentionPolicy;
-pub use sqlite::{OutboxItem, OutboxKind, OutboxRecord, Reader, Store, DB_FILE};
+pub use schema::DB_FILE;
+pub use writer::Store;
 
 use crate::clock::Timestamp;
 
@@ -84,4 +106,21 @@ pub trait History: Send + Sync + 'static {
     fn events(&self, target: Option<&str>, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
     /// A target's uptime over 24 h, 7 d and 30 d before `now`.
     fn uptime(&self, target: &str, now: Timestamp) -> Result<Uptime, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_and_a_full_disk_are_told_apart() {
+        let err = |code| StoreError::Sqlite {
+            op: "x".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        };
+        assert!(err(rusqlite::ffi::SQLITE_CORRUPT).is_damage());
+        assert!(err(rusqlite::ffi::SQLITE_NOTADB).is_damage());
+        assert!(!err(rusqlite::ffi::SQLITE_FULL).is_damage());
+        assert!(err(rusqlite::ffi::SQLITE_FULL).is_full());
+    }
 }

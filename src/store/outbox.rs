@@ -1,0 +1,261 @@
+//! The outbox: what the upstream sync has not sent yet. Queueing a row as
+//! it is written, reading a batch back with its records, forgetting what
+//! the server acknowledged, and the backlog the statistics report.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::clock::Timestamp;
+
+use super::history::{self, EVENT_SELECT};
+use super::records::{EventRecord, ResultRecord, TraceRecord};
+use super::sql::{all_rows, get_u64, sql, sql_limit};
+use super::StoreError;
+
+/// What an outbox row points to; the integer is `outbox.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxKind {
+    Result = 1,
+    Trace = 2,
+    Event = 3,
+}
+
+impl OutboxKind {
+    /// Every kind.
+    pub const ALL: [OutboxKind; 3] = [OutboxKind::Result, OutboxKind::Trace, OutboxKind::Event];
+
+    /// The value of `outbox.kind`.
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// The inverse of [`OutboxKind::code`].
+    pub fn from_code(code: i64) -> Option<OutboxKind> {
+        OutboxKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// A row the upstream sync has not sent yet, read back in full.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxRecord {
+    Result(ResultRecord),
+    Trace(TraceRecord),
+    Event(EventRecord),
+}
+
+/// One outbox row and its record; `id` is what
+/// [`Store::mark_synced`](super::Store::mark_synced) takes once the server
+/// has acknowledged the record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub record: OutboxRecord,
+}
+
+/// Queue the row `row_id` (stamped `ts`) of the table `kind` points into.
+pub(super) fn queue(
+    conn: &Connection,
+    kind: OutboxKind,
+    row_id: i64,
+    ts: Timestamp,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO outbox (kind, row_id, ts) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind.code(), row_id, ts.millis()])?;
+    Ok(())
+}
+
+/// How many rows are queued, and the timestamp of the oldest.
+pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), StoreError> {
+    let op = "reading store statistics";
+    let backlog: u64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| get_u64(r, 0))
+        .map_err(sql(op))?;
+    let oldest_unsynced = conn
+        .query_row("SELECT ts FROM outbox ORDER BY id LIMIT 1", [], |r| {
+            r.get(0).map(Timestamp)
+        })
+        .optional()
+        .map_err(sql(op))?;
+    Ok((backlog, oldest_unsynced))
+}
+
+/// Up to `max` outbox rows, oldest first, each with its record as it is
+/// stored now; see [`Store::outbox_batch`](super::Store::outbox_batch).
+pub(super) fn batch(conn: &Connection, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    let op = "reading the outbox";
+    let mut items = Vec::with_capacity(max.min(4096));
+    let mut after = i64::MIN;
+    while items.len() < max {
+        let want = max - items.len();
+        let queued: Vec<(i64, i64, i64)> = all_rows(
+            conn,
+            op,
+            "SELECT id, kind, row_id FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after, sql_limit(want)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let Some(&(last, _, _)) = queued.last() else {
+            break;
+        };
+        after = last;
+        let exhausted = queued.len() < want;
+        let mut gone = Vec::new();
+        for (id, kind, row_id) in queued {
+            match outbox_record(conn, kind, row_id).map_err(sql(op))? {
+                Some(record) => items.push(OutboxItem { id, record }),
+                None => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            delete_outbox(conn, &gone).map_err(sql("dropping orphaned outbox rows"))?;
+        }
+        if exhausted {
+            break;
+        }
+    }
+    Ok(items)
+}
+
+/// Forget the outbox rows `ids`, in one transaction.
+pub(super) fn mark_synced(conn: &mut Connection, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let op = format!("marking {} rows as sent upstream", ids.len());
+    let tx = conn.transaction().map_err(sql(&op))?;
+    delete_outbox(&tx, ids).map_err(sql(&op))?;
+    tx.commit().map_err(sql(&op))
+}
+
+/// The record an outbox row points to; `None` when it is gone (or the
+/// kind is one this build does not know, which only a newer build writes).
+fn outbox_record(
+    conn: &Connection,
+    kind: i64,
+    row_id: i64,
+) -> rusqlite::Result<Option<OutboxRecord>> {
+    let Some(kind) = OutboxKind::from_code(kind) else {
+        return Ok(None);
+    };
+    match kind {
+        OutboxKind::Result => history::RESULTS
+            .by_id(conn, row_id)
+            .map(|r| r.map(OutboxRecord::Result)),
+        OutboxKind::Trace => history::TRACES
+            .by_id(conn, row_id)
+            .map(|r| r.map(OutboxRecord::Trace)),
+        OutboxKind::Event => conn
+            .prepare_cached(&format!("{EVENT_SELECT} WHERE e.id = ?1"))?
+            .query_row([row_id], history::event_from_row)
+            .optional()
+            .map(|r| r.map(OutboxRecord::Event)),
+    }
+}
+
+fn delete_outbox(conn: &Connection, ids: &[i64]) -> rusqlite::Result<()> {
+    let mut st = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+    for id in ids {
+        st.execute([id])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::probe::Status;
+    use crate::store::EventKind;
+
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn outbox_batches_come_oldest_first_with_their_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let keys = targets(2);
+        let r1 = round(1, NOW, &keys, Status::Working);
+        let r2 = round(2, NOW + 60_000, &keys, Status::NotWorking);
+        store.write_round(&r1).unwrap();
+        store.write_round(&r2).unwrap();
+        // Per round: 2 results, 2 traces, 1 event, in that order.
+        let all = store.outbox_batch(100).unwrap();
+        assert_eq!(all.len(), 10);
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        let expected: Vec<OutboxRecord> = [&r1, &r2]
+            .into_iter()
+            .flat_map(|r| {
+                r.results
+                    .iter()
+                    .cloned()
+                    .map(OutboxRecord::Result)
+                    .chain(r.traces.iter().cloned().map(OutboxRecord::Trace))
+                    .chain(r.events.iter().cloned().map(OutboxRecord::Event))
+            })
+            .collect();
+        let got: Vec<OutboxRecord> = all.iter().map(|i| i.record.clone()).collect();
+        assert_eq!(got, expected);
+
+        let first = store.outbox_batch(3).unwrap();
+        assert_eq!(first, all[..3].to_vec());
+        assert!(store.outbox_batch(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn mark_synced_removes_exactly_those_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = one_round(dir.path(), 3);
+        let batch = store.outbox_batch(4).unwrap();
+        let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
+        store.mark_synced(&ids).unwrap();
+        assert_eq!(store.stats().unwrap().backlog, 7 - 4);
+        let rest = store.outbox_batch(100).unwrap();
+        assert_eq!(rest.len(), 3);
+        assert!(rest.iter().all(|i| !ids.contains(&i.id)));
+        // Again, and with nothing: both harmless.
+        store.mark_synced(&ids).unwrap();
+        store.mark_synced(&[]).unwrap();
+        assert_eq!(store.stats().unwrap().backlog, 3);
+        // The history itself stays.
+        assert_eq!(count(&store, "results"), 3);
+    }
+
+    #[test]
+    fn outbox_rows_without_a_record_are_skipped_and_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, keys) = one_round(dir.path(), 3);
+        // As a hand-edited file could have it: the first four records gone.
+        store
+            .conn()
+            .execute("DELETE FROM results WHERE target IN (1, 2, 3)", [])
+            .unwrap();
+        store
+            .conn()
+            .execute("DELETE FROM traces WHERE target = 1", [])
+            .unwrap();
+        // Seven queued, four orphaned: a batch of two still fills up.
+        let batch = store.outbox_batch(2).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert!(matches!(batch[0].record, OutboxRecord::Trace(ref t) if t.target == keys[1]));
+        assert!(matches!(batch[1].record, OutboxRecord::Trace(ref t) if t.target == keys[2]));
+        assert_eq!(store.stats().unwrap().backlog, 3);
+        let rest = store.outbox_batch(10).unwrap();
+        assert_eq!(rest.len(), 3);
+        assert!(matches!(rest[2].record, OutboxRecord::Event(_)));
+    }
+
+    #[test]
+    fn an_event_without_a_target_reads_back_from_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let e = EventRecord {
+            kind: EventKind::Targets,
+            detail: "loaded 3 targets\u{7}\n from x.csv".into(),
+            from: None,
+            to: None,
+            ..event(None, NOW)
+        };
+        store.record_event(&e).unwrap();
+        let batch = store.outbox_batch(10).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].record, OutboxRecord::Event(e));
+    }
+}

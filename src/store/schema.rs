@@ -1,0 +1,381 @@
+//! The database file: its schema and migration, opening the writer's and
+//! the readers' connections, moving a damaged file aside, the table names
+//! the other store files share ([`HistoryTable`]) and the `counters` table.
+//!
+//! # Schema (version 1, in `PRAGMA user_version`)
+//!
+//! Timestamps are integer unix milliseconds. Targets are interned: the
+//! per-round tables hold a small integer instead of repeating the
+//! address text in every row (and in every index entry).
+//!
+//! - `targets(id, key, name, grp)`: one row per target key, with the name
+//!   and group it was last written with. A result read back carries these
+//!   current labels, not the ones of its own round.
+//! - `results(id, target, round, ts, status, reported, sent, received,
+//!   loss, rtt_min, rtt_avg, rtt_max, rtt_mdev, gateway)`: statuses as
+//!   0/1/2 (Working/Degraded/Not Working), RTTs in whole µs, `loss` NULL
+//!   when it is the usual `(sent - received) / sent` (1 when nothing was
+//!   sent), `gateway` NULL unknown, empty for direct, else the 4 or 16
+//!   address bytes. Index `(target, ts)`.
+//! - `traces(id, target, round, ts, reached, hops)`: hops as
+//!   `[[ttl,"addr"|null,rtt_us|null],...]`. Index `(target, ts)`.
+//! - `events(id, target, ts, kind, before, after, detail)`: `target` NULL
+//!   for the board itself. Index `(target, ts)`.
+//! - `rollups(hour, target, rounds, working, degraded, not_working)`: one
+//!   row per target and UTC hour, by each round's own status. Keyed by
+//!   `(hour, target)` so the all-targets 24 h query reads one contiguous
+//!   range; index `(target, hour)` for one target's windows.
+//! - `outbox(id, kind, row_id, ts)`: what the upstream sync has not sent
+//!   yet. `kind` is 1 result, 2 trace, 3 event ([`OutboxKind`]); `row_id`
+//!   is the row's id in that table; `ts` is the row's own timestamp; `id`
+//!   orders the rows as written. The sync sends the rows and deletes their
+//!   outbox rows; until then age retention keeps them and only the size
+//!   cap drops them, last, counting them as unsynced. Unique index
+//!   `(kind, row_id)`.
+//! - `counters(name, value)`: `last_round` and the `dropped_*` totals,
+//!   kept across restarts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags};
+
+use crate::clock::Timestamp;
+
+use super::outbox::OutboxKind;
+use super::sql::{get_u64, int, sql};
+use super::StoreError;
+
+/// The database file's name in the state directory.
+pub const DB_FILE: &str = "edgeprobe.db";
+
+/// The schema this code writes; older files are migrated on open.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for a lock (a checkpoint, the other
+/// connection) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After a checkpoint, a WAL file larger than this is truncated to it, so
+/// one large transaction (a retention pass) does not leave a large file.
+const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE targets (
+    id   INTEGER PRIMARY KEY,
+    key  TEXT NOT NULL UNIQUE,
+    name TEXT,
+    grp  TEXT
+);
+CREATE TABLE results (
+    id       INTEGER PRIMARY KEY,
+    target   INTEGER NOT NULL,
+    round    INTEGER NOT NULL,
+    ts       INTEGER NOT NULL,
+    status   INTEGER NOT NULL,
+    reported INTEGER NOT NULL,
+    sent     INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    loss     REAL,
+    rtt_min  INTEGER,
+    rtt_avg  INTEGER,
+    rtt_max  INTEGER,
+    rtt_mdev INTEGER,
+    gateway  BLOB
+);
+CREATE INDEX results_target_ts ON results (target, ts);
+CREATE TABLE traces (
+    id      INTEGER PRIMARY KEY,
+    target  INTEGER NOT NULL,
+    round   INTEGER NOT NULL,
+    ts      INTEGER NOT NULL,
+    reached INTEGER NOT NULL,
+    hops    TEXT NOT NULL
+);
+CREATE INDEX traces_target_ts ON traces (target, ts);
+CREATE TABLE events (
+    id     INTEGER PRIMARY KEY,
+    target INTEGER,
+    ts     INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    before TEXT,
+    after  TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX events_target_ts ON events (target, ts);
+CREATE TABLE rollups (
+    hour        INTEGER NOT NULL,
+    target      INTEGER NOT NULL,
+    rounds      INTEGER NOT NULL,
+    working     INTEGER NOT NULL,
+    degraded    INTEGER NOT NULL,
+    not_working INTEGER NOT NULL,
+    PRIMARY KEY (hour, target)
+) WITHOUT ROWID;
+CREATE INDEX rollups_target_hour ON rollups (target, hour);
+CREATE TABLE outbox (
+    id     INTEGER PRIMARY KEY,
+    kind   INTEGER NOT NULL,
+    row_id INTEGER NOT NULL,
+    ts     INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX outbox_row ON outbox (kind, row_id);
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The tables that hold a row per result, trace or event: what retention
+/// drops from and what outbox rows point into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum HistoryTable {
+    Results,
+    Traces,
+    Events,
+}
+
+impl HistoryTable {
+    /// Every history table, in the order retention visits them.
+    pub const ALL: [HistoryTable; 3] = [
+        HistoryTable::Results,
+        HistoryTable::Traces,
+        HistoryTable::Events,
+    ];
+
+    /// The table's name in SQL.
+    pub fn name(self) -> &'static str {
+        match self {
+            HistoryTable::Results => "results",
+            HistoryTable::Traces => "traces",
+            HistoryTable::Events => "events",
+        }
+    }
+
+    /// The kind of the outbox rows that queue this table's rows.
+    pub fn outbox_kind(self) -> OutboxKind {
+        match self {
+            HistoryTable::Results => OutboxKind::Result,
+            HistoryTable::Traces => OutboxKind::Trace,
+            HistoryTable::Events => OutboxKind::Event,
+        }
+    }
+
+    /// The counter of this table's rows dropped by retention.
+    pub fn dropped_counter(self) -> &'static str {
+        match self {
+            HistoryTable::Results => "dropped_results",
+            HistoryTable::Traces => "dropped_traces",
+            HistoryTable::Events => "dropped_events",
+        }
+    }
+}
+
+/// The counter of queued rows the size cap dropped before they were sent.
+pub(super) const DROPPED_UNSYNCED: &str = "dropped_unsynced";
+
+/// The counter of rollup rows retention dropped.
+pub(super) const DROPPED_ROLLUPS: &str = "dropped_rollups";
+
+/// Open (or create) the database at `path` for writing and bring its
+/// schema up to date.
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let op = format!("opening {}", path.display());
+    let mut conn = Connection::open(path).map_err(sql(&op))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
+    // Only takes effect before the first table exists, which is when it
+    // is needed: freed pages can then go back to the file system.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(sql(&op))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(sql(&op))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unusable {
+            path: path.display().to_string(),
+            reason: format!(
+                "SQLite cannot use write-ahead logging here (journal mode {mode}); \
+                 put the state directory on a local file system"
+            ),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql(&op))?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+        .map_err(sql(&op))?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// A read-only connection to the database at `path`.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let op = format!("opening {} for reading", path.display());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(sql(&op))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
+    Ok(conn)
+}
+
+/// Create the schema, or migrate an older one.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let op = format!("creating the schema in {}", path.display());
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql(&op))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unusable {
+            path: path.display().to_string(),
+            reason: format!(
+                "written by a newer edgeprobe (schema {version}, this one knows up to \
+                 {SCHEMA_VERSION}); upgrade edgeprobe or move the file away"
+            ),
+        });
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Version 0: a new file. Later versions add their steps here, each in
+    // the same transaction as the version bump.
+    let tx = conn.transaction().map_err(sql(&op))?;
+    tx.execute_batch(SCHEMA).map_err(sql(&op))?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(sql(&op))?;
+    tx.commit().map_err(sql(&op))
+}
+
+/// Move a damaged database (and its WAL and shared-memory files) out of
+/// the way, keeping it for inspection. Returns what happened, in a
+/// sentence.
+pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<String, StoreError> {
+    let stamp = Timestamp::now().0;
+    let aside = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
+    std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
+        }
+    }
+    let note = format!(
+        "the history database was damaged ({cause}); it was moved to {} and a new one started",
+        aside.display()
+    );
+    eprintln!("edgeprobe: {note}");
+    Ok(note)
+}
+
+/// Every counter and its value.
+pub(super) fn read_counters(conn: &Connection) -> rusqlite::Result<HashMap<String, u64>> {
+    let mut st = conn.prepare_cached("SELECT name, value FROM counters")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, get_u64(r, 1)?)))?;
+    rows.collect()
+}
+
+/// Add `n` to a counter (a new one starts at 0).
+pub(super) fn add_counter(conn: &Connection, name: &str, n: u64) -> rusqlite::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+    )?
+    .execute(params![name, int(n)?])?;
+    Ok(())
+}
+
+/// A file's length, 0 when it does not exist (the WAL between sessions).
+pub(super) fn file_len(path: &Path) -> Result<u64, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(source) => Err(StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// The WAL file beside the database file `db`.
+pub(super) fn wal_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push("-wal");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::probe::Status;
+    use crate::store::{History, RoundId};
+
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        let garbage: Vec<u8> = (0..10_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        std::fs::write(&db, &garbage).unwrap();
+
+        let mut store = open(dir.path());
+        let note = store.take_recovery().expect("a recovery note");
+        assert!(
+            note.contains("damaged") && note.contains(".damaged-"),
+            "{note}"
+        );
+        assert_eq!(store.take_recovery(), None, "said once");
+        let keys = vec!["127.0.0.1".to_string()];
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        assert_eq!(count(&store, "results"), 1);
+        // The damaged file is kept, byte for byte, beside the new one (with
+        // its WAL, if SQLite left one).
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("edgeprobe.db.damaged-"))
+            .collect();
+        assert!(!aside.is_empty(), "{aside:?}");
+        let kept = aside.iter().find(|n| !n.ends_with("-wal")).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(kept)).unwrap(), garbage);
+    }
+
+    #[test]
+    fn history_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = targets(2);
+        {
+            let mut store = open(dir.path());
+            for n in 1..=3 {
+                store
+                    .write_round(&round(n, NOW + n as i64 * 60_000, &keys, Status::Working))
+                    .unwrap();
+            }
+        }
+        let mut store = open(dir.path());
+        assert_eq!(store.last_round().unwrap(), Some(RoundId(3)));
+        store
+            .write_round(&round(4, NOW + 240_000, &keys, Status::Degraded))
+            .unwrap();
+        assert_eq!(count(&store, "targets"), 2, "targets reused after reopen");
+        let got = store.reader().unwrap().results(&keys[0], 10).unwrap();
+        let rounds: Vec<u64> = got.iter().map(|r| r.round.0).collect();
+        assert_eq!(rounds, [4, 3, 2, 1]);
+        assert_eq!(store.stats().unwrap().backlog, 4 * 5);
+        assert_eq!(
+            store.recent_rtts(2).unwrap()[&keys[1]],
+            vec![Some(2.25), Some(2.25)]
+        );
+    }
+}

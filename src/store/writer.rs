@@ -1,0 +1,300 @@
+//! [`Store`], the writer: the one read-write connection, owned by the
+//! monitor, and every method the rest of edgeprobe calls on the store.
+//! Each method hands its work to the file with that job: [`schema`]
+//! opens and recreates the file, [`insert`] writes, [`prune`] carries out
+//! retention, [`outbox`] and [`history`] read.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::clock::Timestamp;
+
+use super::history::{self, Reader};
+use super::insert::{self, TargetCache};
+use super::outbox::{self, OutboxItem};
+use super::prune;
+use super::records::{
+    Dropped, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
+};
+use super::retention::RetentionPolicy;
+use super::schema::{self, HistoryTable, DB_FILE};
+use super::sql::sql;
+use super::StoreError;
+
+/// The writer: owned by the monitor, used from one thread at a time (call
+/// it from `spawn_blocking`, it does file I/O).
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    policy: RetentionPolicy,
+    /// Every row of `targets`, so a round only touches that table for new
+    /// targets or changed labels.
+    targets: TargetCache,
+    /// Whether new rows are queued in the outbox; see [`Store::set_outbox`].
+    outbox: bool,
+    /// A damaged file found at open and moved aside, until reported.
+    recovered: Option<String>,
+    /// Bumped when the file is recreated, so readers reopen it.
+    generation: Arc<AtomicU64>,
+}
+
+/// Open (or create) the database at `path`, bring its schema up to date
+/// and load its targets.
+fn open_file(path: &Path) -> Result<(Connection, TargetCache), StoreError> {
+    let conn = schema::open_writer(path)?;
+    let targets = TargetCache::load(&conn)?;
+    Ok((conn, targets))
+}
+
+impl Store {
+    /// Create the directory if needed, open or create `<dir>/edgeprobe.db`
+    /// (WAL, `synchronous=NORMAL`: a power cut may lose the last rounds but
+    /// never corrupts the file), and create or migrate the schema.
+    ///
+    /// A file SQLite calls damaged or not a database (a failing SD card, a
+    /// stray copy) is moved aside as `edgeprobe.db.damaged-<time>` and a new
+    /// one is started; [`Store::take_recovery`] then says so, once.
+    pub fn open(dir: &Path, policy: RetentionPolicy) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let (conn, targets, recovered) = match open_file(&path) {
+            Ok((conn, targets)) => (conn, targets, None),
+            Err(e) if e.is_damage() => {
+                let note = schema::set_aside(&path, &e)?;
+                let (conn, targets) = open_file(&path)?;
+                (conn, targets, Some(note))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Store {
+            conn,
+            path,
+            policy,
+            outbox: false,
+            targets,
+            recovered,
+            generation: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Start a new file after `cause` showed the current one is damaged:
+    /// the old one is moved aside (see [`Store::open`]), readers reopen.
+    /// Returns the sentence for the event log.
+    pub fn recreate(&mut self, cause: &StoreError) -> Result<String, StoreError> {
+        // Close the damaged file before moving it.
+        let op = "closing the damaged database";
+        let closed = std::mem::replace(
+            &mut self.conn,
+            Connection::open_in_memory().map_err(sql(op))?,
+        );
+        let _ = closed.close();
+        let started = schema::set_aside(&self.path, cause)
+            .and_then(|note| Ok((note, open_file(&self.path)?)));
+        match started {
+            Ok((note, (conn, targets))) => {
+                self.conn = conn;
+                self.targets = targets;
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                Ok(note)
+            }
+            Err(e) => {
+                // Could not move it or start anew (a card gone read-only):
+                // keep using whatever is there, so that later writes report
+                // what is wrong with it and can try this again.
+                if let Ok((conn, targets)) = open_file(&self.path) {
+                    self.conn = conn;
+                    self.targets = targets;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// What [`Store::open`] had to do to a damaged file, once.
+    pub fn take_recovery(&mut self) -> Option<String> {
+        self.recovered.take()
+    }
+
+    /// Queue new results, traces and events in the outbox for the upstream
+    /// sync. Off until an upstream is configured: nothing would drain the
+    /// queue, and queued rows are spared by age retention, so the history
+    /// would only ever shrink by the size cap.
+    pub fn set_outbox(&mut self, on: bool) {
+        self.outbox = on;
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write a round in one transaction: its results, traces and events,
+    /// the hourly rollups of its results, and an outbox row for each
+    /// result, trace and event. On error nothing of it is stored.
+    pub fn write_round(&mut self, round: &RoundRecord) -> Result<(), StoreError> {
+        let op = format!("writing round {}", round.round.0);
+        let outbox = self.outbox;
+        self.targets.write(&mut self.conn, &op, |tx, ids| {
+            insert::insert_round(tx, ids, round, outbox)
+        })
+    }
+
+    /// Record an event outside a round (the targets sheet was reloaded),
+    /// in its own transaction, with its outbox row.
+    pub fn record_event(&mut self, event: &EventRecord) -> Result<(), StoreError> {
+        let op = format!("recording a {} event", event.kind.as_str());
+        let outbox = self.outbox;
+        self.targets.write(&mut self.conn, &op, |tx, ids| {
+            insert::insert_event(tx, ids, event, outbox)
+        })
+    }
+
+    /// Drop what the policy no longer keeps and return what this pass
+    /// dropped (the totals since creation are in [`Store::stats`]).
+    ///
+    /// First by age: results, traces and events older than `max_age` that
+    /// are not in the outbox, rollups older than `rollup_max_age`. Then, if
+    /// the file and WAL are over `max_bytes`, down to 95 % of it, oldest
+    /// first, in this order: synced results, traces and events (each the
+    /// same share of its oldest rows); rollups too old for any uptime
+    /// window; unsynced rows (counted in `unsynced`); the other rollups.
+    /// The plan in `retention.rs` decides all of this; `prune.rs` carries
+    /// it out.
+    ///
+    /// Age is judged in the order rows were written: a row written after
+    /// the clock jumped back waits for its neighbours. A pass examines at
+    /// most a fixed number of rows, so after a policy change the store
+    /// may take several passes to come within it.
+    pub fn apply_retention(&mut self, now: Timestamp) -> Result<Dropped, StoreError> {
+        prune::apply(
+            &mut self.conn,
+            &self.path,
+            &self.policy,
+            self.targets.len(),
+            now,
+        )
+    }
+
+    /// Backlog, size and drop totals.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let (backlog, oldest_unsynced) = outbox::backlog(&self.conn)?;
+        let db_bytes =
+            schema::file_len(&self.path)? + schema::file_len(&schema::wal_path(&self.path))?;
+        let c = schema::read_counters(&self.conn).map_err(sql("reading store statistics"))?;
+        let get = |name: &str| c.get(name).copied().unwrap_or(0);
+        Ok(StoreStats {
+            backlog,
+            oldest_unsynced,
+            db_bytes,
+            dropped: Dropped {
+                results: get(HistoryTable::Results.dropped_counter()),
+                traces: get(HistoryTable::Traces.dropped_counter()),
+                events: get(HistoryTable::Events.dropped_counter()),
+                unsynced: get(schema::DROPPED_UNSYNCED),
+                rollups: get(schema::DROPPED_ROLLUPS),
+            },
+            errors: 0,
+        })
+    }
+
+    /// The highest round written, so numbering continues after a restart
+    /// (kept even when retention has dropped that round's rows).
+    pub fn last_round(&self) -> Result<Option<RoundId>, StoreError> {
+        history::last_round(&self.conn)
+    }
+
+    /// The newest result of every target.
+    pub fn latest_results(&self) -> Result<Vec<ResultRecord>, StoreError> {
+        history::latest_results(&self.conn)
+    }
+
+    /// The newest trace of every target.
+    pub fn latest_traces(&self) -> Result<Vec<TraceRecord>, StoreError> {
+        history::latest_traces(&self.conn)
+    }
+
+    /// For every target with results, the average RTT of its last `n`
+    /// results, oldest first, `None` where nothing replied.
+    pub fn recent_rtts(&self, n: usize) -> Result<HashMap<String, Vec<Option<f64>>>, StoreError> {
+        history::recent_rtts(&self.conn, n)
+    }
+
+    /// Uptime over the 24 h before `now` of every target with rounds in
+    /// that window, from the rollups (whole hours, see
+    /// [`rollup`](super::rollup)).
+    pub fn uptimes_24h(&self, now: Timestamp) -> Result<HashMap<String, f64>, StoreError> {
+        history::uptimes_24h(&self.conn, now)
+    }
+
+    /// Up to `max` outbox rows, oldest first, each with its record as it
+    /// is stored now (a result carries its target's current labels).
+    ///
+    /// An outbox row whose record is gone is deleted and skipped: there is
+    /// nothing left to send, and keeping it would stall the queue. The
+    /// store itself never leaves such rows (retention drops both together),
+    /// so this only tidies up after a hand-edited or damaged file.
+    pub fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        outbox::batch(&self.conn, max)
+    }
+
+    /// Forget outbox rows the server has acknowledged, in one transaction.
+    /// Ids that are not (or no longer) in the outbox are ignored.
+    pub fn mark_synced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        outbox::mark_synced(&mut self.conn, ids)
+    }
+
+    /// A read-only connection for the dashboard.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Reader::open(self.path.clone(), Arc::clone(&self.generation))
+    }
+
+    /// The connection, for tests that look at or change the file directly.
+    #[cfg(test)]
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::probe::Status;
+    use crate::store::History;
+
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn recreating_starts_afresh_and_readers_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let keys = vec!["127.0.0.1".to_string()];
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        let reader = store.reader().unwrap();
+        assert_eq!(reader.results("127.0.0.1", 10).unwrap().len(), 1);
+
+        let cause = StoreError::Unusable {
+            path: "edgeprobe.db".into(),
+            reason: "database disk image is malformed".into(),
+        };
+        let note = store.recreate(&cause).unwrap();
+        assert!(note.contains("malformed"), "{note}");
+        assert_eq!(count(&store, "results"), 0);
+        assert!(
+            reader.results("127.0.0.1", 10).unwrap().is_empty(),
+            "the reader reopened"
+        );
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
+            .unwrap();
+        assert_eq!(reader.results("127.0.0.1", 10).unwrap()[0].round.0, 2);
+    }
+}

@@ -12,6 +12,7 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::Timestamp;
+use crate::lock::lock;
 use crate::probe::RttSummary;
 
 use super::encode::{self, BadValue};
@@ -318,7 +319,7 @@ impl Reader {
     fn conn(&self) -> Result<ReaderGuard<'_>, StoreError> {
         // A panic elsewhere while holding the lock leaves the connection
         // itself intact: keep serving.
-        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&self.conn);
         let now = self.generation.load(Ordering::Relaxed);
         if guard.0 != now {
             *guard = (now, schema::open_reader(&self.path)?);

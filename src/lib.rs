@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod heap;
+pub mod http;
 pub mod leds;
 pub mod lock;
 pub mod monitor;

@@ -104,7 +104,7 @@ fn secrets(uri: &str) -> Vec<String> {
     }
     let decoded: Vec<String> = out
         .iter()
-        .filter_map(|s| crate::web::percent_decode(s, false))
+        .filter_map(|s| crate::http::query::percent_decode(s, false))
         .collect();
     out.extend(decoded);
     out.retain(|s| !s.is_empty());

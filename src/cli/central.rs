@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::exit;
 use crate::central::{self, CentralState, MongoFleet};
-use crate::web::Limits;
+use crate::http::Limits;
 
 /// Options of `edgeprobe central`.
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::exit;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, LedSettings, Overrides};
+use crate::http::Limits;
 use crate::leds::{self, LedPanel};
 use crate::monitor::{
     BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
@@ -268,10 +269,10 @@ async fn monitor(config: Config) -> Result<(), String> {
         admin_token: config.admin_token.clone(),
         commands: commands_tx.clone(),
         leds,
-        limits: web::Limits {
+        limits: Limits {
             // An upload is a sheet: the same cap, one knob.
             body_max: usize::try_from(config.sheet_limits.max_file_bytes).unwrap_or(usize::MAX),
-            ..web::Limits::default()
+            ..Limits::default()
         },
     });
     let mut web_shutdown = shutdown_rx.clone();

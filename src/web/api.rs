@@ -149,12 +149,6 @@ pub struct TargetDetailDoc<'a> {
     pub history: &'a TargetHistory,
 }
 
-/// An error as JSON: `{"error": "..."}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorDoc<'a> {
-    pub error: &'a str,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

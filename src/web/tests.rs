@@ -13,9 +13,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::testdata::{self, FakeHistory};
-use super::{serve, Limits, WebState};
+use super::{serve, WebState};
 use crate::clock::Timestamp;
 use crate::config::LedSettings;
+use crate::http::Limits;
 use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
 

@@ -1,0 +1,78 @@
+//! How both dashboards read a request line before their own routes run:
+//! which route a path names (a table of exact paths and of prefixes
+//! followed by a key), whether the path is under the JSON API (errors
+//! there are JSON, elsewhere pages), and which methods read.
+
+use hyper::Method;
+
+/// Where both dashboards serve the stylesheet.
+pub const STYLE_PATH: &str = "/static/style.css";
+
+/// Whether `path` is under the JSON API, `/api/`.
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// Whether `method` only reads: GET, or HEAD. hyper leaves out the body
+/// of a HEAD response (keeping its Content-Length), so HEAD is GET here.
+pub fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// What `path` names in a route table: one of the `exact` paths, else the
+/// route of the first `keyed` prefix with what follows it as the key
+/// (still percent-encoded). With `empty_keys` false a prefix alone
+/// (`/boards/`) names nothing.
+pub fn lookup<'p, R: Copy>(
+    path: &'p str,
+    exact: &[(&str, R)],
+    keyed: &[(&str, fn(&'p str) -> R)],
+    empty_keys: bool,
+) -> Option<R> {
+    if let Some((_, route)) = exact.iter().find(|(p, _)| *p == path) {
+        return Some(*route);
+    }
+    keyed.iter().find_map(|(prefix, route)| {
+        path.strip_prefix(prefix)
+            .filter(|key| empty_keys || !key.is_empty())
+            .map(route)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum R<'a> {
+        Home,
+        Thing(&'a str),
+    }
+
+    #[test]
+    fn exact_paths_then_the_first_prefix() {
+        fn thing(key: &'static str) -> R<'static> {
+            R::Thing(key)
+        }
+        let exact = [("/", R::Home)];
+        let keyed: [(&str, fn(&'static str) -> R<'static>); 2] =
+            [("/api/things/", thing), ("/", thing)];
+        assert_eq!(lookup("/", &exact, &keyed, false), Some(R::Home));
+        assert_eq!(
+            lookup("/api/things/a%20b", &exact, &keyed, false),
+            Some(R::Thing("a%20b"))
+        );
+        assert_eq!(lookup("/x", &exact, &keyed, false), Some(R::Thing("x")));
+        assert_eq!(
+            lookup("/api/things/", &exact, &keyed, false),
+            Some(R::Thing("api/things/"))
+        );
+        assert_eq!(
+            lookup("/api/things/", &exact, &keyed, true),
+            Some(R::Thing(""))
+        );
+        assert_eq!(lookup("nothing", &exact, &keyed, true), None);
+        assert!(is_api("/api/v1/status") && !is_api("/apix"));
+        assert!(is_read(&Method::HEAD) && !is_read(&Method::POST));
+    }
+}

@@ -15,6 +15,7 @@ pub mod central;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fleet;
 pub mod heap;
 pub mod http;
 pub mod leds;

@@ -22,8 +22,10 @@
 //! and pages) are pure; [`source`] is the MongoDB edge behind the
 //! [`FleetSource`] trait; `routes` ties them to the shared HTTP edge, [`crate::http`].
 //!
-//! The documents read are the upstream sync's contract (`results`,
-//! `events`, `boards`); central never writes.
+//! The documents read are the fleet schema ([`crate::fleet::schema`]:
+//! `results`, `events`, `boards`) that the boards' sync writes; central
+//! never writes. Where the database is comes as a
+//! [`crate::fleet::MongoSettings`].
 
 pub mod api;
 pub mod model;
@@ -36,7 +38,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use model::{is_online, offline_after, Window};
-pub use source::{scrub, server_label, FleetError, FleetSource, MongoFleet};
+pub use source::{FleetError, FleetSource, MongoFleet};
 
 use crate::http::Limits;
 

@@ -46,7 +46,7 @@ impl<'p> Route<'p> {
             ("/api/v1/boards", Route::ApiBoards),
             ("/api/v1/availability", Route::ApiAvailability),
         ];
-        let keyed: [(&str, fn(&'p str) -> Route<'p>); 3] = [
+        let keyed: [route::Keyed<'_, 'p, Route<'p>>; 3] = [
             ("/api/v1/targets/", Route::ApiTarget),
             ("/boards/", Route::Board),
             ("/targets/", Route::Target),

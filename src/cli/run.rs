@@ -10,6 +10,7 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 
 use super::exit;
+use super::mongo_args::MongoArgs;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, LedSettings, Overrides};
 use crate::http::Limits;
@@ -21,7 +22,7 @@ use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::systemd;
 use crate::targets::Loader;
-use crate::upstream::{Syncer, UpstreamSettings};
+use crate::upstream::{Syncer, DEFAULT_BACKOFF_MAX};
 use crate::web::{self, WebState};
 
 /// Options of `edgeprobe run`. Each flag can also be set by the
@@ -83,18 +84,8 @@ pub struct RunArgs {
     /// Size cap of the history database in MB [default: 256].
     #[arg(long, env = "EDGEPROBE_MAX_SIZE_MB", value_name = "MB")]
     max_size_mb: Option<u64>,
-    /// Sync results to this MongoDB (mongodb://... or mongodb+srv://...);
-    /// prefer --mongo-uri-file when the URI holds credentials.
-    #[arg(
-        long,
-        env = "EDGEPROBE_MONGO_URI",
-        value_name = "URI",
-        hide_env_values = true
-    )]
-    mongo_uri: Option<String>,
-    /// File holding the MongoDB URI.
-    #[arg(long, env = "EDGEPROBE_MONGO_URI_FILE", value_name = "FILE")]
-    mongo_uri_file: Option<PathBuf>,
+    #[command(flatten)]
+    mongo: MongoArgs,
 }
 
 impl RunArgs {
@@ -117,8 +108,8 @@ impl RunArgs {
             max_hops: self.max_hops,
             retention: self.retention.clone(),
             max_size_mb: self.max_size_mb,
-            mongo_uri: self.mongo_uri.clone(),
-            mongo_uri_file: self.mongo_uri_file.clone(),
+            mongo_uri: self.mongo.mongo_uri.clone(),
+            mongo_uri_file: self.mongo.mongo_uri_file.clone(),
         }
     }
 }
@@ -218,17 +209,10 @@ async fn monitor(config: Config) -> Result<(), String> {
         Some(m) => {
             // Retry at least once per interval: central judges a board
             // offline after three intervals without a heartbeat.
-            let defaults = UpstreamSettings::new(m.uri.clone());
-            let settings = UpstreamSettings {
-                database: m.database.clone(),
-                batch: m.batch,
-                backoff_max: defaults
-                    .backoff_max
-                    .min(config.probe.interval.max(Duration::from_secs(5))),
-                ..defaults
-            };
+            let backoff_max =
+                DEFAULT_BACKOFF_MAX.min(config.probe.interval.max(Duration::from_secs(5)));
             Some(
-                Syncer::new(settings, config.board_id.clone(), Arc::clone(&store))
+                Syncer::new(m, backoff_max, config.board_id.clone(), Arc::clone(&store))
                     .map_err(|e| e.to_string())?,
             )
         }
@@ -287,7 +271,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         config
             .mongo
             .as_ref()
-            .map_or_else(|| "off".to_string(), |m| crate::upstream::redact(&m.uri)),
+            .map_or_else(|| "off".to_string(), |m| crate::fleet::redact(&m.uri)),
         config.leds.backend.name(),
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     );

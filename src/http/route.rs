@@ -8,6 +8,9 @@ use hyper::Method;
 /// Where both dashboards serve the stylesheet.
 pub const STYLE_PATH: &str = "/static/style.css";
 
+/// A prefix of a route table and the route it names with the key after it.
+pub type Keyed<'k, 'p, R> = (&'k str, fn(&'p str) -> R);
+
 /// Whether `path` is under the JSON API, `/api/`.
 pub fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
@@ -26,7 +29,7 @@ pub fn is_read(method: &Method) -> bool {
 pub fn lookup<'p, R: Copy>(
     path: &'p str,
     exact: &[(&str, R)],
-    keyed: &[(&str, fn(&'p str) -> R)],
+    keyed: &[Keyed<'_, 'p, R>],
     empty_keys: bool,
 ) -> Option<R> {
     if let Some((_, route)) = exact.iter().find(|(p, _)| *p == path) {
@@ -55,8 +58,7 @@ mod tests {
             R::Thing(key)
         }
         let exact = [("/", R::Home)];
-        let keyed: [(&str, fn(&'static str) -> R<'static>); 2] =
-            [("/api/things/", thing), ("/", thing)];
+        let keyed: [Keyed<'_, 'static, R<'static>>; 2] = [("/api/things/", thing), ("/", thing)];
         assert_eq!(lookup("/", &exact, &keyed, false), Some(R::Home));
         assert_eq!(
             lookup("/api/things/a%20b", &exact, &keyed, false),

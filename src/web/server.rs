@@ -79,7 +79,7 @@ impl<'p> Route<'p> {
             ("/admin/probe-now", Route::AdminProbeNow),
             ("/admin/locate", Route::AdminLocate),
         ];
-        let keyed: [(&str, fn(&'p str) -> Route<'p>); 2] = [
+        let keyed: [route::Keyed<'_, 'p, Route<'p>>; 2] = [
             ("/api/v1/targets/", Route::ApiTarget),
             ("/targets/", Route::TargetPage),
         ];

@@ -16,7 +16,7 @@ use super::CentralState;
 use crate::clock::Timestamp;
 use crate::http::query::{param, percent_decode};
 use crate::http::response::{html, json, method_not_allowed, not_found, stylesheet, Resp};
-use crate::http::route::{self, STYLE_PATH};
+use crate::http::route::{self, Shared};
 
 /// How many events the board page shows.
 const EVENTS_SHOWN: i64 = 50;
@@ -24,9 +24,8 @@ const EVENTS_SHOWN: i64 = 50;
 /// What a path names. Keys are still percent-encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
-    Index,
-    Style,
-    Health,
+    /// `/`, the stylesheet, `/healthz`.
+    Shared(Shared),
     Availability,
     Board(&'a str),
     Target(&'a str),
@@ -39,9 +38,6 @@ enum Route<'a> {
 impl<'p> Route<'p> {
     fn parse(path: &'p str) -> Route<'p> {
         let exact = [
-            ("/", Route::Index),
-            (STYLE_PATH, Route::Style),
-            ("/healthz", Route::Health),
             ("/availability", Route::Availability),
             ("/api/v1/boards", Route::ApiBoards),
             ("/api/v1/availability", Route::ApiAvailability),
@@ -51,7 +47,7 @@ impl<'p> Route<'p> {
             ("/boards/", Route::Board),
             ("/targets/", Route::Target),
         ];
-        route::lookup(path, &exact, &keyed, false).unwrap_or(Route::NotFound)
+        route::lookup(path, Route::Shared, &exact, &keyed, false).unwrap_or(Route::NotFound)
     }
 }
 
@@ -74,7 +70,7 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
     };
     let source = state.source.as_ref();
     match route {
-        Route::Index => {
+        Route::Shared(Shared::Index) => {
             let boards = source.boards().await.map(|mut b| {
                 sort_boards(&mut b);
                 b
@@ -82,8 +78,8 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
             let status = ok_or_unavailable(&boards);
             html(status, views::index(&ctx, boards.as_deref()))
         }
-        Route::Style => stylesheet(),
-        Route::Health => match source.ping().await {
+        Route::Shared(Shared::Style) => stylesheet(),
+        Route::Shared(Shared::Health) => match source.ping().await {
             Ok(()) => json(
                 StatusCode::OK,
                 &HealthDoc {
@@ -251,7 +247,7 @@ mod tests {
 
     #[test]
     fn routes_parse() {
-        assert_eq!(Route::parse("/"), Route::Index);
+        assert_eq!(Route::parse("/"), Route::Shared(Shared::Index));
         assert_eq!(Route::parse("/boards/closet-1"), Route::Board("closet-1"));
         assert_eq!(Route::parse("/boards/"), Route::NotFound);
         assert_eq!(

@@ -22,7 +22,7 @@ use super::{metrics, views, WebState};
 use crate::clock::Timestamp;
 use crate::http::query;
 use crate::http::response::{self, html, json, not_found, with_type, ErrorDoc, Resp};
-use crate::http::route::{self, STYLE_PATH};
+use crate::http::route::{self, Shared};
 use crate::leds::LOCATE_FOR;
 use crate::monitor::{Command, Snapshot};
 
@@ -53,9 +53,8 @@ pub async fn serve(
 /// What a path names.
 #[derive(Clone, Copy)]
 enum Route<'a> {
-    Index,
-    Style,
-    Health,
+    /// `/`, the stylesheet, `/healthz`.
+    Shared(Shared),
     Metrics,
     ApiStatus,
     /// The raw (still percent-encoded) key.
@@ -70,9 +69,6 @@ enum Route<'a> {
 impl<'p> Route<'p> {
     fn parse(path: &'p str) -> Route<'p> {
         let exact = [
-            ("/", Route::Index),
-            (STYLE_PATH, Route::Style),
-            ("/healthz", Route::Health),
             ("/metrics", Route::Metrics),
             ("/api/v1/status", Route::ApiStatus),
             ("/admin/targets", Route::AdminTargets),
@@ -84,7 +80,7 @@ impl<'p> Route<'p> {
             ("/targets/", Route::TargetPage),
         ];
         // An empty key (`/targets/`) is a target page that finds nothing.
-        route::lookup(path, &exact, &keyed, true).unwrap_or(Route::NotFound)
+        route::lookup(path, Route::Shared, &exact, &keyed, true).unwrap_or(Route::NotFound)
     }
 
     fn is_admin(&self) -> bool {
@@ -129,13 +125,13 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
     let snap: Arc<Snapshot> = state.snapshot.borrow().clone();
     let now = Timestamp::now();
     match route {
-        Route::Index => {
+        Route::Shared(Shared::Index) => {
             let q = IndexQuery::parse(query.as_deref());
             let leds = state.leds.report(&snap, now);
             html(StatusCode::OK, views::index(&snap, &leds, &q, now))
         }
-        Route::Style => response::stylesheet(),
-        Route::Health => {
+        Route::Shared(Shared::Style) => response::stylesheet(),
+        Route::Shared(Shared::Health) => {
             let h = crate::monitor::health(&snap, now, crate::clock::Mono::now());
             let status = if h.ok() {
                 StatusCode::OK

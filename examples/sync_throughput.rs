@@ -7,9 +7,10 @@
 use std::time::Instant;
 
 use edgeprobe::clock::Timestamp;
+use edgeprobe::fleet::Collection;
 use edgeprobe::probe::{Gateway, RttSummary, Status};
 use edgeprobe::store::{ResultRecord, RoundId};
-use edgeprobe::upstream::{docs, Collection, MongoUpstream, Upstream};
+use edgeprobe::upstream::{docs, MongoUpstream, Upstream};
 
 fn result(board_round: u64, i: usize) -> ResultRecord {
     ResultRecord {

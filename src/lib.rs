@@ -5,8 +5,12 @@
 //! - [`monitor`] runs rounds of probes and keeps the live state;
 //! - [`leds`] turns the state into LED patterns and drives the pins;
 //! - [`store`] keeps the history on the board (SQLite);
-//! - [`upstream`] forwards the store's outbox to a central MongoDB;
-//! - [`web`] serves the dashboard, the JSON API and `/metrics`;
+//! - [`fleet`] is what the board and the fleet share about the central
+//!   MongoDB: the document schema, the connection, the settings;
+//! - [`upstream`] forwards the store's outbox to that MongoDB;
+//! - [`http`] is the HTTP edge both dashboards serve with: server, limits,
+//!   headers, the page layout and common view parts;
+//! - [`web`] serves the board's dashboard, the JSON API and `/metrics`;
 //! - [`central`] is the fleet dashboard over the central MongoDB;
 //! - [`systemd`] tells systemd the service is ready and feeds its watchdog;
 //! - [`config`] and [`cli`] are the settings and the command line on top;
@@ -18,7 +22,9 @@ pub mod central;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fleet;
 pub mod heap;
+pub mod http;
 pub mod leds;
 pub mod lock;
 pub mod monitor;

@@ -35,12 +35,13 @@ use common::eventually_async;
 use common::mongo::TestMongo;
 use common::monitor::free_port;
 use edgeprobe::clock::Timestamp;
+use edgeprobe::fleet::{Collection, MongoSettings};
 use edgeprobe::monitor::{BoardInfo, RoundInfo, Snapshot, TargetView, UpstreamView};
 use edgeprobe::probe::{Gateway, Hop, RttSummary, Status, Ttl};
 use edgeprobe::store::{
     EventKind, EventRecord, ResultRecord, RetentionPolicy, RoundId, RoundRecord, Store, TraceRecord,
 };
-use edgeprobe::upstream::{docs, Collection, MongoUpstream, Syncer, Upstream, UpstreamSettings};
+use edgeprobe::upstream::{docs, MongoUpstream, Syncer, Upstream, DEFAULT_BACKOFF_MAX};
 use mongodb::bson::{doc, Document};
 use tokio::sync::watch;
 
@@ -192,9 +193,9 @@ struct Running {
 }
 
 fn spawn(uri: &str, store: &Arc<Mutex<Store>>, batch: usize, first: Arc<Snapshot>) -> Running {
-    let mut settings = UpstreamSettings::new(uri);
+    let mut settings = MongoSettings::new(uri);
     settings.batch = batch;
-    let syncer = Syncer::new(settings, BOARD, Arc::clone(store)).unwrap();
+    let syncer = Syncer::new(&settings, DEFAULT_BACKOFF_MAX, BOARD, Arc::clone(store)).unwrap();
     let (snapshots, snap_rx) = watch::channel(first);
     let (status_tx, status) = watch::channel(UpstreamView::Off);
     let (stop, stop_rx) = watch::channel(false);

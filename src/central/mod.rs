@@ -20,10 +20,12 @@
 //! Layers: [`model`] (documents to values, the online rule, windows),
 //! [`pipeline`] (the queries as documents), [`api`] and [`views`] (JSON
 //! and pages) are pure; [`source`] is the MongoDB edge behind the
-//! [`FleetSource`] trait; `routes` ties them to the shared HTTP plumbing.
+//! [`FleetSource`] trait; `routes` ties them to the shared HTTP edge, [`crate::http`].
 //!
-//! The documents read are the upstream sync's contract (`results`,
-//! `events`, `boards`); central never writes.
+//! The documents read are the fleet schema ([`crate::fleet::schema`]:
+//! `results`, `events`, `boards`) that the boards' sync writes; central
+//! never writes. Where the database is comes as a
+//! [`crate::fleet::MongoSettings`].
 
 pub mod api;
 pub mod model;
@@ -36,9 +38,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use model::{is_online, offline_after, Window};
-pub use source::{scrub, server_label, FleetError, FleetSource, MongoFleet};
+pub use source::{FleetError, FleetSource, MongoFleet};
 
-use crate::web::Limits;
+use crate::http::Limits;
 
 /// What the fleet dashboard reads from and how it serves.
 pub struct CentralState {
@@ -50,9 +52,9 @@ pub struct CentralState {
 }
 
 /// Serve the fleet dashboard on `listener` until `shutdown` resolves,
-/// with the board dashboard's plumbing: connection cap, header and
+/// on the HTTP edge both dashboards share: connection cap, header and
 /// request timeouts, security headers, graceful shutdown (see
-/// [`crate::web::serve`]).
+/// [`crate::http::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<CentralState>,
@@ -60,5 +62,5 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = state.limits;
     let handler = move |req| routes::route(state.clone(), req);
-    crate::web::http::serve(listener, limits, handler, shutdown).await
+    crate::http::serve(listener, limits, handler, shutdown).await
 }

@@ -1,12 +1,12 @@
 //! What each path of the fleet dashboard answers. Every request reads
 //! MongoDB through the [`FleetSource`] afresh; nothing is kept between
-//! requests. The HTTP plumbing (limits, headers, shutdown) is the board
-//! dashboard's, `web::http`.
+//! requests. The HTTP edge (limits, headers, shutdown, route tables) is
+//! [`crate::http`], shared with the board dashboard.
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 
 use super::api::{self, ErrorDoc, HealthDoc};
 use super::model::{sort_availability, sort_boards, Window};
@@ -14,18 +14,18 @@ use super::source::FleetError;
 use super::views::{self, Context};
 use super::CentralState;
 use crate::clock::Timestamp;
-use crate::web::http::{html, json, method_not_allowed, not_found, stylesheet, Resp};
-use crate::web::query::{param, percent_decode};
+use crate::http::query::{param, percent_decode};
+use crate::http::response::{html, json, method_not_allowed, not_found, stylesheet, Resp};
+use crate::http::route::{self, Shared};
 
 /// How many events the board page shows.
 const EVENTS_SHOWN: i64 = 50;
 
 /// What a path names. Keys are still percent-encoded.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
-    Index,
-    Style,
-    Health,
+    /// `/`, the stylesheet, `/healthz`.
+    Shared(Shared),
     Availability,
     Board(&'a str),
     Target(&'a str),
@@ -35,28 +35,19 @@ enum Route<'a> {
     NotFound,
 }
 
-impl Route<'_> {
-    fn parse(path: &str) -> Route<'_> {
-        match path {
-            "/" => Route::Index,
-            "/static/style.css" => Route::Style,
-            "/healthz" => Route::Health,
-            "/availability" => Route::Availability,
-            "/api/v1/boards" => Route::ApiBoards,
-            "/api/v1/availability" => Route::ApiAvailability,
-            p => {
-                let key = |prefix: &str| p.strip_prefix(prefix).filter(|k| !k.is_empty());
-                if let Some(k) = key("/api/v1/targets/") {
-                    Route::ApiTarget(k)
-                } else if let Some(k) = key("/boards/") {
-                    Route::Board(k)
-                } else if let Some(k) = key("/targets/") {
-                    Route::Target(k)
-                } else {
-                    Route::NotFound
-                }
-            }
-        }
+impl<'p> Route<'p> {
+    fn parse(path: &'p str) -> Route<'p> {
+        let exact = [
+            ("/availability", Route::Availability),
+            ("/api/v1/boards", Route::ApiBoards),
+            ("/api/v1/availability", Route::ApiAvailability),
+        ];
+        let keyed: [route::Keyed<'_, 'p, Route<'p>>; 3] = [
+            ("/api/v1/targets/", Route::ApiTarget),
+            ("/boards/", Route::Board),
+            ("/targets/", Route::Target),
+        ];
+        route::lookup(path, Route::Shared, &exact, &keyed, false).unwrap_or(Route::NotFound)
     }
 }
 
@@ -64,14 +55,12 @@ impl Route<'_> {
 pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path();
     let query = req.uri().query();
-    let api = path.starts_with("/api/");
+    let api = route::is_api(path);
     let route = Route::parse(path);
     if route == Route::NotFound {
         return not_found(api, "There is nothing at this address.");
     }
-    // hyper leaves out the body of a HEAD response (keeping its
-    // Content-Length), so HEAD is GET here.
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    if !route::is_read(req.method()) {
         return method_not_allowed(api, "GET, HEAD", path);
     }
     let ctx = Context {
@@ -81,7 +70,7 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
     };
     let source = state.source.as_ref();
     match route {
-        Route::Index => {
+        Route::Shared(Shared::Index) => {
             let boards = source.boards().await.map(|mut b| {
                 sort_boards(&mut b);
                 b
@@ -89,8 +78,8 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
             let status = ok_or_unavailable(&boards);
             html(status, views::index(&ctx, boards.as_deref()))
         }
-        Route::Style => stylesheet(),
-        Route::Health => match source.ping().await {
+        Route::Shared(Shared::Style) => stylesheet(),
+        Route::Shared(Shared::Health) => match source.ping().await {
             Ok(()) => json(
                 StatusCode::OK,
                 &HealthDoc {
@@ -258,7 +247,7 @@ mod tests {
 
     #[test]
     fn routes_parse() {
-        assert_eq!(Route::parse("/"), Route::Index);
+        assert_eq!(Route::parse("/"), Route::Shared(Shared::Index));
         assert_eq!(Route::parse("/boards/closet-1"), Route::Board("closet-1"));
         assert_eq!(Route::parse("/boards/"), Route::NotFound);
         assert_eq!(

@@ -1,18 +1,19 @@
 //! Where the fleet's data comes from: the [`FleetSource`] trait (small
-//! enough to fake in tests) and [`MongoFleet`], its MongoDB adapter. Also
-//! the one place that turns a connection string into something safe to
-//! print: every message names the server without its credentials.
+//! enough to fake in tests) and [`MongoFleet`], its MongoDB adapter, the
+//! read side over the connection of [`crate::fleet::connection`]. Every
+//! message names the server by its label, without credentials.
 
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use mongodb::bson::Document;
-use mongodb::options::{ClientOptions, ConnectionString};
-use mongodb::{Client, Collection};
-use tokio::sync::OnceCell;
+use mongodb::{Collection, Database};
 
 use super::model::{AvailabilityRow, Board, Event};
 use super::pipeline;
 use crate::clock::Timestamp;
+use crate::fleet::connection::{scrub, server_label, Connection, SetupError};
+use crate::fleet::schema::{Collection as FleetCollection, BOARDS};
+use crate::fleet::MongoSettings;
 
 /// How long the server may spend on one query of a page (`maxTimeMS`).
 const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -71,98 +72,38 @@ pub trait FleetSource: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<AvailabilityRow>, FleetError>>;
 }
 
-/// `mongodb://user:pw@a:27017,b:27017/db?authSource=x` →
-/// `mongodb://a:27017,b:27017`: scheme and hosts only. User info, the
-/// database and the options (some carry secrets, e.g. a TLS key password)
-/// are left out. Something without a scheme is not echoed at all.
-pub fn server_label(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.trim().split_once("://") else {
-        return "the configured MongoDB server".to_string();
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{hosts}")
-}
-
-/// The secret parts of `uri`: its user info as written, the password alone
-/// and both percent-decoded, longest first (so the whole is replaced
-/// before its parts).
-fn secrets(uri: &str) -> Vec<String> {
-    let Some((_, rest)) = uri.trim().split_once("://") else {
-        return vec![uri.trim().to_string()]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return Vec::new();
-    };
-    let mut out = vec![userinfo.to_string()];
-    if let Some((_, password)) = userinfo.split_once(':') {
-        out.push(password.to_string());
-    }
-    let decoded: Vec<String> = out
-        .iter()
-        .filter_map(|s| crate::web::percent_decode(s, false))
-        .collect();
-    out.extend(decoded);
-    out.retain(|s| !s.is_empty());
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
-
-/// `message` with every credential of `uri` replaced by `***`. The
-/// driver's messages are not known to quote the password, but this makes
-/// sure of it for every message central shows or logs.
-pub fn scrub(message: &str, uri: &str) -> String {
-    let mut out = message.to_string();
-    for secret in secrets(uri) {
-        out = out.replace(&secret, "***");
-    }
-    out
-}
-
 /// The fleet in a MongoDB database.
 pub struct MongoFleet {
-    uri: String,
-    database: String,
-    server: String,
     /// Made on first use, and again after a failure: building it resolves
     /// `mongodb+srv` names, which may fail while DNS is down, and central
     /// must keep serving (a banner saying so) until it is back.
-    client: OnceCell<Client>,
+    conn: Connection,
+    server: String,
 }
 
 impl std::fmt::Debug for MongoFleet {
-    // By hand: the derived form would print the URI with its password.
+    // By hand: the URI with its password stays inside the connection.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MongoFleet")
             .field("server", &self.server)
-            .field("database", &self.database)
+            .field("database", &self.conn.database_name())
             .finish_non_exhaustive()
     }
 }
 
-/// How long to look for a server before an operation fails. The driver's
-/// default (30 s) would hold every page that long while MongoDB is down;
-/// a URI's own `serverSelectionTimeoutMS` wins.
-const SERVER_SELECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl MongoFleet {
     /// Check the connection string's syntax now (a typo is a start-up
     /// error), connect lazily.
-    pub fn new(uri: &str, database: &str) -> Result<MongoFleet, FleetError> {
-        ConnectionString::parse(uri).map_err(|e| FleetError::BadUri {
-            detail: scrub(&e.to_string(), uri),
+    pub fn new(settings: &MongoSettings) -> Result<MongoFleet, FleetError> {
+        let uri = &settings.uri;
+        let conn = Connection::new(uri, &settings.database, "edgeprobe-central").map_err(|e| {
+            FleetError::BadUri {
+                detail: scrub(&e.to_string(), uri),
+            }
         })?;
         Ok(MongoFleet {
-            uri: uri.to_string(),
-            database: database.to_string(),
+            conn,
             server: server_label(uri),
-            client: OnceCell::new(),
         })
     }
 
@@ -171,34 +112,20 @@ impl MongoFleet {
             server: self.server.clone(),
             operation,
             // The kind, without the driver's error labels.
-            detail: scrub(&e.kind.to_string(), &self.uri),
+            detail: self.conn.scrub(&e.kind.to_string()),
         }
     }
 
-    async fn client(&self) -> Result<&Client, FleetError> {
-        self.client
-            .get_or_try_init(|| async {
-                let mut options = ClientOptions::parse(&self.uri)
-                    .await
-                    .map_err(|e| self.unavailable("connection setup", &e))?;
-                options
-                    .server_selection_timeout
-                    .get_or_insert(SERVER_SELECTION_TIMEOUT);
-                options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
-                options
-                    .app_name
-                    .get_or_insert_with(|| "edgeprobe-central".to_string());
-                Client::with_options(options).map_err(|e| self.unavailable("connection setup", &e))
-            })
-            .await
+    async fn database(&self) -> Result<Database, FleetError> {
+        self.conn.database().await.map_err(|e| match e {
+            SetupError::Options(e) | SetupError::Client(e) => {
+                self.unavailable("connection setup", &e)
+            }
+        })
     }
 
     async fn collection(&self, name: &str) -> Result<Collection<Document>, FleetError> {
-        Ok(self
-            .client()
-            .await?
-            .database(&self.database)
-            .collection(name))
+        Ok(self.database().await?.collection(name))
     }
 
     /// Every document of a cursor, or why the server could not give them.
@@ -217,7 +144,7 @@ impl MongoFleet {
     async fn find_boards(&self, filter: Document) -> Result<Vec<Board>, FleetError> {
         let op = "a read of boards";
         let cursor = self
-            .collection("boards")
+            .collection(BOARDS)
             .await?
             .find(filter)
             .max_time(QUERY_TIME_LIMIT)
@@ -234,9 +161,8 @@ impl FleetSource for MongoFleet {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), FleetError>> {
         Box::pin(async move {
-            self.client()
+            self.database()
                 .await?
-                .database(&self.database)
                 .run_command(mongodb::bson::doc! { "ping": 1 })
                 .await
                 .map_err(|e| self.unavailable("a ping", &e))?;
@@ -251,7 +177,7 @@ impl FleetSource for MongoFleet {
     fn board<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Board>, FleetError>> {
         Box::pin(async move {
             let doc = self
-                .collection("boards")
+                .collection(BOARDS)
                 .await?
                 .find_one(mongodb::bson::doc! { "_id": id })
                 .await
@@ -275,7 +201,7 @@ impl FleetSource for MongoFleet {
         Box::pin(async move {
             let op = "a read of events";
             let cursor = self
-                .collection("events")
+                .collection(FleetCollection::Events.name())
                 .await?
                 .find(pipeline::events_of(board))
                 .sort(pipeline::newest_first())
@@ -295,7 +221,7 @@ impl FleetSource for MongoFleet {
         Box::pin(async move {
             let op = "the availability aggregation";
             let cursor = self
-                .collection("results")
+                .collection(FleetCollection::Results.name())
                 .await?
                 .aggregate(pipeline::availability(since, target))
                 // The server stops a long window over a big fleet itself,
@@ -312,49 +238,20 @@ impl FleetSource for MongoFleet {
 mod tests {
     use super::*;
 
-    #[test]
-    fn labels_keep_scheme_and_hosts_only() {
-        assert_eq!(
-            server_label("mongodb://127.0.0.1:27017"),
-            "mongodb://127.0.0.1:27017"
-        );
-        assert_eq!(
-            server_label("mongodb://ops:s3cr%40t@a.example:27017,b.example/edgeprobe?authSource=admin&tlsCertificateKeyFilePassword=x"),
-            "mongodb://a.example:27017,b.example"
-        );
-        assert_eq!(
-            server_label("mongodb+srv://u:p@cluster0.example.net/?retryWrites=true"),
-            "mongodb+srv://cluster0.example.net"
-        );
-        // A password containing '@' (wrongly unescaped): still cut at the last '@'.
-        assert_eq!(server_label("mongodb://u:p@ss@h:1"), "mongodb://h:1");
-        assert_eq!(server_label("u:p@h:1"), "the configured MongoDB server");
-    }
-
-    #[test]
-    fn scrub_removes_user_info_and_password_in_every_spelling() {
-        let uri = "mongodb://ops:s3cr%40t@h:27017/";
-        let msg = "auth failed for ops:s3cr%40t, password s3cr@t or s3cr%40t";
-        let out = scrub(msg, uri);
-        assert!(!out.contains("s3cr"), "{out}");
-        assert_eq!(scrub("nothing secret", "mongodb://h:1"), "nothing secret");
+    fn fleet(uri: &str) -> Result<MongoFleet, FleetError> {
+        MongoFleet::new(&MongoSettings::new(uri))
     }
 
     #[test]
     fn bad_uris_are_reported_without_their_password() {
-        let e = MongoFleet::new(
-            "mongodb://ops:hunter2@h:27017/?bogusOption=%zz",
-            "edgeprobe",
-        )
-        .map(|_| ())
-        .unwrap_err();
-        let text = e.to_string();
-        assert!(!text.contains("hunter2"), "{text}");
-        let e = MongoFleet::new("postgres://ops:hunter2@h", "edgeprobe")
+        let e = fleet("mongodb://ops:hunter2@h:27017/?bogusOption=%zz")
             .map(|_| ())
             .unwrap_err();
+        let text = e.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        let e = fleet("postgres://ops:hunter2@h").map(|_| ()).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let fleet = MongoFleet::new("mongodb://ops:hunter2@h:27017", "edgeprobe").expect("valid");
+        let fleet = fleet("mongodb://ops:hunter2@h:27017").expect("valid");
         assert!(!format!("{fleet:?}").contains("hunter2"));
         assert_eq!(fleet.server(), "mongodb://h:27017");
     }

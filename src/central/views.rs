@@ -1,5 +1,5 @@
-//! The fleet dashboard's pages, rendered with maud in the board
-//! dashboard's frame and stylesheet (same classes, same helpers). Pure:
+//! The fleet dashboard's pages, rendered with maud in the frame, stylesheet
+//! and view parts both dashboards share ([`crate::http::layout`]). Pure:
 //! what was read from MongoDB (or why it could not be) and `now` in,
 //! markup out. maud escapes every text node and attribute, which keeps
 //! board ids, names and causes inert.
@@ -10,10 +10,12 @@ use super::api::TargetAcross;
 use super::model::{fleet_targets, AvailabilityRow, Board, BoardTarget, Event, Window};
 use super::source::FleetError;
 use crate::clock::Timestamp;
+use crate::http::fmt;
+use crate::http::layout::{
+    badge, layout, name_cell, opt_time, refresh_secs, status_cell, status_class,
+};
+use crate::http::query::encode_path_segment;
 use crate::probe::Status;
-use crate::web::fmt;
-use crate::web::query::encode_path_segment;
-use crate::web::views::{badge, layout, opt_time, refresh_secs, status_class};
 
 /// Seconds between refreshes of the fleet pages: a wall screen stays
 /// current without hammering the database.
@@ -240,14 +242,8 @@ fn board_targets_table(b: &Board, now: Timestamp) -> Markup {
                         tr class=(status_class(t.status)) {
                             td.num { (i + 1) }
                             td.ip { a href=(target_href(&t.target)) { (t.target) } }
-                            td.name {
-                                @if let Some(n) = &t.name { (n) }
-                                @if let Some(g) = &t.group { br; span.sub.group { (g) } }
-                            }
-                            td.status {
-                                (badge(t.status))
-                                @if let Some(c) = &t.cause { br; span.cause { (c) } }
-                            }
+                            (name_cell(t.name.as_deref(), t.group.as_deref()))
+                            (status_cell(t.status, t.cause.as_deref()))
                             td.opt { (gateway_cell(t)) }
                             td.updated { (opt_time(t.last_updated, now)) }
                             td.num { (opt_percent(t.loss)) }

@@ -1,32 +1,24 @@
 //! `edgeprobe central`: the fleet dashboard. Reads its settings (flags or
-//! `EDGEPROBE_*` variables), opens the listener, serves until SIGTERM or
-//! Ctrl-C.
+//! `EDGEPROBE_*` variables; the MongoDB flags are the shared
+//! [`MongoArgs`], resolved into a [`MongoSettings`]), opens the listener,
+//! serves until SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 
 use super::exit;
+use super::mongo_args::MongoArgs;
 use crate::central::{self, CentralState, MongoFleet};
-use crate::web::Limits;
+use crate::fleet::MongoSettings;
+use crate::http::Limits;
 
 /// Options of `edgeprobe central`.
 #[derive(Debug, Args)]
 pub struct CentralArgs {
-    /// MongoDB connection string, e.g. mongodb://db.example:27017. With a
-    /// password in it, prefer --mongo-uri-file: arguments show in `ps`.
-    #[arg(
-        long,
-        env = "EDGEPROBE_MONGO_URI",
-        value_name = "URI",
-        hide_env_values = true
-    )]
-    mongo_uri: Option<String>,
-    /// File holding the connection string (surrounding whitespace ignored).
-    #[arg(long, env = "EDGEPROBE_MONGO_URI_FILE", value_name = "FILE")]
-    mongo_uri_file: Option<PathBuf>,
+    #[command(flatten)]
+    mongo: MongoArgs,
     /// Database the boards sync to.
     #[arg(
         long,
@@ -48,7 +40,7 @@ pub struct CentralArgs {
 impl CentralArgs {
     /// The connection string from exactly one of the two places.
     fn uri(&self) -> Result<String, String> {
-        match (&self.mongo_uri, &self.mongo_uri_file) {
+        match (&self.mongo.mongo_uri, &self.mongo.mongo_uri_file) {
             (Some(_), Some(_)) => Err(
                 "both --mongo-uri (EDGEPROBE_MONGO_URI) and --mongo-uri-file \
                  (EDGEPROBE_MONGO_URI_FILE) are set; keep one"
@@ -79,7 +71,11 @@ pub fn run(args: &CentralArgs) -> u8 {
             return exit::UNUSABLE;
         }
     };
-    let fleet = match MongoFleet::new(&uri, &args.database) {
+    let settings = MongoSettings {
+        database: args.database.clone(),
+        ..MongoSettings::new(uri)
+    };
+    let fleet = match MongoFleet::new(&settings) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("edgeprobe: central: {e}");

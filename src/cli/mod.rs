@@ -4,6 +4,7 @@
 mod central;
 mod check;
 mod leds;
+mod mongo_args;
 mod probe;
 mod run;
 

@@ -10,8 +10,10 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 
 use super::exit;
+use super::mongo_args::MongoArgs;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, Overrides};
+use crate::http::Limits;
 use crate::leds::LedSettings;
 use crate::leds::{self, LedPanel};
 use crate::monitor::{
@@ -21,7 +23,7 @@ use crate::probe::{PingOptions, Prober, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::systemd;
 use crate::targets::Loader;
-use crate::upstream::{Syncer, UpstreamSettings};
+use crate::upstream::{Syncer, DEFAULT_BACKOFF_MAX};
 use crate::web::{self, WebState};
 
 /// Options of `edgeprobe run`. Each flag can also be set by the
@@ -83,18 +85,8 @@ pub struct RunArgs {
     /// Size cap of the history database in MB [default: 256].
     #[arg(long, env = "EDGEPROBE_MAX_SIZE_MB", value_name = "MB")]
     max_size_mb: Option<u64>,
-    /// Sync results to this MongoDB (mongodb://... or mongodb+srv://...);
-    /// prefer --mongo-uri-file when the URI holds credentials.
-    #[arg(
-        long,
-        env = "EDGEPROBE_MONGO_URI",
-        value_name = "URI",
-        hide_env_values = true
-    )]
-    mongo_uri: Option<String>,
-    /// File holding the MongoDB URI.
-    #[arg(long, env = "EDGEPROBE_MONGO_URI_FILE", value_name = "FILE")]
-    mongo_uri_file: Option<PathBuf>,
+    #[command(flatten)]
+    mongo: MongoArgs,
 }
 
 impl RunArgs {
@@ -117,8 +109,8 @@ impl RunArgs {
             max_hops: self.max_hops,
             retention: self.retention.clone(),
             max_size_mb: self.max_size_mb,
-            mongo_uri: self.mongo_uri.clone(),
-            mongo_uri_file: self.mongo_uri_file.clone(),
+            mongo_uri: self.mongo.mongo_uri.clone(),
+            mongo_uri_file: self.mongo.mongo_uri_file.clone(),
         }
     }
 }
@@ -218,17 +210,10 @@ async fn monitor(config: Config) -> Result<(), String> {
         Some(m) => {
             // Retry at least once per interval: central judges a board
             // offline after three intervals without a heartbeat.
-            let defaults = UpstreamSettings::new(m.uri.clone());
-            let settings = UpstreamSettings {
-                database: m.database.clone(),
-                batch: m.batch,
-                backoff_max: defaults
-                    .backoff_max
-                    .min(config.probe.interval.max(Duration::from_secs(5))),
-                ..defaults
-            };
+            let backoff_max =
+                DEFAULT_BACKOFF_MAX.min(config.probe.interval.max(Duration::from_secs(5)));
             Some(
-                Syncer::new(settings, config.board_id.clone(), Arc::clone(&store))
+                Syncer::new(m, backoff_max, config.board_id.clone(), Arc::clone(&store))
                     .map_err(|e| e.to_string())?,
             )
         }
@@ -269,10 +254,10 @@ async fn monitor(config: Config) -> Result<(), String> {
         admin_token: config.admin_token.clone(),
         commands: commands_tx.clone(),
         leds,
-        limits: web::Limits {
+        limits: Limits {
             // An upload is a sheet: the same cap, one knob.
             body_max: usize::try_from(config.sheet_limits.max_file_bytes).unwrap_or(usize::MAX),
-            ..web::Limits::default()
+            ..Limits::default()
         },
     });
     let mut web_shutdown = shutdown_rx.clone();
@@ -287,7 +272,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         config
             .mongo
             .as_ref()
-            .map_or_else(|| "off".to_string(), |m| crate::upstream::redact(&m.uri)),
+            .map_or_else(|| "off".to_string(), |m| crate::fleet::redact(&m.uri)),
         config.leds.backend.name(),
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     );

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::fleet::MongoSettings;
 use crate::leds::LedSettings;
 use crate::targets::SheetLimits;
 
@@ -224,26 +225,6 @@ pub struct Config {
     /// `None`: no upstream, the history stays on the board.
     pub mongo: Option<MongoSettings>,
     pub leds: LedSettings,
-}
-
-/// Where and how results go upstream.
-#[derive(Clone, PartialEq)]
-pub struct MongoSettings {
-    /// The URI with the TLS options added; holds credentials, so it is
-    /// never printed (see `Debug`).
-    pub uri: String,
-    pub database: String,
-    pub batch: usize,
-}
-
-impl std::fmt::Debug for MongoSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MongoSettings")
-            .field("uri", &"(hidden)")
-            .field("database", &self.database)
-            .field("batch", &self.batch)
-            .finish()
-    }
 }
 
 /// How much history the board keeps.
@@ -509,14 +490,14 @@ fn resolve_mongo(
     };
     let database = section
         .database
-        .unwrap_or_else(|| crate::upstream::DEFAULT_DATABASE.to_string());
+        .unwrap_or_else(|| crate::fleet::DEFAULT_DATABASE.to_string());
     if database.is_empty() || database.contains(['/', '\\', '.', ' ', '"', '$']) {
         return Err(invalid(
             "mongo.database",
             format!("{database:?} is not a MongoDB database name"),
         ));
     }
-    let batch = section.batch.unwrap_or(crate::upstream::DEFAULT_BATCH);
+    let batch = section.batch.unwrap_or(crate::fleet::DEFAULT_BATCH);
     if !(1..=10_000).contains(&batch) {
         return Err(invalid("mongo.batch", "must be between 1 and 10000"));
     }

@@ -111,17 +111,10 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A seed from text (the board id): FNV-1a, stable across builds and
-/// platforms, unlike the standard library's hasher.
-pub fn seed_from(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::schema::fnv1a;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -193,7 +186,7 @@ mod tests {
     #[test]
     fn different_seeds_spread_out() {
         let waits: Vec<Duration> = (0..20)
-            .map(|board| Backoff::default().with_jitter(seed_from(&format!("closet-{board}"))))
+            .map(|board| Backoff::default().with_jitter(fnv1a(&format!("closet-{board}"))))
             .map(|b| b.wait(9))
             .collect();
         let mut distinct = waits.clone();
@@ -210,12 +203,5 @@ mod tests {
         let mut b = Backoff::default();
         assert_eq!(b.fail_at(Timestamp(10_000)), Timestamp(11_000));
         assert_eq!(b.fail_at(Timestamp(10_000)), Timestamp(12_000));
-    }
-
-    #[test]
-    fn fnv_seed_is_stable() {
-        // FNV-1a 64 of "" and "a", the published test vectors.
-        assert_eq!(seed_from(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(seed_from("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

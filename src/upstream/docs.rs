@@ -1,47 +1,16 @@
-//! Records and snapshots as the documents the central database holds.
-//! Pure. THE SCHEMA IS A CONTRACT with the central dashboard: change a
-//! field's name or type here and the fleet view breaks.
-//!
-//! Every document has a deterministic `_id`, so sending one twice (an
-//! acknowledgement lost, a crash between insert and `mark_synced`) is a
-//! duplicate key, not a second copy.
-//!
-//! Types: timestamps are BSON dates (UTC ms); counters and round numbers
-//! are 64-bit integers (a round number above `i64::MAX` is stored as
-//! `i64::MAX`); hop TTLs are 32-bit integers; RTTs are doubles in ms;
-//! statuses are `"working"`, `"degraded"` or `"not_working"`; an unknown
-//! value is `null`, never a missing field.
-//!
-//! - `results`: `{_id: "<board>/<target>/<round>", board, target, name,
-//!   group, round, ts, status, reported, sent, received, loss,
-//!   rtt: {min, avg, max, mdev} | null, gateway: "<ip>" | "direct" | null}`;
-//!   `status` is the round's own verdict, `reported` the smoothed one.
-//!   `name` and `group` are the target's labels when the row was sent.
-//! - `traces`: `{_id: "<board>/<target>/<round>", board, target, round, ts,
-//!   hops: [{ttl, addr | null, rtt_ms | null}], reached}`.
-//! - `events`: `{_id: "<board>/<ts ms>/<target or '-'>/<kind>/<hash>",
-//!   board, target | null, ts, kind, from | null, to | null, detail}`;
-//!   `<hash>` is 16 hex digits of FNV-1a over `from`, `to` and `detail`,
-//!   because one round can hold two events of one kind for the board
-//!   itself (both of its gateways going down), which would otherwise share
-//!   an `_id` and the second would be taken for a resend and lost.
-//! - `boards`: `{_id: <board>, name, site: null, version, started_at,
-//!   last_seen, interval_s, counts: {working, degraded, not_working,
-//!   pending}, backlog, oldest_unsynced | null, upstream_state, targets:
-//!   [{target, name, group, status, since, last_updated, loss, rtt_avg,
-//!   gateway, cause}], first_seen}`, written with [`board_update`]:
-//!   everything but `first_seen` in `$set`, `first_seen` in
-//!   `$setOnInsert`.
+//! Records and snapshots as the documents the central database holds:
+//! the write side of the schema in [`crate::fleet::schema`] (collection
+//! and field names, `_id` formats and types are described there). Pure.
+//! Change a field's name or type here and the fleet view breaks.
 
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
 use crate::clock::Timestamp;
-use crate::monitor::{Snapshot, TargetView, UpstreamView};
+use crate::monitor::{Snapshot, TargetView};
 use crate::probe::{Gateway, Hop, RttSummary, Status};
 use crate::store::{EventRecord, OutboxRecord, ResultRecord, RoundId, TraceRecord};
 
-use super::backoff::seed_from;
-use super::Collection;
+use crate::fleet::schema::{event_id, round_id, BoardStatus, Collection};
 
 /// A record as the document for its collection.
 pub fn record_doc(board: &str, record: &OutboxRecord) -> (Collection, Document) {
@@ -50,16 +19,6 @@ pub fn record_doc(board: &str, record: &OutboxRecord) -> (Collection, Document) 
         OutboxRecord::Trace(t) => (Collection::Traces, trace_doc(board, t)),
         OutboxRecord::Event(e) => (Collection::Events, event_doc(board, e)),
     }
-}
-
-/// `<board>/<target>/<round>/<ts_ms>`: one result and one trace per
-/// target and round. Board ids never hold `/` (the config refuses them);
-/// targets are IPs or host names, which do not either. The time keeps the
-/// id unique when round numbers start again (a new SD card, a store that
-/// was recreated): without it the new rows would collide with old
-/// documents and be taken for resends.
-pub fn round_id(board: &str, target: &str, round: RoundId, ts: Timestamp) -> String {
-    format!("{board}/{target}/{}/{}", round.0, ts.millis())
 }
 
 /// A result's document.
@@ -95,26 +54,6 @@ pub fn trace_doc(board: &str, t: &TraceRecord) -> Document {
     }
 }
 
-/// An event's `_id`; see the module header for why it ends in a hash.
-pub fn event_id(board: &str, e: &EventRecord) -> String {
-    // Length-prefixed parts with presence marks, so that no two different
-    // (from, to, detail) triples hash the same text.
-    let mut text = String::new();
-    for part in [e.from.as_deref(), e.to.as_deref(), Some(e.detail.as_str())] {
-        match part {
-            Some(s) => text.push_str(&format!("{}:{s};", s.len())),
-            None => text.push('-'),
-        }
-    }
-    format!(
-        "{board}/{}/{}/{}/{:016x}",
-        e.ts.millis(),
-        e.target.as_deref().unwrap_or("-"),
-        e.kind.as_str(),
-        seed_from(&text)
-    )
-}
-
 /// An event's document.
 pub fn event_doc(board: &str, e: &EventRecord) -> Document {
     doc! {
@@ -127,19 +66,6 @@ pub fn event_doc(board: &str, e: &EventRecord) -> Document {
         "to": opt_str(e.to.as_deref()),
         "detail": &e.detail,
     }
-}
-
-/// What the board document says beyond the snapshot: figures the sync
-/// knows better (the backlog right after a drain) and the time of writing.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BoardStatus<'a> {
-    /// Rows still in the outbox.
-    pub backlog: u64,
-    pub oldest_unsynced: Option<Timestamp>,
-    /// [`state_name`] of the sync's state.
-    pub upstream_state: &'a str,
-    /// Now: becomes `last_seen`, and `first_seen` on the first write.
-    pub now: Timestamp,
 }
 
 /// The board's document, without `first_seen`.
@@ -176,18 +102,6 @@ pub fn board_update(board: &str, snap: &Snapshot, status: &BoardStatus<'_>) -> D
     doc! {
         "$set": set,
         "$setOnInsert": { "first_seen": date(status.now) },
-    }
-}
-
-/// The sync's state as the board document names it: `"off"`,
-/// `"connecting"`, `"synced"`, `"draining"` or `"unreachable"`.
-pub fn state_name(view: &UpstreamView) -> &'static str {
-    match view {
-        UpstreamView::Off => "off",
-        UpstreamView::Connecting { .. } => "connecting",
-        UpstreamView::Synced { .. } => "synced",
-        UpstreamView::Draining { .. } => "draining",
-        UpstreamView::Unreachable { .. } => "unreachable",
     }
 }
 
@@ -608,19 +522,5 @@ mod tests {
         );
         let (c, _) = record_doc("b", &OutboxRecord::Event(event()));
         assert_eq!(c, Collection::Events);
-    }
-
-    #[test]
-    fn state_names() {
-        assert_eq!(state_name(&UpstreamView::Off), "off");
-        assert_eq!(
-            state_name(&UpstreamView::Unreachable {
-                server: "h:1".into(),
-                since: Timestamp(0),
-                error: "x".into(),
-                retry_at: Timestamp(0)
-            }),
-            "unreachable"
-        );
     }
 }

@@ -6,10 +6,14 @@
 //! from the latest snapshot:
 //!
 //! - [`docs`] maps records and snapshots to BSON documents (pure; the
-//!   schema the central dashboard reads);
+//!   write side of the schema in [`crate::fleet::schema`], which the
+//!   central dashboard reads);
 //! - [`backoff`] says how long to wait after a failure (pure);
-//! - [`Upstream`] is the side effect, [`MongoUpstream`] the real driver;
+//! - [`Upstream`] is the side effect, [`MongoUpstream`] the real driver
+//!   (over the connection in [`crate::fleet::connection`]);
 //! - [`sync`] is the loop that ties them together.
+//!
+//! Where the database is comes as a [`crate::fleet::MongoSettings`].
 //!
 //! Delivery is at least once on the wire and exactly once in the
 //! database: a row leaves the outbox only after the server acknowledged
@@ -25,37 +29,12 @@ use std::future::Future;
 
 use mongodb::bson::Document;
 
+use crate::fleet::Collection;
 use crate::store::StoreError;
 
 pub use backoff::Backoff;
-pub use mongo::{redact, MongoUpstream};
-pub use sync::{Syncer, UpstreamSettings, DEFAULT_BATCH, DEFAULT_DATABASE};
-
-/// The collections the outbox drains into (the board's own document goes
-/// through [`Upstream::upsert_board`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Collection {
-    Results,
-    Traces,
-    Events,
-}
-
-impl Collection {
-    /// Every collection, in the order a batch is sent.
-    pub const ALL: [Collection; 3] = [Collection::Results, Collection::Traces, Collection::Events];
-
-    /// The collection's name in the database.
-    pub fn name(self) -> &'static str {
-        match self {
-            Collection::Results => "results",
-            Collection::Traces => "traces",
-            Collection::Events => "events",
-        }
-    }
-}
-
-/// The name of the collection of board documents.
-pub const BOARDS: &str = "boards";
+pub use mongo::MongoUpstream;
+pub use sync::{Syncer, DEFAULT_BACKOFF_MAX};
 
 /// The central database, as the sync needs it. Small enough to fake in a
 /// test; [`MongoUpstream`] is the real one.

@@ -1,10 +1,8 @@
-//! [`Upstream`] over the official MongoDB driver.
-//!
-//! The client is created on first use, not at start: parsing a
-//! `mongodb+srv://` URI resolves DNS, and a board that boots while the
-//! network is down must still start (and keep its outbox). Timeouts are
-//! short so that a dead server fails a sync attempt in seconds rather than
-//! the driver's default 30 s; options in the URI win over ours.
+//! [`Upstream`] over the official MongoDB driver: the write side of the
+//! sync (indexes, unordered inserts that absorb duplicate keys, the board
+//! document's upsert), each under a time limit. The connection itself
+//! (client options, timeouts, made on first use, credential-free
+//! messages) is [`crate::fleet::connection`], shared with central.
 //!
 //! Tested against `nx-27017` (a MongoDB wire-protocol server on SQLite),
 //! see `tests/upstream_sync.rs`; where it differs from MongoDB is noted
@@ -15,16 +13,12 @@ use std::time::Duration;
 
 use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, InsertManyError};
-use mongodb::options::{ClientOptions, ConnectionString};
-use mongodb::{Client, Database, IndexModel};
-use tokio::sync::OnceCell;
+use mongodb::{Database, IndexModel};
 
-use super::{Collection, Upstream, UpstreamError, BOARDS};
+use super::{Upstream, UpstreamError};
+use crate::fleet::connection::{redact, redacted_hosts, scrub, Connection, SetupError};
+use crate::fleet::schema::{indexes, Collection, BOARDS};
 
-/// How long an operation waits for a usable server before failing.
-const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long opening a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest one operation (an insert of a batch, a board update) may
 /// take before the server counts as unreachable for this attempt.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,40 +28,11 @@ const DUPLICATE_KEY: i32 = 11000;
 /// description); the dashboard header shows at most this much.
 const MAX_REASON: usize = 600;
 
-/// The indexes the central dashboard's queries use: a board's targets
-/// newest first, time ranges for availability, the fleet by last contact.
-fn indexes() -> Vec<(&'static str, Vec<Document>)> {
-    vec![
-        (
-            Collection::Results.name(),
-            // By board (board pages), by window (availability), by
-            // target and window (a target's page across boards).
-            vec![
-                doc! { "board": 1, "target": 1, "ts": -1 },
-                doc! { "ts": 1 },
-                doc! { "target": 1, "ts": 1 },
-            ],
-        ),
-        (
-            Collection::Traces.name(),
-            vec![doc! { "board": 1, "target": 1, "ts": -1 }],
-        ),
-        (
-            Collection::Events.name(),
-            vec![doc! { "board": 1, "ts": -1 }],
-        ),
-        (BOARDS, vec![doc! { "last_seen": -1 }]),
-    ]
-}
-
 /// The central MongoDB.
 pub struct MongoUpstream {
-    /// With credentials: never printed (see the `Debug` impl).
-    uri: String,
-    database: String,
+    conn: Connection,
     /// `host:port[,host:port]/database`, for messages.
     server: String,
-    client: OnceCell<Client>,
 }
 
 impl fmt::Debug for MongoUpstream {
@@ -81,13 +46,16 @@ impl fmt::Debug for MongoUpstream {
 impl MongoUpstream {
     /// Check the URI (no network yet) and remember where to write.
     pub fn new(uri: &str, database: &str) -> Result<MongoUpstream, UpstreamError> {
-        if let Err(e) = ConnectionString::parse(uri) {
-            return Err(UpstreamError::BadUri {
-                server: redact(uri),
-                reason: scrub(&e.kind.to_string(), uri),
-            });
-        }
-        let hosts = redacted_parts(uri).map_or(INVALID, |(h, _)| h);
+        let conn = match Connection::new(uri, database, "edgeprobe") {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(UpstreamError::BadUri {
+                    server: redact(uri),
+                    reason: scrub(&e.kind.to_string(), uri),
+                })
+            }
+        };
+        let hosts = redacted_hosts(uri);
         if database.is_empty() {
             return Err(UpstreamError::BadUri {
                 server: redact(uri),
@@ -95,29 +63,14 @@ impl MongoUpstream {
             });
         }
         let server = format!("{hosts}/{database}");
-        Ok(MongoUpstream {
-            uri: uri.to_string(),
-            database: database.to_string(),
-            server,
-            client: OnceCell::new(),
-        })
+        Ok(MongoUpstream { conn, server })
     }
 
     async fn db(&self) -> Result<Database, UpstreamError> {
-        let client = self
-            .client
-            .get_or_try_init(|| async {
-                let mut opts = ClientOptions::parse(&self.uri)
-                    .await
-                    .map_err(|e| self.fail("reading the URI", &e))?;
-                opts.server_selection_timeout
-                    .get_or_insert(SERVER_SELECTION_TIMEOUT);
-                opts.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
-                opts.app_name.get_or_insert_with(|| "edgeprobe".to_string());
-                Client::with_options(opts).map_err(|e| self.fail("creating the client", &e))
-            })
-            .await?;
-        Ok(client.database(&self.database))
+        self.conn.database().await.map_err(|e| match e {
+            SetupError::Options(e) => self.fail("reading the URI", &e),
+            SetupError::Client(e) => self.fail("creating the client", &e),
+        })
     }
 
     /// Run one operation with a time limit. The driver has no
@@ -143,7 +96,7 @@ impl MongoUpstream {
         UpstreamError::Server {
             server: self.server.clone(),
             op: op.into(),
-            reason: scrub(&reason(e), &self.uri),
+            reason: self.conn.scrub(&reason(e)),
         }
     }
 }
@@ -274,141 +227,9 @@ fn reason(e: &mongodb::error::Error) -> String {
     }
 }
 
-/// What [`redact`] gives for a URI it cannot read.
-const INVALID: &str = "(unreadable MongoDB URI)";
-
-/// The servers and database of a MongoDB URI, without credentials or
-/// options: `host:port[,host:port][/db]`, hosts as written (an SRV URI
-/// gives its DNS name). Safe to log and to show.
-///
-/// Parsed here rather than by the driver, which refuses URIs with options
-/// it does not know, and those still need a name in messages. Everything
-/// up to the last `@` is dropped (a password with an unescaped `?` or `/`
-/// must not leak either), and a result that does not look like host names
-/// and a database name gives a fixed placeholder instead.
-pub fn redact(uri: &str) -> String {
-    redacted_parts(uri).map_or_else(
-        || INVALID.to_string(),
-        |(hosts, db)| match db {
-            Some(db) => format!("{hosts}/{db}"),
-            None => hosts.to_string(),
-        },
-    )
-}
-
-/// The host list and the database of a URI, as [`redact`] shows them.
-fn redacted_parts(uri: &str) -> Option<(&str, Option<&str>)> {
-    let (scheme, rest) = uri.split_once("://")?;
-    if scheme != "mongodb" && scheme != "mongodb+srv" {
-        return None;
-    }
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let end = rest.find('?').unwrap_or(rest.len());
-    let rest = &rest[..end];
-    let (hosts, db) = match rest.split_once('/') {
-        Some((h, db)) => (h, Some(db).filter(|d| !d.is_empty())),
-        None => (rest, None),
-    };
-    let host_ok = |c: char| c.is_ascii_alphanumeric() || ".-_:[],%".contains(c);
-    let db_ok = |c: char| c.is_ascii_alphanumeric() || "-_".contains(c);
-    // Each host is a name or [IPv6], then an optional numeric port: so
-    // `user:pass` without an `@` is not taken for a host and port.
-    let port_ok = |h: &str| {
-        let after = h.rsplit_once(']').map_or(h, |(_, p)| p);
-        after
-            .rsplit_once(':')
-            .is_none_or(|(_, port)| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()))
-    };
-    let plausible = !hosts.is_empty()
-        && hosts.chars().all(host_ok)
-        && hosts.split(',').all(|h| !h.is_empty() && port_ok(h))
-        && db.is_none_or(|d| d.chars().all(db_ok));
-    plausible.then_some((hosts, db))
-}
-
-/// `text` with the URI's password removed, as written and decoded. The
-/// driver does not put credentials in its errors as far as we know; this
-/// makes sure of it for ours.
-fn scrub(text: &str, uri: &str) -> String {
-    let Some((_, rest)) = uri.split_once("://") else {
-        return text.to_string();
-    };
-    let before_options = rest.split_once('?').map_or(rest, |(a, _)| a);
-    let Some((user_info, _)) = before_options.rsplit_once('@') else {
-        return text.to_string();
-    };
-    let Some((_, password)) = user_info.split_once(':') else {
-        return text.to_string();
-    };
-    let mut out = text.to_string();
-    for secret in [password.to_string(), percent_decode(password)] {
-        if !secret.is_empty() {
-            out = out.replace(&secret, "***");
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_drops_credentials_and_options() {
-        assert_eq!(redact("mongodb://user:pass@h:1/?x=1"), "h:1");
-        assert_eq!(
-            redact("mongodb://user:p%40ss@h1:1,h2:2/fleet?replicaSet=rs0&authSource=admin"),
-            "h1:1,h2:2/fleet"
-        );
-        assert_eq!(redact("mongodb://h"), "h");
-        assert_eq!(
-            redact("mongodb://127.0.0.1:27018/edgeprobe"),
-            "127.0.0.1:27018/edgeprobe"
-        );
-        assert_eq!(
-            redact("mongodb+srv://admin:s3cret@cluster0.example.net/edgeprobe?retryWrites=true"),
-            "cluster0.example.net/edgeprobe"
-        );
-        assert_eq!(redact("mongodb://[::1]:27017/db"), "[::1]:27017/db");
-    }
-
-    #[test]
-    fn redact_never_echoes_credentials() {
-        for (uri, shown) in [
-            ("http://user:pass@h:1/", INVALID),
-            ("user:pass@h:1", INVALID),
-            ("", INVALID),
-            ("mongodb://user:pa:ss@h:1/", "h:1"),
-            ("mongodb://user:pa/ss@h:1/db", "h:1/db"),
-            ("mongodb://user:pa?ss@h:1/db?w=1", "h:1/db"),
-            ("mongodb://user:pa@ss@h:1", "h:1"),
-            ("mongodb://user:pass@", INVALID),
-            ("mongodb://user:pass", INVALID),
-        ] {
-            let r = redact(uri);
-            assert_eq!(r, shown, "{uri}");
-            assert!(!r.contains("pa") && !r.contains("user"), "{uri} -> {r}");
-        }
-    }
 
     #[test]
     fn new_refuses_a_bad_uri_without_showing_the_password() {
@@ -488,17 +309,5 @@ mod tests {
             r.chars().count() <= MAX_REASON + 1 && !r.contains('\n'),
             "{r}"
         );
-    }
-
-    #[test]
-    fn scrub_removes_the_password_as_written_and_decoded() {
-        let uri = "mongodb://ops:p%40ss%2Fw0rd@h:1/db";
-        assert_eq!(
-            scrub("auth failed for p%40ss%2Fw0rd and p@ss/w0rd", uri),
-            "auth failed for *** and ***"
-        );
-        assert_eq!(scrub("nothing here", "mongodb://h:1"), "nothing here");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
     }
 }

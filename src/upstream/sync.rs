@@ -21,58 +21,18 @@ use crate::lock::lock;
 use crate::monitor::{Snapshot, UpstreamView};
 use crate::store::{RoundId, Store, StoreError, StoreStats};
 
-use super::backoff::{seed_from, Backoff, DEFAULT_FACTOR, DEFAULT_START};
-use super::docs::{self, BoardStatus};
-use super::{Collection, MongoUpstream, Upstream, UpstreamError};
+use super::backoff::{Backoff, DEFAULT_FACTOR, DEFAULT_START};
+use super::docs;
+use super::{MongoUpstream, Upstream, UpstreamError};
+use crate::fleet::schema::{fnv1a, BoardStatus, Collection};
+use crate::fleet::MongoSettings;
 
-/// The database used when none is configured.
-pub const DEFAULT_DATABASE: &str = "edgeprobe";
-/// Outbox rows per insert: large enough to amortise a round trip, small
-/// enough that a batch's documents stay far below MongoDB's 48 MB message
-/// and a failed batch costs little to resend.
-pub const DEFAULT_BATCH: usize = 500;
 /// The longest wait between attempts while the server is away.
 pub const DEFAULT_BACKOFF_MAX: Duration = super::backoff::DEFAULT_CAP;
 
 /// While draining, `Draining` is republished at most this often: every
 /// publish makes the monitor rebuild its snapshot.
 const REPUBLISH_EVERY: Duration = Duration::from_secs(5);
-
-/// What the sync needs from the configuration.
-#[derive(Clone, PartialEq, Eq)]
-pub struct UpstreamSettings {
-    /// `mongodb://` or `mongodb+srv://`, possibly with credentials.
-    pub uri: String,
-    pub database: String,
-    /// Outbox rows per insert (at least 1).
-    pub batch: usize,
-    /// The longest wait between attempts.
-    pub backoff_max: Duration,
-}
-
-impl UpstreamSettings {
-    /// `uri` with the default database, batch and backoff.
-    pub fn new(uri: impl Into<String>) -> UpstreamSettings {
-        UpstreamSettings {
-            uri: uri.into(),
-            database: DEFAULT_DATABASE.to_string(),
-            batch: DEFAULT_BATCH,
-            backoff_max: DEFAULT_BACKOFF_MAX,
-        }
-    }
-}
-
-impl std::fmt::Debug for UpstreamSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URI may carry a password.
-        f.debug_struct("UpstreamSettings")
-            .field("uri", &super::redact(&self.uri))
-            .field("database", &self.database)
-            .field("batch", &self.batch)
-            .field("backoff_max", &self.backoff_max)
-            .finish()
-    }
-}
 
 /// The sync task and what it owns.
 pub struct Syncer<U: Upstream = MongoUpstream> {
@@ -84,11 +44,13 @@ pub struct Syncer<U: Upstream = MongoUpstream> {
 }
 
 impl Syncer<MongoUpstream> {
-    /// A sync to the MongoDB of `settings` for board `board`. Checks the
-    /// URI (no network yet) and turns on the store's outbox, so that every
-    /// round from now on is queued.
+    /// A sync to the MongoDB of `settings` for board `board`, waiting at
+    /// most `backoff_max` between attempts (see [`DEFAULT_BACKOFF_MAX`]).
+    /// Checks the URI (no network yet) and turns on the store's outbox,
+    /// so that every round from now on is queued.
     pub fn new(
-        settings: UpstreamSettings,
+        settings: &MongoSettings,
+        backoff_max: Duration,
         board: impl Into<String>,
         store: Arc<Mutex<Store>>,
     ) -> Result<Syncer<MongoUpstream>, UpstreamError> {
@@ -96,8 +58,8 @@ impl Syncer<MongoUpstream> {
         let board = board.into();
         // Seeded by the board id: boards of one fleet spread their retries
         // when the central server comes back.
-        let backoff = Backoff::new(DEFAULT_START, DEFAULT_FACTOR, settings.backoff_max)
-            .with_jitter(seed_from(&board));
+        let backoff =
+            Backoff::new(DEFAULT_START, DEFAULT_FACTOR, backoff_max).with_jitter(fnv1a(&board));
         Ok(Syncer::with_upstream(
             upstream,
             board,

@@ -98,7 +98,7 @@ fn disposition_file_name(header: &str) -> Option<String> {
         let value = value.trim();
         if name == "filename*" {
             let encoded = value.split_once("''").map_or(value, |(_, v)| v);
-            if let Some(v) = super::query::percent_decode(encoded, false) {
+            if let Some(v) = crate::http::query::percent_decode(encoded, false) {
                 return Some(v);
             }
         } else if name == "filename" {

@@ -1,10 +1,10 @@
 //! The JSON API (`/api/v1/...`) and `/healthz`: documents built from the
 //! snapshot and the history.
 //!
-//! The field names are a contract with whoever scripts against the board
-//! (and with `edgeprobe central`, which serves the same shapes), so the
-//! documents are their own structs here rather than whatever the monitor's
-//! types happen to serialize to. serde_json escapes every string and writes
+//! The field names are a contract with whoever scripts against the board,
+//! so the documents are their own structs here rather than whatever the
+//! monitor's types happen to serialize to. Errors are
+//! [`crate::http::ErrorDoc`], shared with `edgeprobe central`. serde_json escapes every string and writes
 //! non-finite numbers as `null`, so the output is valid JSON whatever the
 //! sheet holds.
 
@@ -149,12 +149,6 @@ pub struct TargetDetailDoc<'a> {
     pub history: &'a TargetHistory,
 }
 
-/// An error as JSON: `{"error": "..."}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorDoc<'a> {
-    pub error: &'a str,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,21 +178,7 @@ mod tests {
         assert_eq!(v["store"]["dropped"]["results"], 7);
         assert_eq!(v["last_round"]["duration"], 4.5);
         let t = &v["targets"][0];
-        for field in [
-            "sno",
-            "addr",
-            "name",
-            "group",
-            "status",
-            "loss",
-            "rtt_ms",
-            "gateway",
-            "hops",
-            "reached",
-            "last_updated",
-            "uptime_24h",
-            "cause",
-        ] {
+        for field in testdata::TARGET_FIELDS {
             assert!(t.get(field).is_some(), "missing {field}: {t}");
         }
         assert_eq!(t["status"], "working");

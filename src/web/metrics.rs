@@ -9,7 +9,8 @@
 
 use std::fmt::Write as _;
 
-use crate::monitor::{Snapshot, UpstreamView};
+use crate::fleet::schema::state_name;
+use crate::monitor::Snapshot;
 use crate::probe::Status;
 
 /// The content type of [`render`]'s output.
@@ -151,7 +152,7 @@ pub fn render(snap: &Snapshot) -> String {
         "gauge",
         "1 for the upstream sync's current state (off, connecting, synced, draining, unreachable).",
     );
-    let current = upstream_state(&snap.upstream);
+    let current = state_name(&snap.upstream);
     for state in ["off", "connecting", "synced", "draining", "unreachable"] {
         sample(
             o,
@@ -210,17 +211,6 @@ pub fn render(snap: &Snapshot) -> String {
     }
 
     out
-}
-
-/// The name of an upstream state, as the API's `state` field has it.
-fn upstream_state(u: &UpstreamView) -> &'static str {
-    match u {
-        UpstreamView::Off => "off",
-        UpstreamView::Connecting { .. } => "connecting",
-        UpstreamView::Synced { .. } => "synced",
-        UpstreamView::Draining { .. } => "draining",
-        UpstreamView::Unreachable { .. } => "unreachable",
-    }
 }
 
 fn target_labels(t: &crate::monitor::TargetView) -> [(&'static str, &str); 3] {

@@ -17,18 +17,17 @@
 //!
 //! The pure parts (views, svg, api, metrics, query, admin) render from a
 //! [`Snapshot`] and `now`; [`serve`] is the thin edge around them. The
-//! HTTP plumbing under it (connection cap, timeouts, security headers,
-//! graceful shutdown) is `http`, which `edgeprobe central` serves with too.
+//! HTTP edge under it (connection cap, timeouts, security headers, the
+//! page frame and shared view parts) is [`crate::http`], which
+//! `edgeprobe central` serves with too.
 
 mod admin;
 mod api;
-pub(crate) mod fmt;
-pub(crate) mod http;
 mod metrics;
-pub(crate) mod query;
+mod query;
 mod server;
 mod svg;
-pub(crate) mod views;
+mod views;
 
 #[cfg(test)]
 mod testdata;
@@ -37,16 +36,16 @@ mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::http::Limits;
 use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
 use crate::store::History;
 
 pub use crate::monitor::{health, Health, HEALTH_MISSED_ROUNDS};
-pub use query::{percent_decode, IndexQuery};
+pub use query::IndexQuery;
 
 /// What the dashboard reads and whom it asks.
 pub struct WebState {
@@ -63,35 +62,6 @@ pub struct WebState {
     /// The LEDs: what they show (for the header and the API) and locate.
     pub leds: LedPanel,
     pub limits: Limits,
-}
-
-/// Bounds on what one client can cost the board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Time to send the request line and headers; also how long an idle
-    /// keep-alive connection is kept.
-    pub header_read_timeout: Duration,
-    /// Largest request body (a sheet upload); larger ones get 413.
-    pub body_max: usize,
-    /// Time from the headers to the response, body upload included;
-    /// slower requests get 503.
-    pub request_timeout: Duration,
-    /// Connections served at once; more wait to be accepted.
-    pub max_connections: usize,
-    /// After shutdown, how long in-flight requests may take to finish.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            body_max: 8 * 1024 * 1024,
-            request_timeout: Duration::from_secs(60),
-            max_connections: 256,
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
 }
 
 /// Serve the dashboard on `listener` until `shutdown` resolves.

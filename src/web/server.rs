@@ -1,7 +1,7 @@
 //! The board dashboard's routes: what each path of `edgeprobe run`'s
 //! dashboard answers, from the snapshot, the history and the monitor's
 //! command channel. The accept loop, limits and headers are in
-//! [`super::http`], shared with `edgeprobe central`.
+//! [`crate::http`], shared with `edgeprobe central`.
 
 use std::future::Future;
 use std::io;
@@ -16,11 +16,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::admin::{self, AuthError};
-use super::api::{self, ErrorDoc, TargetDetailDoc, TargetDoc, TargetHistory};
-use super::http::{self, html, json, not_found, with_type, Resp};
-use super::query::{self, IndexQuery};
+use super::api::{self, TargetDetailDoc, TargetDoc, TargetHistory};
+use super::query::IndexQuery;
 use super::{metrics, views, WebState};
 use crate::clock::Timestamp;
+use crate::http::query;
+use crate::http::response::{self, html, json, not_found, with_type, ErrorDoc, Resp};
+use crate::http::route::{self, Shared};
 use crate::leds::LOCATE_FOR;
 use crate::monitor::{Command, Snapshot};
 
@@ -45,14 +47,14 @@ pub async fn serve(
         let state = state.clone();
         async move { route(&state, req).await }
     };
-    http::serve(listener, limits, handler, shutdown).await
+    crate::http::serve(listener, limits, handler, shutdown).await
 }
 
 /// What a path names.
+#[derive(Clone, Copy)]
 enum Route<'a> {
-    Index,
-    Style,
-    Health,
+    /// `/`, the stylesheet, `/healthz`.
+    Shared(Shared),
     Metrics,
     ApiStatus,
     /// The raw (still percent-encoded) key.
@@ -64,27 +66,21 @@ enum Route<'a> {
     NotFound,
 }
 
-impl Route<'_> {
-    fn parse(path: &str) -> Route<'_> {
-        match path {
-            "/" => Route::Index,
-            "/static/style.css" => Route::Style,
-            "/healthz" => Route::Health,
-            "/metrics" => Route::Metrics,
-            "/api/v1/status" => Route::ApiStatus,
-            "/admin/targets" => Route::AdminTargets,
-            "/admin/probe-now" => Route::AdminProbeNow,
-            "/admin/locate" => Route::AdminLocate,
-            p => {
-                if let Some(k) = p.strip_prefix("/api/v1/targets/") {
-                    Route::ApiTarget(k)
-                } else if let Some(k) = p.strip_prefix("/targets/") {
-                    Route::TargetPage(k)
-                } else {
-                    Route::NotFound
-                }
-            }
-        }
+impl<'p> Route<'p> {
+    fn parse(path: &'p str) -> Route<'p> {
+        let exact = [
+            ("/metrics", Route::Metrics),
+            ("/api/v1/status", Route::ApiStatus),
+            ("/admin/targets", Route::AdminTargets),
+            ("/admin/probe-now", Route::AdminProbeNow),
+            ("/admin/locate", Route::AdminLocate),
+        ];
+        let keyed: [route::Keyed<'_, 'p, Route<'p>>; 2] = [
+            ("/api/v1/targets/", Route::ApiTarget),
+            ("/targets/", Route::TargetPage),
+        ];
+        // An empty key (`/targets/`) is a target page that finds nothing.
+        route::lookup(path, Route::Shared, &exact, &keyed, true).unwrap_or(Route::NotFound)
     }
 
     fn is_admin(&self) -> bool {
@@ -107,9 +103,7 @@ impl Route<'_> {
         if self.is_admin() {
             method == Method::POST
         } else {
-            // hyper leaves out the body of a HEAD response (keeping its
-            // Content-Length), so HEAD is GET here.
-            method == Method::GET || method == Method::HEAD
+            route::is_read(method)
         }
     }
 }
@@ -118,26 +112,26 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
     let route = Route::parse(&path);
-    let api = path.starts_with("/api/");
+    let api = route::is_api(&path);
 
     if let Route::NotFound = route {
         return not_found(api, "There is nothing at this address.");
     }
     if !route.accepts(req.method()) {
-        return http::method_not_allowed(api || route.is_admin(), route.allow(), &path);
+        return response::method_not_allowed(api || route.is_admin(), route.allow(), &path);
     }
 
     // A cheap Arc clone: the borrow ends here, never held across an await.
     let snap: Arc<Snapshot> = state.snapshot.borrow().clone();
     let now = Timestamp::now();
     match route {
-        Route::Index => {
+        Route::Shared(Shared::Index) => {
             let q = IndexQuery::parse(query.as_deref());
             let leds = state.leds.report(&snap, now);
             html(StatusCode::OK, views::index(&snap, &leds, &q, now))
         }
-        Route::Style => http::stylesheet(),
-        Route::Health => {
+        Route::Shared(Shared::Style) => response::stylesheet(),
+        Route::Shared(Shared::Health) => {
             let h = crate::monitor::health(&snap, now, crate::clock::Mono::now());
             let status = if h.ok() {
                 StatusCode::OK

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use maud::{html, Markup};
 
-use super::fmt;
 use crate::clock::Timestamp;
+use crate::http::fmt;
 
 /// A point in SVG user units.
 pub type Point = (f64, f64);

@@ -14,6 +14,24 @@ use crate::store::{
     TraceRecord, Uptime,
 };
 
+/// The fields every target of `/api/v1/status` has: the API's contract
+/// with whoever scripts against the board.
+pub const TARGET_FIELDS: [&str; 13] = [
+    "sno",
+    "addr",
+    "name",
+    "group",
+    "status",
+    "loss",
+    "rtt_ms",
+    "gateway",
+    "hops",
+    "reached",
+    "last_updated",
+    "uptime_24h",
+    "cause",
+];
+
 /// "Now" in the tests: 2026-11-25 23:58:31 UTC.
 pub const NOW: Timestamp = Timestamp(1_795_651_111_000);
 

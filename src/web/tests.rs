@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::testdata::{self, FakeHistory};
-use super::{serve, Limits, WebState};
+use super::{serve, WebState};
 use crate::clock::Timestamp;
+use crate::http::Limits;
 use crate::leds::LedPanel;
 use crate::leds::LedSettings;
 use crate::monitor::{Command, Snapshot};
@@ -238,19 +239,7 @@ async fn api_status_has_the_contract_fields() {
     assert_eq!(v["counts"]["working"], 1);
     let targets = v["targets"].as_array().expect("targets");
     assert_eq!(targets.len(), 4);
-    for field in [
-        "addr",
-        "name",
-        "group",
-        "status",
-        "loss",
-        "rtt_ms",
-        "gateway",
-        "hops",
-        "reached",
-        "last_updated",
-        "uptime_24h",
-    ] {
+    for field in testdata::TARGET_FIELDS {
         assert!(targets[0].get(field).is_some(), "missing {field}");
     }
     assert_eq!(targets[0]["group"], testdata::HOSTILE_GROUP);

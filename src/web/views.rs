@@ -1,6 +1,7 @@
-//! The HTML pages, rendered with maud from a snapshot, the history and
-//! `now`. Pure functions: the server decides what to fetch, these decide
-//! what it looks like.
+//! The board dashboard's pages (`/` and `/targets/{key}`), rendered with
+//! maud from a snapshot, the history and `now`, in the frame and with the
+//! parts of [`crate::http::layout`]. Pure functions: the server decides
+//! what to fetch, these decide what it looks like.
 //!
 //! No JavaScript and no inline styles (the CSP forbids both): filters and
 //! sorting are links and GET forms, the refresh is a `<meta>`, colours come
@@ -10,62 +11,22 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 
 use super::api::TargetHistory;
-use super::fmt;
-use super::query::{encode_path_segment, Dir, IndexQuery, SortKey, StatusFilter};
+use super::query::{Dir, IndexQuery, SortKey, StatusFilter};
 use super::svg;
 use crate::clock::Timestamp;
+use crate::http::fmt;
+use crate::http::layout::{
+    badge, layout, name_cell, opt_time, refresh_secs, status_cell, status_class,
+};
+use crate::http::query::encode_path_segment;
 use crate::leds::{LedPattern, LedReport};
 use crate::monitor::{Snapshot, TargetView, UpstreamView};
 use crate::probe::{Gateway, Hop, Status};
 use crate::store::EventRecord;
-
-/// Seconds between automatic refreshes: the probe interval, kept between
-/// 5 s (no point hammering a Pi) and 30 s (a wall screen stays current
-/// even with a long interval).
-pub fn refresh_secs(interval: Duration) -> u64 {
-    interval.as_secs().clamp(5, 30)
-}
-
-/// The page frame: head with viewport, stylesheet and optional refresh.
-pub(crate) fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some((secs, url)) = refresh {
-                    meta http-equiv="refresh" content={ (secs) "; url=" (url) };
-                }
-                title { (title) }
-                link rel="stylesheet" href="/static/style.css";
-            }
-            body { (body) }
-        }
-    }
-}
-
-pub(crate) fn status_class(status: Option<Status>) -> &'static str {
-    match status {
-        Some(Status::Working) => "st-working",
-        Some(Status::Degraded) => "st-degraded",
-        Some(Status::NotWorking) => "st-not-working",
-        None => "st-pending",
-    }
-}
-
-pub(crate) fn status_label(status: Option<Status>) -> &'static str {
-    status.map_or("Pending", Status::label)
-}
-
-pub(crate) fn badge(status: Option<Status>) -> Markup {
-    html! { span class={ "badge " (status_class(status)) } { (status_label(status)) } }
-}
 
 fn pattern_name(p: LedPattern) -> &'static str {
     match p {
@@ -117,18 +78,6 @@ fn hop_seen(h: &Hop, now: Timestamp) -> String {
 
 fn gateway_text(g: Option<Gateway>) -> String {
     g.map_or_else(|| "no route".to_string(), |g| g.to_string())
-}
-
-pub(crate) fn opt_time(ts: Option<Timestamp>, now: Timestamp) -> Markup {
-    html! {
-        @if let Some(ts) = ts {
-            time datetime=(ts.rfc3339()) { (fmt::time(ts)) }
-            br;
-            span.sub { (fmt::ago(now, ts)) }
-        } @else {
-            span.none { "—" }
-        }
-    }
 }
 
 /// The header shared by the dashboard: counts, LEDs, upstream, last round.
@@ -455,14 +404,8 @@ fn row(t: &TargetView, now: Timestamp) -> Markup {
                 a href=(target_href(t)) { (t.addr) }
                 @if let Some(ip) = shown_ip { br; span.sub { (ip) } }
             }
-            td.name {
-                @if let Some(n) = &t.name { (n) }
-                @if let Some(g) = &t.group { br; span.sub.group { (g) } }
-            }
-            td.status {
-                (badge(t.status))
-                @if let Some(c) = &t.cause { br; span.cause { (c) } }
-            }
+            (name_cell(t.name.as_deref(), t.group.as_deref()))
+            (status_cell(t.status, t.cause.as_deref()))
             td.opt {
                 @if t.gateway.is_none() && t.status.is_none() { span.none { "—" } }
                 @else { (gateway_text(t.gateway)) }
@@ -758,21 +701,6 @@ pub fn target_page(
     )
 }
 
-/// A page for an error: not found, method not allowed, and the like.
-pub fn error_page(title: &str, message: &str) -> Markup {
-    layout(
-        title,
-        None,
-        html! {
-            header.top { h1 { (title) } }
-            main {
-                p { (message) }
-                p { a href="/" { "← the dashboard" } }
-            }
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -866,7 +794,7 @@ mod tests {
         assert_eq!(
             keys(&format!(
                 "group={}",
-                crate::web::query::encode_query_value(HOSTILE_GROUP)
+                crate::http::query::encode_query_value(HOSTILE_GROUP)
             )),
             ["198.18.0.1"]
         );
@@ -931,13 +859,6 @@ mod tests {
         assert!(html.contains("No targets loaded yet."), "{html}");
         assert!(html.contains("first round in progress"), "{html}");
         assert!(html.contains("content=\"5; url=/\""), "{html}");
-    }
-
-    #[test]
-    fn refresh_follows_the_interval_within_bounds() {
-        assert_eq!(refresh_secs(Duration::from_secs(60)), 30);
-        assert_eq!(refresh_secs(Duration::from_secs(10)), 10);
-        assert_eq!(refresh_secs(Duration::ZERO), 5);
     }
 
     #[test]

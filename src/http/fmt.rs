@@ -1,5 +1,5 @@
-//! How numbers and times read on the pages: one place, so the table, the
-//! target page and the charts agree.
+//! How numbers and times read on the pages of both dashboards: one place,
+//! so the tables, the target pages and the charts agree.
 
 use std::time::Duration;
 

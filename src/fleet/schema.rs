@@ -1,0 +1,187 @@
+//! The fleet's MongoDB schema: what the boards' sync (`crate::upstream`)
+//! writes and the fleet dashboard (`crate::central`) reads. THE SCHEMA IS
+//! A CONTRACT between them: the collection names, the `_id` formats, the
+//! board status document and the indexes are defined here once; the
+//! writer is `upstream::docs`, the reader `central::model`.
+//!
+//! Every document has a deterministic `_id`, so sending one twice (an
+//! acknowledgement lost, a crash between insert and `mark_synced`) is a
+//! duplicate key, not a second copy.
+//!
+//! Types: timestamps are BSON dates (UTC ms); counters and round numbers
+//! are 64-bit integers (a round number above `i64::MAX` is stored as
+//! `i64::MAX`); hop TTLs are 32-bit integers; RTTs are doubles in ms;
+//! statuses are `"working"`, `"degraded"` or `"not_working"`; an unknown
+//! value is `null`, never a missing field.
+//!
+//! - `results`: `{_id: "<board>/<target>/<round>/<ts ms>", board, target, name,
+//!   group, round, ts, status, reported, sent, received, loss,
+//!   rtt: {min, avg, max, mdev} | null, gateway: "<ip>" | "direct" | null}`;
+//!   `status` is the round's own verdict, `reported` the smoothed one.
+//!   `name` and `group` are the target's labels when the row was sent.
+//! - `traces`: `{_id: "<board>/<target>/<round>/<ts ms>", board, target, round, ts,
+//!   hops: [{ttl, addr | null, rtt_ms | null}], reached}`.
+//! - `events`: `{_id: "<board>/<ts ms>/<target or '-'>/<kind>/<hash>",
+//!   board, target | null, ts, kind, from | null, to | null, detail}`;
+//!   `<hash>` is 16 hex digits of FNV-1a over `from`, `to` and `detail`,
+//!   because one round can hold two events of one kind for the board
+//!   itself (both of its gateways going down), which would otherwise share
+//!   an `_id` and the second would be taken for a resend and lost.
+//! - `boards`: `{_id: <board>, name, site: null, version, started_at,
+//!   last_seen, interval_s, counts: {working, degraded, not_working,
+//!   pending}, backlog, oldest_unsynced | null, upstream_state, targets:
+//!   [{target, name, group, status, since, last_updated, loss, rtt_avg,
+//!   gateway, cause}], first_seen}`, written with
+//!   `upstream::docs::board_update`: everything but `first_seen` in
+//!   `$set`, `first_seen` in `$setOnInsert`; what it says beyond the
+//!   snapshot is a [`BoardStatus`].
+
+use mongodb::bson::{doc, Document};
+
+use crate::clock::Timestamp;
+use crate::monitor::UpstreamView;
+use crate::store::{EventRecord, RoundId};
+
+/// The collections the outbox drains into (the board's own document goes
+/// through `upstream::Upstream::upsert_board`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    Results,
+    Traces,
+    Events,
+}
+
+impl Collection {
+    /// Every collection, in the order a batch is sent.
+    pub const ALL: [Collection; 3] = [Collection::Results, Collection::Traces, Collection::Events];
+
+    /// The collection's name in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Results => "results",
+            Collection::Traces => "traces",
+            Collection::Events => "events",
+        }
+    }
+}
+
+/// The name of the collection of board documents.
+pub const BOARDS: &str = "boards";
+
+/// The indexes the central dashboard's queries use: a board's targets
+/// newest first, time ranges for availability, the fleet by last contact.
+pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
+    vec![
+        (
+            Collection::Results.name(),
+            // By board (board pages), by window (availability), by
+            // target and window (a target's page across boards).
+            vec![
+                doc! { "board": 1, "target": 1, "ts": -1 },
+                doc! { "ts": 1 },
+                doc! { "target": 1, "ts": 1 },
+            ],
+        ),
+        (
+            Collection::Traces.name(),
+            vec![doc! { "board": 1, "target": 1, "ts": -1 }],
+        ),
+        (
+            Collection::Events.name(),
+            vec![doc! { "board": 1, "ts": -1 }],
+        ),
+        (BOARDS, vec![doc! { "last_seen": -1 }]),
+    ]
+}
+
+/// `<board>/<target>/<round>/<ts_ms>`: one result and one trace per
+/// target and round. Board ids never hold `/` (the config refuses them);
+/// targets are IPs or host names, which do not either. The time keeps the
+/// id unique when round numbers start again (a new SD card, a store that
+/// was recreated): without it the new rows would collide with old
+/// documents and be taken for resends.
+pub fn round_id(board: &str, target: &str, round: RoundId, ts: Timestamp) -> String {
+    format!("{board}/{target}/{}/{}", round.0, ts.millis())
+}
+
+/// An event's `_id`; see the module header for why it ends in a hash.
+pub fn event_id(board: &str, e: &EventRecord) -> String {
+    // Length-prefixed parts with presence marks, so that no two different
+    // (from, to, detail) triples hash the same text.
+    let mut text = String::new();
+    for part in [e.from.as_deref(), e.to.as_deref(), Some(e.detail.as_str())] {
+        match part {
+            Some(s) => text.push_str(&format!("{}:{s};", s.len())),
+            None => text.push('-'),
+        }
+    }
+    format!(
+        "{board}/{}/{}/{}/{:016x}",
+        e.ts.millis(),
+        e.target.as_deref().unwrap_or("-"),
+        e.kind.as_str(),
+        fnv1a(&text)
+    )
+}
+
+/// FNV-1a (64 bit) of `text`: stable across builds and platforms, unlike
+/// the standard library's hasher. The hash in event `_id`s, and the seed
+/// of a board's retry jitter (from its id).
+pub fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// What the board document says beyond the snapshot: figures the sync
+/// knows better (the backlog right after a drain) and the time of writing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoardStatus<'a> {
+    /// Rows still in the outbox.
+    pub backlog: u64,
+    pub oldest_unsynced: Option<Timestamp>,
+    /// [`state_name`] of the sync's state.
+    pub upstream_state: &'a str,
+    /// Now: becomes `last_seen`, and `first_seen` on the first write.
+    pub now: Timestamp,
+}
+
+/// The sync's state as the board document's `upstream_state` names it:
+/// `"off"`, `"connecting"`, `"synced"`, `"draining"` or `"unreachable"`;
+/// the same names as the board API's `upstream.state` and the board's
+/// `/metrics`.
+pub fn state_name(view: &UpstreamView) -> &'static str {
+    match view {
+        UpstreamView::Off => "off",
+        UpstreamView::Connecting { .. } => "connecting",
+        UpstreamView::Synced { .. } => "synced",
+        UpstreamView::Draining { .. } => "draining",
+        UpstreamView::Unreachable { .. } => "unreachable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_seed_is_stable() {
+        // FNV-1a 64 of "" and "a", the published test vectors.
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn state_names() {
+        assert_eq!(state_name(&UpstreamView::Off), "off");
+        assert_eq!(
+            state_name(&UpstreamView::Unreachable {
+                server: "h:1".into(),
+                since: Timestamp(0),
+                error: "x".into(),
+                retry_at: Timestamp(0)
+            }),
+            "unreachable"
+        );
+    }
+}

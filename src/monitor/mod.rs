@@ -18,7 +18,6 @@ pub mod state;
 pub mod status;
 
 pub use history::{Remembered, RoundStore};
-pub use round::{LiveProbe, Probe};
 pub use sheet::SheetSource;
 pub use snapshot::{
     health, BoardGateway, BoardInfo, Health, RejectedSheet, RoundInfo, SheetView, Snapshot,
@@ -37,6 +36,7 @@ use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
 use crate::lock::lock;
 use crate::probe::RouteTable;
+pub use crate::probe::{LiveProbe, Probe};
 use crate::store::{EventKind, EventRecord, RoundRecord, StoreError, StoreStats};
 use crate::targets::TargetList;
 use history::blocking;

@@ -496,15 +496,7 @@ impl MonitorState {
             if let Some(trace) = obs.trace {
                 match trace {
                     TraceOutcome::Path(path) => {
-                        let unreachable = path.unreachable_code.map(|code| {
-                            let who = path
-                                .last_answering()
-                                .and_then(|h| h.addr)
-                                .map_or_else(|| "a router".to_string(), |a| a.to_string());
-                            let reason =
-                                ip.map_or("unreachable", |ip| probe::unreachable_reason(ip, code));
-                            format!("{who} reports the destination unreachable ({reason})")
-                        });
+                        let unreachable = probe::unreachable_note(&path, ip);
                         let hops = match &t.path {
                             Some(old) => paths::merge(
                                 ip,

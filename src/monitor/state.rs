@@ -3,20 +3,22 @@
 //! Pure: the probe loop hands in what a round observed (with the times and
 //! the routing table) and gets back the [`RoundRecord`] to store; readers
 //! get a [`Snapshot`]. Nothing here touches a socket, a file or the clock.
+//! Here: the targets and the board's own gateways, which targets to probe
+//! and trace, and a round's gateway pings; what an observation changes in
+//! one target is in [`observe`].
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::clock::{Mono, Timestamp};
-use crate::probe::{self, Gateway, Hop, Path, PingOutcome, RouteTable, Status};
+use crate::probe::{Gateway, Hop, Path, PingOutcome, RouteTable, Status};
 use crate::store::{
     EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
 };
 use crate::targets::{Target, TargetList};
 
-use super::cause::{self, Evidence};
-use super::paths::{self, Retries};
+use super::paths::Retries;
 use super::schedule;
 use super::snapshot::{
     BoardGateway, BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
@@ -72,6 +74,11 @@ struct GatewayState {
 impl GatewayState {
     fn down(&self) -> bool {
         self.tracker.reported == Some(Status::NotWorking)
+    }
+
+    /// Whether it answers: `None` until it was pinged.
+    fn up(&self) -> Option<bool> {
+        self.tracker.reported.map(|s| s != Status::NotWorking)
     }
 }
 
@@ -427,9 +434,9 @@ impl MonitorState {
         self.thresholds
     }
 
-    /// Take a finished round: update every target and gateway, and return
-    /// what to store. Observations of targets that were removed meanwhile
-    /// are ignored.
+    /// Take a finished round: update every gateway, then every target
+    /// ([`observe`]), and return what to store. Observations of targets
+    /// that were removed meanwhile are ignored.
     pub fn apply_round(
         &mut self,
         observations: Vec<Observation>,
@@ -448,17 +455,49 @@ impl MonitorState {
             traces: Vec::new(),
             events: std::mem::take(&mut self.pending_events),
         };
+        self.observe_gateways(gateway_pings, finished, &mut record.events);
+        let board_gateways: HashMap<IpAddr, Option<bool>> =
+            self.gateways.iter().map(|g| (g.addr, g.up())).collect();
+        let ctx = observe::RoundContext {
+            round,
+            thresholds: self.thresholds,
+            trace_every: self.trace_every,
+            routes,
+            board_gateways: &board_gateways,
+        };
+        for obs in observations {
+            if let Some(&i) = self.index.get(&obs.key) {
+                self.targets[i].observe(obs, &ctx, &mut record);
+            }
+        }
+        self.last_round = Some(RoundInfo {
+            round,
+            started,
+            finished,
+            duration: finished.since(started),
+            finished_mono: None,
+        });
+        record
+    }
 
-        for (addr, ping) in gateway_pings {
+    /// Take this round's pings of the board's own gateways; one that goes
+    /// down or comes back is an event.
+    fn observe_gateways(
+        &mut self,
+        pings: &[(IpAddr, PingOutcome)],
+        now: Timestamp,
+        events: &mut Vec<EventRecord>,
+    ) {
+        for (addr, ping) in pings {
             let Some(g) = self.gateways.iter_mut().find(|g| g.addr == *addr) else {
                 continue;
             };
             let was_down = g.down();
-            let change = g.tracker.observe(ping.status, self.thresholds, finished);
+            let change = g.tracker.observe(ping.status, self.thresholds, now);
             if change.is_some() && g.down() != was_down {
-                record.events.push(EventRecord {
+                events.push(EventRecord {
                     target: None,
-                    ts: finished,
+                    ts: now,
                     kind: EventKind::Gateway,
                     from: Some(updown(was_down).into()),
                     to: Some(updown(g.down()).into()),
@@ -470,162 +509,6 @@ impl MonitorState {
                 });
             }
         }
-        let board_gateways: HashMap<IpAddr, Option<bool>> = self
-            .gateways
-            .iter()
-            .map(|g| (g.addr, g.tracker.reported.map(|s| s != Status::NotWorking)))
-            .collect();
-
-        for obs in observations {
-            let Some(&i) = self.index.get(&obs.key) else {
-                continue;
-            };
-            let thresholds = self.thresholds;
-            let t = &mut self.targets[i];
-            let ip = obs.ip.as_ref().ok().copied();
-            let gateway = ip.and_then(|ip| routes.gateway_for(ip));
-            let observed = if ip.is_some() {
-                obs.ping.status
-            } else {
-                Status::NotWorking
-            };
-            let previous = t.tracker.reported;
-            let change = t.tracker.observe(observed, thresholds, obs.ts);
-            t.ip = ip.or(t.ip);
-
-            if let Some(trace) = obs.trace {
-                match trace {
-                    TraceOutcome::Path(path) => {
-                        let unreachable = probe::unreachable_note(&path, ip);
-                        let hops = match &t.path {
-                            Some(old) => paths::merge(
-                                ip,
-                                &old.hops,
-                                old.ts,
-                                &path,
-                                obs.ts,
-                                paths::keep_for(self.trace_every),
-                            ),
-                            None => path.hops.clone(),
-                        };
-                        if let Some(old) = &t.path {
-                            if cause::path_changed(
-                                ip,
-                                &old.hops,
-                                old.reached,
-                                &path.hops,
-                                path.reached,
-                            ) {
-                                record.events.push(EventRecord {
-                                    target: Some(t.key.clone()),
-                                    ts: obs.ts,
-                                    kind: EventKind::Path,
-                                    from: Some(path_text(&old.hops, old.reached)),
-                                    to: Some(path_text(&hops, path.reached)),
-                                    detail: format!(
-                                        "the path changed: was {}, now {}",
-                                        path_text(&old.hops, old.reached),
-                                        path_text(&hops, path.reached)
-                                    ),
-                                });
-                            }
-                        }
-                        record.traces.push(TraceRecord {
-                            target: t.key.clone(),
-                            round,
-                            ts: obs.ts,
-                            hops: hops.clone(),
-                            reached: path.reached,
-                        });
-                        // Nothing at all answered a target behind a router:
-                        // the router's ration (spent by the pings to an
-                        // unrouted address, say) is the likely reason.
-                        let nothing = path.hops.iter().all(|h| h.addr.is_none());
-                        let unsettled = path.unsettled()
-                            || (nothing && matches!(gateway, Some(Gateway::Via(_))));
-                        t.path = Some(PathState {
-                            hops,
-                            reached: path.reached,
-                            ts: obs.ts,
-                            unreachable,
-                            unsettled,
-                        });
-                        t.trace_pending =
-                            t.retries.after_trace(unsettled, obs.ts, self.trace_every);
-                        t.trace_error = None;
-                    }
-                    TraceOutcome::Failed(why) => t.trace_error = Some(why),
-                    TraceOutcome::Deferred => t.trace_pending = true,
-                }
-            }
-
-            let rtt_avg = obs.ping.rtt.map(|r| r.avg as f32);
-            t.recent_rtt.push_back(rtt_avg);
-            while t.recent_rtt.len() > SPARKLINE_ROUNDS {
-                t.recent_rtt.pop_front();
-            }
-
-            let reported = t.tracker.reported.unwrap_or(observed);
-            t.cause = (reported == Status::NotWorking).then(|| {
-                let board_gateway_up = match gateway {
-                    Some(Gateway::Via(g)) => board_gateways.get(&g).copied().flatten(),
-                    _ => None,
-                };
-                cause::not_working_cause(
-                    ip,
-                    &Evidence {
-                        gateway,
-                        board_gateway_up,
-                        hops: t.path.as_ref().map(|p| p.hops.as_slice()),
-                        unreachable: t.path.as_ref().and_then(|p| p.unreachable.as_deref()),
-                        unsettled: t.path.as_ref().is_some_and(|p| p.unsettled),
-                        resolve_error: obs.ip.as_ref().err().map(String::as_str),
-                        trace_error: t.trace_error.as_deref(),
-                    },
-                )
-            });
-
-            if let (Some(change), Some(from)) = (change, previous) {
-                let detail = match &t.cause {
-                    Some(c) => format!("{} -> {}: {c}", from.label(), change.to.label()),
-                    None => format!("{} -> {}", from.label(), change.to.label()),
-                };
-                record.events.push(EventRecord {
-                    target: Some(t.key.clone()),
-                    ts: obs.ts,
-                    kind: EventKind::Status,
-                    from: Some(from.as_str().into()),
-                    to: Some(change.to.as_str().into()),
-                    detail,
-                });
-            }
-
-            let result = ResultRecord {
-                target: t.key.clone(),
-                round,
-                ts: obs.ts,
-                name: t.target.name.clone(),
-                group: t.target.group.clone(),
-                status: observed,
-                reported,
-                sent: obs.ping.sent,
-                received: obs.ping.received,
-                loss: obs.ping.loss(),
-                rtt: obs.ping.rtt,
-                gateway,
-            };
-            t.last = Some(result.clone());
-            record.results.push(result);
-        }
-
-        self.last_round = Some(RoundInfo {
-            round,
-            started,
-            finished,
-            duration: finished.since(started),
-            finished_mono: None,
-        });
-        record
     }
 
     /// Replace the last round's duration with the one measured on the
@@ -683,7 +566,7 @@ impl MonitorState {
             .iter()
             .map(|g| BoardGateway {
                 addr: g.addr,
-                up: g.tracker.reported.map(|s| s != Status::NotWorking),
+                up: g.up(),
             })
             .collect();
         Snapshot {
@@ -718,14 +601,6 @@ fn updown(down: bool) -> &'static str {
     }
 }
 
-fn path_text(hops: &[Hop], reached: bool) -> String {
-    let path = cause::describe_path(hops);
-    if reached {
-        path
-    } else {
-        format!("{path} (unreachable)")
-    }
-}
-
+mod observe;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,10 @@ pub mod sheet;
 mod snapshot;
 pub mod state;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 
 pub use history::{Remembered, RoundStore};
 pub use sheet::SheetSource;

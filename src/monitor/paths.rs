@@ -108,24 +108,7 @@ impl Retries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::Ttl;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop::new(Ttl(ttl), addr.map(ip), addr.map(|_| 1.0))
-    }
-
-    fn path(hops: Vec<Hop>, reached: bool) -> Path {
-        Path {
-            hops,
-            reached,
-            unreachable_code: None,
-            limits: Vec::new(),
-        }
-    }
+    use crate::monitor::testkit::{hop, ip, path};
 
     const CYCLE: Duration = Duration::from_secs(600);
     const DST: &str = "198.19.4.7";

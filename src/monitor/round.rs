@@ -158,64 +158,11 @@ async fn probe_one<P: Probe>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
     use crate::monitor::status::StatusTracker;
-    use crate::probe::{Path, Status, TraceError};
+    use crate::monitor::testkit::FakeNet;
+    use crate::probe::Status;
     use crate::targets::Target;
-
-    /// A network where listed addresses answer and the rest stay silent;
-    /// it records when each call was made.
-    struct FakeNet {
-        answering: Vec<IpAddr>,
-        start: tokio::time::Instant,
-        calls: Mutex<Vec<(Duration, &'static str, IpAddr)>>,
-    }
-
-    impl FakeNet {
-        fn new(answering: &[&str]) -> FakeNet {
-            FakeNet {
-                answering: answering.iter().map(|a| a.parse().unwrap()).collect(),
-                start: tokio::time::Instant::now(),
-                calls: Mutex::new(Vec::new()),
-            }
-        }
-
-        fn note(&self, what: &'static str, addr: IpAddr) {
-            let at = self.start.elapsed();
-            self.calls.lock().unwrap().push((at, what, addr));
-        }
-    }
-
-    impl Probe for FakeNet {
-        async fn ping(&self, addr: IpAddr) -> PingOutcome {
-            self.note("ping", addr);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let received = if self.answering.contains(&addr) { 3 } else { 0 };
-            PingOutcome {
-                sent: 3,
-                received,
-                rtt: None,
-                status: Status::classify(3, received, 0.2),
-                send_error: None,
-            }
-        }
-
-        async fn trace(&self, addr: IpAddr) -> Result<Path, TraceError> {
-            self.note("trace", addr);
-            Ok(Path {
-                hops: Vec::new(),
-                reached: false,
-                unreachable_code: None,
-                limits: Vec::new(),
-            })
-        }
-
-        async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
-            Err(format!("{host}: no such host"))
-        }
-    }
 
     const TH: Thresholds = Thresholds {
         down_after: 2,

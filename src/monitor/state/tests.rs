@@ -1,48 +1,16 @@
 //! The monitor state's tests: rounds applied to it, and what readers see.
 
+use std::time::Duration;
+
 use super::*;
 use crate::leds::{patterns, LedInputs, LedPattern, LedView};
+use crate::monitor::testkit::{hop, ip, list, routes};
+use crate::probe::{RttSummary, Ttl};
 
 /// What the LEDs show for a snapshot right after its round.
 fn leds_of(snap: &Snapshot) -> LedView {
     let now = snap.last_round.map_or(Timestamp(0), |r| r.finished);
     patterns(&LedInputs::from_snapshot(snap, None, now), now)
-}
-use crate::probe::{RttSummary, Ttl};
-use crate::targets::{TargetAddr, TargetList};
-use std::time::Duration;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn list(addrs: &[&str]) -> TargetList {
-    TargetList {
-        file: "t.csv".into(),
-        sheet: None,
-        targets: addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Target {
-                row: i as u32 + 2,
-                addr: TargetAddr::Ip(ip(a)),
-                name: Some(format!("host {i}")),
-                group: None,
-                notes: None,
-            })
-            .collect(),
-        problems: Vec::new(),
-    }
-}
-
-/// The lab's routes: default via 198.18.1.1.
-fn routes() -> RouteTable {
-    RouteTable::parse(
-        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
-         eth0\t00000000\t010112C6\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
-         eth0\t000112C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
-        "",
-    )
 }
 
 fn ping(received: u32) -> PingOutcome {
@@ -58,10 +26,6 @@ fn ping(received: u32) -> PingOutcome {
         status: Status::classify(3, received, 0.2),
         send_error: None,
     }
-}
-
-fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-    Hop::new(Ttl(ttl), addr.map(ip), addr.map(|_| 1.0))
 }
 
 fn obs(key: &str, t: i64, received: u32, trace: Option<Vec<Hop>>) -> Observation {

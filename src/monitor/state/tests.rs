@@ -13,6 +13,22 @@ fn leds_of(snap: &Snapshot) -> LedView {
     patterns(&LedInputs::from_snapshot(snap, None, now), now)
 }
 
+/// A round of these observations, without gateway pings, on the lab's
+/// routes, from `started` to `finished`.
+fn round(s: &mut MonitorState, obs: Vec<Observation>, started: i64, finished: i64) -> RoundRecord {
+    s.apply_round(obs, &[], &routes(), Timestamp(started), Timestamp(finished))
+}
+
+/// What readers see, without board, store or upstream figures.
+fn view(s: &MonitorState) -> Snapshot {
+    s.snapshot(
+        BoardInfo::default(),
+        StoreStats::default(),
+        UpstreamView::Off,
+        vec![],
+    )
+}
+
 fn ping(received: u32) -> PingOutcome {
     PingOutcome {
         sent: 3,
@@ -63,24 +79,13 @@ fn state() -> MonitorState {
 fn a_round_becomes_results_and_the_first_status_is_no_event() {
     let mut s = state();
     let path = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
-    let r = s.apply_round(
-        vec![obs("198.19.3.10", 10, 3, Some(path))],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(20),
-    );
+    let r = round(&mut s, vec![obs("198.19.3.10", 10, 3, Some(path))], 0, 20);
     assert_eq!(r.round, RoundId(1));
     assert_eq!(r.results.len(), 1);
     assert_eq!(r.results[0].gateway, Some(Gateway::Via(ip("198.18.1.1"))));
     assert_eq!(r.traces.len(), 1);
     assert!(r.events.is_empty(), "{:?}", r.events);
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert_eq!(snap.targets[0].status, Some(Status::Working));
     assert_eq!(snap.targets[0].routers().len(), 1);
     assert!(snap.targets[0].reached);
@@ -93,31 +98,13 @@ fn going_down_is_one_event_with_the_cause() {
     let mut s = state();
     let good = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
     let broken = vec![hop(1, Some("198.18.1.1")), hop(2, None)];
-    s.apply_round(
-        vec![obs("198.19.3.10", 1, 3, Some(good))],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(1),
-    );
-    let r = s.apply_round(
-        vec![obs("198.19.3.10", 2, 0, Some(broken))],
-        &[],
-        &routes(),
-        Timestamp(2),
-        Timestamp(2),
-    );
+    round(&mut s, vec![obs("198.19.3.10", 1, 3, Some(good))], 0, 1);
+    let r = round(&mut s, vec![obs("198.19.3.10", 2, 0, Some(broken))], 2, 2);
     assert!(
         r.events.iter().all(|e| e.kind != EventKind::Status),
         "down_after is 2"
     );
-    let r = s.apply_round(
-        vec![obs("198.19.3.10", 3, 0, None)],
-        &[],
-        &routes(),
-        Timestamp(3),
-        Timestamp(3),
-    );
+    let r = round(&mut s, vec![obs("198.19.3.10", 3, 0, None)], 3, 3);
     let ev: Vec<_> = r
         .events
         .iter()
@@ -133,12 +120,7 @@ fn going_down_is_one_event_with_the_cause() {
     );
     assert_eq!(r.results[0].status, Status::NotWorking);
     assert_eq!(r.results[0].reported, Status::NotWorking);
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert_eq!(leds_of(&snap).red, LedPattern::On);
     assert_eq!(leds_of(&snap).green, LedPattern::Off);
     assert!(snap.targets[0].cause.is_some());
@@ -158,28 +140,15 @@ fn a_new_router_on_the_way_is_a_path_event() {
         hop(3, Some("198.18.2.2")),
         hop(4, Some("198.19.3.10")),
     ];
-    s.apply_round(
+    round(
+        &mut s,
         vec![obs("198.19.3.10", 1, 3, Some(before.clone()))],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(1),
+        0,
+        1,
     );
-    let r = s.apply_round(
-        vec![obs("198.19.3.10", 2, 3, Some(before))],
-        &[],
-        &routes(),
-        Timestamp(2),
-        Timestamp(2),
-    );
+    let r = round(&mut s, vec![obs("198.19.3.10", 2, 3, Some(before))], 2, 2);
     assert!(r.events.is_empty());
-    let r = s.apply_round(
-        vec![obs("198.19.3.10", 3, 3, Some(after))],
-        &[],
-        &routes(),
-        Timestamp(3),
-        Timestamp(3),
-    );
+    let r = round(&mut s, vec![obs("198.19.3.10", 3, 3, Some(after))], 3, 3);
     assert_eq!(r.events.len(), 1);
     assert_eq!(r.events[0].kind, EventKind::Path);
     assert!(r.events[0].to.as_deref().unwrap().contains("198.18.5.2"));
@@ -198,12 +167,11 @@ fn a_router_silent_this_time_stays_marked_and_is_no_path_event() {
         hop(2, None),
         hop(3, Some("198.19.3.10")),
     ];
-    s.apply_round(
+    round(
+        &mut s,
         vec![obs("198.19.3.10", 1_000, 3, Some(full))],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(1_000),
+        0,
+        1_000,
     );
     let limited = |hops: Vec<Hop>| {
         let mut o = obs("198.19.3.10", 61_000, 3, Some(hops));
@@ -217,20 +185,9 @@ fn a_router_silent_this_time_stays_marked_and_is_no_path_event() {
         }
         o
     };
-    let r = s.apply_round(
-        vec![limited(r2_spent)],
-        &[],
-        &routes(),
-        Timestamp(60_000),
-        Timestamp(61_000),
-    );
+    let r = round(&mut s, vec![limited(r2_spent)], 60_000, 61_000);
     assert!(r.events.is_empty(), "{:?}", r.events);
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     let kept = snap.targets[0].hops[1];
     assert_eq!(kept.addr, Some(ip("198.18.2.2")));
     assert_eq!(kept.last_seen, Some(Timestamp(1_000)));
@@ -245,21 +202,15 @@ fn a_router_silent_this_time_stays_marked_and_is_no_path_event() {
 #[test]
 fn a_trace_nobody_answered_behind_a_router_is_asked_again() {
     let mut s = state();
-    s.apply_round(
+    round(
+        &mut s,
         vec![obs("198.19.3.20", 1_000, 0, Some(vec![]))],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(1_000),
+        0,
+        1_000,
     );
     let jobs = s.jobs(&routes(), Timestamp(4_000), 16);
     assert!(jobs[1].trace_due, "asked again next round");
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     let cause = snap.targets[1].cause.clone().unwrap();
     assert!(cause.contains("ration their ICMP answers"), "{cause}");
 }
@@ -272,12 +223,11 @@ fn due_traces_are_spread_never_traced_first() {
         Timestamp(0),
     );
     let path = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
-    s.apply_round(
+    round(
+        &mut s,
         vec![obs("198.19.3.10", 1_000, 3, Some(path))],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(1_000),
+        0,
+        1_000,
     );
     let due = |s: &MonitorState, at: i64, quota| {
         s.jobs(&routes(), Timestamp(at), quota)
@@ -312,12 +262,7 @@ fn a_down_board_gateway_is_said_once_and_blamed() {
             .count();
     }
     assert_eq!(gateway_events, 1);
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert_eq!(leds_of(&snap).red, LedPattern::FastBlink);
     assert_eq!(snap.board_gateways[0].up, Some(false));
     assert!(snap.targets[0]
@@ -339,32 +284,15 @@ fn only_gateways_that_targets_use_are_watched() {
 #[test]
 fn a_reload_keeps_the_state_of_targets_that_stay() {
     let mut s = state();
-    s.apply_round(
-        vec![obs("198.19.3.10", 1, 3, None)],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(1),
-    );
+    round(&mut s, vec![obs("198.19.3.10", 1, 3, None)], 0, 1);
     let ev = s.replace_targets(&list(&["198.19.3.11", "198.19.3.10"]), Timestamp(5));
     assert!(ev.detail.contains("1 kept, 1 removed"), "{}", ev.detail);
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert_eq!(snap.targets[0].key, "198.19.3.11");
     assert_eq!(snap.targets[1].status, Some(Status::Working));
     assert_eq!(snap.targets[1].sno, 2);
     // Results for a removed target are dropped, not stored.
-    let r = s.apply_round(
-        vec![obs("198.19.3.20", 6, 3, None)],
-        &[],
-        &routes(),
-        Timestamp(6),
-        Timestamp(6),
-    );
+    let r = round(&mut s, vec![obs("198.19.3.20", 6, 3, None)], 6, 6);
     assert!(r.results.is_empty());
     assert_eq!(r.round, RoundId(2));
 }
@@ -379,34 +307,18 @@ fn a_rejected_sheet_is_shown_and_the_list_stays() {
         "{}",
         ev.detail
     );
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert_eq!(snap.targets.len(), 2);
     assert_eq!(snap.sheet.rejected.as_ref().unwrap().problems.len(), 1);
     s.replace_targets(&list(&["198.19.3.10"]), Timestamp(10));
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert!(snap.sheet.rejected.is_none());
 }
 
 #[test]
 fn restoring_fills_only_targets_without_state() {
     let mut s = state();
-    s.apply_round(
-        vec![obs("198.19.3.10", 5, 3, None)],
-        &[],
-        &routes(),
-        Timestamp(0),
-        Timestamp(5),
-    );
+    round(&mut s, vec![obs("198.19.3.10", 5, 3, None)], 0, 5);
     assert!(s.needs_restore(), "198.19.3.20 has no state yet");
     let stored = |target: &str, reported: Status| ResultRecord {
         target: target.into(),
@@ -431,12 +343,7 @@ fn restoring_fills_only_targets_without_state() {
         HashMap::from([("198.19.3.20".to_string(), vec![None, Some(1.5)])]),
     );
     assert!(!s.needs_restore());
-    let snap = s.snapshot(
-        BoardInfo::default(),
-        StoreStats::default(),
-        UpstreamView::Off,
-        vec![],
-    );
+    let snap = view(&s);
     assert_eq!(
         snap.targets[0].status,
         Some(Status::Working),
@@ -457,6 +364,6 @@ fn rounds_continue_numbering_after_a_restart() {
         Some(RoundId(41)),
     );
     s.replace_targets(&list(&["198.19.3.10"]), Timestamp(0));
-    let r = s.apply_round(vec![], &[], &routes(), Timestamp(0), Timestamp(1));
+    let r = round(&mut s, vec![], 0, 1);
     assert_eq!(r.round, RoundId(42));
 }

@@ -4,8 +4,12 @@
 //! [`Monitor::run`] is the probe loop, one task. A round's probes run
 //! concurrently ([`round`]); between and during rounds the loop also takes
 //! admin commands, SIGHUP reloads and sheet changes. Everything it decides
-//! is in the pure [`state`], [`status`], [`schedule`] and [`cause`]
-//! modules; the store is written once per round, on a blocking thread.
+//! is in the pure [`state`], [`status`], [`schedule`], [`paths`] and
+//! [`cause`] modules. What it asks of the world comes in from outside: the
+//! network as a [`Probe`], the history as a [`RoundStore`] (written once
+//! per round, on a blocking thread; a damaged file is recreated, a full
+//! disk counted and shown), the routing table from a [`RouteSource`]; so
+//! the loop and its recovery paths are tested with fakes (`tests.rs`).
 
 pub mod cause;
 mod history;

@@ -134,16 +134,20 @@ async fn a_damaged_store_is_recreated_and_the_round_written_again() {
                 "retention"
             ]
         );
-        let store = m.store.lock().unwrap();
-        assert_eq!(store.recreated, [damaged().to_string()]);
-        let event = store.events.last().unwrap();
+        let (recreated, event) = {
+            let store = m.store.lock().unwrap();
+            (
+                store.recreated.clone(),
+                store.events.last().cloned().unwrap(),
+            )
+        };
+        assert_eq!(recreated, [damaged().to_string()]);
         assert_eq!(event.kind, EventKind::Store);
         assert_eq!(event.target, None);
         assert_eq!(
             event.detail,
             "the history database was damaged; a new one started"
         );
-        drop(store);
         // Counted, but the round is stored whole, so nothing is shown.
         assert_eq!(snap.store.errors, 1);
         assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);

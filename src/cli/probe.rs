@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use crate::probe::{
-    stats::DEFAULT_DEGRADED_LOSS, PingOptions, ProbeOptions, ProbeResult, Prober, RouteTable,
-    Status, TraceOptions,
+    self, stats::DEFAULT_DEGRADED_LOSS, LiveProbe, PingOptions, ProbeResult, Prober, ResolveError,
+    RouteTable, Status, TraceOptions, TraceWhen, RESOLVE_TIMEOUT,
 };
 use crate::targets::{self, TargetAddr};
 
@@ -211,20 +211,6 @@ async fn probe_targets(
     wanted: Vec<(String, TargetAddr)>,
     args: &ProbeArgs,
 ) -> Result<Vec<ProbeResult>, String> {
-    let opts = ProbeOptions {
-        ping: PingOptions {
-            count: args.count,
-            timeout: Duration::from_millis(args.timeout),
-            degraded_loss: args.degraded_loss,
-        },
-        trace: (!args.no_trace).then_some(TraceOptions {
-            max_hops: args.max_hops,
-            timeout: Duration::from_millis(args.timeout),
-            patience: args.patience,
-            // One run: what the first traces learn holds for the rest.
-            remember: Duration::MAX,
-        }),
-    };
     let prober = Prober::new(args.rate)
         .map_err(|e| format!("cannot start the packet sending thread: {e}"))?;
     let warnings = prober.warnings(!args.no_trace);
@@ -234,6 +220,26 @@ async fn probe_targets(
     for w in warnings {
         eprintln!("warning: {w}");
     }
+    let live = LiveProbe {
+        prober,
+        ping: PingOptions {
+            count: args.count,
+            timeout: Duration::from_millis(args.timeout),
+            degraded_loss: args.degraded_loss,
+        },
+        trace: TraceOptions {
+            max_hops: args.max_hops,
+            timeout: Duration::from_millis(args.timeout),
+            patience: args.patience,
+            // One run: what the first traces learn holds for the rest.
+            remember: Duration::MAX,
+        },
+    };
+    let when = if args.no_trace {
+        TraceWhen::Never
+    } else {
+        TraceWhen::WithPing
+    };
     if let Some(secs) = minimum_seconds(wanted.len(), args.count, args.rate) {
         eprintln!(
             "note: {} targets x {} echo requests at {} packets/s take at least {secs:.0} s (traceroute adds more); raise --rate to go faster",
@@ -260,7 +266,9 @@ async fn probe_targets(
         .iter()
         .filter_map(|(label, ip, _)| ip.as_ref().ok().map(|ip| (label.clone(), *ip)))
         .collect();
-    let mut probed = prober.probe_all(to_probe, &routes, &opts).await.into_iter();
+    let mut probed = probe::probe_all(&live, to_probe, &routes, when)
+        .await
+        .into_iter();
     Ok(resolved
         .into_iter()
         .map(|(label, ip, is_name)| match ip {
@@ -285,14 +293,14 @@ fn minimum_seconds(targets: usize, count: u32, rate: u32) -> Option<f64> {
     (secs >= 10.0).then_some(secs)
 }
 
+/// A host name's address, or why it has none, in a note's words.
 async fn resolve(name: &str) -> Result<IpAddr, String> {
-    match tokio::net::lookup_host((name, 0)).await {
-        Ok(mut addrs) => addrs
-            .next()
-            .map(|a| a.ip())
-            .ok_or_else(|| format!("{name} has no addresses")),
-        Err(e) => Err(format!("cannot resolve {name}: {e}")),
-    }
+    probe::resolve(name, RESOLVE_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            ResolveError::NoAddresses => format!("{name} has no addresses"),
+            e => format!("cannot resolve {name}: {e}"),
+        })
 }
 
 fn unresolved(label: String, why: String) -> ProbeResult {

@@ -19,7 +19,7 @@ use crate::leds::{self, LedPanel};
 use crate::monitor::{
     BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
 };
-use crate::probe::{PingOptions, Prober, TraceOptions};
+use crate::probe::{PingOptions, Prober, RouteTable, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::systemd;
 use crate::targets::Loader;
@@ -235,6 +235,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         )
         .with_loader(Loader::isolated(config.sheet_limits)),
         store: Arc::clone(&store),
+        routes: Box::new(RouteTable::read_kernel),
         upstream: upstream_rx.clone(),
         board,
         warnings,

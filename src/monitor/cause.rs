@@ -120,19 +120,7 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::probe::Ttl;
-
-    fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop::new(
-            Ttl(ttl),
-            addr.map(|a| a.parse().unwrap()),
-            addr.map(|_| 1.0),
-        )
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
+    use crate::monitor::testkit::{hop, ip};
 
     const NOTHING: Evidence<'static> = Evidence {
         gateway: None,

@@ -4,10 +4,15 @@
 //! [`Monitor::run`] is the probe loop, one task. A round's probes run
 //! concurrently ([`round`]); between and during rounds the loop also takes
 //! admin commands, SIGHUP reloads and sheet changes. Everything it decides
-//! is in the pure [`state`], [`status`], [`schedule`] and [`cause`]
-//! modules; the store is written once per round, on a blocking thread.
+//! is in the pure [`state`], [`status`], [`schedule`], [`paths`] and
+//! [`cause`] modules. What it asks of the world comes in from outside: the
+//! network as a [`Probe`], the history as a [`RoundStore`] (written once
+//! per round, on a blocking thread; a damaged file is recreated, a full
+//! disk counted and shown), the routing table from a [`RouteSource`]; so
+//! the loop and its recovery paths are tested with fakes (`tests.rs`).
 
 pub mod cause;
+mod history;
 pub mod paths;
 pub mod round;
 pub mod schedule;
@@ -15,8 +20,12 @@ pub mod sheet;
 mod snapshot;
 pub mod state;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 
-pub use round::{LiveProbe, Probe};
+pub use history::{Remembered, RoundStore};
 pub use sheet::SheetSource;
 pub use snapshot::{
     health, BoardGateway, BoardInfo, Health, RejectedSheet, RoundInfo, SheetView, Snapshot,
@@ -35,8 +44,10 @@ use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
 use crate::lock::lock;
 use crate::probe::RouteTable;
-use crate::store::{EventKind, EventRecord, RoundRecord, Store, StoreError, StoreStats};
+pub use crate::probe::{LiveProbe, Probe};
+use crate::store::{EventKind, EventRecord, RoundRecord, StoreError, StoreStats};
 use crate::targets::TargetList;
+use history::blocking;
 
 /// What the dashboard's admin endpoints and the signal handler ask of the
 /// monitor.
@@ -59,13 +70,19 @@ pub enum Command {
 /// How often the sheet's file is checked for changes.
 const SHEET_POLL: Duration = Duration::from_secs(2);
 
+/// Where the probe loop reads the routing table, once per round: the
+/// kernel's ([`RouteTable::read_kernel`]) on a board, a fixed table in
+/// tests.
+pub type RouteSource = Box<dyn Fn() -> RouteTable + Send + Sync>;
+
 /// The probe loop and what it owns.
-pub struct Monitor<P: Probe> {
+pub struct Monitor<P: Probe, S: RoundStore> {
     probe: Arc<P>,
     settings: ProbeSettings,
     state: MonitorState,
     sheet: Arc<Mutex<SheetSource>>,
-    store: Arc<Mutex<Store>>,
+    store: Arc<Mutex<S>>,
+    routes: RouteSource,
     board: BoardInfo,
     /// Warnings that hold for the whole run (privileges).
     standing_warnings: Vec<String>,
@@ -83,12 +100,13 @@ pub struct Monitor<P: Probe> {
 }
 
 /// Everything a [`Monitor`] is built from.
-pub struct MonitorParts<P: Probe> {
+pub struct MonitorParts<P: Probe, S: RoundStore> {
     pub probe: Arc<P>,
     pub settings: ProbeSettings,
     pub sheet: SheetSource,
     /// Shared with the upstream sync, which drains its outbox.
-    pub store: Arc<Mutex<Store>>,
+    pub store: Arc<Mutex<S>>,
+    pub routes: RouteSource,
     /// The upstream sync's state, shown in the snapshot.
     pub upstream: watch::Receiver<UpstreamView>,
     pub board: BoardInfo,
@@ -97,10 +115,10 @@ pub struct MonitorParts<P: Probe> {
     pub commands: mpsc::Receiver<Command>,
 }
 
-impl<P: Probe> Monitor<P> {
+impl<P: Probe, S: RoundStore> Monitor<P, S> {
     /// Load the targets, restore what the store remembers, and publish the
     /// first snapshot. Blocking work runs on blocking threads.
-    pub async fn start(parts: MonitorParts<P>) -> Result<Monitor<P>, StoreError> {
+    pub async fn start(parts: MonitorParts<P, S>) -> Result<Monitor<P, S>, StoreError> {
         let store = parts.store;
         let last_round = blocking(&store, |s| s.last_round()).await?;
         let thresholds = Thresholds {
@@ -113,6 +131,7 @@ impl<P: Probe> Monitor<P> {
             state: MonitorState::new(thresholds, parts.settings.trace_every, last_round),
             sheet: Arc::new(Mutex::new(parts.sheet)),
             store,
+            routes: parts.routes,
             board: parts.board,
             standing_warnings: parts.warnings,
             store_fault: None,
@@ -190,7 +209,7 @@ impl<P: Probe> Monitor<P> {
     ) -> bool {
         let started = Timestamp::now();
         let started_mono = Mono::now();
-        let routes = RouteTable::read_kernel();
+        let routes = (self.routes)();
         let in_use = self.state.gateways_in_use(&routes);
         self.state.set_board_gateways(&in_use, &routes, started);
         let gateways = self.state.board_gateways();
@@ -260,10 +279,7 @@ impl<P: Probe> Monitor<P> {
                 self.fail_store(format!("round {} was not saved: {e}", round.0));
                 let cause = e.to_string();
                 let recreated = blocking(&self.store, move |s| {
-                    let note = s.recreate(&StoreError::Unusable {
-                        path: s.path().display().to_string(),
-                        reason: cause,
-                    })?;
+                    let note = s.recreate(cause)?;
                     s.write_round(&record)?;
                     Ok(note)
                 })
@@ -400,16 +416,9 @@ impl<P: Probe> Monitor<P> {
 
     /// Fill targets without state from the store's history.
     async fn restore(&mut self) {
-        let remembered = blocking(&self.store, |s| {
-            Ok((
-                s.latest_results()?,
-                s.latest_traces()?,
-                s.recent_rtts(state::SPARKLINE_ROUNDS)?,
-            ))
-        })
-        .await;
+        let remembered = blocking(&self.store, |s| s.remembered(state::SPARKLINE_ROUNDS)).await;
         match remembered {
-            Ok((results, traces, rtts)) => self.state.restore(results, traces, rtts),
+            Ok(r) => self.state.restore(r.results, r.traces, r.recent_rtt),
             Err(e) => self.fail_store(format!("the history could not be read: {e}")),
         }
     }
@@ -444,23 +453,6 @@ impl<P: Probe> Monitor<P> {
             .snapshot(self.board.clone(), stats, upstream, warnings);
         self.snapshot.send_replace(Arc::new(snap));
     }
-}
-
-/// Run a store operation on a blocking thread.
-async fn blocking<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T, StoreError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-{
-    let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || f(&mut lock(&store)))
-        .await
-        .unwrap_or_else(|e| {
-            Err(StoreError::Io {
-                path: "(store task)".into(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
 }
 
 /// An event about the store itself, for the board.

@@ -108,36 +108,24 @@ impl Retries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::Ttl;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop::new(Ttl(ttl), addr.map(ip), addr.map(|_| 1.0))
-    }
-
-    fn path(hops: Vec<Hop>, reached: bool) -> Path {
-        Path {
-            hops,
-            reached,
-            unreachable_code: None,
-            limits: Vec::new(),
-        }
-    }
+    use crate::monitor::testkit::{hop, ip, path};
 
     const CYCLE: Duration = Duration::from_secs(600);
     const DST: &str = "198.19.4.7";
 
-    #[test]
-    fn a_hop_missing_now_but_seen_within_the_cycle_stays_with_when() {
-        let t0 = Timestamp(1_000_000);
-        let old = [
+    /// The path to [`DST`] through r1 and r2, all answering.
+    fn via_r1_r2() -> [Hop; 3] {
+        [
             hop(1, Some("198.18.1.1")),
             hop(2, Some("198.18.2.2")),
             hop(3, Some(DST)),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_hop_missing_now_but_seen_within_the_cycle_stays_with_when() {
+        let t0 = Timestamp(1_000_000);
+        let old = via_r1_r2();
         let new = path(
             vec![hop(1, Some("198.18.1.1")), hop(2, None), hop(3, Some(DST))],
             true,
@@ -174,11 +162,7 @@ mod tests {
     #[test]
     fn a_silent_destination_keeps_the_routers_before_it() {
         let t0 = Timestamp(1_000_000);
-        let old = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.2.2")),
-            hop(3, Some(DST)),
-        ];
+        let old = via_r1_r2();
         // Down now, and r2's ration spent: only r1 answered.
         let new = path(vec![hop(1, Some("198.18.1.1"))], false);
         let merged = merge(

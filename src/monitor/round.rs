@@ -1,9 +1,10 @@
 //! Running one round: every target's probe starts at its offset within the
 //! round, pings, and traces when a trace is due or its status is about to
-//! change. The probing itself sits behind the [`Probe`] trait, so a round
-//! can be run against a fake network with tokio's clock paused.
+//! change, within the round's trace budget. Probing one target is the
+//! probe layer's [`ping_and_trace`]; the network sits behind its [`Probe`]
+//! trait, so a round can be run against a fake network with tokio's clock
+//! paused.
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,61 +15,12 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 
 use crate::clock::Timestamp;
-use crate::probe::{PingOptions, PingOutcome, Prober, Status, TraceOptions};
+use crate::probe::{ping_and_trace, PingOutcome, Probe, Status, TraceWhen};
 use crate::targets::TargetAddr;
 
 use super::schedule;
 use super::state::{Observation, ProbeJob, TraceOutcome};
 use super::status::Thresholds;
-
-/// The network as the probe loop uses it.
-pub trait Probe: Send + Sync + 'static {
-    /// Ping an address `count` times (paced).
-    fn ping(&self, addr: IpAddr) -> impl Future<Output = PingOutcome> + Send;
-    /// Trace the path to an address.
-    fn trace(&self, addr: IpAddr) -> impl Future<Output = TraceOutcome> + Send;
-    /// Resolve a host name.
-    fn resolve(&self, host: &str) -> impl Future<Output = Result<IpAddr, String>> + Send;
-}
-
-/// The real network, through the shared sockets of a [`Prober`].
-pub struct LiveProbe {
-    pub prober: Prober,
-    pub ping: PingOptions,
-    pub trace: TraceOptions,
-}
-
-/// How long a name lookup may take before the target counts as
-/// unresolved for this round.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl Probe for LiveProbe {
-    async fn ping(&self, addr: IpAddr) -> PingOutcome {
-        self.prober.ping(addr, &self.ping).await
-    }
-
-    async fn trace(&self, addr: IpAddr) -> TraceOutcome {
-        match self.prober.trace(addr, &self.trace).await {
-            Ok(path) => TraceOutcome::Path(path),
-            Err(e) => TraceOutcome::Failed(e.to_string()),
-        }
-    }
-
-    async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
-        let lookup = tokio::net::lookup_host((host, 0));
-        match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
-            Err(_) => Err(format!(
-                "no answer from the resolver within {}s",
-                RESOLVE_TIMEOUT.as_secs()
-            )),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(mut addrs)) => addrs
-                .next()
-                .map(|a| a.ip())
-                .ok_or_else(|| "the name has no addresses".to_string()),
-        }
-    }
-}
 
 /// How a round is run.
 #[derive(Debug, Clone, Copy)]
@@ -172,92 +124,45 @@ async fn probe_one<P: Probe>(
             trace: None,
         };
     };
-    let ping = probe.ping(addr).await;
-    let ts = Timestamp::now();
     // A status about to change is traced at once, so the event can say
     // where the path stops (or that it is back) - unless the board's own
     // gateway is down, which already says it. A target first seen Working
     // needs no cause: its trace waits for its turn in the cycle.
-    let first_seen_working = job.tracker.reported.is_none() && ping.status == Status::Working;
-    let changing = job.tracker.would_change(ping.status, thresholds)
-        && !job.behind_down_gateway
-        && !first_seen_working;
-    let trace = if !(job.trace_due || changing) {
-        None
-    } else if take_trace(traces_left) {
-        Some(probe.trace(addr).await)
-    } else {
-        Some(TraceOutcome::Deferred)
+    let mut deferred = false;
+    let wanted = |ping: &PingOutcome| {
+        let first_seen_working = job.tracker.reported.is_none() && ping.status == Status::Working;
+        let changing = job.tracker.would_change(ping.status, thresholds)
+            && !job.behind_down_gateway
+            && !first_seen_working;
+        if !(job.trace_due || changing) {
+            return false;
+        }
+        deferred = !take_trace(traces_left);
+        !deferred
+    };
+    let probed = ping_and_trace(probe, addr, TraceWhen::AfterPing(wanted)).await;
+    let trace = match probed.trace {
+        Some(Ok(path)) => Some(TraceOutcome::Path(path)),
+        Some(Err(e)) => Some(TraceOutcome::Failed(e.to_string())),
+        None if deferred => Some(TraceOutcome::Deferred),
+        None => None,
     };
     Observation {
         key: job.key,
-        ts,
+        ts: probed.pinged_at,
         ip,
-        ping,
+        ping: probed.ping,
         trace,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
     use crate::monitor::status::StatusTracker;
-    use crate::probe::{Path, Status};
+    use crate::monitor::testkit::FakeNet;
+    use crate::probe::Status;
     use crate::targets::Target;
-
-    /// A network where listed addresses answer and the rest stay silent;
-    /// it records when each call was made.
-    struct FakeNet {
-        answering: Vec<IpAddr>,
-        start: tokio::time::Instant,
-        calls: Mutex<Vec<(Duration, &'static str, IpAddr)>>,
-    }
-
-    impl FakeNet {
-        fn new(answering: &[&str]) -> FakeNet {
-            FakeNet {
-                answering: answering.iter().map(|a| a.parse().unwrap()).collect(),
-                start: tokio::time::Instant::now(),
-                calls: Mutex::new(Vec::new()),
-            }
-        }
-
-        fn note(&self, what: &'static str, addr: IpAddr) {
-            let at = self.start.elapsed();
-            self.calls.lock().unwrap().push((at, what, addr));
-        }
-    }
-
-    impl Probe for FakeNet {
-        async fn ping(&self, addr: IpAddr) -> PingOutcome {
-            self.note("ping", addr);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let received = if self.answering.contains(&addr) { 3 } else { 0 };
-            PingOutcome {
-                sent: 3,
-                received,
-                rtt: None,
-                status: Status::classify(3, received, 0.2),
-                send_error: None,
-            }
-        }
-
-        async fn trace(&self, addr: IpAddr) -> TraceOutcome {
-            self.note("trace", addr);
-            TraceOutcome::Path(Path {
-                hops: Vec::new(),
-                reached: false,
-                unreachable_code: None,
-                limits: Vec::new(),
-            })
-        }
-
-        async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
-            Err(format!("{host}: no such host"))
-        }
-    }
 
     const TH: Thresholds = Thresholds {
         down_after: 2,

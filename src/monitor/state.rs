@@ -3,20 +3,22 @@
 //! Pure: the probe loop hands in what a round observed (with the times and
 //! the routing table) and gets back the [`RoundRecord`] to store; readers
 //! get a [`Snapshot`]. Nothing here touches a socket, a file or the clock.
+//! Here: the targets and the board's own gateways, which targets to probe
+//! and trace, and a round's gateway pings; what an observation changes in
+//! one target is in [`observe`].
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::clock::{Mono, Timestamp};
-use crate::probe::{self, Gateway, Hop, Path, PingOutcome, RouteTable, Status};
+use crate::probe::{Gateway, Hop, Path, PingOutcome, RouteTable, Status};
 use crate::store::{
     EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
 };
 use crate::targets::{Target, TargetList};
 
-use super::cause::{self, Evidence};
-use super::paths::{self, Retries};
+use super::paths::Retries;
 use super::schedule;
 use super::snapshot::{
     BoardGateway, BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
@@ -72,6 +74,11 @@ struct GatewayState {
 impl GatewayState {
     fn down(&self) -> bool {
         self.tracker.reported == Some(Status::NotWorking)
+    }
+
+    /// Whether it answers: `None` until it was pinged.
+    fn up(&self) -> Option<bool> {
+        self.tracker.reported.map(|s| s != Status::NotWorking)
     }
 }
 
@@ -427,9 +434,9 @@ impl MonitorState {
         self.thresholds
     }
 
-    /// Take a finished round: update every target and gateway, and return
-    /// what to store. Observations of targets that were removed meanwhile
-    /// are ignored.
+    /// Take a finished round: update every gateway, then every target
+    /// ([`observe`]), and return what to store. Observations of targets
+    /// that were removed meanwhile are ignored.
     pub fn apply_round(
         &mut self,
         observations: Vec<Observation>,
@@ -448,17 +455,49 @@ impl MonitorState {
             traces: Vec::new(),
             events: std::mem::take(&mut self.pending_events),
         };
+        self.observe_gateways(gateway_pings, finished, &mut record.events);
+        let board_gateways: HashMap<IpAddr, Option<bool>> =
+            self.gateways.iter().map(|g| (g.addr, g.up())).collect();
+        let ctx = observe::RoundContext {
+            round,
+            thresholds: self.thresholds,
+            trace_every: self.trace_every,
+            routes,
+            board_gateways: &board_gateways,
+        };
+        for obs in observations {
+            if let Some(&i) = self.index.get(&obs.key) {
+                self.targets[i].observe(obs, &ctx, &mut record);
+            }
+        }
+        self.last_round = Some(RoundInfo {
+            round,
+            started,
+            finished,
+            duration: finished.since(started),
+            finished_mono: None,
+        });
+        record
+    }
 
-        for (addr, ping) in gateway_pings {
+    /// Take this round's pings of the board's own gateways; one that goes
+    /// down or comes back is an event.
+    fn observe_gateways(
+        &mut self,
+        pings: &[(IpAddr, PingOutcome)],
+        now: Timestamp,
+        events: &mut Vec<EventRecord>,
+    ) {
+        for (addr, ping) in pings {
             let Some(g) = self.gateways.iter_mut().find(|g| g.addr == *addr) else {
                 continue;
             };
             let was_down = g.down();
-            let change = g.tracker.observe(ping.status, self.thresholds, finished);
+            let change = g.tracker.observe(ping.status, self.thresholds, now);
             if change.is_some() && g.down() != was_down {
-                record.events.push(EventRecord {
+                events.push(EventRecord {
                     target: None,
-                    ts: finished,
+                    ts: now,
                     kind: EventKind::Gateway,
                     from: Some(updown(was_down).into()),
                     to: Some(updown(g.down()).into()),
@@ -470,170 +509,6 @@ impl MonitorState {
                 });
             }
         }
-        let board_gateways: HashMap<IpAddr, Option<bool>> = self
-            .gateways
-            .iter()
-            .map(|g| (g.addr, g.tracker.reported.map(|s| s != Status::NotWorking)))
-            .collect();
-
-        for obs in observations {
-            let Some(&i) = self.index.get(&obs.key) else {
-                continue;
-            };
-            let thresholds = self.thresholds;
-            let t = &mut self.targets[i];
-            let ip = obs.ip.as_ref().ok().copied();
-            let gateway = ip.and_then(|ip| routes.gateway_for(ip));
-            let observed = if ip.is_some() {
-                obs.ping.status
-            } else {
-                Status::NotWorking
-            };
-            let previous = t.tracker.reported;
-            let change = t.tracker.observe(observed, thresholds, obs.ts);
-            t.ip = ip.or(t.ip);
-
-            if let Some(trace) = obs.trace {
-                match trace {
-                    TraceOutcome::Path(path) => {
-                        let unreachable = path.unreachable_code.map(|code| {
-                            let who = path
-                                .last_answering()
-                                .and_then(|h| h.addr)
-                                .map_or_else(|| "a router".to_string(), |a| a.to_string());
-                            let reason =
-                                ip.map_or("unreachable", |ip| probe::unreachable_reason(ip, code));
-                            format!("{who} reports the destination unreachable ({reason})")
-                        });
-                        let hops = match &t.path {
-                            Some(old) => paths::merge(
-                                ip,
-                                &old.hops,
-                                old.ts,
-                                &path,
-                                obs.ts,
-                                paths::keep_for(self.trace_every),
-                            ),
-                            None => path.hops.clone(),
-                        };
-                        if let Some(old) = &t.path {
-                            if cause::path_changed(
-                                ip,
-                                &old.hops,
-                                old.reached,
-                                &path.hops,
-                                path.reached,
-                            ) {
-                                record.events.push(EventRecord {
-                                    target: Some(t.key.clone()),
-                                    ts: obs.ts,
-                                    kind: EventKind::Path,
-                                    from: Some(path_text(&old.hops, old.reached)),
-                                    to: Some(path_text(&hops, path.reached)),
-                                    detail: format!(
-                                        "the path changed: was {}, now {}",
-                                        path_text(&old.hops, old.reached),
-                                        path_text(&hops, path.reached)
-                                    ),
-                                });
-                            }
-                        }
-                        record.traces.push(TraceRecord {
-                            target: t.key.clone(),
-                            round,
-                            ts: obs.ts,
-                            hops: hops.clone(),
-                            reached: path.reached,
-                        });
-                        // Nothing at all answered a target behind a router:
-                        // the router's ration (spent by the pings to an
-                        // unrouted address, say) is the likely reason.
-                        let nothing = path.hops.iter().all(|h| h.addr.is_none());
-                        let unsettled = path.unsettled()
-                            || (nothing && matches!(gateway, Some(Gateway::Via(_))));
-                        t.path = Some(PathState {
-                            hops,
-                            reached: path.reached,
-                            ts: obs.ts,
-                            unreachable,
-                            unsettled,
-                        });
-                        t.trace_pending =
-                            t.retries.after_trace(unsettled, obs.ts, self.trace_every);
-                        t.trace_error = None;
-                    }
-                    TraceOutcome::Failed(why) => t.trace_error = Some(why),
-                    TraceOutcome::Deferred => t.trace_pending = true,
-                }
-            }
-
-            let rtt_avg = obs.ping.rtt.map(|r| r.avg as f32);
-            t.recent_rtt.push_back(rtt_avg);
-            while t.recent_rtt.len() > SPARKLINE_ROUNDS {
-                t.recent_rtt.pop_front();
-            }
-
-            let reported = t.tracker.reported.unwrap_or(observed);
-            t.cause = (reported == Status::NotWorking).then(|| {
-                let board_gateway_up = match gateway {
-                    Some(Gateway::Via(g)) => board_gateways.get(&g).copied().flatten(),
-                    _ => None,
-                };
-                cause::not_working_cause(
-                    ip,
-                    &Evidence {
-                        gateway,
-                        board_gateway_up,
-                        hops: t.path.as_ref().map(|p| p.hops.as_slice()),
-                        unreachable: t.path.as_ref().and_then(|p| p.unreachable.as_deref()),
-                        unsettled: t.path.as_ref().is_some_and(|p| p.unsettled),
-                        resolve_error: obs.ip.as_ref().err().map(String::as_str),
-                        trace_error: t.trace_error.as_deref(),
-                    },
-                )
-            });
-
-            if let (Some(change), Some(from)) = (change, previous) {
-                let detail = match &t.cause {
-                    Some(c) => format!("{} -> {}: {c}", from.label(), change.to.label()),
-                    None => format!("{} -> {}", from.label(), change.to.label()),
-                };
-                record.events.push(EventRecord {
-                    target: Some(t.key.clone()),
-                    ts: obs.ts,
-                    kind: EventKind::Status,
-                    from: Some(from.as_str().into()),
-                    to: Some(change.to.as_str().into()),
-                    detail,
-                });
-            }
-
-            let result = ResultRecord {
-                target: t.key.clone(),
-                round,
-                ts: obs.ts,
-                name: t.target.name.clone(),
-                group: t.target.group.clone(),
-                status: observed,
-                reported,
-                sent: obs.ping.sent,
-                received: obs.ping.received,
-                loss: obs.ping.loss(),
-                rtt: obs.ping.rtt,
-                gateway,
-            };
-            t.last = Some(result.clone());
-            record.results.push(result);
-        }
-
-        self.last_round = Some(RoundInfo {
-            round,
-            started,
-            finished,
-            duration: finished.since(started),
-            finished_mono: None,
-        });
-        record
     }
 
     /// Replace the last round's duration with the one measured on the
@@ -691,7 +566,7 @@ impl MonitorState {
             .iter()
             .map(|g| BoardGateway {
                 addr: g.addr,
-                up: g.tracker.reported.map(|s| s != Status::NotWorking),
+                up: g.up(),
             })
             .collect();
         Snapshot {
@@ -726,511 +601,6 @@ fn updown(down: bool) -> &'static str {
     }
 }
 
-fn path_text(hops: &[Hop], reached: bool) -> String {
-    let path = cause::describe_path(hops);
-    if reached {
-        path
-    } else {
-        format!("{path} (unreachable)")
-    }
-}
-
+mod observe;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::leds::{patterns, LedInputs, LedPattern, LedView};
-
-    /// What the LEDs show for a snapshot right after its round.
-    fn leds_of(snap: &Snapshot) -> LedView {
-        let now = snap.last_round.map_or(Timestamp(0), |r| r.finished);
-        patterns(&LedInputs::from_snapshot(snap, None, now), now)
-    }
-    use crate::probe::{RttSummary, Ttl};
-    use crate::targets::{TargetAddr, TargetList};
-    use std::time::Duration;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn list(addrs: &[&str]) -> TargetList {
-        TargetList {
-            file: "t.csv".into(),
-            sheet: None,
-            targets: addrs
-                .iter()
-                .enumerate()
-                .map(|(i, a)| Target {
-                    row: i as u32 + 2,
-                    addr: TargetAddr::Ip(ip(a)),
-                    name: Some(format!("host {i}")),
-                    group: None,
-                    notes: None,
-                })
-                .collect(),
-            problems: Vec::new(),
-        }
-    }
-
-    /// The lab's routes: default via 198.18.1.1.
-    fn routes() -> RouteTable {
-        RouteTable::parse(
-            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
-             eth0\t00000000\t010112C6\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
-             eth0\t000112C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
-            "",
-        )
-    }
-
-    fn ping(received: u32) -> PingOutcome {
-        PingOutcome {
-            sent: 3,
-            received,
-            rtt: (received > 0).then_some(RttSummary {
-                min: 1.0,
-                avg: 2.0,
-                max: 3.0,
-                mdev: 0.5,
-            }),
-            status: Status::classify(3, received, 0.2),
-            send_error: None,
-        }
-    }
-
-    fn hop(ttl: u8, addr: Option<&str>) -> Hop {
-        Hop::new(Ttl(ttl), addr.map(ip), addr.map(|_| 1.0))
-    }
-
-    fn obs(key: &str, t: i64, received: u32, trace: Option<Vec<Hop>>) -> Observation {
-        Observation {
-            key: key.into(),
-            ts: Timestamp(t),
-            ip: Ok(ip(key)),
-            ping: ping(received),
-            trace: trace.map(|hops| {
-                let reached = hops.last().and_then(|h| h.addr) == Some(ip(key));
-                TraceOutcome::Path(Path {
-                    hops,
-                    reached,
-                    unreachable_code: None,
-                    limits: Vec::new(),
-                })
-            }),
-        }
-    }
-
-    fn state() -> MonitorState {
-        let mut s = MonitorState::new(
-            Thresholds {
-                down_after: 2,
-                up_after: 1,
-            },
-            Duration::from_secs(600),
-            None,
-        );
-        s.replace_targets(&list(&["198.19.3.10", "198.19.3.20"]), Timestamp(0));
-        s
-    }
-
-    #[test]
-    fn a_round_becomes_results_and_the_first_status_is_no_event() {
-        let mut s = state();
-        let path = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
-        let r = s.apply_round(
-            vec![obs("198.19.3.10", 10, 3, Some(path))],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(20),
-        );
-        assert_eq!(r.round, RoundId(1));
-        assert_eq!(r.results.len(), 1);
-        assert_eq!(r.results[0].gateway, Some(Gateway::Via(ip("198.18.1.1"))));
-        assert_eq!(r.traces.len(), 1);
-        assert!(r.events.is_empty(), "{:?}", r.events);
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert_eq!(snap.targets[0].status, Some(Status::Working));
-        assert_eq!(snap.targets[0].routers().len(), 1);
-        assert!(snap.targets[0].reached);
-        assert_eq!(snap.targets[1].status, None, "not probed yet");
-        assert_eq!(leds_of(&snap).red, LedPattern::Off);
-    }
-
-    #[test]
-    fn going_down_is_one_event_with_the_cause() {
-        let mut s = state();
-        let good = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
-        let broken = vec![hop(1, Some("198.18.1.1")), hop(2, None)];
-        s.apply_round(
-            vec![obs("198.19.3.10", 1, 3, Some(good))],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(1),
-        );
-        let r = s.apply_round(
-            vec![obs("198.19.3.10", 2, 0, Some(broken))],
-            &[],
-            &routes(),
-            Timestamp(2),
-            Timestamp(2),
-        );
-        assert!(
-            r.events.iter().all(|e| e.kind != EventKind::Status),
-            "down_after is 2"
-        );
-        let r = s.apply_round(
-            vec![obs("198.19.3.10", 3, 0, None)],
-            &[],
-            &routes(),
-            Timestamp(3),
-            Timestamp(3),
-        );
-        let ev: Vec<_> = r
-            .events
-            .iter()
-            .filter(|e| e.kind == EventKind::Status)
-            .collect();
-        assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].from.as_deref(), Some("working"));
-        assert_eq!(ev[0].to.as_deref(), Some("not_working"));
-        assert!(
-            ev[0].detail.contains("stops after 198.18.1.1"),
-            "{}",
-            ev[0].detail
-        );
-        assert_eq!(r.results[0].status, Status::NotWorking);
-        assert_eq!(r.results[0].reported, Status::NotWorking);
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert_eq!(leds_of(&snap).red, LedPattern::On);
-        assert_eq!(leds_of(&snap).green, LedPattern::Off);
-        assert!(snap.targets[0].cause.is_some());
-    }
-
-    #[test]
-    fn a_new_router_on_the_way_is_a_path_event() {
-        let mut s = state();
-        let before = vec![
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.2.2")),
-            hop(3, Some("198.19.3.10")),
-        ];
-        let after = vec![
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.5.2")),
-            hop(3, Some("198.18.2.2")),
-            hop(4, Some("198.19.3.10")),
-        ];
-        s.apply_round(
-            vec![obs("198.19.3.10", 1, 3, Some(before.clone()))],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(1),
-        );
-        let r = s.apply_round(
-            vec![obs("198.19.3.10", 2, 3, Some(before))],
-            &[],
-            &routes(),
-            Timestamp(2),
-            Timestamp(2),
-        );
-        assert!(r.events.is_empty());
-        let r = s.apply_round(
-            vec![obs("198.19.3.10", 3, 3, Some(after))],
-            &[],
-            &routes(),
-            Timestamp(3),
-            Timestamp(3),
-        );
-        assert_eq!(r.events.len(), 1);
-        assert_eq!(r.events[0].kind, EventKind::Path);
-        assert!(r.events[0].to.as_deref().unwrap().contains("198.18.5.2"));
-    }
-
-    #[test]
-    fn a_router_silent_this_time_stays_marked_and_is_no_path_event() {
-        let mut s = state();
-        let full = vec![
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.2.2")),
-            hop(3, Some("198.19.3.10")),
-        ];
-        let r2_spent = vec![
-            hop(1, Some("198.18.1.1")),
-            hop(2, None),
-            hop(3, Some("198.19.3.10")),
-        ];
-        s.apply_round(
-            vec![obs("198.19.3.10", 1_000, 3, Some(full))],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(1_000),
-        );
-        let limited = |hops: Vec<Hop>| {
-            let mut o = obs("198.19.3.10", 61_000, 3, Some(hops));
-            if let Some(TraceOutcome::Path(p)) = &mut o.trace {
-                p.limits.push(crate::probe::HopLimit {
-                    ttl: Ttl(2),
-                    router: Some(ip("198.18.2.2")),
-                    waited: Duration::from_secs(1),
-                    answered: false,
-                });
-            }
-            o
-        };
-        let r = s.apply_round(
-            vec![limited(r2_spent)],
-            &[],
-            &routes(),
-            Timestamp(60_000),
-            Timestamp(61_000),
-        );
-        assert!(r.events.is_empty(), "{:?}", r.events);
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        let kept = snap.targets[0].hops[1];
-        assert_eq!(kept.addr, Some(ip("198.18.2.2")));
-        assert_eq!(kept.last_seen, Some(Timestamp(1_000)));
-        // Held back by a ration: asked again next round, after the target
-        // never traced (a minute into a ten-minute cycle, it would wait).
-        let jobs = s.jobs(&routes(), Timestamp(62_000), 2);
-        assert!(jobs[0].trace_due, "the held-back trace");
-        let jobs = s.jobs(&routes(), Timestamp(62_000), 1);
-        assert_eq!((jobs[0].trace_due, jobs[1].trace_due), (false, true));
-    }
-
-    #[test]
-    fn a_trace_nobody_answered_behind_a_router_is_asked_again() {
-        let mut s = state();
-        s.apply_round(
-            vec![obs("198.19.3.20", 1_000, 0, Some(vec![]))],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(1_000),
-        );
-        let jobs = s.jobs(&routes(), Timestamp(4_000), 16);
-        assert!(jobs[1].trace_due, "asked again next round");
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        let cause = snap.targets[1].cause.clone().unwrap();
-        assert!(cause.contains("ration their ICMP answers"), "{cause}");
-    }
-
-    #[test]
-    fn due_traces_are_spread_never_traced_first() {
-        let mut s = state();
-        s.replace_targets(
-            &list(&["198.19.3.10", "198.19.3.11", "198.19.3.12"]),
-            Timestamp(0),
-        );
-        let path = vec![hop(1, Some("198.18.1.1")), hop(2, Some("198.19.3.10"))];
-        s.apply_round(
-            vec![obs("198.19.3.10", 1_000, 3, Some(path))],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(1_000),
-        );
-        let due = |s: &MonitorState, at: i64, quota| {
-            s.jobs(&routes(), Timestamp(at), quota)
-                .iter()
-                .map(|j| j.trace_due)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(due(&s, 2_000, 1), [false, true, false]);
-        assert_eq!(due(&s, 2_000, 5), [false, true, true]);
-        // Its cycle over, the traced one is due again, after the others.
-        assert_eq!(due(&s, 601_000, 2), [false, true, true]);
-        assert_eq!(due(&s, 601_000, 3), [true, true, true]);
-    }
-
-    #[test]
-    fn a_down_board_gateway_is_said_once_and_blamed() {
-        let mut s = state();
-        s.set_board_gateways(&[ip("198.18.1.1")], &routes(), Timestamp(0));
-        let mut gateway_events = 0;
-        for round in 0..4 {
-            let r = s.apply_round(
-                vec![obs("198.19.3.10", round, 0, None)],
-                &[(ip("198.18.1.1"), ping(0))],
-                &routes(),
-                Timestamp(round),
-                Timestamp(round),
-            );
-            gateway_events += r
-                .events
-                .iter()
-                .filter(|e| e.kind == EventKind::Gateway)
-                .count();
-        }
-        assert_eq!(gateway_events, 1);
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert_eq!(leds_of(&snap).red, LedPattern::FastBlink);
-        assert_eq!(snap.board_gateways[0].up, Some(false));
-        assert!(snap.targets[0]
-            .cause
-            .as_deref()
-            .unwrap()
-            .contains("own gateway 198.18.1.1"));
-    }
-
-    #[test]
-    fn only_gateways_that_targets_use_are_watched() {
-        let s = state();
-        assert_eq!(s.gateways_in_use(&routes()), vec![ip("198.18.1.1")]);
-        let mut local = state();
-        local.replace_targets(&list(&["127.0.0.1", "198.18.1.7"]), Timestamp(1));
-        assert!(local.gateways_in_use(&routes()).is_empty());
-    }
-
-    #[test]
-    fn a_reload_keeps_the_state_of_targets_that_stay() {
-        let mut s = state();
-        s.apply_round(
-            vec![obs("198.19.3.10", 1, 3, None)],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(1),
-        );
-        let ev = s.replace_targets(&list(&["198.19.3.11", "198.19.3.10"]), Timestamp(5));
-        assert!(ev.detail.contains("1 kept, 1 removed"), "{}", ev.detail);
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert_eq!(snap.targets[0].key, "198.19.3.11");
-        assert_eq!(snap.targets[1].status, Some(Status::Working));
-        assert_eq!(snap.targets[1].sno, 2);
-        // Results for a removed target are dropped, not stored.
-        let r = s.apply_round(
-            vec![obs("198.19.3.20", 6, 3, None)],
-            &[],
-            &routes(),
-            Timestamp(6),
-            Timestamp(6),
-        );
-        assert!(r.results.is_empty());
-        assert_eq!(r.round, RoundId(2));
-    }
-
-    #[test]
-    fn a_rejected_sheet_is_shown_and_the_list_stays() {
-        let mut s = state();
-        let ev = s.reject_sheet("t.csv", vec!["t.csv: row 2: bad".into()], Timestamp(9));
-        assert!(
-            ev.detail
-                .contains("still monitoring the previous list (2 targets)"),
-            "{}",
-            ev.detail
-        );
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert_eq!(snap.targets.len(), 2);
-        assert_eq!(snap.sheet.rejected.as_ref().unwrap().problems.len(), 1);
-        s.replace_targets(&list(&["198.19.3.10"]), Timestamp(10));
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert!(snap.sheet.rejected.is_none());
-    }
-
-    #[test]
-    fn restoring_fills_only_targets_without_state() {
-        let mut s = state();
-        s.apply_round(
-            vec![obs("198.19.3.10", 5, 3, None)],
-            &[],
-            &routes(),
-            Timestamp(0),
-            Timestamp(5),
-        );
-        assert!(s.needs_restore(), "198.19.3.20 has no state yet");
-        let stored = |target: &str, reported: Status| ResultRecord {
-            target: target.into(),
-            round: RoundId(1),
-            ts: Timestamp(1),
-            name: None,
-            group: None,
-            status: reported,
-            reported,
-            sent: 3,
-            received: 0,
-            loss: 1.0,
-            rtt: None,
-            gateway: None,
-        };
-        s.restore(
-            vec![
-                stored("198.19.3.10", Status::NotWorking),
-                stored("198.19.3.20", Status::NotWorking),
-            ],
-            vec![],
-            HashMap::from([("198.19.3.20".to_string(), vec![None, Some(1.5)])]),
-        );
-        assert!(!s.needs_restore());
-        let snap = s.snapshot(
-            BoardInfo::default(),
-            StoreStats::default(),
-            UpstreamView::Off,
-            vec![],
-        );
-        assert_eq!(
-            snap.targets[0].status,
-            Some(Status::Working),
-            "its own round wins"
-        );
-        assert_eq!(snap.targets[1].status, Some(Status::NotWorking));
-        assert_eq!(snap.targets[1].recent_rtt, vec![None, Some(1.5)]);
-    }
-
-    #[test]
-    fn rounds_continue_numbering_after_a_restart() {
-        let mut s = MonitorState::new(
-            Thresholds {
-                down_after: 2,
-                up_after: 1,
-            },
-            Duration::from_secs(600),
-            Some(RoundId(41)),
-        );
-        s.replace_targets(&list(&["198.19.3.10"]), Timestamp(0));
-        let r = s.apply_round(vec![], &[], &routes(), Timestamp(0), Timestamp(1));
-        assert_eq!(r.round, RoundId(42));
-    }
-}
+mod tests;

@@ -4,7 +4,10 @@
 //! [`Prober`] owns the shared sockets (per family, for ping and for
 //! traceroute) and the [`PacedSender`] thread that sends every packet on
 //! one global timeline; probing a target is a future, so a round of ten
-//! thousand targets is ten thousand futures.
+//! thousand targets is ten thousand futures. [`target`] is the one path
+//! from a target to its ping and trace (and a host name to its address),
+//! for the monitor and for [`probe_all`], which the one-shot `probe`
+//! command turns into [`ProbeResult`]s.
 
 mod answers;
 pub mod budget;
@@ -15,6 +18,7 @@ pub mod routes;
 pub mod sender;
 pub mod stats;
 pub mod sys;
+pub mod target;
 pub mod trace;
 pub mod wire;
 
@@ -27,15 +31,10 @@ pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
 pub use sender::PacedSender;
 pub use stats::{RttSummary, Status};
+pub use target::{
+    ping_and_trace, resolve, LiveProbe, Probe, Probed, ResolveError, TraceWhen, RESOLVE_TIMEOUT,
+};
 pub use trace::{Hop, HopLimit, Path, TraceError, TraceOptions, Tracer, Ttl};
-
-/// Everything one probe of one target needs to know.
-#[derive(Debug, Clone, Copy)]
-pub struct ProbeOptions {
-    pub ping: PingOptions,
-    /// `None` pings only.
-    pub trace: Option<TraceOptions>,
-}
 
 /// The result of probing one address: the columns of the dashboard table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +66,50 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
+    /// The columns of `addr` (given as `label`, reached through `gateway`)
+    /// from what pinging and tracing it found, with a note for each
+    /// problem worth telling.
+    pub fn new(
+        label: String,
+        addr: IpAddr,
+        gateway: Option<Gateway>,
+        probed: Probed,
+    ) -> ProbeResult {
+        let Probed { ping, trace, .. } = probed;
+        let mut notes = Vec::new();
+        if let Some(e) = &ping.send_error {
+            notes.push(format!("ping: {e}"));
+        }
+        let path = match trace {
+            Some(Ok(path)) => Some(path),
+            // Reported once for the whole run by `warnings`.
+            Some(Err(TraceError::Unavailable(_))) => None,
+            Some(Err(e)) => {
+                notes.push(format!("traceroute: {e}"));
+                None
+            }
+            None => None,
+        };
+        notes.extend(path.as_ref().and_then(|p| unreachable_note(p, Some(addr))));
+        let trace_reached = path.as_ref().is_some_and(|p| p.reached);
+        let (hops, limits) = path.map_or_else(Default::default, |p| (p.hops, p.limits));
+        ProbeResult {
+            resolved: None,
+            status: ping.status,
+            sent: ping.sent,
+            received: ping.received,
+            loss: ping.loss(),
+            rtt_ms: ping.rtt,
+            gateway,
+            hops,
+            limits,
+            reached: ping.received > 0 || trace_reached,
+            ip: Some(addr),
+            notes,
+            addr: label,
+        }
+    }
+
     /// The routers on the way: the hops without the destination itself
     /// (which ends the list when it answered, even with an error).
     pub fn routers(&self) -> &[Hop] {
@@ -135,83 +178,36 @@ impl Prober {
     pub async fn trace(&self, addr: IpAddr, opts: &TraceOptions) -> Result<Path, TraceError> {
         self.tracer.trace(addr, opts, &self.sender).await
     }
+}
 
-    /// Probe one address: ping and trace run concurrently.
-    pub async fn probe(
-        &self,
-        label: String,
-        addr: IpAddr,
-        routes: &RouteTable,
-        opts: &ProbeOptions,
-    ) -> ProbeResult {
-        let ping = self.pinger.ping(addr, &opts.ping, &self.sender);
-        let trace = async {
-            match &opts.trace {
-                Some(t) => Some(self.tracer.trace(addr, t, &self.sender).await),
-                None => None,
-            }
-        };
-        let (ping, trace) = tokio::join!(ping, trace);
-        let mut notes = Vec::new();
-        if let Some(e) = &ping.send_error {
-            notes.push(format!("ping: {e}"));
-        }
-        let path = match trace {
-            Some(Ok(path)) => Some(path),
-            // Reported once for the whole run by `warnings`.
-            Some(Err(TraceError::Unavailable(_))) => None,
-            Some(Err(e)) => {
-                notes.push(format!("traceroute: {e}"));
-                None
-            }
-            None => None,
-        };
-        if let Some(code) = path.as_ref().and_then(|p| p.unreachable_code) {
-            let who = path
-                .as_ref()
-                .and_then(|p| p.last_answering())
-                .and_then(|h| h.addr)
-                .map_or_else(|| "a router".to_string(), |a| a.to_string());
-            notes.push(format!(
-                "{who} reports the destination unreachable ({})",
-                unreachable_reason(addr, code)
-            ));
-        }
-        let trace_reached = path.as_ref().is_some_and(|p| p.reached);
-        let (hops, limits) = path.map_or_else(Default::default, |p| (p.hops, p.limits));
-        ProbeResult {
-            resolved: None,
-            status: ping.status,
-            sent: ping.sent,
-            received: ping.received,
-            loss: ping.loss(),
-            rtt_ms: ping.rtt,
-            gateway: routes.gateway_for(addr),
-            hops,
-            limits,
-            reached: ping.received > 0 || trace_reached,
-            ip: Some(addr),
-            notes,
-            addr: label,
-        }
-    }
+/// Probe many addresses concurrently, results in input order. Their
+/// traces share what they learn: the first into a subnet scouts it for
+/// the others (see [`Tracer`]).
+pub async fn probe_all<P: Probe>(
+    probe: &P,
+    targets: Vec<(String, IpAddr)>,
+    routes: &RouteTable,
+    when: TraceWhen,
+) -> Vec<ProbeResult> {
+    join_all(targets.into_iter().map(|(label, addr)| async move {
+        let probed = ping_and_trace(probe, addr, when).await;
+        ProbeResult::new(label, addr, routes.gateway_for(addr), probed)
+    }))
+    .await
+}
 
-    /// Probe many addresses concurrently, results in input order. Their
-    /// traces share what they learn: the first into a subnet scouts it for
-    /// the others (see [`Tracer`]).
-    pub async fn probe_all(
-        &self,
-        targets: Vec<(String, IpAddr)>,
-        routes: &RouteTable,
-        opts: &ProbeOptions,
-    ) -> Vec<ProbeResult> {
-        join_all(
-            targets
-                .into_iter()
-                .map(|(label, addr)| self.probe(label, addr, routes, opts)),
-        )
-        .await
-    }
+/// A router's "unreachable" answer in a trace to `dst`, in words: who
+/// said it and why.
+pub fn unreachable_note(path: &Path, dst: Option<IpAddr>) -> Option<String> {
+    let code = path.unreachable_code?;
+    let who = path
+        .last_answering()
+        .and_then(|h| h.addr)
+        .map_or_else(|| "a router".to_string(), |a| a.to_string());
+    let reason = dst.map_or("unreachable", |dst| unreachable_reason(dst, code));
+    Some(format!(
+        "{who} reports the destination unreachable ({reason})"
+    ))
 }
 
 /// 64 bits that differ between processes and runs; enough to keep probe

@@ -23,14 +23,8 @@
 #   EDGEPROBE_BIN=PATH      use this binary instead of building one
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/deps.sh
-require_root bench/footprint.sh "the monitor opens raw sockets"
-ensure_packages curl fping time python3 >&2
-if [[ -z ${EDGEPROBE_BIN:-} ]]; then
-    require_cargo
-    cargo build --release --locked -q
-fi
-bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
+. bench/lib.sh
+bench_setup bench/footprint.sh "the monitor opens raw sockets" curl fping time python3
 rounds=${BENCH_ROUNDS:-3}
 n=10000
 interval=${BENCH_INTERVAL:-60}

@@ -14,14 +14,8 @@
 #   EDGEPROBE_BIN=PATH        use this binary instead of building one
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/deps.sh
-require_root bench/monitor.sh "the monitor opens raw sockets"
-ensure_packages curl wrk python3 >&2
-if [[ -z ${EDGEPROBE_BIN:-} ]]; then
-    require_cargo
-    cargo build --release --locked -q
-fi
-bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
+. bench/lib.sh
+bench_setup bench/monitor.sh "the monitor opens raw sockets" curl wrk python3
 wrk_s=${BENCH_WRK_SECONDS:-10}
 mkdir -p target
 work=$(mktemp -d "$PWD/target/bench-monitor.XXXXXX")   # on disk, not tmpfs

@@ -8,14 +8,8 @@
 #   EDGEPROBE_BIN=PATH        use this binary instead of building one
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/deps.sh
-require_root bench/profile.sh "ping needs raw sockets at these rates"
-ensure_packages linux-perf python3 >&2
-if [[ -z ${EDGEPROBE_BIN:-} ]]; then
-    require_cargo
-    cargo build --release --locked -q
-fi
-bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
+. bench/lib.sh
+bench_setup bench/profile.sh "ping needs raw sockets at these rates" linux-perf python3
 n=${1:-100000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -16,14 +16,8 @@
 #   EDGEPROBE_BIN=PATH        use this binary instead of building one
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/deps.sh
-require_root bench/sweep.sh "ping needs raw sockets at these rates"
-ensure_packages fping time tcpdump python3 >&2
-if [[ -z ${EDGEPROBE_BIN:-} ]]; then
-    require_cargo
-    cargo build --release --locked -q
-fi
-bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
+. bench/lib.sh
+bench_setup bench/sweep.sh "ping needs raw sockets at these rates" fping time tcpdump python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sizes=("$@")

@@ -31,14 +31,8 @@
 # Markdown goes to stdout, progress to stderr.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/deps.sh
-require_root bench/trace.sh "the lab needs network namespaces, the tools raw sockets"
-ensure_packages traceroute mtr-tiny scamper nftables time curl python3 >&2
-if [[ -z ${EDGEPROBE_BIN:-} ]]; then
-    require_cargo
-    cargo build --release --locked -q
-fi
-bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
+. bench/lib.sh
+bench_setup bench/trace.sh "the lab needs network namespaces, the tools raw sockets" traceroute mtr-tiny scamper nftables time curl python3
 [[ -x $bin ]] || { echo "bench/trace.sh: no edgeprobe binary at $bin" >&2; exit 2; }
 cycles=${BENCH_CYCLES:-3}
 

@@ -8,7 +8,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use embedded_hal::digital::{ErrorKind, ErrorType, OutputPin};
+use embedded_hal::digital::{ErrorKind, ErrorType, OutputPin, PinState};
 
 use super::cdev::CdevLine;
 use super::settings::{LedBackend, LedLine, LedSettings, LedWiring};
@@ -54,22 +54,22 @@ fn boxed<E: StdError + Send + Sync + 'static>(e: E) -> BoardPinError {
 
 impl OutputPin for BoardPin {
     fn set_low(&mut self) -> Result<(), BoardPinError> {
-        match self {
-            BoardPin::Virtual(p) => p.set_low().map_err(boxed),
-            BoardPin::Sysfs(p) => p.set_low().map_err(boxed),
-            BoardPin::Cdev(p) => p.set_low().map_err(boxed),
-            #[cfg(feature = "rppal")]
-            BoardPin::Rppal(p) => OutputPin::set_low(p).map_err(boxed),
-        }
+        self.set_state(PinState::Low)
     }
 
     fn set_high(&mut self) -> Result<(), BoardPinError> {
+        self.set_state(PinState::High)
+    }
+
+    /// Hands the level to whichever backend the pin is, each through its
+    /// own `set_low` or `set_high`.
+    fn set_state(&mut self, state: PinState) -> Result<(), BoardPinError> {
         match self {
-            BoardPin::Virtual(p) => p.set_high().map_err(boxed),
-            BoardPin::Sysfs(p) => p.set_high().map_err(boxed),
-            BoardPin::Cdev(p) => p.set_high().map_err(boxed),
+            BoardPin::Virtual(p) => p.set_state(state).map_err(boxed),
+            BoardPin::Sysfs(p) => p.set_state(state).map_err(boxed),
+            BoardPin::Cdev(p) => p.set_state(state).map_err(boxed),
             #[cfg(feature = "rppal")]
-            BoardPin::Rppal(p) => OutputPin::set_high(p).map_err(boxed),
+            BoardPin::Rppal(p) => OutputPin::set_state(p, state).map_err(boxed),
         }
     }
 }

@@ -224,6 +224,19 @@ where
     }
 }
 
+/// What the tests' failing pins fail with.
+#[cfg(test)]
+#[derive(Debug, thiserror::Error)]
+#[error("pin broken")]
+pub(crate) struct PinBroken;
+
+#[cfg(test)]
+impl embedded_hal::digital::Error for PinBroken {
+    fn kind(&self) -> embedded_hal::digital::ErrorKind {
+        embedded_hal::digital::ErrorKind::Other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use embedded_hal::digital::ErrorType;
@@ -231,16 +244,6 @@ mod tests {
     use super::*;
     use crate::leds::pattern::CHASE_STEP_MS;
     use LedPattern::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("pin broken")]
-    struct Broken;
-
-    impl embedded_hal::digital::Error for Broken {
-        fn kind(&self) -> embedded_hal::digital::ErrorKind {
-            embedded_hal::digital::ErrorKind::Other
-        }
-    }
 
     /// Records every write: `true` for set_high, `false` for set_low.
     #[derive(Debug, Default)]
@@ -250,22 +253,22 @@ mod tests {
     }
 
     impl ErrorType for Recording {
-        type Error = Broken;
+        type Error = PinBroken;
     }
 
     impl OutputPin for Recording {
-        fn set_low(&mut self) -> Result<(), Broken> {
+        fn set_low(&mut self) -> Result<(), PinBroken> {
             self.write(false)
         }
-        fn set_high(&mut self) -> Result<(), Broken> {
+        fn set_high(&mut self) -> Result<(), PinBroken> {
             self.write(true)
         }
     }
 
     impl Recording {
-        fn write(&mut self, high: bool) -> Result<(), Broken> {
+        fn write(&mut self, high: bool) -> Result<(), PinBroken> {
             if self.fail {
-                return Err(Broken);
+                return Err(PinBroken);
             }
             self.writes.push(high);
             Ok(())

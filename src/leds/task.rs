@@ -89,6 +89,7 @@ mod tests {
     use tokio::time::{sleep, Instant};
 
     use super::*;
+    use crate::leds::driver::PinBroken;
     use crate::leds::LedSettings;
     use crate::leds::{ActiveLevel, Led, VirtualPin};
     use crate::monitor::{BoardGateway, RoundInfo, TargetView};
@@ -219,37 +220,27 @@ mod tests {
         assert_eq!(lit(&pins), [false, false, false]);
     }
 
-    #[derive(Debug, thiserror::Error)]
-    #[error("EIO")]
-    struct Eio;
-
-    impl embedded_hal::digital::Error for Eio {
-        fn kind(&self) -> embedded_hal::digital::ErrorKind {
-            embedded_hal::digital::ErrorKind::Other
-        }
-    }
-
     /// A pin that fails while its flag is set.
     #[derive(Debug, Clone, Default)]
     struct Flaky(Arc<std::sync::atomic::AtomicBool>);
 
     impl embedded_hal::digital::ErrorType for Flaky {
-        type Error = Eio;
+        type Error = PinBroken;
     }
 
     impl OutputPin for Flaky {
-        fn set_low(&mut self) -> Result<(), Eio> {
+        fn set_low(&mut self) -> Result<(), PinBroken> {
             self.check()
         }
-        fn set_high(&mut self) -> Result<(), Eio> {
+        fn set_high(&mut self) -> Result<(), PinBroken> {
             self.check()
         }
     }
 
     impl Flaky {
-        fn check(&self) -> Result<(), Eio> {
+        fn check(&self) -> Result<(), PinBroken> {
             if self.0.load(std::sync::atomic::Ordering::Relaxed) {
-                Err(Eio)
+                Err(PinBroken)
             } else {
                 Ok(())
             }

@@ -151,7 +151,7 @@ pub(crate) fn detect_delimiter(text: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::{load, Target};
+    use crate::targets::{load, rows_with, Target};
     use std::path::PathBuf;
 
     /// Writes `bytes` to `name` in a fresh temp dir and loads it.
@@ -167,10 +167,7 @@ mod tests {
     }
 
     fn summary(targets: &[Target]) -> Vec<(u32, String, Option<String>)> {
-        targets
-            .iter()
-            .map(|t| (t.row, t.addr.to_string(), t.name.clone()))
-            .collect()
+        rows_with(targets, |t| t.name.clone())
     }
 
     fn s(v: &str) -> Option<String> {
@@ -223,11 +220,7 @@ mod tests {
             b"\xef\xbb\xbfip,notes\r\n127.0.0.1,\"two\r\nlines\"\r\n\r\n127.0.0.2,x\r\n\r10.1.1\r",
         );
         let list = r.unwrap();
-        let got: Vec<(u32, String, Option<String>)> = list
-            .targets
-            .iter()
-            .map(|t| (t.row, t.addr.to_string(), t.notes.clone()))
-            .collect();
+        let got = rows_with(&list.targets, |t| t.notes.clone());
         assert_eq!(
             got,
             [

@@ -348,6 +348,30 @@ impl fmt::Display for Location<'_> {
 }
 
 #[cfg(test)]
+impl TargetList {
+    /// Each problem as its row and message, for tests to compare.
+    pub(crate) fn problem_rows(&self) -> Vec<(u32, &str)> {
+        self.problems
+            .iter()
+            .map(|p| (p.row, p.message.as_str()))
+            .collect()
+    }
+}
+
+/// Each target as its row, its address and what `field` picks from it,
+/// for tests to compare.
+#[cfg(test)]
+pub(crate) fn rows_with<'a, T>(
+    targets: &'a [Target],
+    field: impl Fn(&'a Target) -> T,
+) -> Vec<(u32, String, T)> {
+    targets
+        .iter()
+        .map(|t| (t.row, t.addr.to_string(), field(t)))
+        .collect()
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

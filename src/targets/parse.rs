@@ -307,11 +307,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(list.targets.len(), 1);
-        let got: Vec<(u32, &str)> = list
-            .problems
-            .iter()
-            .map(|p| (p.row, p.message.as_str()))
-            .collect();
+        let got = list.problem_rows();
         assert_eq!(
             got,
             [
@@ -336,11 +332,7 @@ mod tests {
         let addrs: Vec<String> = list.targets.iter().map(|t| t.addr.to_string()).collect();
         assert_eq!(addrs, ["127.0.0.1", "::1", "Example.COM."]);
         assert_eq!(list.targets[0].name.as_deref(), Some("first"));
-        let got: Vec<(u32, &str)> = list
-            .problems
-            .iter()
-            .map(|p| (p.row, p.message.as_str()))
-            .collect();
+        let got = list.problem_rows();
         assert_eq!(
             got,
             [

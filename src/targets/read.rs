@@ -259,7 +259,7 @@ fn mismatch_hint(format: Format, content: Content) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::{Problem, TargetAddr};
+    use crate::targets::{rows_with, Problem, TargetAddr};
     use std::path::PathBuf;
 
     /// The office-made fixtures (`tests/fixtures`, see its README).
@@ -368,11 +368,7 @@ mod tests {
     fn check_typed(path: &Path) {
         let list = load(path, None).unwrap();
         assert_eq!(list.sheet.as_deref(), Some("Targets"));
-        let got: Vec<(u32, String, Option<&str>)> = list
-            .targets
-            .iter()
-            .map(|t| (t.row, t.addr.to_string(), t.group.as_deref()))
-            .collect();
+        let got = rows_with(&list.targets, |t| t.group.as_deref());
         assert_eq!(
             got,
             [
@@ -382,11 +378,7 @@ mod tests {
             ]
         );
         assert_eq!(list.targets[1].notes.as_deref(), Some("bracketed"));
-        let problems: Vec<(u32, &str)> = list
-            .problems
-            .iter()
-            .map(|p| (p.row, p.message.as_str()))
-            .collect();
+        let problems = list.problem_rows();
         let retype = "format the ip column as Text and type the address again";
         assert_eq!(
             problems,

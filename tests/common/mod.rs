@@ -135,6 +135,16 @@ pub fn json(out: &Output) -> serde_json::Value {
     })
 }
 
+/// The `addr` of every entry in the `targets` array of `check --json`.
+pub fn target_addrs(v: &serde_json::Value) -> Vec<&str> {
+    v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["addr"].as_str().unwrap())
+        .collect()
+}
+
 /// The hop addresses (`null` as "*") of one probe result.
 pub fn hop_addrs(result: &serde_json::Value) -> Vec<String> {
     result["hops"]

@@ -145,11 +145,6 @@ fn seed(uri: &str, now: Timestamp) {
                 "not_working",
             ));
         }
-        db.collection::<Document>("results")
-            .insert_many(results)
-            .await
-            .expect("insert results");
-
         let boards = vec![
             board(
                 "closet-1",
@@ -177,11 +172,6 @@ fn seed(uri: &str, now: Timestamp) {
                 )],
             ),
         ];
-        db.collection::<Document>("boards")
-            .insert_many(boards)
-            .await
-            .expect("insert boards");
-
         let events = vec![
             event(
                 "closet-1",
@@ -197,10 +187,12 @@ fn seed(uri: &str, now: Timestamp) {
             ),
             event("closet-3", "198.19.0.1", ago(now, 200), "closet-3 event"),
         ];
-        db.collection::<Document>("events")
-            .insert_many(events)
-            .await
-            .expect("insert events");
+        for (name, docs) in [("results", results), ("boards", boards), ("events", events)] {
+            db.collection::<Document>(name)
+                .insert_many(docs)
+                .await
+                .unwrap_or_else(|e| panic!("insert {name}: {e:?}"));
+        }
     });
 }
 

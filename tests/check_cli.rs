@@ -22,12 +22,7 @@ fn seed_layout_is_clean() {
     let (code, stdout, _) = check(&["--json", path.to_str().unwrap()]);
     assert_eq!(code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let addrs: Vec<&str> = v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["addr"].as_str().unwrap())
-        .collect();
+    let addrs = common::target_addrs(&v);
     assert_eq!(
         addrs,
         [

@@ -35,11 +35,7 @@ fn chromium(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run chromium (apt-get install chromium; scripts/test.sh does)");
-    assert!(
-        out.status.success(),
-        "chromium {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, &format!("chromium {args:?} failed"));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -41,6 +41,13 @@ fn assert_refused(path: &Path, want: &str) -> String {
     err
 }
 
+/// [`assert_refused`] for `dir/NAME`, a workbook whose one sheet,
+/// "Targets", holds `rows` (the content of `<sheetData>`).
+fn assert_sheet_refused(dir: &Path, name: &str, rows: &str, want: &str) {
+    let book = xlsx(&[("Targets", false, &worksheet(rows))], &[]);
+    assert_refused(&write(dir, name, &book), want);
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -286,22 +293,22 @@ fn a_cell_far_away_is_refused_not_made_dense() {
         "{HEADER_AND_ONE}<row r=\"3\">{}</row>",
         text_cell("XFD3", "x")
     );
-    let path = write(
+    assert_sheet_refused(
         dir.path(),
         "right.xlsx",
-        &xlsx(&[("Targets", false, &worksheet(&far_right))], &[]),
+        &far_right,
+        "column 16384, past column 256",
     );
-    assert_refused(&path, "column 16384, past column 256");
     let far_down = format!(
         "{HEADER_AND_ONE}<row r=\"1048576\">{}</row>",
         text_cell("A1048576", "127.0.0.2")
     );
-    let path = write(
+    assert_sheet_refused(
         dir.path(),
         "down.xlsx",
-        &xlsx(&[("Targets", false, &worksheet(&far_down))], &[]),
+        &far_down,
+        "to at least row 1048576",
     );
-    assert_refused(&path, "to at least row 1048576");
     // Within the caps on rows and columns, but wide everywhere: one cell in
     // column 250 on each of 20,000 rows, and 7 million commas on one line.
     let mut wide = String::from(HEADER_AND_ONE);
@@ -311,12 +318,12 @@ fn a_cell_far_away_is_refused_not_made_dense() {
             text_cell(&format!("IP{r}"), "x")
         ));
     }
-    let path = write(
+    assert_sheet_refused(
         dir.path(),
         "wide.xlsx",
-        &xlsx(&[("Targets", false, &worksheet(&wide))], &[]),
+        &wide,
+        "holds more than 1600000 cells",
     );
-    assert_refused(&path, "holds more than 1600000 cells");
     let mut commas = String::from("ip\n127.0.0.1");
     commas.push_str(&",".repeat(7_000_000));
     let path = write(dir.path(), "commas.csv", commas.as_bytes());
@@ -431,12 +438,7 @@ fn formulas_errors_merged_cells_and_hidden_sheets_load_as_a_person_sees_them() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sheet"], "Targets", "the hidden sheet is skipped");
-    let addrs: Vec<&str> = v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["addr"].as_str().unwrap())
-        .collect();
+    let addrs = common::target_addrs(&v);
     assert_eq!(addrs, ["127.0.0.1", "127.0.0.5"]);
     let problems: Vec<(u64, String)> = v["problems"]
         .as_array()

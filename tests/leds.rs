@@ -9,6 +9,7 @@ mod common;
 
 use std::fs;
 use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use common::monitor::{run_args, RunningMonitor};
@@ -37,6 +38,20 @@ fn read(root: &Path, led: &str, file: &str) -> String {
         .to_string()
 }
 
+/// `edgeprobe leds test ARGS...`, run to the end.
+fn leds_test(args: &[&str]) -> Output {
+    common::edgeprobe()
+        .args(["leds", "test"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// [`leds_test`] with `toml` as the config file in `dir`.
+fn leds_test_with(dir: &Path, toml: &str) -> Output {
+    leds_test(&["--config", &write_config(dir, toml)])
+}
+
 fn write_config(dir: &Path, leds: &str) -> String {
     let path = dir.join("edgeprobe.toml");
     fs::write(&path, leds).unwrap();
@@ -59,10 +74,7 @@ fn leds_test_lights_each_led_in_turn_and_hands_them_back() {
     let root = dir.path().join("leds");
     led_tree(&root);
     let config = sysfs_config(dir.path(), &root);
-    let out = common::edgeprobe()
-        .args(["leds", "test", "--config", &config, "--each", "100ms"])
-        .output()
-        .unwrap();
+    let out = leds_test(&["--config", &config, "--each", "100ms"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -101,10 +113,7 @@ fn leds_test_names_an_led_it_cannot_drive_and_tests_the_rest() {
             root.display().to_string()
         ),
     );
-    let out = common::edgeprobe()
-        .args(["leds", "test", "--config", &config, "--each", "50ms"])
-        .output()
-        .unwrap();
+    let out = leds_test(&["--config", &config, "--each", "50ms"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -122,7 +131,7 @@ fn leds_test_names_an_led_it_cannot_drive_and_tests_the_rest() {
 fn leds_test_explains_itself_without_real_leds() {
     let dir = tempfile::tempdir().unwrap();
     // No config: the virtual backend, nothing to light.
-    let out = common::edgeprobe().args(["leds", "test"]).output().unwrap();
+    let out = leds_test(&[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -132,14 +141,10 @@ fn leds_test_explains_itself_without_real_leds() {
     assert!(stderr.contains("--config"), "{stderr}");
 
     // A GPIO chip that is not there: named, with what to do.
-    let config = write_config(
+    let out = leds_test_with(
         dir.path(),
         "[leds]\nbackend = \"cdev\"\nchip = \"/dev/gpiochip-absent\"\nred = { pin = 27 }\n",
     );
-    let out = common::edgeprobe()
-        .args(["leds", "test", "--config", &config])
-        .output()
-        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -150,14 +155,10 @@ fn leds_test_explains_itself_without_real_leds() {
     );
 
     // A config mistake names the key.
-    let config = write_config(
+    let out = leds_test_with(
         dir.path(),
         "[leds]\nbackend = \"rppal\"\ngreen = { name = \"ACT\" }\n",
     );
-    let out = common::edgeprobe()
-        .args(["leds", "test", "--config", &config])
-        .output()
-        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -32,6 +32,19 @@ fn monitor_on(lab: &Lab, dir: &Path, rows: &[&str], settings: &str) -> RunningMo
     RunningMonitor::start_in_netns(&format!("{}-probe", lab.name), &args)
 }
 
+/// Lab `name` up, and [`monitor_on`] it with a new directory, in the order
+/// they are to be dropped in reverse.
+fn lab_monitor(
+    name: &str,
+    rows: &[&str],
+    settings: &str,
+) -> (Lab, tempfile::TempDir, RunningMonitor) {
+    let lab = Lab::up(name);
+    let dir = tempfile::tempdir().unwrap();
+    let m = monitor_on(&lab, dir.path(), rows, settings);
+    (lab, dir, m)
+}
+
 fn hops(t: &Value) -> Vec<String> {
     common::hop_addrs(t)
 }
@@ -51,20 +64,13 @@ fn in_lab(lab: &Lab, role: &str, argv: &[&str]) {
         .args(&argv[1..])
         .output()
         .expect("run a command in the lab");
-    assert!(
-        out.status.success(),
-        "{argv:?} in {role}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, &format!("{argv:?} in {role}"));
 }
 
 #[test]
 fn the_api_reports_status_gateway_and_hops_of_every_host() {
-    let lab = Lab::up("mon1");
-    let dir = tempfile::tempdir().unwrap();
-    let m = monitor_on(
-        &lab,
-        dir.path(),
+    let (_lab, _dir, m) = lab_monitor(
+        "mon1",
         &[
             "198.19.3.10,file server,lan",
             "198.19.3.20,badge reader,lan",
@@ -159,11 +165,8 @@ fn the_api_reports_status_gateway_and_hops_of_every_host() {
 
 #[test]
 fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
-    let lab = Lab::up("mon2");
-    let dir = tempfile::tempdir().unwrap();
-    let m = monitor_on(
-        &lab,
-        dir.path(),
+    let (lab, _dir, m) = lab_monitor(
+        "mon2",
         &["198.19.3.11,printer,lan", "198.19.3.10,files,lan"],
         "--interval 1s --timeout 300ms --count 2 --down-after 3 --up-after 1",
     );
@@ -240,11 +243,8 @@ fn a_host_that_goes_down_turns_not_working_after_down_after_rounds_and_back() {
 
 #[test]
 fn a_path_change_is_recorded_as_an_event() {
-    let lab = Lab::up("mon3");
-    let dir = tempfile::tempdir().unwrap();
-    let m = monitor_on(
-        &lab,
-        dir.path(),
+    let (lab, _dir, m) = lab_monitor(
+        "mon3",
         &["198.19.3.10,files,lan"],
         "--interval 1s --timeout 300ms --trace-every 1s",
     );
@@ -257,11 +257,7 @@ fn a_path_change_is_recorded_as_an_event() {
         .args(["detour", &lab.name, "on"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "lab.sh detour on");
     let v = m.wait_for("the detour in the path", Duration::from_secs(20), |v| {
         hops(&v["targets"][0]).contains(&"198.18.5.2".to_string())
     });
@@ -293,11 +289,8 @@ fn a_path_change_is_recorded_as_an_event() {
 
 #[test]
 fn a_dead_board_gateway_is_reported_once_and_blamed_without_a_trace_storm() {
-    let lab = Lab::up("mon4");
-    let dir = tempfile::tempdir().unwrap();
-    let m = monitor_on(
-        &lab,
-        dir.path(),
+    let (lab, _dir, m) = lab_monitor(
+        "mon4",
         &["198.19.3.10,files,lan", "198.19.3.11,printer,lan"],
         "--interval 1s --timeout 300ms --count 2 --down-after 1",
     );

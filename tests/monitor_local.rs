@@ -35,14 +35,17 @@ fn results_count(m: &RunningMonitor, addr: &str) -> usize {
 /// A quick monitor on `sheet_text` (written to `dir/t.csv`), with
 /// `extra` flags; its history in `dir/state`.
 fn monitor_on(dir: &Path, sheet_text: &str, extra: &[&str]) -> RunningMonitor {
+    let (sheet, state) = sheet_and_state(dir, sheet_text);
+    RunningMonitor::start_local(&quick_args(&sheet, &state, extra))
+}
+
+/// `sheet_text` written to `dir/t.csv`, and `dir/state` for the history:
+/// their paths.
+fn sheet_and_state(dir: &Path, sheet_text: &str) -> (String, String) {
     let sheet = dir.join("t.csv");
     std::fs::write(&sheet, sheet_text).unwrap();
-    let state = dir.join("state");
-    RunningMonitor::start_local(&quick_args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
-        extra,
-    ))
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    (path(&sheet), path(&dir.join("state")))
 }
 
 #[test]
@@ -100,14 +103,12 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
 fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
-    let sheet = dir.path().join("t.csv");
-    std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
+    let (sheet, state) = sheet_and_state(dir.path(), "ip\n127.0.0.1\n");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let state = dir.path().join("state");
     let m = RunningMonitor::start_local(&quick_args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
+        &sheet,
+        &state,
         &["--admin-token-file", token_file.to_str().unwrap()],
     ));
     m.wait_for("the first list", Duration::from_secs(20), |v| {
@@ -145,7 +146,7 @@ fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
     assert!(v["sheet"]["rejected"].is_null());
     // The upload replaced the configured sheet, so a restart keeps it.
     assert_eq!(std::fs::read(&sheet).unwrap(), good);
-    assert!(Path::new(&format!("{}.previous", sheet.display())).exists());
+    assert!(Path::new(&format!("{sheet}.previous")).exists());
 
     assert_eq!(m.post("/admin/probe-now", &[], b"").status, 401);
     assert_eq!(m.post("/admin/probe-now", &auth, b"").status, 202);
@@ -169,10 +170,8 @@ fn admin_endpoints_are_off_without_a_token() {
 fn history_survives_kill_9_and_round_numbers_continue() {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
-    let sheet = dir.path().join("t.csv");
-    std::fs::write(&sheet, "ip\n127.0.0.1\n127.0.0.9\n").unwrap();
-    let state = dir.path().join("state");
-    let a = quick_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]);
+    let (sheet, state) = sheet_and_state(dir.path(), "ip\n127.0.0.1\n127.0.0.9\n");
+    let a = quick_args(&sheet, &state, &[]);
 
     let mut m = RunningMonitor::start_local(&a);
     m.wait_for("three rounds", Duration::from_secs(30), |v| {
@@ -203,14 +202,12 @@ fn history_survives_kill_9_and_round_numbers_continue() {
 fn sigterm_stops_cleanly_and_commits_the_round_in_flight() {
     common::require_root();
     let dir = tempfile::tempdir().unwrap();
-    let sheet = dir.path().join("t.csv");
     let rows: String = (1..=10).map(|i| format!("127.0.1.{i}\n")).collect();
-    std::fs::write(&sheet, format!("ip\n{rows}")).unwrap();
-    let state = dir.path().join("state");
+    let (sheet, state) = sheet_and_state(dir.path(), &format!("ip\n{rows}"));
     // A 10 s round spreads its ten targets about 0.9 s apart.
     let a = run_args(
-        sheet.to_str().unwrap(),
-        state.to_str().unwrap(),
+        &sheet,
+        &state,
         &["--interval", "10s", "--timeout", "200ms", "--count", "1"],
     );
     let mut m = RunningMonitor::start_local(&a);

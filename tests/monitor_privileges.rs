@@ -30,17 +30,33 @@ fn workspace() -> (tempfile::TempDir, String, String) {
     (dir, s(&sheet), s(&state))
 }
 
+/// Namespace `name` with `net.ipv4.ping_group_range` set to
+/// `ping_group_range`, and a [`workspace`].
+fn netns_and_workspace(
+    name: &str,
+    ping_group_range: &str,
+) -> (Netns, tempfile::TempDir, String, String) {
+    let ns = Netns::new(name);
+    ns.set_ping_group_range(ping_group_range);
+    let (dir, sheet, state) = workspace();
+    (ns, dir, sheet, state)
+}
+
+/// The monitor on `sheet` and `state`, run in `ns` as `nobody` with exactly
+/// the capabilities `caps`.
+fn start_as_nobody(ns: &Netns, caps: &str, sheet: &str, state: &str) -> RunningMonitor {
+    RunningMonitor::start_in_netns_via(
+        &ns.name,
+        &as_nobody_with(caps),
+        &quick_args(sheet, state, &[]),
+    )
+}
+
 #[test]
 fn cap_net_raw_alone_runs_the_whole_monitor() {
-    let ns = Netns::new("epmonraw");
     // No unprivileged ICMP sockets: ping must use the capability.
-    ns.set_ping_group_range("1 0");
-    let (_dir, sheet, state) = workspace();
-    let m = RunningMonitor::start_in_netns_via(
-        &ns.name,
-        &as_nobody_with("net_raw"),
-        &quick_args(&sheet, &state, &[]),
-    );
+    let (ns, _dir, sheet, state) = netns_and_workspace("epmonraw", "1 0");
+    let m = start_as_nobody(&ns, "net_raw", &sheet, &state);
     let v = m.wait_for("a round as nobody", Duration::from_secs(30), |v| {
         v["counts"]["working"] == 3 && v["targets"][0]["reached"] == true
     });
@@ -70,14 +86,8 @@ fn cap_net_raw_alone_runs_the_whole_monitor() {
 
 #[test]
 fn without_cap_net_raw_ping_falls_back_and_traceroute_says_how_to_fix() {
-    let ns = Netns::new("epmondg");
-    ns.set_ping_group_range("0 2147483647");
-    let (_dir, sheet, state) = workspace();
-    let m = RunningMonitor::start_in_netns_via(
-        &ns.name,
-        &as_nobody_with(""),
-        &quick_args(&sheet, &state, &[]),
-    );
+    let (ns, _dir, sheet, state) = netns_and_workspace("epmondg", "0 2147483647");
+    let m = start_as_nobody(&ns, "", &sheet, &state);
     let v = m.wait_for(
         "a round without the capability",
         Duration::from_secs(30),
@@ -94,9 +104,7 @@ fn without_cap_net_raw_ping_falls_back_and_traceroute_says_how_to_fix() {
 
 #[test]
 fn with_neither_the_monitor_stops_with_the_documented_message() {
-    let ns = Netns::new("epmonnone");
-    ns.set_ping_group_range("1 0");
-    let (_dir, sheet, state) = workspace();
+    let (ns, _dir, sheet, state) = netns_and_workspace("epmonnone", "1 0");
     let mut argv = as_nobody_with("");
     argv.push("run".into());
     argv.extend(

@@ -239,11 +239,7 @@ fn a_router_gone_quiet_stays_on_the_page_with_when_it_was_last_seen() {
                  add chain inet quiet out { type filter hook output priority 0; policy accept; }; \
                  add rule inet quiet out icmp type { time-exceeded, destination-unreachable } drop";
     let out = lab.command_in("r2", "nft").arg(quiet).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "nft in r2");
     let v = m.wait_for(
         "r2 kept with when it was last seen",
         Duration::from_secs(90),

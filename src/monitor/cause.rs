@@ -120,7 +120,7 @@ pub fn not_working_cause(target: Option<IpAddr>, e: &Evidence<'_>) -> String {
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::monitor::testkit::{hop, ip};
+    use crate::monitor::testkit::{hop, hops, ip};
 
     const NOTHING: Evidence<'static> = Evidence {
         gateway: None,
@@ -134,38 +134,22 @@ mod tests {
 
     #[test]
     fn paths_read_as_one_line() {
-        let p = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, None),
-            hop(3, Some("198.19.3.10")),
-        ];
+        let p = hops(&[Some("198.18.1.1"), None, Some("198.19.3.10")]);
         assert_eq!(describe_path(&p), "198.18.1.1 > * > 198.19.3.10");
         assert_eq!(describe_path(&[]), "no hops");
     }
 
     #[test]
     fn a_different_router_is_a_change_and_silence_is_not() {
-        let a = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.2.2")),
-            hop(3, Some("198.19.3.10")),
-        ];
-        let silent = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, None),
-            hop(3, Some("198.19.3.10")),
-        ];
-        let other = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.9.9")),
-            hop(3, Some("198.19.3.10")),
-        ];
-        let longer = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.9.9")),
-            hop(3, Some("198.18.2.2")),
-            hop(4, Some("198.19.3.10")),
-        ];
+        let a = hops(&[Some("198.18.1.1"), Some("198.18.2.2"), Some("198.19.3.10")]);
+        let silent = hops(&[Some("198.18.1.1"), None, Some("198.19.3.10")]);
+        let other = hops(&[Some("198.18.1.1"), Some("198.18.9.9"), Some("198.19.3.10")]);
+        let longer = hops(&[
+            Some("198.18.1.1"),
+            Some("198.18.9.9"),
+            Some("198.18.2.2"),
+            Some("198.19.3.10"),
+        ]);
         let dst = Some(ip("198.19.3.10"));
         assert!(!path_changed(dst, &a, true, &a, true));
         assert!(!path_changed(dst, &a, true, &silent, true));
@@ -178,11 +162,7 @@ mod tests {
 
     #[test]
     fn the_cause_names_where_the_path_stops() {
-        let hops = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.2.2")),
-            hop(3, None),
-        ];
+        let hops = hops(&[Some("198.18.1.1"), Some("198.18.2.2"), None]);
         let e = Evidence {
             gateway: Some(Gateway::Via(ip("198.18.1.1"))),
             hops: Some(&hops),
@@ -245,12 +225,8 @@ mod tests {
     #[test]
     fn a_hop_not_asked_is_no_path_change() {
         let dst = Some(ip("198.19.3.10"));
-        let old = [
-            hop(1, Some("198.18.1.1")),
-            hop(2, Some("198.18.2.2")),
-            hop(3, Some("198.19.3.10")),
-        ];
-        let mut new = old;
+        let old = hops(&[Some("198.18.1.1"), Some("198.18.2.2"), Some("198.19.3.10")]);
+        let mut new = old.clone();
         new[0] = Hop {
             inferred: true,
             ..hop(1, Some("198.18.9.1"))

@@ -122,6 +122,19 @@ mod tests {
         ]
     }
 
+    /// [`merge`] of the path to [`DST`] traced at `t0` with `new`, five
+    /// seconds on.
+    fn merge_five_seconds_on(old: &[Hop], t0: Timestamp, new: &Path) -> Vec<Hop> {
+        merge(
+            Some(ip(DST)),
+            old,
+            t0,
+            new,
+            t0.add(Duration::from_secs(5)),
+            CYCLE,
+        )
+    }
+
     #[test]
     fn a_hop_missing_now_but_seen_within_the_cycle_stays_with_when() {
         let t0 = Timestamp(1_000_000);
@@ -165,14 +178,7 @@ mod tests {
         let old = via_r1_r2();
         // Down now, and r2's ration spent: only r1 answered.
         let new = path(vec![hop(1, Some("198.18.1.1"))], false);
-        let merged = merge(
-            Some(ip(DST)),
-            &old,
-            t0,
-            &new,
-            t0.add(Duration::from_secs(5)),
-            CYCLE,
-        );
+        let merged = merge_five_seconds_on(&old, t0, &new);
         let addrs: Vec<_> = merged.iter().map(|h| h.addr).collect();
         assert_eq!(
             addrs,
@@ -190,14 +196,7 @@ mod tests {
             hop(3, Some("198.18.6.2")),
         ];
         let new = path(vec![hop(1, None), hop(2, Some(DST))], true);
-        let merged = merge(
-            Some(ip(DST)),
-            &old,
-            t0,
-            &new,
-            t0.add(Duration::from_secs(5)),
-            CYCLE,
-        );
+        let merged = merge_five_seconds_on(&old, t0, &new);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].addr, Some(ip("198.18.1.1")));
         assert_eq!(merged[1].addr, Some(ip(DST)));

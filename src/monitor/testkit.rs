@@ -23,6 +23,11 @@ pub fn hop(ttl: u8, addr: Option<&str>) -> Hop {
     Hop::new(Ttl(ttl), addr.map(ip), addr.map(|_| 1.0))
 }
 
+/// [`hop`]s at TTL 1, 2, ... for `addrs` in order.
+pub fn hops(addrs: &[Option<&str>]) -> Vec<Hop> {
+    (1..).zip(addrs).map(|(ttl, a)| hop(ttl, *a)).collect()
+}
+
 /// A path without an unreachable answer or ration limits.
 pub fn path(hops: Vec<Hop>, reached: bool) -> Path {
     Path {

@@ -318,17 +318,22 @@ mod tests {
     const R1: &str = "198.18.1.1";
     const R2: &str = "198.18.2.2";
 
+    /// Teaches `k` that `dst` answered at `at` through r1 and r2.
+    fn learn_through_r1_r2(k: &mut PathKnowledge, dst: &str, at: Instant) {
+        k.learn(
+            ip(dst),
+            &path(&[Some(R1), Some(R2), Some(dst)], true),
+            at,
+            CYCLE,
+        );
+    }
+
     #[test]
     fn a_trace_fills_the_stop_set_with_the_routers_before_each_hop() {
         let mut k = PathKnowledge::default();
         let t0 = Instant::now();
         let dst = ip("198.19.4.7");
-        k.learn(
-            dst,
-            &path(&[Some(R1), Some(R2), Some("198.19.4.7")], true),
-            t0,
-            CYCLE,
-        );
+        learn_through_r1_r2(&mut k, "198.19.4.7", t0);
         assert_eq!(
             k.prefix_before(Ttl(2), ip(R2), t0, CYCLE),
             Some(&[ip(R1)][..])
@@ -346,13 +351,7 @@ mod tests {
     fn a_copied_prefix_does_not_keep_the_stop_set_young() {
         let mut k = PathKnowledge::default();
         let t0 = Instant::now();
-        let dst = ip("198.19.4.7");
-        k.learn(
-            dst,
-            &path(&[Some(R1), Some(R2), Some("198.19.4.7")], true),
-            t0,
-            CYCLE,
-        );
+        learn_through_r1_r2(&mut k, "198.19.4.7", t0);
         // Later traces copy r1 from the stop set and ask r2 only.
         let mut copied = path(&[Some(R1), Some(R2), Some("198.19.4.8")], true);
         copied.hops[0].inferred = true;
@@ -363,12 +362,7 @@ mod tests {
         // trace goes back to r1.
         assert_eq!(k.prefix_before(Ttl(2), ip(R2), t0 + CYCLE, CYCLE), None);
         // Asked again in full: young again.
-        k.learn(
-            dst,
-            &path(&[Some(R1), Some(R2), Some("198.19.4.7")], true),
-            t0 + CYCLE,
-            CYCLE,
-        );
+        learn_through_r1_r2(&mut k, "198.19.4.7", t0 + CYCLE);
         assert!(k.prefix_before(Ttl(2), ip(R2), t0 + CYCLE, CYCLE).is_some());
     }
 
@@ -399,12 +393,7 @@ mod tests {
     fn a_new_target_expects_its_subnets_path() {
         let mut k = PathKnowledge::default();
         let t0 = Instant::now();
-        k.learn(
-            ip("198.19.4.7"),
-            &path(&[Some(R1), Some(R2), Some("198.19.4.7")], true),
-            t0,
-            CYCLE,
-        );
+        learn_through_r1_r2(&mut k, "198.19.4.7", t0);
         let e = k.expect(ip("198.19.4.99"), t0, CYCLE);
         assert_eq!(e.start_ttl(), Ttl(3));
         assert_eq!(e.router_at(Ttl(2)), Some(ip(R2)));
@@ -433,12 +422,7 @@ mod tests {
     fn a_silent_host_does_not_hide_its_subnets_live_path() {
         let mut k = PathKnowledge::default();
         let t0 = Instant::now();
-        k.learn(
-            ip("198.19.3.10"),
-            &path(&[Some(R1), Some(R2), Some("198.19.3.10")], true),
-            t0,
-            CYCLE,
-        );
+        learn_through_r1_r2(&mut k, "198.19.3.10", t0);
         k.learn(
             ip("198.19.3.20"),
             &path(&[Some(R1), None], false),

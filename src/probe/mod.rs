@@ -22,10 +22,13 @@ pub mod target;
 pub mod trace;
 pub mod wire;
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use futures::future::join_all;
 use serde::Serialize;
+use socket2::Socket;
 
 pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
@@ -117,6 +120,35 @@ impl ProbeResult {
             Some((last, routers)) if last.addr.is_some() && last.addr == self.ip => routers,
             _ => &self.hops,
         }
+    }
+}
+
+/// One family's sending socket, what it has in flight (`M`, shared with
+/// the receive task) and that task, which stops when this is dropped.
+struct FamilySockets<M> {
+    send: Arc<Socket>,
+    in_flight: M,
+    receiver: tokio::task::JoinHandle<()>,
+}
+
+impl<M: Clone> FamilySockets<M> {
+    /// Spawn `receive` on a handle to `in_flight`.
+    fn start<F>(send: Arc<Socket>, in_flight: M, receive: impl FnOnce(M) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let receiver = tokio::spawn(receive(in_flight.clone()));
+        FamilySockets {
+            send,
+            in_flight,
+            receiver,
+        }
+    }
+}
+
+impl<M> Drop for FamilySockets<M> {
+    fn drop(&mut self) {
+        self.receiver.abort();
     }
 }
 

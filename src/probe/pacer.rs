@@ -141,13 +141,19 @@ mod tests {
         assert_eq!(pacer.reserve(much_later), much_later - MAX_CATCH_UP);
     }
 
-    #[test]
-    fn idle_time_is_not_banked_into_a_burst() {
-        let mut pacer = Pacer::new(10);
+    /// A pacer at `per_second` that sent one packet at `t0` and went idle.
+    fn idle_after_one_packet(per_second: u32) -> (Pacer, Instant) {
+        let mut pacer = Pacer::new(per_second);
         let t0 = Instant::now();
         pacer.reserve(t0);
         pacer.sent(t0);
         pacer.idle();
+        (pacer, t0)
+    }
+
+    #[test]
+    fn idle_time_is_not_banked_into_a_burst() {
+        let (mut pacer, t0) = idle_after_one_packet(10);
         let later = t0 + Duration::from_secs(5);
         assert_eq!(pacer.reserve(later), later);
         assert_eq!(pacer.reserve(later), later + 100 * MS);
@@ -155,11 +161,7 @@ mod tests {
 
     #[test]
     fn a_short_idle_spell_still_keeps_a_full_gap() {
-        let mut pacer = Pacer::new(100);
-        let t0 = Instant::now();
-        pacer.reserve(t0);
-        pacer.sent(t0);
-        pacer.idle();
+        let (mut pacer, t0) = idle_after_one_packet(100);
         // The next packet is ready 5 ms later: it waits for the full 10 ms.
         assert_eq!(pacer.reserve(t0 + 5 * MS) - t0, 10 * MS);
     }

@@ -18,13 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use socket2::Socket;
 use tokio::sync::oneshot;
 
 use super::sender::{Outgoing, PacedSender};
 use super::stats::{RttSummary, Status};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PingSocketKind, PrivilegeError};
 use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
+use super::FamilySockets;
 use crate::lock::lock;
 
 /// Echo data of every request after its token; recognisable in a capture.
@@ -87,17 +87,7 @@ struct Answer {
 }
 
 /// One family's sockets, its requests in flight and its receive task.
-struct EchoSockets {
-    send: Arc<Socket>,
-    waiting: Waiting,
-    receiver: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for EchoSockets {
-    fn drop(&mut self) {
-        self.receiver.abort();
-    }
-}
+type EchoSockets = FamilySockets<Waiting>;
 
 impl Pinger {
     /// Open the sockets of each family: raw where CAP_NET_RAW allows it,
@@ -186,13 +176,11 @@ impl EchoSockets {
         // The kernel picks the identifier of a ping socket and delivers it
         // only the replies that carry it; a raw socket sees everyone's.
         let ident = (receive.kind() == PingSocketKind::Raw).then_some(ident);
-        let waiting = Waiting::default();
-        let receiver = tokio::spawn(receive_loop(receive, ident, waiting.clone()));
-        Ok(EchoSockets {
-            send: Arc::new(send),
-            waiting,
-            receiver,
-        })
+        Ok(EchoSockets::start(
+            Arc::new(send),
+            Waiting::default(),
+            |waiting| receive_loop(receive, ident, waiting),
+        ))
     }
 
     /// One echo request: `Ok(None)` when nothing came back in time,
@@ -209,7 +197,7 @@ impl EchoSockets {
         // Registered before the send: on loopback the reply is queued
         // before `sendto` even returns.
         let token = tokens.of(dst, id);
-        let _waiting = WaitGuard::register(&self.waiting, (dst, id.seq), token, tx);
+        let _waiting = WaitGuard::register(&self.in_flight, (dst, id.seq), token, tx);
         let data = tokens.payload(dst, id, PING_PAYLOAD);
         let packet = match dst {
             IpAddr::V4(_) => wire::emit_echo_v4(id, &data),

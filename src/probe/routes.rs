@@ -258,23 +258,21 @@ ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000
         );
     }
 
+    /// Each of `addrs` is reached directly on the lab's routes.
+    fn assert_direct(addrs: &[&str]) {
+        for a in addrs {
+            assert_eq!(lab().gateway_for(ip(a)), Some(Gateway::Direct), "{a}");
+        }
+    }
+
     #[test]
     fn on_link_is_direct() {
-        assert_eq!(lab().gateway_for(ip("198.18.1.1")), Some(Gateway::Direct));
-        assert_eq!(
-            lab().gateway_for(ip("2001:db8:1::1")),
-            Some(Gateway::Direct)
-        );
+        assert_direct(&["198.18.1.1", "2001:db8:1::1"]);
     }
 
     #[test]
     fn loopback_and_own_address_are_direct() {
-        assert_eq!(lab().gateway_for(ip("127.0.0.9")), Some(Gateway::Direct));
-        assert_eq!(lab().gateway_for(ip("::1")), Some(Gateway::Direct));
-        assert_eq!(
-            lab().gateway_for(ip("2001:db8:1::2")),
-            Some(Gateway::Direct)
-        );
+        assert_direct(&["127.0.0.9", "::1", "2001:db8:1::2"]);
     }
 
     #[test]

@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use socket2::Socket;
 use tokio::sync::{mpsc, watch};
 
 use super::answers::{Answers, Heard};
@@ -38,6 +37,7 @@ use super::knowledge::{self, KnownPath, PathKnowledge};
 use super::sender::{Outgoing, PacedSender};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
 use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
+use super::FamilySockets;
 use crate::clock::Timestamp;
 use crate::lock::lock;
 
@@ -167,17 +167,7 @@ struct Pending {
 type PendingMap = Arc<Mutex<HashMap<ProbeId, Pending>>>;
 
 /// One family's sockets, its probes in flight and its receive task.
-struct FamilyTracer {
-    send: Arc<Socket>,
-    pending: PendingMap,
-    receiver: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FamilyTracer {
-    fn drop(&mut self) {
-        self.receiver.abort();
-    }
-}
+type FamilyTracer = FamilySockets<PendingMap>;
 
 /// What every trace of the process shares: the routers' rations and what
 /// earlier traces learnt.
@@ -276,7 +266,7 @@ impl Tracer {
             tx,
             rx,
             sent: ProbesInFlight {
-                pending: &family.pending,
+                pending: &family.in_flight,
                 ids: Vec::new(),
             },
             first_send: true,
@@ -600,7 +590,7 @@ impl TraceRun<'_> {
         };
         // Registered before the send: an answer can be queued before
         // `sendto` even returns.
-        lock(&self.family.pending).insert(
+        lock(&self.family.in_flight).insert(
             id,
             Pending {
                 dst,
@@ -727,13 +717,11 @@ impl FamilyTracer {
         let receive = IcmpSocket::open_raw(family)?;
         receive.filter_echo_replies(EchoReplies::Except(ping_ident));
         let send = Arc::new(sys::open_raw_sender(family)?);
-        let pending: PendingMap = Arc::default();
-        let receiver = tokio::spawn(receive_loop(receive, pending.clone()));
-        Ok(FamilyTracer {
+        Ok(FamilyTracer::start(
             send,
-            pending,
-            receiver,
-        })
+            PendingMap::default(),
+            |pending| receive_loop(receive, pending),
+        ))
     }
 }
 

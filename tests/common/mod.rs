@@ -123,6 +123,15 @@ fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lab.sh")
 }
 
+/// Panics with `what` and the command's stderr unless it exited 0.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Stdout as JSON, with stderr in the panic message if it is not.
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -133,6 +142,16 @@ pub fn json(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// The `addr` of every entry in the `targets` array of `check --json`.
+pub fn target_addrs(v: &serde_json::Value) -> Vec<&str> {
+    v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["addr"].as_str().unwrap())
+        .collect()
 }
 
 /// The hop addresses (`null` as "*") of one probe result.
@@ -219,11 +238,7 @@ impl Netns {
             "-w",
             &format!("net.ipv4.ping_group_range={range}"),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, "sysctl net.ipv4.ping_group_range");
     }
 }
 

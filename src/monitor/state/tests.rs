@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::leds::{patterns, LedInputs, LedPattern, LedView};
-use crate::monitor::testkit::{hop, ip, list, routes};
+use crate::monitor::testkit::{hop, hops, ip, list, routes};
 use crate::probe::{RttSummary, Ttl};
 
 /// What the LEDs show for a snapshot right after its round.
@@ -129,17 +129,13 @@ fn going_down_is_one_event_with_the_cause() {
 #[test]
 fn a_new_router_on_the_way_is_a_path_event() {
     let mut s = state();
-    let before = vec![
-        hop(1, Some("198.18.1.1")),
-        hop(2, Some("198.18.2.2")),
-        hop(3, Some("198.19.3.10")),
-    ];
-    let after = vec![
-        hop(1, Some("198.18.1.1")),
-        hop(2, Some("198.18.5.2")),
-        hop(3, Some("198.18.2.2")),
-        hop(4, Some("198.19.3.10")),
-    ];
+    let before = hops(&[Some("198.18.1.1"), Some("198.18.2.2"), Some("198.19.3.10")]);
+    let after = hops(&[
+        Some("198.18.1.1"),
+        Some("198.18.5.2"),
+        Some("198.18.2.2"),
+        Some("198.19.3.10"),
+    ]);
     round(
         &mut s,
         vec![obs("198.19.3.10", 1, 3, Some(before.clone()))],
@@ -157,16 +153,8 @@ fn a_new_router_on_the_way_is_a_path_event() {
 #[test]
 fn a_router_silent_this_time_stays_marked_and_is_no_path_event() {
     let mut s = state();
-    let full = vec![
-        hop(1, Some("198.18.1.1")),
-        hop(2, Some("198.18.2.2")),
-        hop(3, Some("198.19.3.10")),
-    ];
-    let r2_spent = vec![
-        hop(1, Some("198.18.1.1")),
-        hop(2, None),
-        hop(3, Some("198.19.3.10")),
-    ];
+    let full = hops(&[Some("198.18.1.1"), Some("198.18.2.2"), Some("198.19.3.10")]);
+    let r2_spent = hops(&[Some("198.18.1.1"), None, Some("198.19.3.10")]);
     round(
         &mut s,
         vec![obs("198.19.3.10", 1_000, 3, Some(full))],

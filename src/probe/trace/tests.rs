@@ -49,16 +49,21 @@ fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<
 const ID: ProbeId = ProbeId { ident: 7, seq: 9 };
 const TOKEN: u64 = 0x5eed;
 
+/// An answer from `from` to the probe [`ID`] sent to `probe_dst`.
+fn reply_to_id(from: &str, kind: ReplyKind, probe_dst: &str, token: Option<u64>) -> Reply {
+    Reply {
+        from: ip(from),
+        kind,
+        probe: ID,
+        probe_dst: ip(probe_dst),
+        token,
+    }
+}
+
 #[tokio::test]
 async fn reply_is_matched_by_id_and_destination() {
     let (map, _rx) = pending_with("198.19.3.10", ID);
-    let reply = Reply {
-        from: ip("198.18.2.2"),
-        kind: ReplyKind::TimeExceeded,
-        probe: ID,
-        probe_dst: ip("198.19.3.10"),
-        token: None,
-    };
+    let reply = reply_to_id("198.18.2.2", ReplyKind::TimeExceeded, "198.19.3.10", None);
     let (_, answer) = match_reply(&map, &reply, Instant::now()).unwrap();
     assert_eq!(answer.ttl, Ttl(2));
     assert_eq!(answer.from, ip("198.18.2.2"));
@@ -69,13 +74,12 @@ async fn reply_is_matched_by_id_and_destination() {
 #[tokio::test]
 async fn reply_quoting_another_destination_is_ignored() {
     let (map, _rx) = pending_with("198.19.3.10", ID);
-    let reply = Reply {
-        from: ip("198.18.2.2"),
-        kind: ReplyKind::TimeExceeded,
-        probe: ID,
-        probe_dst: ip("198.19.3.11"),
-        token: Some(TOKEN),
-    };
+    let reply = reply_to_id(
+        "198.18.2.2",
+        ReplyKind::TimeExceeded,
+        "198.19.3.11",
+        Some(TOKEN),
+    );
     assert!(match_reply(&map, &reply, Instant::now()).is_none());
     assert_eq!(lock(&map).len(), 1, "the real answer can still come");
     let wrong_id = Reply {
@@ -89,13 +93,12 @@ async fn reply_quoting_another_destination_is_ignored() {
 #[tokio::test]
 async fn only_the_probes_own_token_answers_it() {
     let (map, _rx) = pending_with("198.19.3.10", ID);
-    let forged = Reply {
-        from: ip("198.19.3.10"),
-        kind: ReplyKind::EchoReply,
-        probe: ID,
-        probe_dst: ip("198.19.3.10"),
-        token: Some(TOKEN + 1),
-    };
+    let forged = reply_to_id(
+        "198.19.3.10",
+        ReplyKind::EchoReply,
+        "198.19.3.10",
+        Some(TOKEN + 1),
+    );
     assert!(match_reply(&map, &forged, Instant::now()).is_none());
     let tokenless = Reply {
         token: None,

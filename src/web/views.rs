@@ -804,26 +804,30 @@ mod tests {
 
     #[test]
     fn sorts_with_missing_values_last() {
-        assert_eq!(
-            keys("sort=rtt"),
-            ["198.18.0.1", "2001:db8::1", "198.18.0.9", "printer.lan"]
-        );
-        assert_eq!(
-            keys("sort=rtt&dir=desc"),
-            ["2001:db8::1", "198.18.0.1", "198.18.0.9", "printer.lan"]
-        );
-        assert_eq!(
-            keys("sort=status"),
-            ["198.18.0.9", "2001:db8::1", "198.18.0.1", "printer.lan"]
-        );
-        assert_eq!(
-            keys("sort=sno&dir=desc"),
-            ["printer.lan", "2001:db8::1", "198.18.0.9", "198.18.0.1"]
-        );
-        assert_eq!(
-            keys("sort=ip"),
-            ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"]
-        );
+        for (q, want) in [
+            (
+                "sort=rtt",
+                ["198.18.0.1", "2001:db8::1", "198.18.0.9", "printer.lan"],
+            ),
+            (
+                "sort=rtt&dir=desc",
+                ["2001:db8::1", "198.18.0.1", "198.18.0.9", "printer.lan"],
+            ),
+            (
+                "sort=status",
+                ["198.18.0.9", "2001:db8::1", "198.18.0.1", "printer.lan"],
+            ),
+            (
+                "sort=sno&dir=desc",
+                ["printer.lan", "2001:db8::1", "198.18.0.9", "198.18.0.1"],
+            ),
+            (
+                "sort=ip",
+                ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"],
+            ),
+        ] {
+            assert_eq!(keys(q), want, "{q}");
+        }
         assert_eq!(keys("sort=name")[..2], ["198.18.0.1", "2001:db8::1"]);
         for k in ["gateway", "routers", "updated", "loss", "uptime"] {
             assert_eq!(keys(&format!("sort={k}")).len(), 4, "{k}");

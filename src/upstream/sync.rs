@@ -614,6 +614,14 @@ mod tests {
                 .await
                 .unwrap_or_else(|_| panic!("never {what}: {:?}", self.status.borrow()))
         }
+        /// Wait until synced, then check that the server has `results`
+        /// and `events` and nothing is left queued.
+        async fn until_all_sent(&mut self, results: usize, events: usize) {
+            self.until("synced", synced).await;
+            assert_eq!(self.fake.count("results"), results);
+            assert_eq!(self.fake.count("events"), events);
+            assert_eq!(self.backlog(), 0);
+        }
         async fn stop(self) {
             self.stop.send_replace(true);
             tokio::time::timeout(Duration::from_secs(1), self.task)
@@ -631,10 +639,7 @@ mod tests {
     async fn drains_a_backlog_in_batches_in_one_go() {
         // 20 rounds of 30 results and an event: 620 rows, batches of 50.
         let mut r = rig(true, 20, 30, 50);
-        r.until("synced", synced).await;
-        assert_eq!(r.fake.count("results"), 600);
-        assert_eq!(r.fake.count("events"), 20);
-        assert_eq!(r.backlog(), 0);
+        r.until_all_sent(600, 20).await;
         // 13 batches; events ride along in their own insert.
         assert!(r.fake.with().inserts >= 13, "{}", r.fake.with().inserts);
         let board = r.fake.with().docs["boards"]["b1"].clone();
@@ -670,10 +675,7 @@ mod tests {
         lock(&r.store).write_round(&round(4, 10)).unwrap();
         r.snap.send_replace(snapshot(4));
         r.fake.with().up = true;
-        r.until("synced", synced).await;
-        assert_eq!(r.fake.count("results"), 40);
-        assert_eq!(r.fake.count("events"), 4);
-        assert_eq!(r.backlog(), 0);
+        r.until_all_sent(40, 4).await;
         r.stop().await;
     }
 
@@ -691,10 +693,7 @@ mod tests {
         // The server has the results, the board still queues them.
         assert_eq!(r.fake.count("results"), 10);
         assert_eq!(r.backlog(), 11);
-        r.until("synced", synced).await;
-        assert_eq!(r.fake.count("results"), 10);
-        assert_eq!(r.fake.count("events"), 1);
-        assert_eq!(r.backlog(), 0);
+        r.until_all_sent(10, 1).await;
         r.stop().await;
     }
 

@@ -614,6 +614,11 @@ mod tests {
                 .await
                 .unwrap_or_else(|_| panic!("never {what}: {:?}", self.status.borrow()))
         }
+        /// What the monitor does after round `n`: write it, publish it.
+        fn new_round(&self, n: u64, targets: usize) {
+            lock(&self.store).write_round(&round(n, targets)).unwrap();
+            self.snap.send_replace(snapshot(n));
+        }
         /// Wait until synced, then check that the server has `results`
         /// and `events` and nothing is left queued.
         async fn until_all_sent(&mut self, results: usize, events: usize) {
@@ -672,8 +677,7 @@ mod tests {
 
         // New rounds during the backoff do not cut it short, and rows
         // keep queueing.
-        lock(&r.store).write_round(&round(4, 10)).unwrap();
-        r.snap.send_replace(snapshot(4));
+        r.new_round(4, 10);
         r.fake.with().up = true;
         r.until_all_sent(40, 4).await;
         r.stop().await;
@@ -683,9 +687,8 @@ mod tests {
     async fn a_lost_acknowledgement_is_resent_without_doubling() {
         let mut r = rig(true, 0, 0, 500);
         r.until("synced", synced).await;
-        lock(&r.store).write_round(&round(1, 10)).unwrap();
         r.fake.with().lose_next_ack = true;
-        r.snap.send_replace(snapshot(1));
+        r.new_round(1, 10);
         r.until("unreachable", |v| {
             matches!(v, UpstreamView::Unreachable { .. })
         })
@@ -709,8 +712,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         assert_eq!(r.fake.with().inserts, inserts);
-        lock(&r.store).write_round(&round(2, 2)).unwrap();
-        r.snap.send_replace(snapshot(2));
+        r.new_round(2, 2);
         tokio::time::sleep(Duration::from_secs(1)).await;
         r.until("synced", synced).await;
         assert_eq!(r.fake.count("results"), 4);

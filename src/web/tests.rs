@@ -182,6 +182,20 @@ async fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path, "", b"").await
 }
 
+/// An admin upload of `body` as `t.csv`, with `extra` headers.
+async fn upload_t_csv(addr: SocketAddr, extra: &str, body: &[u8]) -> Reply {
+    request(addr, "POST", "/admin/targets?filename=t.csv", extra, body).await
+}
+
+/// The reply to a spawned request, which must come within `secs`
+/// (`what` says what not getting it means).
+async fn reply_within(secs: u64, what: &str, spawned: JoinHandle<Reply>) -> Reply {
+    tokio::time::timeout(Duration::from_secs(secs), spawned)
+        .await
+        .expect(what)
+        .expect("task")
+}
+
 fn bearer(token: &str) -> String {
     format!("Authorization: Bearer {token}\r\n")
 }
@@ -475,14 +489,7 @@ async fn admin_upload_replaces_or_reports_problems() {
 
     // Announced too large: refused before reading.
     let big = vec![b'x'; 2048];
-    let r = request(
-        srv.addr,
-        "POST",
-        "/admin/targets?filename=t.csv",
-        &auth,
-        &big,
-    )
-    .await;
+    let r = upload_t_csv(srv.addr, &auth, &big).await;
     assert_eq!(r.status, 413, "{}", r.body);
 
     // Chunked, so only Limited notices.
@@ -501,25 +508,11 @@ async fn admin_upload_replaces_or_reports_problems() {
 
     let r = request(srv.addr, "POST", "/admin/targets", &auth, b"good").await;
     assert_eq!(r.status, 400, "no file name: {}", r.body);
-    let r = request(
-        srv.addr,
-        "POST",
-        "/admin/targets?filename=t.csv",
-        &auth,
-        b"",
-    )
-    .await;
+    let r = upload_t_csv(srv.addr, &auth, b"").await;
     assert_eq!(r.status, 400, "empty body: {}", r.body);
 
     // Wrong token: nothing reaches the monitor.
-    let r = request(
-        srv.addr,
-        "POST",
-        "/admin/targets?filename=t.csv",
-        &bearer("x"),
-        b"good",
-    )
-    .await;
+    let r = upload_t_csv(srv.addr, &bearer("x"), b"good").await;
     assert_eq!(r.status, 401);
 
     let seen = srv.seen.lock().expect("lock").clone();
@@ -571,10 +564,7 @@ async fn connection_cap_holds_new_connections_back() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!second.is_finished(), "served past the connection cap");
     drop(hog);
-    let r = tokio::time::timeout(Duration::from_secs(5), second)
-        .await
-        .expect("served once the hog left")
-        .expect("task");
+    let r = reply_within(5, "served once the hog left", second).await;
     assert_eq!(r.status, 200);
 }
 
@@ -594,10 +584,7 @@ async fn many_clients_at_once_are_all_served_within_the_cap() {
         })
         .collect();
     for c in clients {
-        let r = tokio::time::timeout(Duration::from_secs(20), c)
-            .await
-            .expect("served")
-            .expect("task");
+        let r = reply_within(20, "served", c).await;
         assert_eq!(r.status, 200);
     }
 }

@@ -120,6 +120,16 @@ async fn start() -> TestServer {
     start_with(Some(TOKEN), Limits::default(), FakeHistory::with_data()).await
 }
 
+/// A server without admin or history that serves at most
+/// `max_connections` connections at once.
+async fn start_capped(max_connections: usize) -> TestServer {
+    let limits = Limits {
+        max_connections,
+        ..Limits::default()
+    };
+    start_with(None, limits, FakeHistory::default()).await
+}
+
 /// Send raw bytes, read until the server closes, parse the response.
 /// Blocking std sockets on the blocking pool: tokio's `io-util` is not a
 /// feature this crate needs otherwise.
@@ -552,11 +562,7 @@ async fn slow_headers_are_cut_off() {
 
 #[tokio::test]
 async fn connection_cap_holds_new_connections_back() {
-    let limits = Limits {
-        max_connections: 1,
-        ..Limits::default()
-    };
-    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let srv = start_capped(1).await;
     let hog = TcpStream::connect(srv.addr).await.expect("connect");
     // Let the server accept the hog first.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -570,11 +576,7 @@ async fn connection_cap_holds_new_connections_back() {
 
 #[tokio::test]
 async fn many_clients_at_once_are_all_served_within_the_cap() {
-    let limits = Limits {
-        max_connections: 4,
-        ..Limits::default()
-    };
-    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let srv = start_capped(4).await;
     // Ten times the cap, all at once: the ones over it wait their turn
     // instead of being refused.
     let clients: Vec<_> = (0..40)

@@ -128,17 +128,20 @@ impl MongoFleet {
         Ok(self.database().await?.collection(name))
     }
 
-    /// Every document of a cursor, or why the server could not give them.
-    async fn read_all(
+    /// Every document of a cursor that `parse` understands (the rest are
+    /// skipped), or why the server could not give them.
+    async fn read_all<T>(
         &self,
         op: &'static str,
         cursor: mongodb::error::Result<mongodb::Cursor<Document>>,
-    ) -> Result<Vec<Document>, FleetError> {
-        cursor
+        parse: fn(&Document) -> Option<T>,
+    ) -> Result<Vec<T>, FleetError> {
+        let docs: Vec<Document> = cursor
             .map_err(|e| self.unavailable(op, &e))?
             .try_collect()
             .await
-            .map_err(|e| self.unavailable(op, &e))
+            .map_err(|e| self.unavailable(op, &e))?;
+        Ok(docs.iter().filter_map(parse).collect())
     }
 
     async fn find_boards(&self, filter: Document) -> Result<Vec<Board>, FleetError> {
@@ -149,8 +152,7 @@ impl MongoFleet {
             .find(filter)
             .max_time(QUERY_TIME_LIMIT)
             .await;
-        let docs = self.read_all(op, cursor).await?;
-        Ok(docs.iter().filter_map(Board::from_doc).collect())
+        self.read_all(op, cursor, Board::from_doc).await
     }
 }
 
@@ -208,8 +210,7 @@ impl FleetSource for MongoFleet {
                 .limit(limit)
                 .max_time(QUERY_TIME_LIMIT)
                 .await;
-            let docs = self.read_all(op, cursor).await?;
-            Ok(docs.iter().filter_map(Event::from_doc).collect())
+            self.read_all(op, cursor, Event::from_doc).await
         })
     }
 
@@ -228,8 +229,7 @@ impl FleetSource for MongoFleet {
                 // instead of running on after the request gave up.
                 .max_time(QUERY_TIME_LIMIT)
                 .await;
-            let docs = self.read_all(op, cursor).await?;
-            Ok(docs.iter().filter_map(AvailabilityRow::from_doc).collect())
+            self.read_all(op, cursor, AvailabilityRow::from_doc).await
         })
     }
 }

@@ -91,6 +91,16 @@ fn availability_cell(row: Option<&AvailabilityRow>) -> Markup {
     }
 }
 
+/// A fleet page: `body` and the footer in the shared frame, refreshing
+/// itself at `self_url` every `refresh` seconds.
+fn page(ctx: &Context<'_>, title: &str, refresh: u64, self_url: &str, body: Markup) -> Markup {
+    layout(
+        title,
+        Some((refresh, self_url)),
+        html! { (body) (footer(ctx)) },
+    )
+}
+
 fn footer(ctx: &Context<'_>) -> Markup {
     html! {
         footer {
@@ -220,9 +230,8 @@ pub fn index(ctx: &Context<'_>, boards: Result<&[Board], &FleetError>) -> Markup
                 (targets_table(list, ctx.now))
             }
         }
-        (footer(ctx))
     };
-    layout("edgeprobe fleet", Some((REFRESH_SECS, "/")), body)
+    page(ctx, "edgeprobe fleet", REFRESH_SECS, "/", body)
 }
 
 fn board_targets_table(b: &Board, now: Timestamp) -> Markup {
@@ -353,12 +362,13 @@ pub fn board_page(ctx: &Context<'_>, b: &Board, events: Result<&[Event], &FleetE
                 }
             }
         }
-        (footer(ctx))
     };
     let refresh = interval.map_or(REFRESH_SECS, refresh_secs);
-    layout(
+    page(
+        ctx,
         &format!("edgeprobe {}", b.id),
-        Some((refresh, &self_url)),
+        refresh,
+        &self_url,
         body,
     )
 }
@@ -369,11 +379,12 @@ pub fn board_unavailable(ctx: &Context<'_>, id: &str, e: &FleetError) -> Markup 
     let body = html! {
         header.top { (back_link()) h1 { (id) } }
         main { (unavailable(e)) }
-        (footer(ctx))
     };
-    layout(
+    page(
+        ctx,
         &format!("edgeprobe {id}"),
-        Some((REFRESH_SECS, &self_url)),
+        REFRESH_SECS,
+        &self_url,
         body,
     )
 }
@@ -445,11 +456,12 @@ pub fn target_page(
             }
             p.sub { a href={ "/api/v1" (self_url) } { "This page as JSON" } }
         }
-        (footer(ctx))
     };
-    layout(
+    page(
+        ctx,
         &format!("{target} across the fleet"),
-        Some((REFRESH_SECS, &self_url)),
+        REFRESH_SECS,
+        &self_url,
         body,
     )
 }
@@ -515,11 +527,12 @@ pub fn availability_page(
             }
             p.sub { a href={ "/api/v1/availability?window=" (window.as_str()) } { "This table as JSON" } }
         }
-        (footer(ctx))
     };
-    layout(
+    page(
+        ctx,
         &format!("edgeprobe availability {}", window.label()),
-        Some((REFRESH_SECS * 2, &self_url)),
+        REFRESH_SECS * 2,
+        &self_url,
         body,
     )
 }

@@ -64,31 +64,17 @@ impl CentralArgs {
 
 /// Serve the fleet dashboard until SIGTERM or Ctrl-C.
 pub fn run(args: &CentralArgs) -> u8 {
-    let uri = match args.uri() {
-        Ok(u) => u,
+    let fleet = args.uri().and_then(|uri| {
+        let settings = MongoSettings {
+            database: args.database.clone(),
+            ..MongoSettings::new(uri)
+        };
+        MongoFleet::new(&settings).map_err(|e| e.to_string())
+    });
+    match fleet {
+        Ok(fleet) => super::serve_until_done("central: ", serve(fleet, args)),
         Err(e) => {
             eprintln!("edgeprobe: central: {e}");
-            return exit::UNUSABLE;
-        }
-    };
-    let settings = MongoSettings {
-        database: args.database.clone(),
-        ..MongoSettings::new(uri)
-    };
-    let fleet = match MongoFleet::new(&settings) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("edgeprobe: central: {e}");
-            return exit::UNUSABLE;
-        }
-    };
-    let Some(runtime) = super::runtime() else {
-        return exit::UNUSABLE;
-    };
-    match runtime.block_on(serve(fleet, args)) {
-        Ok(()) => exit::OK,
-        Err(why) => {
-            eprintln!("edgeprobe: central: {why}");
             exit::UNUSABLE
         }
     }

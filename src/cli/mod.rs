@@ -89,6 +89,25 @@ pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// Run a long-lived command (`run`, `central`) on [`runtime`]: `OK` when
+/// it stops cleanly, `UNUSABLE` (after saying why, behind `label`) when it
+/// fails or the runtime cannot start.
+pub(crate) fn serve_until_done(
+    label: &str,
+    service: impl std::future::Future<Output = Result<(), String>>,
+) -> u8 {
+    let Some(runtime) = runtime() else {
+        return exit::UNUSABLE;
+    };
+    match runtime.block_on(service) {
+        Ok(()) => exit::OK,
+        Err(why) => {
+            eprintln!("edgeprobe: {label}{why}");
+            exit::UNUSABLE
+        }
+    }
+}
+
 /// The `--config` file, or the defaults without one; `Err` (after saying
 /// why) when it cannot be read or parsed.
 pub(crate) fn read_config(path: Option<&std::path::Path>) -> Result<crate::config::FileConfig, u8> {

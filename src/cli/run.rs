@@ -128,16 +128,7 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::UNUSABLE;
         }
     };
-    let Some(runtime) = super::runtime() else {
-        return exit::UNUSABLE;
-    };
-    match runtime.block_on(monitor(config)) {
-        Ok(()) => exit::OK,
-        Err(why) => {
-            eprintln!("edgeprobe: {why}");
-            exit::UNUSABLE
-        }
-    }
+    super::serve_until_done("", monitor(config))
 }
 
 async fn monitor(config: Config) -> Result<(), String> {

@@ -85,35 +85,22 @@ mod tests {
         }
         let exact = [("/home", R::Home), ("/", R::Home)];
         let keyed: [Keyed<'_, 'static, R<'static>>; 2] = [("/api/things/", thing), ("/", thing)];
-        assert_eq!(
-            lookup("/", R::Page, &exact, &keyed, false),
-            Some(R::Page(Shared::Index))
-        );
-        assert_eq!(
-            lookup(STYLE_PATH, R::Page, &exact, &keyed, false),
-            Some(R::Page(Shared::Style))
-        );
-        assert_eq!(
-            lookup("/home", R::Page, &exact, &keyed, false),
-            Some(R::Home)
-        );
-        assert_eq!(
-            lookup("/api/things/a%20b", R::Page, &exact, &keyed, false),
-            Some(R::Thing("a%20b"))
-        );
-        assert_eq!(
-            lookup("/x", R::Page, &exact, &keyed, false),
-            Some(R::Thing("x"))
-        );
-        assert_eq!(
-            lookup("/api/things/", R::Page, &exact, &keyed, false),
-            Some(R::Thing("api/things/"))
-        );
-        assert_eq!(
-            lookup("/api/things/", R::Page, &exact, &keyed, true),
-            Some(R::Thing(""))
-        );
-        assert_eq!(lookup("nothing", R::Page, &exact, &keyed, true), None);
+        for (path, empty_keys, want) in [
+            ("/", false, Some(R::Page(Shared::Index))),
+            (STYLE_PATH, false, Some(R::Page(Shared::Style))),
+            ("/home", false, Some(R::Home)),
+            ("/api/things/a%20b", false, Some(R::Thing("a%20b"))),
+            ("/x", false, Some(R::Thing("x"))),
+            ("/api/things/", false, Some(R::Thing("api/things/"))),
+            ("/api/things/", true, Some(R::Thing(""))),
+            ("nothing", true, None),
+        ] {
+            assert_eq!(
+                lookup(path, R::Page, &exact, &keyed, empty_keys),
+                want,
+                "{path} {empty_keys}"
+            );
+        }
         assert!(is_api("/api/v1/status") && !is_api("/apix"));
         assert!(is_read(&Method::HEAD) && !is_read(&Method::POST));
     }

@@ -98,6 +98,14 @@ pub(super) fn open(dir: &Path) -> Store {
     store
 }
 
+/// A store as [`open`] has it, in a new temporary folder that lasts as
+/// long as the returned guard.
+pub(super) fn fresh() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    (dir, store)
+}
+
 pub(super) fn count(store: &Store, table: &str) -> u64 {
     store
         .conn()

@@ -404,8 +404,7 @@ mod tests {
 
     #[test]
     fn uptime_windows_from_rollups() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = targets(2);
         let at = |n: u64, ts: i64, s: Status| RoundRecord {
             results: vec![result(&keys[0], n, ts, s)],
@@ -450,8 +449,7 @@ mod tests {
 
     #[test]
     fn uptimes_for_ten_thousand_targets() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = targets(10_000);
         for n in 0..3u64 {
             let ts = NOW - 20 * H + n as i64 * 10 * H;

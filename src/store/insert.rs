@@ -249,8 +249,7 @@ mod tests {
 
     #[test]
     fn a_round_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         assert_eq!(store.last_round().unwrap(), None);
         let keys = targets(3);
         let mut r = round(7, NOW, &keys, Status::Working);
@@ -292,8 +291,7 @@ mod tests {
 
     #[test]
     fn labels_are_the_latest_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = targets(1);
         store
             .write_round(&round(1, NOW, &keys, Status::Working))
@@ -310,8 +308,7 @@ mod tests {
 
     #[test]
     fn a_failing_round_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = targets(2);
         store
             .write_round(&round(1, NOW, &keys[..1], Status::Working))
@@ -347,8 +344,7 @@ mod tests {
     /// page accounting sees them.
     #[test]
     fn bytes_per_round() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = targets(1000);
         let used = |s: &Store| {
             s.conn()

@@ -169,8 +169,7 @@ mod tests {
 
     #[test]
     fn outbox_batches_come_oldest_first_with_their_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = targets(2);
         let r1 = round(1, NOW, &keys, Status::Working);
         let r2 = round(2, NOW + 60_000, &keys, Status::NotWorking);
@@ -244,8 +243,7 @@ mod tests {
 
     #[test]
     fn an_event_without_a_target_reads_back_from_the_outbox() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let e = EventRecord {
             kind: EventKind::Targets,
             detail: "loaded 3 targets\u{7}\n from x.csv".into(),

@@ -272,8 +272,7 @@ mod tests {
 
     #[test]
     fn recreating_starts_afresh_and_readers_follow() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = open(dir.path());
+        let (_dir, mut store) = fresh();
         let keys = vec!["127.0.0.1".to_string()];
         store
             .write_round(&round(1, NOW, &keys, Status::Working))

@@ -614,6 +614,19 @@ mod tests {
                 .await
                 .unwrap_or_else(|_| panic!("never {what}: {:?}", self.status.borrow()))
         }
+        /// What the monitor does after round `n`: write it, publish it.
+        fn new_round(&self, n: u64, targets: usize) {
+            lock(&self.store).write_round(&round(n, targets)).unwrap();
+            self.snap.send_replace(snapshot(n));
+        }
+        /// Wait until synced, then check that the server has `results`
+        /// and `events` and nothing is left queued.
+        async fn until_all_sent(&mut self, results: usize, events: usize) {
+            self.until("synced", synced).await;
+            assert_eq!(self.fake.count("results"), results);
+            assert_eq!(self.fake.count("events"), events);
+            assert_eq!(self.backlog(), 0);
+        }
         async fn stop(self) {
             self.stop.send_replace(true);
             tokio::time::timeout(Duration::from_secs(1), self.task)
@@ -631,10 +644,7 @@ mod tests {
     async fn drains_a_backlog_in_batches_in_one_go() {
         // 20 rounds of 30 results and an event: 620 rows, batches of 50.
         let mut r = rig(true, 20, 30, 50);
-        r.until("synced", synced).await;
-        assert_eq!(r.fake.count("results"), 600);
-        assert_eq!(r.fake.count("events"), 20);
-        assert_eq!(r.backlog(), 0);
+        r.until_all_sent(600, 20).await;
         // 13 batches; events ride along in their own insert.
         assert!(r.fake.with().inserts >= 13, "{}", r.fake.with().inserts);
         let board = r.fake.with().docs["boards"]["b1"].clone();
@@ -667,13 +677,9 @@ mod tests {
 
         // New rounds during the backoff do not cut it short, and rows
         // keep queueing.
-        lock(&r.store).write_round(&round(4, 10)).unwrap();
-        r.snap.send_replace(snapshot(4));
+        r.new_round(4, 10);
         r.fake.with().up = true;
-        r.until("synced", synced).await;
-        assert_eq!(r.fake.count("results"), 40);
-        assert_eq!(r.fake.count("events"), 4);
-        assert_eq!(r.backlog(), 0);
+        r.until_all_sent(40, 4).await;
         r.stop().await;
     }
 
@@ -681,9 +687,8 @@ mod tests {
     async fn a_lost_acknowledgement_is_resent_without_doubling() {
         let mut r = rig(true, 0, 0, 500);
         r.until("synced", synced).await;
-        lock(&r.store).write_round(&round(1, 10)).unwrap();
         r.fake.with().lose_next_ack = true;
-        r.snap.send_replace(snapshot(1));
+        r.new_round(1, 10);
         r.until("unreachable", |v| {
             matches!(v, UpstreamView::Unreachable { .. })
         })
@@ -691,10 +696,7 @@ mod tests {
         // The server has the results, the board still queues them.
         assert_eq!(r.fake.count("results"), 10);
         assert_eq!(r.backlog(), 11);
-        r.until("synced", synced).await;
-        assert_eq!(r.fake.count("results"), 10);
-        assert_eq!(r.fake.count("events"), 1);
-        assert_eq!(r.backlog(), 0);
+        r.until_all_sent(10, 1).await;
         r.stop().await;
     }
 
@@ -710,8 +712,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         assert_eq!(r.fake.with().inserts, inserts);
-        lock(&r.store).write_round(&round(2, 2)).unwrap();
-        r.snap.send_replace(snapshot(2));
+        r.new_round(2, 2);
         tokio::time::sleep(Duration::from_secs(1)).await;
         r.until("synced", synced).await;
         assert_eq!(r.fake.count("results"), 4);

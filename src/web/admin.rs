@@ -118,25 +118,22 @@ mod tests {
 
     #[test]
     fn bearer_token_checks() {
-        assert_eq!(check_bearer(None, "s3cret"), Err(AuthError::Missing));
-        assert_eq!(
-            check_bearer(Some(b"Basic czNjcmV0"), "s3cret"),
-            Err(AuthError::Missing)
-        );
-        assert_eq!(
-            check_bearer(Some(b"Bearer"), "s3cret"),
-            Err(AuthError::Missing)
-        );
-        assert_eq!(
-            check_bearer(Some(b"Bearer s3cre"), "s3cret"),
-            Err(AuthError::Wrong)
-        );
-        assert_eq!(
-            check_bearer(Some(b"Bearer S3cret"), "s3cret"),
-            Err(AuthError::Wrong)
-        );
-        assert_eq!(check_bearer(Some(b"Bearer s3cret"), "s3cret"), Ok(()));
-        assert_eq!(check_bearer(Some(b"bearer  s3cret "), "s3cret"), Ok(()));
+        let cases = [
+            (None, Err(AuthError::Missing)),
+            (Some("Basic czNjcmV0"), Err(AuthError::Missing)),
+            (Some("Bearer"), Err(AuthError::Missing)),
+            (Some("Bearer s3cre"), Err(AuthError::Wrong)),
+            (Some("Bearer S3cret"), Err(AuthError::Wrong)),
+            (Some("Bearer s3cret"), Ok(())),
+            (Some("bearer  s3cret "), Ok(())),
+        ];
+        for (header, want) in cases {
+            assert_eq!(
+                check_bearer(header.map(str::as_bytes), "s3cret"),
+                want,
+                "{header:?}"
+            );
+        }
     }
 
     #[test]
@@ -150,42 +147,36 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert_eq!(
-            upload_file_name(Some("targets.xlsx"), None).as_deref(),
-            Some("targets.xlsx")
-        );
-        assert_eq!(
-            upload_file_name(Some("../../etc/x.csv"), None).as_deref(),
-            Some("x.csv")
-        );
-        assert_eq!(
-            upload_file_name(Some("C:\\Users\\me\\t.ods"), None).as_deref(),
-            Some("t.ods")
-        );
-        assert_eq!(
-            upload_file_name(Some("a\nb\u{7}.csv"), None).as_deref(),
-            Some("ab.csv")
-        );
-        assert_eq!(
-            upload_file_name(None, Some("attachment; filename=\"site a.xlsx\"")).as_deref(),
-            Some("site a.xlsx")
-        );
-        assert_eq!(
-            upload_file_name(
+        let named = [
+            (Some("targets.xlsx"), None, "targets.xlsx"),
+            (Some("../../etc/x.csv"), None, "x.csv"),
+            (Some("C:\\Users\\me\\t.ods"), None, "t.ods"),
+            (Some("a\nb\u{7}.csv"), None, "ab.csv"),
+            (
                 None,
-                Some("attachment; filename=\"x.xls\"; filename*=UTF-8''B%C3%BCro.xlsx")
-            )
-            .as_deref(),
-            Some("Büro.xlsx")
-        );
+                Some("attachment; filename=\"site a.xlsx\""),
+                "site a.xlsx",
+            ),
+            (
+                None,
+                Some("attachment; filename=\"x.xls\"; filename*=UTF-8''B%C3%BCro.xlsx"),
+                "Büro.xlsx",
+            ),
+        ];
+        for (query, disposition, want) in named {
+            assert_eq!(
+                upload_file_name(query, disposition).as_deref(),
+                Some(want),
+                "{query:?} {disposition:?}"
+            );
+        }
         assert_eq!(
             upload_file_name(Some("q.csv"), Some("attachment; filename=h.csv")).as_deref(),
             Some("q.csv"),
             "the query parameter wins"
         );
-        assert_eq!(upload_file_name(None, None), None);
-        assert_eq!(upload_file_name(Some(""), None), None);
-        assert_eq!(upload_file_name(Some("dir/"), None), None);
-        assert_eq!(upload_file_name(Some(".."), None), None);
+        for query in [None, Some(""), Some("dir/"), Some("..")] {
+            assert_eq!(upload_file_name(query, None), None, "{query:?}");
+        }
     }
 }

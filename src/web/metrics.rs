@@ -34,181 +34,129 @@ pub fn render(snap: &Snapshot) -> String {
         1.0,
     );
 
-    family(
+    per_target(
         o,
+        snap,
         "edgeprobe_target_up",
-        "gauge",
         "1 when the target is Working or Degraded, 0 when Not Working; absent until first probed.",
+        |t| {
+            t.status.map(|status| {
+                if status == Status::NotWorking {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+        },
     );
-    for t in &snap.targets {
-        if let Some(status) = t.status {
-            let up = if status == Status::NotWorking {
-                0.0
-            } else {
-                1.0
-            };
-            sample(o, "edgeprobe_target_up", &target_labels(t), up);
-        }
-    }
-
-    family(
+    per_target(
         o,
+        snap,
         "edgeprobe_target_rtt_seconds",
-        "gauge",
         "Average round-trip time of the last round; absent when nothing answered.",
+        |t| t.rtt_ms.as_ref().map(|rtt| rtt.avg / 1000.0),
     );
-    for t in &snap.targets {
-        if let Some(rtt) = &t.rtt_ms {
-            sample(
-                o,
-                "edgeprobe_target_rtt_seconds",
-                &target_labels(t),
-                rtt.avg / 1000.0,
-            );
-        }
-    }
-
-    family(
+    per_target(
         o,
+        snap,
         "edgeprobe_target_loss_ratio",
-        "gauge",
         "Fraction of echo requests without a reply in the last round.",
+        |t| t.loss,
     );
-    for t in &snap.targets {
-        if let Some(loss) = t.loss {
-            sample(o, "edgeprobe_target_loss_ratio", &target_labels(t), loss);
-        }
-    }
 
-    family(
+    let c = snap.counts();
+    labelled(
         o,
         "edgeprobe_targets",
         "gauge",
         "Targets per reported status (pending: not probed yet).",
+        "status",
+        &[
+            ("working", c.working as f64),
+            ("degraded", c.degraded as f64),
+            ("not_working", c.not_working as f64),
+            ("pending", c.pending as f64),
+        ],
     );
-    let c = snap.counts();
-    for (status, n) in [
-        ("working", c.working),
-        ("degraded", c.degraded),
-        ("not_working", c.not_working),
-        ("pending", c.pending),
-    ] {
-        sample(o, "edgeprobe_targets", &[("status", status)], n as f64);
-    }
 
     if let Some(round) = &snap.last_round {
-        family(
+        single(
             o,
             "edgeprobe_round_duration_seconds",
             "gauge",
             "How long the last finished round took.",
-        );
-        sample(
-            o,
-            "edgeprobe_round_duration_seconds",
-            &[],
             round.duration.as_secs_f64(),
         );
-        family(
+        single(
             o,
             "edgeprobe_last_round_timestamp_seconds",
             "gauge",
             "When the last round finished, in seconds since the Unix epoch.",
-        );
-        sample(
-            o,
-            "edgeprobe_last_round_timestamp_seconds",
-            &[],
             round.finished.millis() as f64 / 1000.0,
         );
     }
 
-    family(
+    single(
         o,
         "edgeprobe_store_backlog",
         "gauge",
         "Rows in the local outbox not yet sent upstream.",
+        snap.store.backlog as f64,
     );
-    sample(o, "edgeprobe_store_backlog", &[], snap.store.backlog as f64);
 
     if let Some(oldest) = snap.store.oldest_unsynced {
-        family(
+        single(
             o,
             "edgeprobe_store_oldest_unsynced_timestamp_seconds",
             "gauge",
             "When the oldest row not yet sent upstream was written (age: time() minus this).",
-        );
-        sample(
-            o,
-            "edgeprobe_store_oldest_unsynced_timestamp_seconds",
-            &[],
             oldest.millis() as f64 / 1000.0,
         );
     }
 
-    family(
+    let current = state_name(&snap.upstream);
+    let states = ["off", "connecting", "synced", "draining", "unreachable"]
+        .map(|state| (state, if state == current { 1.0 } else { 0.0 }));
+    labelled(
         o,
         "edgeprobe_upstream_state",
         "gauge",
         "1 for the upstream sync's current state (off, connecting, synced, draining, unreachable).",
+        "state",
+        &states,
     );
-    let current = state_name(&snap.upstream);
-    for state in ["off", "connecting", "synced", "draining", "unreachable"] {
-        sample(
-            o,
-            "edgeprobe_upstream_state",
-            &[("state", state)],
-            if state == current { 1.0 } else { 0.0 },
-        );
-    }
 
-    family(
+    single(
         o,
         "edgeprobe_store_db_bytes",
         "gauge",
         "Size of the local database file and its WAL.",
-    );
-    sample(
-        o,
-        "edgeprobe_store_db_bytes",
-        &[],
         snap.store.db_bytes as f64,
     );
 
-    family(
+    single(
         o,
         "edgeprobe_store_errors_total",
         "counter",
         "Store operations that failed since the monitor started (disk full, damaged file); the dashboard shows the last one.",
-    );
-    sample(
-        o,
-        "edgeprobe_store_errors_total",
-        &[],
         snap.store.errors as f64,
     );
 
-    family(
+    let d = &snap.store.dropped;
+    labelled(
         o,
         "edgeprobe_store_dropped_total",
         "counter",
         "Rows dropped by retention since the store was created (unsynced: dropped before they went upstream).",
+        "kind",
+        &[
+            ("results", d.results as f64),
+            ("traces", d.traces as f64),
+            ("events", d.events as f64),
+            ("unsynced", d.unsynced as f64),
+            ("rollups", d.rollups as f64),
+        ],
     );
-    let d = &snap.store.dropped;
-    for (kind, n) in [
-        ("results", d.results),
-        ("traces", d.traces),
-        ("events", d.events),
-        ("unsynced", d.unsynced),
-        ("rollups", d.rollups),
-    ] {
-        sample(
-            o,
-            "edgeprobe_store_dropped_total",
-            &[("kind", kind)],
-            n as f64,
-        );
-    }
 
     out
 }
@@ -219,6 +167,44 @@ fn target_labels(t: &crate::monitor::TargetView) -> [(&'static str, &str); 3] {
         ("name", t.name.as_deref().unwrap_or("")),
         ("group", t.group.as_deref().unwrap_or("")),
     ]
+}
+
+/// A gauge with a sample per target that has a value, labelled with
+/// the target's key, name and group.
+fn per_target(
+    out: &mut String,
+    snap: &Snapshot,
+    name: &str,
+    help: &str,
+    value: impl Fn(&crate::monitor::TargetView) -> Option<f64>,
+) {
+    family(out, name, "gauge", help);
+    for t in &snap.targets {
+        if let Some(v) = value(t) {
+            sample(out, name, &target_labels(t), v);
+        }
+    }
+}
+
+/// A family (name and type) with one sample per value of one label.
+fn labelled(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, f64)],
+) {
+    family(out, name, kind, help);
+    for &(v, n) in values {
+        sample(out, name, &[(label, v)], n);
+    }
+}
+
+/// A family (name and type) with its one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    family(out, name, kind, help);
+    sample(out, name, &[], value);
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

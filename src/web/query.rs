@@ -53,6 +53,16 @@ impl StatusFilter {
         }
     }
 
+    /// The filter that passes exactly this status (`None`: pending).
+    pub fn exactly(status: Option<Status>) -> StatusFilter {
+        match status {
+            Some(Status::Working) => StatusFilter::Working,
+            Some(Status::Degraded) => StatusFilter::Degraded,
+            Some(Status::NotWorking) => StatusFilter::NotWorking,
+            None => StatusFilter::Pending,
+        }
+    }
+
     fn parse(s: &str) -> Option<StatusFilter> {
         StatusFilter::ALL.into_iter().find(|f| f.as_str() == s)
     }

@@ -120,6 +120,16 @@ async fn start() -> TestServer {
     start_with(Some(TOKEN), Limits::default(), FakeHistory::with_data()).await
 }
 
+/// A server without admin or history that serves at most
+/// `max_connections` connections at once.
+async fn start_capped(max_connections: usize) -> TestServer {
+    let limits = Limits {
+        max_connections,
+        ..Limits::default()
+    };
+    start_with(None, limits, FakeHistory::default()).await
+}
+
 /// Send raw bytes, read until the server closes, parse the response.
 /// Blocking std sockets on the blocking pool: tokio's `io-util` is not a
 /// feature this crate needs otherwise.
@@ -180,6 +190,20 @@ async fn request(addr: SocketAddr, method: &str, path: &str, extra: &str, body: 
 
 async fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path, "", b"").await
+}
+
+/// An admin upload of `body` as `t.csv`, with `extra` headers.
+async fn upload_t_csv(addr: SocketAddr, extra: &str, body: &[u8]) -> Reply {
+    request(addr, "POST", "/admin/targets?filename=t.csv", extra, body).await
+}
+
+/// The reply to a spawned request, which must come within `secs`
+/// (`what` says what not getting it means).
+async fn reply_within(secs: u64, what: &str, spawned: JoinHandle<Reply>) -> Reply {
+    tokio::time::timeout(Duration::from_secs(secs), spawned)
+        .await
+        .expect(what)
+        .expect("task")
 }
 
 fn bearer(token: &str) -> String {
@@ -475,14 +499,7 @@ async fn admin_upload_replaces_or_reports_problems() {
 
     // Announced too large: refused before reading.
     let big = vec![b'x'; 2048];
-    let r = request(
-        srv.addr,
-        "POST",
-        "/admin/targets?filename=t.csv",
-        &auth,
-        &big,
-    )
-    .await;
+    let r = upload_t_csv(srv.addr, &auth, &big).await;
     assert_eq!(r.status, 413, "{}", r.body);
 
     // Chunked, so only Limited notices.
@@ -501,25 +518,11 @@ async fn admin_upload_replaces_or_reports_problems() {
 
     let r = request(srv.addr, "POST", "/admin/targets", &auth, b"good").await;
     assert_eq!(r.status, 400, "no file name: {}", r.body);
-    let r = request(
-        srv.addr,
-        "POST",
-        "/admin/targets?filename=t.csv",
-        &auth,
-        b"",
-    )
-    .await;
+    let r = upload_t_csv(srv.addr, &auth, b"").await;
     assert_eq!(r.status, 400, "empty body: {}", r.body);
 
     // Wrong token: nothing reaches the monitor.
-    let r = request(
-        srv.addr,
-        "POST",
-        "/admin/targets?filename=t.csv",
-        &bearer("x"),
-        b"good",
-    )
-    .await;
+    let r = upload_t_csv(srv.addr, &bearer("x"), b"good").await;
     assert_eq!(r.status, 401);
 
     let seen = srv.seen.lock().expect("lock").clone();
@@ -559,11 +562,7 @@ async fn slow_headers_are_cut_off() {
 
 #[tokio::test]
 async fn connection_cap_holds_new_connections_back() {
-    let limits = Limits {
-        max_connections: 1,
-        ..Limits::default()
-    };
-    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let srv = start_capped(1).await;
     let hog = TcpStream::connect(srv.addr).await.expect("connect");
     // Let the server accept the hog first.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -571,20 +570,13 @@ async fn connection_cap_holds_new_connections_back() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!second.is_finished(), "served past the connection cap");
     drop(hog);
-    let r = tokio::time::timeout(Duration::from_secs(5), second)
-        .await
-        .expect("served once the hog left")
-        .expect("task");
+    let r = reply_within(5, "served once the hog left", second).await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn many_clients_at_once_are_all_served_within_the_cap() {
-    let limits = Limits {
-        max_connections: 4,
-        ..Limits::default()
-    };
-    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let srv = start_capped(4).await;
     // Ten times the cap, all at once: the ones over it wait their turn
     // instead of being refused.
     let clients: Vec<_> = (0..40)
@@ -594,10 +586,7 @@ async fn many_clients_at_once_are_all_served_within_the_cap() {
         })
         .collect();
     for c in clients {
-        let r = tokio::time::timeout(Duration::from_secs(20), c)
-            .await
-            .expect("served")
-            .expect("task");
+        let r = reply_within(20, "served", c).await;
         assert_eq!(r.status, 200);
     }
 }

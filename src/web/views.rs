@@ -20,7 +20,7 @@ use super::svg;
 use crate::clock::Timestamp;
 use crate::http::fmt;
 use crate::http::layout::{
-    badge, layout, name_cell, opt_time, refresh_secs, status_cell, status_class,
+    badge, layout, name_cell, opt_time, refresh_secs, status_cell, status_class, status_label,
 };
 use crate::http::query::encode_path_segment;
 use crate::leds::{LedPattern, LedReport};
@@ -84,33 +84,23 @@ fn gateway_text(g: Option<Gateway>) -> String {
 fn board_header(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) -> Markup {
     let counts = snap.counts();
     let total = snap.targets.len();
-    let count_links = [
-        (
-            Some(StatusFilter::Working),
-            "Working",
-            counts.working,
-            "st-working",
-        ),
-        (
-            Some(StatusFilter::Degraded),
-            "Degraded",
-            counts.degraded,
-            "st-degraded",
-        ),
-        (
-            Some(StatusFilter::NotWorking),
-            "Not Working",
-            counts.not_working,
-            "st-not-working",
-        ),
-        (
-            Some(StatusFilter::Pending),
-            "Pending",
-            counts.pending,
-            "st-pending",
-        ),
-        (None, "All", total, "st-all"),
+    let by_status = [
+        (Some(Status::Working), counts.working),
+        (Some(Status::Degraded), counts.degraded),
+        (Some(Status::NotWorking), counts.not_working),
+        (None, counts.pending),
     ];
+    let count_links = by_status
+        .map(|(status, n)| {
+            (
+                Some(StatusFilter::exactly(status)),
+                status_label(status),
+                n,
+                status_class(status),
+            )
+        })
+        .into_iter()
+        .chain([(None, "All", total, "st-all")]);
     let patterns = [
         ("green", leds.patterns.green),
         ("red", leds.patterns.red),
@@ -804,26 +794,30 @@ mod tests {
 
     #[test]
     fn sorts_with_missing_values_last() {
-        assert_eq!(
-            keys("sort=rtt"),
-            ["198.18.0.1", "2001:db8::1", "198.18.0.9", "printer.lan"]
-        );
-        assert_eq!(
-            keys("sort=rtt&dir=desc"),
-            ["2001:db8::1", "198.18.0.1", "198.18.0.9", "printer.lan"]
-        );
-        assert_eq!(
-            keys("sort=status"),
-            ["198.18.0.9", "2001:db8::1", "198.18.0.1", "printer.lan"]
-        );
-        assert_eq!(
-            keys("sort=sno&dir=desc"),
-            ["printer.lan", "2001:db8::1", "198.18.0.9", "198.18.0.1"]
-        );
-        assert_eq!(
-            keys("sort=ip"),
-            ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"]
-        );
+        for (q, want) in [
+            (
+                "sort=rtt",
+                ["198.18.0.1", "2001:db8::1", "198.18.0.9", "printer.lan"],
+            ),
+            (
+                "sort=rtt&dir=desc",
+                ["2001:db8::1", "198.18.0.1", "198.18.0.9", "printer.lan"],
+            ),
+            (
+                "sort=status",
+                ["198.18.0.9", "2001:db8::1", "198.18.0.1", "printer.lan"],
+            ),
+            (
+                "sort=sno&dir=desc",
+                ["printer.lan", "2001:db8::1", "198.18.0.9", "198.18.0.1"],
+            ),
+            (
+                "sort=ip",
+                ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"],
+            ),
+        ] {
+            assert_eq!(keys(q), want, "{q}");
+        }
         assert_eq!(keys("sort=name")[..2], ["198.18.0.1", "2001:db8::1"]);
         for k in ["gateway", "routers", "updated", "loss", "uptime"] {
             assert_eq!(keys(&format!("sort={k}")).len(), 4, "{k}");

@@ -136,46 +136,9 @@ async fn monitor(config: Config) -> Result<(), String> {
     // The LEDs first: they chase from now until the first round ends.
     let (leds, led_task, led_stop) = start_leds(&config.leds, snapshot_rx.clone());
 
-    let policy = RetentionPolicy {
-        max_age: config.store.retention,
-        max_bytes: config.store.max_bytes,
-        ..RetentionPolicy::default()
-    };
-    let state_dir = config.state_dir.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&state_dir, policy))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let store = open_store(&config).await?;
     let reader = store.reader().map_err(|e| e.to_string())?;
-
-    let prober = Prober::new(config.probe.rate)
-        .map_err(|e| format!("cannot start the packet sending thread: {e}"))?;
-    if !prober.can_ping() {
-        return Err(format!(
-            "cannot ping at all:\n  {}",
-            prober.warnings(false).join("\n  ")
-        ));
-    }
-    let warnings = prober.warnings(true);
-    for w in &warnings {
-        eprintln!("edgeprobe: warning: {w}");
-    }
-    let probe = Arc::new(LiveProbe {
-        prober,
-        ping: PingOptions {
-            count: config.probe.count,
-            timeout: config.probe.timeout,
-            degraded_loss: config.probe.degraded_loss,
-        },
-        trace: TraceOptions {
-            max_hops: config.probe.max_hops,
-            timeout: config.probe.timeout,
-            // A hop whose router has no token within a timeout is asked
-            // again in a later round (see `monitor::state`).
-            patience: config.probe.timeout,
-            remember: config.probe.trace_every,
-        },
-    });
+    let (probe, warnings) = live_probe(&config)?;
 
     let listener = listen(config.listen)?;
     let local = listener
@@ -196,19 +159,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         interval: config.probe.interval,
     };
     let store = Arc::new(std::sync::Mutex::new(store));
-    let upstream = match &config.mongo {
-        None => None,
-        Some(m) => {
-            // Retry at least once per interval: central judges a board
-            // offline after three intervals without a heartbeat.
-            let backoff_max =
-                DEFAULT_BACKOFF_MAX.min(config.probe.interval.max(Duration::from_secs(5)));
-            Some(
-                Syncer::new(m, backoff_max, config.board_id.clone(), Arc::clone(&store))
-                    .map_err(|e| e.to_string())?,
-            )
-        }
-    };
+    let upstream = syncer(&config, &store)?;
     let (upstream_tx, upstream_rx) = watch::channel(match &upstream {
         None => UpstreamView::Off,
         Some(s) => UpstreamView::Connecting {
@@ -256,18 +207,7 @@ async fn monitor(config: Config) -> Result<(), String> {
     let web = tokio::spawn(web::serve(listener, web_state, async move {
         let _ = web_shutdown.wait_for(|s| *s).await;
     }));
-    eprintln!(
-        "edgeprobe: board {} monitoring every {}; dashboard on http://{local}/ ; history in {}; upstream {}; LEDs {}; admin endpoints {}",
-        config.board_id,
-        crate::config::format_duration(config.probe.interval),
-        config.state_dir.display(),
-        config
-            .mongo
-            .as_ref()
-            .map_or_else(|| "off".to_string(), |m| crate::fleet::redact(&m.uri)),
-        config.leds.backend.name(),
-        if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
-    );
+    eprintln!("edgeprobe: {}", started_line(&config, &local));
 
     // Under systemd (Type=notify): ready now; the watchdog is fed while
     // rounds keep finishing.
@@ -308,6 +248,86 @@ async fn monitor(config: Config) -> Result<(), String> {
     } else {
         Err("stopped, but the last round could not be saved (see above)".into())
     }
+}
+
+/// Open (or create) the history in the state directory, off the runtime's
+/// threads: a damaged file is moved aside, which can take a while on an SD
+/// card.
+async fn open_store(config: &Config) -> Result<Store, String> {
+    let policy = RetentionPolicy {
+        max_age: config.store.retention,
+        max_bytes: config.store.max_bytes,
+        ..RetentionPolicy::default()
+    };
+    let state_dir = config.state_dir.clone();
+    tokio::task::spawn_blocking(move || Store::open(&state_dir, policy))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// The sockets and the sending thread, with the probe settings; an error
+/// if nothing can ping at all, and the warnings (printed here, and shown
+/// on the dashboard) for what only works in part.
+fn live_probe(config: &Config) -> Result<(Arc<LiveProbe>, Vec<String>), String> {
+    let prober = Prober::new(config.probe.rate)
+        .map_err(|e| format!("cannot start the packet sending thread: {e}"))?;
+    if !prober.can_ping() {
+        return Err(format!(
+            "cannot ping at all:\n  {}",
+            prober.warnings(false).join("\n  ")
+        ));
+    }
+    let warnings = prober.warnings(true);
+    for w in &warnings {
+        eprintln!("edgeprobe: warning: {w}");
+    }
+    let probe = LiveProbe {
+        prober,
+        ping: PingOptions {
+            count: config.probe.count,
+            timeout: config.probe.timeout,
+            degraded_loss: config.probe.degraded_loss,
+        },
+        trace: TraceOptions {
+            max_hops: config.probe.max_hops,
+            timeout: config.probe.timeout,
+            // A hop whose router has no token within a timeout is asked
+            // again in a later round (see `monitor::state`).
+            patience: config.probe.timeout,
+            remember: config.probe.trace_every,
+        },
+    };
+    Ok((Arc::new(probe), warnings))
+}
+
+/// The upstream sync, when `[mongo]` is configured.
+fn syncer(config: &Config, store: &Arc<std::sync::Mutex<Store>>) -> Result<Option<Syncer>, String> {
+    let Some(m) = &config.mongo else {
+        return Ok(None);
+    };
+    // Retry at least once per interval: central judges a board offline
+    // after three intervals without a heartbeat.
+    let backoff_max = DEFAULT_BACKOFF_MAX.min(config.probe.interval.max(Duration::from_secs(5)));
+    Syncer::new(m, backoff_max, config.board_id.clone(), Arc::clone(store))
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The line that says the monitor is up and where everything is.
+fn started_line(config: &Config, dashboard: &str) -> String {
+    format!(
+        "board {} monitoring every {}; dashboard on http://{dashboard}/ ; history in {}; upstream {}; LEDs {}; admin endpoints {}",
+        config.board_id,
+        crate::config::format_duration(config.probe.interval),
+        config.state_dir.display(),
+        config
+            .mongo
+            .as_ref()
+            .map_or_else(|| "off".to_string(), |m| crate::fleet::redact(&m.uri)),
+        config.leds.backend.name(),
+        if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
+    )
 }
 
 /// Open the configured LEDs and start driving them from the snapshots.

@@ -33,7 +33,15 @@ pub fn render(snap: &Snapshot) -> String {
         &[("board", &snap.board.id), ("version", &snap.board.version)],
         1.0,
     );
+    target_metrics(o, snap);
+    round_metrics(o, snap);
+    outbox_metrics(o, snap);
+    store_metrics(o, snap);
+    out
+}
 
+/// Each target's state in the last round, and the targets per status.
+fn target_metrics(o: &mut String, snap: &Snapshot) {
     per_target(
         o,
         snap,
@@ -78,7 +86,10 @@ pub fn render(snap: &Snapshot) -> String {
             ("pending", c.pending as f64),
         ],
     );
+}
 
+/// The last finished round: how long it took and when it ended.
+fn round_metrics(o: &mut String, snap: &Snapshot) {
     if let Some(round) = &snap.last_round {
         single(
             o,
@@ -95,7 +106,10 @@ pub fn render(snap: &Snapshot) -> String {
             round.finished.millis() as f64 / 1000.0,
         );
     }
+}
 
+/// What waits to go upstream, and the state of the sync.
+fn outbox_metrics(o: &mut String, snap: &Snapshot) {
     single(
         o,
         "edgeprobe_store_backlog",
@@ -125,7 +139,10 @@ pub fn render(snap: &Snapshot) -> String {
         "state",
         &states,
     );
+}
 
+/// The local store: its size, its failures and what retention dropped.
+fn store_metrics(o: &mut String, snap: &Snapshot) {
     single(
         o,
         "edgeprobe_store_db_bytes",
@@ -157,8 +174,6 @@ pub fn render(snap: &Snapshot) -> String {
             ("rollups", d.rollups as f64),
         ],
     );
-
-    out
 }
 
 fn target_labels(t: &crate::monitor::TargetView) -> [(&'static str, &str); 3] {

@@ -545,142 +545,15 @@ pub fn target_page(
             @if let Some(e) = history_error {
                 div.alert.bad role="alert" { "History unavailable: " (e) }
             }
-            dl.facts {
-                dt { "Status" }
-                dd {
-                    (badge(t.status))
-                    @if let Some(since) = t.status_since { " since " (fmt::time(since)) " (" (fmt::ago(now, since)) ")" }
-                    @if let Some(c) = &t.cause { br; span.cause { (c) } }
-                }
-                @if let Some(ip) = t.ip.filter(|ip| ip.to_string() != t.addr) {
-                    dt { "Resolved to" } dd { (ip) }
-                }
-                dt { "Reachable" }
-                dd {
-                    @if t.status.is_none() { "—" }
-                    @else if t.reached { span.ok { "Reachable" } }
-                    @else { span.bad { "Unreachable" } }
-                }
-                dt { "Default gateway" } dd { (gateway_text(t.gateway)) }
-                dt { "Last round" }
-                dd {
-                    (t.received) " of " (t.sent) " replies"
-                    @if let Some(l) = t.loss { ", loss " (fmt::percent(l)) }
-                    @if let Some(r) = &t.rtt_ms {
-                        ", RTT min/avg/max/mdev " (fmt::ms(r.min)) " / " (fmt::ms(r.avg)) " / "
-                        (fmt::ms(r.max)) " / " (fmt::ms(r.mdev)) " ms"
-                    }
-                }
-                dt { "Last updated" } dd { (opt_time(t.last_updated, now)) }
-                dt { "Uptime" }
-                dd {
-                    "24 h " (uptime_text(h.uptime.h24.or(t.uptime_24h)))
-                    " · 7 d " (uptime_text(h.uptime.d7))
-                    " · 30 d " (uptime_text(h.uptime.d30))
-                }
-            }
+            (target_facts(t, h, now))
             section {
                 h2 { "Round-trip time" }
                 div.chartwrap { (svg::rtt_chart(&points)) }
             }
-            section {
-                h2 { "Latest path" }
-                @if let Some(at) = t.last_trace { p.sub { "traced " (fmt::time(at)) " (" (fmt::ago(now, at)) ")" } }
-                @if t.hops.is_empty() {
-                    p.none { "No trace yet." }
-                } @else {
-                    div.tablewrap {
-                        table {
-                            thead { tr { th.num { "TTL" } th { "Address" } th.num { "RTT (ms)" } th { "Seen" } } }
-                            tbody {
-                                @for hop in &t.hops {
-                                    tr {
-                                        td.num { (hop.ttl.0) }
-                                        td { (hop_addr(hop)) }
-                                        td.num { @if let Some(r) = hop.rtt_ms { (fmt::ms(r)) } @else { "*" } }
-                                        td { (hop_seen(hop, now)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    p {
-                        @if t.reached { span.ok { "Reachable" } " — the destination answered." }
-                        @else { span.bad { "Unreachable" } " — the destination did not answer." }
-                    }
-                }
-            }
-            section {
-                h2 { "Recent results" }
-                @if h.results.is_empty() {
-                    p.none { "No results stored yet." }
-                } @else {
-                    div.tablewrap {
-                        table {
-                            thead {
-                                tr {
-                                    th { "Time" } th.num { "Round" } th { "This round" } th { "Reported" }
-                                    th.num { "Replies" } th.num { "Loss" } th.num { "RTT min/avg/max (ms)" }
-                                    th.opt { "Gateway" }
-                                }
-                            }
-                            tbody {
-                                @for r in &h.results {
-                                    tr class=(status_class(Some(r.reported))) {
-                                        td { (fmt::time(r.ts)) }
-                                        td.num { (r.round.0) }
-                                        td { (badge(Some(r.status))) }
-                                        td { (badge(Some(r.reported))) }
-                                        td.num { (r.received) "/" (r.sent) }
-                                        td.num { (fmt::percent(r.loss)) }
-                                        td.num {
-                                            @if let Some(s) = &r.rtt {
-                                                (fmt::ms(s.min)) " / " (fmt::ms(s.avg)) " / " (fmt::ms(s.max))
-                                            } @else { span.none { "—" } }
-                                        }
-                                        td.opt { (gateway_text(r.gateway)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            @if !h.traces.is_empty() {
-                section {
-                    h2 { "Path history" }
-                    div.tablewrap {
-                        table {
-                            thead { tr { th { "Time" } th { "Hops" } th { "Destination" } } }
-                            tbody {
-                                @for tr_ in &h.traces {
-                                    tr {
-                                        td { (fmt::time(tr_.ts)) }
-                                        td { (path_text(&tr_.hops)) }
-                                        td {
-                                            @if tr_.reached { span.ok { "Reachable" } }
-                                            @else { span.bad { "Unreachable" } }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            section {
-                h2 { "Events" }
-                @if h.events.is_empty() {
-                    p.none { "No events." }
-                } @else {
-                    div.tablewrap {
-                        table {
-                            thead { tr { th { "Time" } th { "Kind" } th { "Change" } th { "Detail" } } }
-                            tbody { @for e in &h.events { (event_row(e)) } }
-                        }
-                    }
-                }
-            }
+            (latest_path(t, now))
+            (recent_results(h))
+            (path_history(h))
+            (target_events(h))
         }
         (footer(snap))
     };
@@ -689,6 +562,169 @@ pub fn target_page(
         Some((refresh_secs(snap.board.interval), &self_url)),
         body,
     )
+}
+
+/// The target page's facts: status and cause, reachability, gateway, the
+/// last round and the uptimes.
+fn target_facts(t: &TargetView, h: &TargetHistory, now: Timestamp) -> Markup {
+    html! {
+        dl.facts {
+            dt { "Status" }
+            dd {
+                (badge(t.status))
+                @if let Some(since) = t.status_since { " since " (fmt::time(since)) " (" (fmt::ago(now, since)) ")" }
+                @if let Some(c) = &t.cause { br; span.cause { (c) } }
+            }
+            @if let Some(ip) = t.ip.filter(|ip| ip.to_string() != t.addr) {
+                dt { "Resolved to" } dd { (ip) }
+            }
+            dt { "Reachable" }
+            dd {
+                @if t.status.is_none() { "—" }
+                @else if t.reached { span.ok { "Reachable" } }
+                @else { span.bad { "Unreachable" } }
+            }
+            dt { "Default gateway" } dd { (gateway_text(t.gateway)) }
+            dt { "Last round" }
+            dd {
+                (t.received) " of " (t.sent) " replies"
+                @if let Some(l) = t.loss { ", loss " (fmt::percent(l)) }
+                @if let Some(r) = &t.rtt_ms {
+                    ", RTT min/avg/max/mdev " (fmt::ms(r.min)) " / " (fmt::ms(r.avg)) " / "
+                    (fmt::ms(r.max)) " / " (fmt::ms(r.mdev)) " ms"
+                }
+            }
+            dt { "Last updated" } dd { (opt_time(t.last_updated, now)) }
+            dt { "Uptime" }
+            dd {
+                "24 h " (uptime_text(h.uptime.h24.or(t.uptime_24h)))
+                " · 7 d " (uptime_text(h.uptime.d7))
+                " · 30 d " (uptime_text(h.uptime.d30))
+            }
+        }
+    }
+}
+
+/// The path of the latest trace, hop by hop, with when each hop was seen.
+fn latest_path(t: &TargetView, now: Timestamp) -> Markup {
+    html! {
+        section {
+            h2 { "Latest path" }
+            @if let Some(at) = t.last_trace { p.sub { "traced " (fmt::time(at)) " (" (fmt::ago(now, at)) ")" } }
+            @if t.hops.is_empty() {
+                p.none { "No trace yet." }
+            } @else {
+                div.tablewrap {
+                    table {
+                        thead { tr { th.num { "TTL" } th { "Address" } th.num { "RTT (ms)" } th { "Seen" } } }
+                        tbody {
+                            @for hop in &t.hops {
+                                tr {
+                                    td.num { (hop.ttl.0) }
+                                    td { (hop_addr(hop)) }
+                                    td.num { @if let Some(r) = hop.rtt_ms { (fmt::ms(r)) } @else { "*" } }
+                                    td { (hop_seen(hop, now)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                p {
+                    @if t.reached { span.ok { "Reachable" } " — the destination answered." }
+                    @else { span.bad { "Unreachable" } " — the destination did not answer." }
+                }
+            }
+        }
+    }
+}
+
+/// The stored results, newest first.
+fn recent_results(h: &TargetHistory) -> Markup {
+    html! {
+        section {
+            h2 { "Recent results" }
+            @if h.results.is_empty() {
+                p.none { "No results stored yet." }
+            } @else {
+                div.tablewrap {
+                    table {
+                        thead {
+                            tr {
+                                th { "Time" } th.num { "Round" } th { "This round" } th { "Reported" }
+                                th.num { "Replies" } th.num { "Loss" } th.num { "RTT min/avg/max (ms)" }
+                                th.opt { "Gateway" }
+                            }
+                        }
+                        tbody {
+                            @for r in &h.results {
+                                tr class=(status_class(Some(r.reported))) {
+                                    td { (fmt::time(r.ts)) }
+                                    td.num { (r.round.0) }
+                                    td { (badge(Some(r.status))) }
+                                    td { (badge(Some(r.reported))) }
+                                    td.num { (r.received) "/" (r.sent) }
+                                    td.num { (fmt::percent(r.loss)) }
+                                    td.num {
+                                        @if let Some(s) = &r.rtt {
+                                            (fmt::ms(s.min)) " / " (fmt::ms(s.avg)) " / " (fmt::ms(s.max))
+                                        } @else { span.none { "—" } }
+                                    }
+                                    td.opt { (gateway_text(r.gateway)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The stored traces, newest first; nothing when there are none.
+fn path_history(h: &TargetHistory) -> Markup {
+    html! {
+        @if !h.traces.is_empty() {
+            section {
+                h2 { "Path history" }
+                div.tablewrap {
+                    table {
+                        thead { tr { th { "Time" } th { "Hops" } th { "Destination" } } }
+                        tbody {
+                            @for tr_ in &h.traces {
+                                tr {
+                                    td { (fmt::time(tr_.ts)) }
+                                    td { (path_text(&tr_.hops)) }
+                                    td {
+                                        @if tr_.reached { span.ok { "Reachable" } }
+                                        @else { span.bad { "Unreachable" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The target's events, newest first.
+fn target_events(h: &TargetHistory) -> Markup {
+    html! {
+        section {
+            h2 { "Events" }
+            @if h.events.is_empty() {
+                p.none { "No events." }
+            } @else {
+                div.tablewrap {
+                    table {
+                        thead { tr { th { "Time" } th { "Kind" } th { "Change" } th { "Detail" } } }
+                        tbody { @for e in &h.events { (event_row(e)) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

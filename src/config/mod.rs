@@ -204,6 +204,16 @@ impl Environment {
             is_root,
         }
     }
+
+    /// Where the history goes when nothing says: the system's place for
+    /// root, a folder in the working directory for anyone else.
+    fn default_state_dir(&self) -> PathBuf {
+        if self.is_root {
+            PathBuf::from("/var/lib/edgeprobe")
+        } else {
+            PathBuf::from("edgeprobe-state")
+        }
+    }
 }
 
 /// A validated configuration.
@@ -288,38 +298,7 @@ impl Config {
         over: Overrides,
         env: &Environment,
     ) -> Result<Config, ConfigError> {
-        let defaults = ProbeSettings::default();
-        let p = file.probe;
-        let duration =
-            |key: &'static str, flag: Option<String>, file: Option<String>, default| match flag
-                .or(file)
-            {
-                Some(text) => parse_duration(&text).map_err(|m| invalid(key, m)),
-                None => Ok(default),
-            };
-        let probe = ProbeSettings {
-            interval: duration("interval", over.interval, p.interval, defaults.interval)?,
-            count: over.count.or(p.count).unwrap_or(defaults.count),
-            timeout: duration("timeout", over.timeout, p.timeout, defaults.timeout)?,
-            rate: over.rate.or(p.rate).unwrap_or(defaults.rate),
-            degraded_loss: over
-                .degraded_loss
-                .or(p.degraded_loss)
-                .unwrap_or(defaults.degraded_loss),
-            down_after: over
-                .down_after
-                .or(p.down_after)
-                .unwrap_or(defaults.down_after),
-            up_after: over.up_after.or(p.up_after).unwrap_or(defaults.up_after),
-            trace_every: duration(
-                "trace_every",
-                over.trace_every,
-                p.trace_every,
-                defaults.trace_every,
-            )?,
-            max_hops: over.max_hops.or(p.max_hops).unwrap_or(defaults.max_hops),
-        };
-        check_probe(&probe)?;
+        let probe = resolve_probe(&over, file.probe)?;
 
         let named_board = over.board_id.or(file.board_id);
         let board_named = named_board.is_some();
@@ -328,30 +307,12 @@ impl Config {
             .unwrap_or_else(|| "edgeprobe".to_string());
         check_board_id(&board_id)?;
 
-        let listen_text = over
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            invalid(
-                "listen",
-                format!(
-                    "{listen_text:?} is not an address and port; write e.g. 0.0.0.0:8080, 127.0.0.1:8080 or [::]:8080"
-                ),
-            )
-        })?;
-
+        let listen = resolve_listen(over.listen.or(file.listen))?;
         let state_dir = over
             .state_dir
             .or(file.state_dir)
             .or_else(|| env.systemd_state_dir.clone())
-            .unwrap_or_else(|| {
-                if env.is_root {
-                    PathBuf::from("/var/lib/edgeprobe")
-                } else {
-                    PathBuf::from("edgeprobe-state")
-                }
-            });
+            .unwrap_or_else(|| env.default_state_dir());
 
         // A token file given on the command line wins over a token written
         // in the config file; a file keeps it out of `ps` and the config.
@@ -363,19 +324,10 @@ impl Config {
             check_token(t)?;
         }
 
-        let mut store = StoreSettings::default();
-        if let Some(text) = over.retention.or(file.store.retention) {
-            store.retention = parse_duration(&text).map_err(|m| invalid("retention", m))?;
-            if store.retention < Duration::from_secs(3600) {
-                return Err(invalid("retention", "keep at least 1h of history"));
-            }
-        }
-        if let Some(mb) = over.max_size_mb.or(file.store.max_size_mb) {
-            if mb < 1 {
-                return Err(invalid("max_size_mb", "the store needs at least 1 MB"));
-            }
-            store.max_bytes = mb.saturating_mul(1024 * 1024);
-        }
+        let store = resolve_store(
+            over.retention.or(file.store.retention),
+            over.max_size_mb.or(file.store.max_size_mb),
+        )?;
 
         let mongo = resolve_mongo(file.mongo, over.mongo_uri, over.mongo_uri_file)?;
         if mongo.is_some() && !board_named {
@@ -407,6 +359,80 @@ impl Config {
             leds,
         })
     }
+}
+
+/// `[probe]` under the flags, over the defaults, every value checked.
+fn resolve_probe(over: &Overrides, p: ProbeSection) -> Result<ProbeSettings, ConfigError> {
+    let defaults = ProbeSettings::default();
+    let duration = |key: &'static str, flag: Option<String>, file: Option<String>, default| {
+        match flag.or(file) {
+            Some(text) => parse_duration(&text).map_err(|m| invalid(key, m)),
+            None => Ok(default),
+        }
+    };
+    let probe = ProbeSettings {
+        interval: duration(
+            "interval",
+            over.interval.clone(),
+            p.interval,
+            defaults.interval,
+        )?,
+        count: over.count.or(p.count).unwrap_or(defaults.count),
+        timeout: duration("timeout", over.timeout.clone(), p.timeout, defaults.timeout)?,
+        rate: over.rate.or(p.rate).unwrap_or(defaults.rate),
+        degraded_loss: over
+            .degraded_loss
+            .or(p.degraded_loss)
+            .unwrap_or(defaults.degraded_loss),
+        down_after: over
+            .down_after
+            .or(p.down_after)
+            .unwrap_or(defaults.down_after),
+        up_after: over.up_after.or(p.up_after).unwrap_or(defaults.up_after),
+        trace_every: duration(
+            "trace_every",
+            over.trace_every.clone(),
+            p.trace_every,
+            defaults.trace_every,
+        )?,
+        max_hops: over.max_hops.or(p.max_hops).unwrap_or(defaults.max_hops),
+    };
+    check_probe(&probe)?;
+    Ok(probe)
+}
+
+/// The dashboard's address, [`DEFAULT_LISTEN`] unless set.
+fn resolve_listen(text: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let text = text.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    text.parse().map_err(|_| {
+        invalid(
+            "listen",
+            format!(
+                "{text:?} is not an address and port; write e.g. 0.0.0.0:8080, 127.0.0.1:8080 or [::]:8080"
+            ),
+        )
+    })
+}
+
+/// `[store]`: how long and how much history the board keeps.
+fn resolve_store(
+    retention: Option<String>,
+    max_size_mb: Option<u64>,
+) -> Result<StoreSettings, ConfigError> {
+    let mut store = StoreSettings::default();
+    if let Some(text) = retention {
+        store.retention = parse_duration(&text).map_err(|m| invalid("retention", m))?;
+        if store.retention < Duration::from_secs(3600) {
+            return Err(invalid("retention", "keep at least 1h of history"));
+        }
+    }
+    if let Some(mb) = max_size_mb {
+        if mb < 1 {
+            return Err(invalid("max_size_mb", "the store needs at least 1 MB"));
+        }
+        store.max_bytes = mb.saturating_mul(1024 * 1024);
+    }
+    Ok(store)
 }
 
 /// Check `[limits]`; unset keys keep [`SheetLimits::default`].

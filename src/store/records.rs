@@ -1,6 +1,6 @@
 //! What the monitor writes to the store and reads back: one round's
 //! results, traces and events. Plain data, shared by the monitor, the
-//! store, the dashboard and (later) the upstream sync.
+//! store, the dashboard and the upstream sync.
 
 use serde::Serialize;
 

@@ -279,6 +279,27 @@ mod tests {
         Led::new(name, Recording::default(), level)
     }
 
+    /// A bank of recording pins: each colour fitted with its active level
+    /// (`H` high, `L` low), or not (`None`).
+    fn bank(levels: [Option<ActiveLevel>; 3]) -> LedBank<Recording> {
+        let [g, r, a] = levels;
+        LedBank::new(
+            g.map(|l| led("green", l)),
+            r.map(|l| led("red", l)),
+            a.map(|l| led("amber", l)),
+        )
+    }
+
+    const H: Option<ActiveLevel> = Some(ActiveLevel::High);
+    const L: Option<ActiveLevel> = Some(ActiveLevel::Low);
+
+    /// `view` applied every 25 ms from 0 until `until_ms`.
+    fn apply_for(bank: &mut LedBank<Recording>, view: &LedView, until_ms: u64) {
+        for ms in (0..until_ms).step_by(25) {
+            bank.apply(view, ms).unwrap();
+        }
+    }
+
     fn writes(led: &Option<Led<Recording>>) -> &[bool] {
         &led.as_ref().unwrap().pin().writes
     }
@@ -327,19 +348,8 @@ mod tests {
 
     #[test]
     fn bank_applies_steady_patterns_without_redundant_writes() {
-        let mut bank = LedBank::new(
-            Some(led("green", ActiveLevel::High)),
-            Some(led("red", ActiveLevel::Low)),
-            Some(led("amber", ActiveLevel::High)),
-        );
-        let view = LedView {
-            green: Off,
-            red: On,
-            amber: Off,
-        };
-        for ms in (0..5000).step_by(25) {
-            bank.apply(&view, ms).unwrap();
-        }
+        let mut bank = bank([H, L, H]);
+        apply_for(&mut bank, &LedView::all(Off).with(LedColour::Red, On), 5000);
         assert_eq!(writes(&bank.green), [false]);
         assert_eq!(writes(&bank.red), [false]); // active low: lit is low
         assert_eq!(writes(&bank.amber), [false]);
@@ -347,31 +357,17 @@ mod tests {
 
     #[test]
     fn bank_heartbeat_writes_only_at_the_edges() {
-        let mut bank = LedBank::new(Some(led("green", ActiveLevel::High)), None, None);
-        let view = LedView {
-            green: Heartbeat,
-            red: Off,
-            amber: Off,
-        };
-        for ms in (0..4000).step_by(25) {
-            bank.apply(&view, ms).unwrap();
-        }
+        let mut bank = bank([H, None, None]);
+        let view = LedView::all(Off).with(LedColour::Green, Heartbeat);
+        apply_for(&mut bank, &view, 4000);
         // off at 0, on at 150, off at 2000, on at 2150
         assert_eq!(writes(&bank.green), [false, true, false, true]);
     }
 
     #[test]
     fn the_next_change_is_the_next_edge_of_any_led() {
-        let bank = LedBank::new(
-            Some(led("green", ActiveLevel::High)),
-            Some(led("red", ActiveLevel::High)),
-            None,
-        );
-        let heartbeat = LedView {
-            green: Heartbeat,
-            red: Off,
-            amber: Off,
-        };
+        let bank = bank([H, H, None]);
+        let heartbeat = LedView::all(Off).with(LedColour::Green, Heartbeat);
         // Off until 150 ms, then on until 2000 ms.
         assert_eq!(bank.ms_until_change(&heartbeat, 0, 1000), 150);
         assert_eq!(bank.ms_until_change(&heartbeat, 149, 1000), 1);
@@ -380,21 +376,15 @@ mod tests {
         let steady = LedView::all(On);
         assert_eq!(bank.ms_until_change(&steady, 7, 1000), 1000);
         // An LED that is not fitted never wakes anyone: amber blinks here.
-        let amber_only = LedView {
-            green: On,
-            red: Off,
-            amber: FastBlink,
-        };
+        let amber_only = LedView::all(Off)
+            .with(LedColour::Green, On)
+            .with(LedColour::Amber, FastBlink);
         assert_eq!(bank.ms_until_change(&amber_only, 0, 1000), 1000);
     }
 
     #[test]
     fn chase_rotates_over_the_leds_present() {
-        let mut bank = LedBank::new(
-            Some(led("green", ActiveLevel::High)),
-            Some(led("red", ActiveLevel::High)),
-            Some(led("amber", ActiveLevel::High)),
-        );
+        let mut bank = bank([H, H, H]);
         let mut seen = Vec::new();
         for step in 0..6 {
             bank.apply(&LedView::all(Chase), step * CHASE_STEP_MS)
@@ -409,11 +399,7 @@ mod tests {
 
     #[test]
     fn chase_with_two_leds_alternates_between_them() {
-        let mut bank = LedBank::new(
-            Some(led("green", ActiveLevel::High)),
-            None,
-            Some(led("amber", ActiveLevel::Low)),
-        );
+        let mut bank = bank([H, None, L]);
         for step in 0..4 {
             bank.apply(&LedView::all(Chase), step * CHASE_STEP_MS)
                 .unwrap();
@@ -425,11 +411,7 @@ mod tests {
 
     #[test]
     fn locate_blinks_together_and_off_turns_all_off() {
-        let mut bank = LedBank::new(
-            Some(led("green", ActiveLevel::High)),
-            Some(led("red", ActiveLevel::High)),
-            Some(led("amber", ActiveLevel::High)),
-        );
+        let mut bank = bank([H, H, H]);
         bank.apply(&LedView::all(Locate), 0).unwrap();
         bank.apply(&LedView::all(Locate), 250).unwrap();
         bank.apply(&LedView::all(Locate), 500).unwrap();
@@ -444,13 +426,8 @@ mod tests {
 
     #[test]
     fn one_broken_led_does_not_stop_the_others() {
-        let mut red = led("red", ActiveLevel::High);
-        red.pin.fail = true;
-        let mut bank = LedBank::new(
-            Some(led("green", ActiveLevel::High)),
-            Some(red),
-            Some(led("amber", ActiveLevel::High)),
-        );
+        let mut bank = bank([H, H, H]);
+        bank.red.as_mut().unwrap().pin.fail = true;
         let err = bank.apply(&LedView::all(On), 0).unwrap_err();
         assert!(err.to_string().starts_with("red LED"), "{err}");
         assert_eq!(writes(&bank.green), [true]);

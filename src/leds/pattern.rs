@@ -448,64 +448,44 @@ mod tests {
         }
     }
 
+    /// `pattern` on LED `i` of three is lit at each time in `on` (ms) and
+    /// dark at each time in `off`.
+    fn assert_lit_at(pattern: LedPattern, i: usize, on: &[u64], off: &[u64]) {
+        for &ms in on {
+            assert!(
+                lit(pattern, i, 3, ms),
+                "{pattern:?} LED {i} dark at {ms} ms"
+            );
+        }
+        for &ms in off {
+            assert!(
+                !lit(pattern, i, 3, ms),
+                "{pattern:?} LED {i} lit at {ms} ms"
+            );
+        }
+    }
+
     #[test]
     fn heartbeat_is_on_with_a_short_off_every_two_seconds() {
-        for (ms, want) in [
-            (0, false),
-            (149, false),
-            (150, true),
-            (1000, true),
-            (1999, true),
-            (2000, false),
-            (2149, false),
-            (2150, true),
-            (40_000 + 75, false),
-        ] {
-            assert_eq!(lit(Heartbeat, 0, 3, ms), want, "at {ms} ms");
-        }
+        let on = [150, 1000, 1999, 2150];
+        let off = [0, 149, 2000, 2149, 40_000 + 75];
+        assert_lit_at(Heartbeat, 0, &on, &off);
     }
 
     #[test]
     fn slow_blink_is_one_second_each() {
-        for (ms, want) in [
-            (0, true),
-            (999, true),
-            (1000, false),
-            (1999, false),
-            (2000, true),
-            (3500, false),
-        ] {
-            assert_eq!(lit(SlowBlink, 0, 3, ms), want, "at {ms} ms");
-        }
+        assert_lit_at(SlowBlink, 0, &[0, 999, 2000], &[1000, 1999, 3500]);
     }
 
     #[test]
     fn fast_blink_is_four_hertz() {
-        for (ms, want) in [
-            (0, true),
-            (124, true),
-            (125, false),
-            (249, false),
-            (250, true),
-            (875, false),
-            (1000, true),
-        ] {
-            assert_eq!(lit(FastBlink, 0, 3, ms), want, "at {ms} ms");
-        }
+        assert_lit_at(FastBlink, 0, &[0, 124, 250, 1000], &[125, 249, 875]);
     }
 
     #[test]
     fn locate_blinks_all_together_at_two_hertz() {
-        for (ms, want) in [
-            (0, true),
-            (249, true),
-            (250, false),
-            (499, false),
-            (500, true),
-        ] {
-            for i in 0..3 {
-                assert_eq!(lit(Locate, i, 3, ms), want, "LED {i} at {ms} ms");
-            }
+        for i in 0..3 {
+            assert_lit_at(Locate, i, &[0, 249, 500], &[250, 499]);
         }
     }
 

@@ -30,6 +30,8 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo doc (broken or private links in the module docs fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --locked
 echo "== cargo test"
 cargo test --locked
 echo "== fuzzing: each target for 20 s (cargo fuzz, nightly)"

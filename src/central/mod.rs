@@ -11,7 +11,7 @@
 //! | `/boards/{id}` | one board: its targets table, counts, backlog, events |
 //! | `/targets/{addr}` | one target per board: status, availability 24 h / 7 d / 30 d |
 //! | `/availability?window=24h\|7d\|30d` | availability per board and target |
-//! | `/static/style.css` | the board dashboard's stylesheet |
+//! | `/static/style.css` | the stylesheet both dashboards share (`crate::http`) |
 //! | `/api/v1/boards` | JSON: boards |
 //! | `/api/v1/availability?window=` | JSON: availability rows (bad window: 400) |
 //! | `/api/v1/targets/{addr}` | JSON: one target per board |

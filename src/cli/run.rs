@@ -14,12 +14,11 @@ use super::mongo_args::MongoArgs;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, Overrides};
 use crate::http::Limits;
-use crate::leds::LedSettings;
-use crate::leds::{self, LedPanel};
+use crate::leds::{self, LedPanel, LedSettings};
 use crate::monitor::{
-    BoardInfo, Command, LiveProbe, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
+    BoardInfo, Command, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
 };
-use crate::probe::{PingOptions, Prober, RouteTable, TraceOptions};
+use crate::probe::{LiveProbe, PingOptions, Prober, RouteTable, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::systemd;
 use crate::targets::Loader;

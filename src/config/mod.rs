@@ -6,9 +6,9 @@
 //! reads both); [`Config::resolve`] merges the layers and checks every
 //! value, so the monitor only ever sees a valid [`Config`].
 //!
-//! The `[leds]` section is checked in [`leds`](self::leds) into the LED
+//! The `[leds]` section is checked in `leds` into the LED
 //! module's own settings type (so `leds/` never reads the config), and
-//! [`duration`] reads and prints durations such as `1m30s`.
+//! `duration` reads and prints durations such as `1m30s`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

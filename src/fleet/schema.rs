@@ -39,7 +39,6 @@
 use mongodb::bson::{doc, Document};
 
 use crate::clock::Timestamp;
-use crate::monitor::UpstreamView;
 use crate::store::{EventRecord, RoundId};
 
 /// The collections the outbox drains into (the board's own document goes
@@ -140,24 +139,10 @@ pub struct BoardStatus<'a> {
     /// Rows still in the outbox.
     pub backlog: u64,
     pub oldest_unsynced: Option<Timestamp>,
-    /// [`state_name`] of the sync's state.
+    /// The sync's state, as `UpstreamView::state_name` names it.
     pub upstream_state: &'a str,
     /// Now: becomes `last_seen`, and `first_seen` on the first write.
     pub now: Timestamp,
-}
-
-/// The sync's state as the board document's `upstream_state` names it:
-/// `"off"`, `"connecting"`, `"synced"`, `"draining"` or `"unreachable"`;
-/// the same names as the board API's `upstream.state` and the board's
-/// `/metrics`.
-pub fn state_name(view: &UpstreamView) -> &'static str {
-    match view {
-        UpstreamView::Off => "off",
-        UpstreamView::Connecting { .. } => "connecting",
-        UpstreamView::Synced { .. } => "synced",
-        UpstreamView::Draining { .. } => "draining",
-        UpstreamView::Unreachable { .. } => "unreachable",
-    }
 }
 
 #[cfg(test)]
@@ -169,19 +154,5 @@ mod tests {
         // FNV-1a 64 of "" and "a", the published test vectors.
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn state_names() {
-        assert_eq!(state_name(&UpstreamView::Off), "off");
-        assert_eq!(
-            state_name(&UpstreamView::Unreachable {
-                server: "h:1".into(),
-                since: Timestamp(0),
-                error: "x".into(),
-                retry_at: Timestamp(0)
-            }),
-            "unreachable"
-        );
     }
 }

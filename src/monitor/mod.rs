@@ -12,9 +12,9 @@
 //! the loop and its recovery paths are tested with fakes (`tests.rs`).
 
 pub mod cause;
-mod history;
 pub mod paths;
 pub mod round;
+mod round_store;
 pub mod schedule;
 pub mod sheet;
 mod snapshot;
@@ -25,7 +25,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use history::{Remembered, RoundStore};
+pub use round_store::{Remembered, RoundStore};
 pub use sheet::SheetSource;
 pub use snapshot::{
     health, BoardGateway, BoardInfo, Health, RejectedSheet, RoundInfo, SheetView, Snapshot,
@@ -43,11 +43,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
 use crate::lock::lock;
+use crate::probe::Probe;
 use crate::probe::RouteTable;
-pub use crate::probe::{LiveProbe, Probe};
 use crate::store::{EventKind, EventRecord, RoundRecord, StoreError, StoreStats};
 use crate::targets::TargetList;
-use history::blocking;
+use round_store::blocking;
 
 /// What the dashboard's admin endpoints and the signal handler ask of the
 /// monitor.
@@ -279,7 +279,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
                 self.fail_store(format!("round {} was not saved: {e}", round.0));
                 let cause = e.to_string();
                 let recreated = blocking(&self.store, move |s| {
-                    let note = s.recreate(cause)?;
+                    let note = s.recreate_after(cause)?;
                     s.write_round(&record)?;
                     Ok(note)
                 })

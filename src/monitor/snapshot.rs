@@ -198,6 +198,21 @@ pub enum UpstreamView {
     },
 }
 
+impl UpstreamView {
+    /// The state's name: `off`, `connecting`, `synced`, `draining` or
+    /// `unreachable`; the same in the API's `upstream.state`, the board's
+    /// `/metrics` and the board document's `upstream_state` upstream.
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            UpstreamView::Off => "off",
+            UpstreamView::Connecting { .. } => "connecting",
+            UpstreamView::Synced { .. } => "synced",
+            UpstreamView::Draining { .. } => "draining",
+            UpstreamView::Unreachable { .. } => "unreachable",
+        }
+    }
+}
+
 /// The liveness verdict of `/healthz`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Health {
@@ -267,6 +282,21 @@ mod duration_secs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_names() {
+        assert_eq!(UpstreamView::Off.state_name(), "off");
+        assert_eq!(
+            UpstreamView::Unreachable {
+                server: "h:1".into(),
+                since: Timestamp(0),
+                error: "x".into(),
+                retry_at: Timestamp(0)
+            }
+            .state_name(),
+            "unreachable"
+        );
+    }
 
     #[test]
     fn health_follows_the_monotonic_clock_when_the_wall_clock_is_set() {

@@ -5,7 +5,7 @@
 //! get a [`Snapshot`]. Nothing here touches a socket, a file or the clock.
 //! Here: the targets and the board's own gateways, which targets to probe
 //! and trace, and a round's gateway pings; what an observation changes in
-//! one target is in [`observe`].
+//! one target is in `observe`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -435,7 +435,7 @@ impl MonitorState {
     }
 
     /// Take a finished round: update every gateway, then every target
-    /// ([`observe`]), and return what to store. Observations of targets
+    /// (`observe`), and return what to store. Observations of targets
     /// that were removed meanwhile are ignored.
     pub fn apply_round(
         &mut self,

@@ -12,7 +12,7 @@ use crate::probe::{Hop, Path, PingOutcome, Probe, RouteTable, Status, TraceError
 use crate::store::{Dropped, EventRecord, RoundId, RoundRecord, StoreError, StoreStats};
 use crate::targets::{Target, TargetAddr, TargetList};
 
-use super::history::{Remembered, RoundStore};
+use super::round_store::{Remembered, RoundStore};
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -179,7 +179,7 @@ impl RoundStore for FakeStore {
         }
     }
 
-    fn recreate(&mut self, damage: String) -> Result<String, StoreError> {
+    fn recreate_after(&mut self, damage: String) -> Result<String, StoreError> {
         self.log.push("recreate".into());
         self.recreated.push(damage);
         match self.recreate_failures.pop_front() {

@@ -4,7 +4,7 @@
 //! [`Prober`] owns the shared sockets (per family, for ping and for
 //! traceroute) and the [`PacedSender`] thread that sends every packet on
 //! one global timeline; probing a target is a future, so a round of ten
-//! thousand targets is ten thousand futures. [`target`] is the one path
+//! thousand targets is ten thousand futures. [`per_target`] is the one path
 //! from a target to its ping and trace (and a host name to its address),
 //! for the monitor and for [`probe_all`], which the one-shot `probe`
 //! command turns into [`ProbeResult`]s.
@@ -13,12 +13,12 @@ mod answers;
 pub mod budget;
 pub mod knowledge;
 pub mod pacer;
+pub mod per_target;
 pub mod ping;
 pub mod routes;
 pub mod sender;
 pub mod stats;
 pub mod sys;
-pub mod target;
 pub mod trace;
 pub mod wire;
 
@@ -30,13 +30,13 @@ use futures::future::join_all;
 use serde::Serialize;
 use socket2::Socket;
 
+pub use per_target::{
+    ping_and_trace, resolve, LiveProbe, Probe, Probed, ResolveError, TraceWhen, RESOLVE_TIMEOUT,
+};
 pub use ping::{PingOptions, PingOutcome, Pinger};
 pub use routes::{Gateway, RouteTable};
 pub use sender::PacedSender;
 pub use stats::{RttSummary, Status};
-pub use target::{
-    ping_and_trace, resolve, LiveProbe, Probe, Probed, ResolveError, TraceWhen, RESOLVE_TIMEOUT,
-};
 pub use trace::{Hop, HopLimit, Path, TraceError, TraceOptions, Tracer, Ttl};
 
 /// The result of probing one address: the columns of the dashboard table.

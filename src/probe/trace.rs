@@ -4,13 +4,13 @@
 //! One raw socket per family receives for every trace; the probes leave
 //! through the [`PacedSender`] thread on a send-only raw socket, which sets
 //! each probe's TTL just before sending it. A receive task per family
-//! parses each datagram with [`wire`](super::wire) and hands it to the
+//! parses each datagram with [`wire`] and hands it to the
 //! trace that owns the quoted probe id, after checking that the probe was
 //! going where the message says.
 //!
 //! A trace of a place the board knows nothing about sends every TTL at
 //! once, lowest first, and costs about one timeout. Once something is
-//! known ([`knowledge`](super::knowledge)), a trace starts where the
+//! known ([`knowledge`]), a trace starts where the
 //! destination answered last time (or where its subnet's did), goes on
 //! forwards if it is not there, and then backwards, one TTL at a time,
 //! until it meets a router of the stop set, whose earlier hops it copies
@@ -20,7 +20,7 @@
 //! longer is not sent, and the hop is filled from what neighbouring paths
 //! show (inferred) and listed in [`Path::limits`]. What one trace heard,
 //! TTL by TTL, is kept and turned into a [`Path`] by the pure
-//! [`answers`](super::answers) module.
+//! `answers` module.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

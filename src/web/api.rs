@@ -4,9 +4,9 @@
 //! The field names are a contract with whoever scripts against the board,
 //! so the documents are their own structs here rather than whatever the
 //! monitor's types happen to serialize to. Errors are
-//! [`crate::http::ErrorDoc`], shared with `edgeprobe central`. serde_json escapes every string and writes
-//! non-finite numbers as `null`, so the output is valid JSON whatever the
-//! sheet holds.
+//! [`crate::http::ErrorDoc`], shared with `edgeprobe central`. serde_json
+//! escapes every string and writes non-finite numbers as `null`, so the
+//! output is valid JSON whatever the sheet holds.
 
 use std::net::IpAddr;
 

@@ -9,7 +9,6 @@
 
 use std::fmt::Write as _;
 
-use crate::fleet::schema::state_name;
 use crate::monitor::Snapshot;
 use crate::probe::Status;
 
@@ -128,7 +127,7 @@ fn outbox_metrics(o: &mut String, snap: &Snapshot) {
         );
     }
 
-    let current = state_name(&snap.upstream);
+    let current = snap.upstream.state_name();
     let states = ["off", "connecting", "synced", "draining", "unreachable"]
         .map(|state| (state, if state == current { 1.0 } else { 0.0 }));
     labelled(

@@ -45,18 +45,19 @@ pub fn eventually<T>(
     }
 }
 
-/// [`eventually`] for async checks, sleeping on tokio's clock.
+/// [`eventually`] for async checks, waiting and measuring on tokio's
+/// clock (so it also ends under a paused test clock).
 pub async fn eventually_async<T, F: Future<Output = Option<T>>>(
     timeout: Duration,
     every: Duration,
     mut check: impl FnMut() -> F,
 ) -> Option<T> {
-    let deadline = Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(value) = check().await {
             return Some(value);
         }
-        if Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= deadline {
             return None;
         }
         tokio::time::sleep(every).await;

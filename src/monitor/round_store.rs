@@ -36,7 +36,7 @@ pub trait RoundStore: Send + 'static {
     fn apply_retention(&mut self, now: Timestamp) -> Result<Dropped, StoreError>;
     /// Start a new, empty history after a write found this one damaged
     /// (`damage` says how); returns the sentence for the event log.
-    fn recreate(&mut self, damage: String) -> Result<String, StoreError>;
+    fn recreate_after(&mut self, damage: String) -> Result<String, StoreError>;
     /// What opening the history had to do to a damaged file, once.
     fn take_recovery(&mut self) -> Option<String>;
     /// The highest round written, so numbering continues.
@@ -63,7 +63,7 @@ impl RoundStore for Store {
         Store::apply_retention(self, now)
     }
 
-    fn recreate(&mut self, damage: String) -> Result<String, StoreError> {
+    fn recreate_after(&mut self, damage: String) -> Result<String, StoreError> {
         let cause = StoreError::Unusable {
             path: self.path().display().to_string(),
             reason: damage,

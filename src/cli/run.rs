@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::exit;
 use super::mongo_args::MongoArgs;
 use crate::clock::{Mono, Timestamp};
-use crate::config::{Config, Environment, Overrides};
+use crate::config::{Config, Environment, Overrides, ProbeSection, StoreSection};
 use crate::http::Limits;
 use crate::leds::{self, LedPanel, LedSettings};
 use crate::monitor::{
@@ -97,17 +97,21 @@ impl RunArgs {
             listen: self.listen.clone(),
             state_dir: self.state_dir.clone(),
             admin_token_file: self.admin_token_file.clone(),
-            interval: self.interval.clone(),
-            count: self.count,
-            timeout: self.timeout.clone(),
-            rate: self.rate,
-            degraded_loss: self.degraded_loss,
-            down_after: self.down_after,
-            up_after: self.up_after,
-            trace_every: self.trace_every.clone(),
-            max_hops: self.max_hops,
-            retention: self.retention.clone(),
-            max_size_mb: self.max_size_mb,
+            probe: ProbeSection {
+                interval: self.interval.clone(),
+                count: self.count,
+                timeout: self.timeout.clone(),
+                rate: self.rate,
+                degraded_loss: self.degraded_loss,
+                down_after: self.down_after,
+                up_after: self.up_after,
+                trace_every: self.trace_every.clone(),
+                max_hops: self.max_hops,
+            },
+            store: StoreSection {
+                retention: self.retention.clone(),
+                max_size_mb: self.max_size_mb,
+            },
             mongo_uri: self.mongo.mongo_uri.clone(),
             mongo_uri_file: self.mongo.mongo_uri_file.clone(),
         }

@@ -76,7 +76,7 @@ pub struct FileConfig {
 }
 
 /// `[probe]`: how and how often targets are probed.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbeSection {
     pub interval: Option<String>,
@@ -91,7 +91,7 @@ pub struct ProbeSection {
 }
 
 /// `[store]`: the history kept on the board.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     pub retention: Option<String>,
@@ -154,17 +154,10 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub admin_token_file: Option<PathBuf>,
-    pub interval: Option<String>,
-    pub count: Option<u32>,
-    pub timeout: Option<String>,
-    pub rate: Option<u32>,
-    pub degraded_loss: Option<f64>,
-    pub down_after: Option<u32>,
-    pub up_after: Option<u32>,
-    pub trace_every: Option<String>,
-    pub max_hops: Option<u8>,
-    pub retention: Option<String>,
-    pub max_size_mb: Option<u64>,
+    /// The `[probe]` keys, each with a flag of the same name.
+    pub probe: ProbeSection,
+    /// The `[store]` keys, each with a flag of the same name.
+    pub store: StoreSection,
     pub mongo_uri: Option<String>,
     pub mongo_uri_file: Option<PathBuf>,
 }
@@ -298,7 +291,7 @@ impl Config {
         over: Overrides,
         env: &Environment,
     ) -> Result<Config, ConfigError> {
-        let probe = resolve_probe(&over, file.probe)?;
+        let probe = resolve_probe(over.probe, file.probe)?;
 
         let named_board = over.board_id.or(file.board_id);
         let board_named = named_board.is_some();
@@ -325,8 +318,8 @@ impl Config {
         }
 
         let store = resolve_store(
-            over.retention.or(file.store.retention),
-            over.max_size_mb.or(file.store.max_size_mb),
+            over.store.retention.or(file.store.retention),
+            over.store.max_size_mb.or(file.store.max_size_mb),
         )?;
 
         let mongo = resolve_mongo(file.mongo, over.mongo_uri, over.mongo_uri_file)?;
@@ -362,7 +355,7 @@ impl Config {
 }
 
 /// `[probe]` under the flags, over the defaults, every value checked.
-fn resolve_probe(over: &Overrides, p: ProbeSection) -> Result<ProbeSettings, ConfigError> {
+fn resolve_probe(over: ProbeSection, p: ProbeSection) -> Result<ProbeSettings, ConfigError> {
     let defaults = ProbeSettings::default();
     let duration = |key: &'static str, flag: Option<String>, file: Option<String>, default| {
         match flag.or(file) {
@@ -371,14 +364,9 @@ fn resolve_probe(over: &Overrides, p: ProbeSection) -> Result<ProbeSettings, Con
         }
     };
     let probe = ProbeSettings {
-        interval: duration(
-            "interval",
-            over.interval.clone(),
-            p.interval,
-            defaults.interval,
-        )?,
+        interval: duration("interval", over.interval, p.interval, defaults.interval)?,
         count: over.count.or(p.count).unwrap_or(defaults.count),
-        timeout: duration("timeout", over.timeout.clone(), p.timeout, defaults.timeout)?,
+        timeout: duration("timeout", over.timeout, p.timeout, defaults.timeout)?,
         rate: over.rate.or(p.rate).unwrap_or(defaults.rate),
         degraded_loss: over
             .degraded_loss
@@ -391,7 +379,7 @@ fn resolve_probe(over: &Overrides, p: ProbeSection) -> Result<ProbeSettings, Con
         up_after: over.up_after.or(p.up_after).unwrap_or(defaults.up_after),
         trace_every: duration(
             "trace_every",
-            over.trace_every.clone(),
+            over.trace_every,
             p.trace_every,
             defaults.trace_every,
         )?,
@@ -703,7 +691,10 @@ mod tests {
         )
         .unwrap();
         let over = Overrides {
-            interval: Some("5s".into()),
+            probe: ProbeSection {
+                interval: Some("5s".into()),
+                ..ProbeSection::default()
+            },
             board_id: Some("from-flag".into()),
             ..Overrides::default()
         };
@@ -772,15 +763,21 @@ mod tests {
             over
         };
         let cases: Vec<(Overrides, &str)> = vec![
-            (with(|o| o.interval = Some("5 parsecs".into())), "interval"),
-            (with(|o| o.interval = Some("500ms".into())), "interval"),
-            (with(|o| o.timeout = Some("2m".into())), "timeout"),
-            (with(|o| o.count = Some(0)), "count"),
-            (with(|o| o.degraded_loss = Some(1.5)), "degraded_loss"),
-            (with(|o| o.down_after = Some(0)), "down_after"),
+            (
+                with(|o| o.probe.interval = Some("5 parsecs".into())),
+                "interval",
+            ),
+            (
+                with(|o| o.probe.interval = Some("500ms".into())),
+                "interval",
+            ),
+            (with(|o| o.probe.timeout = Some("2m".into())), "timeout"),
+            (with(|o| o.probe.count = Some(0)), "count"),
+            (with(|o| o.probe.degraded_loss = Some(1.5)), "degraded_loss"),
+            (with(|o| o.probe.down_after = Some(0)), "down_after"),
             (with(|o| o.listen = Some("8080".into())), "listen"),
             (with(|o| o.board_id = Some("a b".into())), "board_id"),
-            (with(|o| o.max_size_mb = Some(0)), "max_size_mb"),
+            (with(|o| o.store.max_size_mb = Some(0)), "max_size_mb"),
         ];
         for (over, key) in cases {
             let e = Config::resolve(FileConfig::default(), over, &env()).unwrap_err();

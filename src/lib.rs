@@ -18,6 +18,7 @@
 //!   confines the workbook reader process, [`clock`] has the wall and
 //!   monotonic clocks, and [`lock`] takes a mutex a panic poisoned.
 
+pub mod alerts;
 pub mod central;
 pub mod cli;
 pub mod clock;

@@ -2,12 +2,14 @@
 //!
 //! - [`rules`] is the pure core: from what a round observed, which alerts
 //!   fire, remind and resolve (one alert for a dead board gateway, holding
-//!   the targets behind it; silences).
+//!   the targets behind it; silences);
+//! - [`settings`] says which channels are configured and the rules.
 //!
 //! Work in progress for issue 17: the channels (webhook, ntfy, e-mail,
 //! Alertmanager), the queue in the store and the sending task come next.
 
 pub mod rules;
+pub mod settings;
 
 pub use rules::{
     ActiveAlert, AlertBook, AlertKind, AlertRules, Notice, NoticeKind, Observed, Silence,

@@ -16,13 +16,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::alerts::settings::AlertSettings;
 use crate::fleet::MongoSettings;
 use crate::leds::LedSettings;
 use crate::targets::SheetLimits;
 
+mod alerts;
 mod duration;
 mod leds;
 
+pub use alerts::{resolve_alerts, AlertsSection, DEFAULT_GIVE_UP_AFTER};
 pub use duration::{format_duration, parse_duration};
 pub use leds::{resolve_leds, LedBackendName, LedSection, LedsSection, DEFAULT_GPIO_CHIP};
 
@@ -73,6 +76,7 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     pub mongo: MongoSection,
     pub leds: LedsSection,
+    pub alerts: AlertsSection,
 }
 
 /// `[probe]`: how and how often targets are probed.
@@ -228,6 +232,8 @@ pub struct Config {
     /// `None`: no upstream, the history stays on the board.
     pub mongo: Option<MongoSettings>,
     pub leds: LedSettings,
+    /// Where and when alerts go; no channel: none are sent.
+    pub alerts: AlertSettings,
 }
 
 /// How much history the board keeps.
@@ -336,6 +342,7 @@ impl Config {
         }
 
         let leds = resolve_leds(file.leds)?;
+        let alerts = resolve_alerts(file.alerts)?;
         let sheet_limits = resolve_limits(&file.limits)?;
 
         Ok(Config {
@@ -350,6 +357,7 @@ impl Config {
             sheet_limits,
             mongo,
             leds,
+            alerts,
         })
     }
 }

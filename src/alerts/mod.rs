@@ -3,11 +3,14 @@
 //! - [`rules`] is the pure core: from what a round observed, which alerts
 //!   fire, remind and resolve (one alert for a dead board gateway, holding
 //!   the targets behind it; silences);
-//! - [`settings`] says which channels are configured and the rules.
+//! - [`settings`] says which channels are configured and the rules;
+//! - [`message`] writes a round's notices for each channel (text, our
+//!   JSON, Slack, Discord, Alertmanager's API v2).
 //!
 //! Work in progress for issue 17: the channels (webhook, ntfy, e-mail,
 //! Alertmanager), the queue in the store and the sending task come next.
 
+pub mod message;
 pub mod rules;
 pub mod settings;
 

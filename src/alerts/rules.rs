@@ -126,7 +126,9 @@ pub struct ActiveAlert {
     pub last_sent: Option<Timestamp>,
     /// What the message says: the cause, or the targets behind a gateway.
     pub detail: String,
-    /// The target's group, for silences by group.
+    /// The target's name and group, as the sheet gives them (the group
+    /// also for silences by group).
+    pub name: Option<String>,
     pub group: Option<String>,
 }
 
@@ -149,6 +151,9 @@ pub struct Notice {
     pub key: String,
     /// The target it is about, if any.
     pub target: Option<String>,
+    /// The target's name and group, if it is about a target.
+    pub name: Option<String>,
+    pub group: Option<String>,
     /// When it happened: the alert's start, or its end when resolved.
     pub at: Timestamp,
     pub detail: String,
@@ -234,6 +239,7 @@ impl AlertBook {
             let alert = self.active.entry(key).or_insert(fresh.clone());
             // The latest words: the cause or the list behind a gateway.
             alert.detail = fresh.detail;
+            alert.name = fresh.name;
             alert.group = fresh.group;
             let target = alert.kind.target();
             if silences
@@ -262,10 +268,13 @@ impl AlertBook {
                 if silences.iter().any(|s| s.covers(Some(target), group, now)) {
                     continue;
                 }
+                let t = seen.targets.iter().find(|t| &t.key == target);
                 notices.push(Notice {
                     kind: NoticeKind::Event,
                     key: format!("path/{target}"),
                     target: Some(target.clone()),
+                    name: t.and_then(|t| t.name.clone()),
+                    group: group.map(str::to_string),
                     at: now,
                     detail: what.clone(),
                 });
@@ -284,13 +293,14 @@ impl AlertBook {
         now: Timestamp,
     ) -> BTreeMap<String, ActiveAlert> {
         let mut wanted = BTreeMap::new();
-        let mut add = |kind: AlertKind, detail: String, group: Option<String>| {
+        let mut add = |kind: AlertKind, detail: String, t: Option<&TargetObserved>| {
             let alert = ActiveAlert {
                 kind,
                 since: now,
                 last_sent: None,
                 detail,
-                group,
+                name: t.and_then(|t| t.name.clone()),
+                group: t.and_then(|t| t.group.clone()),
             };
             wanted.insert(alert.kind.key(), alert);
         };
@@ -334,7 +344,7 @@ impl AlertBook {
                 (None, Some(c)) => format!("{}: {c}", t.key),
                 (None, None) => t.key.clone(),
             };
-            add(kind, detail, t.group.clone());
+            add(kind, detail, Some(t));
         }
         if let (Some(since), Some(after)) = (seen.upstream_unreachable_since, rules.upstream_after)
         {
@@ -365,6 +375,8 @@ fn notice(kind: NoticeKind, alert: &ActiveAlert, at: Timestamp) -> Notice {
         kind,
         key: alert.kind.key(),
         target: alert.kind.target().map(str::to_string),
+        name: alert.name.clone(),
+        group: alert.group.clone(),
         at,
         detail: alert.detail.clone(),
     }

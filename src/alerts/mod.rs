@@ -5,11 +5,14 @@
 //!   the targets behind it; silences);
 //! - [`settings`] says which channels are configured and the rules;
 //! - [`message`] writes a round's notices for each channel (text, our
-//!   JSON, Slack, Discord, Alertmanager's API v2).
+//!   JSON, Slack, Discord, Alertmanager's API v2);
+//! - [`deliver`] posts a message over HTTP and says whether it arrived,
+//!   was refused (4xx, not retried) or failed (tried again).
 //!
 //! Work in progress for issue 17: the channels (webhook, ntfy, e-mail,
 //! Alertmanager), the queue in the store and the sending task come next.
 
+pub mod deliver;
 pub mod message;
 pub mod rules;
 pub mod settings;

@@ -7,12 +7,14 @@
 //! - [`message`] writes a round's notices for each channel (text, our
 //!   JSON, Slack, Discord, Alertmanager's API v2);
 //! - [`deliver`] posts a message over HTTP and says whether it arrived,
-//!   was refused (4xx, not retried) or failed (tried again).
+//!   was refused (4xx, not retried) or failed (tried again); [`email`]
+//!   does the same over SMTP.
 //!
 //! Work in progress for issue 17: the channels (webhook, ntfy, e-mail,
 //! Alertmanager), the queue in the store and the sending task come next.
 
 pub mod deliver;
+pub mod email;
 pub mod message;
 pub mod rules;
 pub mod settings;

@@ -1,5 +1,7 @@
 //! The alert channels against real receivers on loopback, started here:
-//! Debian's `python3-aiosmtpd` for e-mail (the test command installs it).
+//! Debian's `python3-aiosmtpd` for e-mail and Debian's Prometheus
+//! Alertmanager with a webhook receiver of its own (the test command
+//! installs both).
 
 mod common;
 
@@ -117,4 +119,177 @@ async fn no_smtp_server_is_a_failure_to_try_again() {
         matches!(&d, Delivery::Failed(why) if why.starts_with(&smtp)),
         "{d:?}"
     );
+}
+
+/// Debian's Prometheus Alertmanager on loopback, routing everything at
+/// once to a webhook receiver of this test; killed when dropped.
+struct Alertmanager {
+    child: Child,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start(webhook_port: u16) -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+                 receivers:\n  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:{webhook_port}/am\n        send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // No cluster: nothing listens or gossips beyond this test.
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager (apt-get install prometheus-alertmanager; scripts/test.sh does)");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let up = common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
+            let r = common::monitor::try_request(addr, "GET", "/-/ready", &[], b"").ok()?;
+            (r.status == 200).then_some(())
+        });
+        assert!(up.is_some(), "alertmanager did not get ready on {addr}");
+        Alertmanager {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// `GET /api/v2/alerts`: the alerts it holds.
+    fn alerts(&self) -> serde_json::Value {
+        let r = common::monitor::request(self.addr, "GET", "/api/v2/alerts", &[], b"");
+        serde_json::from_slice(&r.body).unwrap()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A webhook receiver on loopback: every POST body it takes, in order.
+fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    let _ = tx.send(v);
+                }
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_takes_the_alert_fires_its_webhook_and_resolves_it() {
+    use edgeprobe::alerts::deliver::HttpTarget;
+    use edgeprobe::alerts::message::alertmanager_alerts;
+    use edgeprobe::alerts::{ActiveAlert, AlertKind, Notice, NoticeKind};
+    use edgeprobe::clock::Timestamp;
+
+    let (hook_port, hooks) = webhook_receiver();
+    let am = Alertmanager::start(hook_port);
+    let target =
+        HttpTarget::new(format!("http://{}", am.addr).parse().unwrap(), &[], None).unwrap();
+    let since = Timestamp::now();
+    let firing = ActiveAlert {
+        kind: AlertKind::Down {
+            target: "198.19.3.10".into(),
+        },
+        since,
+        last_sent: Some(since),
+        detail: "198.19.3.10 (files): no reply to 4 requests".into(),
+        name: Some("files".into()),
+        group: Some("lan".into()),
+    };
+    let body = serde_json::to_vec(&alertmanager_alerts("closet-3", &[firing], &[])).unwrap();
+    let d = target
+        .post(Some("/api/v2/alerts"), "application/json", body)
+        .await;
+    assert_eq!(d, Delivery::Delivered);
+
+    let held = am.alerts();
+    let alert = &held[0];
+    assert_eq!(alert["labels"]["alertname"], "EdgeprobeTargetDown");
+    assert_eq!(alert["labels"]["board"], "closet-3");
+    assert_eq!(alert["labels"]["target"], "198.19.3.10");
+    assert_eq!(alert["labels"]["name"], "files");
+    assert_eq!(alert["labels"]["group"], "lan");
+    assert_eq!(alert["status"]["state"], "active", "{held:#}");
+
+    // Its own webhook fired.
+    let hook = hooks
+        .recv_timeout(Duration::from_secs(30))
+        .expect("alertmanager's webhook");
+    assert_eq!(hook["status"], "firing", "{hook:#}");
+    assert_eq!(hook["alerts"][0]["labels"]["target"], "198.19.3.10");
+
+    // Resolved: endsAt now.
+    let resolved = Notice {
+        kind: NoticeKind::Resolved,
+        key: "down/198.19.3.10".into(),
+        target: Some("198.19.3.10".into()),
+        name: Some("files".into()),
+        group: Some("lan".into()),
+        at: Timestamp::now(),
+        detail: "198.19.3.10 (files): no reply to 4 requests".into(),
+    };
+    let body = serde_json::to_vec(&alertmanager_alerts("closet-3", &[], &[resolved])).unwrap();
+    let d = target
+        .post(Some("/api/v2/alerts"), "application/json", body)
+        .await;
+    assert_eq!(d, Delivery::Delivered);
+    let hook = hooks
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the resolved webhook");
+    assert_eq!(hook["status"], "resolved", "{hook:#}");
+}
+
+#[tokio::test]
+async fn alertmanager_refuses_a_malformed_alert_and_says_why() {
+    use edgeprobe::alerts::deliver::HttpTarget;
+    let (hook_port, _hooks) = webhook_receiver();
+    let am = Alertmanager::start(hook_port);
+    let target =
+        HttpTarget::new(format!("http://{}", am.addr).parse().unwrap(), &[], None).unwrap();
+    let d = target
+        .post(
+            Some("/api/v2/alerts"),
+            "application/json",
+            br#"[{"labels":{}}]"#.to_vec(),
+        )
+        .await;
+    assert!(matches!(&d, Delivery::Refused { status: 400, .. }), "{d:?}");
 }

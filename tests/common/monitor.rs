@@ -287,7 +287,8 @@ pub fn request(
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
-fn try_request(
+/// [`request`], with the failure to connect or read as an error.
+pub fn try_request(
     addr: SocketAddr,
     method: &str,
     path: &str,

@@ -116,6 +116,7 @@ fn round(n: u64, targets: usize) -> RoundRecord {
             to: Some("not_working".into()),
             detail: format!("round {n}: no reply"),
         }],
+        ..RoundRecord::default()
     }
 }
 

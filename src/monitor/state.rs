@@ -454,6 +454,7 @@ impl MonitorState {
             results: Vec::with_capacity(observations.len()),
             traces: Vec::new(),
             events: std::mem::take(&mut self.pending_events),
+            ..RoundRecord::default()
         };
         self.observe_gateways(gateway_pings, finished, &mut record.events);
         let board_gateways: HashMap<IpAddr, Option<bool>> =

@@ -88,6 +88,7 @@ pub(super) fn round(n: u64, ts: i64, keys: &[String], status: Status) -> RoundRe
         results: keys.iter().map(|k| result(k, n, ts, status)).collect(),
         traces: keys.iter().map(|k| trace(k, n, ts)).collect(),
         events: vec![event(keys.first().map(String::as_str), ts)],
+        ..RoundRecord::default()
     }
 }
 

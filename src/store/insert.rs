@@ -10,6 +10,7 @@ use rusqlite::{params, Connection};
 use crate::probe::RttSummary;
 
 use super::encode;
+use super::notifications;
 use super::outbox::{queue, OutboxKind};
 use super::records::{EventRecord, RoundRecord};
 use super::rollup::{self, RollupRow};
@@ -199,6 +200,12 @@ pub(super) fn insert_round(
     }
     for e in &round.events {
         insert_event(conn, targets, e, outbox)?;
+    }
+    for n in &round.notifications {
+        notifications::queue_notification(conn, n)?;
+    }
+    if let Some(alerts) = &round.alerts {
+        notifications::replace_alerts(conn, alerts)?;
     }
     conn.prepare_cached(
         "INSERT INTO counters (name, value) VALUES ('last_round', ?1) \

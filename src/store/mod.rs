@@ -1,8 +1,8 @@
 //! The board's own history: SQLite (WAL) in the state directory.
 //!
 //! One transaction per round holds the round's results, traces, events,
-//! the hourly rollups they update and the outbox rows the upstream sync
-//! drains. Retention by age and by size runs after a round; what it drops
+//! the hourly rollups they update, the outbox rows the upstream sync
+//! drains and the alert notifications it caused. Retention by age and by size runs after a round; what it drops
 //! is counted. The dashboard reads through [`History`], on its own
 //! connection, so a page never waits for the probe loop.
 //!
@@ -14,6 +14,7 @@
 //! counters), `writer` ([`Store`], the writer connection and its methods),
 //! `insert` (writing rounds and events), `history` (reading them back,
 //! [`Reader`]), `outbox` (what the upstream sync has not sent yet),
+//! `notifications` (the alert queue and the alerts firing),
 //! `prune` (carrying out a retention plan), and `sql` (the helpers they
 //! share). This file: the error type and the [`History`] trait.
 
@@ -22,6 +23,7 @@ mod encode;
 mod fixtures;
 mod history;
 mod insert;
+mod notifications;
 mod outbox;
 mod prune;
 mod records;
@@ -34,8 +36,8 @@ mod writer;
 pub use history::Reader;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use records::{
-    Dropped, EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
-    Uptime,
+    AlertRow, Dropped, EventKind, EventRecord, PendingNotification, QueuedNotification,
+    ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord, Uptime,
 };
 pub use retention::RetentionPolicy;
 pub use schema::DB_FILE;

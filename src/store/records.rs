@@ -14,7 +14,7 @@ use crate::probe::{Gateway, Hop, RttSummary, Status};
 pub struct RoundId(pub u64);
 
 /// Everything one round produced, written in one transaction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoundRecord {
     pub round: RoundId,
     pub started: Timestamp,
@@ -22,6 +22,41 @@ pub struct RoundRecord {
     pub results: Vec<ResultRecord>,
     pub traces: Vec<TraceRecord>,
     pub events: Vec<EventRecord>,
+    /// Alert messages to queue, one per channel.
+    pub notifications: Vec<QueuedNotification>,
+    /// The alerts firing after this round, when the round changed them.
+    pub alerts: Option<Vec<AlertRow>>,
+}
+
+/// One alert message for one channel, as queued and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedNotification {
+    /// The channel's label (see `alerts::settings::Channel::label`).
+    pub channel: String,
+    pub made_at: Timestamp,
+    pub subject: String,
+    pub content_type: String,
+    /// The request body (or the mail's text) as the channel takes it.
+    pub body: Vec<u8>,
+}
+
+/// A queued notification read back for sending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingNotification {
+    pub id: i64,
+    pub attempts: u32,
+    pub notification: QueuedNotification,
+}
+
+/// A firing alert as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub key: String,
+    pub since: Timestamp,
+    pub last_sent: Option<Timestamp>,
+    pub detail: String,
+    pub name: Option<String>,
+    pub group: Option<String>,
 }
 
 /// One target's ping result in one round.

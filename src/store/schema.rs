@@ -2,7 +2,7 @@
 //! the readers' connections, moving a damaged file aside, the table names
 //! the other store files share ([`HistoryTable`]) and the `counters` table.
 //!
-//! # Schema (version 1, in `PRAGMA user_version`)
+//! # Schema (version 2, in `PRAGMA user_version`)
 //!
 //! Timestamps are integer unix milliseconds. Targets are interned: the
 //! per-round tables hold a small integer instead of repeating the
@@ -34,6 +34,12 @@
 //!   `(kind, row_id)`.
 //! - `counters(name, value)`: `last_round` and the `dropped_*` totals,
 //!   kept across restarts.
+//! - Version 2 adds `notifications(id, channel, made_at, subject,
+//!   content_type, body, attempts, next_at, last_error)`: a message for one
+//!   channel, queued in the round's transaction and deleted when it was
+//!   delivered, refused or given up (`id` AUTOINCREMENT: never reused),
+//!   and `alerts_active(key, since, last_sent, detail, name, grp)`: the
+//!   alerts firing, replaced by each round that changes them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +57,7 @@ use super::StoreError;
 pub const DB_FILE: &str = "edgeprobe.db";
 
 /// The schema this code writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for a lock (a checkpoint, the other
 /// connection) before failing.
@@ -124,6 +130,31 @@ CREATE UNIQUE INDEX outbox_row ON outbox (kind, row_id);
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Version 2: the alert notifications waiting to go out, and the alerts
+/// firing (so a restart neither repeats nor forgets them).
+const SCHEMA_V2: &str = "
+CREATE TABLE notifications (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel      TEXT NOT NULL,
+    made_at      INTEGER NOT NULL,
+    subject      TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL,
+    last_error   TEXT
+);
+CREATE INDEX notifications_due ON notifications (next_at);
+CREATE TABLE alerts_active (
+    key       TEXT PRIMARY KEY,
+    since     INTEGER NOT NULL,
+    last_sent INTEGER,
+    detail    TEXT NOT NULL,
+    name      TEXT,
+    grp       TEXT
 ) WITHOUT ROWID;
 ";
 
@@ -240,10 +271,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    // Version 0: a new file. Later versions add their steps here, each in
-    // the same transaction as the version bump.
+    // Each version's step runs in the same transaction as the bump.
     let tx = conn.transaction().map_err(sql(&op))?;
-    tx.execute_batch(SCHEMA).map_err(sql(&op))?;
+    if version < 1 {
+        tx.execute_batch(SCHEMA).map_err(sql(&op))?;
+    }
+    if version < 2 {
+        tx.execute_batch(SCHEMA_V2).map_err(sql(&op))?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sql(&op))?;
     tx.commit().map_err(sql(&op))

@@ -15,10 +15,12 @@ use crate::clock::Timestamp;
 
 use super::history::{self, Reader};
 use super::insert::{self, TargetCache};
+use super::notifications;
 use super::outbox::{self, OutboxItem};
 use super::prune;
 use super::records::{
-    Dropped, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
+    AlertRow, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId, RoundRecord,
+    StoreStats, TraceRecord,
 };
 use super::retention::RetentionPolicy;
 use super::schema::{self, HistoryTable, DB_FILE};
@@ -144,6 +146,40 @@ impl Store {
         self.targets.write(&mut self.conn, &op, |tx, ids| {
             insert::insert_round(tx, ids, round, outbox)
         })
+    }
+
+    /// Up to `max` alert notifications due at `now`, oldest first.
+    pub fn due_notifications(
+        &self,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<Vec<PendingNotification>, StoreError> {
+        notifications::due(&self.conn, now, max)
+    }
+
+    /// Forget a notification that was delivered, refused or given up.
+    pub fn forget_notification(&mut self, id: i64) -> Result<(), StoreError> {
+        notifications::forget(&self.conn, id)
+    }
+
+    /// Try a notification again at `next_at`.
+    pub fn retry_notification(
+        &mut self,
+        id: i64,
+        next_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        notifications::retry(&self.conn, id, next_at, error)
+    }
+
+    /// How many notifications wait, and when the oldest was made.
+    pub fn notification_backlog(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
+        notifications::backlog(&self.conn)
+    }
+
+    /// The alerts firing as the last round that changed them left them.
+    pub fn firing_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        notifications::alerts(&self.conn)
     }
 
     /// Record an event outside a round (the targets sheet was reloaded),

@@ -529,6 +529,7 @@ mod tests {
                 to: None,
                 detail: format!("round {n}"),
             }],
+            ..RoundRecord::default()
         }
     }
 

@@ -1,0 +1,291 @@
+//! The alert queue: notifications written in their round's transaction,
+//! read back when due, and forgotten once delivered, refused or given up;
+//! and the alerts firing, which each round that changes them replaces.
+//! Only moves rows: when to try again and when to give up is decided by
+//! the sender.
+
+use rusqlite::{params, Connection};
+
+use crate::clock::Timestamp;
+
+use super::records::{AlertRow, PendingNotification, QueuedNotification};
+use super::sql::{all_rows, sql, sql_limit};
+use super::StoreError;
+
+/// Queue `n`, due at once.
+pub(super) fn queue_notification(
+    conn: &Connection,
+    n: &QueuedNotification,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO notifications (channel, made_at, subject, content_type, body, next_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?2)",
+    )?
+    .execute(params![
+        n.channel,
+        n.made_at.millis(),
+        n.subject,
+        n.content_type,
+        n.body
+    ])?;
+    Ok(())
+}
+
+/// Make `alerts` the firing set.
+pub(super) fn replace_alerts(conn: &Connection, alerts: &[AlertRow]) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM alerts_active", [])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO alerts_active (key, since, last_sent, detail, name, grp) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for a in alerts {
+        insert.execute(params![
+            a.key,
+            a.since.millis(),
+            a.last_sent.map(Timestamp::millis),
+            a.detail,
+            a.name,
+            a.group
+        ])?;
+    }
+    Ok(())
+}
+
+/// Up to `max` notifications due at `now`, oldest first.
+pub(super) fn due(
+    conn: &Connection,
+    now: Timestamp,
+    max: usize,
+) -> Result<Vec<PendingNotification>, StoreError> {
+    all_rows(
+        conn,
+        "reading the alert queue",
+        "SELECT id, attempts, channel, made_at, subject, content_type, body \
+         FROM notifications WHERE next_at <= ?1 ORDER BY id LIMIT ?2",
+        params![now.millis(), sql_limit(max)],
+        |row| {
+            Ok(PendingNotification {
+                id: row.get(0)?,
+                attempts: row.get(1)?,
+                notification: QueuedNotification {
+                    channel: row.get(2)?,
+                    made_at: Timestamp(row.get(3)?),
+                    subject: row.get(4)?,
+                    content_type: row.get(5)?,
+                    body: row.get(6)?,
+                },
+            })
+        },
+    )
+}
+
+/// Forget notification `id`: delivered, refused or given up.
+pub(super) fn forget(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM notifications WHERE id = ?1")
+        .and_then(|mut s| s.execute([id]))
+        .map_err(sql("forgetting a sent notification"))?;
+    Ok(())
+}
+
+/// Try notification `id` again at `next_at`; `error` says why it failed.
+pub(super) fn retry(
+    conn: &Connection,
+    id: i64,
+    next_at: Timestamp,
+    error: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE notifications SET attempts = attempts + 1, next_at = ?2, last_error = ?3 \
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, next_at.millis(), error]))
+    .map_err(sql("rescheduling a notification"))?;
+    Ok(())
+}
+
+/// How many notifications wait, and when the oldest was made.
+pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), StoreError> {
+    let op = "counting the alert queue";
+    let (n, oldest): (i64, Option<i64>) = conn
+        .query_row(
+            "SELECT count(*), min(made_at) FROM notifications",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql(op))?;
+    Ok((u64::try_from(n).unwrap_or(0), oldest.map(Timestamp)))
+}
+
+/// The alerts firing when the last round that changed them was written.
+pub(super) fn alerts(conn: &Connection) -> Result<Vec<AlertRow>, StoreError> {
+    all_rows(
+        conn,
+        "reading the firing alerts",
+        "SELECT key, since, last_sent, detail, name, grp FROM alerts_active ORDER BY key",
+        [],
+        |row| {
+            Ok(AlertRow {
+                key: row.get(0)?,
+                since: Timestamp(row.get(1)?),
+                last_sent: row.get::<_, Option<i64>>(2)?.map(Timestamp),
+                detail: row.get(3)?,
+                name: row.get(4)?,
+                group: row.get(5)?,
+            })
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{self, fresh, open};
+    use super::*;
+    use crate::probe::Status;
+    use crate::store::RoundRecord;
+
+    fn note(channel: &str, made_at: i64) -> QueuedNotification {
+        QueuedNotification {
+            channel: channel.into(),
+            made_at: Timestamp(made_at),
+            subject: "closet-3: 1 firing".into(),
+            content_type: "application/json".into(),
+            body: br#"{"board":"closet-3"}"#.to_vec(),
+        }
+    }
+
+    fn alert(key: &str) -> AlertRow {
+        AlertRow {
+            key: key.into(),
+            since: Timestamp(1000),
+            last_sent: Some(Timestamp(1000)),
+            detail: "198.19.3.10: no reply".into(),
+            name: Some("files".into()),
+            group: None,
+        }
+    }
+
+    fn round_with(
+        n: u64,
+        ts: i64,
+        notes: Vec<QueuedNotification>,
+        alerts: Option<Vec<AlertRow>>,
+    ) -> RoundRecord {
+        RoundRecord {
+            notifications: notes,
+            alerts,
+            ..fixtures::round(n, ts, &fixtures::targets(2), Status::NotWorking)
+        }
+    }
+
+    #[test]
+    fn notifications_and_alerts_are_written_with_their_round_and_survive_a_reopen() {
+        let (dir, mut store) = fresh();
+        let r = round_with(
+            1,
+            1000,
+            vec![
+                note("webhook 127.0.0.1:9000", 1000),
+                note("email noc@example.org", 1000),
+            ],
+            Some(vec![alert("down/198.19.3.10")]),
+        );
+        store.write_round(&r).unwrap();
+        drop(store);
+        let store = open(dir.path());
+        let due = store.due_notifications(Timestamp(1000), 10).unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].notification, note("webhook 127.0.0.1:9000", 1000));
+        assert_eq!(due[0].attempts, 0);
+        assert!(due[0].id < due[1].id);
+        assert_eq!(
+            store.notification_backlog().unwrap(),
+            (2, Some(Timestamp(1000)))
+        );
+        assert_eq!(store.firing_alerts().unwrap(), [alert("down/198.19.3.10")]);
+    }
+
+    #[test]
+    fn a_round_that_does_not_change_the_alerts_leaves_them() {
+        let (_dir, mut store) = fresh();
+        store
+            .write_round(&round_with(
+                1,
+                1000,
+                vec![],
+                Some(vec![alert("down/a"), alert("upstream")]),
+            ))
+            .unwrap();
+        store
+            .write_round(&round_with(2, 2000, vec![], None))
+            .unwrap();
+        assert_eq!(store.firing_alerts().unwrap().len(), 2);
+        store
+            .write_round(&round_with(3, 3000, vec![], Some(vec![])))
+            .unwrap();
+        assert!(store.firing_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_retried_notification_waits_and_a_forgotten_one_is_gone_for_good() {
+        let (_dir, mut store) = fresh();
+        store
+            .write_round(&round_with(
+                1,
+                1000,
+                vec![note("a", 1000), note("b", 1000)],
+                None,
+            ))
+            .unwrap();
+        let due = store.due_notifications(Timestamp(1000), 10).unwrap();
+        store
+            .retry_notification(
+                due[0].id,
+                Timestamp(5000),
+                "127.0.0.1:9000: connection refused",
+            )
+            .unwrap();
+        store.forget_notification(due[1].id).unwrap();
+        assert!(store
+            .due_notifications(Timestamp(4999), 10)
+            .unwrap()
+            .is_empty());
+        let later = store.due_notifications(Timestamp(5000), 10).unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].attempts, 1);
+        // Ids never come back, even when the queue empties.
+        store.forget_notification(later[0].id).unwrap();
+        store
+            .write_round(&round_with(2, 6000, vec![note("c", 6000)], None))
+            .unwrap();
+        let next = store.due_notifications(Timestamp(6000), 10).unwrap();
+        assert!(next[0].id > due[1].id, "{} after {}", next[0].id, due[1].id);
+        assert_eq!(store.notification_backlog().unwrap().0, 1);
+    }
+
+    #[test]
+    fn a_version_1_file_gains_the_alert_tables() {
+        let (dir, store) = fresh();
+        store
+            .conn()
+            .execute_batch(
+                "DROP TABLE notifications; DROP TABLE alerts_active; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        drop(store);
+        let mut store = open(dir.path());
+        store
+            .write_round(&round_with(
+                1,
+                1000,
+                vec![note("a", 1000)],
+                Some(vec![alert("store")]),
+            ))
+            .unwrap();
+        assert_eq!(store.notification_backlog().unwrap().0, 1);
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+    }
+}

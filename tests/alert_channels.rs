@@ -293,3 +293,136 @@ async fn alertmanager_refuses_a_malformed_alert_and_says_why() {
         .await;
     assert!(matches!(&d, Delivery::Refused { status: 400, .. }), "{d:?}");
 }
+
+/// A webhook receiver on a given port.
+fn webhook_receiver_on(port: u16) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let (bound, rx) =
+        webhook_receiver_bound(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+    assert_eq!(bound, port);
+    rx
+}
+
+fn webhook_receiver_bound(
+    listener: std::net::TcpListener,
+) -> (u16, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    let _ = tx.send(v);
+                }
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_down_for_a_while_gets_everything_once_and_blocks_no_other() {
+    use edgeprobe::alerts::sender::{send_due, Courier, RETRY_START};
+    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
+    use edgeprobe::clock::Timestamp;
+    use edgeprobe::store::{QueuedNotification, RetentionPolicy, RoundId, RoundRecord, Store};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Mutex::new(
+        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
+    ));
+    let (up_port, up_hooks) =
+        webhook_receiver_bound(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let down_port = free_port();
+    let webhook = |port: u16| Channel::Webhook {
+        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: None,
+    };
+    let channels = [webhook(up_port), webhook(down_port)];
+    let couriers: HashMap<String, Courier> = channels
+        .iter()
+        .map(|c| (c.label(), Courier::for_channel(c).unwrap()))
+        .collect();
+    let t0 = Timestamp::now();
+    // Three rounds, each a message for both channels.
+    for n in 1..=3u64 {
+        let notifications = channels
+            .iter()
+            .map(|c| QueuedNotification {
+                channel: c.label(),
+                made_at: t0,
+                subject: format!("round {n}"),
+                content_type: "application/json".into(),
+                body: serde_json::to_vec(&serde_json::json!({ "round": n })).unwrap(),
+            })
+            .collect();
+        let record = RoundRecord {
+            round: RoundId(n),
+            started: t0,
+            finished: t0,
+            notifications,
+            ..RoundRecord::default()
+        };
+        store.lock().unwrap().write_round(&record).unwrap();
+    }
+    let day = Duration::from_secs(86_400);
+
+    // The live receiver gets its three; the dead one waits.
+    let r = send_due(&store, &couriers, t0, day).await.unwrap();
+    assert_eq!(r.delivered, 3, "{r:?}");
+    assert_eq!(r.retried, 1, "a dead channel is tried once a pass: {r:?}");
+    let got: Vec<u64> = (0..3)
+        .map(|_| {
+            up_hooks.recv_timeout(Duration::from_secs(10)).unwrap()["round"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, [1, 2, 3]);
+
+    // Down for a while: passes before the backoff ends send nothing.
+    let r = send_due(&store, &couriers, t0.add(RETRY_START / 2), day)
+        .await
+        .unwrap();
+    assert_eq!((r.delivered, r.retried), (0, 0), "{r:?}");
+
+    // Up again: everything arrives, once, in order.
+    let down_hooks = webhook_receiver_on(down_port);
+    let r = send_due(&store, &couriers, t0.add(RETRY_START), day)
+        .await
+        .unwrap();
+    assert_eq!(r.delivered, 3, "{r:?}");
+    let got: Vec<u64> = (0..3)
+        .map(|_| {
+            down_hooks.recv_timeout(Duration::from_secs(10)).unwrap()["round"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(store.lock().unwrap().notification_backlog().unwrap().0, 0);
+    let r = send_due(&store, &couriers, t0.add(day / 2), day)
+        .await
+        .unwrap();
+    assert_eq!(r, Default::default(), "nothing is sent twice");
+    assert!(up_hooks.try_recv().is_err() && down_hooks.try_recv().is_err());
+}

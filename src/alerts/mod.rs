@@ -8,15 +8,19 @@
 //!   JSON, Slack, Discord, Alertmanager's API v2);
 //! - [`deliver`] posts a message over HTTP and says whether it arrived,
 //!   was refused (4xx, not retried) or failed (tried again); [`email`]
-//!   does the same over SMTP.
+//!   does the same over SMTP;
+//! - [`sender`] is one pass over the store's queue: a courier a channel,
+//!   backoff, refusals and giving up.
 //!
-//! Work in progress for issue 17: the channels (webhook, ntfy, e-mail,
-//! Alertmanager), the queue in the store and the sending task come next.
+//! Work in progress for issue 17: the monitor does not feed the book yet,
+//! and nothing runs the sender; the dashboard, the API, silences from the
+//! admin endpoints and central's board-offline alerts come next.
 
 pub mod deliver;
 pub mod email;
 pub mod message;
 pub mod rules;
+pub mod sender;
 pub mod settings;
 
 pub use rules::{

@@ -103,6 +103,20 @@ pub(super) fn retry(
     Ok(())
 }
 
+/// Hold every notification of `channel` until at least `until`: a channel
+/// that failed is not asked again before its wait ends, and keeps its
+/// messages in order.
+pub(super) fn postpone_channel(
+    conn: &Connection,
+    channel: &str,
+    until: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE notifications SET next_at = max(next_at, ?2) WHERE channel = ?1")
+        .and_then(|mut s| s.execute(params![channel, until.millis()]))
+        .map_err(sql("postponing a channel's notifications"))?;
+    Ok(())
+}
+
 /// How many notifications wait, and when the oldest was made.
 pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), StoreError> {
     let op = "counting the alert queue";
@@ -260,6 +274,25 @@ mod tests {
         let next = store.due_notifications(Timestamp(6000), 10).unwrap();
         assert!(next[0].id > due[1].id, "{} after {}", next[0].id, due[1].id);
         assert_eq!(store.notification_backlog().unwrap().0, 1);
+    }
+
+    #[test]
+    fn a_postponed_channel_waits_and_the_others_do_not() {
+        let (_dir, mut store) = fresh();
+        let notes = vec![note("a", 1000), note("b", 1000), note("a", 1000)];
+        store
+            .write_round(&round_with(1, 1000, notes, None))
+            .unwrap();
+        store.postpone_channel("a", Timestamp(9000)).unwrap();
+        let due = store.due_notifications(Timestamp(1000), 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].notification.channel, "b");
+        let later = store.due_notifications(Timestamp(9000), 10).unwrap();
+        let channels: Vec<&str> = later
+            .iter()
+            .map(|n| n.notification.channel.as_str())
+            .collect();
+        assert_eq!(channels, ["a", "b", "a"], "in the order they were queued");
     }
 
     #[test]

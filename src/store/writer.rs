@@ -172,6 +172,11 @@ impl Store {
         notifications::retry(&self.conn, id, next_at, error)
     }
 
+    /// Hold every notification of `channel` until at least `until`.
+    pub fn postpone_channel(&mut self, channel: &str, until: Timestamp) -> Result<(), StoreError> {
+        notifications::postpone_channel(&self.conn, channel, until)
+    }
+
     /// How many notifications wait, and when the oldest was made.
     pub fn notification_backlog(&self) -> Result<(u64, Option<Timestamp>), StoreError> {
         notifications::backlog(&self.conn)

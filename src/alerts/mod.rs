@@ -4,6 +4,8 @@
 //!   fire, remind and resolve (one alert for a dead board gateway, holding
 //!   the targets behind it; silences);
 //! - [`settings`] says which channels are configured and the rules;
+//! - [`board`] is a board's alerting between rounds: the book, and the
+//!   round's notices as one queued message per channel;
 //! - [`message`] writes a round's notices for each channel (text, our
 //!   JSON, Slack, Discord, Alertmanager's API v2);
 //! - [`deliver`] posts a message over HTTP and says whether it arrived,
@@ -16,6 +18,7 @@
 //! and nothing runs the sender; the dashboard, the API, silences from the
 //! admin endpoints and central's board-offline alerts come next.
 
+pub mod board;
 pub mod deliver;
 pub mod email;
 pub mod message;

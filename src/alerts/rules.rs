@@ -107,6 +107,25 @@ impl AlertKind {
         }
     }
 
+    /// The kind a [`AlertKind::key`] names; `None` for a key this version
+    /// does not know.
+    pub fn from_key(key: &str) -> Option<AlertKind> {
+        match key.split_once('/') {
+            Some(("down", target)) => Some(AlertKind::Down {
+                target: target.to_string(),
+            }),
+            Some(("degraded", target)) => Some(AlertKind::Degraded {
+                target: target.to_string(),
+            }),
+            Some(("gateway", addr)) => Some(AlertKind::Gateway {
+                addr: addr.parse().ok()?,
+            }),
+            None if key == "upstream" => Some(AlertKind::Upstream),
+            None if key == "store" => Some(AlertKind::Store),
+            _ => None,
+        }
+    }
+
     /// The target it is about, if it is about one.
     pub fn target(&self) -> Option<&str> {
         match self {
@@ -647,6 +666,27 @@ mod tests {
             kinds(&again.observe(&up, &rules, &[], at(6))),
             [(Resolved, "down/198.19.3.10")]
         );
+    }
+
+    #[test]
+    fn keys_read_back_as_their_kind() {
+        for kind in [
+            AlertKind::Down {
+                target: "198.19.3.10".into(),
+            },
+            AlertKind::Degraded {
+                target: "printer.lan".into(),
+            },
+            AlertKind::Gateway {
+                addr: "2001:db8:1::1".parse().unwrap(),
+            },
+            AlertKind::Upstream,
+            AlertKind::Store,
+        ] {
+            assert_eq!(AlertKind::from_key(&kind.key()), Some(kind));
+        }
+        assert_eq!(AlertKind::from_key("something/new"), None);
+        assert_eq!(AlertKind::from_key("gateway/not-an-address"), None);
     }
 
     #[test]

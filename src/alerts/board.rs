@@ -1,0 +1,315 @@
+//! A board's alerting between rounds: the book, the rules, the silences,
+//! and turning a round's notices into one queued message per channel.
+//! Pure: the round's snapshot in, rows for the round's transaction out,
+//! so what a round decides to send is stored with the round itself.
+
+use crate::clock::Timestamp;
+use crate::monitor::{Snapshot, UpstreamView};
+use crate::store::{AlertRow, QueuedNotification};
+
+use super::message::{alertmanager_alerts, Message};
+use super::rules::{
+    ActiveAlert, AlertBook, AlertKind, Notice, NoticeKind, Observed, Silence, TargetObserved,
+};
+use super::settings::{AlertSettings, Channel, WebhookFormat};
+
+/// What a round adds to its transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoundAlerts {
+    pub notifications: Vec<QueuedNotification>,
+    /// The firing set, when the round changed it.
+    pub alerts: Option<Vec<AlertRow>>,
+}
+
+/// The alerting of one board.
+pub struct BoardAlerts {
+    board: String,
+    settings: AlertSettings,
+    book: AlertBook,
+    silences: Vec<Silence>,
+}
+
+impl BoardAlerts {
+    /// Alerting for `board`, resuming what the store says was firing.
+    pub fn new(board: &str, settings: AlertSettings, firing: &[AlertRow]) -> BoardAlerts {
+        BoardAlerts {
+            board: board.to_string(),
+            settings,
+            book: AlertBook::resume(firing.iter().filter_map(from_row)),
+            silences: Vec::new(),
+        }
+    }
+
+    /// Silences in force from now (replacing the earlier list).
+    pub fn set_silences(&mut self, silences: Vec<Silence>) {
+        self.silences = silences;
+    }
+
+    /// What the round that left `snap` (with these path changes and store
+    /// fault) sends, as rows for its transaction.
+    pub fn after_round(
+        &mut self,
+        snap: &Snapshot,
+        path_changes: Vec<(String, String)>,
+        store_fault: Option<String>,
+        now: Timestamp,
+    ) -> RoundAlerts {
+        if self.settings.channels.is_empty() {
+            return RoundAlerts::default();
+        }
+        let seen = observed(snap, path_changes, store_fault);
+        let before: Vec<ActiveAlert> = self.book.active().cloned().collect();
+        let notices = self
+            .book
+            .observe(&seen, &self.settings.rules, &self.silences, now);
+        let after: Vec<ActiveAlert> = self.book.active().cloned().collect();
+        let alerts = (before != after).then(|| after.iter().map(to_row).collect());
+        let mut notifications = Vec::new();
+        for channel in &self.settings.channels {
+            if let Some(n) = self.render(channel, &notices, &after, now) {
+                notifications.push(n);
+            }
+        }
+        RoundAlerts {
+            notifications,
+            alerts,
+        }
+    }
+
+    /// This round's message for `channel`, if it has one.
+    fn render(
+        &self,
+        channel: &Channel,
+        notices: &[Notice],
+        firing: &[ActiveAlert],
+        now: Timestamp,
+    ) -> Option<QueuedNotification> {
+        let message = Message {
+            board: &self.board,
+            made_at: now,
+            notices,
+        };
+        let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
+        let (content_type, body) = match channel {
+            // Re-sent every round while anything fires, so Alertmanager
+            // keeps it open; resolved ones once, with endsAt.
+            Channel::Alertmanager { .. } => {
+                let resolved = notices.iter().any(|n| n.kind == NoticeKind::Resolved);
+                if firing.is_empty() && !resolved {
+                    return None;
+                }
+                (
+                    "application/json",
+                    json(alertmanager_alerts(&self.board, firing, notices)),
+                )
+            }
+            _ if notices.is_empty() => return None,
+            Channel::Webhook { format, .. } => (
+                "application/json",
+                json(match format {
+                    WebhookFormat::Json => message.json(),
+                    WebhookFormat::Slack => message.slack(),
+                    WebhookFormat::Discord => message.discord(),
+                }),
+            ),
+            Channel::Ntfy { url, .. } => (
+                "application/json",
+                json(serde_json::json!({
+                    "topic": url.path().trim_matches('/'),
+                    "title": message.subject(),
+                    "message": message.text(),
+                })),
+            ),
+            Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
+        };
+        Some(QueuedNotification {
+            channel: channel.label(),
+            made_at: now,
+            subject: message.subject(),
+            content_type: content_type.to_string(),
+            body,
+        })
+    }
+}
+
+/// What alerts are made of, read from the snapshot.
+fn observed(
+    snap: &Snapshot,
+    path_changes: Vec<(String, String)>,
+    store_fault: Option<String>,
+) -> Observed {
+    Observed {
+        targets: snap
+            .targets
+            .iter()
+            .map(|t| TargetObserved {
+                key: t.key.clone(),
+                name: t.name.clone(),
+                group: t.group.clone(),
+                status: t.status,
+                gateway: t.gateway,
+                cause: t.cause.clone(),
+            })
+            .collect(),
+        gateways_down: snap
+            .board_gateways
+            .iter()
+            .filter(|g| g.up == Some(false))
+            .map(|g| g.addr)
+            .collect(),
+        upstream_unreachable_since: match &snap.upstream {
+            UpstreamView::Unreachable { since, .. } => Some(*since),
+            _ => None,
+        },
+        store_fault,
+        path_changes,
+    }
+}
+
+fn to_row(a: &ActiveAlert) -> AlertRow {
+    AlertRow {
+        key: a.kind.key(),
+        since: a.since,
+        last_sent: a.last_sent,
+        detail: a.detail.clone(),
+        name: a.name.clone(),
+        group: a.group.clone(),
+    }
+}
+
+/// A stored row back as an alert; `None` for a key this version does not
+/// know (written by a newer one), which then simply is not resumed.
+fn from_row(r: &AlertRow) -> Option<ActiveAlert> {
+    Some(ActiveAlert {
+        kind: AlertKind::from_key(&r.key)?,
+        since: r.since,
+        last_sent: r.last_sent,
+        detail: r.detail.clone(),
+        name: r.name.clone(),
+        group: r.group.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::{BoardGateway, TargetView};
+    use crate::probe::{Gateway, Status};
+
+    const T: Timestamp = Timestamp(1_795_608_000_000);
+
+    fn settings() -> AlertSettings {
+        AlertSettings {
+            channels: vec![
+                Channel::Webhook {
+                    url: "http://127.0.0.1:9000/hook".parse().unwrap(),
+                    format: WebhookFormat::Json,
+                    headers: vec![],
+                    ca_file: None,
+                },
+                Channel::Alertmanager {
+                    url: "http://127.0.0.1:9093".parse().unwrap(),
+                    ca_file: None,
+                },
+            ],
+            ..AlertSettings::default()
+        }
+    }
+
+    fn snap(statuses: &[(&str, Status)], gateway_up: bool) -> Snapshot {
+        let gw = "198.18.1.1".parse().unwrap();
+        Snapshot {
+            targets: statuses
+                .iter()
+                .map(|(key, status)| TargetView {
+                    key: key.to_string(),
+                    addr: key.to_string(),
+                    status: Some(*status),
+                    gateway: Some(Gateway::Via(gw)),
+                    ..TargetView::default()
+                })
+                .collect(),
+            board_gateways: vec![BoardGateway {
+                addr: gw,
+                up: Some(gateway_up),
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_round_with_changes_queues_one_message_per_channel_and_the_firing_set() {
+        let mut b = BoardAlerts::new("closet-3", settings(), &[]);
+        let s = snap(
+            &[
+                ("198.19.4.1", Status::NotWorking),
+                ("198.19.4.2", Status::NotWorking),
+            ],
+            true,
+        );
+        let out = b.after_round(&s, vec![], None, T);
+        assert_eq!(
+            out.notifications.len(),
+            2,
+            "one per channel, not one per target"
+        );
+        let hook: serde_json::Value = serde_json::from_slice(&out.notifications[0].body).unwrap();
+        assert_eq!(hook["notices"].as_array().unwrap().len(), 2);
+        assert_eq!(out.notifications[0].channel, "webhook 127.0.0.1:9000");
+        assert_eq!(out.alerts.as_ref().unwrap().len(), 2);
+
+        // Nothing changed: no webhook message, but Alertmanager hears the
+        // firing alerts again; the firing set is not rewritten.
+        let out = b.after_round(&s, vec![], None, T.add(std::time::Duration::from_secs(60)));
+        let channels: Vec<&str> = out
+            .notifications
+            .iter()
+            .map(|n| n.channel.as_str())
+            .collect();
+        assert_eq!(channels, ["alertmanager 127.0.0.1:9093"]);
+        assert_eq!(out.alerts, None);
+    }
+
+    #[test]
+    fn a_dead_board_gateway_is_one_message_listing_its_targets() {
+        let mut b = BoardAlerts::new("closet-3", settings(), &[]);
+        let s = snap(
+            &[
+                ("198.19.4.1", Status::NotWorking),
+                ("198.19.4.2", Status::NotWorking),
+            ],
+            false,
+        );
+        let out = b.after_round(&s, vec![], None, T);
+        let hook: serde_json::Value = serde_json::from_slice(&out.notifications[0].body).unwrap();
+        let notices = hook["notices"].as_array().unwrap();
+        assert_eq!(notices.len(), 1, "{hook:#}");
+        assert_eq!(notices[0]["what"], "board gateway down");
+        assert!(notices[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("198.19.4.1, 198.19.4.2"));
+    }
+
+    #[test]
+    fn a_restart_resumes_what_was_firing() {
+        let mut b = BoardAlerts::new("closet-3", settings(), &[]);
+        let s = snap(&[("198.19.4.1", Status::NotWorking)], true);
+        let firing = b.after_round(&s, vec![], None, T).alerts.unwrap();
+        let mut again = BoardAlerts::new("closet-3", settings(), &firing);
+        let out = again.after_round(&s, vec![], None, T.add(std::time::Duration::from_secs(60)));
+        assert!(
+            out.notifications
+                .iter()
+                .all(|n| n.channel.starts_with("alertmanager")),
+            "no second message after a restart"
+        );
+    }
+
+    #[test]
+    fn no_channel_means_nothing_is_kept_or_queued() {
+        let mut b = BoardAlerts::new("closet-3", AlertSettings::default(), &[]);
+        let s = snap(&[("198.19.4.1", Status::NotWorking)], true);
+        assert_eq!(b.after_round(&s, vec![], None, T), RoundAlerts::default());
+    }
+}

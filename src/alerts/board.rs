@@ -22,6 +22,7 @@ pub struct RoundAlerts {
 }
 
 /// The alerting of one board.
+#[derive(Clone)]
 pub struct BoardAlerts {
     board: String,
     settings: AlertSettings,

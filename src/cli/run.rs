@@ -2,6 +2,7 @@
 //! opens the store and the sockets, then runs the probe loop, the web
 //! server and the signal handler as tasks until SIGTERM or Ctrl-C.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::exit;
 use super::mongo_args::MongoArgs;
+use crate::alerts::sender::{send_due, Courier};
+use crate::alerts::settings::AlertSettings;
+use crate::alerts::BoardAlerts;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, Overrides, ProbeSection, StoreSection};
 use crate::http::Limits;
@@ -142,6 +146,9 @@ async fn monitor(config: Config) -> Result<(), String> {
     let store = open_store(&config).await?;
     let reader = store.reader().map_err(|e| e.to_string())?;
     let (probe, warnings) = live_probe(&config)?;
+    let firing = store.firing_alerts().map_err(|e| e.to_string())?;
+    let alerts = BoardAlerts::new(&config.board_id, config.alerts.clone(), &firing);
+    let couriers = couriers(&config.alerts)?;
 
     let listener = listen(config.listen)?;
     let local = listener
@@ -186,10 +193,19 @@ async fn monitor(config: Config) -> Result<(), String> {
         warnings,
         snapshot: snapshot_tx,
         commands: commands_rx,
+        alerts,
     })
     .await
     .map_err(|e| e.to_string())?;
 
+    let sender = (!couriers.is_empty()).then(|| {
+        tokio::spawn(send_alerts(
+            Arc::clone(&store),
+            couriers,
+            config.alerts.give_up_after,
+            shutdown_rx.clone(),
+        ))
+    });
     let (sync_stop_tx, sync_stop_rx) = watch::channel(false);
     let sync = upstream
         .map(|syncer| tokio::spawn(syncer.run(snapshot_rx.clone(), upstream_tx, sync_stop_rx)));
@@ -241,6 +257,9 @@ async fn monitor(config: Config) -> Result<(), String> {
     // The server bounds its own graceful shutdown (`Limits::shutdown_grace`).
     if let Ok(Err(e)) = web.await {
         eprintln!("edgeprobe: dashboard: {e}");
+    }
+    if let Some(sender) = sender {
+        let _ = sender.await;
     }
     // LEDs off, and pins handed back (a sysfs LED gets its trigger back).
     let _ = led_stop.send(true);
@@ -331,6 +350,51 @@ fn started_line(config: &Config, dashboard: &str) -> String {
         config.leds.backend.name(),
         if config.admin_token.is_some() { "on" } else { "off (no admin token)" }
     )
+}
+
+/// A courier for every configured alert channel, by label; a channel that
+/// cannot be set up (an unreadable CA file) stops the start.
+fn couriers(settings: &AlertSettings) -> Result<HashMap<String, Courier>, String> {
+    settings
+        .channels
+        .iter()
+        .map(|c| {
+            let courier =
+                Courier::for_channel(c).map_err(|e| format!("alert channel {}: {e}", c.label()))?;
+            Ok((c.label(), courier))
+        })
+        .collect()
+}
+
+/// How often the alert queue is looked at.
+const ALERT_PASS: Duration = Duration::from_secs(2);
+
+/// Send the queued alert notifications until shutdown, a pass every
+/// [`ALERT_PASS`]; what was refused or given up is said on stderr.
+async fn send_alerts(
+    store: Arc<std::sync::Mutex<Store>>,
+    couriers: HashMap<String, Courier>,
+    give_up_after: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(ALERT_PASS);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        match send_due(&store, &couriers, Timestamp::now(), give_up_after).await {
+            Ok(report) => {
+                for (channel, why) in report.refused {
+                    eprintln!("edgeprobe: alert to {channel} refused, not retried: {why}");
+                }
+                for (channel, why) in report.given_up {
+                    eprintln!("edgeprobe: alert to {channel} given up: {why}");
+                }
+            }
+            Err(e) => eprintln!("edgeprobe: alert queue: {e}"),
+        }
+    }
 }
 
 /// Open the configured LEDs and start driving them from the snapshots.

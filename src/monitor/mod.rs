@@ -40,6 +40,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::alerts::BoardAlerts;
 use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
 use crate::lock::lock;
@@ -97,6 +98,8 @@ pub struct Monitor<P: Probe, S: RoundStore> {
     probe_now: bool,
     /// Whether the last round reached the store.
     last_saved: bool,
+    /// What the rounds' alerts are and where they go.
+    alerts: BoardAlerts,
 }
 
 /// Everything a [`Monitor`] is built from.
@@ -113,6 +116,8 @@ pub struct MonitorParts<P: Probe, S: RoundStore> {
     pub warnings: Vec<String>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
     pub commands: mpsc::Receiver<Command>,
+    /// Alerting, resumed from what the store says was firing.
+    pub alerts: BoardAlerts,
 }
 
 impl<P: Probe, S: RoundStore> Monitor<P, S> {
@@ -138,6 +143,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             store_errors: 0,
             store_stats: StoreStats::default(),
             snapshot: parts.snapshot,
+            alerts: parts.alerts,
             commands: parts.commands,
             upstream: parts.upstream,
             probe_now: false,
@@ -255,7 +261,12 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         self.state
             .time_round(finished_mono.since(started_mono), finished_mono);
         log_events(&record.events);
+        let before = self.alerts.clone();
+        let record = self.with_alerts(record);
         self.last_saved = self.persist(record).await;
+        if !self.last_saved {
+            self.alerts = before;
+        }
         self.publish();
         stopping
     }
@@ -436,7 +447,34 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         }
     }
 
+    /// The round's alert messages and firing set, in its record, so they
+    /// are stored with it. A round that is not stored takes its alerts
+    /// back, and the next round decides them again.
+    fn with_alerts(&mut self, mut record: RoundRecord) -> RoundRecord {
+        let snap = self.snapshot_now();
+        let path_changes = record
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Path)
+            .filter_map(|e| Some((e.target.clone()?, e.detail.clone())))
+            .collect();
+        let out = self.alerts.after_round(
+            &snap,
+            path_changes,
+            self.store_fault.clone(),
+            record.finished,
+        );
+        record.notifications = out.notifications;
+        record.alerts = out.alerts;
+        record
+    }
+
     fn publish(&self) {
+        self.snapshot.send_replace(Arc::new(self.snapshot_now()));
+    }
+
+    /// What the dashboard, the LEDs and the alerts see now.
+    fn snapshot_now(&self) -> Snapshot {
         let mut warnings = self.standing_warnings.clone();
         warnings.extend(schedule::budget_warning(
             self.state.target_count(),
@@ -448,10 +486,8 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             errors: self.store_errors,
             ..self.store_stats
         };
-        let snap = self
-            .state
-            .snapshot(self.board.clone(), stats, upstream, warnings);
-        self.snapshot.send_replace(Arc::new(snap));
+        self.state
+            .snapshot(self.board.clone(), stats, upstream, warnings)
     }
 }
 

@@ -150,6 +150,7 @@ fn observed(
                 status: t.status,
                 gateway: t.gateway,
                 cause: t.cause.clone(),
+                answered: t.received > 0,
             })
             .collect(),
         gateways_down: snap

@@ -26,6 +26,10 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::probe::{Gateway, Status};
 
+/// Rounds with its gateway back in which a held target does not answer
+/// before it is alerted on its own.
+pub const HELD_ROUNDS: u8 = 2;
+
 /// What raises an alert, beyond a target going Not Working (always on).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRules {
@@ -64,6 +68,8 @@ pub struct TargetObserved {
     pub gateway: Option<Gateway>,
     /// Why it is not working, as the dashboard says it.
     pub cause: Option<String>,
+    /// Whether it answered in the last round itself (before smoothing).
+    pub answered: bool,
 }
 
 /// What a round observed that alerts are made of.
@@ -215,6 +221,11 @@ impl Silence {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertBook {
     active: BTreeMap<String, ActiveAlert>,
+    /// Targets that went Not Working behind a dead board gateway and were
+    /// not alerted; see [`AlertBook::update_held`].
+    /// With each, the rounds since its gateway answered again in which it
+    /// did not answer itself.
+    held: BTreeMap<String, u8>,
 }
 
 impl AlertBook {
@@ -222,6 +233,7 @@ impl AlertBook {
     pub fn resume(active: impl IntoIterator<Item = ActiveAlert>) -> AlertBook {
         AlertBook {
             active: active.into_iter().map(|a| (a.kind.key(), a)).collect(),
+            held: Default::default(),
         }
     }
 
@@ -240,6 +252,7 @@ impl AlertBook {
         silences: &[Silence],
         now: Timestamp,
     ) -> Vec<Notice> {
+        self.update_held(seen);
         let wanted = self.wanted(seen, rules, now);
         let mut notices = Vec::new();
         let gone: Vec<String> = self
@@ -303,6 +316,36 @@ impl AlertBook {
         notices
     }
 
+    /// Who stays held. A target is held while it is Not Working behind a
+    /// board gateway that does not answer. Once the gateway answers, the
+    /// target needs a round or two to show it (the round that saw the
+    /// gateway back may have pinged the target before, and its reported
+    /// status lags by the smoothing rounds). So a held target is let go,
+    /// to be alerted on its own, only after [`HELD_ROUNDS`] rounds with its
+    /// gateway up in which it did not answer itself; one that answers is
+    /// on its way back and stays held until its status says so.
+    fn update_held(&mut self, seen: &Observed) {
+        for t in &seen.targets {
+            let behind_dead =
+                matches!(t.gateway, Some(Gateway::Via(g)) if seen.gateways_down.contains(&g));
+            let down = t.status == Some(Status::NotWorking);
+            let alerted = self.active.contains_key(&format!("down/{}", t.key));
+            if !down || alerted {
+                self.held.remove(&t.key);
+            } else if behind_dead {
+                self.held.insert(t.key.clone(), 0);
+            } else if let Some(silent) = self.held.get_mut(&t.key) {
+                *silent = if t.answered { 0 } else { *silent + 1 };
+                if *silent >= HELD_ROUNDS {
+                    self.held.remove(&t.key);
+                }
+            }
+        }
+        let known: std::collections::BTreeSet<&str> =
+            seen.targets.iter().map(|t| t.key.as_str()).collect();
+        self.held.retain(|k, _| known.contains(k.as_str()));
+    }
+
     /// The alerts that should be firing after this round, keyed, each as
     /// it would start now.
     fn wanted(
@@ -341,8 +384,7 @@ impl AlertBook {
             add(AlertKind::Gateway { addr }, detail, None);
         }
         for t in &seen.targets {
-            let held =
-                matches!(t.gateway, Some(Gateway::Via(g)) if seen.gateways_down.contains(&g));
+            let held = self.held.contains_key(&t.key);
             let kind = match t.status {
                 Some(Status::NotWorking) => AlertKind::Down {
                     target: t.key.clone(),
@@ -352,8 +394,8 @@ impl AlertBook {
                 },
                 _ => continue,
             };
-            // Held behind a dead gateway: only what was already firing
-            // stays; nothing new starts until the gateway answers.
+            // Held: only what was already firing stays; nothing new starts
+            // until the target is let go.
             if held && !self.active.contains_key(&kind.key()) {
                 continue;
             }
@@ -429,6 +471,7 @@ mod tests {
             status: Some(status),
             gateway: Some(Gateway::Via(gw())),
             cause: None,
+            answered: status != NotWorking,
         }
     }
 
@@ -504,13 +547,32 @@ mod tests {
             target("198.19.3.11", NotWorking),
         ]);
         let n = book.observe(&back, &rules, &[], at(2));
-        assert_eq!(
-            kinds(&n),
-            [
-                (Firing, "down/198.19.3.11"),
-                (Resolved, "gateway/198.18.1.1")
-            ]
+        assert_eq!(kinds(&n), [(Resolved, "gateway/198.18.1.1")]);
+        // Still silent in the next round with its gateway up: its own alert.
+        let n = book.observe(&back, &rules, &[], at(3));
+        assert_eq!(kinds(&n), [(Firing, "down/198.19.3.11")]);
+    }
+
+    #[test]
+    fn a_held_target_on_its_way_back_is_not_alerted_when_the_gateway_returns() {
+        let mut book = AlertBook::default();
+        let rules = AlertRules::default();
+        let mut dead = seen(vec![target("198.19.3.10", NotWorking)]);
+        dead.gateways_down = vec![gw()];
+        book.observe(&dead, &rules, &[], at(0));
+        // The gateway answers; the target answered this round, but its
+        // reported status is still Not Working for a smoothing round.
+        let mut lagging = target("198.19.3.10", NotWorking);
+        lagging.answered = true;
+        let n = book.observe(&seen(vec![lagging]), &rules, &[], at(1));
+        assert_eq!(kinds(&n), [(Resolved, "gateway/198.18.1.1")]);
+        let n = book.observe(
+            &seen(vec![target("198.19.3.10", Working)]),
+            &rules,
+            &[],
+            at(2),
         );
+        assert!(n.is_empty(), "{n:?}");
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! Alerts from a monitor in the namespace lab, with the kernel's default
+//! ICMP limits, to a webhook receiver in the board's own namespace.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::monitor::{free_port, run_args, RunningMonitor};
+use common::Lab;
+use serde_json::Value;
+
+/// `scripts/lib/webhook-receiver.py` inside the lab's probe namespace.
+struct Receiver {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+impl Receiver {
+    fn start(lab: &Lab, port: u16, file: &Path) -> Receiver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/webhook-receiver.py");
+        let mut child = lab
+            .command_in("probe", "/usr/bin/python3")
+            .arg(script)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the webhook receiver");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Receiver {
+            child,
+            file: file.to_path_buf(),
+        }
+    }
+
+    /// Every message received so far.
+    fn messages(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_of(v: &Value, addr: &str) -> Option<String> {
+    v["targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["addr"] == addr)?["status"]
+        .as_str()
+        .map(str::to_string)
+}
+
+fn in_lab(lab: &Lab, role: &str, argv: &[&str]) {
+    let out = lab
+        .command_in(role, argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap();
+    common::assert_success(&out, &format!("{argv:?} in {role}"));
+}
+
+#[test]
+fn a_dead_board_gateway_is_one_message_and_its_return_one_more() {
+    let lab = Lab::up("alr1");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+        ),
+    )
+    .unwrap();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "2",
+        "--down-after",
+        "1",
+    ];
+    let m = RunningMonitor::start_in_netns(
+        &format!("{}-probe", lab.name),
+        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    );
+    m.wait_for("both working", Duration::from_secs(20), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+    assert!(
+        receiver.messages().is_empty(),
+        "nothing to say while all is well"
+    );
+
+    // r1, the board's gateway, stops answering and forwarding.
+    let nft = "add table inet dead; \
+               add chain inet dead input { type filter hook input priority 0; policy drop; }; \
+               add chain inet dead forward { type filter hook forward priority 0; policy drop; }";
+    in_lab(&lab, "r1", &["nft", nft]);
+    m.wait_for("the gateway down", Duration::from_secs(30), |v| {
+        v["board_gateways"][0]["up"] == false
+            && status_of(v, "198.19.3.10").as_deref() == Some("not_working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("not_working")
+    });
+    let first = common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        receiver.messages().into_iter().next()
+    })
+    .expect("a message about the gateway");
+    let notices = first["notices"].as_array().unwrap();
+    assert_eq!(
+        notices.len(),
+        1,
+        "one alert for the board, not one per target: {first:#}"
+    );
+    assert_eq!(notices[0]["alert"], "gateway/198.18.1.1");
+    let detail = notices[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("198.19.3.10") && detail.contains("198.19.3.11"),
+        "{detail}"
+    );
+
+    in_lab(&lab, "r1", &["nft", "delete table inet dead"]);
+    m.wait_for("everything back", Duration::from_secs(30), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+    let messages = common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        let all = receiver.messages();
+        (all.len() >= 2).then_some(all)
+    })
+    .expect("the resolved message");
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    let notices = messages[1]["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "{:#}", messages[1]);
+    assert_eq!(notices[0]["kind"], "resolved");
+    assert_eq!(notices[0]["alert"], "gateway/198.18.1.1");
+}

@@ -160,3 +160,83 @@ fn a_dead_board_gateway_is_one_message_and_its_return_one_more() {
     assert_eq!(notices[0]["kind"], "resolved");
     assert_eq!(notices[0]["alert"], "gateway/198.18.1.1");
 }
+
+#[test]
+fn a_queued_alert_survives_kill_9_and_is_sent_once_after_the_restart() {
+    let lab = Lab::up("alr2");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+        ),
+    )
+    .unwrap();
+    // The lab's silent host never answers: Not Working from the start.
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(
+        &sheet,
+        "ip,name\n198.19.3.10,files\n198.19.3.20,badge reader\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "1",
+        "--down-after",
+        "1",
+    ];
+    let args = run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings);
+    let ns = format!("{}-probe", lab.name);
+    // No receiver yet: the message waits in the queue.
+    let mut m = RunningMonitor::start_in_netns(&ns, &args);
+    m.wait_for("the silent host down", Duration::from_secs(30), |v| {
+        v["targets"]
+            .as_array()
+            .is_some_and(|ts| ts.iter().filter(|t| t["status"] == "not_working").count() >= 1)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    // A power cut, as near as a test gets: nothing is flushed or said.
+    m.signal("KILL");
+    assert!(m.wait_exit(Duration::from_secs(10)).is_some());
+    drop(m);
+
+    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let restarted_at = edgeprobe::clock::Timestamp::now().rfc3339();
+    let _m = RunningMonitor::start_in_netns(&ns, &args);
+    let messages = common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
+        let all = receiver.messages();
+        (!all.is_empty()).then_some(all)
+    })
+    .expect("the queued message after the restart");
+    std::thread::sleep(Duration::from_secs(4));
+    let messages_later = receiver.messages();
+    assert_eq!(
+        messages_later, messages,
+        "sent once, not again by the new process"
+    );
+    let firing: Vec<&str> = messages
+        .iter()
+        .flat_map(|m| m["notices"].as_array().unwrap())
+        .filter(|n| n["kind"] == "firing")
+        .map(|n| n["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(firing, ["down/198.19.3.20"], "{messages:#?}");
+    // Made by the process that was killed, before the restart: the queue
+    // survived, and the new process did not decide it again.
+    let made_at = messages[0]["made_at"].as_str().unwrap();
+    assert!(
+        made_at < restarted_at.as_str(),
+        "{made_at} vs restart {restarted_at}"
+    );
+    let at = messages[0]["notices"][0]["at"].as_str().unwrap();
+    assert!(made_at >= at, "says when it happened");
+}

@@ -240,3 +240,71 @@ fn a_queued_alert_survives_kill_9_and_is_sent_once_after_the_restart() {
     let at = messages[0]["notices"][0]["at"].as_str().unwrap();
     assert!(made_at >= at, "says when it happened");
 }
+
+#[test]
+fn two_hundred_targets_down_in_a_round_are_one_message_per_channel() {
+    let lab = Lab::up("alr3");
+    let dir = tempfile::tempdir().unwrap();
+    let (hook_port, ntfy_port) = (free_port(), free_port());
+    let hooks = Receiver::start(&lab, hook_port, &dir.path().join("hooks"));
+    let ntfy = Receiver::start(&lab, ntfy_port, &dir.path().join("ntfy"));
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\n\
+             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\n\
+             [[alerts.ntfy]]\nurl = \"http://127.0.0.1:{ntfy_port}/closet\"\n"
+        ),
+    )
+    .unwrap();
+    // The silent host holds 198.19.5.0/24: 200 addresses that never answer.
+    let rows: String = (1..=200).map(|i| format!("198.19.5.{i}\n")).collect();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(&sheet, format!("ip\n{rows}")).unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "5s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "1",
+        "--down-after",
+        "1",
+    ];
+    let m = RunningMonitor::start_in_netns(
+        &format!("{}-probe", lab.name),
+        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    );
+    m.wait_for("all 200 down", Duration::from_secs(60), |v| {
+        v["targets"]
+            .as_array()
+            .is_some_and(|ts| ts.len() == 200 && ts.iter().all(|t| t["status"] == "not_working"))
+    });
+    let got = common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        let (h, n) = (hooks.messages(), ntfy.messages());
+        (!h.is_empty() && !n.is_empty()).then_some((h, n))
+    })
+    .expect("a message on each channel");
+    // A round later nothing more has come: one message each, all 200 in it.
+    std::thread::sleep(Duration::from_secs(6));
+    let (h, n) = got;
+    assert_eq!(hooks.messages().len(), h.len());
+    assert_eq!(ntfy.messages().len(), n.len());
+    let listed: usize = h
+        .iter()
+        .map(|m| m["notices"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, 200, "every target listed");
+    assert_eq!(h.len(), 1, "one webhook message, not 200");
+    assert_eq!(n.len(), 1, "one ntfy message, not 200");
+    assert_eq!(n[0]["topic"], "closet");
+    assert!(
+        n[0]["title"].as_str().unwrap().contains("200 firing"),
+        "{:#}",
+        n[0]
+    );
+}

@@ -308,3 +308,70 @@ fn two_hundred_targets_down_in_a_round_are_one_message_per_channel() {
         n[0]
     );
 }
+
+#[test]
+fn a_host_that_goes_down_is_alerted_once_and_resolved_when_back() {
+    let lab = Lab::up("alr4");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+        ),
+    )
+    .unwrap();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "2",
+        "--down-after",
+        "2",
+        "--up-after",
+        "1",
+    ];
+    let m = RunningMonitor::start_in_netns(
+        &format!("{}-probe", lab.name),
+        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    );
+    m.wait_for("both working", Duration::from_secs(20), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+    // h2, the printer, stops answering anything.
+    let drop = "add table inet down; \
+                add chain inet down input { type filter hook input priority 0; policy drop; }";
+    in_lab(&lab, "h2", &["nft", drop]);
+    m.wait_for("the printer down", Duration::from_secs(30), |v| {
+        status_of(v, "198.19.3.11").as_deref() == Some("not_working")
+    });
+    let fired = common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        receiver.messages().into_iter().next()
+    })
+    .expect("the down message");
+    assert_eq!(fired["notices"][0]["kind"], "firing", "{fired:#}");
+    assert_eq!(fired["notices"][0]["alert"], "down/198.19.3.11");
+    assert_eq!(fired["notices"][0]["name"], "printer");
+
+    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+    let all = common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
+        let all = receiver.messages();
+        (all.len() >= 2).then_some(all)
+    })
+    .expect("the resolved message");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(receiver.messages().len(), 2, "{all:#?}");
+    assert_eq!(all[1]["notices"][0]["kind"], "resolved");
+    assert_eq!(all[1]["notices"][0]["alert"], "down/198.19.3.11");
+    assert_eq!(all[1]["notices"].as_array().unwrap().len(), 1);
+}

@@ -5,11 +5,12 @@
 
 use crate::clock::Timestamp;
 use crate::monitor::{Snapshot, UpstreamView};
-use crate::store::{AlertRow, QueuedNotification};
+use crate::store::{AlertRow, QueuedNotification, SilenceRow};
 
 use super::message::{alertmanager_alerts, Message};
 use super::rules::{
-    ActiveAlert, AlertBook, AlertKind, Notice, NoticeKind, Observed, Silence, TargetObserved,
+    ActiveAlert, AlertBook, AlertKind, Notice, NoticeKind, Observed, Silence, SilenceScope,
+    TargetObserved,
 };
 use super::settings::{AlertSettings, Channel, WebhookFormat};
 
@@ -19,6 +20,15 @@ pub struct RoundAlerts {
     pub notifications: Vec<QueuedNotification>,
     /// The firing set, when the round changed it.
     pub alerts: Option<Vec<AlertRow>>,
+}
+
+/// Alerting as the dashboard shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertsView {
+    /// The configured channels' labels.
+    pub channels: Vec<String>,
+    pub firing: Vec<ActiveAlert>,
+    pub silences: Vec<Silence>,
 }
 
 /// The alerting of one board.
@@ -31,19 +41,48 @@ pub struct BoardAlerts {
 }
 
 impl BoardAlerts {
-    /// Alerting for `board`, resuming what the store says was firing.
-    pub fn new(board: &str, settings: AlertSettings, firing: &[AlertRow]) -> BoardAlerts {
+    /// Alerting for `board`, resuming what the store says was firing and
+    /// the silences it kept.
+    pub fn new(
+        board: &str,
+        settings: AlertSettings,
+        firing: &[AlertRow],
+        silences: &[SilenceRow],
+    ) -> BoardAlerts {
         BoardAlerts {
             board: board.to_string(),
             settings,
             book: AlertBook::resume(firing.iter().filter_map(from_row)),
-            silences: Vec::new(),
+            silences: silences.iter().filter_map(silence_from_row).collect(),
         }
     }
 
-    /// Silences in force from now (replacing the earlier list).
-    pub fn set_silences(&mut self, silences: Vec<Silence>) {
-        self.silences = silences;
+    /// Add `silence` (replacing one of the same scope; one that ends by
+    /// `now` lifts it) and drop the ended ones; returns the silences now
+    /// in force, to be stored.
+    pub fn silence(&mut self, silence: Silence, now: Timestamp) -> Vec<SilenceRow> {
+        self.silences
+            .retain(|s| s.scope != silence.scope && s.until > now);
+        if silence.until > now {
+            self.silences.push(silence);
+        }
+        self.silences.sort_by_key(|s| s.until);
+        self.silences.iter().map(silence_to_row).collect()
+    }
+
+    /// What the dashboard shows at `now`: the alerts firing, the silences
+    /// in force, and whether any channel is configured.
+    pub fn view(&self, now: Timestamp) -> AlertsView {
+        AlertsView {
+            channels: self.settings.channels.iter().map(Channel::label).collect(),
+            firing: self.book.active().cloned().collect(),
+            silences: self
+                .silences
+                .iter()
+                .filter(|s| s.until > now)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// What the round that left `snap` (with these path changes and store
@@ -67,7 +106,7 @@ impl BoardAlerts {
         let alerts = (before != after).then(|| after.iter().map(to_row).collect());
         let mut notifications = Vec::new();
         for channel in &self.settings.channels {
-            if let Some(n) = self.render(channel, &notices, &after, now) {
+            if let Some(n) = render(&self.board, channel, &notices, &after, now) {
                 notifications.push(n);
             }
         }
@@ -76,61 +115,82 @@ impl BoardAlerts {
             alerts,
         }
     }
+}
 
-    /// This round's message for `channel`, if it has one.
-    fn render(
-        &self,
-        channel: &Channel,
-        notices: &[Notice],
-        firing: &[ActiveAlert],
-        now: Timestamp,
-    ) -> Option<QueuedNotification> {
-        let message = Message {
-            board: &self.board,
-            made_at: now,
-            notices,
-        };
-        let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
-        let (content_type, body) = match channel {
-            // Re-sent every round while anything fires, so Alertmanager
-            // keeps it open; resolved ones once, with endsAt.
-            Channel::Alertmanager { .. } => {
-                let resolved = notices.iter().any(|n| n.kind == NoticeKind::Resolved);
-                if firing.is_empty() && !resolved {
-                    return None;
-                }
-                (
-                    "application/json",
-                    json(alertmanager_alerts(&self.board, firing, notices)),
-                )
+/// A round's message for `channel` from `board`, if it has one.
+fn render(
+    board: &str,
+    channel: &Channel,
+    notices: &[Notice],
+    firing: &[ActiveAlert],
+    now: Timestamp,
+) -> Option<QueuedNotification> {
+    let message = Message {
+        board,
+        made_at: now,
+        notices,
+    };
+    let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
+    let (content_type, body) = match channel {
+        // Re-sent every round while anything fires, so Alertmanager
+        // keeps it open; resolved (and test) ones once, with endsAt.
+        Channel::Alertmanager { .. } => {
+            let ends = notices
+                .iter()
+                .any(|n| matches!(n.kind, NoticeKind::Resolved | NoticeKind::Test));
+            if firing.is_empty() && !ends {
+                return None;
             }
-            _ if notices.is_empty() => return None,
-            Channel::Webhook { format, .. } => (
+            (
                 "application/json",
-                json(match format {
-                    WebhookFormat::Json => message.json(),
-                    WebhookFormat::Slack => message.slack(),
-                    WebhookFormat::Discord => message.discord(),
-                }),
-            ),
-            Channel::Ntfy { url, .. } => (
-                "application/json",
-                json(serde_json::json!({
-                    "topic": url.path().trim_matches('/'),
-                    "title": message.subject(),
-                    "message": message.text(),
-                })),
-            ),
-            Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
-        };
-        Some(QueuedNotification {
-            channel: channel.label(),
-            made_at: now,
-            subject: message.subject(),
-            content_type: content_type.to_string(),
-            body,
-        })
-    }
+                json(alertmanager_alerts(board, firing, notices)),
+            )
+        }
+        _ if notices.is_empty() => return None,
+        Channel::Webhook { format, .. } => (
+            "application/json",
+            json(match format {
+                WebhookFormat::Json => message.json(),
+                WebhookFormat::Slack => message.slack(),
+                WebhookFormat::Discord => message.discord(),
+            }),
+        ),
+        Channel::Ntfy { url, .. } => (
+            "application/json",
+            json(serde_json::json!({
+                "topic": url.path().trim_matches('/'),
+                "title": message.subject(),
+                "message": message.text(),
+            })),
+        ),
+        Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
+    };
+    Some(QueuedNotification {
+        channel: channel.label(),
+        made_at: now,
+        subject: message.subject(),
+        content_type: content_type.to_string(),
+        body,
+    })
+}
+
+/// The test message for `channel`: one line saying it is a test, sent at
+/// once rather than queued (`POST /admin/test-alert`, `edgeprobe alerts
+/// test`); for Alertmanager, an `EdgeprobeTest` alert that ends by itself.
+pub fn test_notification(board: &str, channel: &Channel, now: Timestamp) -> QueuedNotification {
+    let notice = Notice {
+        kind: NoticeKind::Test,
+        key: "test".into(),
+        target: None,
+        name: None,
+        group: None,
+        at: now,
+        detail: format!(
+            "a test of the alert channel {} from edgeprobe on {board}; nothing is wrong",
+            channel.label()
+        ),
+    };
+    render(board, channel, &[notice], &[], now).expect("a test notice renders on every channel")
 }
 
 /// What alerts are made of, read from the snapshot.
@@ -166,6 +226,25 @@ fn observed(
         store_fault,
         path_changes,
     }
+}
+
+fn silence_to_row(s: &Silence) -> SilenceRow {
+    SilenceRow {
+        scope: s.scope.key(),
+        until: s.until,
+        made_at: s.made_at,
+        reason: s.reason.clone(),
+    }
+}
+
+/// `None` for a scope this version does not know.
+fn silence_from_row(row: &SilenceRow) -> Option<Silence> {
+    Some(Silence {
+        scope: SilenceScope::from_key(&row.scope)?,
+        until: row.until,
+        made_at: row.made_at,
+        reason: row.reason.clone(),
+    })
 }
 
 fn to_row(a: &ActiveAlert) -> AlertRow {
@@ -241,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_round_with_changes_queues_one_message_per_channel_and_the_firing_set() {
-        let mut b = BoardAlerts::new("closet-3", settings(), &[]);
+        let mut b = BoardAlerts::new("closet-3", settings(), &[], &[]);
         let s = snap(
             &[
                 ("198.19.4.1", Status::NotWorking),
@@ -274,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_dead_board_gateway_is_one_message_listing_its_targets() {
-        let mut b = BoardAlerts::new("closet-3", settings(), &[]);
+        let mut b = BoardAlerts::new("closet-3", settings(), &[], &[]);
         let s = snap(
             &[
                 ("198.19.4.1", Status::NotWorking),
@@ -295,10 +374,10 @@ mod tests {
 
     #[test]
     fn a_restart_resumes_what_was_firing() {
-        let mut b = BoardAlerts::new("closet-3", settings(), &[]);
+        let mut b = BoardAlerts::new("closet-3", settings(), &[], &[]);
         let s = snap(&[("198.19.4.1", Status::NotWorking)], true);
         let firing = b.after_round(&s, vec![], None, T).alerts.unwrap();
-        let mut again = BoardAlerts::new("closet-3", settings(), &firing);
+        let mut again = BoardAlerts::new("closet-3", settings(), &firing, &[]);
         let out = again.after_round(&s, vec![], None, T.add(std::time::Duration::from_secs(60)));
         assert!(
             out.notifications
@@ -310,7 +389,7 @@ mod tests {
 
     #[test]
     fn no_channel_means_nothing_is_kept_or_queued() {
-        let mut b = BoardAlerts::new("closet-3", AlertSettings::default(), &[]);
+        let mut b = BoardAlerts::new("closet-3", AlertSettings::default(), &[], &[]);
         let s = snap(&[("198.19.4.1", Status::NotWorking)], true);
         assert_eq!(b.after_round(&s, vec![], None, T), RoundAlerts::default());
     }

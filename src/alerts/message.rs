@@ -31,6 +31,7 @@ impl Message<'_> {
             (count(&|n| n.kind == NoticeKind::Reminder), "still firing"),
             (count(&|n| n.kind == NoticeKind::Resolved), "resolved"),
             (count(&|n| n.kind == NoticeKind::Event), "path changes"),
+            (count(&|n| n.kind == NoticeKind::Test), "test message"),
         ];
         let said: Vec<String> = parts
             .iter()
@@ -94,9 +95,13 @@ impl Message<'_> {
     }
 }
 
+/// How long a test alert stays open in Alertmanager.
+const TEST_ALERT_OPEN: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// The alerts for Alertmanager's `POST /api/v2/alerts`: every alert still
 /// firing (sent again each round, so Alertmanager keeps it open) and the
-/// ones that resolved this round, with `endsAt`.
+/// ones that resolved this round, with `endsAt`; a test notice is an
+/// alert that ends by itself after [`TEST_ALERT_OPEN`].
 pub fn alertmanager_alerts(board: &str, firing: &[ActiveAlert], resolved: &[Notice]) -> Value {
     let labels = |key: &str, target: Option<&str>, name: Option<&str>, group: Option<&str>| {
         let mut l = json!({ "alertname": alertname(key), "board": board, "alert": key });
@@ -130,6 +135,19 @@ pub fn alertmanager_alerts(board: &str, firing: &[ActiveAlert], resolved: &[Noti
                 })
             }),
     );
+    alerts.extend(
+        resolved
+            .iter()
+            .filter(|n| n.kind == NoticeKind::Test)
+            .map(|n| {
+                json!({
+                    "labels": labels(&n.key, None, None, None),
+                    "annotations": { "summary": n.detail },
+                    "startsAt": n.at.rfc3339(),
+                    "endsAt": n.at.add(TEST_ALERT_OPEN).rfc3339(),
+                })
+            }),
+    );
     Value::Array(alerts)
 }
 
@@ -137,7 +155,7 @@ pub fn alertmanager_alerts(board: &str, firing: &[ActiveAlert], resolved: &[Noti
 fn line(n: &Notice) -> String {
     let when = match n.kind {
         NoticeKind::Firing | NoticeKind::Reminder => "since",
-        NoticeKind::Resolved | NoticeKind::Event => "at",
+        NoticeKind::Resolved | NoticeKind::Event | NoticeKind::Test => "at",
     };
     format!(
         "{} {}: {} ({when} {})",
@@ -154,6 +172,7 @@ fn kind_name(kind: NoticeKind) -> &'static str {
         NoticeKind::Reminder => "reminder",
         NoticeKind::Resolved => "resolved",
         NoticeKind::Event => "event",
+        NoticeKind::Test => "test",
     }
 }
 
@@ -166,6 +185,7 @@ fn what(key: &str) -> &'static str {
         "upstream" => "upstream unreachable",
         "store" => "store failing",
         "path" => "path changed",
+        "test" => "test",
         _ => "alert",
     }
 }
@@ -178,6 +198,7 @@ fn alertname(key: &str) -> &'static str {
         "gateway" => "EdgeprobeBoardGatewayDown",
         "upstream" => "EdgeprobeUpstreamUnreachable",
         "store" => "EdgeprobeStoreFailing",
+        "test" => "EdgeprobeTest",
         _ => "EdgeprobeAlert",
     }
 }

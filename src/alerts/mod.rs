@@ -26,7 +26,7 @@ pub mod rules;
 pub mod sender;
 pub mod settings;
 
-pub use board::{BoardAlerts, RoundAlerts};
+pub use board::{AlertsView, BoardAlerts, RoundAlerts};
 pub use rules::{
     ActiveAlert, AlertBook, AlertKind, AlertRules, Notice, NoticeKind, Observed, Silence,
     SilenceScope, TargetObserved,

@@ -166,6 +166,8 @@ pub enum NoticeKind {
     Resolved,
     /// A one-shot event (a path change); it neither fires nor resolves.
     Event,
+    /// A test message, asked for by an admin, through every channel.
+    Test,
 }
 
 /// One line of a message.
@@ -195,17 +197,46 @@ pub enum SilenceScope {
     Board,
 }
 
+impl SilenceScope {
+    /// A stable name: `board`, `target/198.19.3.10`, `group/lan`.
+    pub fn key(&self) -> String {
+        match self {
+            SilenceScope::Board => "board".to_string(),
+            SilenceScope::Target(key) => format!("target/{key}"),
+            SilenceScope::Group(group) => format!("group/{group}"),
+        }
+    }
+
+    /// The scope a [`SilenceScope::key`] names.
+    pub fn from_key(key: &str) -> Option<SilenceScope> {
+        match key.split_once('/') {
+            Some(("target", t)) => Some(SilenceScope::Target(t.to_string())),
+            Some(("group", g)) => Some(SilenceScope::Group(g.to_string())),
+            None if key == "board" => Some(SilenceScope::Board),
+            _ => None,
+        }
+    }
+}
+
 /// A silence, until a time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Silence {
+    #[serde(serialize_with = "scope_key")]
     pub scope: SilenceScope,
     pub until: Timestamp,
+    /// When it was asked for, and why (as the admin said).
+    pub made_at: Timestamp,
+    pub reason: Option<String>,
+}
+
+fn scope_key<S: serde::Serializer>(scope: &SilenceScope, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&scope.key())
 }
 
 impl Silence {
     /// Whether this silence keeps the alert on `target` (of `group`) quiet
     /// at `now`; board-level alerts only by a board silence.
-    fn covers(&self, target: Option<&str>, group: Option<&str>, now: Timestamp) -> bool {
+    pub fn covers(&self, target: Option<&str>, group: Option<&str>, now: Timestamp) -> bool {
         if now >= self.until {
             return false;
         }
@@ -449,6 +480,7 @@ fn order(kind: NoticeKind) -> u8 {
         NoticeKind::Reminder => 1,
         NoticeKind::Resolved => 2,
         NoticeKind::Event => 3,
+        NoticeKind::Test => 4,
     }
 }
 
@@ -682,6 +714,8 @@ mod tests {
         let by_group = [Silence {
             scope: SilenceScope::Group("lan".into()),
             until: at(30),
+            made_at: at(0),
+            reason: None,
         }];
         let mut book = AlertBook::default();
         assert!(book.observe(&down, &rules, &by_group, at(0)).is_empty());
@@ -694,6 +728,8 @@ mod tests {
         let by_target = [Silence {
             scope: SilenceScope::Target("198.19.3.10".into()),
             until: at(30),
+            made_at: at(0),
+            reason: None,
         }];
         book.observe(&down, &rules, &by_target, at(0));
         let up = seen(vec![target("198.19.3.10", Working)]);
@@ -710,6 +746,8 @@ mod tests {
         let board = [Silence {
             scope: SilenceScope::Board,
             until: at(30),
+            made_at: at(0),
+            reason: None,
         }];
         let mut book = AlertBook::default();
         assert!(book.observe(&dead, &rules, &board, at(0)).is_empty());

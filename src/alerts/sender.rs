@@ -6,20 +6,22 @@
 //! exponential backoff, and a notification older than `give_up_after` is
 //! given up. [`send_due`] is one pass over the queue: each channel's
 //! notifications go through that channel alone, so a channel that does
-//! not answer delays only its own.
+//! not answer delays only its own. [`AlertSender`] holds the couriers,
+//! runs the passes and test messages, and counts what they did.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
 
+use super::board::test_notification;
 use super::deliver::{Delivery, HttpTarget};
 use super::email::{SmtpSettings, SmtpTarget};
-use super::settings::Channel;
+use super::settings::{AlertSettings, Channel};
 use crate::clock::Timestamp;
 use crate::lock::lock;
-use crate::store::{PendingNotification, QueuedNotification, Store, StoreError};
+use crate::store::{blocking, Outcome, PendingNotification, QueuedNotification, Store, StoreError};
 use crate::upstream::backoff::Backoff;
 
 /// The first wait after a failed attempt; it doubles up to [`RETRY_CAP`].
@@ -40,6 +42,21 @@ pub enum Next {
     /// Tried again at this time.
     RetryAt(Timestamp, String),
 }
+
+impl Next {
+    /// The `result` label of `edgeprobe_notifications_total`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            Next::Delivered => Outcome::Delivered.as_str(),
+            Next::Refused(_) => Outcome::Refused.as_str(),
+            Next::GivenUp(_) => Outcome::GivenUp.as_str(),
+            Next::RetryAt(..) => "failed",
+        }
+    }
+}
+
+/// Every `result` label, so each channel's counters exist from the start.
+pub const RESULTS: [&str; 4] = ["delivered", "failed", "refused", "given_up"];
 
 /// The rule after one attempt at `n`, made at `n.made_at`, at `now`.
 pub fn after_attempt(
@@ -145,25 +162,147 @@ impl Courier {
     }
 }
 
-/// What one pass did, for the counters and the dashboard.
+/// What the sender did since the board started, for `/metrics` and the
+/// dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Attempts by channel and result ([`RESULTS`]).
+    pub attempts: BTreeMap<(String, &'static str), u64>,
+    /// Notifications waiting after the last pass (`None` before the
+    /// first), and when the oldest was made.
+    pub queued: Option<u64>,
+    pub oldest_queued: Option<Timestamp>,
+}
+
+/// What a test message through one channel came to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelTest {
+    pub channel: String,
+    pub delivered: bool,
+    /// Why not, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A board's alert sending: a courier per configured channel, the passes
+/// over the store's queue, test messages, and the counts of what happened.
+pub struct AlertSender {
+    /// In the config's order, for test messages.
+    channels: Vec<Channel>,
+    couriers: HashMap<String, Courier>,
+    give_up_after: Duration,
+    activity: Mutex<Activity>,
+}
+
+impl AlertSender {
+    /// Couriers for every channel of `settings`; a channel that cannot be
+    /// set up (an unreadable CA file) is an error naming it.
+    pub fn new(settings: &AlertSettings) -> Result<AlertSender, String> {
+        let mut couriers = HashMap::new();
+        let mut activity = Activity::default();
+        for c in &settings.channels {
+            let courier =
+                Courier::for_channel(c).map_err(|e| format!("alert channel {}: {e}", c.label()))?;
+            for result in RESULTS {
+                activity.attempts.insert((c.label(), result), 0);
+            }
+            couriers.insert(c.label(), courier);
+        }
+        Ok(AlertSender {
+            channels: settings.channels.clone(),
+            couriers,
+            give_up_after: settings.give_up_after,
+            activity: Mutex::new(activity),
+        })
+    }
+
+    /// Whether any channel is configured.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// One pass over the queue at `now` (see [`send_due`]), counted.
+    pub async fn pass(
+        &self,
+        store: &Arc<Mutex<Store>>,
+        now: Timestamp,
+    ) -> Result<PassReport, StoreError> {
+        let report = send_due(store, &self.couriers, now, self.give_up_after).await?;
+        let mut activity = lock(&self.activity);
+        for (channel, next) in &report.attempts {
+            *activity
+                .attempts
+                .entry((channel.clone(), next.result()))
+                .or_default() += 1;
+        }
+        activity.queued = Some(report.queued);
+        activity.oldest_queued = report.oldest_queued;
+        Ok(report)
+    }
+
+    /// A test message from `board` through every channel at once, side by
+    /// side; not queued, not counted.
+    pub async fn test_all(&self, board: &str, now: Timestamp) -> Vec<ChannelTest> {
+        let tests = self.channels.iter().map(|channel| async move {
+            let label = channel.label();
+            let n = test_notification(board, channel, now);
+            let delivery = match self.couriers.get(&label) {
+                Some(c) => c.deliver(&n).await,
+                None => Delivery::Failed("no courier for this channel".into()),
+            };
+            let error = match delivery {
+                Delivery::Delivered => None,
+                Delivery::Refused { status, answer } => {
+                    Some(format!("refused ({status}): {answer}"))
+                }
+                Delivery::Failed(why) => Some(why),
+            };
+            ChannelTest {
+                channel: label,
+                delivered: error.is_none(),
+                error,
+            }
+        });
+        join_all(tests).await
+    }
+
+    /// What was done so far.
+    pub fn activity(&self) -> Activity {
+        lock(&self.activity).clone()
+    }
+}
+
+/// What one pass did: what settled and failed, and the queue after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassReport {
-    pub delivered: u64,
-    pub refused: Vec<(String, String)>,
-    pub given_up: Vec<(String, String)>,
-    pub retried: u64,
+    /// Each attempt's channel and result (`Delivered`, `Refused`, ...).
+    pub attempts: Vec<(String, Next)>,
+    /// Notifications still waiting after the pass, and when the oldest
+    /// was made.
+    pub queued: u64,
+    pub oldest_queued: Option<Timestamp>,
+}
+
+impl PassReport {
+    /// How many attempts came to `result` ([`RESULTS`]).
+    pub fn count(&self, result: &str) -> usize {
+        self.attempts
+            .iter()
+            .filter(|(_, next)| next.result() == result)
+            .count()
+    }
 }
 
 /// Send what is due at `now`: each channel's notifications in order, the
 /// channels side by side; a notification whose channel is no longer
-/// configured is given up.
+/// configured is given up. The store's calls run on the blocking pool.
 pub async fn send_due(
     store: &Arc<Mutex<Store>>,
     couriers: &HashMap<String, Courier>,
     now: Timestamp,
     give_up_after: Duration,
 ) -> Result<PassReport, StoreError> {
-    let due = lock(store).due_notifications(now, PASS_SIZE)?;
+    let due = blocking(store, move |s| s.due_notifications(now, PASS_SIZE)).await?;
     let mut by_channel: HashMap<&str, Vec<&PendingNotification>> = HashMap::new();
     for n in &due {
         by_channel
@@ -181,7 +320,7 @@ pub async fn send_due(
             // In order: a channel that fails now is not asked again for its
             // later notifications in this pass.
             let failed = matches!(next, Next::RetryAt(..));
-            outcomes.push((n, next));
+            outcomes.push((n.id, channel.to_string(), next));
             if failed {
                 break;
             }
@@ -189,31 +328,34 @@ pub async fn send_due(
         outcomes
     });
     let outcomes: Vec<_> = join_all(passes).await.into_iter().flatten().collect();
+    blocking(store, move |s| settle(s, outcomes, now)).await
+}
+
+/// Write what each attempt came to, and read the queue's length after.
+fn settle(
+    store: &mut Store,
+    outcomes: Vec<(i64, String, Next)>,
+    now: Timestamp,
+) -> Result<PassReport, StoreError> {
     let mut report = PassReport::default();
-    let mut store = lock(store);
-    for (n, next) in outcomes {
-        let channel = n.notification.channel.clone();
-        match next {
-            Next::Delivered => {
-                store.forget_notification(n.id)?;
-                report.delivered += 1;
-            }
+    for (id, channel, next) in outcomes {
+        match &next {
+            Next::Delivered => store.settle_notification(id, Outcome::Delivered, now, None)?,
             Next::Refused(why) => {
-                store.forget_notification(n.id)?;
-                report.refused.push((channel, why));
+                store.settle_notification(id, Outcome::Refused, now, Some(why))?
             }
             Next::GivenUp(why) => {
-                store.forget_notification(n.id)?;
-                report.given_up.push((channel, why));
+                store.settle_notification(id, Outcome::GivenUp, now, Some(why))?
             }
             Next::RetryAt(at, why) => {
-                store.retry_notification(n.id, at, &why)?;
+                store.retry_notification(id, *at, why)?;
                 // The channel's later messages wait with it, in order.
-                store.postpone_channel(&channel, at)?;
-                report.retried += 1;
+                store.postpone_channel(&channel, *at)?;
             }
         }
+        report.attempts.push((channel, next));
     }
+    (report.queued, report.oldest_queued) = store.notification_backlog()?;
     Ok(report)
 }
 

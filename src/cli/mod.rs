@@ -1,6 +1,7 @@
 //! The command line: argument definitions and the dispatch to each
 //! subcommand. Each subcommand's module renders its own output.
 
+mod alerts;
 mod central;
 mod check;
 mod leds;
@@ -42,6 +43,9 @@ enum Command {
     /// The status LEDs: `edgeprobe leds test` lights each configured LED
     /// in turn, for checking the wiring.
     Leds(leds::LedsArgs),
+    /// Alert channels: `edgeprobe alerts test` sends a test message through
+    /// every channel of the config and says which ones failed and why.
+    Alerts(alerts::AlertsArgs),
     /// Internal: parse a workbook from stdin in a confined process (the
     /// commands above start it; see `targets::isolate`).
     #[command(name = "read-workbook", hide = true)]
@@ -67,6 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Central(args) => central::run(&args),
         Command::Leds(args) => leds::run(&args),
+        Command::Alerts(args) => alerts::run(&args),
         Command::ReadWorkbook => crate::targets::isolate::serve_reader(),
     };
     ExitCode::from(code)

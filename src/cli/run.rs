@@ -2,7 +2,6 @@
 //! opens the store and the sockets, then runs the probe loop, the web
 //! server and the signal handler as tasks until SIGTERM or Ctrl-C.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::exit;
 use super::mongo_args::MongoArgs;
-use crate::alerts::sender::{send_due, Courier};
-use crate::alerts::settings::AlertSettings;
+use crate::alerts::sender::{AlertSender, Next};
 use crate::alerts::BoardAlerts;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, Overrides, ProbeSection, StoreSection};
@@ -147,8 +145,9 @@ async fn monitor(config: Config) -> Result<(), String> {
     let reader = store.reader().map_err(|e| e.to_string())?;
     let (probe, warnings) = live_probe(&config)?;
     let firing = store.firing_alerts().map_err(|e| e.to_string())?;
-    let alerts = BoardAlerts::new(&config.board_id, config.alerts.clone(), &firing);
-    let couriers = couriers(&config.alerts)?;
+    let silences = store.silences().map_err(|e| e.to_string())?;
+    let alerts = BoardAlerts::new(&config.board_id, config.alerts.clone(), &firing, &silences);
+    let alert_sender = Arc::new(AlertSender::new(&config.alerts)?);
 
     let listener = listen(config.listen)?;
     let local = listener
@@ -198,11 +197,10 @@ async fn monitor(config: Config) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
 
-    let sender = (!couriers.is_empty()).then(|| {
+    let sender = (!alert_sender.is_empty()).then(|| {
         tokio::spawn(send_alerts(
             Arc::clone(&store),
-            couriers,
-            config.alerts.give_up_after,
+            Arc::clone(&alert_sender),
             shutdown_rx.clone(),
         ))
     });
@@ -216,6 +214,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         admin_token: config.admin_token.clone(),
         commands: commands_tx.clone(),
         leds,
+        alerts: alert_sender,
         limits: Limits {
             // An upload is a sheet: the same cap, one knob.
             body_max: usize::try_from(config.sheet_limits.max_file_bytes).unwrap_or(usize::MAX),
@@ -352,29 +351,15 @@ fn started_line(config: &Config, dashboard: &str) -> String {
     )
 }
 
-/// A courier for every configured alert channel, by label; a channel that
-/// cannot be set up (an unreadable CA file) stops the start.
-fn couriers(settings: &AlertSettings) -> Result<HashMap<String, Courier>, String> {
-    settings
-        .channels
-        .iter()
-        .map(|c| {
-            let courier =
-                Courier::for_channel(c).map_err(|e| format!("alert channel {}: {e}", c.label()))?;
-            Ok((c.label(), courier))
-        })
-        .collect()
-}
-
 /// How often the alert queue is looked at.
 const ALERT_PASS: Duration = Duration::from_secs(2);
 
 /// Send the queued alert notifications until shutdown, a pass every
-/// [`ALERT_PASS`]; what was refused or given up is said on stderr.
+/// [`ALERT_PASS`]; what was refused or given up is said on stderr (and
+/// counted, and listed on the notifications page).
 async fn send_alerts(
     store: Arc<std::sync::Mutex<Store>>,
-    couriers: HashMap<String, Courier>,
-    give_up_after: Duration,
+    sender: Arc<AlertSender>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(ALERT_PASS);
@@ -383,13 +368,18 @@ async fn send_alerts(
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        match send_due(&store, &couriers, Timestamp::now(), give_up_after).await {
+        match sender.pass(&store, Timestamp::now()).await {
             Ok(report) => {
-                for (channel, why) in report.refused {
-                    eprintln!("edgeprobe: alert to {channel} refused, not retried: {why}");
-                }
-                for (channel, why) in report.given_up {
-                    eprintln!("edgeprobe: alert to {channel} given up: {why}");
+                for (channel, next) in report.attempts {
+                    match next {
+                        Next::Refused(why) => {
+                            eprintln!("edgeprobe: alert to {channel} refused, not retried: {why}");
+                        }
+                        Next::GivenUp(why) => {
+                            eprintln!("edgeprobe: alert to {channel} given up: {why}");
+                        }
+                        Next::Delivered | Next::RetryAt(..) => {}
+                    }
                 }
             }
             Err(e) => eprintln!("edgeprobe: alert queue: {e}"),

@@ -40,15 +40,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::alerts::BoardAlerts;
+use crate::alerts::{BoardAlerts, Silence};
 use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
 use crate::lock::lock;
 use crate::probe::Probe;
 use crate::probe::RouteTable;
+use crate::store::blocking;
 use crate::store::{EventKind, EventRecord, RoundRecord, StoreError, StoreStats};
 use crate::targets::TargetList;
-use round_store::blocking;
 
 /// What the dashboard's admin endpoints and the signal handler ask of the
 /// monitor.
@@ -65,6 +65,13 @@ pub enum Command {
         file_name: String,
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<String, Vec<String>>>,
+    },
+    /// Keep alerts in `silence`'s scope from being sent until its end (an
+    /// end already past lifts the scope's silence). The reply says what
+    /// is silenced now.
+    Silence {
+        silence: Silence,
+        reply: oneshot::Sender<Result<String, String>>,
     },
 }
 
@@ -371,7 +378,36 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
                 };
                 let _ = reply.send(answer);
             }
+            Command::Silence { silence, reply } => {
+                let _ = reply.send(self.silence(silence).await);
+            }
         }
+    }
+
+    /// Set (or lift) a silence, keep the silences in the store at once so a
+    /// restart keeps them, and log it as an event.
+    async fn silence(&mut self, silence: Silence) -> Result<String, String> {
+        let now = Timestamp::now();
+        let said = describe_silence(&silence, now);
+        let before = self.alerts.clone();
+        let rows = self.alerts.silence(silence, now);
+        if let Err(e) = blocking(&self.store, move |s| s.save_silences(&rows)).await {
+            self.alerts = before;
+            let msg = format!("the silence was not saved: {e}");
+            self.fail_store(msg.clone());
+            return Err(msg);
+        }
+        self.record(EventRecord {
+            target: None,
+            ts: now,
+            kind: EventKind::Alerts,
+            from: None,
+            to: None,
+            detail: said.clone(),
+        })
+        .await;
+        self.publish();
+        Ok(said)
     }
 
     async fn poll_sheet(&mut self) {
@@ -486,8 +522,31 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             errors: self.store_errors,
             ..self.store_stats
         };
-        self.state
-            .snapshot(self.board.clone(), stats, upstream, warnings)
+        let mut snap = self
+            .state
+            .snapshot(self.board.clone(), stats, upstream, warnings);
+        snap.alerts = self.alerts.view(Timestamp::now());
+        snap
+    }
+}
+
+/// `alerts for group lan silenced until 2026-12-01T20:00:00Z (router swap)`,
+/// or `... no longer silenced`.
+fn describe_silence(s: &Silence, now: Timestamp) -> String {
+    let who = match &s.scope {
+        crate::alerts::SilenceScope::Board => "all alerts of the board".to_string(),
+        crate::alerts::SilenceScope::Target(t) => format!("alerts for target {t}"),
+        crate::alerts::SilenceScope::Group(g) => format!("alerts for group {g}"),
+    };
+    let why = s
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    if s.until > now {
+        format!("{who} silenced until {}{why}", s.until.rfc3339())
+    } else {
+        format!("{who} no longer silenced{why}")
     }
 }
 

@@ -1,17 +1,15 @@
 //! What the probe loop asks of the history: the [`RoundStore`] trait, its
-//! implementation for the SQLite [`Store`], and [`blocking`], which runs
-//! one of its calls on a blocking thread. The loop holds any `RoundStore`,
+//! implementation for the SQLite [`Store`]; the loop runs each call on
+//! a blocking thread with [`crate::store::blocking`]. The loop holds any `RoundStore`,
 //! so it and its recovery paths (a damaged file, a full disk) are tested
 //! with a fake that fails on demand.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use crate::clock::Timestamp;
-use crate::lock::lock;
 use crate::store::{
-    Dropped, EventRecord, ResultRecord, RoundId, RoundRecord, Store, StoreError, StoreStats,
-    TraceRecord,
+    Dropped, EventRecord, ResultRecord, RoundId, RoundRecord, SilenceRow, Store, StoreError,
+    StoreStats, TraceRecord,
 };
 
 /// What the store remembers of the targets, to fill those without state
@@ -32,6 +30,8 @@ pub trait RoundStore: Send + 'static {
     fn write_round(&mut self, round: &RoundRecord) -> Result<(), StoreError>;
     /// Record an event outside a round.
     fn record_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
+    /// Keep `silences` as the ones in force (across restarts).
+    fn save_silences(&mut self, silences: &[SilenceRow]) -> Result<(), StoreError>;
     /// Drop what the retention policy no longer keeps.
     fn apply_retention(&mut self, now: Timestamp) -> Result<Dropped, StoreError>;
     /// Start a new, empty history after a write found this one damaged
@@ -57,6 +57,10 @@ impl RoundStore for Store {
 
     fn record_event(&mut self, event: &EventRecord) -> Result<(), StoreError> {
         Store::record_event(self, event)
+    }
+
+    fn save_silences(&mut self, silences: &[SilenceRow]) -> Result<(), StoreError> {
+        Store::save_silences(self, silences)
     }
 
     fn apply_retention(&mut self, now: Timestamp) -> Result<Dropped, StoreError> {
@@ -94,22 +98,4 @@ impl RoundStore for Store {
             recent_rtt: self.recent_rtts(rtt_rounds)?,
         })
     }
-}
-
-/// Run a store operation on a blocking thread.
-pub(super) async fn blocking<S, T, F>(store: &Arc<Mutex<S>>, f: F) -> Result<T, StoreError>
-where
-    S: RoundStore,
-    T: Send + 'static,
-    F: FnOnce(&mut S) -> Result<T, StoreError> + Send + 'static,
-{
-    let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || f(&mut lock(&store)))
-        .await
-        .unwrap_or_else(|e| {
-            Err(StoreError::Io {
-                path: "(store task)".into(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
 }

@@ -27,6 +27,10 @@ pub struct Snapshot {
     /// Problems with the board itself (missing privileges, store faults),
     /// each saying what to do.
     pub warnings: Vec<String>,
+    /// The alerts firing and the silences in force (`/api/v1/alerts`
+    /// writes its own document of them).
+    #[serde(skip)]
+    pub alerts: crate::alerts::AlertsView,
 }
 
 impl Snapshot {

@@ -579,6 +579,7 @@ impl MonitorState {
             store,
             upstream,
             warnings,
+            alerts: Default::default(),
         }
     }
 }

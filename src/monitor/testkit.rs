@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::probe::{Hop, Path, PingOutcome, Probe, RouteTable, Status, TraceError, Ttl};
-use crate::store::{Dropped, EventRecord, RoundId, RoundRecord, StoreError, StoreStats};
+use crate::store::{
+    Dropped, EventRecord, RoundId, RoundRecord, SilenceRow, StoreError, StoreStats,
+};
 use crate::targets::{Target, TargetAddr, TargetList};
 
 use super::round_store::{Remembered, RoundStore};
@@ -152,6 +154,8 @@ pub struct FakeStore {
     pub recreate_failures: VecDeque<StoreError>,
     /// What opening the store had to do, told once.
     pub recovery: Option<String>,
+    /// The silences saved last.
+    pub silences: Vec<SilenceRow>,
 }
 
 impl RoundStore for FakeStore {
@@ -168,6 +172,12 @@ impl RoundStore for FakeStore {
     fn record_event(&mut self, event: &EventRecord) -> Result<(), StoreError> {
         self.log.push(format!("event {}", event.kind.as_str()));
         self.events.push(event.clone());
+        Ok(())
+    }
+
+    fn save_silences(&mut self, silences: &[SilenceRow]) -> Result<(), StoreError> {
+        self.log.push(format!("silences {}", silences.len()));
+        self.silences = silences.to_vec();
         Ok(())
     }
 

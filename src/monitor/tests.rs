@@ -43,7 +43,7 @@ impl Running {
             warnings: Vec::new(),
             snapshot: snapshot_tx,
             commands: commands_rx,
-            alerts: crate::alerts::BoardAlerts::new("fake", Default::default(), &[]),
+            alerts: crate::alerts::BoardAlerts::new("fake", Default::default(), &[], &[]),
         })
         .await
         .unwrap();

@@ -16,7 +16,9 @@ use crate::lock::lock;
 use crate::probe::RttSummary;
 
 use super::encode::{self, BadValue};
-use super::records::{EventKind, EventRecord, ResultRecord, RoundId, TraceRecord, Uptime};
+use super::records::{
+    EventKind, EventRecord, NotificationRecord, ResultRecord, RoundId, TraceRecord, Uptime,
+};
 use super::rollup::{self, RollupRow};
 use super::schema::{self, HistoryTable};
 use super::sql::{all_rows, bad, get_u64, sql, sql_limit};
@@ -352,6 +354,10 @@ impl History for Reader {
 
     fn uptime(&self, target: &str, now: Timestamp) -> Result<Uptime, StoreError> {
         uptime(&*self.conn()?, target, now)
+    }
+
+    fn notifications(&self, limit: usize) -> Result<Vec<NotificationRecord>, StoreError> {
+        super::notifications::recent(&*self.conn()?, limit)
     }
 }
 

@@ -36,8 +36,9 @@ mod writer;
 pub use history::Reader;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use records::{
-    AlertRow, Dropped, EventKind, EventRecord, PendingNotification, QueuedNotification,
-    ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord, Uptime,
+    AlertRow, Dropped, EventKind, EventRecord, NotificationRecord, Outcome, PendingNotification,
+    QueuedNotification, ResultRecord, RoundId, RoundRecord, SilenceRow, StoreStats, TraceRecord,
+    Uptime,
 };
 pub use retention::RetentionPolicy;
 pub use schema::DB_FILE;
@@ -98,6 +99,29 @@ impl StoreError {
     }
 }
 
+/// Run `f` on a store behind a mutex on tokio's blocking pool: SQLite
+/// calls block, and async tasks (the probe loop, the alert sender) must
+/// not. A task that panics comes back as an error.
+pub async fn blocking<S, T, F>(
+    store: &std::sync::Arc<std::sync::Mutex<S>>,
+    f: F,
+) -> Result<T, StoreError>
+where
+    S: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut S) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = std::sync::Arc::clone(store);
+    tokio::task::spawn_blocking(move || f(&mut crate::lock::lock(&store)))
+        .await
+        .unwrap_or_else(|e| {
+            Err(StoreError::Io {
+                path: "(store task)".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+}
+
 /// Read access to the history, for the dashboard and the API.
 pub trait History: Send + Sync + 'static {
     /// A target's results, newest first.
@@ -108,6 +132,8 @@ pub trait History: Send + Sync + 'static {
     fn events(&self, target: Option<&str>, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
     /// A target's uptime over 24 h, 7 d and 30 d before `now`.
     fn uptime(&self, target: &str, now: Timestamp) -> Result<Uptime, StoreError>;
+    /// The newest alert notifications, waiting or settled, newest first.
+    fn notifications(&self, limit: usize) -> Result<Vec<NotificationRecord>, StoreError>;
 }
 
 #[cfg(test)]

@@ -1,16 +1,22 @@
 //! The alert queue: notifications written in their round's transaction,
-//! read back when due, and forgotten once delivered, refused or given up;
-//! and the alerts firing, which each round that changes them replaces.
-//! Only moves rows: when to try again and when to give up is decided by
-//! the sender.
+//! read back when due, and settled once delivered, refused or given up
+//! (the newest [`SETTLED_KEPT`] settled ones stay, for the page of recent
+//! notifications); the alerts firing, which each round that changes them
+//! replaces; and the silences. Only moves rows: when to try again and
+//! when to give up is decided by the sender.
 
 use rusqlite::{params, Connection};
 
 use crate::clock::Timestamp;
 
-use super::records::{AlertRow, PendingNotification, QueuedNotification};
+use super::records::{
+    AlertRow, NotificationRecord, Outcome, PendingNotification, QueuedNotification, SilenceRow,
+};
 use super::sql::{all_rows, sql, sql_limit};
 use super::StoreError;
+
+/// How many settled notifications are kept for the page of recent ones.
+pub const SETTLED_KEPT: i64 = 200;
 
 /// Queue `n`, due at once.
 pub(super) fn queue_notification(
@@ -61,7 +67,7 @@ pub(super) fn due(
         conn,
         "reading the alert queue",
         "SELECT id, attempts, channel, made_at, subject, content_type, body \
-         FROM notifications WHERE next_at <= ?1 ORDER BY id LIMIT ?2",
+         FROM notifications WHERE outcome IS NULL AND next_at <= ?1 ORDER BY id LIMIT ?2",
         params![now.millis(), sql_limit(max)],
         |row| {
             Ok(PendingNotification {
@@ -79,12 +85,101 @@ pub(super) fn due(
     )
 }
 
-/// Forget notification `id`: delivered, refused or given up.
-pub(super) fn forget(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM notifications WHERE id = ?1")
-        .and_then(|mut s| s.execute([id]))
-        .map_err(sql("forgetting a sent notification"))?;
+/// Settle notification `id` at `at`: its body is no longer needed, its
+/// subject and `error` stay for the page; the oldest settled rows past
+/// [`SETTLED_KEPT`] go.
+pub(super) fn settle(
+    conn: &Connection,
+    id: i64,
+    outcome: Outcome,
+    at: Timestamp,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let op = "settling a sent notification";
+    conn.prepare_cached(
+        "UPDATE notifications SET outcome = ?2, settled_at = ?3, body = x'', \
+         last_error = coalesce(?4, last_error), attempts = attempts + 1 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![id, outcome.as_str(), at.millis(), error]))
+    .map_err(sql(op))?;
+    conn.prepare_cached(
+        "DELETE FROM notifications WHERE outcome IS NOT NULL AND id <= \
+         (SELECT id FROM notifications WHERE outcome IS NOT NULL \
+          ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+    )
+    .and_then(|mut s| s.execute([SETTLED_KEPT]))
+    .map_err(sql(op))?;
     Ok(())
+}
+
+/// The newest `limit` notifications, waiting or settled, newest first.
+pub(super) fn recent(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<NotificationRecord>, StoreError> {
+    all_rows(
+        conn,
+        "reading the recent notifications",
+        "SELECT id, channel, made_at, subject, attempts, last_error, outcome, \
+         coalesce(settled_at, next_at) FROM notifications ORDER BY id DESC LIMIT ?1",
+        [sql_limit(limit)],
+        |row| {
+            Ok(NotificationRecord {
+                id: row.get(0)?,
+                channel: row.get(1)?,
+                made_at: Timestamp(row.get(2)?),
+                subject: row.get(3)?,
+                attempts: row.get(4)?,
+                last_error: row.get(5)?,
+                outcome: NotificationRecord::outcome_from(row.get(6)?),
+                at: Timestamp(row.get(7)?),
+            })
+        },
+    )
+}
+
+/// Make `silences` the ones in force.
+pub(super) fn replace_silences(
+    conn: &Connection,
+    silences: &[SilenceRow],
+) -> Result<(), StoreError> {
+    let op = "saving the silences";
+    let tx = conn.unchecked_transaction().map_err(sql(op))?;
+    tx.execute("DELETE FROM silences", []).map_err(sql(op))?;
+    for s in silences {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO silences (scope, until, made_at, reason) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                s.scope,
+                s.until.millis(),
+                s.made_at.millis(),
+                s.reason
+            ])
+        })
+        .map_err(sql(op))?;
+    }
+    tx.commit().map_err(sql(op))
+}
+
+/// The silences saved last, soonest ending first.
+pub(super) fn silences(conn: &Connection) -> Result<Vec<SilenceRow>, StoreError> {
+    all_rows(
+        conn,
+        "reading the silences",
+        "SELECT scope, until, made_at, reason FROM silences ORDER BY until, scope",
+        [],
+        |row| {
+            Ok(SilenceRow {
+                scope: row.get(0)?,
+                until: Timestamp(row.get(1)?),
+                made_at: Timestamp(row.get(2)?),
+                reason: row.get(3)?,
+            })
+        },
+    )
 }
 
 /// Try notification `id` again at `next_at`; `error` says why it failed.
@@ -111,18 +206,21 @@ pub(super) fn postpone_channel(
     channel: &str,
     until: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE notifications SET next_at = max(next_at, ?2) WHERE channel = ?1")
-        .and_then(|mut s| s.execute(params![channel, until.millis()]))
-        .map_err(sql("postponing a channel's notifications"))?;
+    conn.prepare_cached(
+        "UPDATE notifications SET next_at = max(next_at, ?2) \
+         WHERE channel = ?1 AND outcome IS NULL",
+    )
+    .and_then(|mut s| s.execute(params![channel, until.millis()]))
+    .map_err(sql("postponing a channel's notifications"))?;
     Ok(())
 }
 
-/// How many notifications wait, and when the oldest was made.
+/// How many notifications wait (not settled), and when the oldest was made.
 pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), StoreError> {
     let op = "counting the alert queue";
     let (n, oldest): (i64, Option<i64>) = conn
         .query_row(
-            "SELECT count(*), min(made_at) FROM notifications",
+            "SELECT count(*), min(made_at) FROM notifications WHERE outcome IS NULL",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -240,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn a_retried_notification_waits_and_a_forgotten_one_is_gone_for_good() {
+    fn a_retried_notification_waits_and_a_settled_one_is_not_sent_again() {
         let (_dir, mut store) = fresh();
         store
             .write_round(&round_with(
@@ -258,7 +356,9 @@ mod tests {
                 "127.0.0.1:9000: connection refused",
             )
             .unwrap();
-        store.forget_notification(due[1].id).unwrap();
+        store
+            .settle_notification(due[1].id, Outcome::Delivered, Timestamp(1500), None)
+            .unwrap();
         assert!(store
             .due_notifications(Timestamp(4999), 10)
             .unwrap()
@@ -267,7 +367,14 @@ mod tests {
         assert_eq!(later.len(), 1);
         assert_eq!(later[0].attempts, 1);
         // Ids never come back, even when the queue empties.
-        store.forget_notification(later[0].id).unwrap();
+        store
+            .settle_notification(
+                later[0].id,
+                Outcome::Refused,
+                Timestamp(5000),
+                Some("refused (400): bad payload"),
+            )
+            .unwrap();
         store
             .write_round(&round_with(2, 6000, vec![note("c", 6000)], None))
             .unwrap();
@@ -296,12 +403,70 @@ mod tests {
     }
 
     #[test]
+    fn settled_notifications_are_listed_with_their_outcome_and_only_the_newest_are_kept() {
+        let (dir, mut store) = fresh();
+        let notes: Vec<_> = (0..SETTLED_KEPT + 5).map(|i| note("a", 1000 + i)).collect();
+        store
+            .write_round(&round_with(1, 1000, notes, None))
+            .unwrap();
+        let due = store.due_notifications(Timestamp(1_000_000), 1000).unwrap();
+        for n in &due[..due.len() - 1] {
+            store
+                .settle_notification(n.id, Outcome::Delivered, Timestamp(2000), None)
+                .unwrap();
+        }
+        let last = due.last().unwrap();
+        store
+            .retry_notification(last.id, Timestamp(9000), "connection refused")
+            .unwrap();
+        let reader = store.reader().unwrap();
+        let recent = crate::store::History::notifications(&reader, 3).unwrap();
+        assert_eq!(recent[0].id, last.id);
+        assert_eq!(recent[0].outcome, None, "still waiting");
+        assert_eq!(recent[0].at, Timestamp(9000), "when it is tried next");
+        assert_eq!(recent[0].last_error.as_deref(), Some("connection refused"));
+        assert_eq!(recent[1].outcome, Some(Outcome::Delivered));
+        assert_eq!(recent[1].at, Timestamp(2000));
+        let all = crate::store::History::notifications(&reader, 1000).unwrap();
+        assert_eq!(
+            all.len(),
+            SETTLED_KEPT as usize + 1,
+            "kept settled, plus the waiting one"
+        );
+        assert_eq!(store.notification_backlog().unwrap().0, 1);
+        drop(dir);
+    }
+
+    #[test]
+    fn silences_are_replaced_whole_and_survive_a_reopen() {
+        let (dir, mut store) = fresh();
+        let silence = |scope: &str, until| SilenceRow {
+            scope: scope.into(),
+            until: Timestamp(until),
+            made_at: Timestamp(1000),
+            reason: Some("router swap".into()),
+        };
+        store
+            .save_silences(&[silence("group/lan", 9000), silence("board", 5000)])
+            .unwrap();
+        drop(store);
+        let mut store = open(dir.path());
+        assert_eq!(
+            store.silences().unwrap(),
+            [silence("board", 5000), silence("group/lan", 9000)]
+        );
+        store.save_silences(&[]).unwrap();
+        assert!(store.silences().unwrap().is_empty());
+    }
+
+    #[test]
     fn a_version_1_file_gains_the_alert_tables() {
         let (dir, store) = fresh();
         store
             .conn()
             .execute_batch(
-                "DROP TABLE notifications; DROP TABLE alerts_active; PRAGMA user_version = 1;",
+                "DROP TABLE notifications; DROP TABLE alerts_active; DROP TABLE silences; \
+                 PRAGMA user_version = 1;",
             )
             .unwrap();
         drop(store);

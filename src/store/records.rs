@@ -48,6 +48,67 @@ pub struct PendingNotification {
     pub notification: QueuedNotification,
 }
 
+/// How a notification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// The channel answered that it will not take it (4xx, 5xx for SMTP).
+    Refused,
+    /// Still failing when it was older than `give_up_after`.
+    GivenUp,
+}
+
+impl Outcome {
+    /// The word stored, shown and used as the metric's `result` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Refused => "refused",
+            Outcome::GivenUp => "given_up",
+        }
+    }
+
+    fn from_stored(s: &str) -> Option<Outcome> {
+        [Outcome::Delivered, Outcome::Refused, Outcome::GivenUp]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// A notification as the page of recent ones shows it: waiting (no
+/// outcome yet) or settled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRecord {
+    pub id: i64,
+    pub channel: String,
+    pub made_at: Timestamp,
+    pub subject: String,
+    pub attempts: u32,
+    /// Why the last attempt failed, or the refusal.
+    pub last_error: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// When it settled, or when it is tried next while it waits.
+    pub at: Timestamp,
+}
+
+impl NotificationRecord {
+    /// The stored outcome; an unknown word (a newer version's) reads as
+    /// still waiting rather than failing the page.
+    pub(super) fn outcome_from(stored: Option<String>) -> Option<Outcome> {
+        stored.as_deref().and_then(Outcome::from_stored)
+    }
+}
+
+/// A silence as the store keeps it; `scope` is
+/// `alerts::SilenceScope::key`'s text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilenceRow {
+    pub scope: String,
+    pub until: Timestamp,
+    pub made_at: Timestamp,
+    pub reason: Option<String>,
+}
+
 /// A firing alert as the store keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
@@ -105,6 +166,8 @@ pub enum EventKind {
     Targets,
     /// Something about the store itself: rows dropped, file recreated.
     Store,
+    /// Alerting: a silence set or lifted.
+    Alerts,
 }
 
 impl EventKind {
@@ -116,6 +179,7 @@ impl EventKind {
             EventKind::Gateway => "gateway",
             EventKind::Targets => "targets",
             EventKind::Store => "store",
+            EventKind::Alerts => "alerts",
         }
     }
 
@@ -127,6 +191,7 @@ impl EventKind {
             "gateway" => EventKind::Gateway,
             "targets" => EventKind::Targets,
             "store" => EventKind::Store,
+            "alerts" => EventKind::Alerts,
             _ => return None,
         })
     }

@@ -35,11 +35,17 @@
 //! - `counters(name, value)`: `last_round` and the `dropped_*` totals,
 //!   kept across restarts.
 //! - Version 2 adds `notifications(id, channel, made_at, subject,
-//!   content_type, body, attempts, next_at, last_error)`: a message for one
-//!   channel, queued in the round's transaction and deleted when it was
-//!   delivered, refused or given up (`id` AUTOINCREMENT: never reused),
-//!   and `alerts_active(key, since, last_sent, detail, name, grp)`: the
+//!   content_type, body, attempts, next_at, last_error, outcome,
+//!   settled_at)`: a message for one channel, queued in the round's
+//!   transaction (`id` AUTOINCREMENT: never reused). `outcome` is NULL
+//!   while it waits, then `delivered`, `refused` or `given up`; a settled
+//!   row keeps its subject and error (its body is emptied) so the page of
+//!   recent notifications can show it, and only the newest
+//!   [`SETTLED_KEPT`](super::notifications::SETTLED_KEPT) settled rows are
+//!   kept. `alerts_active(key, since, last_sent, detail, name, grp)`: the
 //!   alerts firing, replaced by each round that changes them.
+//!   `silences(scope, until, made_at, reason)`: the silences in force,
+//!   kept across restarts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -133,8 +139,9 @@ CREATE TABLE counters (
 ) WITHOUT ROWID;
 ";
 
-/// Version 2: the alert notifications waiting to go out, and the alerts
-/// firing (so a restart neither repeats nor forgets them).
+/// Version 2: the alert notifications waiting to go out (and the last
+/// ones settled), the alerts firing and the silences (so a restart neither
+/// repeats nor forgets them).
 const SCHEMA_V2: &str = "
 CREATE TABLE notifications (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -145,9 +152,11 @@ CREATE TABLE notifications (
     body         BLOB NOT NULL,
     attempts     INTEGER NOT NULL DEFAULT 0,
     next_at      INTEGER NOT NULL,
-    last_error   TEXT
+    last_error   TEXT,
+    outcome      TEXT,
+    settled_at   INTEGER
 );
-CREATE INDEX notifications_due ON notifications (next_at);
+CREATE INDEX notifications_due ON notifications (next_at) WHERE outcome IS NULL;
 CREATE TABLE alerts_active (
     key       TEXT PRIMARY KEY,
     since     INTEGER NOT NULL,
@@ -155,6 +164,12 @@ CREATE TABLE alerts_active (
     detail    TEXT NOT NULL,
     name      TEXT,
     grp       TEXT
+) WITHOUT ROWID;
+CREATE TABLE silences (
+    scope   TEXT PRIMARY KEY,
+    until   INTEGER NOT NULL,
+    made_at INTEGER NOT NULL,
+    reason  TEXT
 ) WITHOUT ROWID;
 ";
 

@@ -19,8 +19,8 @@ use super::notifications;
 use super::outbox::{self, OutboxItem};
 use super::prune;
 use super::records::{
-    AlertRow, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId, RoundRecord,
-    StoreStats, TraceRecord,
+    AlertRow, Dropped, EventRecord, Outcome, PendingNotification, ResultRecord, RoundId,
+    RoundRecord, SilenceRow, StoreStats, TraceRecord,
 };
 use super::retention::RetentionPolicy;
 use super::schema::{self, HistoryTable, DB_FILE};
@@ -157,9 +157,16 @@ impl Store {
         notifications::due(&self.conn, now, max)
     }
 
-    /// Forget a notification that was delivered, refused or given up.
-    pub fn forget_notification(&mut self, id: i64) -> Result<(), StoreError> {
-        notifications::forget(&self.conn, id)
+    /// Settle a notification: delivered, refused or given up at `at`
+    /// (`error` says why when it was not delivered).
+    pub fn settle_notification(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        notifications::settle(&self.conn, id, outcome, at, error)
     }
 
     /// Try a notification again at `next_at`.
@@ -185,6 +192,16 @@ impl Store {
     /// The alerts firing as the last round that changed them left them.
     pub fn firing_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
         notifications::alerts(&self.conn)
+    }
+
+    /// Make `silences` the ones in force, at once (not with a round).
+    pub fn save_silences(&mut self, silences: &[SilenceRow]) -> Result<(), StoreError> {
+        notifications::replace_silences(&self.conn, silences)
+    }
+
+    /// The silences saved last.
+    pub fn silences(&self) -> Result<Vec<SilenceRow>, StoreError> {
+        notifications::silences(&self.conn)
     }
 
     /// Record an event outside a round (the targets sheet was reloaded),

@@ -9,14 +9,15 @@
 
 use std::fmt::Write as _;
 
+use crate::alerts::sender::Activity;
 use crate::monitor::Snapshot;
 use crate::probe::Status;
 
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Render every metric from the snapshot.
-pub fn render(snap: &Snapshot) -> String {
+/// Render every metric from the snapshot and the alert sender's counts.
+pub fn render(snap: &Snapshot, alerts: &Activity) -> String {
     let mut out = String::new();
     let o = &mut out;
 
@@ -36,7 +37,50 @@ pub fn render(snap: &Snapshot) -> String {
     round_metrics(o, snap);
     outbox_metrics(o, snap);
     store_metrics(o, snap);
+    alert_metrics(o, snap, alerts);
     out
+}
+
+/// Alerting: what fires, what is silenced, what each channel did, and the
+/// queue.
+fn alert_metrics(o: &mut String, snap: &Snapshot, alerts: &Activity) {
+    single(
+        o,
+        "edgeprobe_alerts_firing",
+        "gauge",
+        "Alerts firing now (a dead board gateway is one alert).",
+        snap.alerts.firing.len() as f64,
+    );
+    single(
+        o,
+        "edgeprobe_alert_silences",
+        "gauge",
+        "Silences in force.",
+        snap.alerts.silences.len() as f64,
+    );
+    family(
+        o,
+        "edgeprobe_notifications_total",
+        "counter",
+        "Attempts to send an alert notification since the monitor started, by channel and result (delivered, failed and retried, refused, given_up).",
+    );
+    for ((channel, result), n) in &alerts.attempts {
+        sample(
+            o,
+            "edgeprobe_notifications_total",
+            &[("channel", channel), ("result", result)],
+            *n as f64,
+        );
+    }
+    family(
+        o,
+        "edgeprobe_notifications_queued",
+        "gauge",
+        "Alert notifications waiting to be sent, after the sender's last pass; absent before its first.",
+    );
+    if let Some(n) = alerts.queued {
+        sample(o, "edgeprobe_notifications_queued", &[], n as f64);
+    }
 }
 
 /// Each target's state in the last round, and the targets per status.
@@ -292,9 +336,20 @@ mod tests {
         assert_eq!(number(3.0), "3");
     }
 
+    fn activity() -> Activity {
+        let mut a = Activity {
+            queued: Some(3),
+            ..Activity::default()
+        };
+        a.attempts
+            .insert(("webhook 127.0.0.1:9000".into(), "delivered"), 5);
+        a.attempts.insert(("email \"noc\"".into(), "given_up"), 1);
+        a
+    }
+
     #[test]
     fn renders_every_family_with_help_and_type() {
-        let text = render(&testdata::snapshot());
+        let text = render(&testdata::snapshot(), &activity());
         for name in [
             "edgeprobe_target_up",
             "edgeprobe_target_rtt_seconds",
@@ -305,6 +360,10 @@ mod tests {
             "edgeprobe_store_backlog",
             "edgeprobe_store_dropped_total",
             "edgeprobe_upstream_state",
+            "edgeprobe_alerts_firing",
+            "edgeprobe_alert_silences",
+            "edgeprobe_notifications_total",
+            "edgeprobe_notifications_queued",
         ] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}\n{text}");
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}\n{text}");
@@ -339,11 +398,22 @@ mod tests {
             text.contains("edgeprobe_target_rtt_seconds{target=\"198.18.0.1\""),
             "{text}"
         );
+        for line in [
+            "edgeprobe_alerts_firing 1\n",
+            "edgeprobe_alert_silences 1\n",
+            "edgeprobe_notifications_total{channel=\"webhook 127.0.0.1:9000\",result=\"delivered\"} 5\n",
+            "edgeprobe_notifications_total{channel=\"email \\\"noc\\\"\",result=\"given_up\"} 1\n",
+            "edgeprobe_notifications_queued 3\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        let before_first_pass = render(&testdata::snapshot(), &Activity::default());
+        assert!(!before_first_pass.contains("\nedgeprobe_notifications_queued "));
     }
 
     #[test]
     fn every_line_is_well_formed() {
-        let text = render(&testdata::snapshot());
+        let text = render(&testdata::snapshot(), &activity());
         for line in text.lines() {
             assert!(
                 line.starts_with("# HELP edgeprobe_")

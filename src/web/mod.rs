@@ -7,21 +7,26 @@
 //! | `/` | header and table; `?status=&group=&sort=&dir=` |
 //! | `/targets/{key}` | one target: history, RTT chart, path, events |
 //! | `/static/style.css` | the stylesheet |
+//! | `/alerts` | alerts firing, silences, channels, recent notifications |
 //! | `/api/v1/status` | JSON of the header and every row |
+//! | `/api/v1/alerts` | JSON of the alerts page |
 //! | `/api/v1/targets/{key}` | JSON of one row plus its history |
 //! | `/metrics` | Prometheus text format |
 //! | `/healthz` | 200 while rounds keep finishing, else 503 |
 //! | `POST /admin/targets?filename=F` | replace the sheet (bearer token) |
 //! | `POST /admin/probe-now` | start a round now (bearer token) |
 //! | `POST /admin/locate` | blink every LED together for 30 s (bearer token) |
+//! | `POST /admin/silence?target=\|group=\|board&for=2h&reason=` | silence alerts (bearer token) |
+//! | `POST /admin/test-alert` | a test message through every channel (bearer token) |
 //!
-//! The pure parts (views, svg, api, metrics, query, admin) render from a
+//! The pure parts (views, alerts, svg, api, metrics, query, admin) render from a
 //! [`Snapshot`] and `now`; [`serve`] is the thin edge around them. The
 //! HTTP edge under it (connection cap, timeouts, security headers, the
 //! page frame and shared view parts) is [`crate::http`], which
 //! `edgeprobe central` serves with too.
 
 mod admin;
+mod alerts;
 mod api;
 mod metrics;
 mod query;
@@ -39,6 +44,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::alerts::sender::AlertSender;
 use crate::http::Limits;
 use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
@@ -61,6 +67,9 @@ pub struct WebState {
     pub commands: mpsc::Sender<Command>,
     /// The LEDs: what they show (for the header and the API) and locate.
     pub leds: LedPanel,
+    /// The alert channels: what was sent (`/metrics`, `/alerts`) and
+    /// test messages (`POST /admin/test-alert`).
+    pub alerts: Arc<AlertSender>,
     pub limits: Limits,
 }
 

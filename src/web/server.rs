@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::admin::{self, AuthError};
 use super::api::{self, TargetDetailDoc, TargetDoc, TargetHistory};
 use super::query::IndexQuery;
-use super::{metrics, views, WebState};
+use super::{alerts, metrics, views, WebState};
 use crate::clock::Timestamp;
 use crate::http::query;
 use crate::http::response::{self, html, json, not_found, with_type, ErrorDoc, Resp};
@@ -60,9 +60,13 @@ enum Route<'a> {
     /// The raw (still percent-encoded) key.
     ApiTarget(&'a str),
     TargetPage(&'a str),
+    AlertsPage,
+    ApiAlerts,
     AdminTargets,
     AdminProbeNow,
     AdminLocate,
+    AdminSilence,
+    AdminTestAlert,
     NotFound,
 }
 
@@ -71,9 +75,13 @@ impl<'p> Route<'p> {
         let exact = [
             ("/metrics", Route::Metrics),
             ("/api/v1/status", Route::ApiStatus),
+            ("/alerts", Route::AlertsPage),
+            ("/api/v1/alerts", Route::ApiAlerts),
             ("/admin/targets", Route::AdminTargets),
             ("/admin/probe-now", Route::AdminProbeNow),
             ("/admin/locate", Route::AdminLocate),
+            ("/admin/silence", Route::AdminSilence),
+            ("/admin/test-alert", Route::AdminTestAlert),
         ];
         let keyed: [route::Keyed<'_, 'p, Route<'p>>; 2] = [
             ("/api/v1/targets/", Route::ApiTarget),
@@ -86,7 +94,11 @@ impl<'p> Route<'p> {
     fn is_admin(&self) -> bool {
         matches!(
             self,
-            Route::AdminTargets | Route::AdminProbeNow | Route::AdminLocate
+            Route::AdminTargets
+                | Route::AdminProbeNow
+                | Route::AdminLocate
+                | Route::AdminSilence
+                | Route::AdminTestAlert
         )
     }
 
@@ -143,8 +155,32 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
         Route::Metrics => with_type(
             StatusCode::OK,
             metrics::CONTENT_TYPE,
-            metrics::render(&snap),
+            metrics::render(&snap, &state.alerts.activity()),
         ),
+        Route::AlertsPage => {
+            let list = fetch_notifications(state).await;
+            html(
+                StatusCode::OK,
+                alerts::page(
+                    &snap,
+                    &state.alerts.activity(),
+                    list.as_deref().map_err(String::as_str),
+                    now,
+                ),
+            )
+        }
+        Route::ApiAlerts => match fetch_notifications(state).await {
+            Ok(list) => json(
+                StatusCode::OK,
+                &alerts::document(&snap.alerts, &state.alerts.activity(), &list),
+            ),
+            Err(e) => json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ErrorDoc {
+                    error: &format!("history unavailable: {e}"),
+                },
+            ),
+        },
         Route::ApiStatus => {
             let leds = state.leds.report(&snap, now);
             json(StatusCode::OK, &api::status(&snap, &leds))
@@ -207,7 +243,77 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
                 )
             }
         },
+        Route::AdminSilence => match admin_gate(state, req.headers()) {
+            Err(resp) => resp,
+            Ok(()) => silence(state, &snap, query.as_deref(), now).await,
+        },
+        Route::AdminTestAlert => match admin_gate(state, req.headers()) {
+            Err(resp) => resp,
+            Ok(()) => test_alert(state, &snap.board.id, now).await,
+        },
         Route::NotFound => not_found(api, "There is nothing at this address."),
+    }
+}
+
+/// `POST /admin/silence?target=|group=|board&for=2h&reason=`.
+async fn silence(state: &WebState, snap: &Snapshot, query: Option<&str>, now: Timestamp) -> Resp {
+    let silence = match alerts::parse_silence(query, snap, now) {
+        Ok(s) => s,
+        Err(e) => return json(StatusCode::BAD_REQUEST, &ErrorDoc { error: &e }),
+    };
+    let until = silence.until;
+    let (reply, answer) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Silence { silence, reply })
+        .await
+        .is_err()
+    {
+        return monitor_gone();
+    }
+    match answer.await {
+        Ok(Ok(detail)) => json(
+            StatusCode::OK,
+            &json!({ "status": if until > now { "silenced" } else { "lifted" }, "until": until, "detail": detail }),
+        ),
+        Ok(Err(e)) => json(StatusCode::SERVICE_UNAVAILABLE, &ErrorDoc { error: &e }),
+        Err(_) => monitor_gone(),
+    }
+}
+
+/// `POST /admin/test-alert`: a test message through every channel now;
+/// 200 when all took it, 502 naming the ones that did not.
+async fn test_alert(state: &WebState, board: &str, now: Timestamp) -> Resp {
+    if state.alerts.is_empty() {
+        return json(
+            StatusCode::CONFLICT,
+            &ErrorDoc {
+                error: "no alert channel is configured: add one to the [alerts] section of the \
+                        config file (see board/edgeprobe.toml)",
+            },
+        );
+    }
+    let results = state.alerts.test_all(board, now).await;
+    let all = results.iter().all(|r| r.delivered);
+    let status = if all {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    json(status, &json!({ "delivered": all, "channels": results }))
+}
+
+/// The recent notifications, read on the blocking pool.
+async fn fetch_notifications(
+    state: &WebState,
+) -> Result<Vec<crate::store::NotificationRecord>, String> {
+    let history = state.history.clone();
+    match tokio::task::spawn_blocking(move || history.notifications(alerts::NOTIFICATIONS_SHOWN))
+        .await
+    {
+        Ok(Ok(list)) => Ok(list),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("the notifications lookup failed: {e}")),
     }
 }
 

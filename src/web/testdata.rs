@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::alerts::{ActiveAlert, AlertKind, AlertsView, Silence, SilenceScope};
 use crate::clock::Timestamp;
 use crate::leds::{LedDriverStatus, LedPattern, LedReport, LedView};
 use crate::monitor::{BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView};
 use crate::probe::{Gateway, Hop, RttSummary, Status, Ttl};
 use crate::store::{
-    Dropped, EventKind, EventRecord, History, ResultRecord, RoundId, StoreError, StoreStats,
-    TraceRecord, Uptime,
+    Dropped, EventKind, EventRecord, History, NotificationRecord, Outcome, ResultRecord, RoundId,
+    StoreError, StoreStats, TraceRecord, Uptime,
 };
 
 /// The fields every target of `/api/v1/status` has: the API's contract
@@ -180,6 +181,30 @@ pub fn snapshot() -> Snapshot {
         warnings: vec![
             "traceroute needs CAP_NET_RAW: run `setcap cap_net_raw+ep edgeprobe`".to_string(),
         ],
+        alerts: alerts(),
+    }
+}
+
+/// One alert firing on the snapshot's down target, one silence.
+pub fn alerts() -> AlertsView {
+    AlertsView {
+        channels: vec!["webhook 127.0.0.1:9000".to_string()],
+        firing: vec![ActiveAlert {
+            kind: AlertKind::Down {
+                target: "198.18.0.9".to_string(),
+            },
+            since: NOW.sub(Duration::from_secs(600)),
+            last_sent: Some(NOW.sub(Duration::from_secs(600))),
+            detail: "<b>no reply</b> after 198.18.1.1".to_string(),
+            name: Some("files".to_string()),
+            group: None,
+        }],
+        silences: vec![Silence {
+            scope: SilenceScope::Group("<lab>".to_string()),
+            until: NOW.add(Duration::from_secs(7200)),
+            made_at: NOW.sub(Duration::from_secs(60)),
+            reason: Some("router <swap>".to_string()),
+        }],
     }
 }
 
@@ -189,6 +214,7 @@ pub struct FakeHistory {
     pub results: HashMap<String, Vec<ResultRecord>>,
     pub traces: HashMap<String, Vec<TraceRecord>>,
     pub events: Vec<EventRecord>,
+    pub notifications: Vec<NotificationRecord>,
     pub fail: bool,
     /// Calls seen, to check the server asked.
     pub calls: Mutex<Vec<String>>,
@@ -259,7 +285,38 @@ impl FakeHistory {
     }
 }
 
+/// Two notifications: one waiting after a failure, one delivered.
+pub fn notifications() -> Vec<NotificationRecord> {
+    vec![
+        NotificationRecord {
+            id: 8,
+            channel: "webhook 127.0.0.1:9000".to_string(),
+            made_at: NOW.sub(Duration::from_secs(60)),
+            subject: "closet-3: 1 resolved".to_string(),
+            attempts: 2,
+            last_error: Some("127.0.0.1:9000: <connection refused>".to_string()),
+            outcome: None,
+            at: NOW.add(Duration::from_secs(30)),
+        },
+        NotificationRecord {
+            id: 7,
+            channel: "webhook 127.0.0.1:9000".to_string(),
+            made_at: NOW.sub(Duration::from_secs(600)),
+            subject: "closet-3: 1 firing".to_string(),
+            attempts: 1,
+            last_error: None,
+            outcome: Some(Outcome::Delivered),
+            at: NOW.sub(Duration::from_secs(599)),
+        },
+    ]
+}
+
 impl History for FakeHistory {
+    fn notifications(&self, limit: usize) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.check(format!("notifications {limit}"))?;
+        Ok(self.notifications.iter().take(limit).cloned().collect())
+    }
+
     fn results(&self, target: &str, limit: usize) -> Result<Vec<ResultRecord>, StoreError> {
         self.check(format!("results {target} {limit}"))?;
         let mut v = self.results.get(target).cloned().unwrap_or_default();

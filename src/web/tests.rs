@@ -99,6 +99,9 @@ async fn start_with(admin_token: Option<&str>, limits: Limits, history: FakeHist
         admin_token: admin_token.map(str::to_string),
         commands: cmd_tx,
         leds: LedPanel::new(&LedSettings::default(), vec![]),
+        alerts: Arc::new(
+            crate::alerts::sender::AlertSender::new(&Default::default()).expect("no channels"),
+        ),
         limits,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -80,7 +80,8 @@ fn gateway_text(g: Option<Gateway>) -> String {
     g.map_or_else(|| "no route".to_string(), |g| g.to_string())
 }
 
-/// The header shared by the dashboard: counts, LEDs, upstream, last round.
+/// The header shared by the dashboard: counts, LEDs, upstream, alerts,
+/// last round.
 fn board_header(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) -> Markup {
     let counts = snap.counts();
     let total = snap.targets.len();
@@ -162,6 +163,7 @@ fn board_header(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestam
                         "first round in progress · every " (fmt::duration(snap.board.interval))
                     }
                 }
+                (super::alerts::header_line(&snap.alerts, now))
                 @for gw in &snap.board_gateways {
                     p.gateway {
                         "board gateway " (gw.addr) ": "
@@ -471,6 +473,7 @@ fn footer(snap: &Snapshot) -> Markup {
         footer {
             "edgeprobe " (snap.board.version) " · "
             a href="/api/v1/status" { "JSON" } " · "
+            a href="/alerts" { "alerts" } " · "
             a href="/metrics" { "metrics" } " · "
             a href="/healthz" { "health" }
             @if let Some(src) = &snap.sheet.source {

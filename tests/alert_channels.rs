@@ -710,3 +710,73 @@ async fn https_without_the_ca_file_says_the_certificate_is_not_trusted_and_retri
     );
     assert!(receiver.bodies().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_while_an_earlier_one_waits_does_not_overtake_it() {
+    use edgeprobe::alerts::sender::{send_due, Courier, RETRY_START};
+    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
+    use edgeprobe::clock::Timestamp;
+    use edgeprobe::store::{QueuedNotification, RetentionPolicy, RoundId, RoundRecord, Store};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Mutex::new(
+        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
+    ));
+    let port = free_port();
+    let webhook = Channel::Webhook {
+        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: None,
+    };
+    let couriers: HashMap<String, Courier> =
+        HashMap::from([(webhook.label(), Courier::for_channel(&webhook).unwrap())]);
+    let queue = |n: u64, at: Timestamp| {
+        let record = RoundRecord {
+            round: RoundId(n),
+            started: at,
+            finished: at,
+            notifications: vec![QueuedNotification {
+                channel: webhook.label(),
+                made_at: at,
+                subject: format!("round {n}"),
+                content_type: "application/json".into(),
+                body: serde_json::to_vec(&serde_json::json!({ "round": n })).unwrap(),
+            }],
+            ..RoundRecord::default()
+        };
+        store.lock().unwrap().write_round(&record).unwrap();
+    };
+    let day = Duration::from_secs(86_400);
+    let t0 = Timestamp::now();
+
+    // The firing message finds nobody and waits.
+    queue(1, t0);
+    let r = send_due(&store, &couriers, t0, day).await.unwrap();
+    assert_eq!((r.delivered, r.retried), (0, 1), "{r:?}");
+
+    // The receiver comes back, and a round later the resolved message is
+    // queued: it waits behind the firing one rather than arrive first.
+    let hooks = webhook_receiver_on(port);
+    let t1 = t0.add(Duration::from_secs(1));
+    queue(2, t1);
+    let r = send_due(&store, &couriers, t1, day).await.unwrap();
+    assert_eq!(r, Default::default(), "the later message went first");
+    assert!(hooks.try_recv().is_err());
+
+    // When the firing one's wait ends, both go, in order.
+    let r = send_due(&store, &couriers, t0.add(RETRY_START), day)
+        .await
+        .unwrap();
+    assert_eq!(r.delivered, 2, "{r:?}");
+    let got: Vec<u64> = (0..2)
+        .map(|_| {
+            hooks.recv_timeout(Duration::from_secs(10)).unwrap()["round"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, [1, 2]);
+}

@@ -12,14 +12,16 @@ use super::records::{AlertRow, PendingNotification, QueuedNotification};
 use super::sql::{all_rows, sql, sql_limit};
 use super::StoreError;
 
-/// Queue `n`, due at once.
+/// Queue `n`, due at once, or when the channel's waiting notifications are:
+/// a later message never overtakes an earlier one that waits to be retried.
 pub(super) fn queue_notification(
     conn: &Connection,
     n: &QueuedNotification,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO notifications (channel, made_at, subject, content_type, body, next_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?2)",
+         VALUES (?1, ?2, ?3, ?4, ?5, \
+                 max(?2, coalesce((SELECT max(next_at) FROM notifications WHERE channel = ?1), ?2)))",
     )?
     .execute(params![
         n.channel,

@@ -644,7 +644,10 @@ async fn https_with_the_channels_ca_file_is_delivered_to_webhook_and_ntfy() {
         .await
         .unwrap();
     assert_eq!((r.delivered, r.retried), (2, 0), "{r:?}");
-    assert_eq!(receiver.bodies()[1..], [body.clone()]);
+    assert_eq!(
+        receiver.bodies(),
+        [serde_json::json!({"edge": "direct"}), body.clone()]
+    );
     assert_eq!(ntfy_receiver.bodies(), [body]);
     assert_eq!(store.lock().unwrap().notification_backlog().unwrap().0, 0);
 }

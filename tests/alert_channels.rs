@@ -431,3 +431,361 @@ async fn a_receiver_that_is_down_for_a_while_gets_everything_once_and_blocks_no_
     assert_eq!(r, Default::default(), "nothing is sent twice");
     assert!(up_hooks.try_recv().is_err() && down_hooks.try_recv().is_err());
 }
+
+/// A throwaway CA and a server certificate it signed for IP 127.0.0.1,
+/// made by the `openssl` command in a temporary directory.
+struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("/usr/bin/openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run /usr/bin/openssl (apt-get install openssl)");
+            common::assert_success(&out, &format!("openssl {args:?}"));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=edgeprobe test CA",
+                ][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+                &["-addext", "basicConstraints=critical,CA:TRUE"],
+                &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req", "-subj", "/CN=127.0.0.1"][..],
+                &ec,
+                &["-keyout", "server.key", "-out", "server.csr"],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n\
+             keyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        TestCa { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// `scripts/lib/webhook-receiver.py` speaking HTTPS on loopback with the
+/// test CA's server certificate; every body it took, a line each.
+struct HttpsReceiver {
+    child: Child,
+    port: u16,
+    file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpsReceiver {
+    fn start(ca: &TestCa) -> HttpsReceiver {
+        use std::io::{BufRead, BufReader};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bodies");
+        let port = free_port();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts/lib/webhook-receiver.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(&file)
+            .arg("--tls-cert")
+            .arg(ca.path("server.pem"))
+            .arg("--tls-key")
+            .arg(ca.path("server.key"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the webhook receiver");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        HttpsReceiver {
+            child,
+            port,
+            file,
+            _dir: dir,
+        }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for HttpsReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A store with one queued notification per channel, made now.
+fn queued(
+    dir: &std::path::Path,
+    channels: &[&edgeprobe::alerts::settings::Channel],
+    body: &serde_json::Value,
+) -> std::sync::Arc<std::sync::Mutex<edgeprobe::store::Store>> {
+    use edgeprobe::clock::Timestamp;
+    use edgeprobe::store::{QueuedNotification, RetentionPolicy, RoundId, RoundRecord, Store};
+    let mut store = Store::open(dir, RetentionPolicy::default()).unwrap();
+    let now = Timestamp::now();
+    let notifications = channels
+        .iter()
+        .map(|c| QueuedNotification {
+            channel: c.label(),
+            made_at: now,
+            subject: "closet-3: 1 firing".into(),
+            content_type: "application/json".into(),
+            body: serde_json::to_vec(body).unwrap(),
+        })
+        .collect();
+    store
+        .write_round(&RoundRecord {
+            round: RoundId(1),
+            started: now,
+            finished: now,
+            notifications,
+            ..RoundRecord::default()
+        })
+        .unwrap();
+    std::sync::Arc::new(std::sync::Mutex::new(store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_the_channels_ca_file_is_delivered_to_webhook_and_ntfy() {
+    use edgeprobe::alerts::deliver::HttpTarget;
+    use edgeprobe::alerts::sender::{send_due, Courier};
+    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
+    use edgeprobe::clock::Timestamp;
+    use std::collections::HashMap;
+
+    let ca = TestCa::new();
+    let receiver = HttpsReceiver::start(&ca);
+    let url = format!("https://127.0.0.1:{}/hook", receiver.port);
+
+    // The edge itself: trusted through ca_file, the body arrives.
+    let target = HttpTarget::new(url.parse().unwrap(), &[], Some(&ca.path("ca.pem"))).unwrap();
+    let d = target
+        .post(None, "application/json", br#"{"edge":"direct"}"#.to_vec())
+        .await;
+    assert_eq!(d, Delivery::Delivered);
+    assert_eq!(receiver.bodies(), [serde_json::json!({"edge": "direct"})]);
+
+    // Configured channels, through the sender and the queue: a webhook and
+    // ntfy (JSON at the server's root, the topic inside) over HTTPS.
+    let webhook = Channel::Webhook {
+        url: url.parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: Some(ca.path("ca.pem")),
+    };
+    let ntfy_receiver = HttpsReceiver::start(&ca);
+    let ntfy = Channel::Ntfy {
+        url: format!("https://127.0.0.1:{}/closet", ntfy_receiver.port)
+            .parse()
+            .unwrap(),
+        token: None,
+        ca_file: Some(ca.path("ca.pem")),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let body = serde_json::json!({"topic": "closet", "message": "1 firing"});
+    let store = queued(dir.path(), &[&webhook, &ntfy], &body);
+    let couriers: HashMap<String, Courier> = [&webhook, &ntfy]
+        .iter()
+        .map(|c| (c.label(), Courier::for_channel(c).unwrap()))
+        .collect();
+    let day = Duration::from_secs(86_400);
+    let r = send_due(&store, &couriers, Timestamp::now(), day)
+        .await
+        .unwrap();
+    assert_eq!((r.count("delivered"), r.count("failed")), (2, 0), "{r:?}");
+    assert_eq!(
+        receiver.bodies(),
+        [serde_json::json!({"edge": "direct"}), body.clone()]
+    );
+    assert_eq!(ntfy_receiver.bodies(), [body]);
+    assert_eq!(store.lock().unwrap().notification_backlog().unwrap().0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_without_the_ca_file_says_the_certificate_is_not_trusted_and_retries() {
+    use edgeprobe::alerts::deliver::HttpTarget;
+    use edgeprobe::alerts::sender::{send_due, Courier};
+    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
+    use edgeprobe::clock::Timestamp;
+    use std::collections::HashMap;
+
+    let ca = TestCa::new();
+    let receiver = HttpsReceiver::start(&ca);
+    let url = format!("https://127.0.0.1:{}/hook", receiver.port);
+
+    // The system's roots alone do not know the test CA.
+    let target = HttpTarget::new(url.parse().unwrap(), &[], None).unwrap();
+    let d = target.post(None, "application/json", b"{}".to_vec()).await;
+    let Delivery::Failed(why) = &d else {
+        panic!("an untrusted certificate is a failure to retry, not {d:?}")
+    };
+    assert!(
+        why.starts_with(&format!("127.0.0.1:{}", receiver.port)),
+        "{why}"
+    );
+    assert!(
+        why.contains("certificate") && why.contains("not trusted"),
+        "{why}"
+    );
+
+    // Through the queue: retried later, not refused, nothing arrived.
+    let webhook = Channel::Webhook {
+        url: url.parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = queued(dir.path(), &[&webhook], &serde_json::json!({"n": 1}));
+    let couriers: HashMap<String, Courier> =
+        HashMap::from([(webhook.label(), Courier::for_channel(&webhook).unwrap())]);
+    let r = send_due(
+        &store,
+        &couriers,
+        Timestamp::now(),
+        Duration::from_secs(86_400),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.count("delivered"), r.count("failed")), (0, 1), "{r:?}");
+    assert_eq!(r.count("refused") + r.count("given_up"), 0, "{r:?}");
+    assert_eq!(store.lock().unwrap().notification_backlog().unwrap().0, 1);
+    assert!(receiver.bodies().is_empty());
+
+    // Another CA of the same name (one made anew) is not trusted either.
+    let other = TestCa::new();
+    let target = HttpTarget::new(url.parse().unwrap(), &[], Some(&other.path("ca.pem"))).unwrap();
+    let d = target.post(None, "application/json", b"{}".to_vec()).await;
+    assert!(
+        matches!(&d, Delivery::Failed(why) if why.contains("not trusted")),
+        "{d:?}"
+    );
+    assert!(receiver.bodies().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_while_an_earlier_one_waits_does_not_overtake_it() {
+    use edgeprobe::alerts::sender::{send_due, Courier, RETRY_START};
+    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
+    use edgeprobe::clock::Timestamp;
+    use edgeprobe::store::{QueuedNotification, RetentionPolicy, RoundId, RoundRecord, Store};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Mutex::new(
+        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
+    ));
+    let port = free_port();
+    let webhook = Channel::Webhook {
+        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: None,
+    };
+    let couriers: HashMap<String, Courier> =
+        HashMap::from([(webhook.label(), Courier::for_channel(&webhook).unwrap())]);
+    let queue = |n: u64, at: Timestamp| {
+        let record = RoundRecord {
+            round: RoundId(n),
+            started: at,
+            finished: at,
+            notifications: vec![QueuedNotification {
+                channel: webhook.label(),
+                made_at: at,
+                subject: format!("round {n}"),
+                content_type: "application/json".into(),
+                body: serde_json::to_vec(&serde_json::json!({ "round": n })).unwrap(),
+            }],
+            ..RoundRecord::default()
+        };
+        store.lock().unwrap().write_round(&record).unwrap();
+    };
+    let day = Duration::from_secs(86_400);
+    let t0 = Timestamp::now();
+
+    // The firing message finds nobody and waits.
+    queue(1, t0);
+    let r = send_due(&store, &couriers, t0, day).await.unwrap();
+    assert_eq!((r.count("delivered"), r.count("failed")), (0, 1), "{r:?}");
+
+    // The receiver comes back, and a round later the resolved message is
+    // queued: it waits behind the firing one rather than arrive first.
+    let hooks = webhook_receiver_on(port);
+    let t1 = t0.add(Duration::from_secs(1));
+    queue(2, t1);
+    let r = send_due(&store, &couriers, t1, day).await.unwrap();
+    assert!(r.attempts.is_empty(), "the later message went first: {r:?}");
+    assert_eq!(r.queued, 2, "{r:?}");
+    assert!(hooks.try_recv().is_err());
+
+    // When the firing one's wait ends, both go, in order.
+    let r = send_due(&store, &couriers, t0.add(RETRY_START), day)
+        .await
+        .unwrap();
+    assert_eq!(r.count("delivered"), 2, "{r:?}");
+    let got: Vec<u64> = (0..2)
+        .map(|_| {
+            hooks.recv_timeout(Duration::from_secs(10)).unwrap()["round"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, [1, 2]);
+}

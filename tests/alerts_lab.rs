@@ -375,3 +375,115 @@ fn a_host_that_goes_down_is_alerted_once_and_resolved_when_back() {
     assert_eq!(all[1]["notices"][0]["alert"], "down/198.19.3.11");
     assert_eq!(all[1]["notices"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_receiver_down_for_several_rounds_gets_firing_then_resolved_once_each() {
+    use edgeprobe::alerts::sender::RETRY_START;
+    use edgeprobe::clock::Timestamp;
+
+    let lab = Lab::up("alr5");
+    let dir = tempfile::tempdir().unwrap();
+    // Configured, but nothing listens there yet.
+    let port = free_port();
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+        ),
+    )
+    .unwrap();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "2",
+        "--down-after",
+        "2",
+        "--up-after",
+        "1",
+    ];
+    let m = RunningMonitor::start_in_netns(
+        &format!("{}-probe", lab.name),
+        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    );
+    m.wait_for("both working", Duration::from_secs(20), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+
+    // h2, the printer, stops answering: the firing message finds nobody.
+    let drop = "add table inet down; \
+                add chain inet down input { type filter hook input priority 0; policy drop; }";
+    in_lab(&lab, "h2", &["nft", drop]);
+    m.wait_for("the printer down", Duration::from_secs(30), |v| {
+        status_of(v, "198.19.3.11").as_deref() == Some("not_working")
+    });
+    let down_seen = std::time::Instant::now();
+    // Several rounds pass with the printer down, then it answers again:
+    // the resolved message is queued behind the waiting firing one.
+    std::thread::sleep(Duration::from_secs(5));
+    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+    m.wait_for("the printer back", Duration::from_secs(30), |v| {
+        status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+    // Stay away past the firing message's first wait, so that it has been
+    // tried more than once (at once, then after RETRY_START) and waits again.
+    let away = RETRY_START + Duration::from_secs(5);
+    std::thread::sleep(away.saturating_sub(down_seen.elapsed()));
+
+    let receiver_up = Timestamp::now().rfc3339();
+    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    // The second wait is twice the first: a generous limit above it.
+    let all = common::eventually(
+        RETRY_START * 2 + Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let all = receiver.messages();
+            (all.len() >= 2).then_some(all)
+        },
+    )
+    .expect("the firing and the resolved message once the receiver is up");
+    // A few rounds more: nothing else comes, nothing twice.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(receiver.messages(), all, "nothing more, nothing twice");
+    assert_eq!(all.len(), 2, "{all:#?}");
+
+    let kinds: Vec<(&str, &str)> = all
+        .iter()
+        .flat_map(|m| m["notices"].as_array().unwrap())
+        .map(|n| (n["kind"].as_str().unwrap(), n["alert"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("firing", "down/198.19.3.11"),
+            ("resolved", "down/198.19.3.11")
+        ],
+        "firing first, then resolved, one notice each: {all:#?}"
+    );
+    // Each says when it happened: made, and its change, before the
+    // receiver was there to take it.
+    let mut last_at = "";
+    for m in &all {
+        let made_at = m["made_at"].as_str().unwrap();
+        let at = m["notices"][0]["at"].as_str().unwrap();
+        assert!(
+            made_at < receiver_up.as_str(),
+            "{made_at} vs receiver up {receiver_up}"
+        );
+        assert!(at <= made_at, "{at} vs made {made_at}");
+        assert!(
+            last_at < at,
+            "the resolved change after the firing one: {all:#?}"
+        );
+        last_at = at;
+    }
+}

@@ -124,8 +124,9 @@ impl HttpTarget {
         let answer = async {
             let response = self.client.request(request).await.map_err(|e| {
                 // The connector's error says little; its source says why.
-                let why = std::error::Error::source(&e)
-                    .map_or_else(|| e.to_string(), ToString::to_string);
+                let why = certificate_problem(&e).unwrap_or_else(|| {
+                    std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string)
+                });
                 format!("{}: {why}", host(&url))
             })?;
             let status = response.status().as_u16();
@@ -162,6 +163,42 @@ fn host(url: &Url) -> String {
         (Some(h), None) => h.to_string(),
         _ => url.scheme().to_string(),
     }
+}
+
+/// What was wrong with the server's certificate, in words, if the
+/// connection failed on it: the usual one is a CA that neither the system's
+/// roots nor the channel's `ca_file` hold.
+fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::CertificateError as C;
+    let mut source = Some(e);
+    while let Some(e) = source {
+        if let Some(rustls::Error::InvalidCertificate(c)) = e.downcast_ref::<rustls::Error>() {
+            return Some(match c {
+                // BadSignature: a CA of that name is trusted, but another
+                // one signed it (a CA made anew, say).
+                C::UnknownIssuer | C::BadSignature => format!(
+                    "the server's certificate is not trusted ({c}): no CA in the system's \
+                     roots or the channel's ca_file signed it"
+                ),
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    format!("the server's certificate is not for this address ({c})")
+                }
+                C::Expired | C::ExpiredContext { .. } => {
+                    format!("the server's certificate has expired ({c})")
+                }
+                _ => format!("the server's certificate is not accepted ({c})"),
+            });
+        }
+        // An io::Error's source skips the error it wraps: look inside.
+        source = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 /// The first line of an answer, printable and at most 200 characters.

@@ -18,14 +18,17 @@ use super::StoreError;
 /// How many settled notifications are kept for the page of recent ones.
 pub const SETTLED_KEPT: i64 = 200;
 
-/// Queue `n`, due at once.
+/// Queue `n`, due at once, or when the channel's waiting notifications are:
+/// a later message never overtakes an earlier one that waits to be retried.
 pub(super) fn queue_notification(
     conn: &Connection,
     n: &QueuedNotification,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO notifications (channel, made_at, subject, content_type, body, next_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?2)",
+         VALUES (?1, ?2, ?3, ?4, ?5, \
+                 max(?2, coalesce((SELECT max(next_at) FROM notifications \
+                                   WHERE channel = ?1 AND outcome IS NULL), ?2)))",
     )?
     .execute(params![
         n.channel,

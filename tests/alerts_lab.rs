@@ -487,3 +487,189 @@ fn a_receiver_down_for_several_rounds_gets_firing_then_resolved_once_each() {
         last_at = at;
     }
 }
+
+#[test]
+fn a_silenced_target_sends_nothing_until_lifted_and_the_board_shows_it_all() {
+    let lab = Lab::up("alr6");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dead = free_port();
+    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\nadmin_token = \"lab-admin-token-0123456789\"\n\
+             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n\
+             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{dead}/gone\"\n"
+        ),
+    )
+    .unwrap();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "2",
+        "--down-after",
+        "2",
+        "--up-after",
+        "1",
+    ];
+    let args = run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings);
+    let ns = format!("{}-probe", lab.name);
+    let mut m = RunningMonitor::start_in_netns(&ns, &args);
+    m.wait_for("both working", Duration::from_secs(20), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+    let auth = [("Authorization", "Bearer lab-admin-token-0123456789")];
+
+    // Silence the printer for its maintenance, then take it down.
+    let r = m.post(
+        "/admin/silence?target=198.19.3.11&for=1h&reason=toner",
+        &auth,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "silenced");
+    let r = m.post("/admin/silence?target=198.19.3.99&for=1h", &auth, b"");
+    assert_eq!(r.status, 400, "a target not on the sheet: {}", r.text());
+    assert!(r.text().contains("no target"), "{}", r.text());
+    assert_eq!(m.post("/admin/silence?board&for=1h", &[], b"").status, 401);
+
+    let take_down = "add table inet down; \
+                add chain inet down input { type filter hook input priority 0; policy drop; }";
+    in_lab(&lab, "h2", &["nft", take_down]);
+    m.wait_for("the printer down", Duration::from_secs(30), |v| {
+        status_of(v, "198.19.3.11").as_deref() == Some("not_working")
+    });
+    let alerts = common::eventually(Duration::from_secs(10), Duration::from_millis(200), || {
+        let doc = m.get("/api/v1/alerts").json();
+        (doc["firing"].as_array()?.len() == 1).then_some(doc)
+    })
+    .expect("the printer's alert firing");
+    assert_eq!(
+        alerts["firing"][0]["alert"], "down/198.19.3.11",
+        "{alerts:#}"
+    );
+    assert_eq!(
+        alerts["firing"][0]["last_sent"],
+        Value::Null,
+        "silenced: not sent"
+    );
+    assert_eq!(alerts["silences"][0]["scope"], "target/198.19.3.11");
+    assert_eq!(alerts["silences"][0]["reason"], "toner");
+    let page = m.get("/").text();
+    assert!(
+        page.contains("1 firing") && page.contains("silenced"),
+        "{page}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(receiver.messages().is_empty(), "{:#?}", receiver.messages());
+
+    // Lifted: the alert that fired under the silence goes out now, saying
+    // when it really started.
+    let r = m.post("/admin/silence?target=198.19.3.11&for=0", &auth, b"");
+    assert_eq!(r.json()["status"], "lifted", "{}", r.text());
+    let fired = common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        receiver.messages().into_iter().next()
+    })
+    .expect("the firing message once the silence is lifted");
+    assert_eq!(fired["notices"][0]["kind"], "firing", "{fired:#}");
+    assert_eq!(fired["notices"][0]["alert"], "down/198.19.3.11");
+
+    // The dead channel's copy waits; the counters and the page say so.
+    let live = format!("webhook 127.0.0.1:{port}");
+    let gone = format!("webhook 127.0.0.1:{dead}");
+    let metrics = common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        let text = m.get("/metrics").text();
+        text.contains(&format!(
+            "edgeprobe_notifications_total{{channel=\"{gone}\",result=\"failed\"}} 1\n"
+        ))
+        .then_some(text)
+    })
+    .expect("the dead channel's failed attempt counted");
+    assert!(
+        metrics.contains(&format!(
+            "edgeprobe_notifications_total{{channel=\"{live}\",result=\"delivered\"}} 1\n"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nedgeprobe_notifications_queued 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nedgeprobe_alerts_firing 1\n"),
+        "{metrics}"
+    );
+    let page = m.get("/alerts").text();
+    assert!(
+        page.contains("waiting") && page.contains("delivered"),
+        "{page}"
+    );
+    assert!(
+        page.contains("connection refused") || page.contains("refused"),
+        "{page}"
+    );
+
+    // A test through every channel: one takes it, the other is named.
+    let r = m.post("/admin/test-alert", &auth, b"");
+    assert_eq!(r.status, 502, "{}", r.text());
+    let doc = r.json();
+    let by_channel = |label: &str| {
+        doc["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == label)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_channel(&live)["delivered"], true, "{doc:#}");
+    assert_eq!(by_channel(&gone)["delivered"], false, "{doc:#}");
+    assert!(by_channel(&gone)["error"]
+        .as_str()
+        .unwrap()
+        .contains(&dead.to_string()));
+    let test = common::eventually(Duration::from_secs(10), Duration::from_millis(200), || {
+        receiver
+            .messages()
+            .into_iter()
+            .find(|v| v["notices"][0]["kind"] == "test")
+    })
+    .expect("the test message");
+    assert_eq!(test["board"], "closet-3");
+
+    // The same from the command line, against the same config.
+    let out = lab
+        .edgeprobe()
+        .args(["alerts", "test", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains(&gone),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 2 channels"), "{stdout}");
+
+    // A silence outlives a restart.
+    let r = m.post("/admin/silence?board&for=2h", &auth, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    m.signal("TERM");
+    assert!(m.wait_exit(Duration::from_secs(20)).is_some());
+    drop(m);
+    let m = RunningMonitor::start_in_netns(&ns, &args);
+    let silences = m.get("/api/v1/alerts").json()["silences"].clone();
+    assert_eq!(silences[0]["scope"], "board", "{silences:#}");
+    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+}

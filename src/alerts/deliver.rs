@@ -123,10 +123,9 @@ impl HttpTarget {
         };
         let answer = async {
             let response = self.client.request(request).await.map_err(|e| {
-                // The connector's error says little; its source says why.
-                let why = certificate_problem(&e).unwrap_or_else(|| {
-                    std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string)
-                });
+                // The client's error says little ("client error (Connect)");
+                // its sources say why ("tcp connect error: Connection refused").
+                let why = certificate_problem(&e).unwrap_or_else(|| causes(&e));
                 format!("{}: {why}", host(&url))
             })?;
             let status = response.status().as_u16();
@@ -199,6 +198,26 @@ fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> 
         };
     }
     None
+}
+
+/// The sources of `e`, outermost first, joined with `: `; `e` itself only
+/// when it has none.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // An io::Error wrapping another repeats its text.
+        if said.last() != Some(&text) {
+            said.push(text);
+        }
+        source = cause.source();
+    }
+    if said.is_empty() {
+        e.to_string()
+    } else {
+        said.join(": ")
+    }
 }
 
 /// The first line of an answer, printable and at most 200 characters.
@@ -308,7 +327,8 @@ mod tests {
         let target = HttpTarget::new(url, &[], None).unwrap();
         let d = target.post(None, "application/json", b"{}".to_vec()).await;
         assert!(
-            matches!(&d, Delivery::Failed(why) if why.starts_with(&format!("127.0.0.1:{port}"))),
+            matches!(&d, Delivery::Failed(why) if why.starts_with(&format!("127.0.0.1:{port}"))
+                && why.contains("onnection refused")),
             "{d:?}"
         );
     }

@@ -166,6 +166,8 @@ fn what(key: &str) -> &'static str {
         "upstream" => "upstream unreachable",
         "store" => "store failing",
         "path" => "path changed",
+        // Raised by central, not the board (`central::alerting`).
+        "offline" => "board offline",
         _ => "alert",
     }
 }
@@ -178,6 +180,7 @@ fn alertname(key: &str) -> &'static str {
         "gateway" => "EdgeprobeBoardGatewayDown",
         "upstream" => "EdgeprobeUpstreamUnreachable",
         "store" => "EdgeprobeStoreFailing",
+        "offline" => "EdgeprobeBoardOffline",
         _ => "EdgeprobeAlert",
     }
 }

@@ -33,9 +33,10 @@
 //! what each replica does this pass, the messages); [`claims`] is the one
 //! collection central writes, `alert_claims`, where the replicas agree on
 //! who sends each message, so any number of them send it once and none
-//! keeps state; `alerter` (next) will be the loop that ties them to the board's
+//! keeps state; [`alerter`] is the loop that ties them to the board's
 //! channels.
 
+pub mod alerter;
 pub mod alerting;
 pub mod api;
 pub mod claims;

@@ -186,6 +186,8 @@ fn what(key: &str) -> &'static str {
         "store" => "store failing",
         "path" => "path changed",
         "test" => "test",
+        // Raised by central, not the board (`central::alerting`).
+        "offline" => "board offline",
         _ => "alert",
     }
 }
@@ -199,6 +201,7 @@ fn alertname(key: &str) -> &'static str {
         "upstream" => "EdgeprobeUpstreamUnreachable",
         "store" => "EdgeprobeStoreFailing",
         "test" => "EdgeprobeTest",
+        "offline" => "EdgeprobeBoardOffline",
         _ => "EdgeprobeAlert",
     }
 }

@@ -148,7 +148,8 @@ impl Courier {
         })
     }
 
-    async fn deliver(&self, n: &QueuedNotification) -> Delivery {
+    /// One attempt at `n` (central sends through this too).
+    pub async fn deliver(&self, n: &QueuedNotification) -> Delivery {
         match self {
             Courier::Http { target, path } => {
                 target.post(*path, &n.content_type, n.body.clone()).await

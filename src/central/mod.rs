@@ -24,10 +24,22 @@
 //!
 //! The documents read are the fleet schema ([`crate::fleet::schema`]:
 //! `results`, `events`, `boards`) that the boards' sync writes; central
-//! never writes. Where the database is comes as a
+//! never writes them. Where the database is comes as a
 //! [`crate::fleet::MongoSettings`].
+//!
+//! Alerts (`--alerts-config`): central raises what a board cannot send
+//! itself, that it went offline and that it is back. [`alerting`] is the
+//! pure part (which boards are offline, the deterministic id of an outage,
+//! what each replica does this pass, the messages); [`claims`] is the one
+//! collection central writes, `alert_claims`, where the replicas agree on
+//! who sends each message, so any number of them send it once and none
+//! keeps state; [`alerter`] is the loop that ties them to the board's
+//! channels.
 
+pub mod alerter;
+pub mod alerting;
 pub mod api;
+pub mod claims;
 pub mod model;
 pub mod pipeline;
 mod routes;

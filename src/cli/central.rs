@@ -4,12 +4,17 @@
 //! serves until SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 
 use super::exit;
 use super::mongo_args::MongoArgs;
+use crate::alerts::settings::AlertSettings;
+use crate::central::alerter::{self, Alerter};
+use crate::central::claims::MongoClaims;
 use crate::central::{self, CentralState, MongoFleet};
 use crate::fleet::MongoSettings;
 use crate::http::Limits;
@@ -35,6 +40,30 @@ pub struct CentralArgs {
         default_value = "0.0.0.0:8090"
     )]
     listen: SocketAddr,
+    /// A TOML file whose `[alerts]` table (the board's syntax) says where
+    /// board-offline and back-online alerts go. Without it central raises
+    /// no alerts.
+    #[arg(long, env = "EDGEPROBE_ALERTS_CONFIG", value_name = "FILE")]
+    alerts_config: Option<PathBuf>,
+    /// How often central looks for boards that went offline or came back
+    /// (at least 1s).
+    #[arg(
+        long,
+        env = "EDGEPROBE_ALERTS_EVERY",
+        value_name = "DURATION",
+        default_value = "15s",
+        value_parser = alerts_every
+    )]
+    alerts_every: Duration,
+}
+
+/// `--alerts-every`: a duration of at least a second.
+fn alerts_every(text: &str) -> Result<Duration, String> {
+    let d = crate::config::parse_duration(text)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{text:?} is too often; write at least 1s"));
+    }
+    Ok(d)
 }
 
 impl CentralArgs {
@@ -62,17 +91,55 @@ impl CentralArgs {
     }
 }
 
+/// What `--alerts-config` names: its settings, or `None` without the
+/// flag or without a channel in it (said once on stderr either way).
+fn alert_settings(args: &CentralArgs) -> Result<Option<AlertSettings>, String> {
+    let Some(path) = &args.alerts_config else {
+        eprintln!(
+            "edgeprobe: central: no --alerts-config (EDGEPROBE_ALERTS_CONFIG): \
+             raising no board-offline alerts"
+        );
+        return Ok(None);
+    };
+    let (settings, warnings) = alerter::read_settings(path)?;
+    for w in warnings {
+        eprintln!("edgeprobe: central: {w}");
+    }
+    if settings.channels.is_empty() {
+        eprintln!(
+            "edgeprobe: central: {} lists no channel under [alerts]: raising no board-offline alerts",
+            path.display()
+        );
+        return Ok(None);
+    }
+    Ok(Some(settings))
+}
+
 /// Serve the fleet dashboard until SIGTERM or Ctrl-C.
 pub fn run(args: &CentralArgs) -> u8 {
-    let fleet = args.uri().and_then(|uri| {
+    let setup = args.uri().and_then(|uri| {
         let settings = MongoSettings {
             database: args.database.clone(),
             ..MongoSettings::new(uri)
         };
-        MongoFleet::new(&settings).map_err(|e| e.to_string())
+        let fleet = Arc::new(MongoFleet::new(&settings).map_err(|e| e.to_string())?);
+        let alerts = match alert_settings(args)? {
+            None => None,
+            Some(alerts) => {
+                let claims = MongoClaims::new(&settings).map_err(|e| e.to_string())?;
+                let source: Arc<dyn central::FleetSource> = fleet.clone();
+                Some(Alerter::new(
+                    source,
+                    claims,
+                    &alerts,
+                    alerter::replica_name(),
+                )?)
+            }
+        };
+        Ok((fleet, alerts))
     });
-    match fleet {
-        Ok(fleet) => super::serve_until_done("central: ", serve(fleet, args)),
+    match setup {
+        Ok((fleet, alerts)) => super::serve_until_done("central: ", serve(fleet, alerts, args)),
         Err(e) => {
             eprintln!("edgeprobe: central: {e}");
             exit::UNUSABLE
@@ -80,7 +147,11 @@ pub fn run(args: &CentralArgs) -> u8 {
     }
 }
 
-async fn serve(fleet: MongoFleet, args: &CentralArgs) -> Result<(), String> {
+async fn serve(
+    fleet: Arc<MongoFleet>,
+    alerts: Option<Alerter>,
+    args: &CentralArgs,
+) -> Result<(), String> {
     // Plain bind: central runs on an ordinary host or container, without
     // the board's socket-activation trick for network namespaces.
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -94,9 +165,9 @@ async fn serve(fleet: MongoFleet, args: &CentralArgs) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
-    let server = central::FleetSource::server(&fleet).to_string();
+    let server = central::FleetSource::server(fleet.as_ref()).to_string();
     let state = Arc::new(CentralState {
-        source: Arc::new(fleet),
+        source: fleet,
         database: args.database.clone(),
         limits: Limits::default(),
     });
@@ -105,9 +176,21 @@ async fn serve(fleet: MongoFleet, args: &CentralArgs) -> Result<(), String> {
         "edgeprobe: central: dashboard on http://{local}/ ; MongoDB {server}, database {}",
         args.database
     );
-    central::serve(listener, state, stop_signal())
-        .await
-        .map_err(|e| format!("dashboard: {e}"))?;
+    // The alert loop runs beside the dashboard and stops with it; a pass
+    // cut short leaves a claim whose lease another replica takes over.
+    let alert_loop = alerts.map(|a| {
+        eprintln!(
+            "edgeprobe: central: alerts: board offline / back online to {} every {}",
+            a.channel_labels().join(", "),
+            crate::config::format_duration(args.alerts_every)
+        );
+        tokio::spawn(a.run(args.alerts_every))
+    });
+    let served = central::serve(listener, state, stop_signal()).await;
+    if let Some(task) = alert_loop {
+        task.abort();
+    }
+    served.map_err(|e| format!("dashboard: {e}"))?;
     eprintln!("edgeprobe: central: stopped");
     Ok(())
 }

@@ -35,6 +35,10 @@
 //!   `upstream::docs::board_update`: everything but `first_seen` in
 //!   `$set`, `first_seen` in `$setOnInsert`; what it says beyond the
 //!   snapshot is a [`BoardStatus`].
+//! - `alert_claims` ([`ALERT_CLAIMS`]): written by central only, one
+//!   document per board outage, `_id: "board-offline/<board>/<last_seen
+//!   ms>"`; how central replicas agree on who sends its messages. Its
+//!   fields are described in `central::claims`.
 
 use mongodb::bson::{doc, Document};
 
@@ -66,6 +70,10 @@ impl Collection {
 
 /// The name of the collection of board documents.
 pub const BOARDS: &str = "boards";
+
+/// The collection where central replicas claim board-offline alerts
+/// (`central::claims`); the boards never read or write it.
+pub const ALERT_CLAIMS: &str = "alert_claims";
 
 /// The indexes the central dashboard's queries use: a board's targets
 /// newest first, time ranges for availability, the fleet by last contact.

@@ -7,12 +7,12 @@ use crate::clock::Timestamp;
 use crate::monitor::{Snapshot, UpstreamView};
 use crate::store::{AlertRow, QueuedNotification, SilenceRow};
 
-use super::message::{alertmanager_alerts, Message};
+use super::message::{alertmanager_alerts, body_for, Message};
 use super::rules::{
     ActiveAlert, AlertBook, AlertKind, Notice, NoticeKind, Observed, Silence, SilenceScope,
     TargetObserved,
 };
-use super::settings::{AlertSettings, Channel, WebhookFormat};
+use super::settings::{AlertSettings, Channel};
 
 /// What a round adds to its transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,7 +130,6 @@ fn render(
         made_at: now,
         notices,
     };
-    let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap_or_default();
     let (content_type, body) = match channel {
         // Re-sent every round while anything fires, so Alertmanager
         // keeps it open; resolved (and test) ones once, with endsAt.
@@ -141,29 +140,14 @@ fn render(
             if firing.is_empty() && !ends {
                 return None;
             }
+            let alerts = alertmanager_alerts(board, firing, notices);
             (
                 "application/json",
-                json(alertmanager_alerts(board, firing, notices)),
+                serde_json::to_vec(&alerts).unwrap_or_default(),
             )
         }
         _ if notices.is_empty() => return None,
-        Channel::Webhook { format, .. } => (
-            "application/json",
-            json(match format {
-                WebhookFormat::Json => message.json(),
-                WebhookFormat::Slack => message.slack(),
-                WebhookFormat::Discord => message.discord(),
-            }),
-        ),
-        Channel::Ntfy { url, .. } => (
-            "application/json",
-            json(serde_json::json!({
-                "topic": url.path().trim_matches('/'),
-                "title": message.subject(),
-                "message": message.text(),
-            })),
-        ),
-        Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
+        _ => body_for(channel, &message)?,
     };
     Some(QueuedNotification {
         channel: channel.label(),
@@ -274,6 +258,7 @@ fn from_row(r: &AlertRow) -> Option<ActiveAlert> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::settings::WebhookFormat;
     use crate::monitor::{BoardGateway, TargetView};
     use crate::probe::{Gateway, Status};
 
@@ -294,6 +279,39 @@ mod tests {
                 },
             ],
             ..AlertSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_test_message_renders_on_every_channel_and_ends_itself_in_alertmanager() {
+        let mut channels = settings().channels;
+        channels.push(Channel::Ntfy {
+            url: "http://127.0.0.1:9001/closet".parse().unwrap(),
+            token: None,
+            ca_file: None,
+        });
+        channels.push(Channel::Email {
+            smtp: "127.0.0.1:2525".into(),
+            tls: crate::alerts::settings::SmtpTls::None,
+            user: None,
+            password: None,
+            from: "edgeprobe@closet-3".into(),
+            to: vec!["noc@closet-3".into()],
+            ca_file: None,
+        });
+        for channel in &channels {
+            let n = test_notification("closet-3", channel, T);
+            assert_eq!(n.subject, "closet-3: 1 test message", "{channel:?}");
+            let body = String::from_utf8(n.body).unwrap();
+            assert!(body.contains("nothing is wrong"), "{body}");
+            if let Channel::Alertmanager { .. } = channel {
+                let alerts: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(alerts[0]["labels"]["alertname"], "EdgeprobeTest");
+                assert_eq!(
+                    alerts[0]["endsAt"],
+                    T.add(std::time::Duration::from_secs(300)).rfc3339()
+                );
+            }
         }
     }
 

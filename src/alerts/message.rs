@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 
 use super::rules::{ActiveAlert, Notice, NoticeKind};
+use super::settings::{Channel, WebhookFormat};
 use crate::clock::Timestamp;
 
 /// Discord refuses a `content` longer than this.
@@ -93,6 +94,35 @@ impl Message<'_> {
     pub fn discord(&self) -> Value {
         json!({ "content": fit(&self.text(), DISCORD_MAX) })
     }
+}
+
+/// `message` as `channel` takes it: the content type and the body; `None`
+/// for Alertmanager, which takes a set of alerts rather than a message
+/// ([`alertmanager_alerts`]).
+pub fn body_for(channel: &Channel, message: &Message) -> Option<(&'static str, Vec<u8>)> {
+    let json = |v: Value| serde_json::to_vec(&v).unwrap_or_default();
+    Some(match channel {
+        Channel::Alertmanager { .. } => return None,
+        Channel::Webhook { format, .. } => (
+            "application/json",
+            json(match format {
+                WebhookFormat::Json => message.json(),
+                WebhookFormat::Slack => message.slack(),
+                WebhookFormat::Discord => message.discord(),
+            }),
+        ),
+        // ntfy's JSON publishing: posted to the server's root, the topic
+        // inside.
+        Channel::Ntfy { url, .. } => (
+            "application/json",
+            json(json!({
+                "topic": url.path().trim_matches('/'),
+                "title": message.subject(),
+                "message": message.text(),
+            })),
+        ),
+        Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
+    })
 }
 
 /// How long a test alert stays open in Alertmanager.

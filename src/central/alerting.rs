@@ -36,9 +36,9 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use super::model::{offline_after, Board};
-use crate::alerts::message::Message;
+use crate::alerts::message::{body_for, Message};
 use crate::alerts::rules::{Notice, NoticeKind};
-use crate::alerts::settings::{Channel, WebhookFormat};
+use crate::alerts::settings::Channel;
 use crate::clock::Timestamp;
 use crate::config::format_duration;
 
@@ -256,27 +256,12 @@ pub fn render(channel: &Channel, c: &Claim, now: Timestamp) -> Rendered {
         made_at: now,
         notices: &notices,
     };
-    let json = |v: Value| serde_json::to_vec(&v).unwrap_or_default();
-    let (content_type, body) = match channel {
-        Channel::Alertmanager { .. } => ("application/json", json(alertmanager(c))),
-        Channel::Webhook { format, .. } => (
+    let (content_type, body) = body_for(channel, &message).unwrap_or_else(|| {
+        (
             "application/json",
-            json(match format {
-                WebhookFormat::Json => message.json(),
-                WebhookFormat::Slack => message.slack(),
-                WebhookFormat::Discord => message.discord(),
-            }),
-        ),
-        Channel::Ntfy { url, .. } => (
-            "application/json",
-            json(json!({
-                "topic": url.path().trim_matches('/'),
-                "title": message.subject(),
-                "message": message.text(),
-            })),
-        ),
-        Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
-    };
+            serde_json::to_vec(&alertmanager(c)).unwrap_or_default(),
+        )
+    });
     Rendered {
         subject: message.subject(),
         content_type,
@@ -302,6 +287,7 @@ pub fn alertmanager(c: &Claim) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::settings::WebhookFormat;
     use std::time::Duration;
 
     const NOW: Timestamp = Timestamp(1_795_651_111_000);

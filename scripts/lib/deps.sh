@@ -12,6 +12,36 @@ ensure_packages() {
     fi
 }
 
+# usage: ensure_servers_stopped PKG...
+# Like ensure_packages, for servers the tests start themselves on
+# loopback (Alertmanager): Debian's unit would start them on every
+# interface and at every boot. A fresh install is made with a policy-rc.d
+# that keeps them stopped (an existing policy is left as it is), and their
+# units are disabled. A package that was already there is not touched.
+ensure_servers_stopped() {
+    local missing=() p policy=/usr/sbin/policy-rc.d ours=
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# edgeprobe scripts/test.sh: keep test servers stopped\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        ours=1
+    fi
+    ensure_packages "${missing[@]}"
+    [[ -n $ours ]] && rm -f "$policy"
+    if command -v systemctl >/dev/null; then
+        for p in "${missing[@]}"; do
+            if systemctl list-unit-files "$p.service" >/dev/null 2>&1; then
+                systemctl disable "$p.service" >/dev/null 2>&1 &&
+                    echo "disabled $p.service: the tests start their own on loopback"
+            fi
+        done
+    fi
+    return 0
+}
+
 # Refresh the package lists. One index that fails to download (a mirror
 # in the middle of a sync) is not fatal: apt keeps the others, and the
 # install that follows names any package it then cannot find.

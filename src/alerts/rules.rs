@@ -295,7 +295,15 @@ impl AlertBook {
         for key in gone {
             let alert = self.active.remove(&key).expect("listed above");
             if alert.last_sent.is_some() && rules.send_resolved {
-                notices.push(notice(NoticeKind::Resolved, &alert, now));
+                let mut n = notice(NoticeKind::Resolved, &alert, now);
+                // Not back: no longer watched. Say so, not the old cause.
+                if let Some(t) = alert.kind.target() {
+                    if !seen.targets.iter().any(|o| o.key == t) {
+                        n.detail =
+                            format!("{t}: removed from the targets sheet; no longer watched");
+                    }
+                }
+                notices.push(n);
             }
         }
         for (key, fresh) in wanted {
@@ -751,6 +759,25 @@ mod tests {
         }];
         let mut book = AlertBook::default();
         assert!(book.observe(&dead, &rules, &board, at(0)).is_empty());
+    }
+
+    #[test]
+    fn a_target_taken_off_the_sheet_resolves_saying_so() {
+        let rules = AlertRules::default();
+        let mut book = AlertBook::default();
+        book.observe(
+            &seen(vec![target("198.19.3.10", NotWorking)]),
+            &rules,
+            &[],
+            at(0),
+        );
+        let n = book.observe(&seen(vec![]), &rules, &[], at(1));
+        assert_eq!(kinds(&n), [(Resolved, "down/198.19.3.10")]);
+        assert!(
+            n[0].detail.contains("removed from the targets sheet"),
+            "{}",
+            n[0].detail
+        );
     }
 
     #[test]

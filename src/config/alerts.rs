@@ -100,6 +100,19 @@ pub struct AlertmanagerSection {
     pub ca_file: Option<PathBuf>,
 }
 
+/// Whether `host:port` names this machine (a local relay).
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// How long a message may wait before it is given up, unless set.
 pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -288,6 +301,13 @@ fn email(e: EmailSection) -> Result<Channel, ConfigError> {
             "user and password_file go together; set both or neither",
         ));
     }
+    if password.is_some() && e.tls == TlsName::None && !is_loopback_host(&e.smtp) {
+        return Err(invalid(
+            "alerts.email.tls",
+            "a password is never sent unencrypted across the network; set tls = \"starttls\" \
+             or \"tls\" (plain SMTP with a login is allowed to a relay on this board only)",
+        ));
+    }
     Ok(Channel::Email {
         smtp: e.smtp,
         tls: match e.tls {
@@ -310,6 +330,45 @@ mod tests {
 
     fn alerts(text: &str) -> Result<AlertSettings, ConfigError> {
         resolve_alerts(FileConfig::parse("c.toml", text)?.alerts)
+    }
+
+    /// The example config's `[alerts]` block with its settings
+    /// uncommented, but the ones naming files (which do not exist here)
+    /// and `user`, which needs its password file.
+    fn example_alerts() -> String {
+        let example = include_str!("../../board/edgeprobe.toml");
+        let start = example
+            .find("# [alerts]\n")
+            .expect("the example has [alerts]");
+        let end = start + example[start..].find("\n[leds]").expect("then [leds]");
+        example[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                let key = l.split_once(" = ").map(|(k, _)| k);
+                l.starts_with('[')
+                    || key.is_some_and(|k| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                            && !k.ends_with("_file")
+                            && k != "user"
+                    })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn the_example_config_has_every_channel_and_each_is_valid() {
+        let a = alerts(&example_alerts()).unwrap();
+        let labels: Vec<String> = a.channels.iter().map(Channel::label).collect();
+        assert_eq!(labels.len(), 4, "{labels:?}");
+        for kind in ["webhook", "ntfy", "email", "alertmanager"] {
+            assert!(
+                labels.iter().any(|l| l.starts_with(kind)),
+                "{kind}: {labels:?}"
+            );
+        }
+        assert_eq!(a.rules, AlertRules::default(), "it shows the defaults");
     }
 
     #[test]
@@ -406,6 +465,28 @@ mod tests {
             let e = alerts(text).unwrap_err().to_string();
             assert!(e.starts_with(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_password_goes_unencrypted_only_to_a_relay_on_this_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("smtp-password");
+        std::fs::write(&password, "hunter2\n").unwrap();
+        let with = |smtp: &str, tls: &str| {
+            alerts(&format!(
+                "[[alerts.email]]\nsmtp = \"{smtp}\"\ntls = \"{tls}\"\nuser = \"probe\"\n\
+                 password_file = {password:?}\nfrom = \"a@b\"\nto = [\"c@d\"]\n"
+            ))
+        };
+        let e = with("198.18.0.25:25", "none").unwrap_err().to_string();
+        assert!(
+            e.starts_with("alerts.email.tls") && e.contains("starttls"),
+            "{e}"
+        );
+        assert!(with("198.18.0.25:587", "starttls").is_ok());
+        assert!(with("127.0.0.1:25", "none").is_ok());
+        assert!(with("[::1]:25", "none").is_ok());
+        assert!(with("localhost:25", "none").is_ok());
     }
 
     #[test]

@@ -84,15 +84,27 @@ impl Message<'_> {
         })
     }
 
-    /// A Slack incoming webhook's body.
+    /// A Slack incoming webhook's body. `&`, `<` and `>` are escaped as
+    /// Slack asks, so a name from the sheet cannot write `<!channel>` and
+    /// page everyone, or a link.
     pub fn slack(&self) -> Value {
-        json!({ "text": self.text() })
+        let text = self
+            .text()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        json!({ "text": text })
     }
 
     /// A Discord webhook's body, cut to Discord's limit with a note of how
     /// many lines did not fit.
+    /// `allowed_mentions` is empty: an `@everyone` in a name from the
+    /// sheet is shown, not obeyed.
     pub fn discord(&self) -> Value {
-        json!({ "content": fit(&self.text(), DISCORD_MAX) })
+        json!({
+            "content": fit(&self.text(), DISCORD_MAX),
+            "allowed_mentions": { "parse": [] },
+        })
     }
 }
 
@@ -301,6 +313,27 @@ mod tests {
         assert_eq!(j["notices"][0]["target"], "198.19.4.1");
         assert_eq!(j["notices"][0]["what"], "not working");
         assert_eq!(m.slack()["text"], json!(text));
+    }
+
+    #[test]
+    fn names_from_the_sheet_cannot_page_everyone_on_slack_or_discord() {
+        let mut n = down(1);
+        n.detail = "<!channel> @everyone <https://x.invalid|click> & co".into();
+        let notices = [n];
+        let m = Message {
+            board: "closet-3",
+            made_at: T,
+            notices: &notices,
+        };
+        let slack = m.slack()["text"].as_str().unwrap().to_string();
+        assert!(!slack.contains('<') && !slack.contains('>'), "{slack}");
+        assert!(
+            slack.contains("&lt;!channel&gt;") && slack.contains("&amp; co"),
+            "{slack}"
+        );
+        let discord = m.discord();
+        assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
+        assert!(discord["content"].as_str().unwrap().contains("@everyone"));
     }
 
     #[test]

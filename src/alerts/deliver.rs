@@ -4,9 +4,11 @@
 //!
 //! What the server answered decides what happens next: 2xx is delivered;
 //! 4xx is [`Delivery::Refused`] (the request itself is wrong: retrying
-//! would not help, the first line of the answer says why); anything else
-//! (5xx, a refused connection, a timeout) is [`Delivery::Failed`] and is
-//! tried again later.
+//! would not help, the first line of the answer says why), except 408 and
+//! 429 (too slow, too many: the server asks to be asked later); anything
+//! else (5xx, a refused connection, a timeout) is [`Delivery::Failed`] and
+//! is tried again later. Only the first [`ANSWER_READ`] bytes of an answer
+//! are read.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +27,9 @@ use rustls::pki_types::CertificateDer;
 use url::Url;
 
 use super::settings::Secret;
+
+/// How much of an answer is read, for its first line.
+const ANSWER_READ: usize = 4096;
 
 /// How long one delivery may take, connection included.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,7 +113,7 @@ impl HttpTarget {
             None => self.url.clone(),
             Some(p) => match self.url.join(p) {
                 Ok(u) => u,
-                Err(e) => return Delivery::Failed(e.to_string()),
+                Err(e) => return Delivery::Failed(format!("{}: {p}: {e}", host(&self.url))),
             },
         };
         let mut request = Request::post(url.as_str())
@@ -119,7 +124,12 @@ impl HttpTarget {
         }
         let request = match request.body(Full::new(Bytes::from(body))) {
             Ok(r) => r,
-            Err(e) => return Delivery::Failed(e.to_string()),
+            Err(e) => {
+                return Delivery::Failed(format!(
+                    "{}: the request could not be built ({e}); check the channel's headers_file",
+                    host(&url)
+                ))
+            }
         };
         let answer = async {
             let response = self.client.request(request).await.map_err(|e| {
@@ -129,12 +139,20 @@ impl HttpTarget {
                 format!("{}: {why}", host(&url))
             })?;
             let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            // A first line is all that is shown: a server that answers
+            // with megabytes is not read to the end.
+            let mut body = Vec::new();
+            let mut stream = response.into_body();
+            while body.len() < ANSWER_READ {
+                match stream.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            body.extend_from_slice(data);
+                        }
+                    }
+                    _ => break,
+                }
+            }
             Ok::<_, String>((status, first_line(&body)))
         };
         match tokio::time::timeout(DELIVERY_TIMEOUT, answer).await {
@@ -145,6 +163,10 @@ impl HttpTarget {
             )),
             Ok(Err(e)) => Delivery::Failed(e),
             Ok(Ok((status, _))) if (200..300).contains(&status) => Delivery::Delivered,
+            Ok(Ok((status @ (408 | 429), answer))) => Delivery::Failed(format!(
+                "{} answered {status} (asked to try later): {answer}",
+                host(&url)
+            )),
             Ok(Ok((status, answer))) if (400..500).contains(&status) => {
                 Delivery::Refused { status, answer }
             }
@@ -306,6 +328,19 @@ mod tests {
                 answer: "invalid_payload".into()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_is_tried_again_not_refused() {
+        for status in ["429 Too Many Requests", "408 Request Timeout"] {
+            let (url, _server) = answer_once(status, "slow down").await;
+            let target = HttpTarget::new(url, &[], None).unwrap();
+            let d = target.post(None, "application/json", b"{}".to_vec()).await;
+            assert!(
+                matches!(&d, Delivery::Failed(why) if why.contains("try later") && why.contains("slow down")),
+                "{status}: {d:?}"
+            );
+        }
     }
 
     #[tokio::test]

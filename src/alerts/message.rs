@@ -11,8 +11,12 @@ use super::rules::{ActiveAlert, Notice, NoticeKind};
 use super::settings::{Channel, WebhookFormat};
 use crate::clock::Timestamp;
 
-/// Discord refuses a `content` longer than this.
+/// Discord refuses a `content` longer than this many characters.
 const DISCORD_MAX: usize = 2000;
+
+/// ntfy's default limit on a message, in bytes; a longer one becomes an
+/// attachment, which a server without attachments refuses.
+const NTFY_MAX: usize = 4096;
 
 /// One message: a round's notices, from one board.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +106,7 @@ impl Message<'_> {
     /// sheet is shown, not obeyed.
     pub fn discord(&self) -> Value {
         json!({
-            "content": fit(&self.text(), DISCORD_MAX),
+            "content": fit(&self.text(), DISCORD_MAX, chars),
             "allowed_mentions": { "parse": [] },
         })
     }
@@ -130,7 +134,7 @@ pub fn body_for(channel: &Channel, message: &Message) -> Option<(&'static str, V
             json(json!({
                 "topic": url.path().trim_matches('/'),
                 "title": message.subject(),
-                "message": message.text(),
+                "message": fit(&message.text(), NTFY_MAX, str::len),
             })),
         ),
         Channel::Email { .. } => ("text/plain; charset=utf-8", message.text().into_bytes()),
@@ -248,17 +252,17 @@ fn alertname(key: &str) -> &'static str {
     }
 }
 
-/// `text` cut at a line end to at most `max` characters, with a last line
-/// saying how many lines were left out.
-fn fit(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+/// `text` cut at a line end to at most `max` (as `size` counts), with a
+/// last line saying how many lines were left out.
+fn fit(text: &str, max: usize, size: fn(&str) -> usize) -> String {
+    if size(text) <= max {
         return text.to_string();
     }
     let lines: Vec<&str> = text.lines().collect();
     let mut kept = String::new();
     for (i, l) in lines.iter().enumerate() {
         let note = format!("… and {} more lines", lines.len() - i);
-        if kept.chars().count() + l.chars().count() + 1 + note.chars().count() > max {
+        if size(&kept) + size(l) + 1 + size(&note) > max {
             kept.push_str(&note);
             return kept;
         }
@@ -266,6 +270,10 @@ fn fit(text: &str, max: usize) -> String {
         kept.push('\n');
     }
     kept
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
 }
 
 #[cfg(test)]
@@ -353,6 +361,32 @@ mod tests {
             ..m
         };
         assert_eq!(short.discord()["content"], json!(short.text()));
+    }
+
+    #[test]
+    fn ntfy_gets_what_fits_in_its_bytes() {
+        let notices: Vec<Notice> = (1..=200)
+            .map(|i| Notice {
+                name: Some(format!("Büro {i}")),
+                ..down(i)
+            })
+            .collect();
+        let m = Message {
+            board: "closet-3",
+            made_at: T,
+            notices: &notices,
+        };
+        let ntfy = Channel::Ntfy {
+            url: "http://127.0.0.1:9001/closet".parse().unwrap(),
+            token: None,
+            ca_file: None,
+        };
+        let (_, body) = body_for(&ntfy, &m).unwrap();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        let text = doc["message"].as_str().unwrap();
+        assert!(text.len() <= NTFY_MAX, "{}", text.len());
+        assert!(text.trim_end().ends_with("more lines"), "{text}");
+        assert_eq!(doc["topic"], "closet");
     }
 
     #[test]

@@ -184,6 +184,20 @@ pub fn resolve_alerts(section: AlertsSection) -> Result<AlertSettings, ConfigErr
             ca_file: readable("alerts.alertmanager.ca_file", a.ca_file)?,
         });
     }
+    // The label is how the queue, the counters and the pages know a
+    // channel: two with one label would take each other's messages.
+    for (i, c) in channels.iter().enumerate() {
+        if channels[..i].iter().any(|d| d.label() == c.label()) {
+            return Err(invalid(
+                "alerts",
+                format!(
+                    "two channels are both \"{}\" (same kind, host and port, or same first \
+                     recipient); edgeprobe tells channels apart by that, so keep one of them",
+                    c.label()
+                ),
+            ));
+        }
+    }
     Ok(AlertSettings {
         rules,
         give_up_after,
@@ -460,6 +474,11 @@ mod tests {
                 "alerts.alertmanager.ca_file",
             ),
             ("[alerts]\ngive_up_after = \"5s\"\n", "alerts.give_up_after"),
+            (
+                "[[alerts.webhook]]\nurl = \"http://127.0.0.1:9000/a\"\n\
+                 [[alerts.webhook]]\nurl = \"http://127.0.0.1:9000/b\"\n",
+                "alerts: two channels are both \"webhook 127.0.0.1:9000\"",
+            ),
         ];
         for (text, key) in cases {
             let e = alerts(text).unwrap_err().to_string();

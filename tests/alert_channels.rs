@@ -234,7 +234,10 @@ async fn alertmanager_takes_the_alert_fires_its_webhook_and_resolves_it() {
         name: Some("files".into()),
         group: Some("lan".into()),
     };
-    let body = serde_json::to_vec(&alertmanager_alerts("closet-3", &[firing], &[])).unwrap();
+    // Open for five minutes unless told again, as the board sends it.
+    let open_until = since.add(Duration::from_secs(300));
+    let body =
+        serde_json::to_vec(&alertmanager_alerts("closet-3", &[firing], &[], open_until)).unwrap();
     let d = target
         .post(Some("/api/v2/alerts"), "application/json", body)
         .await;
@@ -266,7 +269,13 @@ async fn alertmanager_takes_the_alert_fires_its_webhook_and_resolves_it() {
         at: Timestamp::now(),
         detail: "198.19.3.10 (files): no reply to 4 requests".into(),
     };
-    let body = serde_json::to_vec(&alertmanager_alerts("closet-3", &[], &[resolved])).unwrap();
+    let body = serde_json::to_vec(&alertmanager_alerts(
+        "closet-3",
+        &[],
+        &[resolved],
+        Timestamp::now(),
+    ))
+    .unwrap();
     let d = target
         .post(Some("/api/v2/alerts"), "application/json", body)
         .await;

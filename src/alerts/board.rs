@@ -18,6 +18,9 @@ use super::settings::{AlertSettings, Channel};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoundAlerts {
     pub notifications: Vec<QueuedNotification>,
+    /// Alertmanager told again what fires, when nothing changed for it:
+    /// each replaces its channel's refresh still waiting.
+    pub refreshes: Vec<QueuedNotification>,
     /// The firing set, when the round changed it.
     pub alerts: Option<Vec<AlertRow>>,
 }
@@ -104,26 +107,60 @@ impl BoardAlerts {
             .observe(&seen, &self.settings.rules, &self.silences, now);
         let after: Vec<ActiveAlert> = self.book.active().cloned().collect();
         let alerts = (before != after).then(|| after.iter().map(to_row).collect());
-        let mut notifications = Vec::new();
+        // What Alertmanager keeps open: what was sent (not what fired
+        // under a silence and was never told).
+        let told: Vec<ActiveAlert> = after
+            .iter()
+            .filter(|a| a.last_sent.is_some())
+            .cloned()
+            .collect();
+        let spoken: Vec<Notice> = notices
+            .iter()
+            .filter(|n| self.settings.rules.send_resolved || n.kind != NoticeKind::Resolved)
+            .cloned()
+            .collect();
+        let hold = alertmanager_hold(snap.board.interval);
+        let changed = notices.iter().any(|n| n.kind != NoticeKind::Event);
+        let mut out = RoundAlerts {
+            alerts,
+            ..RoundAlerts::default()
+        };
         for channel in &self.settings.channels {
-            if let Some(n) = render(&self.board, channel, &notices, &after, now) {
-                notifications.push(n);
+            match channel {
+                Channel::Alertmanager { .. } => {
+                    let n = render(&self.board, channel, &notices, &told, now, hold);
+                    if changed {
+                        out.notifications.extend(n);
+                    } else {
+                        out.refreshes.extend(n);
+                    }
+                }
+                _ => {
+                    out.notifications
+                        .extend(render(&self.board, channel, &spoken, &[], now, hold))
+                }
             }
         }
-        RoundAlerts {
-            notifications,
-            alerts,
-        }
+        out
     }
 }
 
-/// A round's message for `channel` from `board`, if it has one.
+/// How long Alertmanager may keep a firing alert open without hearing of
+/// it again (its `endsAt`): three rounds, at least five minutes (its own
+/// `resolve_timeout`), so a slow round or two never closes it.
+fn alertmanager_hold(interval: std::time::Duration) -> std::time::Duration {
+    (interval * 3).max(std::time::Duration::from_secs(5 * 60))
+}
+
+/// A round's message for `channel` from `board`, if it has one; firing
+/// alerts stay open in Alertmanager for `hold`.
 fn render(
     board: &str,
     channel: &Channel,
     notices: &[Notice],
     firing: &[ActiveAlert],
     now: Timestamp,
+    hold: std::time::Duration,
 ) -> Option<QueuedNotification> {
     let message = Message {
         board,
@@ -140,7 +177,7 @@ fn render(
             if firing.is_empty() && !ends {
                 return None;
             }
-            let alerts = alertmanager_alerts(board, firing, notices);
+            let alerts = alertmanager_alerts(board, firing, notices, now.add(hold));
             (
                 "application/json",
                 serde_json::to_vec(&alerts).unwrap_or_default(),
@@ -174,7 +211,15 @@ pub fn test_notification(board: &str, channel: &Channel, now: Timestamp) -> Queu
             channel.label()
         ),
     };
-    render(board, channel, &[notice], &[], now).expect("a test notice renders on every channel")
+    render(
+        board,
+        channel,
+        &[notice],
+        &[],
+        now,
+        std::time::Duration::ZERO,
+    )
+    .expect("a test notice renders on every channel")
 }
 
 /// What alerts are made of, read from the snapshot.
@@ -357,16 +402,53 @@ mod tests {
         assert_eq!(out.notifications[0].channel, "webhook 127.0.0.1:9000");
         assert_eq!(out.alerts.as_ref().unwrap().len(), 2);
 
-        // Nothing changed: no webhook message, but Alertmanager hears the
-        // firing alerts again; the firing set is not rewritten.
+        // Nothing changed: no message, but Alertmanager hears the firing
+        // alerts again, as a refresh; the firing set is not rewritten.
         let out = b.after_round(&s, vec![], None, T.add(std::time::Duration::from_secs(60)));
+        assert!(out.notifications.is_empty(), "{out:?}");
+        let channels: Vec<&str> = out.refreshes.iter().map(|n| n.channel.as_str()).collect();
+        assert_eq!(channels, ["alertmanager 127.0.0.1:9093"]);
+        assert_eq!(out.alerts, None);
+    }
+
+    #[test]
+    fn without_resolved_messages_alertmanager_is_still_told_and_silences_reach_it_too() {
+        let mut quiet = settings();
+        quiet.rules.send_resolved = false;
+        let mut b = BoardAlerts::new("closet-3", quiet, &[], &[]);
+        let down = snap(&[("198.19.4.1", Status::NotWorking)], true);
+        b.after_round(&down, vec![], None, T);
+        let up = snap(&[("198.19.4.1", Status::Working)], true);
+        let out = b.after_round(&up, vec![], None, T.add(std::time::Duration::from_secs(60)));
         let channels: Vec<&str> = out
             .notifications
             .iter()
             .map(|n| n.channel.as_str())
             .collect();
-        assert_eq!(channels, ["alertmanager 127.0.0.1:9093"]);
-        assert_eq!(out.alerts, None);
+        assert_eq!(
+            channels,
+            ["alertmanager 127.0.0.1:9093"],
+            "no webhook message"
+        );
+        let am: serde_json::Value = serde_json::from_slice(&out.notifications[0].body).unwrap();
+        assert!(am[0]["endsAt"].is_string(), "{am}");
+
+        // Silenced from the start: Alertmanager never hears of it.
+        let mut b = BoardAlerts::new("closet-3", settings(), &[], &[]);
+        b.silence(
+            Silence {
+                scope: SilenceScope::Board,
+                until: T.add(std::time::Duration::from_secs(3600)),
+                made_at: T,
+                reason: None,
+            },
+            T,
+        );
+        let out = b.after_round(&down, vec![], None, T);
+        assert!(
+            out.notifications.is_empty() && out.refreshes.is_empty(),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -145,10 +145,16 @@ pub fn body_for(channel: &Channel, message: &Message) -> Option<(&'static str, V
 const TEST_ALERT_OPEN: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The alerts for Alertmanager's `POST /api/v2/alerts`: every alert still
-/// firing (sent again each round, so Alertmanager keeps it open) and the
-/// ones that resolved this round, with `endsAt`; a test notice is an
-/// alert that ends by itself after [`TEST_ALERT_OPEN`].
-pub fn alertmanager_alerts(board: &str, firing: &[ActiveAlert], resolved: &[Notice]) -> Value {
+/// firing, open until `open_until` (sent again each round, so Alertmanager
+/// keeps it open while it lasts and closes it if the board goes quiet), and
+/// the ones that resolved this round, with `endsAt` now; a test notice is
+/// an alert that ends by itself after [`TEST_ALERT_OPEN`].
+pub fn alertmanager_alerts(
+    board: &str,
+    firing: &[ActiveAlert],
+    resolved: &[Notice],
+    open_until: Timestamp,
+) -> Value {
     let labels = |key: &str, target: Option<&str>, name: Option<&str>, group: Option<&str>| {
         let mut l = json!({ "alertname": alertname(key), "board": board, "alert": key });
         for (k, v) in [("target", target), ("name", name), ("group", group)] {
@@ -166,6 +172,7 @@ pub fn alertmanager_alerts(board: &str, firing: &[ActiveAlert], resolved: &[Noti
                 "labels": labels(&key, a.kind.target(), a.name.as_deref(), a.group.as_deref()),
                 "annotations": { "summary": format!("{} {}", what(&key), a.detail) },
                 "startsAt": a.since.rfc3339(),
+                "endsAt": open_until.rfc3339(),
             })
         })
         .collect();
@@ -408,7 +415,8 @@ mod tests {
             },
             down(3),
         ];
-        let v = alertmanager_alerts("closet-3", &firing, &resolved);
+        let open = T.add(std::time::Duration::from_secs(300));
+        let v = alertmanager_alerts("closet-3", &firing, &resolved, open);
         let alerts = v.as_array().unwrap();
         assert_eq!(
             alerts.len(),
@@ -420,7 +428,7 @@ mod tests {
         assert_eq!(alerts[0]["labels"]["target"], "198.19.4.1");
         assert_eq!(alerts[0]["labels"]["name"], "host 1");
         assert_eq!(alerts[0]["labels"]["group"], "lan");
-        assert!(alerts[0].get("endsAt").is_none());
+        assert_eq!(alerts[0]["endsAt"], open.rfc3339(), "open until told again");
         assert_eq!(alerts[0]["startsAt"], T.rfc3339());
         assert_eq!(alerts[1]["labels"]["target"], "198.19.4.2");
         assert_eq!(alerts[1]["endsAt"], T.rfc3339());
@@ -438,7 +446,7 @@ mod tests {
             name: None,
             group: None,
         }];
-        let v = alertmanager_alerts("closet-3", &firing, &[]);
+        let v = alertmanager_alerts("closet-3", &firing, &[], T);
         assert_eq!(v[0]["labels"]["alertname"], "EdgeprobeBoardGatewayDown");
         assert!(v[0]["labels"].get("target").is_none(), "{v}");
     }

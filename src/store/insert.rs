@@ -204,6 +204,9 @@ pub(super) fn insert_round(
     for n in &round.notifications {
         notifications::queue_notification(conn, n)?;
     }
+    for n in &round.refreshes {
+        notifications::queue_refresh(conn, n)?;
+    }
     if let Some(alerts) = &round.alerts {
         notifications::replace_alerts(conn, alerts)?;
     }

@@ -40,6 +40,21 @@ pub(super) fn queue_notification(
     Ok(())
 }
 
+/// Queue `n` as its channel's refresh, in place of the refresh that still
+/// waits, if any: only the newest says what fires now.
+pub(super) fn queue_refresh(conn: &Connection, n: &QueuedNotification) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM notifications WHERE channel = ?1 AND refresh = 1 AND outcome IS NULL",
+    )?
+    .execute([&n.channel])?;
+    queue_notification(conn, n)?;
+    conn.execute(
+        "UPDATE notifications SET refresh = 1 WHERE id = last_insert_rowid()",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Make `alerts` the firing set.
 pub(super) fn replace_alerts(conn: &Connection, alerts: &[AlertRow]) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM alerts_active", [])?;
@@ -99,6 +114,12 @@ pub(super) fn settle(
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let op = "settling a sent notification";
+    // A delivered refresh said nothing the page needs.
+    conn.prepare_cached(
+        "DELETE FROM notifications WHERE id = ?1 AND refresh = 1 AND ?2 = 'delivered'",
+    )
+    .and_then(|mut s| s.execute(params![id, outcome.as_str()]))
+    .map_err(sql(op))?;
     conn.prepare_cached(
         "UPDATE notifications SET outcome = ?2, settled_at = ?3, body = x'', \
          last_error = coalesce(?4, last_error), attempts = attempts + 1 WHERE id = ?1",
@@ -384,6 +405,39 @@ mod tests {
         let next = store.due_notifications(Timestamp(6000), 10).unwrap();
         assert!(next[0].id > due[1].id, "{} after {}", next[0].id, due[1].id);
         assert_eq!(store.notification_backlog().unwrap().0, 1);
+    }
+
+    #[test]
+    fn a_refresh_replaces_the_waiting_one_and_is_not_kept_once_delivered() {
+        let (_dir, mut store) = fresh();
+        let refresh = |ts: i64| RoundRecord {
+            refreshes: vec![note("am", ts)],
+            ..round_with(1, ts, vec![], None)
+        };
+        let mut first = refresh(1000);
+        first.notifications = vec![note("am", 1000)];
+        store.write_round(&first).unwrap();
+        for (n, ts) in [(2, 2000), (3, 3000)] {
+            let mut r = refresh(ts);
+            r.round = crate::store::RoundId(n);
+            store.write_round(&r).unwrap();
+        }
+        let due = store.due_notifications(Timestamp(9000), 10).unwrap();
+        let made: Vec<i64> = due.iter().map(|n| n.notification.made_at.0).collect();
+        assert_eq!(
+            made,
+            [1000, 3000],
+            "the change, and only the newest refresh"
+        );
+        for n in &due {
+            store
+                .settle_notification(n.id, Outcome::Delivered, Timestamp(9000), None)
+                .unwrap();
+        }
+        let reader = store.reader().unwrap();
+        let kept = crate::store::History::notifications(&reader, 10).unwrap();
+        assert_eq!(kept.len(), 1, "the delivered refresh is gone: {kept:?}");
+        assert_eq!(kept[0].made_at, Timestamp(1000));
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct RoundRecord {
     pub events: Vec<EventRecord>,
     /// Alert messages to queue, one per channel.
     pub notifications: Vec<QueuedNotification>,
+    /// Messages that only say again what is firing (Alertmanager's
+    /// refresh): each replaces its channel's refresh still waiting, and is
+    /// not kept once delivered.
+    pub refreshes: Vec<QueuedNotification>,
     /// The alerts firing after this round, when the round changed them.
     pub alerts: Option<Vec<AlertRow>>,
 }

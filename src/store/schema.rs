@@ -36,9 +36,11 @@
 //!   kept across restarts.
 //! - Version 2 adds `notifications(id, channel, made_at, subject,
 //!   content_type, body, attempts, next_at, last_error, outcome,
-//!   settled_at)`: a message for one channel, queued in the round's
+//!   settled_at, refresh)`: a message for one channel, queued in the round's
 //!   transaction (`id` AUTOINCREMENT: never reused). `outcome` is NULL
-//!   while it waits, then `delivered`, `refused` or `given up`; a settled
+//!   while it waits, then `delivered`, `refused` or `given_up`. A
+//!   `refresh` (Alertmanager told again what fires) replaces its channel's
+//!   waiting refresh and is deleted once delivered; any other settled
 //!   row keeps its subject and error (its body is emptied) so the page of
 //!   recent notifications can show it, and only the newest
 //!   [`SETTLED_KEPT`](super::notifications::SETTLED_KEPT) settled rows are
@@ -154,7 +156,8 @@ CREATE TABLE notifications (
     next_at      INTEGER NOT NULL,
     last_error   TEXT,
     outcome      TEXT,
-    settled_at   INTEGER
+    settled_at   INTEGER,
+    refresh      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX notifications_due ON notifications (next_at) WHERE outcome IS NULL;
 CREATE TABLE alerts_active (

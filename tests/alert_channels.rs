@@ -798,3 +798,75 @@ async fn a_message_queued_while_an_earlier_one_waits_does_not_overtake_it() {
         .collect();
     assert_eq!(got, [1, 2]);
 }
+
+/// What a round the store could not keep decided goes from memory, in
+/// order per channel, with the same backoff, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_the_store_could_not_keep_are_sent_from_memory_once_in_order() {
+    use edgeprobe::alerts::sender::{AlertSender, Unstored, RETRY_START};
+    use edgeprobe::alerts::settings::{AlertSettings, Channel, WebhookFormat};
+    use edgeprobe::clock::Timestamp;
+    use edgeprobe::store::{QueuedNotification, RetentionPolicy, Store};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Mutex::new(
+        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
+    ));
+    let (up_port, up_hooks) =
+        webhook_receiver_bound(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let down_port = free_port();
+    let webhook = |port: u16| Channel::Webhook {
+        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: None,
+    };
+    let settings = AlertSettings {
+        channels: vec![webhook(up_port), webhook(down_port)],
+        give_up_after: Duration::from_secs(86_400),
+        ..AlertSettings::default()
+    };
+    let unstored = Unstored::default();
+    let sender = AlertSender::new(&settings, unstored.clone()).unwrap();
+    let t0 = Timestamp::now();
+    let message = |c: &Channel, n: u64| QueuedNotification {
+        channel: c.label(),
+        made_at: t0,
+        subject: format!("round {n}"),
+        content_type: "application/json".into(),
+        body: serde_json::to_vec(&serde_json::json!({ "round": n })).unwrap(),
+    };
+    for n in 1..=2 {
+        unstored.hold(settings.channels.iter().map(|c| message(c, n)));
+    }
+    let r = sender.pass(&store, t0).await.unwrap();
+    assert_eq!((r.count("delivered"), r.count("failed")), (2, 1), "{r:?}");
+    let got: Vec<u64> = (0..2)
+        .map(|_| {
+            up_hooks.recv_timeout(Duration::from_secs(10)).unwrap()["round"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, [1, 2]);
+
+    let down_hooks = webhook_receiver_on(down_port);
+    let r = sender.pass(&store, t0.add(RETRY_START / 2)).await.unwrap();
+    assert!(r.attempts.is_empty(), "waits out its backoff: {r:?}");
+    let r = sender.pass(&store, t0.add(RETRY_START)).await.unwrap();
+    assert_eq!(r.count("delivered"), 2, "{r:?}");
+    let got: Vec<u64> = (0..2)
+        .map(|_| {
+            down_hooks.recv_timeout(Duration::from_secs(10)).unwrap()["round"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, [1, 2], "in order, behind the one that failed");
+    let r = sender.pass(&store, t0.add(RETRY_START * 4)).await.unwrap();
+    assert!(r.attempts.is_empty(), "nothing twice: {r:?}");
+    let counted = sender.activity().attempts;
+    assert_eq!(counted[&(webhook(down_port).label(), "failed")], 1);
+    assert_eq!(counted[&(webhook(down_port).label(), "delivered")], 2);
+}

@@ -73,6 +73,15 @@ impl BoardAlerts {
         self.silences.iter().map(silence_to_row).collect()
     }
 
+    /// Everything a new store needs to carry on (after a damaged file was
+    /// replaced): the firing set and the silences, whole.
+    pub fn rows(&self) -> (Vec<AlertRow>, Vec<SilenceRow>) {
+        (
+            self.book.active().map(to_row).collect(),
+            self.silences.iter().map(silence_to_row).collect(),
+        )
+    }
+
     /// What the dashboard shows at `now`: the alerts firing, the silences
     /// in force, and whether any channel is configured.
     pub fn view(&self, now: Timestamp) -> AlertsView {

@@ -185,20 +185,47 @@ pub struct ChannelTest {
     pub error: Option<String>,
 }
 
+/// The most messages held in memory for rounds the store could not keep.
+const UNSTORED_MAX: usize = 256;
+
+/// Messages of rounds the store could not keep (a full or failing disk),
+/// handed by the monitor to the sender, which sends them from memory with
+/// the same backoff. They do not survive a restart: nothing can be kept
+/// while the store fails, but the people told should still hear of it.
+#[derive(Clone, Default)]
+pub struct Unstored(Arc<Mutex<Vec<QueuedNotification>>>);
+
+impl Unstored {
+    /// Hand over a round's messages.
+    pub fn hold(&self, messages: impl IntoIterator<Item = QueuedNotification>) {
+        lock(&self.0).extend(messages);
+    }
+
+    /// Take what was handed over.
+    pub(crate) fn take(&self) -> Vec<QueuedNotification> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+}
+
 /// A board's alert sending: a courier per configured channel, the passes
-/// over the store's queue, test messages, and the counts of what happened.
+/// over the store's queue (and over what the store could not keep), test
+/// messages, and the counts of what happened.
 pub struct AlertSender {
     /// In the config's order, for test messages.
     channels: Vec<Channel>,
     couriers: HashMap<String, Courier>,
     give_up_after: Duration,
     activity: Mutex<Activity>,
+    unstored: Unstored,
+    /// Unstored messages waiting to be tried again, and when.
+    retrying: tokio::sync::Mutex<Vec<(PendingNotification, Timestamp)>>,
 }
 
 impl AlertSender {
     /// Couriers for every channel of `settings`; a channel that cannot be
-    /// set up (an unreadable CA file) is an error naming it.
-    pub fn new(settings: &AlertSettings) -> Result<AlertSender, String> {
+    /// set up (an unreadable CA file) is an error naming it. `unstored` is
+    /// where the monitor hands what it could not store.
+    pub fn new(settings: &AlertSettings, unstored: Unstored) -> Result<AlertSender, String> {
         let mut couriers = HashMap::new();
         let mut activity = Activity::default();
         for c in &settings.channels {
@@ -214,6 +241,8 @@ impl AlertSender {
             couriers,
             give_up_after: settings.give_up_after,
             activity: Mutex::new(activity),
+            unstored,
+            retrying: tokio::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -222,23 +251,86 @@ impl AlertSender {
         self.channels.is_empty()
     }
 
-    /// One pass over the queue at `now` (see [`send_due`]), counted.
+    /// One pass at `now`: what the store could not keep, then the store's
+    /// queue (see [`send_due`]), counted. A store that cannot be read
+    /// does not keep the unstored messages back.
     pub async fn pass(
         &self,
         store: &Arc<Mutex<Store>>,
         now: Timestamp,
     ) -> Result<PassReport, StoreError> {
+        let unstored = self.send_unstored(now).await;
+        self.count(&unstored);
         let report = send_due(store, &self.couriers, now, self.give_up_after).await?;
+        self.count(&report.attempts);
         let mut activity = lock(&self.activity);
-        for (channel, next) in &report.attempts {
+        activity.queued = Some(report.queued);
+        activity.oldest_queued = report.oldest_queued;
+        let mut report = report;
+        report.attempts.extend(unstored);
+        Ok(report)
+    }
+
+    fn count(&self, attempts: &[(String, Next)]) {
+        let mut activity = lock(&self.activity);
+        for (channel, next) in attempts {
             *activity
                 .attempts
                 .entry((channel.clone(), next.result()))
                 .or_default() += 1;
         }
-        activity.queued = Some(report.queued);
-        activity.oldest_queued = report.oldest_queued;
-        Ok(report)
+    }
+
+    /// Try the messages the store could not keep that are due at `now`,
+    /// in the order they came, with the queue's rule after each attempt.
+    async fn send_unstored(&self, now: Timestamp) -> Vec<(String, Next)> {
+        let mut retrying = self.retrying.lock().await;
+        retrying.extend(self.unstored.take().into_iter().map(|n| {
+            (
+                PendingNotification {
+                    id: 0,
+                    attempts: 0,
+                    notification: n,
+                },
+                now,
+            )
+        }));
+        let mut attempts = Vec::new();
+        if retrying.len() > UNSTORED_MAX {
+            let over = retrying.len() - UNSTORED_MAX;
+            for (n, _) in retrying.drain(..over) {
+                let why = "too many messages waiting while the store fails".to_string();
+                attempts.push((n.notification.channel, Next::GivenUp(why)));
+            }
+        }
+        let mut failed: std::collections::HashSet<String> = Default::default();
+        let mut kept = Vec::new();
+        for (mut n, due) in retrying.drain(..) {
+            let channel = n.notification.channel.clone();
+            // In order: behind an earlier one of its channel that waits.
+            if due > now || failed.contains(&channel) {
+                failed.insert(channel);
+                kept.push((n, due));
+                continue;
+            }
+            let next = match self.couriers.get(&channel) {
+                None => Next::GivenUp(format!("{channel} is no longer configured")),
+                Some(c) => after_attempt(
+                    c.deliver(&n.notification).await,
+                    &n,
+                    now,
+                    self.give_up_after,
+                ),
+            };
+            if let Next::RetryAt(at, _) = &next {
+                failed.insert(channel.clone());
+                n.attempts += 1;
+                kept.push((n, *at));
+            }
+            attempts.push((channel, next));
+        }
+        *retrying = kept;
+        attempts
     }
 
     /// A test message from `board` through every channel at once, side by

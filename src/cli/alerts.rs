@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::exit;
-use crate::alerts::sender::AlertSender;
+use crate::alerts::sender::{AlertSender, Unstored};
 use crate::clock::Timestamp;
 use crate::config::{resolve_alerts, Environment};
 
@@ -51,7 +51,7 @@ fn run_test(args: &TestArgs) -> u8 {
         .unwrap_or_else(|| "edgeprobe".to_string());
     let sender = match resolve_alerts(file.alerts)
         .map_err(|e| e.to_string())
-        .and_then(|settings| AlertSender::new(&settings))
+        .and_then(|settings| AlertSender::new(&settings, Unstored::default()))
     {
         Ok(s) => s,
         Err(e) => {

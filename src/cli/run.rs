@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::exit;
 use super::mongo_args::MongoArgs;
-use crate::alerts::sender::{AlertSender, Next};
+use crate::alerts::sender::{AlertSender, Next, Unstored};
 use crate::alerts::BoardAlerts;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, Overrides, ProbeSection, StoreSection};
@@ -147,7 +147,8 @@ async fn monitor(config: Config) -> Result<(), String> {
     let firing = store.firing_alerts().map_err(|e| e.to_string())?;
     let silences = store.silences().map_err(|e| e.to_string())?;
     let alerts = BoardAlerts::new(&config.board_id, config.alerts.clone(), &firing, &silences);
-    let alert_sender = Arc::new(AlertSender::new(&config.alerts)?);
+    let unstored = Unstored::default();
+    let alert_sender = Arc::new(AlertSender::new(&config.alerts, unstored.clone())?);
 
     let listener = listen(config.listen)?;
     let local = listener
@@ -193,6 +194,7 @@ async fn monitor(config: Config) -> Result<(), String> {
         snapshot: snapshot_tx,
         commands: commands_rx,
         alerts,
+        unstored,
     })
     .await
     .map_err(|e| e.to_string())?;

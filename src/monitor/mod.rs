@@ -40,6 +40,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::alerts::sender::Unstored;
 use crate::alerts::{BoardAlerts, Silence};
 use crate::clock::{Mono, Timestamp};
 use crate::config::ProbeSettings;
@@ -107,6 +108,7 @@ pub struct Monitor<P: Probe, S: RoundStore> {
     last_saved: bool,
     /// What the rounds' alerts are and where they go.
     alerts: BoardAlerts,
+    unstored: Unstored,
 }
 
 /// Everything a [`Monitor`] is built from.
@@ -125,6 +127,8 @@ pub struct MonitorParts<P: Probe, S: RoundStore> {
     pub commands: mpsc::Receiver<Command>,
     /// Alerting, resumed from what the store says was firing.
     pub alerts: BoardAlerts,
+    /// Where a round's alert messages go when the round cannot be stored.
+    pub unstored: Unstored,
 }
 
 impl<P: Probe, S: RoundStore> Monitor<P, S> {
@@ -151,6 +155,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             store_stats: StoreStats::default(),
             snapshot: parts.snapshot,
             alerts: parts.alerts,
+            unstored: parts.unstored,
             commands: parts.commands,
             upstream: parts.upstream,
             probe_now: false,
@@ -268,11 +273,18 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         self.state
             .time_round(finished_mono.since(started_mono), finished_mono);
         log_events(&record.events);
-        let before = self.alerts.clone();
         let record = self.with_alerts(record);
+        let messages: Vec<_> = record
+            .notifications
+            .iter()
+            .chain(&record.refreshes)
+            .cloned()
+            .collect();
         self.last_saved = self.persist(record).await;
         if !self.last_saved {
-            self.alerts = before;
+            // The store fails (its own alert may be among these): the
+            // messages go from memory rather than not at all.
+            self.unstored.hold(messages);
         }
         self.publish();
         stopping
@@ -296,9 +308,15 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             if e.is_damage() {
                 self.fail_store(format!("round {} was not saved: {e}", round.0));
                 let cause = e.to_string();
+                // The new file starts with what is firing and silenced, so
+                // a restart neither repeats nor forgets it.
+                let (firing, silences) = self.alerts.rows();
                 let recreated = blocking(&self.store, move |s| {
                     let note = s.recreate_after(cause)?;
-                    s.write_round(&record)?;
+                    let mut whole = (*record).clone();
+                    whole.alerts = Some(firing);
+                    s.write_round(&whole)?;
+                    s.save_silences(&silences)?;
                     Ok(note)
                 })
                 .await;
@@ -484,8 +502,8 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
     }
 
     /// The round's alert messages and firing set, in its record, so they
-    /// are stored with it. A round that is not stored takes its alerts
-    /// back, and the next round decides them again.
+    /// are stored with it. A round that is not stored hands its messages
+    /// to the sender's memory ([`Unstored`]).
     fn with_alerts(&mut self, mut record: RoundRecord) -> RoundRecord {
         let snap = self.snapshot_now();
         let path_changes = record

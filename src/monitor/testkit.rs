@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::probe::{Hop, Path, PingOutcome, Probe, RouteTable, Status, TraceError, Ttl};
 use crate::store::{
-    Dropped, EventRecord, RoundId, RoundRecord, SilenceRow, StoreError, StoreStats,
+    AlertRow, Dropped, EventRecord, QueuedNotification, RoundId, RoundRecord, SilenceRow,
+    StoreError, StoreStats,
 };
 use crate::targets::{Target, TargetAddr, TargetList};
 
@@ -156,6 +157,8 @@ pub struct FakeStore {
     pub recovery: Option<String>,
     /// The silences saved last.
     pub silences: Vec<SilenceRow>,
+    /// Each stored round's alert messages and firing set.
+    pub alerts_written: Vec<(Vec<QueuedNotification>, Option<Vec<AlertRow>>)>,
 }
 
 impl RoundStore for FakeStore {
@@ -166,6 +169,8 @@ impl RoundStore for FakeStore {
             return Err(e);
         }
         self.log.push(what);
+        self.alerts_written
+            .push((round.notifications.clone(), round.alerts.clone()));
         Ok(())
     }
 

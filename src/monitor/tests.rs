@@ -25,15 +25,36 @@ struct Running {
 
 impl Running {
     async fn start(store: FakeStore) -> Running {
+        let no_alerts = crate::alerts::BoardAlerts::new("fake", Default::default(), &[], &[]);
+        let sheet = "ip\n198.19.3.10\n";
+        Running::start_with(
+            store,
+            sheet,
+            &["198.19.3.10"],
+            no_alerts,
+            Unstored::default(),
+        )
+        .await
+    }
+
+    /// `sheet` as the targets; only the `answering` addresses answer (the
+    /// board's gateway is 198.18.1.1).
+    async fn start_with(
+        store: FakeStore,
+        sheet_text: &str,
+        answering: &[&str],
+        alerts: BoardAlerts,
+        unstored: Unstored,
+    ) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let sheet = dir.path().join("t.csv");
-        std::fs::write(&sheet, "ip\n198.19.3.10\n").unwrap();
+        std::fs::write(&sheet, sheet_text).unwrap();
         let store = Arc::new(Mutex::new(store));
         let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::default()));
         let (commands, commands_rx) = mpsc::channel(4);
         let (_upstream_tx, upstream) = watch::channel(UpstreamView::Off);
         let monitor = Monitor::start(MonitorParts {
-            probe: Arc::new(FakeNet::new(&["198.19.3.10"])),
+            probe: Arc::new(FakeNet::new(answering)),
             settings: ProbeSettings::default(),
             sheet: SheetSource::new(Some(sheet), None, dir.path().to_path_buf()),
             store: Arc::clone(&store),
@@ -43,7 +64,8 @@ impl Running {
             warnings: Vec::new(),
             snapshot: snapshot_tx,
             commands: commands_rx,
-            alerts: crate::alerts::BoardAlerts::new("fake", Default::default(), &[], &[]),
+            alerts,
+            unstored,
         })
         .await
         .unwrap();
@@ -131,6 +153,7 @@ async fn a_damaged_store_is_recreated_and_the_round_written_again() {
                 "write round 1: failed",
                 "recreate",
                 "write round 1",
+                "silences 0",
                 "event store",
                 "retention"
             ]
@@ -215,6 +238,100 @@ async fn a_full_disk_is_counted_and_shown_until_a_round_is_stored_whole() {
             ],
             "no retention after an unsaved round"
         );
+        assert!(m.stop().await);
+    })
+    .await
+}
+
+/// Alerting through one webhook (never reached: these tests look at what
+/// is queued, not at delivery).
+fn webhook_alerts() -> BoardAlerts {
+    let settings = crate::alerts::settings::AlertSettings {
+        channels: vec![crate::alerts::settings::Channel::Webhook {
+            url: "http://127.0.0.1:9/hook".parse().unwrap(),
+            format: crate::alerts::settings::WebhookFormat::Json,
+            headers: vec![],
+            ca_file: None,
+        }],
+        ..Default::default()
+    };
+    BoardAlerts::new("fake", settings, &[], &[])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_store_still_says_so_through_the_alert_channels() {
+    local(async {
+        let unstored = Unstored::default();
+        let store = failing_writes(vec![disk_full(), disk_full(), disk_full()]);
+        let mut m = Running::start_with(
+            store,
+            "ip\n198.19.3.10\n",
+            &["198.19.3.10", "198.18.1.1"],
+            webhook_alerts(),
+            unstored.clone(),
+        )
+        .await;
+        m.after_round(3).await;
+        let held = unstored.take();
+        let bodies: Vec<String> = held
+            .iter()
+            .map(|n| String::from_utf8_lossy(&n.body).to_string())
+            .collect();
+        assert_eq!(held.len(), 1, "one message, once: {bodies:?}");
+        assert!(
+            bodies[0].contains("\"alert\":\"store\"") && bodies[0].contains("full"),
+            "{bodies:?}"
+        );
+        // The disk has room again: the store's alert resolves, stored now.
+        let snap = m.after_round(5).await;
+        assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+        let written = m.store.lock().unwrap().alerts_written.clone();
+        let resolved = written.iter().flat_map(|(n, _)| n).any(|n| {
+            let body = String::from_utf8_lossy(&n.body);
+            body.contains("\"kind\":\"resolved\"") && body.contains("\"alert\":\"store\"")
+        });
+        assert!(resolved, "{written:?}");
+        assert!(m.stop().await);
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recreated_store_starts_with_what_is_firing_and_silenced() {
+    local(async {
+        let mut alerts = webhook_alerts();
+        let now = Timestamp::now();
+        alerts.silence(
+            Silence {
+                scope: crate::alerts::SilenceScope::Group("lab".into()),
+                until: now.add(Duration::from_secs(86_400)),
+                made_at: now,
+                reason: None,
+            },
+            now,
+        );
+        let store = failing_writes(vec![]);
+        let sheet = "ip\n198.19.3.10\n198.19.3.11\n";
+        let answering = ["198.19.3.10", "198.18.1.1"];
+        let mut m =
+            Running::start_with(store, sheet, &answering, alerts, Unstored::default()).await;
+        // 198.19.3.11 never answers: down after two rounds, firing.
+        m.after_round(3).await;
+        m.store.lock().unwrap().write_failures.push_back(damaged());
+        let before = m.store.lock().unwrap().alerts_written.len();
+        m.after_round(5).await;
+        let store = m.store.lock().unwrap();
+        let (_, firing) = &store.alerts_written[before];
+        let keys: Vec<&str> = firing
+            .as_ref()
+            .expect("the whole firing set, though the round changed nothing")
+            .iter()
+            .map(|a| a.key.as_str())
+            .collect();
+        assert_eq!(keys, ["down/198.19.3.11"]);
+        assert_eq!(store.silences.len(), 1, "{:?}", store.log);
+        assert_eq!(store.silences[0].scope, "group/lab");
+        drop(store);
         assert!(m.stop().await);
     })
     .await

@@ -100,7 +100,8 @@ async fn start_with(admin_token: Option<&str>, limits: Limits, history: FakeHist
         commands: cmd_tx,
         leds: LedPanel::new(&LedSettings::default(), vec![]),
         alerts: Arc::new(
-            crate::alerts::sender::AlertSender::new(&Default::default()).expect("no channels"),
+            crate::alerts::sender::AlertSender::new(&Default::default(), Default::default())
+                .expect("no channels"),
         ),
         limits,
     });

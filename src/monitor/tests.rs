@@ -320,18 +320,19 @@ async fn a_recreated_store_starts_with_what_is_firing_and_silenced() {
         m.store.lock().unwrap().write_failures.push_back(damaged());
         let before = m.store.lock().unwrap().alerts_written.len();
         m.after_round(5).await;
-        let store = m.store.lock().unwrap();
-        let (_, firing) = &store.alerts_written[before];
-        let keys: Vec<&str> = firing
-            .as_ref()
+        let (written, silences, log) = {
+            let store = m.store.lock().unwrap();
+            let written = store.alerts_written[before].1.clone();
+            (written, store.silences.clone(), store.log.clone())
+        };
+        let keys: Vec<String> = written
             .expect("the whole firing set, though the round changed nothing")
-            .iter()
-            .map(|a| a.key.as_str())
+            .into_iter()
+            .map(|a| a.key)
             .collect();
         assert_eq!(keys, ["down/198.19.3.11"]);
-        assert_eq!(store.silences.len(), 1, "{:?}", store.log);
-        assert_eq!(store.silences[0].scope, "group/lab");
-        drop(store);
+        assert_eq!(silences.len(), 1, "{log:?}");
+        assert_eq!(silences[0].scope, "group/lab");
         assert!(m.stop().await);
     })
     .await

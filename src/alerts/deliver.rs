@@ -7,7 +7,7 @@
 //! would not help, the first line of the answer says why), except 408 and
 //! 429 (too slow, too many: the server asks to be asked later); anything
 //! else (5xx, a refused connection, a timeout) is [`Delivery::Failed`] and
-//! is tried again later. Only the first [`ANSWER_READ`] bytes of an answer
+//! is tried again later. Only the first 4 KiB of an answer
 //! are read.
 
 use std::path::Path;

@@ -148,7 +148,7 @@ const TEST_ALERT_OPEN: std::time::Duration = std::time::Duration::from_secs(5 * 
 /// firing, open until `open_until` (sent again each round, so Alertmanager
 /// keeps it open while it lasts and closes it if the board goes quiet), and
 /// the ones that resolved this round, with `endsAt` now; a test notice is
-/// an alert that ends by itself after [`TEST_ALERT_OPEN`].
+/// an alert that ends by itself after `TEST_ALERT_OPEN`.
 pub fn alertmanager_alerts(
     board: &str,
     firing: &[ActiveAlert],

@@ -462,6 +462,14 @@ impl AlertBook {
         if let Some(fault) = &seen.store_fault {
             add(AlertKind::Store, fault.clone(), None);
         }
+        // The upstream's started when it went away, not when the wait ran
+        // out.
+        if let (Some(a), Some(since)) = (
+            wanted.get_mut(&AlertKind::Upstream.key()),
+            seen.upstream_unreachable_since,
+        ) {
+            a.since = since;
+        }
         // An alert already firing keeps its start.
         for (key, alert) in wanted.iter_mut() {
             if let Some(old) = self.active.get(key) {
@@ -706,10 +714,9 @@ mod tests {
             ..Observed::default()
         };
         assert!(book.observe(&s, &rules, &[], at(9)).is_empty());
-        assert_eq!(
-            kinds(&book.observe(&s, &rules, &[], at(10))),
-            [(Firing, "upstream")]
-        );
+        let fired = book.observe(&s, &rules, &[], at(10));
+        assert_eq!(kinds(&fired), [(Firing, "upstream")]);
+        assert_eq!(fired[0].at, at(0), "since it went away");
         s.upstream_unreachable_since = None;
         s.store_fault = Some("the file system is full".into());
         assert_eq!(

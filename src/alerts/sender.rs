@@ -21,7 +21,9 @@ use super::email::{SmtpSettings, SmtpTarget};
 use super::settings::{AlertSettings, Channel};
 use crate::clock::Timestamp;
 use crate::lock::lock;
-use crate::store::{blocking, Outcome, PendingNotification, QueuedNotification, Store, StoreError};
+use crate::store::{
+    blocking, AttemptRecord, Outcome, PendingNotification, QueuedNotification, Store, StoreError,
+};
 use crate::upstream::backoff::Backoff;
 
 /// The first wait after a failed attempt; it doubles up to [`RETRY_CAP`].
@@ -424,30 +426,39 @@ pub async fn send_due(
     blocking(store, move |s| settle(s, outcomes, now)).await
 }
 
-/// Write what each attempt came to, and read the queue's length after.
+/// Write what each attempt came to, in one transaction, and read the
+/// queue's length after.
 fn settle(
     store: &mut Store,
     outcomes: Vec<(i64, String, Next)>,
     now: Timestamp,
 ) -> Result<PassReport, StoreError> {
-    let mut report = PassReport::default();
-    for (id, channel, next) in outcomes {
-        match &next {
-            Next::Delivered => store.settle_notification(id, Outcome::Delivered, now, None)?,
-            Next::Refused(why) => {
-                store.settle_notification(id, Outcome::Refused, now, Some(why))?
+    let records: Vec<AttemptRecord> = outcomes
+        .iter()
+        .map(|(id, channel, next)| {
+            let settled = |outcome, error: Option<&String>| AttemptRecord::Settled {
+                id: *id,
+                outcome,
+                error: error.cloned(),
+            };
+            match next {
+                Next::Delivered => settled(Outcome::Delivered, None),
+                Next::Refused(why) => settled(Outcome::Refused, Some(why)),
+                Next::GivenUp(why) => settled(Outcome::GivenUp, Some(why)),
+                Next::RetryAt(at, why) => AttemptRecord::Retry {
+                    id: *id,
+                    channel: channel.clone(),
+                    next_at: *at,
+                    error: why.clone(),
+                },
             }
-            Next::GivenUp(why) => {
-                store.settle_notification(id, Outcome::GivenUp, now, Some(why))?
-            }
-            Next::RetryAt(at, why) => {
-                store.retry_notification(id, *at, why)?;
-                // The channel's later messages wait with it, in order.
-                store.postpone_channel(&channel, *at)?;
-            }
-        }
-        report.attempts.push((channel, next));
-    }
+        })
+        .collect();
+    store.record_attempts(&records, now)?;
+    let mut report = PassReport {
+        attempts: outcomes.into_iter().map(|(_, c, n)| (c, n)).collect(),
+        ..PassReport::default()
+    };
     (report.queued, report.oldest_queued) = store.notification_backlog()?;
     Ok(report)
 }

@@ -199,13 +199,13 @@ async fn monitor(config: Config) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
 
-    let sender = (!alert_sender.is_empty()).then(|| {
-        tokio::spawn(send_alerts(
-            Arc::clone(&store),
-            Arc::clone(&alert_sender),
-            shutdown_rx.clone(),
-        ))
-    });
+    // Also without channels: what an earlier config queued is given up
+    // (and counted) rather than left waiting for ever.
+    let sender = tokio::spawn(send_alerts(
+        Arc::clone(&store),
+        Arc::clone(&alert_sender),
+        shutdown_rx.clone(),
+    ));
     let (sync_stop_tx, sync_stop_rx) = watch::channel(false);
     let sync = upstream
         .map(|syncer| tokio::spawn(syncer.run(snapshot_rx.clone(), upstream_tx, sync_stop_rx)));
@@ -259,9 +259,7 @@ async fn monitor(config: Config) -> Result<(), String> {
     if let Ok(Err(e)) = web.await {
         eprintln!("edgeprobe: dashboard: {e}");
     }
-    if let Some(sender) = sender {
-        let _ = sender.await;
-    }
+    let _ = sender.await;
     // LEDs off, and pins handed back (a sysfs LED gets its trigger back).
     let _ = led_stop.send(true);
     let _ = led_task.await;
@@ -365,6 +363,8 @@ async fn send_alerts(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(ALERT_PASS);
+    // A slow pass (a channel taking its 10 s) is not followed by a burst.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}

@@ -36,9 +36,9 @@ mod writer;
 pub use history::Reader;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use records::{
-    AlertRow, Dropped, EventKind, EventRecord, NotificationRecord, Outcome, PendingNotification,
-    QueuedNotification, ResultRecord, RoundId, RoundRecord, SilenceRow, StoreStats, TraceRecord,
-    Uptime,
+    AlertRow, AttemptRecord, Dropped, EventKind, EventRecord, NotificationRecord, Outcome,
+    PendingNotification, QueuedNotification, ResultRecord, RoundId, RoundRecord, SilenceRow,
+    StoreStats, TraceRecord, Uptime,
 };
 pub use retention::RetentionPolicy;
 pub use schema::DB_FILE;

@@ -277,7 +277,26 @@ mod tests {
     use super::super::fixtures::{self, fresh, open};
     use super::*;
     use crate::probe::Status;
-    use crate::store::RoundRecord;
+    use crate::store::{AttemptRecord, RoundRecord, Store};
+
+    fn settle(store: &mut Store, id: i64, outcome: Outcome, at: i64, error: Option<&str>) {
+        let a = AttemptRecord::Settled {
+            id,
+            outcome,
+            error: error.map(str::to_string),
+        };
+        store.record_attempts(&[a], Timestamp(at)).unwrap();
+    }
+
+    fn retry(store: &mut Store, id: i64, channel: &str, next_at: i64, error: &str) {
+        let a = AttemptRecord::Retry {
+            id,
+            channel: channel.into(),
+            next_at: Timestamp(next_at),
+            error: error.into(),
+        };
+        store.record_attempts(&[a], Timestamp(0)).unwrap();
+    }
 
     fn note(channel: &str, made_at: i64) -> QueuedNotification {
         QueuedNotification {
@@ -373,16 +392,14 @@ mod tests {
             ))
             .unwrap();
         let due = store.due_notifications(Timestamp(1000), 10).unwrap();
-        store
-            .retry_notification(
-                due[0].id,
-                Timestamp(5000),
-                "127.0.0.1:9000: connection refused",
-            )
-            .unwrap();
-        store
-            .settle_notification(due[1].id, Outcome::Delivered, Timestamp(1500), None)
-            .unwrap();
+        retry(
+            &mut store,
+            due[0].id,
+            "a",
+            5000,
+            "127.0.0.1:9000: connection refused",
+        );
+        settle(&mut store, due[1].id, Outcome::Delivered, 1500, None);
         assert!(store
             .due_notifications(Timestamp(4999), 10)
             .unwrap()
@@ -391,14 +408,13 @@ mod tests {
         assert_eq!(later.len(), 1);
         assert_eq!(later[0].attempts, 1);
         // Ids never come back, even when the queue empties.
-        store
-            .settle_notification(
-                later[0].id,
-                Outcome::Refused,
-                Timestamp(5000),
-                Some("refused (400): bad payload"),
-            )
-            .unwrap();
+        settle(
+            &mut store,
+            later[0].id,
+            Outcome::Refused,
+            5000,
+            Some("refused (400): bad payload"),
+        );
         store
             .write_round(&round_with(2, 6000, vec![note("c", 6000)], None))
             .unwrap();
@@ -430,9 +446,7 @@ mod tests {
             "the change, and only the newest refresh"
         );
         for n in &due {
-            store
-                .settle_notification(n.id, Outcome::Delivered, Timestamp(9000), None)
-                .unwrap();
+            settle(&mut store, n.id, Outcome::Delivered, 9000, None);
         }
         let reader = store.reader().unwrap();
         let kept = crate::store::History::notifications(&reader, 10).unwrap();
@@ -447,7 +461,8 @@ mod tests {
         store
             .write_round(&round_with(1, 1000, notes, None))
             .unwrap();
-        store.postpone_channel("a", Timestamp(9000)).unwrap();
+        let first = store.due_notifications(Timestamp(1000), 1).unwrap();
+        retry(&mut store, first[0].id, "a", 9000, "connection refused");
         let due = store.due_notifications(Timestamp(1000), 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].notification.channel, "b");
@@ -468,14 +483,10 @@ mod tests {
             .unwrap();
         let due = store.due_notifications(Timestamp(1_000_000), 1000).unwrap();
         for n in &due[..due.len() - 1] {
-            store
-                .settle_notification(n.id, Outcome::Delivered, Timestamp(2000), None)
-                .unwrap();
+            settle(&mut store, n.id, Outcome::Delivered, 2000, None);
         }
         let last = due.last().unwrap();
-        store
-            .retry_notification(last.id, Timestamp(9000), "connection refused")
-            .unwrap();
+        retry(&mut store, last.id, "a", 9000, "connection refused");
         let reader = store.reader().unwrap();
         let recent = crate::store::History::notifications(&reader, 3).unwrap();
         assert_eq!(recent[0].id, last.id);

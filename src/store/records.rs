@@ -79,6 +79,26 @@ impl Outcome {
     }
 }
 
+/// What one attempt at a queued notification came to, as the store
+/// records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptRecord {
+    /// Done: delivered, refused or given up; `error` says why when it was
+    /// not delivered.
+    Settled {
+        id: i64,
+        outcome: Outcome,
+        error: Option<String>,
+    },
+    /// Tried again at `next_at`, with its channel's later messages behind it.
+    Retry {
+        id: i64,
+        channel: String,
+        next_at: Timestamp,
+        error: String,
+    },
+}
+
 /// A notification as the page of recent ones shows it: waiting (no
 /// outcome yet) or settled.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,7 @@ use super::notifications;
 use super::outbox::{self, OutboxItem};
 use super::prune;
 use super::records::{
-    AlertRow, Dropped, EventRecord, Outcome, PendingNotification, ResultRecord, RoundId,
+    AlertRow, AttemptRecord, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId,
     RoundRecord, SilenceRow, StoreStats, TraceRecord,
 };
 use super::retention::RetentionPolicy;
@@ -157,31 +157,32 @@ impl Store {
         notifications::due(&self.conn, now, max)
     }
 
-    /// Settle a notification: delivered, refused or given up at `at`
-    /// (`error` says why when it was not delivered).
-    pub fn settle_notification(
+    /// Record what a pass of the sender came to, in one transaction: all
+    /// of it or, on an error, none (and the pass is tried again).
+    pub fn record_attempts(
         &mut self,
-        id: i64,
-        outcome: Outcome,
+        attempts: &[AttemptRecord],
         at: Timestamp,
-        error: Option<&str>,
     ) -> Result<(), StoreError> {
-        notifications::settle(&self.conn, id, outcome, at, error)
-    }
-
-    /// Try a notification again at `next_at`.
-    pub fn retry_notification(
-        &mut self,
-        id: i64,
-        next_at: Timestamp,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        notifications::retry(&self.conn, id, next_at, error)
-    }
-
-    /// Hold every notification of `channel` until at least `until`.
-    pub fn postpone_channel(&mut self, channel: &str, until: Timestamp) -> Result<(), StoreError> {
-        notifications::postpone_channel(&self.conn, channel, until)
+        let op = "recording what the alert sender did";
+        let tx = self.conn.transaction().map_err(super::sql::sql(op))?;
+        for a in attempts {
+            match a {
+                AttemptRecord::Settled { id, outcome, error } => {
+                    notifications::settle(&tx, *id, *outcome, at, error.as_deref())?;
+                }
+                AttemptRecord::Retry {
+                    id,
+                    channel,
+                    next_at,
+                    error,
+                } => {
+                    notifications::retry(&tx, *id, *next_at, error)?;
+                    notifications::postpone_channel(&tx, channel, *next_at)?;
+                }
+            }
+        }
+        tx.commit().map_err(super::sql::sql(op))
     }
 
     /// How many notifications wait, and when the oldest was made.

@@ -240,6 +240,9 @@ pub struct AlertsDoc<'a> {
     /// Newest first; waiting ones have no `outcome` and `at` is their
     /// next try, settled ones have `at` when they settled.
     pub notifications: Vec<NotificationDoc<'a>>,
+    /// Why `notifications` is empty when the history could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -328,6 +331,7 @@ pub fn document<'a>(
                 at: n.at,
             })
             .collect(),
+        notifications_error: None,
     }
 }
 
@@ -349,10 +353,26 @@ pub fn parse_silence(
     }
     let target = param(query, "target");
     let group = param(query, "group");
-    let board = pairs.iter().any(|(k, _)| k == "board");
+    let board = match pairs.iter().find(|(k, _)| k == "board") {
+        None => false,
+        Some((_, v)) if ["", "1", "true", "yes"].contains(&v.as_str()) => true,
+        Some((_, v)) => {
+            return Err(format!(
+                "board={v:?}: write just `board` (or board=1) to silence the whole board"
+            ))
+        }
+    };
+    let length = match param(query, "for").as_deref().map(str::trim) {
+        None => None,
+        Some("0") => Some(Duration::ZERO),
+        Some(text) => Some(parse_duration(text).map_err(|e| format!("for: {e}"))?),
+    };
+    // A silence can always be lifted, even once its target or group has
+    // left the sheet.
+    let lifting = length == Some(Duration::ZERO);
     let scope = match (target, group, board) {
         (Some(t), None, false) => {
-            if snap.target(&t).is_none() {
+            if !lifting && snap.target(&t).is_none() {
                 return Err(format!(
                     "no target {t:?} on the sheet; name it by its key as the dashboard shows it \
                      (its address or host name)"
@@ -361,10 +381,11 @@ pub fn parse_silence(
             SilenceScope::Target(t)
         }
         (None, Some(g), false) => {
-            if !snap
-                .targets
-                .iter()
-                .any(|t| t.group.as_deref() == Some(g.as_str()))
+            if !lifting
+                && !snap
+                    .targets
+                    .iter()
+                    .any(|t| t.group.as_deref() == Some(g.as_str()))
             {
                 return Err(format!("no target on the sheet is in group {g:?}"));
             }
@@ -376,12 +397,8 @@ pub fn parse_silence(
         }
         _ => return Err("silence one thing at a time: target=, group= or board".into()),
     };
-    let Some(length) = param(query, "for") else {
+    let Some(length) = length else {
         return Err("say for how long, e.g. for=2h (for=0 lifts the silence)".into());
-    };
-    let length = match length.trim() {
-        "0" => Duration::ZERO,
-        text => parse_duration(text).map_err(|e| format!("for: {e}"))?,
     };
     if length > LONGEST_SILENCE {
         return Err(format!(
@@ -432,11 +449,18 @@ mod tests {
         assert_eq!(board.scope, SilenceScope::Board);
         let lift = parse_silence(Some("board&for=0"), &snap, NOW).unwrap();
         assert_eq!(lift.until, NOW, "ends at once: lifts it");
+        let gone = parse_silence(Some("target=198.18.9.9&for=0"), &snap, NOW).unwrap();
+        assert_eq!(
+            gone.scope,
+            SilenceScope::Target("198.18.9.9".into()),
+            "lifted off the sheet"
+        );
 
         let refused = [
             ("", "say what to silence"),
             ("for=2h", "say what to silence"),
             ("target=198.18.0.1", "for how long"),
+            ("board=false&for=1h", "write just `board`"),
             ("target=198.18.0.1&board&for=1h", "one thing at a time"),
             ("target=198.18.9.9&for=1h", "no target \"198.18.9.9\""),
             ("group=nope&for=1h", "in group \"nope\""),

@@ -169,18 +169,18 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
                 ),
             )
         }
-        Route::ApiAlerts => match fetch_notifications(state).await {
-            Ok(list) => json(
-                StatusCode::OK,
-                &alerts::document(&snap.alerts, &state.alerts.activity(), &list),
-            ),
-            Err(e) => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &ErrorDoc {
-                    error: &format!("history unavailable: {e}"),
-                },
-            ),
-        },
+        Route::ApiAlerts => {
+            // What fires comes from the snapshot: shown even when the
+            // history cannot list the notifications.
+            let (list, error) = match fetch_notifications(state).await {
+                Ok(list) => (list, None),
+                Err(e) => (Vec::new(), Some(format!("history unavailable: {e}"))),
+            };
+            let activity = state.alerts.activity();
+            let mut doc = alerts::document(&snap.alerts, &activity, &list);
+            doc.notifications_error = error;
+            json(StatusCode::OK, &doc)
+        }
         Route::ApiStatus => {
             let leds = state.leds.report(&snap, now);
             json(StatusCode::OK, &api::status(&snap, &leds))

@@ -436,3 +436,228 @@ fn every_claim_step_has_exactly_one_winner() {
         assert_eq!(a.open().await.unwrap(), vec![], "resolved is not open");
     });
 }
+
+/// Set `last_seen` of every board in one write, as a site's boards that
+/// all stop (or start) syncing together look to central.
+fn all_heartbeats(uri: &str, last_seen: Timestamp) {
+    with_db(uri, async |db| {
+        db.collection::<Document>("boards")
+            .update_many(doc! {}, doc! { "$set": { "last_seen": at(last_seen) } })
+            .await
+            .expect("update the boards");
+    });
+}
+
+/// Wait until `r`'s messages hold `n` notices of `kind`, then a few
+/// passes more to be sure no other comes; the messages.
+fn notices_of(r: &Receiver, kind: &str, n: usize, logs: &dyn Fn() -> String) -> Vec<Value> {
+    let count = |m: &[Value]| {
+        m.iter()
+            .flat_map(|m| m["notices"].as_array().cloned().unwrap_or_default())
+            .filter(|x| x["kind"] == kind)
+            .count()
+    };
+    let got = eventually(Duration::from_secs(60), Duration::from_millis(200), || {
+        (count(&r.messages()) >= n).then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "waited for {n} {kind} notices, got {:#?}\n{}",
+        r.messages(),
+        logs()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let m = r.messages();
+    assert_eq!(count(&m), n, "{m:#?}\n{}", logs());
+    m
+}
+
+#[test]
+fn boards_gone_quiet_in_one_pass_are_one_message_sent_once() {
+    let nx = TestMongo::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Receiver::start(dir.path(), "hook");
+    let now = Timestamp::now();
+    let ids = ["site-a-1", "site-a-2", "site-a-3"];
+    with_db(&nx.uri(), async |db| {
+        for id in ids {
+            db.collection::<Document>("boards")
+                .insert_one(board(id, now))
+                .await
+                .expect("insert a board");
+        }
+    });
+    let config = alerts_file(dir.path(), &[&hook]);
+    let a = central(&nx, &config);
+    let b = central(&nx, &config);
+    let logs = || format!("central a:\n{}\ncentral b:\n{}", a.log(), b.log());
+    for c in [&a, &b] {
+        let on = eventually(Duration::from_secs(30), Duration::from_millis(100), || {
+            c.log()
+                .contains("alerts: board offline / back online to webhook 127.0.0.1:")
+                .then_some(())
+        });
+        assert!(on.is_some(), "{}", logs());
+    }
+    std::thread::sleep(Duration::from_secs(2));
+
+    // The site's link goes down: every board's last sync 200 s ago.
+    all_heartbeats(&nx.uri(), now.sub(Duration::from_secs(200)));
+    let m = notices_of(&hook, "firing", 3, &logs);
+    assert_eq!(m.len(), 1, "one message for the three: {m:#?}\n{}", logs());
+    assert_eq!(m[0]["board"], "central", "{m:#?}");
+    let details: Vec<&str> = m[0]["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["detail"].as_str().unwrap())
+        .collect();
+    for (id, detail) in ids.iter().zip(&details) {
+        assert!(
+            detail.starts_with(&format!("{id} has not synced")),
+            "{details:?}"
+        );
+    }
+    let c = claims(&nx.uri());
+    assert_eq!(c.len(), 3, "one claim per outage: {c:#?}");
+
+    // It is back: one "back online" message listing them.
+    all_heartbeats(&nx.uri(), Timestamp::now());
+    let m = notices_of(&hook, "resolved", 3, &logs);
+    assert_eq!(m.len(), 2, "{m:#?}\n{}", logs());
+    assert_eq!(m[1]["notices"].as_array().unwrap().len(), 3, "{m:#?}");
+    let c = claims(&nx.uri());
+    assert!(
+        c.iter().all(|d| d.get_str("state") == Ok("resolved")),
+        "{c:#?}"
+    );
+}
+
+#[test]
+fn resolved_claims_older_than_a_week_are_deleted_and_state_is_indexed() {
+    let nx = TestMongo::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Receiver::start(dir.path(), "hook");
+    let now = Timestamp::now();
+    let day = Duration::from_secs(24 * 3600);
+    let resolved = |board: &str, ago: Duration| {
+        let last_seen = now.sub(ago).sub(Duration::from_secs(600));
+        doc! {
+            "_id": format!("board-offline/{board}/{}", last_seen.millis()),
+            "board": board, "last_seen_ms": last_seen.millis(),
+            "offline_at_ms": last_seen.add(Duration::from_secs(180)).millis(),
+            "state": "resolved", "by": "old/1/1", "lease_until_ms": last_seen.millis(),
+            "attempts": 0_i64, "made_at_ms": last_seen.millis(), "done": [],
+            "last_error": Bson::Null, "back_at_ms": now.sub(ago).millis(), "am_next_ms": Bson::Null,
+            "resolved_by": "old/1/1", "resolved_at_ms": now.sub(ago).millis(),
+        }
+    };
+    with_db(&nx.uri(), async |db| {
+        db.collection::<Document>("alert_claims")
+            .insert_many([resolved("gone-1", day * 8), resolved("recent-1", day)])
+            .await
+            .expect("insert the claims");
+    });
+    let config = alerts_file(dir.path(), &[&hook]);
+    let c = central(&nx, &config);
+    let swept = eventually(Duration::from_secs(60), Duration::from_millis(200), || {
+        let left = claims(&nx.uri());
+        (left.len() == 1).then_some(left)
+    });
+    let left = swept.unwrap_or_else(|| panic!("{:#?}\n{}", claims(&nx.uri()), c.log()));
+    assert_eq!(left[0].get_str("board"), Ok("recent-1"), "{left:#?}");
+    let indexes = with_db(&nx.uri(), async |db| {
+        db.collection::<Document>("alert_claims")
+            .list_index_names()
+            .await
+            .expect("list the indexes")
+    });
+    // MongoDB names it `state_1`, nx-27017 `idx_alert_claims_state`.
+    assert!(
+        indexes.iter().any(|i| i.contains("state")),
+        "{indexes:?}\n{}",
+        c.log()
+    );
+    assert_eq!(hook.messages(), Vec::<Value>::new());
+}
+
+/// An "offline" that Alertmanager took while a webhook is retried keeps
+/// telling Alertmanager: the retry records when it is next due, a
+/// refresh is claimed by exactly one replica, and it leaves the holder's
+/// lease (its token) alone.
+#[test]
+fn a_firing_claim_that_alertmanager_has_is_refreshed_without_taking_its_lease() {
+    use edgeprobe::central::alerting::{outages, ClaimState};
+    use edgeprobe::central::claims::{MongoClaims, Progress};
+    use edgeprobe::central::model::Board;
+    use edgeprobe::fleet::MongoSettings;
+
+    let nx = TestMongo::start();
+    let settings = MongoSettings::new(nx.uri());
+    let a = MongoClaims::new(&settings).unwrap();
+    let b = MongoClaims::new(&settings).unwrap();
+    let now = Timestamp::now();
+    let lease = Duration::from_secs(60);
+    let boards = [Board {
+        id: "closet-6".into(),
+        last_seen: Some(now.sub(Duration::from_secs(600))),
+        interval_s: Some(60.0),
+        ..Board::default()
+    }];
+    let outage = outages(&boards, now).remove(0);
+    let am = "alertmanager 127.0.0.1:9093".to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let held = a
+            .open_outage(&outage, "a", now, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        let due = now.add(Duration::from_secs(60));
+        let retry_at = now.add(Duration::from_secs(300));
+        assert!(a
+            .record(
+                &held,
+                Progress::Retry {
+                    done: vec![am.clone()],
+                    retry_at,
+                    error: "webhook: no answer".into(),
+                    am_next: Some(due),
+                },
+                now,
+            )
+            .await
+            .unwrap());
+        let firing = a.open().await.unwrap().remove(0);
+        assert_eq!(firing.state, ClaimState::Firing);
+        assert_eq!(firing.am_next, Some(due));
+        assert_eq!(firing.done, vec![am.clone()]);
+        assert_eq!(firing.lease_until, retry_at);
+
+        let next = due.add(Duration::from_secs(60));
+        let tries = (0..20).map(|i| {
+            let c = if i % 2 == 0 { &a } else { &b };
+            c.refresh(&firing, next)
+        });
+        let won = futures::future::join_all(tries)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().expect("no error, only lost races"))
+            .count();
+        assert_eq!(won, 1);
+        let refreshed = a.open().await.unwrap().remove(0);
+        assert_eq!(refreshed.am_next, Some(next));
+        // The holder (whoever takes the retry) still holds it.
+        assert!(a
+            .record(
+                &firing,
+                Progress::Finished {
+                    am_next: Some(next)
+                },
+                now
+            )
+            .await
+            .unwrap());
+        assert_eq!(a.open().await.unwrap().remove(0).state, ClaimState::Fired);
+    });
+}

@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! firing ──(every channel delivered, refused or given up)──▶ fired
-//! fired ──(the board synced after last_seen)──▶ resolving ──(sent)──▶ resolved
+//! fired ──(the board is back)──▶ resolving ──(sent)──▶ resolved
 //! ```
 //!
 //! `firing` and `resolving` are held by one replica (`by`) until
@@ -29,9 +29,12 @@
 //!
 //! The board is back when its `last_seen` is newer than the episode's: it
 //! synced at least once since, even if it went quiet again before a pass
-//! saw it online (that is then a new episode with its own id).
+//! saw it online (that is then a new episode with its own id); or when
+//! its `last_seen` is *older* than the episode's (a board without a
+//! real-time clock) and it is online by the rule.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -166,39 +169,102 @@ pub enum Step {
     Forget(Claim),
 }
 
-/// This pass's steps: new outages first, then the open claims.
-/// `alertmanager`: whether a channel needs [`Step::Refresh`].
-pub fn plan(boards: &[Board], open: &[Claim], now: Timestamp, alertmanager: bool) -> Vec<Step> {
+/// This pass's steps, in the order they are carried out: first what
+/// ends an outage (a "back online" to claim or to take over, a claim
+/// whose board is gone), then what starts one (new outages, "offline"
+/// messages to take over), then the Alertmanager refreshes. A board that
+/// came back and went quiet again before a pass saw it so hears "back
+/// online" for the old outage before "offline" for the new one. Within a
+/// kind, by claim id, so that replicas racing on the same pass meet on
+/// the same first claim (see [`super::alerter`]).
+///
+/// `alertmanager`: the labels of the Alertmanager channels, which hear
+/// again of every outage still firing ([`Step::Refresh`]).
+pub fn plan(
+    boards: &[Board],
+    open: &[Claim],
+    now: Timestamp,
+    alertmanager: &[String],
+) -> Vec<Step> {
     let known: HashSet<&str> = open.iter().map(|c| c.id.as_str()).collect();
-    let mut steps: Vec<Step> = outages(boards, now)
+    let mut opens: Vec<Outage> = outages(boards, now)
         .into_iter()
         .filter(|o| !known.contains(o.id.as_str()))
-        .map(Step::Open)
         .collect();
-    for c in open {
+    opens.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut claims: Vec<&Claim> = open.iter().collect();
+    claims.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let (mut ending, mut starting, mut refreshes) = (Vec::new(), Vec::new(), Vec::new());
+    for c in claims {
         let board = boards.iter().find(|b| b.id == c.board);
-        let step = match c.state {
-            ClaimState::Firing | ClaimState::Resolving if c.lease_until <= now => {
-                Some(Step::TakeOver(c.clone()))
-            }
+        let lease_over = c.lease_until <= now;
+        match c.state {
+            ClaimState::Resolving if lease_over => ending.push(Step::TakeOver(c.clone())),
+            ClaimState::Firing if lease_over => starting.push(Step::TakeOver(c.clone())),
             ClaimState::Fired => match board {
-                None => Some(Step::Forget(c.clone())),
-                Some(b) => match b.last_seen {
-                    Some(seen) if seen > c.last_seen => Some(Step::Resolve {
+                None => ending.push(Step::Forget(c.clone())),
+                Some(b) => match back(b, c, now) {
+                    Some(back_at) => ending.push(Step::Resolve {
                         claim: c.clone(),
-                        back_at: seen,
+                        back_at,
                     }),
-                    _ if alertmanager && c.am_next.is_some_and(|t| t <= now) => {
-                        Some(Step::Refresh(c.clone()))
+                    None if !alertmanager.is_empty() && refresh_due(c, now) => {
+                        refreshes.push(Step::Refresh(c.clone()));
                     }
-                    _ => None,
+                    None => {}
                 },
             },
-            _ => None,
-        };
-        steps.extend(step);
+            _ => {}
+        }
+        // An "offline" still being sent to another channel (a webhook
+        // failing for hours) must not leave Alertmanager, which already
+        // has it, to resolve it by itself after its `resolve_timeout`.
+        if c.state == ClaimState::Firing
+            && refresh_due(c, now)
+            && c.done.iter().any(|d| alertmanager.contains(d))
+        {
+            refreshes.push(Step::Refresh(c.clone()));
+        }
     }
-    steps
+    ending
+        .into_iter()
+        .chain(opens.into_iter().map(Step::Open))
+        .chain(starting)
+        .chain(refreshes)
+        .collect()
+}
+
+fn refresh_due(c: &Claim, now: Timestamp) -> bool {
+    c.am_next.is_some_and(|t| t <= now)
+}
+
+/// When fired `c`'s board came back, if it did: it synced after the
+/// outage's `last_seen`, even if it went quiet again before a pass saw it
+/// online (that is then a new outage with its own id); or its `last_seen`
+/// moved *back* (a Pi without a real-time clock that synced before its
+/// clock was set) and it is online by the rule. In that second case the
+/// board's own time is older than the outage, so the message says when
+/// central saw it back (`now`), which also keeps Alertmanager's `endsAt`
+/// after its `startsAt`.
+fn back(b: &Board, c: &Claim, now: Timestamp) -> Option<Timestamp> {
+    let seen = b.last_seen?;
+    if seen > c.last_seen {
+        Some(seen)
+    } else if seen != c.last_seen && b.online(now) {
+        Some(now)
+    } else {
+        None
+    }
+}
+
+/// Whether a message held until `lease_until` may still be sent at
+/// `now`: at least `needed` (a delivery and the write that records it)
+/// is left. A claim won late in a slow pass is left for the replica that
+/// takes it over when the lease ends, rather than sent by a holder whose
+/// lease may end mid-send (the other would send it again).
+pub fn lease_holds(lease_until: Timestamp, now: Timestamp, needed: Duration) -> bool {
+    lease_until > now && lease_until.since(now) >= needed
 }
 
 /// The one line of a claim's message: "offline" while firing, "back
@@ -246,20 +312,42 @@ pub struct Rendered {
     pub body: Vec<u8>,
 }
 
+/// What a message about several boards names as its board (each notice
+/// names its own board in its detail).
+pub const FLEET_BOARD: &str = "central";
+
 /// The message in flight of `c` for `channel`, made at `now`; the same
 /// shapes a board sends (our JSON, Slack, Discord, ntfy JSON, e-mail
 /// text, Alertmanager API v2), with the board as the message's board.
 pub fn render(channel: &Channel, c: &Claim, now: Timestamp) -> Rendered {
-    let notices = [notice(c)];
+    render_all(channel, &[c], now)
+}
+
+/// One message for `channel` listing the messages in flight of every
+/// claim of `claims`, in that order. Its board is theirs when they are
+/// all about one board, [`FLEET_BOARD`] otherwise.
+pub fn render_all(channel: &Channel, claims: &[&Claim], now: Timestamp) -> Rendered {
+    let notices: Vec<Notice> = claims.iter().map(|c| notice(c)).collect();
+    let board = match claims.split_first() {
+        Some((first, rest)) if rest.iter().all(|c| c.board == first.board) => first.board.as_str(),
+        _ => FLEET_BOARD,
+    };
     let message = Message {
-        board: &c.board,
+        board,
         made_at: now,
         notices: &notices,
     };
     let (content_type, body) = body_for(channel, &message).unwrap_or_else(|| {
+        let alerts: Vec<Value> = claims
+            .iter()
+            .flat_map(|c| match alertmanager(c) {
+                Value::Array(a) => a,
+                other => vec![other],
+            })
+            .collect();
         (
             "application/json",
-            serde_json::to_vec(&alertmanager(c)).unwrap_or_default(),
+            serde_json::to_vec(&alerts).unwrap_or_default(),
         )
     });
     Rendered {
@@ -301,6 +389,10 @@ mod tests {
         }
     }
 
+    fn am() -> Vec<String> {
+        vec!["alertmanager 127.0.0.1:9093".to_string()]
+    }
+
     fn claim(o: &Outage, state: ClaimState, lease_until: Timestamp) -> Claim {
         Claim {
             id: o.id.clone(),
@@ -338,20 +430,20 @@ mod tests {
     #[test]
     fn a_new_outage_is_opened_once_and_a_known_one_waits() {
         let boards = [board("closet-3", Some(200))];
-        let steps = plan(&boards, &[], NOW, false);
+        let steps = plan(&boards, &[], NOW, &[]);
         let [Step::Open(o)] = steps.as_slice() else {
             panic!("{steps:?}")
         };
         // Being sent by a live replica: nothing to do.
         let held = claim(o, ClaimState::Firing, NOW.add(Duration::from_secs(30)));
-        assert_eq!(plan(&boards, std::slice::from_ref(&held), NOW, false), []);
+        assert_eq!(plan(&boards, std::slice::from_ref(&held), NOW, &[]), []);
         // Sent, board still away: nothing either.
         let fired = claim(o, ClaimState::Fired, NOW);
-        assert_eq!(plan(&boards, &[fired], NOW, false), []);
+        assert_eq!(plan(&boards, &[fired], NOW, &[]), []);
         // Its lease is over (holder died, or a retry is due): take it.
         let later = NOW.add(Duration::from_secs(30));
         assert_eq!(
-            plan(&boards, std::slice::from_ref(&held), later, false),
+            plan(&boards, std::slice::from_ref(&held), later, &[]),
             [Step::TakeOver(held)]
         );
     }
@@ -363,7 +455,7 @@ mod tests {
         let fired = claim(&o, ClaimState::Fired, NOW);
         let back = [board("closet-3", Some(1))];
         assert_eq!(
-            plan(&back, std::slice::from_ref(&fired), NOW, false),
+            plan(&back, std::slice::from_ref(&fired), NOW, &[]),
             [Step::Resolve {
                 claim: fired.clone(),
                 back_at: NOW.sub(Duration::from_secs(1)),
@@ -372,16 +464,18 @@ mod tests {
         // Back and away again before a pass: the old one resolves, a new
         // one opens with its own id.
         let again = [board("closet-3", Some(190))];
-        let steps = plan(&again, std::slice::from_ref(&fired), NOW, false);
+        let steps = plan(&again, std::slice::from_ref(&fired), NOW, &[]);
         assert_eq!(steps.len(), 2, "{steps:?}");
-        let Step::Open(new) = &steps[0] else {
+        // "Back online" for the old outage comes before "offline" for
+        // the new one.
+        assert!(matches!(&steps[0], Step::Resolve { .. }), "{steps:?}");
+        let Step::Open(new) = &steps[1] else {
             panic!("{steps:?}")
         };
         assert_ne!(new.id, fired.id);
-        assert!(matches!(&steps[1], Step::Resolve { .. }));
         // A board whose document was removed: closed quietly.
         assert_eq!(
-            plan(&[], std::slice::from_ref(&fired), NOW, false),
+            plan(&[], std::slice::from_ref(&fired), NOW, &[]),
             [Step::Forget(fired)]
         );
     }
@@ -392,12 +486,144 @@ mod tests {
         let o = outages(&boards, NOW).remove(0);
         let fired = claim(&o, ClaimState::Fired, NOW);
         let due = NOW.add(Duration::from_secs(60));
-        assert_eq!(plan(&boards, std::slice::from_ref(&fired), due, false), []);
+        assert_eq!(plan(&boards, std::slice::from_ref(&fired), due, &[]), []);
         assert_eq!(
-            plan(&boards, std::slice::from_ref(&fired), due, true),
+            plan(&boards, std::slice::from_ref(&fired), due, &am()),
             [Step::Refresh(fired.clone())]
         );
-        assert_eq!(plan(&boards, &[fired], NOW, true), []);
+        assert_eq!(plan(&boards, &[fired], NOW, &am()), []);
+    }
+
+    #[test]
+    fn alertmanager_hears_again_while_another_channel_is_retried() {
+        let boards = [board("closet-3", Some(200))];
+        let o = outages(&boards, NOW).remove(0);
+        let due = NOW.add(Duration::from_secs(60));
+        // Alertmanager took the "offline"; the webhook is retried later.
+        let mut firing = claim(&o, ClaimState::Firing, due.add(Duration::from_secs(600)));
+        firing.done = am();
+        assert_eq!(
+            plan(&boards, std::slice::from_ref(&firing), due, &am()),
+            [Step::Refresh(firing.clone())]
+        );
+        // Not before it is due, nor when Alertmanager has not had it yet.
+        assert_eq!(plan(&boards, std::slice::from_ref(&firing), NOW, &am()), []);
+        firing.done = vec!["webhook 127.0.0.1:9000".into()];
+        assert_eq!(plan(&boards, std::slice::from_ref(&firing), due, &am()), []);
+        // Its retry is due too: taken over, and Alertmanager hears again.
+        firing.done = am();
+        firing.lease_until = due;
+        assert_eq!(
+            plan(&boards, std::slice::from_ref(&firing), due, &am()),
+            [
+                Step::TakeOver(firing.clone()),
+                Step::Refresh(firing.clone())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_board_whose_clock_went_back_is_back_once_online() {
+        let away = [board("closet-3", Some(200))];
+        let o = outages(&away, NOW).remove(0);
+        let fired = claim(&o, ClaimState::Fired, NOW);
+        // A last_seen older than the outage's and offline by the rule is
+        // not a board back.
+        let behind = [board("closet-3", Some(3600))];
+        assert!(!plan(&behind, std::slice::from_ref(&fired), NOW, &[])
+            .iter()
+            .any(|s| matches!(s, Step::Resolve { .. })));
+        // The outage's last_seen was written by a clock running ahead; the
+        // board syncs again with its clock set right: its last_seen went
+        // back, and it is online by the rule.
+        let mut ahead = fired.clone();
+        ahead.last_seen = NOW.add(Duration::from_secs(600));
+        let back = [board("closet-3", Some(1))];
+        assert_eq!(
+            plan(&back, std::slice::from_ref(&ahead), NOW, &[]),
+            [Step::Resolve {
+                claim: ahead.clone(),
+                back_at: NOW,
+            }],
+            "resolved when central saw it back"
+        );
+        // The same last_seen as the outage's is the same outage.
+        let same = [Board {
+            last_seen: Some(fired.last_seen),
+            ..board("closet-3", None)
+        }];
+        assert_eq!(plan(&same, std::slice::from_ref(&fired), NOW, &[]), []);
+    }
+
+    #[test]
+    fn outages_of_one_pass_go_out_as_one_message_listing_them() {
+        let boards = [
+            board("closet-9", Some(200)),
+            board("closet-1", Some(300)),
+            board("closet-5", Some(250)),
+        ];
+        let steps = plan(&boards, &[], NOW, &[]);
+        let ids: Vec<&str> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Open(o) => o.board.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["closet-1", "closet-5", "closet-9"], "by id");
+        let claims: Vec<Claim> = outages(&boards, NOW)
+            .iter()
+            .map(|o| claim(o, ClaimState::Firing, NOW))
+            .collect();
+        let refs: Vec<&Claim> = claims.iter().collect();
+        let hook = Channel::Webhook {
+            url: "http://127.0.0.1:9000/hook".parse().unwrap(),
+            format: WebhookFormat::Json,
+            headers: vec![],
+            ca_file: None,
+        };
+        let r = render_all(&hook, &refs, NOW);
+        assert_eq!(r.subject, "central: 3 firing");
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["board"], FLEET_BOARD);
+        assert_eq!(v["notices"].as_array().unwrap().len(), 3);
+        assert!(v["notices"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("closet-1 has not synced"));
+        let am = Channel::Alertmanager {
+            url: "http://127.0.0.1:9093".parse().unwrap(),
+            ca_file: None,
+        };
+        let v: Value = serde_json::from_slice(&render_all(&am, &refs, NOW).body).unwrap();
+        let boards: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["labels"]["board"].as_str().unwrap())
+            .collect();
+        assert_eq!(boards, ["closet-9", "closet-1", "closet-5"]);
+        // One board: named as the message's board.
+        let r = render_all(&hook, &refs[..1], NOW);
+        assert_eq!(r.subject, "closet-9: 1 firing");
+    }
+
+    #[test]
+    fn a_lease_too_short_for_a_delivery_is_not_sent_on() {
+        let needed = Duration::from_secs(30);
+        let until = NOW.add(Duration::from_secs(60));
+        assert!(lease_holds(until, NOW, needed));
+        assert!(lease_holds(until, NOW.add(Duration::from_secs(30)), needed));
+        assert!(!lease_holds(
+            until,
+            NOW.add(Duration::from_secs(31)),
+            needed
+        ));
+        assert!(!lease_holds(
+            until,
+            NOW.add(Duration::from_secs(90)),
+            needed
+        ));
     }
 
     #[test]

@@ -28,16 +28,21 @@
 //!
 //! Times are integer milliseconds (`_ms`), not BSON dates: nx-27017, the
 //! test server, stores a date written by `$set` as text, and these fields
-//! are compared in filters. Filters are equalities only (no `$lt` on
-//! them), which both servers treat alike. The collection keeps one small
-//! document per outage; resolved ones may be deleted at will.
+//! are compared in filters. The claim steps filter on equalities only;
+//! the one range filter, `resolved_at_ms < cutoff` in [`MongoClaims::sweep`],
+//! is on an integer that both servers compare as numbers (these times do
+//! not fit in 32 bits, so nx-27017 keeps them 64-bit as written).
+//!
+//! The collection keeps one small document per outage; a pass deletes
+//! the resolved ones older than [`KEEP_RESOLVED`], and the open ones are
+//! found through an index on `state` ([`MongoClaims::ensure_index`]).
 
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
-use mongodb::Collection;
+use mongodb::{Collection, IndexModel};
 
 use super::alerting::{Claim, ClaimState, Outage};
 use super::source::FleetError;
@@ -51,7 +56,21 @@ const DUPLICATE_KEY: i32 = 11000;
 
 /// The longest one operation may take (the driver has no per-operation
 /// timeout for writes).
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a resolved claim is kept (for whoever looks at what central
+/// sent) before a pass deletes it.
+pub const KEEP_RESOLVED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Why the index on `state` is not there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexError {
+    /// The server answered no (a user without the `createIndex`
+    /// privilege, say): passes scan the collection, which works, slower.
+    Refused(String),
+    /// No answer: try again later.
+    Unavailable(FleetError),
+}
 
 /// The claims collection.
 pub struct MongoClaims {
@@ -74,11 +93,14 @@ pub enum Progress {
     /// `resolved`.
     Finished { am_next: Option<Timestamp> },
     /// Some channel failed: these are done, the rest are tried again at
-    /// `retry_at` (the new lease, by whoever passes then).
+    /// `retry_at` (the new lease, by whoever passes then). `am_next`:
+    /// when Alertmanager, done now, is first to hear again that the alert
+    /// still fires (`None`: leave it as it is).
     Retry {
         done: Vec<String>,
         retry_at: Timestamp,
         error: String,
+        am_next: Option<Timestamp>,
     },
 }
 
@@ -127,6 +149,13 @@ impl MongoClaims {
 
     /// Every claim not yet resolved.
     pub async fn open(&self) -> Result<Vec<Claim>, FleetError> {
+        Ok(self.read_open().await?.0)
+    }
+
+    /// Every claim not yet resolved, and the ids of the open documents
+    /// this version cannot read (written by another version): those
+    /// outages are someone's already, not new ones to claim.
+    pub async fn read_open(&self) -> Result<(Vec<Claim>, Vec<String>), FleetError> {
         const OP: &str = "a read of alert_claims";
         let open: Vec<&str> = ClaimState::OPEN.iter().map(|s| s.as_str()).collect();
         let coll = self.collection().await?;
@@ -139,7 +168,15 @@ impl MongoClaims {
             })
             .await?
             .map_err(|e| self.unavailable(OP, &e.kind.to_string()))?;
-        Ok(docs.iter().filter_map(from_doc).collect())
+        let mut claims = Vec::with_capacity(docs.len());
+        let mut unreadable = Vec::new();
+        for d in &docs {
+            match from_doc(d) {
+                Some(c) => claims.push(c),
+                None => unreadable.extend(d.get_str("_id").ok().map(str::to_string)),
+            }
+        }
+        Ok((claims, unreadable))
     }
 
     /// Claim a new outage for `me`: the claim if ours, `None` if another
@@ -285,25 +322,76 @@ impl MongoClaims {
                 done,
                 retry_at,
                 error,
-            } => doc! {
-                "done": done, "attempts": i64::from(c.attempts) + 1,
-                "lease_until_ms": retry_at.millis(), "last_error": error,
-            },
+                am_next,
+            } => {
+                let mut set = doc! {
+                    "done": done, "attempts": i64::from(c.attempts) + 1,
+                    "lease_until_ms": retry_at.millis(), "last_error": error,
+                };
+                if let Some(t) = am_next {
+                    set.insert("am_next_ms", t.millis());
+                }
+                set
+            }
         };
         self.swap(in_flight(c), set).await
     }
 
-    /// Claim this round of telling Alertmanager that fired `c` still
-    /// fires; `true` when ours to send.
+    /// Claim this round of telling Alertmanager that `c` (fired, or
+    /// firing with Alertmanager done) still fires; `true` when ours to
+    /// send. The filter leaves out `by` and `lease_until_ms`, and the
+    /// update touches neither, so a refresh never takes a message in
+    /// flight from its holder.
     pub async fn refresh(&self, c: &Claim, next: Timestamp) -> Result<bool, FleetError> {
         let Some(due) = c.am_next else {
             return Ok(false);
         };
         self.swap(
-            doc! { "_id": &c.id, "state": ClaimState::Fired.as_str(), "am_next_ms": due.millis() },
+            doc! { "_id": &c.id, "state": c.state.as_str(), "am_next_ms": due.millis() },
             doc! { "am_next_ms": next.millis() },
         )
         .await
+    }
+
+    /// Delete the claims resolved before `before`; how many. One
+    /// `delete_many`, so replicas doing it at once only find less to
+    /// delete.
+    pub async fn sweep(&self, before: Timestamp) -> Result<u64, FleetError> {
+        const OP: &str = "a delete from alert_claims";
+        let coll = self.collection().await?;
+        let r = self
+            .limited(
+                OP,
+                coll.delete_many(doc! {
+                    "state": ClaimState::Resolved.as_str(),
+                    "resolved_at_ms": { "$lt": before.millis() },
+                }),
+            )
+            .await?
+            .map_err(|e| self.unavailable(OP, &e.kind.to_string()))?;
+        Ok(r.deleted_count)
+    }
+
+    /// Create the index on `state` that every pass's read of the open
+    /// claims uses (nothing when it is there already).
+    pub async fn ensure_index(&self) -> Result<(), IndexError> {
+        const OP: &str = "creating the index of alert_claims";
+        let coll = self.collection().await.map_err(IndexError::Unavailable)?;
+        let model = IndexModel::builder().keys(doc! { "state": 1 }).build();
+        match self
+            .limited(OP, coll.create_index(model))
+            .await
+            .map_err(IndexError::Unavailable)?
+        {
+            Ok(_) => Ok(()),
+            // The server's answer (not allowed, or any other refusal).
+            Err(e) if matches!(e.kind.as_ref(), ErrorKind::Command(_)) => {
+                Err(IndexError::Refused(self.conn.scrub(&e.kind.to_string())))
+            }
+            Err(e) => Err(IndexError::Unavailable(
+                self.unavailable(OP, &e.kind.to_string()),
+            )),
+        }
     }
 
     /// Close fired `c` without a message (its board's document is gone).

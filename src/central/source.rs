@@ -47,6 +47,12 @@ pub trait FleetSource: Send + Sync {
     /// Every board document.
     fn boards(&self) -> BoxFuture<'_, Result<Vec<Board>, FleetError>>;
 
+    /// Every board with only what the offline rule needs: `_id`,
+    /// `last_seen` and `interval_s` (the rest of a [`Board`] is left at
+    /// its default). For the alert loop, which reads every board each
+    /// pass and needs none of their target lists.
+    fn heartbeats(&self) -> BoxFuture<'_, Result<Vec<Board>, FleetError>>;
+
     /// One board by id.
     fn board<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Board>, FleetError>>;
 
@@ -154,6 +160,18 @@ impl MongoFleet {
             .await;
         self.read_all(op, cursor, Board::from_doc).await
     }
+
+    async fn find_heartbeats(&self) -> Result<Vec<Board>, FleetError> {
+        let op = "a read of boards";
+        let cursor = self
+            .collection(BOARDS)
+            .await?
+            .find(Document::new())
+            .projection(mongodb::bson::doc! { "_id": 1, "last_seen": 1, "interval_s": 1 })
+            .max_time(QUERY_TIME_LIMIT)
+            .await;
+        self.read_all(op, cursor, Board::from_doc).await
+    }
 }
 
 impl FleetSource for MongoFleet {
@@ -174,6 +192,10 @@ impl FleetSource for MongoFleet {
 
     fn boards(&self) -> BoxFuture<'_, Result<Vec<Board>, FleetError>> {
         Box::pin(self.find_boards(Document::new()))
+    }
+
+    fn heartbeats(&self) -> BoxFuture<'_, Result<Vec<Board>, FleetError>> {
+        Box::pin(self.find_heartbeats())
     }
 
     fn board<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Board>, FleetError>> {

@@ -79,7 +79,12 @@ impl SmtpTarget {
         }
         let message = match message.body(text.to_string()) {
             Ok(m) => m,
-            Err(e) => return Delivery::Failed(e.to_string()),
+            Err(e) => {
+                return Delivery::Failed(format!(
+                    "{}: the mail could not be written ({e}); check from and to",
+                    self.server
+                ))
+            }
         };
         match tokio::time::timeout(DELIVERY_TIMEOUT, self.transport.send(message)).await {
             Err(_) => Delivery::Failed(format!(
@@ -90,7 +95,7 @@ impl SmtpTarget {
             Ok(Ok(_)) => Delivery::Delivered,
             Ok(Err(e)) if e.is_permanent() => Delivery::Refused {
                 status: e.status().map_or(0, u16::from),
-                answer: e.to_string(),
+                answer: format!("{}: {e}", self.server),
             },
             Ok(Err(e)) => Delivery::Failed(format!("{}: {e}", self.server)),
         }

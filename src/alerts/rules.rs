@@ -560,7 +560,7 @@ mod tests {
     }
 
     #[test]
-    fn many_targets_down_at_once_are_one_list() {
+    fn many_targets_down_at_once_are_each_noticed_in_one_round() {
         let mut book = AlertBook::default();
         let all: Vec<_> = (1..=200)
             .map(|i| {
@@ -569,9 +569,16 @@ mod tests {
                 t
             })
             .collect();
-        let n = book.observe(&seen(all), &AlertRules::default(), &[], at(0));
-        assert_eq!(n.len(), 200);
+        let n = book.observe(&seen(all.clone()), &AlertRules::default(), &[], at(0));
+        assert_eq!(
+            n.len(),
+            200,
+            "one notice each: one message lists them (board.rs)"
+        );
         assert!(n.iter().all(|n| n.kind == Firing));
+        assert!(book
+            .observe(&seen(all), &AlertRules::default(), &[], at(1))
+            .is_empty());
     }
 
     #[test]

@@ -177,6 +177,16 @@ pub struct Activity {
     pub oldest_queued: Option<Timestamp>,
 }
 
+impl Activity {
+    /// Attempts at `channel` that came to `result` ([`RESULTS`]).
+    pub fn count(&self, channel: &str, result: &'static str) -> u64 {
+        self.attempts
+            .get(&(channel.to_string(), result))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// What a test message through one channel came to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelTest {
@@ -343,7 +353,7 @@ impl AlertSender {
             let n = test_notification(board, channel, now);
             let delivery = match self.couriers.get(&label) {
                 Some(c) => c.deliver(&n).await,
-                None => Delivery::Failed("no courier for this channel".into()),
+                None => Delivery::Failed(format!("{label} could not be set up at start")),
             };
             let error = match delivery {
                 Delivery::Delivered => None,

@@ -117,7 +117,9 @@ where
         .unwrap_or_else(|e| {
             Err(StoreError::Io {
                 path: "(store task)".into(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other(format!(
+                    "internal error in the store task ({e}); restart edgeprobe and report it"
+                )),
             })
         })
 }

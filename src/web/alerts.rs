@@ -155,13 +155,7 @@ pub fn page(
 }
 
 fn channel_table(view: &AlertsView, activity: &Activity, now: Timestamp) -> Markup {
-    let count = |channel: &str, result: &'static str| {
-        activity
-            .attempts
-            .get(&(channel.to_string(), result))
-            .copied()
-            .unwrap_or(0)
-    };
+    let count = |channel: &str, result: &'static str| activity.count(channel, result);
     html! {
         div.tablewrap { table {
             thead { tr {
@@ -283,13 +277,7 @@ pub fn document<'a>(
     activity: &'a Activity,
     notifications: &'a [NotificationRecord],
 ) -> AlertsDoc<'a> {
-    let count = |channel: &str, result: &'static str| {
-        activity
-            .attempts
-            .get(&(channel.to_string(), result))
-            .copied()
-            .unwrap_or(0)
-    };
+    let count = |channel: &str, result: &'static str| activity.count(channel, result);
     AlertsDoc {
         channels: view
             .channels

@@ -674,3 +674,98 @@ fn a_silenced_target_sends_nothing_until_lifted_and_the_board_shows_it_all() {
     assert_eq!(silences[0]["scope"], "board", "{silences:#}");
     in_lab(&lab, "h2", &["nft", "delete table inet down"]);
 }
+
+#[test]
+fn a_target_still_down_when_its_dead_gateway_returns_is_alerted_then() {
+    let lab = Lab::up("alr7");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+        ),
+    )
+    .unwrap();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
+    let state = dir.path().join("state");
+    let settings = [
+        "--config",
+        config.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--count",
+        "2",
+        "--down-after",
+        "1",
+    ];
+    let m = RunningMonitor::start_in_netns(
+        &format!("{}-probe", lab.name),
+        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    );
+    m.wait_for("both working", Duration::from_secs(20), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+            && status_of(v, "198.19.3.11").as_deref() == Some("working")
+    });
+
+    // The gateway dies, and behind it the printer (its own fault) too.
+    let dead = "add table inet dead; \
+                add chain inet dead input { type filter hook input priority 0; policy drop; }; \
+                add chain inet dead forward { type filter hook forward priority 0; policy drop; }";
+    in_lab(&lab, "r1", &["nft", dead]);
+    let printer_off = "add table inet down; \
+                add chain inet down input { type filter hook input priority 0; policy drop; }";
+    in_lab(&lab, "h2", &["nft", printer_off]);
+    m.wait_for("the gateway down", Duration::from_secs(30), |v| {
+        v["board_gateways"][0]["up"] == false
+    });
+    common::eventually(Duration::from_secs(20), Duration::from_millis(200), || {
+        receiver.messages().into_iter().next()
+    })
+    .expect("the gateway's message");
+
+    // The gateway is back; the printer is not.
+    in_lab(&lab, "r1", &["nft", "delete table inet dead"]);
+    m.wait_for("files back", Duration::from_secs(30), |v| {
+        status_of(v, "198.19.3.10").as_deref() == Some("working")
+    });
+    let messages = common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
+        let all = receiver.messages();
+        let fired = all
+            .iter()
+            .flat_map(|m| m["notices"].as_array().unwrap().clone())
+            .any(|n| n["kind"] == "firing" && n["alert"] == "down/198.19.3.11");
+        fired.then_some(all)
+    })
+    .expect("the printer alerted once its gateway is back");
+    let notices: Vec<(String, String)> = messages
+        .iter()
+        .flat_map(|m| m["notices"].as_array().unwrap().clone())
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().to_string(),
+                n["alert"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let said = |kind: &str, alert: &str| {
+        notices
+            .iter()
+            .filter(|(k, a)| k == kind && a == alert)
+            .count()
+    };
+    assert_eq!(said("firing", "gateway/198.18.1.1"), 1, "{notices:?}");
+    assert_eq!(said("resolved", "gateway/198.18.1.1"), 1, "{notices:?}");
+    assert_eq!(said("firing", "down/198.19.3.11"), 1, "{notices:?}");
+    assert_eq!(
+        said("firing", "down/198.19.3.10"),
+        0,
+        "files came back with its gateway: never alerted: {notices:?}"
+    );
+    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+}

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::monitor::free_port;
+use common::webhook::WebhookReceiver;
 use edgeprobe::alerts::deliver::Delivery;
 use edgeprobe::alerts::email::{SmtpSettings, SmtpTarget};
 use edgeprobe::alerts::settings::SmtpTls;
@@ -179,13 +180,29 @@ impl Drop for Alertmanager {
     }
 }
 
-/// A webhook receiver on loopback: every POST body it takes, in order.
+/// A webhook receiver on loopback, on a free port: every POST body it
+/// takes, in order.
 fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<serde_json::Value>) {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    webhook_receiver_bound(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+}
+
+/// A webhook receiver on a given port.
+fn webhook_receiver_on(port: u16) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let (bound, rx) =
+        webhook_receiver_bound(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+    assert_eq!(bound, port);
+    rx
+}
+
+/// The webhook receiver on `listener`: its port, and every POST body it
+/// takes, in order.
+fn webhook_receiver_bound(
+    listener: std::net::TcpListener,
+) -> (u16, std::sync::mpsc::Receiver<serde_json::Value>) {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
             let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -303,69 +320,18 @@ async fn alertmanager_refuses_a_malformed_alert_and_says_why() {
     assert!(matches!(&d, Delivery::Refused { status: 400, .. }), "{d:?}");
 }
 
-/// A webhook receiver on a given port.
-fn webhook_receiver_on(port: u16) -> std::sync::mpsc::Receiver<serde_json::Value> {
-    let (bound, rx) =
-        webhook_receiver_bound(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
-    assert_eq!(bound, port);
-    rx
-}
-
-fn webhook_receiver_bound(
-    listener: std::net::TcpListener,
-) -> (u16, std::sync::mpsc::Receiver<serde_json::Value>) {
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::{BufRead, BufReader, Write};
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_ok() {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    let _ = tx.send(v);
-                }
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (port, rx)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_is_down_for_a_while_gets_everything_once_and_blocks_no_other() {
     use edgeprobe::alerts::sender::{send_due, Courier, RETRY_START};
-    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
     use edgeprobe::clock::Timestamp;
-    use edgeprobe::store::{QueuedNotification, RetentionPolicy, RoundId, RoundRecord, Store};
+    use edgeprobe::store::{QueuedNotification, RoundId, RoundRecord};
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Mutex::new(
-        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
-    ));
-    let (up_port, up_hooks) =
-        webhook_receiver_bound(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let store = empty_store(dir.path());
+    let (up_port, up_hooks) = webhook_receiver();
     let down_port = free_port();
-    let webhook = |port: u16| Channel::Webhook {
-        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
-        format: WebhookFormat::Json,
-        headers: vec![],
-        ca_file: None,
-    };
+    let webhook = loopback_webhook;
     let channels = [webhook(up_port), webhook(down_port)];
     let couriers: HashMap<String, Courier> = channels
         .iter()
@@ -522,59 +488,26 @@ impl TestCa {
 }
 
 /// `scripts/lib/webhook-receiver.py` speaking HTTPS on loopback with the
-/// test CA's server certificate; every body it took, a line each.
-struct HttpsReceiver {
-    child: Child,
-    port: u16,
-    file: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// test CA's server certificate.
+fn https_receiver(ca: &TestCa) -> WebhookReceiver {
+    WebhookReceiver::start_https(&ca.path("server.pem"), &ca.path("server.key"))
 }
 
-impl HttpsReceiver {
-    fn start(ca: &TestCa) -> HttpsReceiver {
-        use std::io::{BufRead, BufReader};
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bodies");
-        let port = free_port();
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scripts/lib/webhook-receiver.py");
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg(format!("127.0.0.1:{port}"))
-            .arg(&file)
-            .arg("--tls-cert")
-            .arg(ca.path("server.pem"))
-            .arg("--tls-key")
-            .arg(ca.path("server.key"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the webhook receiver");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        HttpsReceiver {
-            child,
-            port,
-            file,
-            _dir: dir,
-        }
-    }
-
-    fn bodies(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
+/// An empty store in `dir`, shared as the sender takes it.
+fn empty_store(dir: &std::path::Path) -> std::sync::Arc<std::sync::Mutex<edgeprobe::store::Store>> {
+    use edgeprobe::store::{RetentionPolicy, Store};
+    let store = Store::open(dir, RetentionPolicy::default()).unwrap();
+    std::sync::Arc::new(std::sync::Mutex::new(store))
 }
 
-impl Drop for HttpsReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A JSON webhook to `/hook` on loopback `port`: no headers, no CA file.
+fn loopback_webhook(port: u16) -> edgeprobe::alerts::settings::Channel {
+    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
+    Channel::Webhook {
+        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
+        format: WebhookFormat::Json,
+        headers: vec![],
+        ca_file: None,
     }
 }
 
@@ -619,7 +552,7 @@ async fn https_with_the_channels_ca_file_is_delivered_to_webhook_and_ntfy() {
     use std::collections::HashMap;
 
     let ca = TestCa::new();
-    let receiver = HttpsReceiver::start(&ca);
+    let receiver = https_receiver(&ca);
     let url = format!("https://127.0.0.1:{}/hook", receiver.port);
 
     // The edge itself: trusted through ca_file, the body arrives.
@@ -628,7 +561,7 @@ async fn https_with_the_channels_ca_file_is_delivered_to_webhook_and_ntfy() {
         .post(None, "application/json", br#"{"edge":"direct"}"#.to_vec())
         .await;
     assert_eq!(d, Delivery::Delivered);
-    assert_eq!(receiver.bodies(), [serde_json::json!({"edge": "direct"})]);
+    assert_eq!(receiver.messages(), [serde_json::json!({"edge": "direct"})]);
 
     // Configured channels, through the sender and the queue: a webhook and
     // ntfy (JSON at the server's root, the topic inside) over HTTPS.
@@ -638,7 +571,7 @@ async fn https_with_the_channels_ca_file_is_delivered_to_webhook_and_ntfy() {
         headers: vec![],
         ca_file: Some(ca.path("ca.pem")),
     };
-    let ntfy_receiver = HttpsReceiver::start(&ca);
+    let ntfy_receiver = https_receiver(&ca);
     let ntfy = Channel::Ntfy {
         url: format!("https://127.0.0.1:{}/closet", ntfy_receiver.port)
             .parse()
@@ -659,10 +592,10 @@ async fn https_with_the_channels_ca_file_is_delivered_to_webhook_and_ntfy() {
         .unwrap();
     assert_eq!((r.count("delivered"), r.count("failed")), (2, 0), "{r:?}");
     assert_eq!(
-        receiver.bodies(),
+        receiver.messages(),
         [serde_json::json!({"edge": "direct"}), body.clone()]
     );
-    assert_eq!(ntfy_receiver.bodies(), [body]);
+    assert_eq!(ntfy_receiver.messages(), [body]);
     assert_eq!(store.lock().unwrap().notification_backlog().unwrap().0, 0);
 }
 
@@ -675,7 +608,7 @@ async fn https_without_the_ca_file_says_the_certificate_is_not_trusted_and_retri
     use std::collections::HashMap;
 
     let ca = TestCa::new();
-    let receiver = HttpsReceiver::start(&ca);
+    let receiver = https_receiver(&ca);
     let url = format!("https://127.0.0.1:{}/hook", receiver.port);
 
     // The system's roots alone do not know the test CA.
@@ -715,7 +648,7 @@ async fn https_without_the_ca_file_says_the_certificate_is_not_trusted_and_retri
     assert_eq!((r.count("delivered"), r.count("failed")), (0, 1), "{r:?}");
     assert_eq!(r.count("refused") + r.count("given_up"), 0, "{r:?}");
     assert_eq!(store.lock().unwrap().notification_backlog().unwrap().0, 1);
-    assert!(receiver.bodies().is_empty());
+    assert!(receiver.messages().is_empty());
 
     // Another CA of the same name (one made anew) is not trusted either.
     let other = TestCa::new();
@@ -725,29 +658,20 @@ async fn https_without_the_ca_file_says_the_certificate_is_not_trusted_and_retri
         matches!(&d, Delivery::Failed(why) if why.contains("not trusted")),
         "{d:?}"
     );
-    assert!(receiver.bodies().is_empty());
+    assert!(receiver.messages().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_queued_while_an_earlier_one_waits_does_not_overtake_it() {
     use edgeprobe::alerts::sender::{send_due, Courier, RETRY_START};
-    use edgeprobe::alerts::settings::{Channel, WebhookFormat};
     use edgeprobe::clock::Timestamp;
-    use edgeprobe::store::{QueuedNotification, RetentionPolicy, RoundId, RoundRecord, Store};
+    use edgeprobe::store::{QueuedNotification, RoundId, RoundRecord};
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Mutex::new(
-        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
-    ));
+    let store = empty_store(dir.path());
     let port = free_port();
-    let webhook = Channel::Webhook {
-        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
-        format: WebhookFormat::Json,
-        headers: vec![],
-        ca_file: None,
-    };
+    let webhook = loopback_webhook(port);
     let couriers: HashMap<String, Courier> =
         HashMap::from([(webhook.label(), Courier::for_channel(&webhook).unwrap())]);
     let queue = |n: u64, at: Timestamp| {
@@ -804,24 +728,15 @@ async fn a_message_queued_while_an_earlier_one_waits_does_not_overtake_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_the_store_could_not_keep_are_sent_from_memory_once_in_order() {
     use edgeprobe::alerts::sender::{AlertSender, Unstored, RETRY_START};
-    use edgeprobe::alerts::settings::{AlertSettings, Channel, WebhookFormat};
+    use edgeprobe::alerts::settings::{AlertSettings, Channel};
     use edgeprobe::clock::Timestamp;
-    use edgeprobe::store::{QueuedNotification, RetentionPolicy, Store};
-    use std::sync::{Arc, Mutex};
+    use edgeprobe::store::QueuedNotification;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Mutex::new(
-        Store::open(dir.path(), RetentionPolicy::default()).unwrap(),
-    ));
-    let (up_port, up_hooks) =
-        webhook_receiver_bound(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let store = empty_store(dir.path());
+    let (up_port, up_hooks) = webhook_receiver();
     let down_port = free_port();
-    let webhook = |port: u16| Channel::Webhook {
-        url: format!("http://127.0.0.1:{port}/hook").parse().unwrap(),
-        format: WebhookFormat::Json,
-        headers: vec![],
-        ca_file: None,
-    };
+    let webhook = loopback_webhook;
     let settings = AlertSettings {
         channels: vec![webhook(up_port), webhook(down_port)],
         give_up_after: Duration::from_secs(86_400),

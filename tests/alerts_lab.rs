@@ -3,58 +3,98 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::monitor::{free_port, run_args, RunningMonitor};
+use common::webhook::WebhookReceiver;
 use common::Lab;
 use serde_json::Value;
 
-/// `scripts/lib/webhook-receiver.py` inside the lab's probe namespace.
-struct Receiver {
-    child: Child,
-    file: std::path::PathBuf,
+/// The sheet most tests here watch: two hosts behind the board's gateway.
+const FILES_AND_PRINTER: &str = "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n";
+
+/// nft rules for a host that answers nothing; `delete table inet down`
+/// undoes them.
+const HOST_DOWN: &str = "add table inet down; \
+    add chain inet down input { type filter hook input priority 0; policy drop; }";
+
+/// nft rules for a router that neither answers nor forwards; `delete
+/// table inet dead` undoes them.
+const GATEWAY_DEAD: &str = "add table inet dead; \
+    add chain inet dead input { type filter hook input priority 0; policy drop; }; \
+    add chain inet dead forward { type filter hook forward priority 0; policy drop; }";
+
+/// What every test here starts from: lab `name`, and in a temporary
+/// directory the board's config, a sheet and the state directory, for a
+/// monitor in the lab's probe namespace.
+struct AlertLab {
+    lab: Lab,
+    config: PathBuf,
+    /// `edgeprobe run` arguments: the sheet, the state, `--config` and
+    /// `--timeout 300ms`, then the test's own settings.
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
 }
 
-impl Receiver {
-    fn start(lab: &Lab, port: u16, file: &Path) -> Receiver {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/webhook-receiver.py");
-        let mut child = lab
-            .command_in("probe", "/usr/bin/python3")
-            .arg(script)
-            .arg(format!("127.0.0.1:{port}"))
-            .arg(file)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the webhook receiver");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Receiver {
-            child,
-            file: file.to_path_buf(),
+impl AlertLab {
+    /// Lab `name` with the config `board_id = "closet-3"` then `config`
+    /// (its channels), the sheet `sheet`, and `settings` (flags and their
+    /// values, split at spaces) for the monitor.
+    fn up(name: &str, config: &str, sheet: &str, settings: &str) -> AlertLab {
+        let lab = Lab::up(name);
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("edgeprobe.toml");
+        std::fs::write(&config_path, format!("board_id = \"closet-3\"\n{config}")).unwrap();
+        let sheet_path = dir.path().join("targets.csv");
+        std::fs::write(&sheet_path, sheet).unwrap();
+        let state = dir.path().join("state");
+        let mut all = vec![
+            "--config",
+            config_path.to_str().unwrap(),
+            "--timeout",
+            "300ms",
+        ];
+        all.extend(settings.split_whitespace());
+        let args = run_args(sheet_path.to_str().unwrap(), state.to_str().unwrap(), &all)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        AlertLab {
+            lab,
+            config: config_path,
+            args,
+            _dir: dir,
         }
     }
 
-    /// Every message received so far.
-    fn messages(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+    /// The monitor, started (again) in the probe namespace on the same
+    /// config, sheet and state.
+    fn start_monitor(&self) -> RunningMonitor {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        RunningMonitor::start_in_netns(&format!("{}-probe", self.lab.name), &args)
+    }
+
+    /// A webhook receiver in the probe namespace on `port`.
+    fn receiver(&self, port: u16) -> WebhookReceiver {
+        WebhookReceiver::start_in(&self.lab, port)
+    }
+
+    /// `argv` run in the lab's namespace `role`; it must succeed.
+    fn run_in(&self, role: &str, argv: &[&str]) {
+        let out = self
+            .lab
+            .command_in(role, argv[0])
+            .args(&argv[1..])
+            .output()
+            .unwrap();
+        common::assert_success(&out, &format!("{argv:?} in {role}"));
     }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `[[alerts.webhook]]` to `/hook` on the probe namespace's `port`.
+fn webhook(port: u16) -> String {
+    format!("[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n")
 }
 
 fn status_of(v: &Value, addr: &str) -> Option<String> {
@@ -66,62 +106,33 @@ fn status_of(v: &Value, addr: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn in_lab(lab: &Lab, role: &str, argv: &[&str]) {
-    let out = lab
-        .command_in(role, argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap();
-    common::assert_success(&out, &format!("{argv:?} in {role}"));
-}
-
-#[test]
-fn a_dead_board_gateway_is_one_message_and_its_return_one_more() {
-    let lab = Lab::up("alr1");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
-        ),
-    )
-    .unwrap();
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "2",
-        "--down-after",
-        "1",
-    ];
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
-        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
-    );
+/// Wait until the files server and the printer are both Working.
+fn wait_both_working(m: &RunningMonitor) {
     m.wait_for("both working", Duration::from_secs(20), |v| {
         status_of(v, "198.19.3.10").as_deref() == Some("working")
             && status_of(v, "198.19.3.11").as_deref() == Some("working")
     });
+}
+
+#[test]
+fn a_dead_board_gateway_is_one_message_and_its_return_one_more() {
+    let port = free_port();
+    let t = AlertLab::up(
+        "alr1",
+        &webhook(port),
+        FILES_AND_PRINTER,
+        "--interval 1s --count 2 --down-after 1",
+    );
+    let receiver = t.receiver(port);
+    let m = t.start_monitor();
+    wait_both_working(&m);
     assert!(
         receiver.messages().is_empty(),
         "nothing to say while all is well"
     );
 
     // r1, the board's gateway, stops answering and forwarding.
-    let nft = "add table inet dead; \
-               add chain inet dead input { type filter hook input priority 0; policy drop; }; \
-               add chain inet dead forward { type filter hook forward priority 0; policy drop; }";
-    in_lab(&lab, "r1", &["nft", nft]);
+    t.run_in("r1", &["nft", GATEWAY_DEAD]);
     m.wait_for("the gateway down", Duration::from_secs(30), |v| {
         v["board_gateways"][0]["up"] == false
             && status_of(v, "198.19.3.10").as_deref() == Some("not_working")
@@ -144,7 +155,7 @@ fn a_dead_board_gateway_is_one_message_and_its_return_one_more() {
         "{detail}"
     );
 
-    in_lab(&lab, "r1", &["nft", "delete table inet dead"]);
+    t.run_in("r1", &["nft", "delete table inet dead"]);
     m.wait_for("everything back", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.10").as_deref() == Some("working")
             && status_of(v, "198.19.3.11").as_deref() == Some("working")
@@ -163,41 +174,16 @@ fn a_dead_board_gateway_is_one_message_and_its_return_one_more() {
 
 #[test]
 fn a_queued_alert_survives_kill_9_and_is_sent_once_after_the_restart() {
-    let lab = Lab::up("alr2");
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
-        ),
-    )
-    .unwrap();
     // The lab's silent host never answers: Not Working from the start.
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(
-        &sheet,
+    let t = AlertLab::up(
+        "alr2",
+        &webhook(port),
         "ip,name\n198.19.3.10,files\n198.19.3.20,badge reader\n",
-    )
-    .unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "1",
-        "--down-after",
-        "1",
-    ];
-    let args = run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings);
-    let ns = format!("{}-probe", lab.name);
+        "--interval 1s --count 1 --down-after 1",
+    );
     // No receiver yet: the message waits in the queue.
-    let mut m = RunningMonitor::start_in_netns(&ns, &args);
+    let mut m = t.start_monitor();
     m.wait_for("the silent host down", Duration::from_secs(30), |v| {
         v["targets"]
             .as_array()
@@ -209,9 +195,9 @@ fn a_queued_alert_survives_kill_9_and_is_sent_once_after_the_restart() {
     assert!(m.wait_exit(Duration::from_secs(10)).is_some());
     drop(m);
 
-    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let receiver = t.receiver(port);
     let restarted_at = edgeprobe::clock::Timestamp::now().rfc3339();
-    let _m = RunningMonitor::start_in_netns(&ns, &args);
+    let _m = t.start_monitor();
     let messages = common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
         let all = receiver.messages();
         (!all.is_empty()).then_some(all)
@@ -244,42 +230,21 @@ fn a_queued_alert_survives_kill_9_and_is_sent_once_after_the_restart() {
 
 #[test]
 fn two_hundred_targets_down_in_a_round_are_one_message_per_channel() {
-    let lab = Lab::up("alr3");
-    let dir = tempfile::tempdir().unwrap();
     let (hook_port, ntfy_port) = (free_port(), free_port());
-    let hooks = Receiver::start(&lab, hook_port, &dir.path().join("hooks"));
-    let ntfy = Receiver::start(&lab, ntfy_port, &dir.path().join("ntfy"));
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\n\
-             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\n\
-             [[alerts.ntfy]]\nurl = \"http://127.0.0.1:{ntfy_port}/closet\"\n"
-        ),
-    )
-    .unwrap();
     // The silent host holds 198.19.5.0/24: 200 addresses that never answer.
     let rows: String = (1..=200).map(|i| format!("198.19.5.{i}\n")).collect();
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(&sheet, format!("ip\n{rows}")).unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "5s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "1",
-        "--down-after",
-        "1",
-    ];
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
-        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    let t = AlertLab::up(
+        "alr3",
+        &format!(
+            "{}[[alerts.ntfy]]\nurl = \"http://127.0.0.1:{ntfy_port}/closet\"\n",
+            webhook(hook_port)
+        ),
+        &format!("ip\n{rows}"),
+        "--interval 5s --count 1 --down-after 1",
     );
+    let hooks = t.receiver(hook_port);
+    let ntfy = t.receiver(ntfy_port);
+    let m = t.start_monitor();
     m.wait_for("all 200 down", Duration::from_secs(60), |v| {
         v["targets"]
             .as_array()
@@ -312,47 +277,18 @@ fn two_hundred_targets_down_in_a_round_are_one_message_per_channel() {
 
 #[test]
 fn a_host_that_goes_down_is_alerted_once_and_resolved_when_back() {
-    let lab = Lab::up("alr4");
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
-        ),
-    )
-    .unwrap();
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "2",
-        "--down-after",
-        "2",
-        "--up-after",
-        "1",
-    ];
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
-        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    let t = AlertLab::up(
+        "alr4",
+        &webhook(port),
+        FILES_AND_PRINTER,
+        "--interval 1s --count 2 --down-after 2 --up-after 1",
     );
-    m.wait_for("both working", Duration::from_secs(20), |v| {
-        status_of(v, "198.19.3.10").as_deref() == Some("working")
-            && status_of(v, "198.19.3.11").as_deref() == Some("working")
-    });
+    let receiver = t.receiver(port);
+    let m = t.start_monitor();
+    wait_both_working(&m);
     // h2, the printer, stops answering anything.
-    let drop = "add table inet down; \
-                add chain inet down input { type filter hook input priority 0; policy drop; }";
-    in_lab(&lab, "h2", &["nft", drop]);
+    t.run_in("h2", &["nft", HOST_DOWN]);
     m.wait_for("the printer down", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("not_working")
     });
@@ -364,7 +300,7 @@ fn a_host_that_goes_down_is_alerted_once_and_resolved_when_back() {
     assert_eq!(fired["notices"][0]["alert"], "down/198.19.3.11");
     assert_eq!(fired["notices"][0]["name"], "printer");
 
-    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+    t.run_in("h2", &["nft", "delete table inet down"]);
     let all = common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
         let all = receiver.messages();
         (all.len() >= 2).then_some(all)
@@ -382,48 +318,19 @@ fn a_receiver_down_for_several_rounds_gets_firing_then_resolved_once_each() {
     use edgeprobe::alerts::sender::RETRY_START;
     use edgeprobe::clock::Timestamp;
 
-    let lab = Lab::up("alr5");
-    let dir = tempfile::tempdir().unwrap();
     // Configured, but nothing listens there yet.
     let port = free_port();
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
-        ),
-    )
-    .unwrap();
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "2",
-        "--down-after",
-        "2",
-        "--up-after",
-        "1",
-    ];
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
-        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    let t = AlertLab::up(
+        "alr5",
+        &webhook(port),
+        FILES_AND_PRINTER,
+        "--interval 1s --count 2 --down-after 2 --up-after 1",
     );
-    m.wait_for("both working", Duration::from_secs(20), |v| {
-        status_of(v, "198.19.3.10").as_deref() == Some("working")
-            && status_of(v, "198.19.3.11").as_deref() == Some("working")
-    });
+    let m = t.start_monitor();
+    wait_both_working(&m);
 
     // h2, the printer, stops answering: the firing message finds nobody.
-    let drop = "add table inet down; \
-                add chain inet down input { type filter hook input priority 0; policy drop; }";
-    in_lab(&lab, "h2", &["nft", drop]);
+    t.run_in("h2", &["nft", HOST_DOWN]);
     m.wait_for("the printer down", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("not_working")
     });
@@ -431,7 +338,7 @@ fn a_receiver_down_for_several_rounds_gets_firing_then_resolved_once_each() {
     // Several rounds pass with the printer down, then it answers again:
     // the resolved message is queued behind the waiting firing one.
     std::thread::sleep(Duration::from_secs(5));
-    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+    t.run_in("h2", &["nft", "delete table inet down"]);
     m.wait_for("the printer back", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("working")
     });
@@ -441,7 +348,7 @@ fn a_receiver_down_for_several_rounds_gets_firing_then_resolved_once_each() {
     std::thread::sleep(away.saturating_sub(down_seen.elapsed()));
 
     let receiver_up = Timestamp::now().rfc3339();
-    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
+    let receiver = t.receiver(port);
     // The second wait is twice the first: a generous limit above it.
     let all = common::eventually(
         RETRY_START * 2 + Duration::from_secs(60),
@@ -491,45 +398,21 @@ fn a_receiver_down_for_several_rounds_gets_firing_then_resolved_once_each() {
 
 #[test]
 fn a_silenced_target_sends_nothing_until_lifted_and_the_board_shows_it_all() {
-    let lab = Lab::up("alr6");
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let dead = free_port();
-    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\nadmin_token = \"lab-admin-token-0123456789\"\n\
-             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n\
-             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{dead}/gone\"\n"
+    let t = AlertLab::up(
+        "alr6",
+        &format!(
+            "admin_token = \"lab-admin-token-0123456789\"\n{}\
+             [[alerts.webhook]]\nurl = \"http://127.0.0.1:{dead}/gone\"\n",
+            webhook(port)
         ),
-    )
-    .unwrap();
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "2",
-        "--down-after",
-        "2",
-        "--up-after",
-        "1",
-    ];
-    let args = run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings);
-    let ns = format!("{}-probe", lab.name);
-    let mut m = RunningMonitor::start_in_netns(&ns, &args);
-    m.wait_for("both working", Duration::from_secs(20), |v| {
-        status_of(v, "198.19.3.10").as_deref() == Some("working")
-            && status_of(v, "198.19.3.11").as_deref() == Some("working")
-    });
+        FILES_AND_PRINTER,
+        "--interval 1s --count 2 --down-after 2 --up-after 1",
+    );
+    let receiver = t.receiver(port);
+    let mut m = t.start_monitor();
+    wait_both_working(&m);
     let auth = [("Authorization", "Bearer lab-admin-token-0123456789")];
 
     // Silence the printer for its maintenance, then take it down.
@@ -545,9 +428,7 @@ fn a_silenced_target_sends_nothing_until_lifted_and_the_board_shows_it_all() {
     assert!(r.text().contains("no target"), "{}", r.text());
     assert_eq!(m.post("/admin/silence?board&for=1h", &[], b"").status, 401);
 
-    let take_down = "add table inet down; \
-                add chain inet down input { type filter hook input priority 0; policy drop; }";
-    in_lab(&lab, "h2", &["nft", take_down]);
+    t.run_in("h2", &["nft", HOST_DOWN]);
     m.wait_for("the printer down", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.11").as_deref() == Some("not_working")
     });
@@ -650,9 +531,10 @@ fn a_silenced_target_sends_nothing_until_lifted_and_the_board_shows_it_all() {
     assert_eq!(test["board"], "closet-3");
 
     // The same from the command line, against the same config.
-    let out = lab
+    let out = t
+        .lab
         .edgeprobe()
-        .args(["alerts", "test", "--config", config.to_str().unwrap()])
+        .args(["alerts", "test", "--config", t.config.to_str().unwrap()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -669,58 +551,28 @@ fn a_silenced_target_sends_nothing_until_lifted_and_the_board_shows_it_all() {
     m.signal("TERM");
     assert!(m.wait_exit(Duration::from_secs(20)).is_some());
     drop(m);
-    let m = RunningMonitor::start_in_netns(&ns, &args);
+    let m = t.start_monitor();
     let silences = m.get("/api/v1/alerts").json()["silences"].clone();
     assert_eq!(silences[0]["scope"], "board", "{silences:#}");
-    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+    t.run_in("h2", &["nft", "delete table inet down"]);
 }
 
 #[test]
 fn a_target_still_down_when_its_dead_gateway_returns_is_alerted_then() {
-    let lab = Lab::up("alr7");
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let receiver = Receiver::start(&lab, port, &dir.path().join("hooks"));
-    let config = dir.path().join("edgeprobe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "board_id = \"closet-3\"\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n"
-        ),
-    )
-    .unwrap();
-    let sheet = dir.path().join("targets.csv");
-    std::fs::write(&sheet, "ip,name\n198.19.3.10,files\n198.19.3.11,printer\n").unwrap();
-    let state = dir.path().join("state");
-    let settings = [
-        "--config",
-        config.to_str().unwrap(),
-        "--interval",
-        "1s",
-        "--timeout",
-        "300ms",
-        "--count",
-        "2",
-        "--down-after",
-        "1",
-    ];
-    let m = RunningMonitor::start_in_netns(
-        &format!("{}-probe", lab.name),
-        &run_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &settings),
+    let t = AlertLab::up(
+        "alr7",
+        &webhook(port),
+        FILES_AND_PRINTER,
+        "--interval 1s --count 2 --down-after 1",
     );
-    m.wait_for("both working", Duration::from_secs(20), |v| {
-        status_of(v, "198.19.3.10").as_deref() == Some("working")
-            && status_of(v, "198.19.3.11").as_deref() == Some("working")
-    });
+    let receiver = t.receiver(port);
+    let m = t.start_monitor();
+    wait_both_working(&m);
 
     // The gateway dies, and behind it the printer (its own fault) too.
-    let dead = "add table inet dead; \
-                add chain inet dead input { type filter hook input priority 0; policy drop; }; \
-                add chain inet dead forward { type filter hook forward priority 0; policy drop; }";
-    in_lab(&lab, "r1", &["nft", dead]);
-    let printer_off = "add table inet down; \
-                add chain inet down input { type filter hook input priority 0; policy drop; }";
-    in_lab(&lab, "h2", &["nft", printer_off]);
+    t.run_in("r1", &["nft", GATEWAY_DEAD]);
+    t.run_in("h2", &["nft", HOST_DOWN]);
     m.wait_for("the gateway down", Duration::from_secs(30), |v| {
         v["board_gateways"][0]["up"] == false
     });
@@ -730,7 +582,7 @@ fn a_target_still_down_when_its_dead_gateway_returns_is_alerted_then() {
     .expect("the gateway's message");
 
     // The gateway is back; the printer is not.
-    in_lab(&lab, "r1", &["nft", "delete table inet dead"]);
+    t.run_in("r1", &["nft", "delete table inet dead"]);
     m.wait_for("files back", Duration::from_secs(30), |v| {
         status_of(v, "198.19.3.10").as_deref() == Some("working")
     });
@@ -767,5 +619,5 @@ fn a_target_still_down_when_its_dead_gateway_returns_is_alerted_then() {
         0,
         "files came back with its gateway: never alerted: {notices:?}"
     );
-    in_lab(&lab, "h2", &["nft", "delete table inet down"]);
+    t.run_in("h2", &["nft", "delete table inet down"]);
 }

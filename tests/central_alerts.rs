@@ -10,60 +10,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::mongo::TestMongo;
 use common::monitor::{free_port, RunningMonitor};
+use common::webhook::WebhookReceiver;
 use common::{edgeprobe, eventually};
 use edgeprobe::clock::Timestamp;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use serde_json::Value;
-
-/// The webhook receiver on 127.0.0.1 (host namespace).
-struct Receiver {
-    child: Child,
-    file: PathBuf,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(dir: &Path, name: &str) -> Receiver {
-        let port = free_port();
-        let file = dir.join(format!("{name}.jsonl"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/webhook-receiver.py");
-        let mut child = std::process::Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg(format!("127.0.0.1:{port}"))
-            .arg(&file)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the webhook receiver with /usr/bin/python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "webhook receiver on {port}");
-        Receiver { child, file, port }
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn at(ts: Timestamp) -> DateTime {
     DateTime::from_millis(ts.millis())
@@ -119,7 +75,7 @@ fn claims(uri: &str) -> Vec<Document> {
     })
 }
 
-fn alerts_file(dir: &Path, receivers: &[&Receiver]) -> PathBuf {
+fn alerts_file(dir: &Path, receivers: &[&WebhookReceiver]) -> PathBuf {
     let mut text = String::from("[alerts]\ngive_up_after = \"1h\"\n");
     for r in receivers {
         text.push_str(&format!(
@@ -144,9 +100,30 @@ fn central(nx: &TestMongo, config: &Path) -> RunningMonitor {
     ])
 }
 
+/// Two replicas of central on `config`, each waited for until it says
+/// its alerts are on.
+fn two_centrals(nx: &TestMongo, config: &Path) -> (RunningMonitor, RunningMonitor) {
+    let a = central(nx, config);
+    let b = central(nx, config);
+    for c in [&a, &b] {
+        let on = eventually(Duration::from_secs(30), Duration::from_millis(100), || {
+            c.log()
+                .contains("alerts: board offline / back online to webhook 127.0.0.1:")
+                .then_some(())
+        });
+        assert!(
+            on.is_some(),
+            "central a:\n{}\ncentral b:\n{}",
+            a.log(),
+            b.log()
+        );
+    }
+    (a, b)
+}
+
 /// Wait until `r` has received `n` messages, then a few passes more to
 /// be sure it gets no other.
-fn exactly(r: &Receiver, n: usize, logs: &dyn Fn() -> String) -> Vec<Value> {
+fn exactly(r: &WebhookReceiver, n: usize, logs: &dyn Fn() -> String) -> Vec<Value> {
     let got = eventually(Duration::from_secs(60), Duration::from_millis(200), || {
         let m = r.messages();
         (m.len() >= n).then_some(m)
@@ -174,7 +151,7 @@ fn notice(m: &Value) -> &Value {
 fn two_replicas_send_one_offline_and_one_back_online_message() {
     let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
-    let hook = Receiver::start(dir.path(), "hook");
+    let hook = WebhookReceiver::start();
     let now = Timestamp::now();
     with_db(&nx.uri(), async |db| {
         db.collection::<Document>("boards")
@@ -183,17 +160,8 @@ fn two_replicas_send_one_offline_and_one_back_online_message() {
             .expect("insert the board");
     });
     let config = alerts_file(dir.path(), &[&hook]);
-    let a = central(&nx, &config);
-    let b = central(&nx, &config);
+    let (a, b) = two_centrals(&nx, &config);
     let logs = || format!("central a:\n{}\ncentral b:\n{}", a.log(), b.log());
-    for c in [&a, &b] {
-        let on = eventually(Duration::from_secs(30), Duration::from_millis(100), || {
-            c.log()
-                .contains("alerts: board offline / back online to webhook 127.0.0.1:")
-                .then_some(())
-        });
-        assert!(on.is_some(), "{}", logs());
-    }
 
     // Online: a few passes of both, and nothing is sent.
     std::thread::sleep(Duration::from_secs(3));
@@ -259,8 +227,8 @@ fn two_replicas_send_one_offline_and_one_back_online_message() {
 fn a_claim_whose_sender_died_is_sent_after_its_lease_to_the_channels_it_missed() {
     let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
-    let reached = Receiver::start(dir.path(), "reached");
-    let missed = Receiver::start(dir.path(), "missed");
+    let reached = WebhookReceiver::start();
+    let missed = WebhookReceiver::start();
     let now = Timestamp::now();
     let last_seen = now.sub(Duration::from_secs(600));
     let id = format!("board-offline/closet-9/{}", last_seen.millis());
@@ -351,29 +319,64 @@ fn a_wrong_alerts_file_stops_central_with_the_file_and_the_key() {
     );
 }
 
+/// Two replicas' claims (two connections to one test database) and the
+/// outage of board `id`, whose last sync was 600 s before `now` at a 60 s
+/// interval; claims are held for `lease`.
+struct Replicas {
+    _nx: TestMongo,
+    a: edgeprobe::central::claims::MongoClaims,
+    b: edgeprobe::central::claims::MongoClaims,
+    now: Timestamp,
+    lease: Duration,
+    outage: edgeprobe::central::alerting::Outage,
+}
+
+impl Replicas {
+    fn on_one_outage(id: &str) -> Replicas {
+        use edgeprobe::central::alerting::outages;
+        use edgeprobe::central::claims::MongoClaims;
+        use edgeprobe::central::model::Board;
+        use edgeprobe::fleet::MongoSettings;
+
+        let nx = TestMongo::start();
+        let settings = MongoSettings::new(nx.uri());
+        let a = MongoClaims::new(&settings).unwrap();
+        let b = MongoClaims::new(&settings).unwrap();
+        let now = Timestamp::now();
+        let boards = [Board {
+            id: id.into(),
+            last_seen: Some(now.sub(Duration::from_secs(600))),
+            interval_s: Some(60.0),
+            ..Board::default()
+        }];
+        let outage = outages(&boards, now).remove(0);
+        Replicas {
+            _nx: nx,
+            a,
+            b,
+            now,
+            lease: Duration::from_secs(60),
+            outage,
+        }
+    }
+}
+
 /// The claims themselves, raced by two connections (as two replicas
 /// would) against the server: every step has exactly one winner, and a
 /// duplicate key is a lost race, not an error.
 #[test]
 fn every_claim_step_has_exactly_one_winner() {
-    use edgeprobe::central::alerting::{outages, ClaimState};
-    use edgeprobe::central::claims::{MongoClaims, Progress};
-    use edgeprobe::central::model::Board;
-    use edgeprobe::fleet::MongoSettings;
+    use edgeprobe::central::alerting::ClaimState;
+    use edgeprobe::central::claims::Progress;
 
-    let nx = TestMongo::start();
-    let settings = MongoSettings::new(nx.uri());
-    let a = MongoClaims::new(&settings).unwrap();
-    let b = MongoClaims::new(&settings).unwrap();
-    let now = Timestamp::now();
-    let lease = Duration::from_secs(60);
-    let boards = [Board {
-        id: "closet-5".into(),
-        last_seen: Some(now.sub(Duration::from_secs(600))),
-        interval_s: Some(60.0),
-        ..Board::default()
-    }];
-    let outage = outages(&boards, now).remove(0);
+    let Replicas {
+        _nx,
+        a,
+        b,
+        now,
+        lease,
+        outage,
+    } = Replicas::on_one_outage("closet-5");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let winners = |results: Vec<Result<Option<_>, _>>| {
@@ -450,7 +453,7 @@ fn all_heartbeats(uri: &str, last_seen: Timestamp) {
 
 /// Wait until `r`'s messages hold `n` notices of `kind`, then a few
 /// passes more to be sure no other comes; the messages.
-fn notices_of(r: &Receiver, kind: &str, n: usize, logs: &dyn Fn() -> String) -> Vec<Value> {
+fn notices_of(r: &WebhookReceiver, kind: &str, n: usize, logs: &dyn Fn() -> String) -> Vec<Value> {
     let count = |m: &[Value]| {
         m.iter()
             .flat_map(|m| m["notices"].as_array().cloned().unwrap_or_default())
@@ -476,7 +479,7 @@ fn notices_of(r: &Receiver, kind: &str, n: usize, logs: &dyn Fn() -> String) -> 
 fn boards_gone_quiet_in_one_pass_are_one_message_sent_once() {
     let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
-    let hook = Receiver::start(dir.path(), "hook");
+    let hook = WebhookReceiver::start();
     let now = Timestamp::now();
     let ids = ["site-a-1", "site-a-2", "site-a-3"];
     with_db(&nx.uri(), async |db| {
@@ -488,17 +491,8 @@ fn boards_gone_quiet_in_one_pass_are_one_message_sent_once() {
         }
     });
     let config = alerts_file(dir.path(), &[&hook]);
-    let a = central(&nx, &config);
-    let b = central(&nx, &config);
+    let (a, b) = two_centrals(&nx, &config);
     let logs = || format!("central a:\n{}\ncentral b:\n{}", a.log(), b.log());
-    for c in [&a, &b] {
-        let on = eventually(Duration::from_secs(30), Duration::from_millis(100), || {
-            c.log()
-                .contains("alerts: board offline / back online to webhook 127.0.0.1:")
-                .then_some(())
-        });
-        assert!(on.is_some(), "{}", logs());
-    }
     std::thread::sleep(Duration::from_secs(2));
 
     // The site's link goes down: every board's last sync 200 s ago.
@@ -537,7 +531,7 @@ fn boards_gone_quiet_in_one_pass_are_one_message_sent_once() {
 fn resolved_claims_older_than_a_week_are_deleted_and_state_is_indexed() {
     let nx = TestMongo::start();
     let dir = tempfile::tempdir().unwrap();
-    let hook = Receiver::start(dir.path(), "hook");
+    let hook = WebhookReceiver::start();
     let now = Timestamp::now();
     let day = Duration::from_secs(24 * 3600);
     let resolved = |board: &str, ago: Duration| {
@@ -587,24 +581,17 @@ fn resolved_claims_older_than_a_week_are_deleted_and_state_is_indexed() {
 /// lease (its token) alone.
 #[test]
 fn a_firing_claim_that_alertmanager_has_is_refreshed_without_taking_its_lease() {
-    use edgeprobe::central::alerting::{outages, ClaimState};
-    use edgeprobe::central::claims::{MongoClaims, Progress};
-    use edgeprobe::central::model::Board;
-    use edgeprobe::fleet::MongoSettings;
+    use edgeprobe::central::alerting::ClaimState;
+    use edgeprobe::central::claims::Progress;
 
-    let nx = TestMongo::start();
-    let settings = MongoSettings::new(nx.uri());
-    let a = MongoClaims::new(&settings).unwrap();
-    let b = MongoClaims::new(&settings).unwrap();
-    let now = Timestamp::now();
-    let lease = Duration::from_secs(60);
-    let boards = [Board {
-        id: "closet-6".into(),
-        last_seen: Some(now.sub(Duration::from_secs(600))),
-        interval_s: Some(60.0),
-        ..Board::default()
-    }];
-    let outage = outages(&boards, now).remove(0);
+    let Replicas {
+        _nx,
+        a,
+        b,
+        now,
+        lease,
+        outage,
+    } = Replicas::on_one_outage("closet-6");
     let am = "alertmanager 127.0.0.1:9093".to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the edgeprobe binary, the namespace lab
 //! of `scripts/lab.sh`, a root check, and [`eventually`], the one way a
-//! test waits for something to happen.
+//! test waits for something to happen; the test MongoDB ([`mongo`]), the
+//! running monitor ([`monitor`]) and the webhook receiver ([`webhook`]).
 
 #![allow(dead_code)]
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod mongo;
 pub mod monitor;
+pub mod webhook;
 
 /// The binary under test, built by cargo for this test run.
 pub fn edgeprobe() -> Command {

@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::monitor::{free_port, run_args, RunningMonitor};
+use common::monitor::{free_port, run_args, status_of, RunningMonitor};
 use common::webhook::WebhookReceiver;
 use common::Lab;
 use serde_json::Value;
@@ -95,15 +95,6 @@ impl AlertLab {
 /// A `[[alerts.webhook]]` to `/hook` on the probe namespace's `port`.
 fn webhook(port: u16) -> String {
     format!("[[alerts.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\n")
-}
-
-fn status_of(v: &Value, addr: &str) -> Option<String> {
-    v["targets"]
-        .as_array()?
-        .iter()
-        .find(|t| t["addr"] == addr)?["status"]
-        .as_str()
-        .map(str::to_string)
 }
 
 /// Wait until the files server and the printer are both Working.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::monitor::{run_args, RunningMonitor};
+use common::monitor::{run_args, status_of, RunningMonitor};
 use common::Lab;
 use serde_json::Value;
 
@@ -47,15 +47,6 @@ fn lab_monitor(
 
 fn hops(t: &Value) -> Vec<String> {
     common::hop_addrs(t)
-}
-
-fn status_of(v: &Value, addr: &str) -> Option<String> {
-    v["targets"]
-        .as_array()?
-        .iter()
-        .find(|t| t["addr"] == addr)?["status"]
-        .as_str()
-        .map(str::to_string)
 }
 
 fn in_lab(lab: &Lab, role: &str, argv: &[&str]) {

@@ -360,3 +360,13 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[(eol + 4 + size).min(data.len())..];
     }
 }
+
+/// A target's status in an `/api/v1/status` document, by address.
+pub fn status_of(v: &Value, addr: &str) -> Option<String> {
+    v["targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["addr"] == addr)?["status"]
+        .as_str()
+        .map(str::to_string)
+}

@@ -62,7 +62,12 @@ fn target(i: usize) -> String {
 /// A round of `targets` results, one trace per target and one status
 /// event, with a name that holds control characters.
 fn round(n: u64, targets: usize) -> RoundRecord {
-    let ts = Timestamp(T0 + n as i64 * 60_000);
+    round_at(n, T0 + n as i64 * 60_000, targets)
+}
+
+/// [`round`], stamped `ts_ms`.
+fn round_at(n: u64, ts_ms: i64, targets: usize) -> RoundRecord {
+    let ts = Timestamp(ts_ms);
     RoundRecord {
         round: RoundId(n),
         started: ts,
@@ -416,6 +421,107 @@ async fn a_resent_batch_is_absorbed_not_doubled() {
     assert_eq!(synced_rows(&db).await, [10, 10, 2]);
     assert_eq!(backlog(&store), 0);
     run.stop().await;
+}
+
+/// The rollup documents of the board, by `_id`: (rounds, working,
+/// not_working, rtt_rounds).
+async fn rollups(db: &mongodb::Database) -> std::collections::BTreeMap<String, [i64; 4]> {
+    use futures::TryStreamExt;
+    let docs: Vec<Document> = db
+        .collection::<Document>("rollups")
+        .find(doc! { "board": BOARD })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    docs.iter()
+        .map(|d| {
+            let counts = ["rounds", "working", "not_working", "rtt_rounds"].map(|k| int(d, k));
+            (d.get_str("_id").unwrap().to_string(), counts)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_stay_exact_through_a_retry_a_late_board_and_a_restart() {
+    let nx = TestMongo::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    // 3 rounds of 4 targets in the hour of T0; target 0 is down.
+    write(&store, 1..=3, 4);
+    let mut run = spawn(&uri(nx.port), &store, 500, snapshot(3, 4));
+    run.until("synced", synced).await;
+    let db = db(&uri(nx.port)).await;
+    let id = |i: usize, hour: i64| format!("{BOARD}/{}/{hour}", target(i));
+    let first = rollups(&db).await;
+    assert_eq!(first.len(), 4, "{first:?}");
+    assert_eq!(first[&id(0, T0)], [3, 0, 3, 0]);
+    assert_eq!(first[&id(1, T0)], [3, 3, 0, 3]);
+    let doc = db
+        .collection::<Document>("rollups")
+        .find_one(doc! { "_id": id(1, T0) })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(int(&doc, "hour_ms"), T0);
+    assert_eq!(doc.get_f64("rtt_sum_ms").unwrap(), 4.5);
+    run.stop().await;
+
+    // A retry: the same documents again (an acknowledgement lost after
+    // the server applied them) change nothing.
+    let up = MongoUpstream::new(&uri(nx.port), "edgeprobe").unwrap();
+    let now = Timestamp(T0 + 3_600_000);
+    let again: Vec<Document> = {
+        let s = store.lock().unwrap();
+        // Nothing waits; read the rows as they are by marking them again.
+        assert_eq!(s.rollup_backlog().unwrap(), 0);
+        drop(s);
+        write(&store, 4..=4, 4);
+        let s = store.lock().unwrap();
+        let batch = s.rollup_batch(100).unwrap();
+        batch
+            .iter()
+            .map(|r| docs::rollup_doc(BOARD, r, now))
+            .collect()
+    };
+    up.replace_rollups(again.clone()).await.unwrap();
+    up.replace_rollups(again).await.unwrap();
+    let retried = rollups(&db).await;
+    assert_eq!(retried.len(), 4);
+    assert_eq!(
+        retried[&id(0, T0)],
+        [4, 0, 4, 0],
+        "sent twice, counted once"
+    );
+
+    // A late board: rounds from two hours before arrive after the newer
+    // ones; they make their own hour and leave the others alone.
+    write_rounds(&store, &[round_at(90, T0 - 2 * 3_600_000 + 60_000, 4)]);
+    // A restart: the store is reopened from its file and a new sync
+    // starts; the rows it sent before are not counted again.
+    drop(up);
+    let store = {
+        drop(store);
+        open_store(dir.path())
+    };
+    write(&store, 5..=5, 4);
+    let mut run = spawn(&uri(nx.port), &store, 2, snapshot(5, 4));
+    run.until("synced", synced).await;
+    let last = rollups(&db).await;
+    assert_eq!(last.len(), 8, "{last:?}");
+    assert_eq!(last[&id(0, T0)], [5, 0, 5, 0]);
+    assert_eq!(last[&id(3, T0)], [5, 5, 0, 5]);
+    assert_eq!(last[&id(2, T0 - 2 * 3_600_000)], [1, 1, 0, 1]);
+    assert_eq!(store.lock().unwrap().rollup_backlog().unwrap(), 0);
+    run.stop().await;
+}
+
+fn write_rounds(store: &Arc<Mutex<Store>>, rounds: &[RoundRecord]) {
+    let mut s = store.lock().unwrap();
+    for r in rounds {
+        s.write_round(r).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

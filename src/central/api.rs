@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::model::{AvailabilityRow, Board, BoardTarget, Counts, Window};
+use super::paging::PageInfo;
 use crate::clock::Timestamp;
 use crate::probe::Status;
 
@@ -19,8 +20,16 @@ pub struct BoardDoc<'a> {
     pub interval_s: Option<f64>,
 }
 
-/// `GET /api/v1/boards`: every board, online or not at `now`.
-pub fn boards(boards: &[Board], now: Timestamp) -> Vec<BoardDoc<'_>> {
+/// `GET /api/v1/boards?page=`: a page of boards in id order.
+#[derive(Debug, Serialize)]
+pub struct BoardsPage<'a> {
+    #[serde(flatten)]
+    pub page: PageInfo,
+    pub boards: Vec<BoardDoc<'a>>,
+}
+
+/// The boards of one page, online or not at `now`.
+pub fn boards<'a>(boards: &[&'a Board], now: Timestamp) -> Vec<BoardDoc<'a>> {
     boards
         .iter()
         .map(|b| BoardDoc {
@@ -33,6 +42,47 @@ pub fn boards(boards: &[Board], now: Timestamp) -> Vec<BoardDoc<'_>> {
             interval_s: b.interval_s,
         })
         .collect()
+}
+
+/// `GET /api/v1/availability?window=&page=`: a page of (board, target)
+/// pairs, each with its rounds over the window (zero rounds and a null
+/// availability when the window holds none).
+#[derive(Debug, Serialize)]
+pub struct AvailabilityPage<'a> {
+    pub window: &'static str,
+    /// The start of the window's first hour.
+    pub first_hour: Timestamp,
+    #[serde(flatten)]
+    pub page: PageInfo,
+    pub rows: Vec<PairDoc<'a>>,
+}
+
+/// One pair of an [`AvailabilityPage`].
+#[derive(Debug, Serialize)]
+pub struct PairDoc<'a> {
+    pub board: &'a str,
+    pub target: &'a str,
+    pub rounds: u64,
+    pub working: u64,
+    pub degraded: u64,
+    pub availability: Option<f64>,
+    pub rtt_avg_ms: Option<f64>,
+    pub latest_hour: Option<Timestamp>,
+}
+
+impl<'a> PairDoc<'a> {
+    pub fn new(board: &'a str, target: &'a str, row: Option<&AvailabilityRow>) -> PairDoc<'a> {
+        PairDoc {
+            board,
+            target,
+            rounds: row.map_or(0, |r| r.rounds),
+            working: row.map_or(0, |r| r.working),
+            degraded: row.map_or(0, |r| r.degraded),
+            availability: row.map(|r| r.availability),
+            rtt_avg_ms: row.and_then(|r| r.rtt_avg_ms),
+            latest_hour: row.and_then(|r| r.latest_hour),
+        }
+    }
 }
 
 /// Rounds, working rounds and their fraction over one window.
@@ -244,7 +294,8 @@ mod tests {
     #[test]
     fn boards_json_has_the_contract_fields() {
         let bs = [board("a", 5), board("b", 31)];
-        let v = serde_json::to_value(boards(&bs, NOW)).expect("json");
+        let refs: Vec<&Board> = bs.iter().collect();
+        let v = serde_json::to_value(boards(&refs, NOW)).expect("json");
         assert_eq!(
             v[0],
             json!({
@@ -257,31 +308,36 @@ mod tests {
         assert_eq!(v[1]["online"], json!(false));
     }
 
-    #[test]
-    fn availability_rows_serialize_flat() {
-        let row = AvailabilityRow {
-            board: "a".into(),
+    fn row(board: &str, rounds: u64, working: u64) -> AvailabilityRow {
+        AvailabilityRow {
+            board: board.into(),
             target: "198.19.0.1".into(),
-            rounds: 10,
-            working: 7,
-            availability: 0.7,
-        };
+            rounds,
+            working,
+            degraded: 0,
+            availability: working as f64 / rounds as f64,
+            rtt_avg_ms: None,
+            latest_hour: None,
+        }
+    }
+
+    #[test]
+    fn a_pair_without_rounds_is_zero_and_null() {
+        let r = row("a", 10, 7);
         assert_eq!(
-            serde_json::to_value([&row]).expect("json"),
-            json!([{"board": "a", "target": "198.19.0.1", "rounds": 10, "working": 7, "availability": 0.7}])
+            serde_json::to_value(PairDoc::new("a", "198.19.0.1", Some(&r))).expect("json"),
+            json!({"board": "a", "target": "198.19.0.1", "rounds": 10, "working": 7,
+                   "degraded": 0, "availability": 0.7, "rtt_avg_ms": null, "latest_hour": null})
         );
+        let none = serde_json::to_value(PairDoc::new("a", "198.19.0.2", None)).expect("json");
+        assert_eq!(none["rounds"], 0);
+        assert_eq!(none["availability"], json!(null));
     }
 
     #[test]
     fn target_detail_joins_boards_and_windows() {
         let bs = [board("a", 5)];
-        let row = |b: &str, rounds| AvailabilityRow {
-            board: b.into(),
-            target: "198.19.0.1".into(),
-            rounds,
-            working: rounds / 2,
-            availability: 0.5,
-        };
+        let row = |b: &str, rounds| row(b, rounds, rounds / 2);
         let windows = vec![
             (Window::Day, vec![row("a", 2)]),
             // Board "gone" has old results but no longer a board document.

@@ -39,11 +39,16 @@
 pub mod alerter;
 pub mod alerting;
 pub mod api;
+pub mod charts;
 pub mod claims;
+pub mod indexes;
 pub mod model;
+pub mod paging;
 pub mod pipeline;
+pub mod public_url;
 mod routes;
 pub mod source;
+pub mod summary;
 pub mod views;
 
 use std::future::Future;
@@ -61,6 +66,31 @@ pub struct CentralState {
     /// The database name, shown on the pages.
     pub database: String,
     pub limits: Limits,
+    /// The path prefix it is published under.
+    pub base_path: public_url::BasePath,
+    /// The board documents, read at most every few seconds.
+    pub summary: summary::SummaryCache,
+    /// The cap on requests reading MongoDB at once.
+    pub slots: summary::QuerySlots,
+}
+
+impl CentralState {
+    /// Serve `source` under `base_path` with the default limits.
+    pub fn new(
+        source: Arc<dyn FleetSource>,
+        database: String,
+        base_path: public_url::BasePath,
+        query_slots: usize,
+    ) -> CentralState {
+        CentralState {
+            source,
+            database,
+            limits: Limits::default(),
+            base_path,
+            summary: summary::SummaryCache::default(),
+            slots: summary::QuerySlots::new(query_slots),
+        }
+    }
 }
 
 /// Serve the fleet dashboard on `listener` until `shutdown` resolves,

@@ -90,9 +90,17 @@ impl Window {
         Duration::from_secs(days * 86_400)
     }
 
-    /// Where it starts, seen from `now`.
-    pub fn since(self, now: Timestamp) -> Timestamp {
-        now.sub(self.duration())
+    /// How many hourly rollups it covers per pair.
+    pub fn hours(self) -> i64 {
+        (self.duration().as_secs() / 3600) as i64
+    }
+
+    /// The start of its first hour seen from `now`: the window is the
+    /// [`Window::hours`] whole UTC hours that end with the one under way,
+    /// so 30 d reads at most 720 rollups per pair.
+    pub fn first_hour(self, now: Timestamp) -> Timestamp {
+        let current = crate::store::rollup::hour_start(now);
+        Timestamp(current.millis() - (self.hours() - 1) * crate::store::rollup::HOUR_MS)
     }
 
     /// The accepted values, for error messages.
@@ -171,18 +179,24 @@ pub struct Event {
 }
 
 /// Availability of one target seen from one board over a window: the
-/// server's aggregation, one row per (board, target).
+/// server's aggregation of its hourly rollups, one row per (board, target).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AvailabilityRow {
     pub board: String,
     pub target: String,
-    /// Results in the window.
+    /// Rounds in the window.
     pub rounds: u64,
-    /// Results whose status is not `not_working` (Degraded counts as
+    /// Rounds whose own verdict was not Not Working (Degraded counts as
     /// available: the target answered).
     pub working: u64,
+    /// Of those, the Degraded ones.
+    pub degraded: u64,
     /// `working / rounds`, as a fraction in 0..=1.
     pub availability: f64,
+    /// The average RTT over the rounds that had one, in ms.
+    pub rtt_avg_ms: Option<f64>,
+    /// The newest hour with rounds.
+    pub latest_hour: Option<Timestamp>,
 }
 
 // Tolerant field access: a field that is missing, null or of another type
@@ -336,16 +350,60 @@ impl Event {
 impl AvailabilityRow {
     /// Decode a row of the availability pipeline's output (see
     /// `pipeline::availability`); `None` when `board` or `target` is
-    /// missing (results without them group under a null key).
+    /// missing, or the hours hold no rounds.
     pub fn from_doc(doc: &Document) -> Option<AvailabilityRow> {
         let rounds = u64::try_from(integer(doc, "rounds")?).ok()?;
-        let working = u64::try_from(integer(doc, "working").unwrap_or(0)).unwrap_or(0);
+        let down = count(doc, "not_working").min(rounds);
+        let working = rounds - down;
+        let rtt_rounds = count(doc, "rtt_rounds");
         Some(AvailabilityRow {
             board: string(doc, "board")?,
             target: string(doc, "target")?,
             rounds,
             working,
-            availability: number(doc, "availability").unwrap_or(f64::NAN),
+            degraded: count(doc, "degraded").min(working),
+            availability: crate::store::rollup::fraction(rounds, down)?,
+            rtt_avg_ms: number(doc, "rtt_sum_ms")
+                .filter(|_| rtt_rounds > 0)
+                .map(|sum| sum / rtt_rounds as f64),
+            latest_hour: integer(doc, "latest_hour_ms").map(Timestamp),
+        })
+    }
+}
+
+/// Availability per hour: one bar of a chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HourRow {
+    pub hour: Timestamp,
+    pub rounds: u64,
+    pub not_working: u64,
+}
+
+impl HourRow {
+    /// Decode a row of `pipeline::hourly`.
+    pub fn from_doc(doc: &Document) -> Option<HourRow> {
+        Some(HourRow {
+            hour: Timestamp(integer(doc, "_id")?),
+            rounds: count(doc, "rounds"),
+            not_working: count(doc, "not_working"),
+        })
+    }
+}
+
+/// A board whose rollups are stamped ahead of central's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockAhead {
+    pub board: String,
+    /// The latest hour it uploaded.
+    pub latest_hour: Timestamp,
+}
+
+impl ClockAhead {
+    /// Decode a row of `pipeline::clock_ahead`.
+    pub fn from_doc(doc: &Document) -> Option<ClockAhead> {
+        Some(ClockAhead {
+            board: string(doc, "_id")?,
+            latest_hour: Timestamp(integer(doc, "latest_hour_ms")?),
         })
     }
 }
@@ -455,9 +513,86 @@ pub fn fleet_targets(boards: &[Board], now: Timestamp) -> Vec<FleetTarget<'_>> {
     targets
 }
 
-/// Boards in id order.
-pub fn sort_boards(boards: &mut [Board]) {
+/// Boards in id order: the API's order, stable across pages.
+pub fn sort_boards_by_id(boards: &mut [&Board]) {
     boards.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+/// Boards worst first, for the fleet page: offline before online, then
+/// more Not Working targets, then more Degraded, then by id.
+pub fn sort_boards_worst_first(boards: &mut [&Board], now: Timestamp) {
+    boards.sort_by(|a, b| {
+        a.online(now)
+            .cmp(&b.online(now))
+            .then_with(|| b.counts.not_working.cmp(&a.counts.not_working))
+            .then_with(|| b.counts.degraded.cmp(&a.counts.degraded))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// Whether a search term is in `text`, ignoring case.
+fn contains_folded(text: &str, needle_lower: &str) -> bool {
+    text.to_lowercase().contains(needle_lower)
+}
+
+/// A search of the fleet pages (`?q=`): a piece of an address, a name, a
+/// group, a board id or site, ignoring case. Blank matches everything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search(String);
+
+impl Search {
+    pub fn new(q: Option<&str>) -> Search {
+        Search(q.unwrap_or("").trim().to_lowercase())
+    }
+
+    pub fn is_blank(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The term as typed (lower case), for the search box.
+    pub fn term(&self) -> &str {
+        &self.0
+    }
+
+    /// A board by its id, name or site.
+    pub fn board(&self, b: &Board) -> bool {
+        self.is_blank()
+            || [Some(&b.id), b.name.as_ref(), b.site.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|t| contains_folded(t, &self.0))
+    }
+
+    /// A target by its address, or the name or group any board gives it.
+    pub fn target(&self, t: &FleetTarget<'_>) -> bool {
+        self.is_blank()
+            || contains_folded(t.target, &self.0)
+            || t.sightings.iter().any(|s| {
+                [s.entry.name.as_deref(), s.entry.group.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| contains_folded(n, &self.0))
+            })
+    }
+}
+
+/// Every (board, target) pair the boards report, by board id and then
+/// address order: what the availability list pages through.
+pub fn board_target_pairs(boards: &[Board]) -> Vec<(String, String)> {
+    let mut sorted: Vec<&Board> = boards.iter().collect();
+    sort_boards_by_id(&mut sorted);
+    sorted
+        .into_iter()
+        .flat_map(|b| {
+            let mut targets: Vec<&str> = b.targets.iter().map(|t| t.target.as_str()).collect();
+            targets.sort_by(|x, y| compare_targets(x, y));
+            targets.dedup();
+            targets
+                .into_iter()
+                .map(|t| (b.id.clone(), t.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Availability rows by board, then target in address order.
@@ -512,10 +647,15 @@ mod tests {
             assert_eq!(Window::parse(bad), None, "{bad:?}");
         }
         assert_eq!(Window::allowed(), "24h, 7d, 30d");
+        // NOW is not on an hour: the window starts 167 hours before the
+        // start of NOW's hour.
+        let hour = crate::store::rollup::hour_start(NOW);
+        assert_eq!(Window::Week.hours(), 168);
         assert_eq!(
-            Window::Week.since(NOW),
-            NOW.sub(Duration::from_secs(7 * 86_400))
+            Window::Week.first_hour(NOW),
+            hour.sub(Duration::from_secs(167 * 3600))
         );
+        assert_eq!(Window::Month.hours(), 720);
     }
 
     #[test]
@@ -573,12 +713,31 @@ mod tests {
 
     #[test]
     fn availability_rows_decode() {
+        // As either server returns the sums: 32- or 64-bit integers.
         let r = AvailabilityRow::from_doc(&doc! {
             "_id": "a\u{1f}198.19.0.1", "board": "a", "target": "198.19.0.1",
-            "rounds": 10_i32, "working": 7_i64, "availability": 0.7,
+            "rounds": 10_i32, "not_working": 3_i64, "degraded": 2_i32,
+            "rtt_sum_ms": 14.0, "rtt_rounds": 7_i32, "latest_hour_ms": 1_795_608_000_000_i64,
         })
         .expect("decodes");
-        assert_eq!((r.rounds, r.working, r.availability), (10, 7, 0.7));
+        assert_eq!(
+            (r.rounds, r.working, r.degraded, r.availability),
+            (10, 7, 2, 0.7)
+        );
+        assert_eq!(r.rtt_avg_ms, Some(2.0));
+        assert_eq!(r.latest_hour, Some(Timestamp(1_795_608_000_000)));
+        // More Not Working than rounds (a hand edit) cannot go negative.
+        let odd = AvailabilityRow::from_doc(&doc! {
+            "board": "a", "target": "x", "rounds": 2, "not_working": 5, "rtt_rounds": 0,
+        })
+        .expect("decodes");
+        assert_eq!(
+            (odd.working, odd.availability, odd.rtt_avg_ms),
+            (0, 0.0, None)
+        );
+        assert!(
+            AvailabilityRow::from_doc(&doc! {"board": "a", "target": "x", "rounds": 0}).is_none()
+        );
         assert!(
             AvailabilityRow::from_doc(&doc! {"board": null, "target": "x", "rounds": 1}).is_none()
         );

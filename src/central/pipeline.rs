@@ -1,25 +1,26 @@
 //! The queries central sends to MongoDB, built as plain documents so they
 //! are tested (and read) apart from the driver.
 //!
-//! Availability is computed on the server: one `$group` per (board,
-//! target) over the window's results, so the app receives one small row
-//! per pair, never the results themselves.
+//! Availability is computed on the server from the hourly `rollups`: one
+//! `$group` per (board, target) over the window's hours, so the app
+//! receives one small row per pair, and the server reads at most one
+//! document per pair and hour (720 for 30 days), however often the boards
+//! probe. Which pairs is always bounded: a page's pairs, one target's
+//! boards, or one board ([`Scope`]).
 //!
 //! Written for two servers at once, real MongoDB and the nx-27017 test
 //! server, so it keeps to what both accept:
 //! - the group key is a `$concat` string, not a compound `{board, target}`
-//!   document: nx-27017 takes a document `_id` literally (every result
+//!   document: nx-27017 takes a document `_id` literally (every row
 //!   lands in one group whose `_id` is `{board: "$board", ...}`; seen on
 //!   nx-27017 reporting version 7.0.0); real MongoDB accepts both;
 //! - `board` and `target` come back with `$max` (the same value throughout
 //!   a group) rather than by splitting the key;
-//! - the fraction is `$avg` of the same 0/1 `$cond` that `working` sums:
-//!   both servers return 0.7 for 7 of 10, so nothing is divided in the app.
-//!   (`$divide` in a `$project` stage works on nx-27017 too; `$avg` saves
-//!   the stage.)
+//! - hours are ranged over `hour_ms`, an integer: nx-27017 stores a date
+//!   written by an update as text (see [`crate::fleet::schema`]);
 //! - no `$sort`: the app sorts the rows it shows.
 
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime, Document};
 
 use crate::clock::Timestamp;
 
@@ -28,35 +29,104 @@ use crate::clock::Timestamp;
 /// `("a", "b|c")` cannot share a group as they would with `|`.
 pub const KEY_SEPARATOR: &str = "\u{1f}";
 
-/// The contract's spelling of the one status that counts as unavailable.
-const NOT_WORKING: &str = "not_working";
-
 /// A BSON date for `ts`.
 pub fn bson_time(ts: Timestamp) -> DateTime {
     DateTime::from_millis(ts.millis())
 }
 
-/// Rows `{board, target, rounds, working, availability}` per (board,
-/// target) over the `results` with `ts >= since`, of one `target` only
-/// when given. `working` counts results whose `status` is not
-/// `not_working`; `availability` is `working / rounds`.
-pub fn availability(since: Timestamp, target: Option<&str>) -> Vec<Document> {
-    let mut filter = doc! { "ts": { "$gte": bson_time(since) } };
-    if let Some(t) = target {
-        filter.insert("target", t);
+/// Which (board, target) pairs an availability query covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// These pairs (a page of the availability list).
+    Pairs(&'a [(String, String)]),
+    /// One target, on every board that has it.
+    Target(&'a str),
+    /// Every target of one board.
+    Board(&'a str),
+}
+
+/// The `$match` of `scope` from the hour starting at `first_hour` on.
+/// Pairs become one clause per board, `{board, target: {$in: [...]}}`,
+/// each a range of the `{board, target, hour_ms}` index.
+fn scope_filter(scope: Scope<'_>, first_hour: Timestamp) -> Document {
+    let hours = doc! { "$gte": first_hour.millis() };
+    match scope {
+        Scope::Target(t) => doc! { "target": t, "hour_ms": hours },
+        Scope::Board(b) => doc! { "board": b, "hour_ms": hours },
+        Scope::Pairs(pairs) => {
+            let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (b, t) in pairs {
+                match by_board.iter_mut().find(|(id, _)| id == b) {
+                    Some((_, targets)) => targets.push(t),
+                    None => by_board.push((b, vec![t])),
+                }
+            }
+            let clauses: Vec<Bson> = by_board
+                .into_iter()
+                .map(|(b, targets)| {
+                    Bson::Document(doc! {
+                        "board": b,
+                        "target": { "$in": targets },
+                        "hour_ms": hours.clone(),
+                    })
+                })
+                .collect();
+            // An empty `$or` is an error on MongoDB; no pairs match nothing.
+            if clauses.is_empty() {
+                doc! { "_id": { "$in": [] } }
+            } else {
+                doc! { "$or": clauses }
+            }
+        }
     }
-    // 1 for a result that counts as available, else 0.
-    let available = doc! { "$cond": [ { "$ne": ["$status", NOT_WORKING] }, 1, 0 ] };
+}
+
+/// Rows `{board, target, rounds, not_working, degraded, rtt_sum_ms,
+/// rtt_rounds, hours, latest_hour_ms}` per (board, target) of `scope` over
+/// the rollups of the hours from `first_hour` on (see
+/// `model::AvailabilityRow::from_doc`).
+pub fn availability(scope: Scope<'_>, first_hour: Timestamp) -> Vec<Document> {
     vec![
-        doc! { "$match": filter },
+        doc! { "$match": scope_filter(scope, first_hour) },
         doc! { "$group": {
             "_id": { "$concat": ["$board", KEY_SEPARATOR, "$target"] },
             "board": { "$max": "$board" },
             "target": { "$max": "$target" },
-            "rounds": { "$sum": 1 },
-            "working": { "$sum": available.clone() },
-            "availability": { "$avg": available },
+            "rounds": { "$sum": "$rounds" },
+            "not_working": { "$sum": "$not_working" },
+            "degraded": { "$sum": "$degraded" },
+            "rtt_sum_ms": { "$sum": "$rtt_sum_ms" },
+            "rtt_rounds": { "$sum": "$rtt_rounds" },
+            "hours": { "$sum": 1 },
+            "latest_hour_ms": { "$max": "$hour_ms" },
         } },
+    ]
+}
+
+/// Rows `{_id: hour_ms, rounds, not_working}` per hour from `first_hour`
+/// on: one board's targets added up, or one pair's when `target` is given.
+/// What the availability charts draw.
+pub fn hourly(board: &str, target: Option<&str>, first_hour: Timestamp) -> Vec<Document> {
+    let mut filter = doc! { "board": board, "hour_ms": { "$gte": first_hour.millis() } };
+    if let Some(t) = target {
+        filter.insert("target", t);
+    }
+    vec![
+        doc! { "$match": filter },
+        doc! { "$group": {
+            "_id": "$hour_ms",
+            "rounds": { "$sum": "$rounds" },
+            "not_working": { "$sum": "$not_working" },
+        } },
+    ]
+}
+
+/// Rows `{_id: board, latest_hour_ms}` of the boards that uploaded
+/// rollups for hours starting after `after`: their clock runs ahead.
+pub fn clock_ahead(after: Timestamp) -> Vec<Document> {
+    vec![
+        doc! { "$match": { "hour_ms": { "$gt": after.millis() } } },
+        doc! { "$group": { "_id": "$board", "latest_hour_ms": { "$max": "$hour_ms" } } },
     ]
 }
 
@@ -79,16 +149,14 @@ pub fn newest_first() -> Document {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mongodb::bson::Bson;
 
     #[test]
-    fn availability_pipeline_is_the_documented_one() {
-        let since = Timestamp(1_795_651_111_000);
-        let p = availability(since, None);
+    fn availability_groups_rollup_sums_per_pair() {
+        let p = availability(Scope::Target("2001:db8::1"), Timestamp(1_795_608_000_000));
         assert_eq!(p.len(), 2);
         assert_eq!(
             p[0],
-            doc! { "$match": { "ts": { "$gte": DateTime::from_millis(1_795_651_111_000) } } }
+            doc! { "$match": { "target": "2001:db8::1", "hour_ms": { "$gte": 1_795_608_000_000_i64 } } }
         );
         let group = p[1].get_document("$group").expect("group stage");
         assert_eq!(
@@ -97,22 +165,44 @@ mod tests {
                 doc! { "$concat": ["$board", "\u{1f}", "$target"] }
             ))
         );
-        let cond = doc! { "$cond": [ { "$ne": ["$status", "not_working"] }, 1, 0 ] };
         assert_eq!(
-            group.get_document("working").expect("working"),
-            &doc! { "$sum": cond.clone() }
+            group.get_document("rounds").unwrap(),
+            &doc! { "$sum": "$rounds" }
         );
         assert_eq!(
-            group.get_document("availability").expect("availability"),
-            &doc! { "$avg": cond }
+            group.get_document("not_working").unwrap(),
+            &doc! { "$sum": "$not_working" }
         );
     }
 
     #[test]
-    fn one_target_adds_to_the_match() {
-        let p = availability(Timestamp(0), Some("2001:db8::1"));
-        let m = p[0].get_document("$match").expect("match");
-        assert_eq!(m.get_str("target"), Ok("2001:db8::1"));
-        assert!(m.contains_key("ts"));
+    fn pairs_are_one_index_range_per_board() {
+        let pairs = [
+            ("a".to_string(), "198.18.0.1".to_string()),
+            ("a".to_string(), "198.18.0.2".to_string()),
+            ("b".to_string(), "198.18.0.1".to_string()),
+        ];
+        let p = availability(Scope::Pairs(&pairs), Timestamp(0));
+        let m = p[0].get_document("$match").unwrap();
+        let or = m.get_array("$or").unwrap();
+        assert_eq!(or.len(), 2);
+        assert_eq!(
+            or[0].as_document().unwrap(),
+            &doc! { "board": "a", "target": { "$in": ["198.18.0.1", "198.18.0.2"] }, "hour_ms": { "$gte": 0_i64 } }
+        );
+        let none = availability(Scope::Pairs(&[]), Timestamp(0));
+        assert!(none[0].get_document("$match").unwrap().contains_key("_id"));
+    }
+
+    #[test]
+    fn charts_group_by_hour() {
+        let p = hourly("a", Some("198.18.0.1"), Timestamp(5));
+        let m = p[0].get_document("$match").unwrap();
+        assert_eq!(m.get_str("board"), Ok("a"));
+        assert_eq!(m.get_str("target"), Ok("198.18.0.1"));
+        assert_eq!(
+            p[1].get_document("$group").unwrap().get_str("_id"),
+            Ok("$hour_ms")
+        );
     }
 }

@@ -1,19 +1,30 @@
-//! What each path of the fleet dashboard answers. Every request reads
-//! MongoDB through the [`FleetSource`] afresh; nothing is kept between
-//! requests. The HTTP edge (limits, headers, shutdown, route tables) is
-//! [`crate::http`], shared with the board dashboard.
+//! What each path of the fleet dashboard answers. Requests that read
+//! MongoDB take one of the process's query slots first (429 when none
+//! comes free, see [`super::summary`]); the board list comes from the
+//! summary cache, everything else is read afresh. Every list is a page
+//! ([`super::paging`]). The HTTP edge (limits, headers, shutdown, route
+//! tables) is [`crate::http`], shared with the board dashboard.
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
 
-use super::api::{self, ErrorDoc, HealthDoc};
-use super::model::{sort_availability, sort_boards, Window};
+use super::api::{self, AvailabilityPage, BoardsPage, ErrorDoc, HealthDoc, PairDoc};
+use super::charts;
+use super::model::{
+    board_target_pairs, fleet_targets, sort_boards_by_id, sort_boards_worst_first, Board, Search,
+    Window,
+};
+use super::paging::{PageError, PageRequest};
+use super::pipeline::Scope;
 use super::source::FleetError;
-use super::views::{self, Context};
+use super::summary::{Busy, FleetSummary, SLOT_WAIT};
+use super::views::{self, BoardExtras, Context, FleetPage, Paged, PairRow};
 use super::CentralState;
 use crate::clock::Timestamp;
+use crate::http::layout::error_page;
 use crate::http::query::{param, percent_decode};
 use crate::http::response::{html, json, method_not_allowed, not_found, stylesheet, Resp};
 use crate::http::route::{self, Shared};
@@ -53,7 +64,15 @@ impl<'p> Route<'p> {
 
 /// Answer one request.
 pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
-    let path = req.uri().path();
+    let Some(path) = state.base_path.strip(req.uri().path()) else {
+        return not_found(
+            route::is_api(req.uri().path()),
+            &format!(
+                "There is nothing at this address; the fleet is under {}/.",
+                state.base_path.as_str()
+            ),
+        );
+    };
     let query = req.uri().query();
     let api = route::is_api(path);
     let route = Route::parse(path);
@@ -67,124 +86,290 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
         server: state.source.server(),
         database: &state.database,
         now: Timestamp::now(),
+        base: state.base_path.as_str(),
     };
-    let source = state.source.as_ref();
     match route {
-        Route::Shared(Shared::Index) => {
-            let boards = source.boards().await.map(|mut b| {
-                sort_boards(&mut b);
-                b
-            });
-            let status = ok_or_unavailable(&boards);
-            html(status, views::index(&ctx, boards.as_deref()))
-        }
-        Route::Shared(Shared::Style) => stylesheet(),
-        Route::Shared(Shared::Health) => match source.ping().await {
-            Ok(()) => json(
-                StatusCode::OK,
-                &HealthDoc {
-                    status: "ok",
-                    server: ctx.server,
-                    error: None,
-                },
-            ),
-            Err(e) => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &HealthDoc {
-                    status: "unavailable",
-                    server: ctx.server,
-                    error: Some(e.to_string()),
-                },
-            ),
-        },
-        Route::Availability => {
-            let asked = param(query, "window");
-            let window = asked.as_deref().and_then(Window::parse);
-            let rejected = asked.as_deref().filter(|_| window.is_none());
-            let window = window.unwrap_or(Window::DEFAULT);
-            let rows = availability(&ctx, &state, window).await;
-            html(
-                ok_or_unavailable(&rows),
-                views::availability_page(&ctx, window, rejected, rows.as_deref()),
-            )
-        }
-        Route::ApiAvailability => {
-            let window = match param(query, "window") {
-                None => Window::DEFAULT,
-                Some(w) => match Window::parse(&w) {
-                    Some(w) => w,
-                    None => {
-                        let message = format!(
-                            "unknown window {w:?}: use window={}",
-                            Window::ALL.map(Window::as_str).join(", window=")
-                        );
-                        return json(
-                            StatusCode::BAD_REQUEST,
-                            &ErrorDoc {
-                                error: &message,
-                                allowed: Some(Window::ALL.map(Window::as_str).to_vec()),
-                            },
-                        );
-                    }
-                },
-            };
-            match availability(&ctx, &state, window).await {
-                Ok(rows) => json(StatusCode::OK, &rows),
-                Err(e) => unavailable_json(&e),
-            }
-        }
-        Route::ApiBoards => match source.boards().await {
-            Ok(mut boards) => {
-                sort_boards(&mut boards);
-                json(StatusCode::OK, &api::boards(&boards, ctx.now))
-            }
-            Err(e) => unavailable_json(&e),
-        },
-        Route::Board(raw) => {
-            let Some(id) = percent_decode(raw, false) else {
-                return not_found(false, "No board has this id.");
-            };
-            match source.board(&id).await {
-                Ok(None) => not_found(false, "No board with this id has synced to this database."),
-                Ok(Some(board)) => {
-                    let events = source.events(&id, EVENTS_SHOWN).await;
-                    html(
-                        ok_or_unavailable(&events),
-                        views::board_page(&ctx, &board, events.as_deref()),
-                    )
-                }
-                Err(e) => html(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    views::board_unavailable(&ctx, &id, &e),
-                ),
-            }
-        }
-        Route::Target(raw) | Route::ApiTarget(raw) => {
-            let Some(target) = percent_decode(raw, false) else {
-                return not_found(api, "No target has this address.");
-            };
-            target_response(&ctx, source, &target, api).await
-        }
-        Route::NotFound => not_found(api, "There is nothing at this address."),
+        Route::Shared(Shared::Style) => return stylesheet(),
+        // Outside the slots: a load balancer's probe must not read "busy"
+        // as "down", and a ping costs the server nothing.
+        Route::Shared(Shared::Health) => return health(&state).await,
+        _ => {}
+    }
+    let _slot = match state.slots.acquire().await {
+        Ok(slot) => slot,
+        Err(busy) => return too_busy(api, busy),
+    };
+    match read_route(&state, &ctx, route, query, api).await {
+        Ok(resp) => resp,
+        Err(bad) => bad_request(api, &bad),
     }
 }
 
-/// The window's availability rows, sorted for display.
-async fn availability(
-    ctx: &Context<'_>,
+/// A request whose query asks for what is not there: a window or page
+/// out of range, with the values that work.
+struct BadQuery {
+    message: String,
+    allowed: Option<Vec<&'static str>>,
+}
+
+impl From<PageError> for BadQuery {
+    fn from(e: PageError) -> BadQuery {
+        BadQuery {
+            message: e.0,
+            allowed: None,
+        }
+    }
+}
+
+/// `?window=`, default 24 h; anything but the three spellings is refused.
+fn window(query: Option<&str>) -> Result<Window, BadQuery> {
+    match param(query, "window") {
+        None => Ok(Window::DEFAULT),
+        Some(w) => Window::parse(&w).ok_or_else(|| BadQuery {
+            message: format!(
+                "unknown window {w:?}: use window={}",
+                Window::ALL.map(Window::as_str).join(", window=")
+            ),
+            allowed: Some(Window::ALL.map(Window::as_str).to_vec()),
+        }),
+    }
+}
+
+/// Every route that reads MongoDB, under a query slot.
+async fn read_route(
     state: &CentralState,
+    ctx: &Context<'_>,
+    route: Route<'_>,
+    query: Option<&str>,
+    api: bool,
+) -> Result<Resp, BadQuery> {
+    let source = state.source.as_ref();
+    Ok(match route {
+        Route::Shared(Shared::Health) => health(state).await,
+        Route::Shared(Shared::Index) => {
+            let search = Search::new(param(query, "q").as_deref());
+            let boards_page = PageRequest::parse_key(query, "boards_page")?;
+            let targets_page = PageRequest::parse(query)?;
+            match state.summary.get(source, ctx.now).await {
+                Err(e) => html(StatusCode::SERVICE_UNAVAILABLE, views::index(ctx, Err(&e))),
+                Ok(summary) => fleet_page(ctx, &summary, &search, boards_page, targets_page)?,
+            }
+        }
+        Route::Shared(Shared::Style) => stylesheet(),
+        Route::Availability | Route::ApiAvailability => {
+            let window = window(query)?;
+            let page = PageRequest::parse(query)?;
+            availability(state, ctx, window, page, api).await?
+        }
+        Route::ApiBoards => {
+            let page = PageRequest::parse(query)?;
+            match state.summary.get(source, ctx.now).await {
+                Err(e) => unavailable_json(&e),
+                Ok(summary) => {
+                    let mut sorted: Vec<&Board> = summary.boards.iter().collect();
+                    sort_boards_by_id(&mut sorted);
+                    let (rows, info) = page.slice(&sorted)?;
+                    json(
+                        StatusCode::OK,
+                        &BoardsPage {
+                            page: info,
+                            boards: api::boards(rows, ctx.now),
+                        },
+                    )
+                }
+            }
+        }
+        Route::Board(raw) => {
+            let Some(id) = percent_decode(raw, false) else {
+                return Ok(not_found(false, "No board has this id."));
+            };
+            let page = PageRequest::parse(query)?;
+            board_response(state, ctx, &id, page).await?
+        }
+        Route::Target(raw) | Route::ApiTarget(raw) => {
+            let Some(target) = percent_decode(raw, false) else {
+                return Ok(not_found(api, "No target has this address."));
+            };
+            target_response(ctx, source, &target, api).await
+        }
+        Route::NotFound => not_found(api, "There is nothing at this address."),
+    })
+}
+
+/// `/healthz`: ok or not; why not only for a signed-in caller.
+async fn health(state: &CentralState) -> Resp {
+    match state.source.ping().await {
+        Ok(()) => json(
+            StatusCode::OK,
+            &HealthDoc {
+                status: "ok",
+                server: state.source.server(),
+                error: None,
+            },
+        ),
+        Err(e) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &HealthDoc {
+                status: "unavailable",
+                server: state.source.server(),
+                error: Some(e.to_string()),
+            },
+        ),
+    }
+}
+
+/// `/`: the boards worst first and the targets across them, both after
+/// the search and each a page.
+fn fleet_page(
+    ctx: &Context<'_>,
+    summary: &FleetSummary,
+    search: &Search,
+    boards_page: PageRequest,
+    targets_page: PageRequest,
+) -> Result<Resp, BadQuery> {
+    let online = summary.boards.iter().filter(|b| b.online(ctx.now)).count();
+    let mut boards: Vec<&Board> = summary.boards.iter().filter(|b| search.board(b)).collect();
+    sort_boards_worst_first(&mut boards, ctx.now);
+    let targets: Vec<_> = fleet_targets(&summary.boards, ctx.now)
+        .into_iter()
+        .filter(|t| search.target(t))
+        .collect();
+    let (board_rows, boards_info) = boards_page.slice(&boards)?;
+    let (target_rows, targets_info) = targets_page.slice(&targets)?;
+    let page = FleetPage {
+        boards: Paged {
+            rows: board_rows,
+            info: boards_info,
+        },
+        targets: Paged {
+            rows: target_rows,
+            info: targets_info,
+        },
+        online,
+        offline: summary.boards.len() - online,
+        search,
+        clock_ahead: &summary.clock_ahead,
+    };
+    Ok(html(StatusCode::OK, views::index(ctx, Ok(page))))
+}
+
+/// `/availability` and its JSON: a page of the fleet's (board, target)
+/// pairs, and the server's sums over the window's hours for just those.
+async fn availability(
+    state: &CentralState,
+    ctx: &Context<'_>,
     window: Window,
-) -> Result<Vec<super::model::AvailabilityRow>, FleetError> {
-    let mut rows = state
+    page: PageRequest,
+    api: bool,
+) -> Result<Resp, BadQuery> {
+    let first_hour = window.first_hour(ctx.now);
+    let read = async {
+        let summary = state.summary.get(state.source.as_ref(), ctx.now).await?;
+        Ok::<_, FleetError>(board_target_pairs(&summary.boards))
+    };
+    let pairs = match read.await {
+        Ok(p) => p,
+        Err(e) => return Ok(availability_unavailable(ctx, window, api, &e)),
+    };
+    let (on_page, info) = page.slice(&pairs)?;
+    let rows = match state
         .source
-        .availability(window.since(ctx.now), None)
-        .await?;
-    sort_availability(&mut rows);
-    Ok(rows)
+        .availability(Scope::Pairs(on_page), first_hour)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(availability_unavailable(ctx, window, api, &e)),
+    };
+    let row_of = |b: &str, t: &str| rows.iter().find(|r| r.board == b && r.target == t);
+    if api {
+        let doc = AvailabilityPage {
+            window: window.as_str(),
+            first_hour,
+            page: info,
+            rows: on_page
+                .iter()
+                .map(|(b, t)| PairDoc::new(b, t, row_of(b, t)))
+                .collect(),
+        };
+        return Ok(json(StatusCode::OK, &doc));
+    }
+    let lines: Vec<PairRow<'_>> = on_page
+        .iter()
+        .map(|(b, t)| (b.as_str(), t.as_str(), row_of(b, t)))
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        views::availability_page(ctx, window, Ok(Paged { rows: &lines, info })),
+    ))
+}
+
+fn availability_unavailable(ctx: &Context<'_>, window: Window, api: bool, e: &FleetError) -> Resp {
+    if api {
+        unavailable_json(e)
+    } else {
+        html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            views::availability_page(ctx, window, Err(e)),
+        )
+    }
+}
+
+/// `/boards/{id}`: the board document, a page of its targets, its events
+/// and its 30-day chart (the latter two read at once).
+async fn board_response(
+    state: &CentralState,
+    ctx: &Context<'_>,
+    id: &str,
+    page: PageRequest,
+) -> Result<Resp, BadQuery> {
+    let source = state.source.as_ref();
+    let board = match source.board(id).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Ok(not_found(
+                false,
+                "No board with this id has synced to this database.",
+            ))
+        }
+        Err(e) => {
+            return Ok(html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                views::board_unavailable(ctx, id, &e),
+            ))
+        }
+    };
+    let (targets, info) = page.slice(&board.targets)?;
+    let first_hour = Window::Month.first_hour(ctx.now);
+    let (events, hours, summary) = futures::join!(
+        source.events(id, EVENTS_SHOWN),
+        source.hourly(id, None, first_hour),
+        state.summary.get(source, ctx.now),
+    );
+    let bars = hours.map(|h| charts::daily(&h, views::CHART_DAYS, ctx.now));
+    let clock = summary
+        .as_ref()
+        .ok()
+        .and_then(|s| s.clock_ahead.iter().find(|c| c.board == id).cloned());
+    let status = if events.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let extras = BoardExtras {
+        targets: Paged {
+            rows: targets,
+            info,
+        },
+        events: events.as_deref().map_err(|e| e),
+        chart: bars.as_deref().map_err(|e| e),
+        clock_ahead: clock.as_ref(),
+    };
+    Ok(html(status, views::board_page(ctx, &board, extras)))
 }
 
 /// `/targets/{addr}` and its JSON: the boards that list it, and its
-/// availability over each window (three aggregations, run at once).
+/// availability over each window (three aggregations, run at once), and
+/// for the page a daily chart per board.
 async fn target_response(
     ctx: &Context<'_>,
     source: &dyn super::FleetSource,
@@ -192,11 +377,12 @@ async fn target_response(
     api: bool,
 ) -> Resp {
     let [day, week, month] = Window::ALL;
+    let scope = Scope::Target(target);
     let (boards, d, w, m) = futures::join!(
         source.boards_seeing(target),
-        source.availability(day.since(ctx.now), Some(target)),
-        source.availability(week.since(ctx.now), Some(target)),
-        source.availability(month.since(ctx.now), Some(target)),
+        source.availability(scope, day.first_hour(ctx.now)),
+        source.availability(scope, week.first_hour(ctx.now)),
+        source.availability(scope, month.first_hour(ctx.now)),
     );
     let (boards, windows) = match (boards, d, w, m) {
         (Ok(b), Ok(d), Ok(w), Ok(m)) => (b, vec![(day, d), (week, w), (month, m)]),
@@ -206,7 +392,7 @@ async fn target_response(
         (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
             return html(
                 StatusCode::SERVICE_UNAVAILABLE,
-                views::target_page(ctx, target, Err(&e)),
+                views::target_page(ctx, target, Err(&e), &[]),
             )
         }
     };
@@ -214,24 +400,31 @@ async fn target_response(
     if across.is_empty() {
         return not_found(
             api,
-            "No board monitors this target, and no results for it are in the last 30 days.",
+            "No board monitors this target, and no rollups for it are in the last 30 days.",
         );
     }
     if api {
-        json(StatusCode::OK, &api::target_detail(target, &across))
-    } else {
-        html(StatusCode::OK, views::target_page(ctx, target, Ok(&across)))
+        return json(StatusCode::OK, &api::target_detail(target, &across));
     }
-}
-
-/// 200, or 503 when the data could not be read (the page still renders,
-/// with a banner, but load balancers and probes see the failure).
-fn ok_or_unavailable<T>(r: &Result<T, FleetError>) -> StatusCode {
-    if r.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
+    // One small query per board (at most 720 rollups each); a board
+    // whose chart cannot be read just has none.
+    let first_hour = month.first_hour(ctx.now);
+    let reads = across
+        .iter()
+        .map(|a| source.hourly(a.board, Some(target), first_hour));
+    let hours = futures::future::join_all(reads).await;
+    let charts: Vec<(&str, Vec<charts::DayBar>)> = across
+        .iter()
+        .zip(hours)
+        .filter_map(|(a, h)| {
+            h.ok()
+                .map(|h| (a.board, charts::daily(&h, views::CHART_DAYS, ctx.now)))
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        views::target_page(ctx, target, Ok(&across), &charts),
+    )
 }
 
 fn unavailable_json(e: &FleetError) -> Resp {
@@ -239,6 +432,42 @@ fn unavailable_json(e: &FleetError) -> Resp {
         StatusCode::SERVICE_UNAVAILABLE,
         &ErrorDoc::new(&e.to_string()),
     )
+}
+
+/// 400 with what to ask instead.
+fn bad_request(api: bool, bad: &BadQuery) -> Resp {
+    if api {
+        json(
+            StatusCode::BAD_REQUEST,
+            &ErrorDoc {
+                error: &bad.message,
+                allowed: bad.allowed.clone(),
+            },
+        )
+    } else {
+        html(
+            StatusCode::BAD_REQUEST,
+            error_page("Bad request", &bad.message),
+        )
+    }
+}
+
+/// 429 with `Retry-After`: every query slot stayed taken for the wait.
+fn too_busy(api: bool, busy: Busy) -> Resp {
+    let message = format!(
+        "central is busy: {} requests are reading the database and none finished within {} s; \
+         try again in a few seconds",
+        busy.slots,
+        SLOT_WAIT.as_secs()
+    );
+    let mut resp = if api {
+        json(StatusCode::TOO_MANY_REQUESTS, &ErrorDoc::new(&message))
+    } else {
+        html(StatusCode::TOO_MANY_REQUESTS, error_page("Busy", &message))
+    };
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    resp
 }
 
 #[cfg(test)]

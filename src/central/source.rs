@@ -8,15 +8,17 @@ use futures::TryStreamExt;
 use mongodb::bson::Document;
 use mongodb::{Collection, Database};
 
-use super::model::{AvailabilityRow, Board, Event};
-use super::pipeline;
+use super::model::{AvailabilityRow, Board, ClockAhead, Event, HourRow};
+use super::pipeline::{self, Scope};
 use crate::clock::Timestamp;
 use crate::fleet::connection::{scrub, server_label, Connection, SetupError};
-use crate::fleet::schema::{Collection as FleetCollection, BOARDS};
+use crate::fleet::schema::{Collection as FleetCollection, BOARDS, ROLLUPS};
 use crate::fleet::MongoSettings;
 
-/// How long the server may spend on one query of a page (`maxTimeMS`).
-const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long the server may spend on one query of a page (`maxTimeMS`):
+/// it stops a query itself instead of running on after the request gave
+/// up.
+const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the fleet could not be read. Every message names the server by
 /// [`server_label`] and has credentials scrubbed.
@@ -69,13 +71,27 @@ pub trait FleetSource: Send + Sync {
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<Event>, FleetError>>;
 
-    /// Availability per (board, target) since `since`, of one target when
-    /// given; computed by the server (see [`pipeline::availability`]).
+    /// Availability per (board, target) of `scope` over the hours from
+    /// `first_hour` on, computed by the server from the rollups (see
+    /// [`pipeline::availability`]).
     fn availability<'a>(
         &'a self,
-        since: Timestamp,
-        target: Option<&'a str>,
+        scope: Scope<'a>,
+        first_hour: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<AvailabilityRow>, FleetError>>;
+
+    /// Rounds and Not Working rounds per hour from `first_hour` on, of one
+    /// board's targets together or of one of them (see
+    /// [`pipeline::hourly`]), in no particular order.
+    fn hourly<'a>(
+        &'a self,
+        board: &'a str,
+        target: Option<&'a str>,
+        first_hour: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<HourRow>, FleetError>>;
+
+    /// The boards that uploaded rollups for hours after `after`.
+    fn clock_ahead(&self, after: Timestamp) -> BoxFuture<'_, Result<Vec<ClockAhead>, FleetError>>;
 }
 
 /// The fleet in a MongoDB database.
@@ -122,7 +138,7 @@ impl MongoFleet {
         }
     }
 
-    async fn database(&self) -> Result<Database, FleetError> {
+    pub async fn database(&self) -> Result<Database, FleetError> {
         self.conn.database().await.map_err(|e| match e {
             SetupError::Options(e) | SetupError::Client(e) => {
                 self.unavailable("connection setup", &e)
@@ -204,6 +220,7 @@ impl FleetSource for MongoFleet {
                 .collection(BOARDS)
                 .await?
                 .find_one(mongodb::bson::doc! { "_id": id })
+                .max_time(QUERY_TIME_LIMIT)
                 .await
                 .map_err(|e| self.unavailable("a read of boards", &e))?;
             Ok(doc.as_ref().and_then(Board::from_doc))
@@ -238,21 +255,53 @@ impl FleetSource for MongoFleet {
 
     fn availability<'a>(
         &'a self,
-        since: Timestamp,
-        target: Option<&'a str>,
+        scope: Scope<'a>,
+        first_hour: Timestamp,
     ) -> BoxFuture<'a, Result<Vec<AvailabilityRow>, FleetError>> {
-        Box::pin(async move {
-            let op = "the availability aggregation";
-            let cursor = self
-                .collection(FleetCollection::Results.name())
-                .await?
-                .aggregate(pipeline::availability(since, target))
-                // The server stops a long window over a big fleet itself,
-                // instead of running on after the request gave up.
-                .max_time(QUERY_TIME_LIMIT)
-                .await;
-            self.read_all(op, cursor, AvailabilityRow::from_doc).await
-        })
+        Box::pin(self.aggregate(
+            "the availability aggregation",
+            pipeline::availability(scope, first_hour),
+            AvailabilityRow::from_doc,
+        ))
+    }
+
+    fn hourly<'a>(
+        &'a self,
+        board: &'a str,
+        target: Option<&'a str>,
+        first_hour: Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<HourRow>, FleetError>> {
+        Box::pin(self.aggregate(
+            "the hourly availability aggregation",
+            pipeline::hourly(board, target, first_hour),
+            HourRow::from_doc,
+        ))
+    }
+
+    fn clock_ahead(&self, after: Timestamp) -> BoxFuture<'_, Result<Vec<ClockAhead>, FleetError>> {
+        Box::pin(self.aggregate(
+            "the board clock check",
+            pipeline::clock_ahead(after),
+            ClockAhead::from_doc,
+        ))
+    }
+}
+
+impl MongoFleet {
+    /// Run an aggregation over the rollups and decode its rows.
+    async fn aggregate<T>(
+        &self,
+        op: &'static str,
+        stages: Vec<Document>,
+        parse: fn(&Document) -> Option<T>,
+    ) -> Result<Vec<T>, FleetError> {
+        let cursor = self
+            .collection(ROLLUPS)
+            .await?
+            .aggregate(stages)
+            .max_time(QUERY_TIME_LIMIT)
+            .await;
+        self.read_all(op, cursor, parse).await
     }
 }
 

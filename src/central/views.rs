@@ -2,43 +2,76 @@
 //! and view parts both dashboards share ([`crate::http::layout`]). Pure:
 //! what was read from MongoDB (or why it could not be) and `now` in,
 //! markup out. maud escapes every text node and attribute, which keeps
-//! board ids, names and causes inert.
+//! board ids, names and causes inert. Every link is under the base path
+//! central is published at ([`Context::href`]).
 
 use maud::{html, Markup};
 
 use super::api::TargetAcross;
-use super::model::{fleet_targets, AvailabilityRow, Board, BoardTarget, Event, Window};
+use super::charts::{self, DayBar};
+use super::model::{
+    AvailabilityRow, Board, BoardTarget, ClockAhead, Event, FleetTarget, Search, Window,
+};
+use super::paging::PageInfo;
 use super::source::FleetError;
 use crate::clock::Timestamp;
 use crate::http::fmt;
 use crate::http::layout::{
-    badge, layout, name_cell, opt_time, refresh_secs, status_cell, status_class,
+    badge, layout_under, name_cell, opt_time, refresh_secs, status_cell, status_class,
 };
-use crate::http::query::encode_path_segment;
+use crate::http::query::{encode_path_segment, encode_query_value};
 use crate::probe::Status;
 
 /// Seconds between refreshes of the fleet pages: a wall screen stays
 /// current without hammering the database.
 const REFRESH_SECS: u64 = 30;
 
-/// What every page says about where its data comes from.
+/// Days in the availability charts.
+pub const CHART_DAYS: usize = 30;
+
+/// What every page says about where its data comes from, and where the
+/// site is published.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     /// The server, without credentials.
     pub server: &'a str,
     pub database: &'a str,
     pub now: Timestamp,
+    /// The path prefix central is served under (`--base-path`), or empty.
+    pub base: &'a str,
 }
 
-/// `/boards/{id}`.
-pub fn board_href(id: &str) -> String {
-    format!("/boards/{}", encode_path_segment(id))
+impl Context<'_> {
+    /// `path` (which starts with `/`) under the base path.
+    pub fn href(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `/boards/{id}`.
+    pub fn board_href(&self, id: &str) -> String {
+        self.href(&format!("/boards/{}", encode_path_segment(id)))
+    }
+
+    /// `/targets/{addr}`; colons stay readable for IPv6.
+    pub fn target_href(&self, target: &str) -> String {
+        self.href(&format!("/targets/{}", encode_path_segment(target)))
+    }
 }
 
-/// `/targets/{addr}`; colons stay readable for IPv6.
-pub fn target_href(target: &str) -> String {
-    format!("/targets/{}", encode_path_segment(target))
+/// A list page's rows and where they sit in the list.
+#[derive(Debug)]
+pub struct Paged<'a, T> {
+    pub rows: &'a [T],
+    pub info: PageInfo,
 }
+
+// By hand: a page is a borrowed slice, copyable whatever its rows are.
+impl<T> Clone for Paged<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Paged<'_, T> {}
 
 fn online_badge(online: bool) -> Markup {
     html! {
@@ -52,6 +85,54 @@ fn unavailable(e: &FleetError) -> Markup {
         div.alert.bad role="alert" {
             strong { "No data: " } (e)
             ". This page shows what it can and refreshes by itself; check that the server is up and reachable from here."
+        }
+    }
+}
+
+/// Boards whose rollups are stamped ahead of central's clock: stored and
+/// counted, and said here, because the hours they fill are not real.
+fn clock_warnings(ctx: &Context<'_>, ahead: &[ClockAhead]) -> Markup {
+    html! {
+        @for c in ahead {
+            div.alert.warn role="alert" {
+                "The clock of " a href=(ctx.board_href(&c.board)) { (c.board) }
+                " runs ahead: it sent rollups for the hour of " (fmt::time(c.latest_hour))
+                ", " (fmt::duration(std::time::Duration::from_secs(c.latest_hour.since(ctx.now).as_secs())))
+                " from now. They are stored and counted; check the board's time source (NTP)."
+            }
+        }
+    }
+}
+
+/// Previous / next links of a paginated list, keeping the rest of the
+/// query (`keep`, already encoded, e.g. `window=7d&q=core&`).
+fn pager(ctx: &Context<'_>, path: &str, keep: &str, key: &str, info: PageInfo) -> Markup {
+    let link = |n: usize| {
+        ctx.href(&format!(
+            "{path}?{keep}{key}={n}&page_size={}",
+            info.page_size
+        ))
+    };
+    html! {
+        @if info.pages > 1 {
+            nav.pager aria-label="Pages" {
+                @if info.page > 1 { a href=(link(info.page - 1)) rel="prev" { "← previous" } }
+                span { "page " (info.page) " of " (info.pages) " (" (info.total) " rows)" }
+                @if info.page < info.pages { a href=(link(info.page + 1)) rel="next" { "next →" } }
+            }
+        }
+    }
+}
+
+/// The fleet search box (`?q=`): addresses, names, groups, board ids.
+fn search_form(ctx: &Context<'_>, search: &Search) -> Markup {
+    html! {
+        form.search method="get" action=(ctx.href("/")) role="search" {
+            label for="q" { "Search " }
+            input #q type="search" name="q" value=(search.term())
+                placeholder="IP, name, group or board";
+            " " button type="submit" { "Search" }
+            @if !search.is_blank() { " " a href=(ctx.href("/")) { "clear" } }
         }
     }
 }
@@ -92,11 +173,13 @@ fn availability_cell(row: Option<&AvailabilityRow>) -> Markup {
 }
 
 /// A fleet page: `body` and the footer in the shared frame, refreshing
-/// itself at `self_url` every `refresh` seconds.
+/// itself at `self_url` (under the base path) every `refresh` seconds.
 fn page(ctx: &Context<'_>, title: &str, refresh: u64, self_url: &str, body: Markup) -> Markup {
-    layout(
+    let url = ctx.href(self_url);
+    layout_under(
+        ctx.base,
         title,
-        Some((refresh, self_url)),
+        Some((refresh, &url)),
         html! { (body) (footer(ctx)) },
     )
 }
@@ -106,23 +189,24 @@ fn footer(ctx: &Context<'_>) -> Markup {
         footer {
             "edgeprobe central " (env!("CARGO_PKG_VERSION"))
             " · MongoDB " (ctx.server) ", database " (ctx.database) " · "
-            a href="/api/v1/boards" { "JSON" } " · "
-            a href="/availability" { "availability" } " · "
-            a href="/healthz" { "health" }
+            a href=(ctx.href("/api/v1/boards")) { "JSON" } " · "
+            a href=(ctx.href("/availability")) { "availability" } " · "
+            a href=(ctx.href("/healthz")) { "health" }
         }
     }
 }
 
-fn back_link() -> Markup {
-    html! { p { a href="/" { "← the fleet" } } }
+fn back_link(ctx: &Context<'_>) -> Markup {
+    html! { p { a href=(ctx.href("/")) { "← the fleet" } } }
 }
 
-/// The boards table of `/`.
-fn boards_table(boards: &[Board], now: Timestamp) -> Markup {
+/// The boards table of `/`, worst first.
+fn boards_table(ctx: &Context<'_>, boards: &[&Board], total: usize) -> Markup {
+    let now = ctx.now;
     html! {
         div.tablewrap {
             table.boards {
-                caption { (boards.len()) " boards" }
+                caption { (total) " boards, worst first" }
                 thead {
                     tr {
                         th { "Board" } th { "State" } th { "Last seen" } th.opt { "Version" }
@@ -135,7 +219,7 @@ fn boards_table(boards: &[Board], now: Timestamp) -> Markup {
                         @let online = b.online(now);
                         tr class=(if online { "" } else { "st-not-working" }) {
                             td {
-                                a href=(board_href(&b.id)) { (b.id) }
+                                a href=(ctx.board_href(&b.id)) { (b.id) }
                                 @if let Some(n) = &b.name { @if *n != b.id { br; span.sub { (n) } } }
                                 @if let Some(s) = &b.site { br; span.sub.group { (s) } }
                             }
@@ -156,7 +240,7 @@ fn boards_table(boards: &[Board], now: Timestamp) -> Markup {
                         }
                     }
                     @if boards.is_empty() {
-                        tr { td.empty colspan="10" { "No board has synced to this database yet." } }
+                        tr { td.empty colspan="10" { "No board here." } }
                     }
                 }
             }
@@ -166,18 +250,17 @@ fn boards_table(boards: &[Board], now: Timestamp) -> Markup {
 
 /// The cross-board targets table of `/`: per address, which boards see it
 /// in which state ("Not Working on closet-3 · Working on closet-1").
-fn targets_table(boards: &[Board], now: Timestamp) -> Markup {
-    let fleet = fleet_targets(boards, now);
+fn targets_table(ctx: &Context<'_>, fleet: &[FleetTarget<'_>], total: usize) -> Markup {
     html! {
         div.tablewrap {
             table.targets {
-                caption { (fleet.len()) " targets, worst first; from each board's latest round" }
+                caption { (total) " targets, worst first; from each board's latest round" }
                 thead { tr { th { "IP" } th { "Name" } th { "Status" } th { "Seen by" } } }
                 tbody {
-                    @for t in &fleet {
+                    @for t in fleet {
                         @let worst = t.worst();
                         tr class=(status_class(worst)) {
-                            td.ip { a href=(target_href(t.target)) { (t.target) } }
+                            td.ip { a href=(ctx.target_href(t.target)) { (t.target) } }
                             td.name { @if let Some(n) = t.name { (n) } }
                             td.status { (badge(worst)) }
                             td {
@@ -186,7 +269,7 @@ fn targets_table(boards: &[Board], now: Timestamp) -> Markup {
                                     (badge(*status)) " on "
                                     @for (j, s) in sightings.iter().enumerate() {
                                         @if j > 0 { ", " }
-                                        a href=(board_href(s.board)) { (s.board) }
+                                        a href=(ctx.board_href(s.board)) { (s.board) }
                                         @if !s.online { " " span.sub { "(offline)" } }
                                     }
                                 }
@@ -194,7 +277,7 @@ fn targets_table(boards: &[Board], now: Timestamp) -> Markup {
                         }
                     }
                     @if fleet.is_empty() {
-                        tr { td.empty colspan="4" { "No targets reported yet." } }
+                        tr { td.empty colspan="4" { "No targets here." } }
                     }
                 }
             }
@@ -202,43 +285,64 @@ fn targets_table(boards: &[Board], now: Timestamp) -> Markup {
     }
 }
 
-/// `GET /`: every board, and every target across boards.
-pub fn index(ctx: &Context<'_>, boards: Result<&[Board], &FleetError>) -> Markup {
-    let (list, error) = match boards {
-        Ok(b) => (b, None),
-        Err(e) => (&[][..], Some(e)),
-    };
-    let online = list.iter().filter(|b| b.online(ctx.now)).count();
+/// What `GET /` shows: a page of boards and a page of targets, after the
+/// search, with the counts over the whole fleet.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetPage<'a> {
+    pub boards: Paged<'a, &'a Board>,
+    pub targets: Paged<'a, FleetTarget<'a>>,
+    /// Boards online and offline, over the whole fleet.
+    pub online: usize,
+    pub offline: usize,
+    pub search: &'a Search,
+    pub clock_ahead: &'a [ClockAhead],
+}
+
+/// `GET /`: the boards and the targets across them, worst first.
+pub fn index(ctx: &Context<'_>, fleet: Result<FleetPage<'_>, &FleetError>) -> Markup {
     let body = html! {
         header.top {
             h1 { "edgeprobe " span.board { "fleet" } }
             p.sub { "MongoDB " (ctx.server) ", database " (ctx.database) }
-            nav.counts aria-label="Boards" {
-                a.count.st-working href="#boards" { span.n { (online) } " online" }
-                a.count.st-not-working href="#boards" { span.n { (list.len() - online) } " offline" }
-                a.count.st-all href="/availability" { "Availability" }
+            @if let Ok(f) = &fleet {
+                nav.counts aria-label="Boards" {
+                    a.count.st-working href="#boards" { span.n { (f.online) } " online" }
+                    a.count.st-not-working href="#boards" { span.n { (f.offline) } " offline" }
+                    a.count.st-all href=(ctx.href("/availability")) { "Availability" }
+                }
             }
         }
         main {
-            @if let Some(e) = error { (unavailable(e)) }
-            section #boards {
-                h2 { "Boards" }
-                (boards_table(list, ctx.now))
-            }
-            section #targets {
-                h2 { "Targets" }
-                (targets_table(list, ctx.now))
+            @match &fleet {
+                Err(e) => { (unavailable(e)) p.none { "No board data could be read." } }
+                Ok(f) => {
+                    (clock_warnings(ctx, f.clock_ahead))
+                    (search_form(ctx, f.search))
+                    @let keep = if f.search.is_blank() { String::new() } else { format!("q={}&", encode_query_value(f.search.term())) };
+                    section #boards {
+                        h2 { "Boards" }
+                        (boards_table(ctx, f.boards.rows, f.boards.info.total))
+                        (pager(ctx, "/", &keep, "boards_page", f.boards.info))
+                    }
+                    section #targets {
+                        h2 { "Targets" }
+                        (targets_table(ctx, f.targets.rows, f.targets.info.total))
+                        (pager(ctx, "/", &keep, "page", f.targets.info))
+                    }
+                }
             }
         }
     };
     page(ctx, "edgeprobe fleet", REFRESH_SECS, "/", body)
 }
 
-fn board_targets_table(b: &Board, now: Timestamp) -> Markup {
+fn board_targets_table(ctx: &Context<'_>, targets: Paged<'_, BoardTarget>) -> Markup {
+    let now = ctx.now;
+    let first = (targets.info.page - 1) * targets.info.page_size;
     html! {
         div.tablewrap {
             table.targets {
-                caption { (b.targets.len()) " targets" }
+                caption { (targets.info.total) " targets" }
                 thead {
                     tr {
                         th.num { "S.No" } th { "IP" } th { "Name" } th { "Status" }
@@ -247,10 +351,10 @@ fn board_targets_table(b: &Board, now: Timestamp) -> Markup {
                     }
                 }
                 tbody {
-                    @for (i, t) in b.targets.iter().enumerate() {
+                    @for (i, t) in targets.rows.iter().enumerate() {
                         tr class=(status_class(t.status)) {
-                            td.num { (i + 1) }
-                            td.ip { a href=(target_href(&t.target)) { (t.target) } }
+                            td.num { (first + i + 1) }
+                            td.ip { a href=(ctx.target_href(&t.target)) { (t.target) } }
                             (name_cell(t.name.as_deref(), t.group.as_deref()))
                             (status_cell(t.status, t.cause.as_deref()))
                             td.opt { (gateway_cell(t)) }
@@ -259,7 +363,7 @@ fn board_targets_table(b: &Board, now: Timestamp) -> Markup {
                             td.num { (opt_ms(t.rtt_avg)) }
                         }
                     }
-                    @if b.targets.is_empty() {
+                    @if targets.rows.is_empty() {
                         tr { td.empty colspan="8" { "This board reports no targets." } }
                     }
                 }
@@ -268,12 +372,12 @@ fn board_targets_table(b: &Board, now: Timestamp) -> Markup {
     }
 }
 
-fn event_row(e: &Event) -> Markup {
+fn event_row(ctx: &Context<'_>, e: &Event) -> Markup {
     html! {
         tr {
             td { @if let Some(ts) = e.ts { (fmt::time(ts)) } @else { (dash()) } }
             td {
-                @if let Some(t) = &e.target { a href=(target_href(t)) { (t) } }
+                @if let Some(t) = &e.target { a href=(ctx.target_href(t)) { (t) } }
                 @else { (dash()) }
             }
             td { (e.kind) }
@@ -283,8 +387,29 @@ fn event_row(e: &Event) -> Markup {
     }
 }
 
-/// `GET /boards/{id}`: one board's latest state and recent events.
-pub fn board_page(ctx: &Context<'_>, b: &Board, events: Result<&[Event], &FleetError>) -> Markup {
+/// A chart of the last [`CHART_DAYS`] days, or why there is none.
+fn chart(bars: Result<&[DayBar], &FleetError>, label: &str) -> Markup {
+    html! {
+        @match bars {
+            Ok(b) => { (charts::svg(b, label)) }
+            Err(e) => { p.none { "No chart: " (e) } }
+        }
+    }
+}
+
+/// What `GET /boards/{id}` shows besides the board document.
+#[derive(Debug, Clone, Copy)]
+pub struct BoardExtras<'a> {
+    pub targets: Paged<'a, BoardTarget>,
+    pub events: Result<&'a [Event], &'a FleetError>,
+    /// All its targets together, per day.
+    pub chart: Result<&'a [DayBar], &'a FleetError>,
+    pub clock_ahead: Option<&'a ClockAhead>,
+}
+
+/// `GET /boards/{id}`: one board's latest state, availability chart and
+/// recent events.
+pub fn board_page(ctx: &Context<'_>, b: &Board, extras: BoardExtras<'_>) -> Markup {
     let now = ctx.now;
     let online = b.online(now);
     let counts = [
@@ -293,14 +418,14 @@ pub fn board_page(ctx: &Context<'_>, b: &Board, events: Result<&[Event], &FleetE
         (Some(Status::NotWorking), b.counts.not_working),
         (None, b.counts.pending),
     ];
-    let self_url = board_href(&b.id);
+    let self_path = format!("/boards/{}", encode_path_segment(&b.id));
     let interval = b
         .interval_s
         .filter(|s| s.is_finite() && *s > 0.0)
         .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
     let body = html! {
         header.top {
-            (back_link())
+            (back_link(ctx))
             h1 {
                 (b.id)
                 @if let Some(n) = &b.name { @if *n != b.id { " " span.board { (n) } } }
@@ -312,7 +437,8 @@ pub fn board_page(ctx: &Context<'_>, b: &Board, events: Result<&[Event], &FleetE
             }
         }
         main {
-            @if let Err(e) = events { (unavailable(e)) }
+            @if let Err(e) = extras.events { (unavailable(e)) }
+            @if let Some(c) = extras.clock_ahead { (clock_warnings(ctx, std::slice::from_ref(c))) }
             dl.facts {
                 dt { "State" }
                 dd {
@@ -343,18 +469,24 @@ pub fn board_page(ctx: &Context<'_>, b: &Board, events: Result<&[Event], &FleetE
                 }
             }
             section {
+                h2 { "Availability, last " (CHART_DAYS) " days" }
+                p.sub { "All its targets together, per UTC day, from the hourly rollups." }
+                (chart(extras.chart, &format!("{}: availability per day, last {CHART_DAYS} days", b.id)))
+            }
+            section {
                 h2 { "Targets" }
-                (board_targets_table(b, now))
+                (board_targets_table(ctx, extras.targets))
+                (pager(ctx, &self_path, "", "page", extras.targets.info))
             }
             section {
                 h2 { "Recent events" }
-                @match events {
+                @match extras.events {
                     Ok([]) => { p.none { "No events." } }
                     Ok(list) => {
                         div.tablewrap {
                             table.events {
                                 thead { tr { th { "Time" } th { "Target" } th { "Kind" } th { "Change" } th { "Detail" } } }
-                                tbody { @for e in list { (event_row(e)) } }
+                                tbody { @for e in list { (event_row(ctx, e)) } }
                             }
                         }
                     }
@@ -368,32 +500,34 @@ pub fn board_page(ctx: &Context<'_>, b: &Board, events: Result<&[Event], &FleetE
         ctx,
         &format!("edgeprobe {}", b.id),
         refresh,
-        &self_url,
+        &self_path,
         body,
     )
 }
 
 /// `GET /boards/{id}` when the board could not be read.
 pub fn board_unavailable(ctx: &Context<'_>, id: &str, e: &FleetError) -> Markup {
-    let self_url = board_href(id);
+    let self_path = format!("/boards/{}", encode_path_segment(id));
     let body = html! {
-        header.top { (back_link()) h1 { (id) } }
+        header.top { (back_link(ctx)) h1 { (id) } }
         main { (unavailable(e)) }
     };
     page(
         ctx,
         &format!("edgeprobe {id}"),
         REFRESH_SECS,
-        &self_url,
+        &self_path,
         body,
     )
 }
 
-/// `GET /targets/{addr}`: each board's latest status and availability.
+/// `GET /targets/{addr}`: each board's latest status, availability and
+/// daily chart (`charts`, by board id).
 pub fn target_page(
     ctx: &Context<'_>,
     target: &str,
     across: Result<&[TargetAcross<'_>], &FleetError>,
+    charts: &[(&str, Vec<DayBar>)],
 ) -> Markup {
     let now = ctx.now;
     let (rows, error) = match across {
@@ -403,15 +537,15 @@ pub fn target_page(
     let name = rows
         .iter()
         .find_map(|r| r.entry.and_then(|e| e.name.as_deref()));
-    let self_url = target_href(target);
+    let self_path = format!("/targets/{}", encode_path_segment(target));
     let body = html! {
         header.top {
-            (back_link())
+            (back_link(ctx))
             h1 {
                 (target)
                 @if let Some(n) = name { " " span.board { (n) } }
             }
-            p.sub { "as each board last saw it; availability from the results of the last 24 h, 7 d and 30 d" }
+            p.sub { "as each board last saw it; availability from the hourly rollups of the last 24 h, 7 d and 30 d" }
         }
         main {
             @if let Some(e) = error { (unavailable(e)) }
@@ -422,6 +556,7 @@ pub fn target_page(
                             th { "Board" } th { "Status" } th.opt { "Default Gateway" }
                             th { "Last Updated" } th.num { "Loss" } th.num { "RTT (avg ms)" }
                             @for w in Window::ALL { th.num { (w.label()) } }
+                            th { (CHART_DAYS) " days" }
                         }
                     }
                     tbody {
@@ -429,7 +564,7 @@ pub fn target_page(
                             @let status = r.entry.and_then(|e| e.status);
                             tr class=(status_class(status)) {
                                 td {
-                                    a href=(board_href(r.board)) { (r.board) }
+                                    a href=(ctx.board_href(r.board)) { (r.board) }
                                     br; (online_badge(r.online))
                                 }
                                 td.status {
@@ -446,86 +581,93 @@ pub fn target_page(
                                 td.num { (opt_percent(r.entry.and_then(|e| e.loss))) }
                                 td.num { (opt_ms(r.entry.and_then(|e| e.rtt_avg))) }
                                 @for (_, row) in &r.windows { td.num { (availability_cell(*row)) } }
+                                td {
+                                    @if let Some((_, bars)) = charts.iter().find(|(b, _)| *b == r.board) {
+                                        (charts::svg(bars, &format!("{target} from {}: availability per day", r.board)))
+                                    }
+                                }
                             }
                         }
                         @if rows.is_empty() && error.is_none() {
-                            tr { td.empty colspan="9" { "No board monitors this target." } }
+                            tr { td.empty colspan="10" { "No board monitors this target." } }
                         }
                     }
                 }
             }
-            p.sub { a href={ "/api/v1" (self_url) } { "This page as JSON" } }
+            p.sub { a href=(ctx.href(&format!("/api/v1{self_path}"))) { "This page as JSON" } }
         }
     };
     page(
         ctx,
         &format!("{target} across the fleet"),
         REFRESH_SECS,
-        &self_url,
+        &self_path,
         body,
     )
 }
 
-/// `GET /availability?window=`: a row per board and target. `rejected` is
-/// a `window` value that was not understood (the page then shows the
-/// default window and says so).
+/// One line of the availability list: a pair and its row, if the window
+/// holds rounds for it.
+pub type PairRow<'a> = (&'a str, &'a str, Option<&'a AvailabilityRow>);
+
+/// `GET /availability?window=&page=`: a page of (board, target) pairs.
 pub fn availability_page(
     ctx: &Context<'_>,
     window: Window,
-    rejected: Option<&str>,
-    rows: Result<&[AvailabilityRow], &FleetError>,
+    rows: Result<Paged<'_, PairRow<'_>>, &FleetError>,
 ) -> Markup {
-    let (list, error) = match rows {
-        Ok(r) => (r, None),
-        Err(e) => (&[][..], Some(e)),
-    };
     let self_url = format!("/availability?window={}", window.as_str());
     let body = html! {
         header.top {
-            (back_link())
+            (back_link(ctx))
             h1 { "Availability " span.board { "last " (window.label()) } }
             nav.counts aria-label="Window" {
                 @for w in Window::ALL {
                     a class={ "count st-all" @if w == window { " current" } }
-                        href={ "/availability?window=" (w.as_str()) } { (w.label()) }
+                        href=(ctx.href(&format!("/availability?window={}", w.as_str()))) { (w.label()) }
                 }
             }
-            p.sub { "Share of rounds in which the target answered (Working or Degraded), computed by MongoDB over each board's results." }
+            p.sub { "Share of rounds in which the target answered (Working or Degraded), computed by MongoDB from each board's hourly rollups: "
+                (window.hours()) " whole UTC hours, the one under way included." }
         }
         main {
-            @if let Some(e) = error { (unavailable(e)) }
-            @if let Some(bad) = rejected {
-                div.alert.warn role="alert" {
-                    "Unknown window “" (bad) "”; showing " (window.label())
-                    ". Use one of " (Window::allowed()) "."
-                }
-            }
-            div.tablewrap {
-                table.availability {
-                    caption { (list.len()) " board and target pairs with results" }
-                    thead {
-                        tr {
-                            th { "Board" } th { "IP" } th.num { "Rounds" } th.num { "Working" }
-                            th.num { "Availability" }
-                        }
-                    }
-                    tbody {
-                        @for r in list {
-                            tr {
-                                td { a href=(board_href(&r.board)) { (r.board) } }
-                                td.ip { a href=(target_href(&r.target)) { (r.target) } }
-                                td.num { (r.rounds) }
-                                td.num { (r.working) }
-                                td.num { (fmt::percent(r.availability)) }
+            @match rows {
+                Err(e) => { (unavailable(e)) }
+                Ok(page) => {
+                    div.tablewrap {
+                        table.availability {
+                            caption { (page.info.total) " board and target pairs" }
+                            thead {
+                                tr {
+                                    th { "Board" } th { "IP" } th.num { "Rounds" } th.num { "Working" }
+                                    th.num { "Availability" } th.num { "RTT (avg ms)" }
+                                }
+                            }
+                            tbody {
+                                @for (board, target, row) in page.rows {
+                                    tr {
+                                        td { a href=(ctx.board_href(board)) { (board) } }
+                                        td.ip { a href=(ctx.target_href(target)) { (target) } }
+                                        @if let Some(r) = row {
+                                            td.num { (r.rounds) }
+                                            td.num { (r.working) }
+                                            td.num { (fmt::percent(r.availability)) }
+                                            td.num { (opt_ms(r.rtt_avg_ms)) }
+                                        } @else {
+                                            td.num colspan="4" { span.none { "no rounds in this window" } }
+                                        }
+                                    }
+                                }
+                                @if page.rows.is_empty() {
+                                    tr { td.empty colspan="6" { "No board reports targets yet." } }
+                                }
                             }
                         }
-                        @if list.is_empty() && error.is_none() {
-                            tr { td.empty colspan="5" { "No results in this window." } }
-                        }
                     }
+                    (pager(ctx, "/availability", &format!("window={}&", window.as_str()), "page", page.info))
                 }
             }
-            p.sub { a href={ "/api/v1/availability?window=" (window.as_str()) } { "This table as JSON" } }
+            p.sub { a href=(ctx.href(&format!("/api/v1/availability?window={}", window.as_str()))) { "This table as JSON" } }
         }
     };
     page(
@@ -552,6 +694,7 @@ mod tests {
             server: "mongodb://db.example:27017",
             database: "edgeprobe",
             now: NOW,
+            base: "",
         }
     }
 
@@ -600,10 +743,39 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"), "hostile text missing");
     }
 
+    fn info(total: usize) -> PageInfo {
+        PageInfo {
+            page: 1,
+            page_size: 100,
+            pages: 1,
+            total,
+        }
+    }
+
+    fn index_of(ctx: &Context<'_>, bs: &[Board], search: &Search) -> String {
+        let boards: Vec<&Board> = bs.iter().collect();
+        let targets = crate::central::model::fleet_targets(bs, NOW);
+        let page = FleetPage {
+            boards: Paged {
+                rows: &boards,
+                info: info(boards.len()),
+            },
+            targets: Paged {
+                rows: &targets,
+                info: info(targets.len()),
+            },
+            online: 1,
+            offline: 1,
+            search,
+            clock_ahead: &[],
+        };
+        index(ctx, Ok(page)).into_string()
+    }
+
     #[test]
     fn index_lists_boards_and_targets_escaped() {
         let bs = boards();
-        let html = index(&ctx(), Ok(&bs)).into_string();
+        let html = index_of(&ctx(), &bs, &Search::new(None));
         assert_inert(&html);
         assert!(html.contains("href=\"/boards/closet-1\""));
         // The id is percent-encoded in the link, escaped in the text.
@@ -614,7 +786,31 @@ mod tests {
         assert!(html.contains("Not Working</span> on"));
         assert!(html.contains("http-equiv=\"refresh\""));
         assert!(html.contains("/static/style.css"));
+        assert!(html.contains("type=\"search\""));
         assert!(!html.contains("No data"));
+    }
+
+    #[test]
+    fn every_link_is_under_the_base_path() {
+        let bs = boards();
+        let ctx = Context {
+            base: "/edgeprobe",
+            ..ctx()
+        };
+        let html = index_of(&ctx, &bs, &Search::new(Some("core")));
+        assert!(
+            html.contains("href=\"/edgeprobe/static/style.css\""),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/edgeprobe/boards/closet-1\""));
+        assert!(html.contains("content=\"30; url=/edgeprobe/\""));
+        assert!(html.contains("action=\"/edgeprobe/\""));
+        for link in html.split("href=\"").skip(1) {
+            assert!(
+                link.starts_with("/edgeprobe/") || link.starts_with('#'),
+                "{link}"
+            );
+        }
     }
 
     #[test]
@@ -627,11 +823,11 @@ mod tests {
         let html = index(&ctx(), Err(&e)).into_string();
         assert!(html.contains("role=\"alert\""));
         assert!(html.contains("MongoDB at mongodb://db.example:27017 did not answer"));
-        assert!(html.contains("No board has synced"));
+        assert!(html.contains("No board data could be read"));
     }
 
     #[test]
-    fn board_page_has_the_table_and_events_escaped() {
+    fn board_page_has_the_table_chart_and_events_escaped() {
         let bs = boards();
         let events = [Event {
             board: "closet-1".into(),
@@ -642,7 +838,21 @@ mod tests {
             to: Some(HOSTILE.into()),
             detail: HOSTILE.into(),
         }];
-        let html = board_page(&ctx(), &bs[0], Ok(&events)).into_string();
+        let bars = charts::daily(&[], CHART_DAYS, NOW);
+        let ahead = ClockAhead {
+            board: "closet-1".into(),
+            latest_hour: NOW.add(Duration::from_secs(5 * 3600)),
+        };
+        let extras = BoardExtras {
+            targets: Paged {
+                rows: &bs[0].targets,
+                info: info(bs[0].targets.len()),
+            },
+            events: Ok(&events),
+            chart: Ok(&bars),
+            clock_ahead: Some(&ahead),
+        };
+        let html = board_page(&ctx(), &bs[0], extras).into_string();
         assert_inert(&html);
         for col in [
             "S.No",
@@ -657,6 +867,8 @@ mod tests {
             assert!(html.contains(col), "column {col}");
         }
         assert!(html.contains("working → &lt;script&gt;"));
+        assert_eq!(html.matches("<rect").count(), CHART_DAYS);
+        assert!(html.contains("runs ahead"), "{html}");
         // Interval 1 s: refresh at the 5 s floor.
         assert!(html.contains("content=\"5; url=/boards/closet-1\""));
     }
@@ -669,20 +881,31 @@ mod tests {
             target: "198.19.0.1".into(),
             rounds: 10,
             working: 7,
+            degraded: 0,
             availability: 0.7,
+            rtt_avg_ms: Some(1.5),
+            latest_hour: None,
         }];
         let windows = vec![(Window::Day, rows.clone())];
         let across = target_across("198.19.0.1", &bs, &windows, NOW);
-        let html = target_page(&ctx(), "198.19.0.1", Ok(&across)).into_string();
+        let html = target_page(&ctx(), "198.19.0.1", Ok(&across), &[]).into_string();
         assert_inert(&html);
         assert!(html.contains("70 %"));
         assert!(html.contains("7/10 rounds"));
 
-        let html = availability_page(&ctx(), Window::Day, Some(HOSTILE), Ok(&rows)).into_string();
+        let lines: Vec<PairRow<'_>> = vec![
+            (&rows[0].board, "198.19.0.1", Some(&rows[0])),
+            (&rows[0].board, "198.19.0.2", None),
+        ];
+        let page = Paged {
+            rows: &lines,
+            info: info(2),
+        };
+        let html = availability_page(&ctx(), Window::Day, Ok(page)).into_string();
         assert_inert(&html);
-        assert!(html.contains("Unknown window"));
         assert!(html.contains("70 %"));
-        let hostile_target = target_page(&ctx(), HOSTILE, Ok(&[])).into_string();
+        assert!(html.contains("no rounds in this window"));
+        let hostile_target = target_page(&ctx(), HOSTILE, Ok(&[]), &[]).into_string();
         assert_inert(&hostile_target);
     }
 }

@@ -15,9 +15,11 @@ use super::mongo_args::MongoArgs;
 use crate::alerts::settings::AlertSettings;
 use crate::central::alerter::{self, Alerter};
 use crate::central::claims::MongoClaims;
+use crate::central::indexes::{self, Retention};
+use crate::central::public_url::BasePath;
+use crate::central::summary::DEFAULT_SLOTS;
 use crate::central::{self, CentralState, MongoFleet};
 use crate::fleet::MongoSettings;
-use crate::http::Limits;
 
 /// Options of `edgeprobe central`.
 #[derive(Debug, Args)]
@@ -55,6 +57,56 @@ pub struct CentralArgs {
         value_parser = alerts_every
     )]
     alerts_every: Duration,
+    /// The path prefix central is published under behind a reverse proxy
+    /// that passes it on (e.g. /edgeprobe); links and redirects use it.
+    #[arg(long, env = "EDGEPROBE_BASE_PATH", value_name = "PATH", default_value = "", value_parser = base_path)]
+    base_path: BasePath,
+    /// How long raw results and traces are kept centrally (a TTL index on
+    /// `ts`, created at start).
+    #[arg(long, env = "EDGEPROBE_KEEP_RESULTS", value_name = "DURATION", default_value = "14d", value_parser = keep)]
+    keep_results: Duration,
+    /// How long hourly rollups are kept centrally (a TTL index on `hour`);
+    /// availability over 30 d needs at least 30d.
+    #[arg(long, env = "EDGEPROBE_KEEP_ROLLUPS", value_name = "DURATION", default_value = "400d", value_parser = keep_rollups)]
+    keep_rollups: Duration,
+    /// Requests that may read MongoDB at once; more wait up to 2 s, then
+    /// get 429.
+    #[arg(long, env = "EDGEPROBE_MAX_QUERIES", value_name = "N", default_value_t = DEFAULT_SLOTS,
+          value_parser = max_queries)]
+    max_queries: usize,
+}
+
+/// `--max-queries`: 1 to 1024.
+fn max_queries(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a number from 1 to 1024")),
+    }
+}
+
+/// `--base-path`: a path prefix.
+fn base_path(text: &str) -> Result<BasePath, String> {
+    BasePath::parse(text)
+}
+
+/// `--keep-results`: at least a day.
+fn keep(text: &str) -> Result<Duration, String> {
+    let d = crate::config::parse_duration(text)?;
+    if d < Duration::from_secs(86_400) {
+        return Err(format!("{text:?} is shorter than a day; write at least 1d"));
+    }
+    Ok(d)
+}
+
+/// `--keep-rollups`: at least the 30 days the longest window reads.
+fn keep_rollups(text: &str) -> Result<Duration, String> {
+    let d = crate::config::parse_duration(text)?;
+    if d < Duration::from_secs(30 * 86_400) {
+        return Err(format!(
+            "{text:?} is shorter than the 30 days availability is shown for; write at least 30d"
+        ));
+    }
+    Ok(d)
 }
 
 /// `--alerts-every`: a duration of at least a second.
@@ -166,14 +218,35 @@ async fn serve(
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let server = central::FleetSource::server(fleet.as_ref()).to_string();
-    let state = Arc::new(CentralState {
-        source: fleet,
-        database: args.database.clone(),
-        limits: Limits::default(),
-    });
+    // The indexes (TTL ones included) in the background: a server that is
+    // down at start must not keep the dashboard from saying so.
+    let retention = Retention {
+        raw: args.keep_results,
+        rollups: args.keep_rollups,
+    };
+    let index_task = {
+        let fleet = Arc::clone(&fleet);
+        tokio::spawn(async move {
+            match fleet.database().await {
+                Ok(db) => {
+                    for problem in indexes::ensure(&db, retention).await {
+                        eprintln!("edgeprobe: central: {problem}");
+                    }
+                }
+                Err(e) => eprintln!("edgeprobe: central: indexes not checked: {e}"),
+            }
+        })
+    };
+    let state = Arc::new(CentralState::new(
+        fleet,
+        args.database.clone(),
+        args.base_path.clone(),
+        args.max_queries,
+    ));
     // Same words as `edgeprobe run`, so scripts find the address alike.
     eprintln!(
-        "edgeprobe: central: dashboard on http://{local}/ ; MongoDB {server}, database {}",
+        "edgeprobe: central: dashboard on http://{local}{}/ ; MongoDB {server}, database {}",
+        args.base_path.as_str(),
         args.database
     );
     // The alert loop runs beside the dashboard and stops with it; a pass
@@ -187,6 +260,7 @@ async fn serve(
         tokio::spawn(a.run(args.alerts_every))
     });
     let served = central::serve(listener, state, stop_signal()).await;
+    index_task.abort();
     if let Some(task) = alert_loop {
         task.abort();
     }

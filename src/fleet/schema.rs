@@ -35,6 +35,19 @@
 //!   `upstream::docs::board_update`: everything but `first_seen` in
 //!   `$set`, `first_seen` in `$setOnInsert`; what it says beyond the
 //!   snapshot is a [`BoardStatus`].
+//! - `rollups` ([`ROLLUPS`]): `{_id: "<board>/<target>/<hour ms>", board,
+//!   target, hour, hour_ms, rounds, working, degraded, not_working,
+//!   rtt_sum_ms, rtt_rounds, board_clock}`: one target's rounds in one UTC
+//!   hour by their own verdict, as the board's store counts them
+//!   (`crate::store::rollup`). `hour` is the hour's start as a date (what
+//!   the TTL index expires by), `hour_ms` the same instant as a 64-bit
+//!   integer (what queries range over: nx-27017, the test server, keeps a
+//!   date written by an update as text, which compares as no date does);
+//!   `rtt_sum_ms` adds up the rounds' average RTTs, over `rtt_rounds`
+//!   rounds; `board_clock` is the board's clock when it sent the row.
+//!   Written by `upstream::docs::rollup_doc` as a whole-document upsert of
+//!   absolute values, never an increment: sending a row twice, late, or
+//!   again after a restart leaves the same document.
 //! - `alert_claims` ([`ALERT_CLAIMS`]): written by central only, one
 //!   document per board outage, `_id: "board-offline/<board>/<last_seen
 //!   ms>"`; how central replicas agree on who sends its messages. Its
@@ -71,21 +84,35 @@ impl Collection {
 /// The name of the collection of board documents.
 pub const BOARDS: &str = "boards";
 
+/// The name of the collection of hourly rollups.
+pub const ROLLUPS: &str = "rollups";
+
 /// The collection where central replicas claim board-offline alerts
 /// (`central::claims`); the boards never read or write it.
 pub const ALERT_CLAIMS: &str = "alert_claims";
 
-/// The indexes the central dashboard's queries use: a board's targets
-/// newest first, time ranges for availability, the fleet by last contact.
+/// The indexes of central's queries, which the boards create too (so a
+/// fleet without central yet is ready for it). The TTL indexes that
+/// expire old documents are central's alone (`central::indexes`): their
+/// lifetimes are its settings.
+///
+/// | collection | keys | for |
+/// |---|---|---|
+/// | results | board, target, ts desc | one board's target, newest first |
+/// | results | target, ts | one target across boards |
+/// | traces | board, target, ts desc | one board's target, newest first |
+/// | events | board, ts desc | a board's events |
+/// | boards | last_seen desc | the fleet by last contact |
+/// | boards | targets.target | the boards that monitor a target |
+/// | rollups | board, target, hour_ms | availability and charts of a page of pairs, a board |
+/// | rollups | target, hour_ms | one target across boards |
+/// | rollups | hour_ms | boards whose clock runs ahead |
 pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
     vec![
         (
             Collection::Results.name(),
-            // By board (board pages), by window (availability), by
-            // target and window (a target's page across boards).
             vec![
                 doc! { "board": 1, "target": 1, "ts": -1 },
-                doc! { "ts": 1 },
                 doc! { "target": 1, "ts": 1 },
             ],
         ),
@@ -97,7 +124,18 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
             Collection::Events.name(),
             vec![doc! { "board": 1, "ts": -1 }],
         ),
-        (BOARDS, vec![doc! { "last_seen": -1 }]),
+        (
+            BOARDS,
+            vec![doc! { "last_seen": -1 }, doc! { "targets.target": 1 }],
+        ),
+        (
+            ROLLUPS,
+            vec![
+                doc! { "board": 1, "target": 1, "hour_ms": 1 },
+                doc! { "target": 1, "hour_ms": 1 },
+                doc! { "hour_ms": 1 },
+            ],
+        ),
     ]
 }
 
@@ -109,6 +147,11 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
 /// documents and be taken for resends.
 pub fn round_id(board: &str, target: &str, round: RoundId, ts: Timestamp) -> String {
     format!("{board}/{target}/{}/{}", round.0, ts.millis())
+}
+
+/// `<board>/<target>/<hour ms>`: one rollup per target and hour.
+pub fn rollup_id(board: &str, target: &str, hour: Timestamp) -> String {
+    format!("{board}/{target}/{}", hour.millis())
 }
 
 /// An event's `_id`; see the module header for why it ends in a hash.

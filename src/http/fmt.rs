@@ -15,6 +15,11 @@ pub fn time(ts: Timestamp) -> String {
     }
 }
 
+/// `2026-11-25`: a UTC day, for the daily availability charts.
+pub fn date(ts: Timestamp) -> String {
+    ts.rfc3339().get(..10).unwrap_or("?").to_string()
+}
+
 /// `23:58`: for chart axes, where the date is in the page title.
 pub fn clock(ts: Timestamp) -> String {
     ts.rfc3339().get(11..16).unwrap_or("?").to_string()

@@ -25,6 +25,12 @@ pub fn refresh_secs(interval: Duration) -> u64 {
 
 /// The page frame: head with viewport, stylesheet and optional refresh.
 pub fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
+    layout_under("", title, refresh, body)
+}
+
+/// [`layout`] for a site served under `base` (a path prefix such as
+/// `/edgeprobe`, or empty): the stylesheet is looked for there.
+pub fn layout_under(base: &str, title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -35,7 +41,7 @@ pub fn layout(title: &str, refresh: Option<(u64, &str)>, body: Markup) -> Markup
                     meta http-equiv="refresh" content={ (secs) "; url=" (url) };
                 }
                 title { (title) }
-                link rel="stylesheet" href=(STYLE_PATH);
+                link rel="stylesheet" href={ (base) (STYLE_PATH) };
             }
             body { (body) }
         }

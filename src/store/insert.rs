@@ -166,19 +166,26 @@ pub(super) fn insert_round(
             queue(conn, OutboxKind::Result, id, r.ts)?;
         }
         let add = RollupRow::one(rollup::hour_start(r.ts), r.status);
+        let rtt_avg_us = rtt_us(|s| s.avg);
         conn.prepare_cached(
-            "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working) \
-             VALUES (?1, ?2, 1, ?3, ?4, ?5) \
+            "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working, \
+             rtt_sum_us, rtt_rounds, unsynced) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (hour, target) DO UPDATE SET rounds = rounds + 1, \
              working = working + excluded.working, degraded = degraded + excluded.degraded, \
-             not_working = not_working + excluded.not_working",
+             not_working = not_working + excluded.not_working, \
+             rtt_sum_us = rtt_sum_us + excluded.rtt_sum_us, \
+             rtt_rounds = rtt_rounds + excluded.rtt_rounds, \
+             unsynced = unsynced + excluded.unsynced",
         )?
         .execute(params![
             add.hour.millis(),
             target,
             int(add.working)?,
             int(add.degraded)?,
-            int(add.not_working)?
+            int(add.not_working)?,
+            rtt_avg_us.unwrap_or(0),
+            i64::from(rtt_avg_us.is_some()),
+            i64::from(outbox),
         ])?;
     }
     for t in &round.traces {

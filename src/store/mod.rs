@@ -34,7 +34,7 @@ mod sql;
 mod writer;
 
 pub use history::Reader;
-pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
+pub use outbox::{OutboxItem, OutboxKind, OutboxRecord, RollupItem, RollupMark};
 pub use records::{
     AlertRow, AttemptRecord, Dropped, EventKind, EventRecord, NotificationRecord, Outcome,
     PendingNotification, QueuedNotification, ResultRecord, RoundId, RoundRecord, SilenceRow,

@@ -534,7 +534,9 @@ mod tests {
             .conn()
             .execute_batch(
                 "DROP TABLE notifications; DROP TABLE alerts_active; DROP TABLE silences; \
-                 PRAGMA user_version = 1;",
+                 DROP INDEX rollups_unsynced; ALTER TABLE rollups DROP COLUMN rtt_sum_us; \
+                 ALTER TABLE rollups DROP COLUMN rtt_rounds; \
+                 ALTER TABLE rollups DROP COLUMN unsynced; PRAGMA user_version = 1;",
             )
             .unwrap();
         drop(store);
@@ -552,6 +554,6 @@ mod tests {
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
     }
 }

@@ -1,6 +1,11 @@
 //! The outbox: what the upstream sync has not sent yet. Queueing a row as
 //! it is written, reading a batch back with its records, forgetting what
 //! the server acknowledged, and the backlog the statistics report.
+//!
+//! Rollups are not queued row by row: a rollup changes with every round
+//! of its hour, so the row itself counts its changes since it was last
+//! sent (`rollups.unsynced`), and the sync uploads the row's current
+//! absolute values ([`rollup_batch`], [`mark_rollups_synced`]).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -49,6 +54,100 @@ pub enum OutboxRecord {
 pub struct OutboxItem {
     pub id: i64,
     pub record: OutboxRecord,
+}
+
+/// A target's hour as the upstream sync uploads it: the absolute counts
+/// (see [`super::rollup::RollupRow`]) and RTT sum now in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupItem {
+    /// The target's key (its address or host name).
+    pub target: String,
+    pub row: super::rollup::RollupRow,
+    /// The rounds' average RTTs added up, in ms.
+    pub rtt_sum_ms: f64,
+    /// How many rounds had an RTT.
+    pub rtt_rounds: u64,
+    /// Where the row is and how many changes this upload covers; what
+    /// [`Store::mark_rollups_synced`](super::Store::mark_rollups_synced)
+    /// takes back.
+    pub mark: RollupMark,
+}
+
+/// A rollup row and the number of its changes an upload carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupMark {
+    hour: i64,
+    target: i64,
+    changes: i64,
+}
+
+/// Up to `max` rollups changed since they were last sent, oldest hour first.
+pub(super) fn rollup_batch(conn: &Connection, max: usize) -> Result<Vec<RollupItem>, StoreError> {
+    all_rows(
+        conn,
+        "reading the rollups to send",
+        "SELECT u.hour, u.target, t.key, u.rounds, u.working, u.degraded, u.not_working, \
+         u.rtt_sum_us, u.rtt_rounds, u.unsynced FROM rollups u JOIN targets t ON t.id = u.target \
+         WHERE u.unsynced > 0 ORDER BY u.hour, u.target LIMIT ?1",
+        params![sql_limit(max)],
+        |r| {
+            let hour: i64 = r.get(0)?;
+            let rtt_sum_us: i64 = r.get(7)?;
+            Ok(RollupItem {
+                target: r.get(2)?,
+                row: super::rollup::RollupRow {
+                    hour: Timestamp(hour),
+                    rounds: get_u64(r, 3)?,
+                    working: get_u64(r, 4)?,
+                    degraded: get_u64(r, 5)?,
+                    not_working: get_u64(r, 6)?,
+                },
+                rtt_sum_ms: super::encode::us_to_ms(rtt_sum_us),
+                rtt_rounds: get_u64(r, 8)?,
+                mark: RollupMark {
+                    hour,
+                    target: r.get(1)?,
+                    changes: r.get(9)?,
+                },
+            })
+        },
+    )
+}
+
+/// Take the changes the server acknowledged off their rows, in one
+/// transaction. A row that changed again meanwhile keeps the rest and is
+/// sent again.
+pub(super) fn mark_rollups_synced(
+    conn: &mut Connection,
+    marks: &[RollupMark],
+) -> Result<(), StoreError> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    let op = format!("marking {} rollups as sent upstream", marks.len());
+    let tx = conn.transaction().map_err(sql(&op))?;
+    {
+        let mut update = tx
+            .prepare_cached(
+                "UPDATE rollups SET unsynced = MAX(unsynced - ?3, 0) \
+                 WHERE hour = ?1 AND target = ?2",
+            )
+            .map_err(sql(&op))?;
+        for m in marks {
+            update
+                .execute(params![m.hour, m.target, m.changes])
+                .map_err(sql(&op))?;
+        }
+    }
+    tx.commit().map_err(sql(&op))
+}
+
+/// How many rollups wait to be sent.
+pub(super) fn rollup_backlog(conn: &Connection) -> Result<u64, StoreError> {
+    conn.query_row("SELECT COUNT(*) FROM rollups WHERE unsynced > 0", [], |r| {
+        get_u64(r, 0)
+    })
+    .map_err(sql("reading store statistics"))
 }
 
 /// Queue the row `row_id` (stamped `ts`) of the table `kind` points into.
@@ -166,6 +265,63 @@ mod tests {
 
     use super::super::fixtures::*;
     use super::*;
+
+    #[test]
+    fn rollups_are_sent_as_they_are_and_again_after_a_change_in_flight() {
+        let (_dir, mut store) = fresh();
+        let keys = targets(2);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::NotWorking))
+            .unwrap();
+        let batch = store.rollup_batch(100).unwrap();
+        assert_eq!(batch.len(), 2);
+        let first = &batch[0];
+        assert_eq!(first.target, keys[0]);
+        assert_eq!(first.row.hour, Timestamp(NOW));
+        assert_eq!(
+            (first.row.rounds, first.row.working, first.row.not_working),
+            (2, 1, 1)
+        );
+        // One round had an RTT (2.25 ms), the Not Working one none.
+        assert_eq!((first.rtt_sum_ms, first.rtt_rounds), (2.25, 1));
+        // A third round lands while the batch is on the wire: marking the
+        // batch sent leaves the newer change to send.
+        store
+            .write_round(&round(3, NOW + 120_000, &keys, Status::Working))
+            .unwrap();
+        let marks: Vec<_> = batch.iter().map(|r| r.mark).collect();
+        store.mark_rollups_synced(&marks).unwrap();
+        let again = store.rollup_batch(100).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0].row.rounds, 3);
+        assert_eq!(again[0].rtt_sum_ms, 4.5);
+        store
+            .mark_rollups_synced(&again.iter().map(|r| r.mark).collect::<Vec<_>>())
+            .unwrap();
+        assert!(store.rollup_batch(100).unwrap().is_empty());
+        assert_eq!(store.rollup_backlog().unwrap(), 0);
+        // Marking the same batch twice (a retry) takes nothing below zero.
+        store.mark_rollups_synced(&marks).unwrap();
+        store
+            .write_round(&round(4, NOW + 180_000, &keys, Status::Working))
+            .unwrap();
+        assert_eq!(store.rollup_batch(100).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn without_an_upstream_no_rollup_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            crate::store::Store::open(dir.path(), crate::store::RetentionPolicy::default())
+                .unwrap();
+        store
+            .write_round(&round(1, NOW, &targets(3), Status::Working))
+            .unwrap();
+        assert_eq!(store.rollup_backlog().unwrap(), 0);
+    }
 
     #[test]
     fn outbox_batches_come_oldest_first_with_their_records() {

@@ -2,7 +2,7 @@
 //! the readers' connections, moving a damaged file aside, the table names
 //! the other store files share ([`HistoryTable`]) and the `counters` table.
 //!
-//! # Schema (version 2, in `PRAGMA user_version`)
+//! # Schema (version 3, in `PRAGMA user_version`)
 //!
 //! Timestamps are integer unix milliseconds. Targets are interned: the
 //! per-round tables hold a small integer instead of repeating the
@@ -48,6 +48,16 @@
 //!   alerts firing, replaced by each round that changes them.
 //!   `silences(scope, until, made_at, reason)`: the silences in force,
 //!   kept across restarts.
+//! - Version 3 adds to `rollups` the RTT sums the fleet's averages come
+//!   from, `rtt_sum_us` (the rounds' average RTTs added up, whole µs) and
+//!   `rtt_rounds` (how many rounds had one), and `unsynced`: how many
+//!   times the row changed since the upstream sync last sent it (0 when
+//!   the server holds it as it is, or no upstream is configured). The
+//!   sync uploads every row with `unsynced > 0` (partial index
+//!   `rollups_unsynced`) as absolute values and subtracts what it sent,
+//!   so a change made while the upload was on the wire is sent again.
+//!   The migration marks the last 30 days unsynced (the longest window
+//!   central shows).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -65,7 +75,7 @@ use super::StoreError;
 pub const DB_FILE: &str = "edgeprobe.db";
 
 /// The schema this code writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for a lock (a checkpoint, the other
 /// connection) before failing.
@@ -174,6 +184,15 @@ CREATE TABLE silences (
     made_at INTEGER NOT NULL,
     reason  TEXT
 ) WITHOUT ROWID;
+";
+
+/// Version 3: RTT sums in the rollups, and which rollups the upstream
+/// sync has not sent as they are now.
+const SCHEMA_V3: &str = "
+ALTER TABLE rollups ADD COLUMN rtt_sum_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN rtt_rounds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN unsynced INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX rollups_unsynced ON rollups (hour, target) WHERE unsynced > 0;
 ";
 
 /// The tables that hold a row per result, trace or event: what retention
@@ -296,6 +315,19 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     if version < 2 {
         tx.execute_batch(SCHEMA_V2).map_err(sql(&op))?;
+    }
+    if version < 3 {
+        tx.execute_batch(SCHEMA_V3).map_err(sql(&op))?;
+        if version >= 1 {
+            // What an upgraded board already counted goes up too, for as
+            // far back as central's longest window looks.
+            let since = super::rollup::window_start(Timestamp::now(), super::rollup::MONTH);
+            tx.execute(
+                "UPDATE rollups SET unsynced = 1 WHERE hour >= ?1",
+                params![since.millis()],
+            )
+            .map_err(sql(&op))?;
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sql(&op))?;

@@ -16,7 +16,7 @@ use crate::clock::Timestamp;
 use super::history::{self, Reader};
 use super::insert::{self, TargetCache};
 use super::notifications;
-use super::outbox::{self, OutboxItem};
+use super::outbox::{self, OutboxItem, RollupItem, RollupMark};
 use super::prune;
 use super::records::{
     AlertRow, AttemptRecord, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId,
@@ -307,6 +307,22 @@ impl Store {
     /// Ids that are not (or no longer) in the outbox are ignored.
     pub fn mark_synced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
         outbox::mark_synced(&mut self.conn, ids)
+    }
+
+    /// Up to `max` hourly rollups changed since the upstream sync last
+    /// sent them, oldest hour first, with their absolute values now.
+    pub fn rollup_batch(&self, max: usize) -> Result<Vec<RollupItem>, StoreError> {
+        outbox::rollup_batch(&self.conn, max)
+    }
+
+    /// Record that the server holds these rollups as they were read.
+    pub fn mark_rollups_synced(&mut self, marks: &[RollupMark]) -> Result<(), StoreError> {
+        outbox::mark_rollups_synced(&mut self.conn, marks)
+    }
+
+    /// How many rollups wait to be sent.
+    pub fn rollup_backlog(&self) -> Result<u64, StoreError> {
+        outbox::rollup_backlog(&self.conn)
     }
 
     /// A read-only connection for the dashboard.

@@ -8,9 +8,9 @@ use mongodb::bson::{doc, Bson, DateTime, Document};
 use crate::clock::Timestamp;
 use crate::monitor::{Snapshot, TargetView};
 use crate::probe::{Gateway, Hop, RttSummary, Status};
-use crate::store::{EventRecord, OutboxRecord, ResultRecord, RoundId, TraceRecord};
+use crate::store::{EventRecord, OutboxRecord, ResultRecord, RollupItem, RoundId, TraceRecord};
 
-use crate::fleet::schema::{event_id, round_id, BoardStatus, Collection};
+use crate::fleet::schema::{event_id, rollup_id, round_id, BoardStatus, Collection};
 
 /// A record as the document for its collection.
 pub fn record_doc(board: &str, record: &OutboxRecord) -> (Collection, Document) {
@@ -65,6 +65,27 @@ pub fn event_doc(board: &str, e: &EventRecord) -> Document {
         "from": opt_str(e.from.as_deref()),
         "to": opt_str(e.to.as_deref()),
         "detail": &e.detail,
+    }
+}
+
+/// A rollup's whole document, with its absolute values: what replaces
+/// the server's copy (see [`crate::fleet::schema`]). `board_clock` is the
+/// board's time of writing, which tells a board with a wrong clock.
+pub fn rollup_doc(board: &str, r: &RollupItem, now: Timestamp) -> Document {
+    let row = &r.row;
+    doc! {
+        "_id": rollup_id(board, &r.target, row.hour),
+        "board": board,
+        "target": &r.target,
+        "hour": date(row.hour),
+        "hour_ms": row.hour.millis(),
+        "rounds": count(row.rounds),
+        "working": count(row.working),
+        "degraded": count(row.degraded),
+        "not_working": count(row.not_working),
+        "rtt_sum_ms": r.rtt_sum_ms,
+        "rtt_rounds": count(r.rtt_rounds),
+        "board_clock": date(now),
     }
 }
 
@@ -140,8 +161,8 @@ fn round_number(r: RoundId) -> i64 {
     i64::try_from(r.0).unwrap_or(i64::MAX)
 }
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+fn count(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
 }
 
 fn opt_str(s: Option<&str>) -> Bson {

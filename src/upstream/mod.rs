@@ -13,6 +13,11 @@
 //!   (over the connection in [`crate::fleet::connection`]);
 //! - [`sync`] is the loop that ties them together.
 //!
+//! After the outbox, each cycle uploads the hourly rollups that changed
+//! since they were last sent, as whole documents of absolute values (the
+//! store counts each row's changes, `Store::rollup_batch`), so a resend
+//! replaces a document with the same one.
+//!
 //! Where the database is comes as a [`crate::fleet::MongoSettings`].
 //!
 //! Delivery is at least once on the wire and exactly once in the
@@ -52,6 +57,13 @@ pub trait Upstream: Send + Sync + 'static {
     fn insert(
         &self,
         collection: Collection,
+        docs: Vec<Document>,
+    ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+
+    /// Replace the rollup documents (see [`docs::rollup_doc`]) by these,
+    /// creating those the server does not hold yet; one round trip.
+    fn replace_rollups(
+        &self,
         docs: Vec<Document>,
     ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
 

@@ -17,7 +17,7 @@ use mongodb::{Database, IndexModel};
 
 use super::{Upstream, UpstreamError};
 use crate::fleet::connection::{redact, redacted_hosts, scrub, Connection, SetupError};
-use crate::fleet::schema::{indexes, Collection, BOARDS};
+use crate::fleet::schema::{indexes, Collection, BOARDS, ROLLUPS};
 
 /// The longest one operation (an insert of a batch, a board update) may
 /// take before the server counts as unreachable for this attempt.
@@ -120,6 +120,11 @@ impl Upstream for MongoUpstream {
         self.limited(op, self.insert_many(collection, docs)).await
     }
 
+    async fn replace_rollups(&self, docs: Vec<Document>) -> Result<(), UpstreamError> {
+        let op = format!("writing {} rollups", docs.len());
+        self.limited(op, self.upsert_rollups(docs)).await
+    }
+
     async fn upsert_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
         let op = format!("updating board {board}");
         self.limited(op, self.update_board(board, update)).await
@@ -164,6 +169,38 @@ impl MongoUpstream {
         }
     }
 
+    /// One `update` command with a replacement upsert per document,
+    /// unordered. (The driver's `bulk_write` needs MongoDB 8; the `update`
+    /// command with many statements is as old as the write commands, and
+    /// nx-27017 takes it too.)
+    async fn upsert_rollups(&self, docs: Vec<Document>) -> Result<(), UpstreamError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let n = docs.len();
+        let op = || format!("writing {n} rollups");
+        let updates: Vec<Document> = docs
+            .into_iter()
+            .map(|d| {
+                let id = d.get("_id").cloned().unwrap_or(mongodb::bson::Bson::Null);
+                doc! { "q": { "_id": id }, "u": d, "upsert": true }
+            })
+            .collect();
+        let db = self.db().await?;
+        let reply = db
+            .run_command(doc! { "update": ROLLUPS, "updates": updates, "ordered": false })
+            .await
+            .map_err(|e| self.fail(op(), &e))?;
+        match refused_statements(&reply) {
+            None => Ok(()),
+            Some(reason) => Err(UpstreamError::Server {
+                server: self.server.clone(),
+                op: op(),
+                reason: self.conn.scrub(&reason),
+            }),
+        }
+    }
+
     async fn update_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
         let db = self.db().await?;
         db.collection::<Document>(BOARDS)
@@ -188,6 +225,32 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
         }) => !errors.is_empty() && errors.iter().all(|w| w.code == DUPLICATE_KEY),
         _ => false,
     }
+}
+
+/// What a write command's reply says went wrong, in one line, or `None`
+/// when every statement was applied. A command answers `ok: 1` and lists
+/// the statements it refused in `writeErrors`.
+fn refused_statements(reply: &Document) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Ok(errors) = reply.get_array("writeErrors") {
+        if let Some(first) = errors.first().and_then(|e| e.as_document()) {
+            parts.push(format!(
+                "{} statements refused, the first with code {}: {}",
+                errors.len(),
+                first
+                    .get("code")
+                    .map_or_else(|| "?".into(), |c| c.to_string()),
+                first.get_str("errmsg").unwrap_or("no message")
+            ));
+        }
+    }
+    if let Ok(wc) = reply.get_document("writeConcernError") {
+        parts.push(format!(
+            "write concern not satisfied: {}",
+            wc.get_str("errmsg").unwrap_or("no message")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// A driver error in one line of reasonable length. A bulk error lists
@@ -291,6 +354,31 @@ mod tests {
             std::io::Error::other("reset"),
         )));
         assert!(!only_duplicates(&other));
+    }
+
+    #[test]
+    fn refused_update_statements_are_reported() {
+        assert_eq!(
+            refused_statements(&doc! { "ok": 1, "n": 3, "nModified": 1 }),
+            None
+        );
+        let reply = doc! {
+            "ok": 1,
+            "n": 1,
+            "writeErrors": [
+                { "index": 1, "code": 121, "errmsg": "Document failed validation" },
+                { "index": 2, "code": 121, "errmsg": "Document failed validation" },
+            ],
+        };
+        assert_eq!(
+            refused_statements(&reply).as_deref(),
+            Some("2 statements refused, the first with code 121: Document failed validation")
+        );
+        let wc = doc! { "ok": 1, "writeConcernError": { "code": 64, "errmsg": "timed out" } };
+        assert_eq!(
+            refused_statements(&wc).as_deref(),
+            Some("write concern not satisfied: timed out")
+        );
     }
 
     #[test]

@@ -213,6 +213,7 @@ impl<U: Upstream> Syncer<U> {
             }
             tokio::task::yield_now().await;
         }
+        self.send_rollups().await?;
         let now = Timestamp::now();
         p.last_sync = Some(now);
         let stats = self.store(|s| s.stats()).await?;
@@ -253,6 +254,31 @@ impl<U: Upstream> Syncer<U> {
             self.store(move |s| s.mark_synced(&acked)).await?;
         }
         failure.map_or(Ok(()), Err)
+    }
+
+    /// Upload the rollups that changed since they were last sent, a batch
+    /// at a time, and take what the server acknowledged off their rows.
+    async fn send_rollups(&self) -> Result<(), UpstreamError> {
+        loop {
+            let max = self.batch;
+            let items = self.store(move |s| s.rollup_batch(max)).await?;
+            let n = items.len();
+            if n == 0 {
+                return Ok(());
+            }
+            let now = Timestamp::now();
+            let docs = items
+                .iter()
+                .map(|r| docs::rollup_doc(&self.board, r, now))
+                .collect();
+            self.upstream.replace_rollups(docs).await?;
+            let marks: Vec<_> = items.into_iter().map(|r| r.mark).collect();
+            self.store(move |s| s.mark_rollups_synced(&marks)).await?;
+            if n < max {
+                return Ok(());
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     async fn upsert_board(
@@ -484,6 +510,15 @@ mod tests {
             }
             Ok(())
         }
+        async fn replace_rollups(&self, docs: Vec<Document>) -> Result<(), UpstreamError> {
+            self.check("writing rollups")?;
+            let mut s = self.with();
+            let coll = s.docs.entry("rollups").or_default();
+            for d in docs {
+                coll.insert(d.get_str("_id").unwrap().to_string(), d);
+            }
+            Ok(())
+        }
         async fn upsert_board(&self, board: &str, update: Document) -> Result<(), UpstreamError> {
             self.check("updating the board")?;
             let set = update.get_document("$set").unwrap().clone();
@@ -652,6 +687,44 @@ mod tests {
         assert_eq!(board.get_i64("backlog").unwrap(), 0);
         assert_eq!(board.get_str("upstream_state").unwrap(), "synced");
         r.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rollups_go_up_as_absolute_values_and_again_when_they_change() {
+        let mut r = rig(true, 3, 10, 4);
+        r.until_all_sent(30, 3).await;
+        let rounds = |fake: &Fake| -> Vec<i64> {
+            fake.with().docs["rollups"]
+                .values()
+                .map(|d| d.get_i64("rounds").unwrap())
+                .collect()
+        };
+        // Ten targets, one hour: ten documents of three rounds each, sent
+        // in batches of four.
+        assert_eq!(rounds(&r.fake), vec![3; 10]);
+        let one = r.fake.with().docs["rollups"]["b1/198.18.0.1/1795608000000"].clone();
+        assert_eq!(one.get_i64("hour_ms").unwrap(), T0);
+        assert_eq!(one.get_i64("working").unwrap(), 3);
+        assert_eq!(lock(&r.store).rollup_backlog().unwrap(), 0);
+        // A fourth round in the same hour replaces each with four.
+        r.new_round(4, 10);
+        eventually_rollups(&r, 4).await;
+        assert_eq!(r.fake.count("rollups"), 10);
+        r.stop().await;
+    }
+
+    /// Wait until every rollup document counts `n` rounds.
+    async fn eventually_rollups(r: &Rig, n: i64) {
+        for _ in 0..100 {
+            let all = r.fake.with().docs["rollups"]
+                .values()
+                .all(|d| d.get_i64("rounds").unwrap() == n);
+            if all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the rollups never reached {n} rounds");
     }
 
     #[tokio::test(start_paused = true)]

@@ -22,19 +22,28 @@ fn ago(now: Timestamp, secs: u64) -> Timestamp {
     now.sub(Duration::from_secs(secs))
 }
 
-/// A `results` document in the contract's shape.
-fn result(board: &str, target: &str, round: i64, ts: Timestamp, status: &str) -> Document {
-    let received = if status == "not_working" { 0 } else { 3 };
+/// The start of the UTC hour `hours` before the one holding `now`.
+fn hour(now: Timestamp, hours: i64) -> Timestamp {
+    Timestamp(now.millis().div_euclid(3_600_000) * 3_600_000 - hours * 3_600_000)
+}
+
+/// A `rollups` document in the contract's shape: `rounds` in the hour,
+/// `not_working` and `degraded` of them, 0.2 ms for each answered one.
+fn rollup(
+    board: &str,
+    target: &str,
+    at_hour: Timestamp,
+    rounds: i64,
+    not_working: i64,
+    degraded: i64,
+) -> Document {
+    let answered = rounds - not_working;
     doc! {
-        "_id": format!("{board}/{target}/{round}/{}", ts.millis()),
-        "board": board, "target": target, "name": Bson::Null, "group": Bson::Null,
-        "round": round, "ts": at(ts), "status": status, "reported": status,
-        "sent": 3, "received": received,
-        "loss": if received == 0 { 1.0 } else { 0.0 },
-        "rtt": if received == 0 { Bson::Null } else {
-            Bson::Document(doc! {"min": 0.1, "avg": 0.2, "max": 0.3, "mdev": 0.05})
-        },
-        "gateway": "direct",
+        "_id": format!("{board}/{target}/{}", at_hour.millis()),
+        "board": board, "target": target, "hour": at(at_hour), "hour_ms": at_hour.millis(),
+        "rounds": rounds, "working": answered - degraded, "degraded": degraded,
+        "not_working": not_working, "rtt_sum_ms": 0.2 * answered as f64, "rtt_rounds": answered,
+        "board_clock": at(at_hour),
     }
 }
 
@@ -83,68 +92,26 @@ fn event(board: &str, target: &str, ts: Timestamp, detail: &str) -> Document {
 /// The fleet the test reads back:
 /// - closet-1 (seen 1 s ago: online) and closet-3 (seen an hour ago with
 ///   a 60 s interval: offline), both monitoring 198.19.0.1;
-/// - closet-1/198.19.0.1: 10 results in the last hour, 3 of them
+/// - closet-1/198.19.0.1: 10 rounds in the current hour, 3 of them
 ///   not_working (7 count: 5 working, 2 degraded), plus one not_working
-///   result 3 days old (in 7 d, not in 24 h);
+///   round 3 days ago (in 7 d, not in 24 h);
 /// - closet-1/2001:db8::1: 2 degraded in 24 h, one working 10 days ago;
-/// - closet-3/198.19.0.1: 4 not_working in 24 h.
+/// - closet-3/198.19.0.1: 4 not_working in 24 h;
+/// - closet-1 also sent a rollup for an hour 5 h ahead, for a target it
+///   no longer lists: its clock ran ahead.
 fn seed(uri: &str, now: Timestamp) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let client = mongodb::Client::with_uri_str(uri).await.expect("client");
         let db = client.database("edgeprobe");
-        let mut results = Vec::new();
-        for i in 0..10_i64 {
-            let status = match i {
-                0..=2 => "not_working",
-                3 | 4 => "degraded",
-                _ => "working",
-            };
-            results.push(result(
-                "closet-1",
-                "198.19.0.1",
-                100 - i,
-                ago(now, 60 * (i as u64 + 1)),
-                status,
-            ));
-        }
-        results.push(result(
-            "closet-1",
-            "198.19.0.1",
-            1,
-            ago(now, 3 * 86_400),
-            "not_working",
-        ));
-        results.push(result(
-            "closet-1",
-            "2001:db8::1",
-            100,
-            ago(now, 60),
-            "degraded",
-        ));
-        results.push(result(
-            "closet-1",
-            "2001:db8::1",
-            99,
-            ago(now, 120),
-            "degraded",
-        ));
-        results.push(result(
-            "closet-1",
-            "2001:db8::1",
-            2,
-            ago(now, 10 * 86_400),
-            "working",
-        ));
-        for i in 0..4_i64 {
-            results.push(result(
-                "closet-3",
-                "198.19.0.1",
-                50 - i,
-                ago(now, 90 * (i as u64 + 1)),
-                "not_working",
-            ));
-        }
+        let rollups = vec![
+            rollup("closet-1", "198.19.0.1", hour(now, 0), 10, 3, 2),
+            rollup("closet-1", "198.19.0.1", hour(now, 72), 1, 1, 0),
+            rollup("closet-1", "2001:db8::1", hour(now, 0), 2, 0, 2),
+            rollup("closet-1", "2001:db8::1", hour(now, 240), 1, 0, 0),
+            rollup("closet-3", "198.19.0.1", hour(now, 0), 4, 4, 0),
+            rollup("closet-1", "198.19.0.200", hour(now, -5), 1, 0, 0),
+        ];
         let boards = vec![
             board(
                 "closet-1",
@@ -187,7 +154,7 @@ fn seed(uri: &str, now: Timestamp) {
             ),
             event("closet-3", "198.19.0.1", ago(now, 200), "closet-3 event"),
         ];
-        for (name, docs) in [("results", results), ("boards", boards), ("events", events)] {
+        for (name, docs) in [("rollups", rollups), ("boards", boards), ("events", events)] {
             db.collection::<Document>(name)
                 .insert_many(docs)
                 .await
@@ -207,13 +174,35 @@ fn get_json(central: &RunningMonitor, path: &str) -> Value {
     r.json()
 }
 
-fn row<'a>(rows: &'a Value, board: &str, target: &str) -> &'a Value {
-    rows.as_array()
+/// A pair's row of an availability page, with the fields the test pins.
+fn row(page: &Value, board: &str, target: &str) -> Value {
+    let r = page["rows"]
+        .as_array()
         .and_then(|a| {
             a.iter()
                 .find(|r| r["board"] == board && r["target"] == target)
         })
-        .unwrap_or_else(|| panic!("no row {board} {target} in {rows:#}"))
+        .unwrap_or_else(|| panic!("no row {board} {target} in {page:#}"));
+    json!({
+        "rounds": r["rounds"], "working": r["working"], "degraded": r["degraded"],
+        "availability": r["availability"],
+    })
+}
+
+/// The TTL of the index on `field` of `collection`, once central made it.
+fn ttl_of(uri: &str, collection: &str, field: &str) -> Option<i64> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        use futures::TryStreamExt;
+        let client = mongodb::Client::with_uri_str(uri).await.expect("client");
+        let coll = client.database("edgeprobe").collection::<Document>(collection);
+        let indexes: Vec<_> = coll.list_indexes().await.ok()?.try_collect().await.ok()?;
+        indexes.iter().find_map(|i| {
+            let keys: Vec<&String> = i.keys.keys().collect();
+            let ttl = i.options.as_ref()?.expire_after?;
+            (keys == [field]).then(|| ttl.as_secs() as i64)
+        })
+    })
 }
 
 #[test]
@@ -229,8 +218,14 @@ fn central_reads_the_fleet_from_mongodb() {
         "127.0.0.1:0",
     ]);
 
-    // Boards: one online, one offline by last_seen.
-    let boards = get_json(&central, "/api/v1/boards");
+    // Boards: one online, one offline by last_seen; a page in id order.
+    let page = get_json(&central, "/api/v1/boards");
+    assert_eq!(
+        (&page["page"], &page["pages"], &page["total"], &page["page_size"]),
+        (&json!(1), &json!(1), &json!(2), &json!(100)),
+        "{page:#}"
+    );
+    let boards = &page["boards"];
     assert_eq!(boards.as_array().map(Vec::len), Some(2), "{boards:#}");
     assert_eq!(boards[0]["board"], "closet-1");
     assert_eq!(boards[0]["online"], true);
@@ -244,29 +239,50 @@ fn central_reads_the_fleet_from_mongodb() {
     assert_eq!(boards[1]["board"], "closet-3");
     assert_eq!(boards[1]["online"], false);
     assert_eq!(boards[1]["backlog"], 42);
+    let second = get_json(&central, "/api/v1/boards?page=2&page_size=1");
+    assert_eq!(second["boards"][0]["board"], "closet-3");
+    assert_eq!(second["pages"], 2);
+    let beyond = get(&central, "/api/v1/boards?page=3&page_size=1");
+    assert_eq!(beyond.status, 400, "{}", beyond.text());
+    assert!(
+        beyond.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("use page=1 to page=2")),
+        "{}",
+        beyond.text()
+    );
+    let huge = get(&central, "/api/v1/availability?page_size=100000");
+    assert_eq!(huge.status, 400, "an unbounded page is refused");
 
-    // Availability over 24 h, computed by the server, to the digit.
+    // Availability over 24 h, computed by the server from the rollups,
+    // for each pair the boards list, to the digit.
     let day = get_json(&central, "/api/v1/availability?window=24h");
-    assert_eq!(day.as_array().map(Vec::len), Some(3), "{day:#}");
+    assert_eq!(day["rows"].as_array().map(Vec::len), Some(3), "{day:#}");
+    assert_eq!(day["window"], "24h");
     assert_eq!(
         row(&day, "closet-1", "198.19.0.1"),
-        &json!({"board": "closet-1", "target": "198.19.0.1", "rounds": 10, "working": 7, "availability": 0.7})
+        json!({"rounds": 10, "working": 7, "degraded": 2, "availability": 0.7})
     );
     assert_eq!(
         row(&day, "closet-1", "2001:db8::1"),
-        &json!({"board": "closet-1", "target": "2001:db8::1", "rounds": 2, "working": 2, "availability": 1.0})
+        json!({"rounds": 2, "working": 2, "degraded": 2, "availability": 1.0})
     );
     assert_eq!(
         row(&day, "closet-3", "198.19.0.1"),
-        &json!({"board": "closet-3", "target": "198.19.0.1", "rounds": 4, "working": 0, "availability": 0.0})
+        json!({"rounds": 4, "working": 0, "degraded": 0, "availability": 0.0})
     );
+    let first = day["rows"][0].clone();
+    assert_eq!(first["rtt_avg_ms"], 0.2);
     assert_eq!(
         get_json(&central, "/api/v1/availability"),
         day,
         "24h is the default"
     );
+    let paged = get_json(&central, "/api/v1/availability?page=2&page_size=2");
+    assert_eq!(paged["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(paged["rows"][0]["board"], "closet-3");
 
-    // 7 d takes in the 3-day-old result; 30 d the 10-day-old one too.
+    // 7 d takes in the 3-day-old round; 30 d the 10-day-old one too.
     let week = get_json(&central, "/api/v1/availability?window=7d");
     let r = row(&week, "closet-1", "198.19.0.1");
     assert_eq!(
@@ -289,6 +305,7 @@ fn central_reads_the_fleet_from_mongodb() {
         "{bad}"
     );
     assert_eq!(bad["allowed"], json!(["24h", "7d", "30d"]));
+    assert_eq!(get(&central, "/availability?window=1y").status, 400);
 
     // One target across boards; IPv6 raw or percent-encoded.
     let t = get_json(&central, "/api/v1/targets/198.19.0.1");
@@ -374,6 +391,27 @@ fn central_reads_the_fleet_from_mongodb() {
     let page = get(&central, "/availability?window=7d");
     assert_eq!(page.status, 200);
     assert!(page.text().contains("63.6 %"), "{}", page.text());
+
+    // The charts: 30 daily bars on the board page, and one per board on
+    // the target page; the board whose clock runs ahead is flagged.
+    let html = get(&central, "/boards/closet-1").text();
+    assert_eq!(html.matches("<rect").count(), 30, "{html}");
+    assert!(html.contains("runs ahead"), "{html}");
+    let html = get(&central, "/targets/198.19.0.1").text();
+    assert_eq!(html.matches("<svg").count(), 2, "{html}");
+    let html = get(&central, "/").text();
+    assert!(html.contains("The clock of <a href=\"/boards/closet-1\">closet-1</a> runs ahead"), "{html}");
+    // Search across the fleet, by name here.
+    let html = get(&central, "/?q=v6+ROUTER").text();
+    assert!(html.contains("2001:db8::1") && !html.contains(">198.19.0.1<"), "{html}");
+
+    // Central made the TTL indexes: raw results 14 days, rollups 400.
+    let uri = nx.uri();
+    let ttl = common::eventually(Duration::from_secs(10), Duration::from_millis(200), || {
+        ttl_of(&uri, "results", "ts")
+    });
+    assert_eq!(ttl, Some(14 * 86_400), "{}", central.log());
+    assert_eq!(ttl_of(&uri, "rollups", "hour"), Some(400 * 86_400));
     assert_eq!(get(&central, "/static/style.css").status, 200);
     let health = get_json(&central, "/healthz");
     assert_eq!(health["status"], "ok");
@@ -393,8 +431,12 @@ fn central_reads_the_fleet_from_mongodb() {
         why.contains(&format!("127.0.0.1:{}", nx.port)),
         "names the server: {why}"
     );
-    let index = get(&central, "/");
-    assert_eq!(index.status, 503);
+    // The board list is a summary up to 5 s old; then it is read again.
+    let index = common::eventually(Duration::from_secs(15), Duration::from_millis(250), || {
+        let r = get(&central, "/");
+        (r.status == 503).then_some(r)
+    })
+    .expect("the fleet page says 503 once its summary is stale");
     assert!(index.text().contains("role=\"alert\""), "{}", index.text());
     assert_eq!(get(&central, "/api/v1/boards").status, 503);
 }

@@ -130,12 +130,6 @@ pub fn clock_ahead(after: Timestamp) -> Vec<Document> {
     ]
 }
 
-/// Boards whose `targets` array lists `target`. Dot notation into an
-/// array of documents: both servers match any element.
-pub fn boards_seeing(target: &str) -> Document {
-    doc! { "targets.target": target }
-}
-
 /// A board's events.
 pub fn events_of(board: &str) -> Document {
     doc! { "board": board }

@@ -190,7 +190,7 @@ async fn read_route(
             let Some(target) = percent_decode(raw, false) else {
                 return Ok(not_found(api, "No target has this address."));
             };
-            target_response(ctx, source, &target, api).await
+            target_response(state, ctx, &target, api).await
         }
         Route::NotFound => not_found(api, "There is nothing at this address."),
     })
@@ -367,19 +367,32 @@ async fn board_response(
     Ok(html(status, views::board_page(ctx, &board, extras)))
 }
 
-/// `/targets/{addr}` and its JSON: the boards that list it, and its
+/// `/targets/{addr}` and its JSON: the boards that list it (from the
+/// summary: no query into the boards' target arrays), and its
 /// availability over each window (three aggregations, run at once), and
 /// for the page a daily chart per board.
 async fn target_response(
+    state: &CentralState,
     ctx: &Context<'_>,
-    source: &dyn super::FleetSource,
     target: &str,
     api: bool,
 ) -> Resp {
+    let source = state.source.as_ref();
     let [day, week, month] = Window::ALL;
     let scope = Scope::Target(target);
+    let seeing = async {
+        let summary = state.summary.get(source, ctx.now).await?;
+        Ok::<Vec<Board>, FleetError>(
+            summary
+                .boards
+                .iter()
+                .filter(|b| b.target(target).is_some())
+                .cloned()
+                .collect(),
+        )
+    };
     let (boards, d, w, m) = futures::join!(
-        source.boards_seeing(target),
+        seeing,
         source.availability(scope, day.first_hour(ctx.now)),
         source.availability(scope, week.first_hour(ctx.now)),
         source.availability(scope, month.first_hour(ctx.now)),

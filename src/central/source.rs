@@ -58,12 +58,6 @@ pub trait FleetSource: Send + Sync {
     /// One board by id.
     fn board<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Board>, FleetError>>;
 
-    /// Boards whose latest state lists `target`.
-    fn boards_seeing<'a>(
-        &'a self,
-        target: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Board>, FleetError>>;
-
     /// A board's newest `limit` events, newest first.
     fn events<'a>(
         &'a self,
@@ -225,13 +219,6 @@ impl FleetSource for MongoFleet {
                 .map_err(|e| self.unavailable("a read of boards", &e))?;
             Ok(doc.as_ref().and_then(Board::from_doc))
         })
-    }
-
-    fn boards_seeing<'a>(
-        &'a self,
-        target: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Board>, FleetError>> {
-        Box::pin(self.find_boards(pipeline::boards_seeing(target)))
     }
 
     fn events<'a>(

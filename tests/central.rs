@@ -8,86 +8,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::fleet::{ago, board, board_target, event, hour, rollup};
 use common::mongo::TestMongo;
 use common::monitor::{free_port, request, Response, RunningMonitor};
 use edgeprobe::clock::Timestamp;
-use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::bson::Document;
 use serde_json::{json, Value};
-
-fn at(ts: Timestamp) -> DateTime {
-    DateTime::from_millis(ts.millis())
-}
-
-fn ago(now: Timestamp, secs: u64) -> Timestamp {
-    now.sub(Duration::from_secs(secs))
-}
-
-/// The start of the UTC hour `hours` before the one holding `now`.
-fn hour(now: Timestamp, hours: i64) -> Timestamp {
-    Timestamp(now.millis().div_euclid(3_600_000) * 3_600_000 - hours * 3_600_000)
-}
-
-/// A `rollups` document in the contract's shape: `rounds` in the hour,
-/// `not_working` and `degraded` of them, 0.2 ms for each answered one.
-fn rollup(
-    board: &str,
-    target: &str,
-    at_hour: Timestamp,
-    rounds: i64,
-    not_working: i64,
-    degraded: i64,
-) -> Document {
-    let answered = rounds - not_working;
-    doc! {
-        "_id": format!("{board}/{target}/{}", at_hour.millis()),
-        "board": board, "target": target, "hour": at(at_hour), "hour_ms": at_hour.millis(),
-        "rounds": rounds, "working": answered - degraded, "degraded": degraded,
-        "not_working": not_working, "rtt_sum_ms": 0.2 * answered as f64, "rtt_rounds": answered,
-        "board_clock": at(at_hour),
-    }
-}
-
-fn board_target(
-    target: &str,
-    name: &str,
-    status: &str,
-    now: Timestamp,
-    cause: Option<&str>,
-) -> Bson {
-    Bson::Document(doc! {
-        "target": target, "name": name, "group": Bson::Null, "status": status,
-        "since": at(ago(now, 600)), "last_updated": at(ago(now, 2)),
-        "loss": if status == "not_working" { 1.0 } else { 0.0 },
-        "rtt_avg": if status == "not_working" { Bson::Null } else { Bson::Double(0.25) },
-        "gateway": if status == "not_working" { Bson::Null } else { Bson::String("direct".into()) },
-        "cause": cause.map_or(Bson::Null, |c| Bson::String(c.into())),
-    })
-}
-
-fn board(
-    id: &str,
-    now: Timestamp,
-    last_seen: Timestamp,
-    counts: [i64; 4],
-    backlog: i64,
-    targets: Vec<Bson>,
-) -> Document {
-    doc! {
-        "_id": id, "name": id, "site": Bson::Null, "version": "0.1.0",
-        "started_at": at(ago(now, 86_400)), "last_seen": at(last_seen),
-        "first_seen": at(ago(now, 40 * 86_400)), "interval_s": 60.0,
-        "counts": {"working": counts[0], "degraded": counts[1], "not_working": counts[2], "pending": counts[3]},
-        "backlog": backlog, "oldest_unsynced": Bson::Null, "upstream_state": "synced",
-        "targets": targets,
-    }
-}
-
-fn event(board: &str, target: &str, ts: Timestamp, detail: &str) -> Document {
-    doc! {
-        "_id": format!("{board}/{detail}"), "board": board, "target": target, "ts": at(ts),
-        "kind": "status", "from": "working", "to": "not_working", "detail": detail,
-    }
-}
 
 /// The fleet the test reads back:
 /// - closet-1 (seen 1 s ago: online) and closet-3 (seen an hour ago with
@@ -195,7 +121,9 @@ fn ttl_of(uri: &str, collection: &str, field: &str) -> Option<i64> {
     rt.block_on(async {
         use futures::TryStreamExt;
         let client = mongodb::Client::with_uri_str(uri).await.expect("client");
-        let coll = client.database("edgeprobe").collection::<Document>(collection);
+        let coll = client
+            .database("edgeprobe")
+            .collection::<Document>(collection);
         let indexes: Vec<_> = coll.list_indexes().await.ok()?.try_collect().await.ok()?;
         indexes.iter().find_map(|i| {
             let keys: Vec<&String> = i.keys.keys().collect();
@@ -221,7 +149,12 @@ fn central_reads_the_fleet_from_mongodb() {
     // Boards: one online, one offline by last_seen; a page in id order.
     let page = get_json(&central, "/api/v1/boards");
     assert_eq!(
-        (&page["page"], &page["pages"], &page["total"], &page["page_size"]),
+        (
+            &page["page"],
+            &page["pages"],
+            &page["total"],
+            &page["page_size"]
+        ),
         (&json!(1), &json!(1), &json!(2), &json!(100)),
         "{page:#}"
     );
@@ -400,10 +333,16 @@ fn central_reads_the_fleet_from_mongodb() {
     let html = get(&central, "/targets/198.19.0.1").text();
     assert_eq!(html.matches("<svg").count(), 2, "{html}");
     let html = get(&central, "/").text();
-    assert!(html.contains("The clock of <a href=\"/boards/closet-1\">closet-1</a> runs ahead"), "{html}");
+    assert!(
+        html.contains("The clock of <a href=\"/boards/closet-1\">closet-1</a> runs ahead"),
+        "{html}"
+    );
     // Search across the fleet, by name here.
     let html = get(&central, "/?q=v6+ROUTER").text();
-    assert!(html.contains("2001:db8::1") && !html.contains(">198.19.0.1<"), "{html}");
+    assert!(
+        html.contains("2001:db8::1") && !html.contains(">198.19.0.1<"),
+        "{html}"
+    );
 
     // Central made the TTL indexes: raw results 14 days, rollups 400.
     let uri = nx.uri();

@@ -371,12 +371,7 @@ async fn board_response(
 /// summary: no query into the boards' target arrays), and its
 /// availability over each window (three aggregations, run at once), and
 /// for the page a daily chart per board.
-async fn target_response(
-    state: &CentralState,
-    ctx: &Context<'_>,
-    target: &str,
-    api: bool,
-) -> Resp {
+async fn target_response(state: &CentralState, ctx: &Context<'_>, target: &str, api: bool) -> Resp {
     let source = state.source.as_ref();
     let [day, week, month] = Window::ALL;
     let scope = Scope::Target(target);

@@ -39,9 +39,10 @@ pub struct FleetSummary {
     pub clock_ahead: Vec<ClockAhead>,
 }
 
+/// The last read: when it finished and what it gave.
 struct Cached {
     read_at: Instant,
-    summary: Arc<FleetSummary>,
+    result: Result<Arc<FleetSummary>, FleetError>,
 }
 
 /// The summary, shared by the requests of one process.
@@ -52,30 +53,38 @@ pub struct SummaryCache {
 
 impl SummaryCache {
     /// The summary, read from `source` when the cached one is older than
-    /// [`SUMMARY_TTL`]. A failed read is not cached: the next request
-    /// tries again.
+    /// [`SUMMARY_TTL`]. A failed read is given to the requests that were
+    /// waiting for it and not cached beyond them: the next request tries
+    /// again, but a stalled server does not make each waiter wait its
+    /// own timeout in turn.
     pub async fn get(
         &self,
         source: &dyn FleetSource,
         now: Timestamp,
     ) -> Result<Arc<FleetSummary>, FleetError> {
+        let arrived = Instant::now();
         let mut slot = self.slot.lock().await;
-        if let Some(c) = slot.as_ref().filter(|c| c.read_at.elapsed() < SUMMARY_TTL) {
-            return Ok(Arc::clone(&c.summary));
+        if let Some(c) = slot.as_ref() {
+            let fresh = c.result.is_ok() && c.read_at.elapsed() < SUMMARY_TTL;
+            if fresh || c.read_at >= arrived {
+                return c.result.clone();
+            }
         }
         let (boards, clock_ahead) = futures::join!(
             source.boards(),
             source.clock_ahead(now.add(CLOCK_TOLERANCE))
         );
-        let summary = Arc::new(FleetSummary {
-            boards: boards?,
-            clock_ahead: clock_ahead?,
+        let result = boards.and_then(|boards| {
+            Ok(Arc::new(FleetSummary {
+                boards,
+                clock_ahead: clock_ahead?,
+            }))
         });
         *slot = Some(Cached {
             read_at: Instant::now(),
-            summary: Arc::clone(&summary),
+            result: result.clone(),
         });
-        Ok(summary)
+        result
     }
 }
 

@@ -128,10 +128,7 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
             Collection::Events.name(),
             vec![doc! { "board": 1, "ts": -1 }],
         ),
-        (
-            BOARDS,
-            vec![doc! { "last_seen": -1 }],
-        ),
+        (BOARDS, vec![doc! { "last_seen": -1 }]),
         (
             ROLLUPS,
             vec![

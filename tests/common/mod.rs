@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the edgeprobe binary, the namespace lab
 //! of `scripts/lab.sh`, a root check, and [`eventually`], the one way a
-//! test waits for something to happen; the test MongoDB ([`mongo`]), the
+//! test waits for something to happen; the test MongoDB ([`mongo`]) and
+//! fleet documents to seed it with ([`fleet`]), the
 //! running monitor ([`monitor`]) and the webhook receiver ([`webhook`]).
 
 #![allow(dead_code)]
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+pub mod fleet;
 pub mod mongo;
 pub mod monitor;
 pub mod webhook;

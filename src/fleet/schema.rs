@@ -105,6 +105,7 @@ pub const ALERT_CLAIMS: &str = "alert_claims";
 /// | boards | last_seen desc | the fleet by last contact |
 /// | rollups | board, target, hour_ms | availability and charts of a page of pairs, a board |
 /// | rollups | target, hour_ms | one target across boards |
+/// | rollups | board, hour_ms | a board's chart, all its targets together |
 /// | rollups | hour_ms | boards whose clock runs ahead |
 ///
 /// Nothing indexes the boards' `targets.target`: central finds the boards
@@ -134,6 +135,7 @@ pub fn indexes() -> Vec<(&'static str, Vec<Document>)> {
             vec![
                 doc! { "board": 1, "target": 1, "hour_ms": 1 },
                 doc! { "target": 1, "hour_ms": 1 },
+                doc! { "board": 1, "hour_ms": 1 },
                 doc! { "hour_ms": 1 },
             ],
         ),

@@ -181,10 +181,7 @@ impl MongoUpstream {
         let op = || format!("writing {n} rollups");
         let updates: Vec<Document> = docs
             .into_iter()
-            .map(|d| {
-                let id = d.get("_id").cloned().unwrap_or(mongodb::bson::Bson::Null);
-                doc! { "q": { "_id": id }, "u": d, "upsert": true }
-            })
+            .map(|d| doc! { "q": rollup_filter(&d), "u": d, "upsert": true })
             .collect();
         let db = self.db().await?;
         let reply = db
@@ -225,6 +222,20 @@ fn only_duplicates(e: &mongodb::error::Error) -> bool {
         }) => !errors.is_empty() && errors.iter().all(|w| w.code == DUPLICATE_KEY),
         _ => false,
     }
+}
+
+/// Which document a rollup replaces: its `_id`, and the fields a sharded
+/// `rollups` would be keyed by (`board`, `target`, `hour_ms`: an upsert
+/// into a sharded collection must name the shard key). All follow from
+/// the `_id`, so the filter matches the same one document either way.
+fn rollup_filter(d: &Document) -> Document {
+    let mut q = Document::new();
+    for key in ["_id", "board", "target", "hour_ms"] {
+        if let Some(v) = d.get(key) {
+            q.insert(key, v.clone());
+        }
+    }
+    q
 }
 
 /// What a write command's reply says went wrong, in one line, or `None`

@@ -2,11 +2,13 @@
 //! MongoDB that the boards sync to.
 //!
 //! Stateless: every request reads the database, so any number of these can
-//! run behind a load balancer; MongoDB is what scales. Routes (all `GET`,
-//! also answering `HEAD`):
+//! run behind a load balancer; MongoDB is what scales. Routes (`GET`,
+//! also answering `HEAD`, unless said otherwise):
 //!
 //! | path | what |
 //! |---|---|
+//! | `/login` | the sign-in form; `POST`: check name and password, set the session cookie |
+//! | `/logout` | `POST`: clear the session cookie |
 //! | `/` | every board (online / offline) and every target across boards |
 //! | `/boards/{id}` | one board: its targets table, counts, backlog, events |
 //! | `/targets/{addr}` | one target per board: status, availability 24 h / 7 d / 30 d |
@@ -15,7 +17,14 @@
 //! | `/api/v1/boards` | JSON: boards |
 //! | `/api/v1/availability?window=` | JSON: availability rows (bad window: 400) |
 //! | `/api/v1/targets/{addr}` | JSON: one target per board |
-//! | `/healthz` | 200 when MongoDB answers a ping, else 503 with the reason |
+//! | `/healthz` | 200 when MongoDB answers a ping, else 503; the server, the reason and `failed_logins` only to a signed-in caller |
+//!
+//! Sign-in (`--config` with an `[auth]` table, [`auth`]): every route but
+//! `/login`, the stylesheet and `/healthz` needs a session cookie, a
+//! bearer token or a trusted proxy's user header; `signin` is the HTTP
+//! edge of it and `routes` calls its gate before anything is read. With
+//! nothing configured sign-in is off and the CLI listens on loopback
+//! only (or anywhere with `--no-auth`).
 //!
 //! Layers: [`model`] (documents to values, the online rule, windows),
 //! [`pipeline`] (the queries as documents), [`api`] and [`views`] (JSON
@@ -39,15 +48,20 @@
 pub mod alerter;
 pub mod alerting;
 pub mod api;
+pub mod auth;
 pub mod claims;
 pub mod model;
 pub mod pipeline;
 mod routes;
+pub mod signin;
 pub mod source;
 pub mod views;
 
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 pub use model::{is_online, offline_after, Window};
 pub use source::{FleetError, FleetSource, MongoFleet};
@@ -61,6 +75,33 @@ pub struct CentralState {
     /// The database name, shown on the pages.
     pub database: String,
     pub limits: Limits,
+    /// Who may read, and the proxies that are believed; the default is
+    /// sign-in off.
+    pub auth: auth::AuthSettings,
+    /// Failed sign-ins since start (`/healthz` shows them to a signed-in
+    /// caller).
+    pub failed_logins: AtomicU64,
+    /// Password checks running now, at most
+    /// [`signin::LOGIN_CHECKS_AT_ONCE`].
+    pub login_checks: Semaphore,
+}
+
+impl CentralState {
+    pub fn new(
+        source: Arc<dyn FleetSource>,
+        database: String,
+        limits: Limits,
+        auth: auth::AuthSettings,
+    ) -> CentralState {
+        CentralState {
+            source,
+            database,
+            limits,
+            auth,
+            failed_logins: AtomicU64::new(0),
+            login_checks: Semaphore::new(signin::LOGIN_CHECKS_AT_ONCE),
+        }
+    }
 }
 
 /// Serve the fleet dashboard on `listener` until `shutdown` resolves,

@@ -2,17 +2,24 @@
 //! MongoDB through the [`FleetSource`] afresh; nothing is kept between
 //! requests. The HTTP edge (limits, headers, shutdown, route tables) is
 //! [`crate::http`], shared with the board dashboard.
+//!
+//! Sign-in comes first: [`route`] asks [`signin::admit`] who the request
+//! is, answers `/login`, `/logout`, the stylesheet and `/healthz` whoever
+//! it is, and refuses every other path ([`signin::refuse`]) before it is
+//! parsed further or anything is read.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
 use super::api::{self, ErrorDoc, HealthDoc};
+use super::auth::Admit;
 use super::model::{sort_availability, sort_boards, Window};
 use super::source::FleetError;
 use super::views::{self, Context};
-use super::CentralState;
+use super::{signin, CentralState};
 use crate::clock::Timestamp;
 use crate::http::query::{param, percent_decode};
 use crate::http::response::{html, json, method_not_allowed, not_found, stylesheet, Resp};
@@ -26,6 +33,8 @@ const EVENTS_SHOWN: i64 = 50;
 enum Route<'a> {
     /// `/`, the stylesheet, `/healthz`.
     Shared(Shared),
+    Login,
+    Logout,
     Availability,
     Board(&'a str),
     Target(&'a str),
@@ -38,6 +47,8 @@ enum Route<'a> {
 impl<'p> Route<'p> {
     fn parse(path: &'p str) -> Route<'p> {
         let exact = [
+            ("/login", Route::Login),
+            ("/logout", Route::Logout),
             ("/availability", Route::Availability),
             ("/api/v1/boards", Route::ApiBoards),
             ("/api/v1/availability", Route::ApiAvailability),
@@ -57,6 +68,17 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
     let query = req.uri().query();
     let api = route::is_api(path);
     let route = Route::parse(path);
+    let admit = signin::admit(&req, &state.auth);
+    match route {
+        Route::Login => return signin::login(&state, req).await,
+        Route::Logout => return signin::logout(&state, &req),
+        Route::Shared(Shared::Style | Shared::Health) => {}
+        _ => {
+            if let Admit::Deny(refusal) = admit {
+                return signin::refuse(&req, api, refusal);
+            }
+        }
+    }
     if route == Route::NotFound {
         return not_found(api, "There is nothing at this address.");
     }
@@ -67,6 +89,10 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
         server: state.source.server(),
         database: &state.database,
         now: Timestamp::now(),
+        user: match &admit {
+            Admit::User(name) => Some(name),
+            _ => None,
+        },
     };
     let source = state.source.as_ref();
     match route {
@@ -79,24 +105,7 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
             html(status, views::index(&ctx, boards.as_deref()))
         }
         Route::Shared(Shared::Style) => stylesheet(),
-        Route::Shared(Shared::Health) => match source.ping().await {
-            Ok(()) => json(
-                StatusCode::OK,
-                &HealthDoc {
-                    status: "ok",
-                    server: ctx.server,
-                    error: None,
-                },
-            ),
-            Err(e) => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &HealthDoc {
-                    status: "unavailable",
-                    server: ctx.server,
-                    error: Some(e.to_string()),
-                },
-            ),
-        },
+        Route::Shared(Shared::Health) => health(&state, &admit, ctx.server).await,
         Route::Availability => {
             let asked = param(query, "window");
             let window = asked.as_deref().and_then(Window::parse);
@@ -165,8 +174,32 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
             };
             target_response(&ctx, source, &target, api).await
         }
-        Route::NotFound => not_found(api, "There is nothing at this address."),
+        Route::Login | Route::Logout | Route::NotFound => {
+            not_found(api, "There is nothing at this address.")
+        }
     }
+}
+
+/// `/healthz`: 200 when MongoDB answers a ping, else 503. Only a caller
+/// who is let in (or anyone, with sign-in off) learns the server, the
+/// reason and the failed sign-ins.
+async fn health(state: &CentralState, admit: &Admit, server: &str) -> Resp {
+    let ping = state.source.ping().await;
+    let status = if ping.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut doc = HealthDoc::bare(ping.is_ok());
+    if admit.is_admitted() {
+        doc.server = Some(server);
+        doc.error = ping.err().map(|e| e.to_string());
+        doc.failed_logins = state
+            .auth
+            .signs_in()
+            .then(|| state.failed_logins.load(Ordering::Relaxed));
+    }
+    json(status, &doc)
 }
 
 /// The window's availability rows, sorted for display.
@@ -259,5 +292,7 @@ mod tests {
             Route::ApiTarget("198.19.0.1")
         );
         assert_eq!(Route::parse("/api/v1/status"), Route::NotFound);
+        assert_eq!(Route::parse("/login"), Route::Login);
+        assert_eq!(Route::parse("/logout"), Route::Logout);
     }
 }

@@ -28,6 +28,10 @@ pub struct Context<'a> {
     pub server: &'a str,
     pub database: &'a str,
     pub now: Timestamp,
+    /// Who is signed in with a session cookie: the footer names them and
+    /// has a sign-out button. `None` with sign-in off, or for a token or
+    /// a proxy's user (their sign-out is elsewhere).
+    pub user: Option<&'a str>,
 }
 
 /// `/boards/{id}`.
@@ -109,8 +113,45 @@ fn footer(ctx: &Context<'_>) -> Markup {
             a href="/api/v1/boards" { "JSON" } " · "
             a href="/availability" { "availability" } " · "
             a href="/healthz" { "health" }
+            @if let Some(user) = ctx.user {
+                " · signed in as " (user) " "
+                form.signout method="post" action="/logout" {
+                    button type="submit" { "Sign out" }
+                }
+            }
         }
     }
+}
+
+/// `/login`: the sign-in form, with `problem` above it (a wrong password,
+/// too many at once), the name typed last time, and where to go next.
+pub fn login_page(problem: Option<&str>, name: &str, next: &str) -> Markup {
+    layout(
+        "Sign in · edgeprobe central",
+        None,
+        html! {
+            header.top { h1 { "edgeprobe central" } }
+            main {
+                @if let Some(p) = problem {
+                    div.alert.bad role="alert" { (p) }
+                }
+                form.signin method="post" action="/login" {
+                    label {
+                        "Name"
+                        input type="text" name="name" value=(name) autocomplete="username"
+                            required autofocus;
+                    }
+                    label {
+                        "Password"
+                        input type="password" name="password" autocomplete="current-password"
+                            required;
+                    }
+                    input type="hidden" name="next" value=(next);
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
 }
 
 fn back_link() -> Markup {
@@ -552,6 +593,7 @@ mod tests {
             server: "mongodb://db.example:27017",
             database: "edgeprobe",
             now: NOW,
+            user: None,
         }
     }
 
@@ -684,5 +726,27 @@ mod tests {
         assert!(html.contains("70 %"));
         let hostile_target = target_page(&ctx(), HOSTILE, Ok(&[])).into_string();
         assert_inert(&hostile_target);
+    }
+
+    #[test]
+    fn login_page_keeps_what_it_echoes_inert() {
+        let html = login_page(Some("wrong name or password"), HOSTILE, HOSTILE).into_string();
+        assert_inert(&html);
+        assert!(html.contains("wrong name or password"));
+        assert!(html.contains(r#"action="/login""#) && html.contains(r#"type="password""#));
+        assert!(!login_page(None, "", "/")
+            .into_string()
+            .contains("role=\"alert\""));
+    }
+
+    #[test]
+    fn a_signed_in_user_gets_a_sign_out_button() {
+        let signed_in = Context {
+            user: Some("alice"),
+            ..ctx()
+        };
+        let html = index(&signed_in, Ok(&[])).into_string();
+        assert!(html.contains("signed in as alice") && html.contains(r#"action="/logout""#));
+        assert!(!index(&ctx(), Ok(&[])).into_string().contains("/logout"));
     }
 }

@@ -1,0 +1,334 @@
+//! The HTTP edge of sign-in: reading a request's credentials for the
+//! [`gate`](super::auth::gate), answering those it refuses (pages: 303 to
+//! `/login?next=…`; `/api/`: 401 JSON with `WWW-Authenticate: Bearer`),
+//! and `/login` and `/logout`.
+//!
+//! `POST /login` checks the password with argon2 off the async workers,
+//! at most [`LOGIN_CHECKS_AT_ONCE`] at a time (more get 429 with
+//! `Retry-After`); a failure is answered after [`FAILED_LOGIN_DELAY`]
+//! with a message that does not say whether the name exists, counted in
+//! [`CentralState::failed_logins`], and logged with the client's address.
+//! Success sets the signed session cookie ([`auth::cookie`]) and sends
+//! the browser back to where it was going, if that is a local path.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+
+use super::auth::gate::{self, login_location, safe_next};
+use super::auth::password::verify_password;
+use super::auth::{cookie, Admit, AuthSettings, Credentials, Refusal};
+use super::views;
+use super::CentralState;
+use crate::clock::Timestamp;
+use crate::http::query::{param, parse_pairs};
+use crate::http::response::{html, json, method_not_allowed, see_other, ErrorDoc, Resp};
+use crate::http::secret::bearer_token;
+use crate::http::Peer;
+
+/// Password checks run at once; argon2 takes a core and 19 MiB each.
+pub const LOGIN_CHECKS_AT_ONCE: usize = 2;
+
+/// How long a failed sign-in waits before it is answered.
+pub const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
+
+/// The largest sign-in form read.
+const LOGIN_BODY_MAX: usize = 8 * 1024;
+
+/// What a failed sign-in says, whichever of the two was wrong.
+pub const WRONG_NAME_OR_PASSWORD: &str = "wrong name or password";
+
+/// The challenge of a 401 from the API.
+const CHALLENGE: &str = "Bearer realm=\"edgeprobe central\"";
+
+/// The address of the connection `req` came on.
+pub fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
+    req.extensions().get::<Peer>().map(|p| p.0)
+}
+
+/// Whether `req` reached us over HTTPS: for now, when a trusted proxy
+/// says so with `X-Forwarded-Proto: https` (central itself speaks plain
+/// HTTP). Decides the cookie's `Secure`.
+pub fn is_https<B>(req: &Request<B>, settings: &AuthSettings) -> bool {
+    let from_proxy = peer(req).is_some_and(|p| settings.is_trusted_proxy(p.ip()));
+    from_proxy
+        && req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// What `req` presents: its peer, session cookie, bearer token and the
+/// configured proxy user header.
+pub fn credentials<'r, B>(req: &'r Request<B>, settings: &AuthSettings) -> Credentials<'r> {
+    let headers = req.headers();
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Credentials {
+        peer: peer(req).map(|p| p.ip()),
+        session: cookie::find(cookies, cookie::COOKIE_NAME),
+        bearer: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| bearer_token(v.as_bytes())),
+        proxy_user: settings
+            .proxy_user_header
+            .as_ref()
+            .and_then(|h| headers.get(h))
+            .and_then(|v| v.to_str().ok()),
+    }
+}
+
+/// Who `req` is, now.
+pub fn admit<B>(req: &Request<B>, settings: &AuthSettings) -> Admit {
+    gate::decide(&credentials(req, settings), settings, unix_now())
+}
+
+fn unix_now() -> u64 {
+    Timestamp::now().millis().max(0).unsigned_abs() / 1000
+}
+
+/// The answer to a request the gate refused: `/api/` gets 401 JSON with
+/// a Bearer challenge, a page a redirect to the sign-in form that comes
+/// back to it.
+pub fn refuse<B>(req: &Request<B>, api: bool, refusal: Refusal) -> Resp {
+    if api {
+        let mut resp = json(
+            StatusCode::UNAUTHORIZED,
+            &ErrorDoc {
+                error: refusal.message(),
+            },
+        );
+        let challenge = match refusal {
+            Refusal::WrongToken => format!("{CHALLENGE}, error=\"invalid_token\""),
+            Refusal::NoCredentials | Refusal::BadSession => CHALLENGE.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        return resp;
+    }
+    let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    see_other(&login_location(path_and_query))
+}
+
+/// `/login`: the form (GET, HEAD) or the password check (POST). With
+/// sign-in off there is nothing to sign in to: back to `/`.
+pub async fn login(state: &CentralState, req: Request<Incoming>) -> Resp {
+    if !state.auth.signs_in() {
+        return see_other("/");
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => {
+            let next = param(req.uri().query(), "next");
+            html(
+                StatusCode::OK,
+                views::login_page(None, "", safe_next(next.as_deref())),
+            )
+        }
+        Method::POST => check_password(state, req).await,
+        _ => method_not_allowed(false, "GET, HEAD, POST", req.uri().path()),
+    }
+}
+
+/// `POST /logout`: the cookie cleared, back to the sign-in form.
+pub fn logout(state: &CentralState, req: &Request<Incoming>) -> Resp {
+    if req.method() != Method::POST {
+        return method_not_allowed(false, "POST", req.uri().path());
+    }
+    let mut resp = see_other("/login");
+    set_cookie(&mut resp, &cookie::clear_cookie(is_https(req, &state.auth)));
+    resp
+}
+
+fn set_cookie(resp: &mut Resp, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The sign-in form as posted.
+struct LoginForm {
+    name: String,
+    password: String,
+    next: String,
+}
+
+impl LoginForm {
+    fn parse(body: &str) -> LoginForm {
+        let pairs = parse_pairs(body);
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        LoginForm {
+            name: field("name").unwrap_or("").trim().to_string(),
+            password: field("password").unwrap_or("").to_string(),
+            next: safe_next(field("next")).to_string(),
+        }
+    }
+}
+
+async fn check_password(state: &CentralState, req: Request<Incoming>) -> Resp {
+    let peer = peer(&req);
+    let secure = is_https(&req, &state.auth);
+    let form = match read_form(req).await {
+        Ok(form) => form,
+        Err(resp) => return resp,
+    };
+    let Ok(permit) = state.login_checks.try_acquire() else {
+        return too_many_at_once(&form);
+    };
+    let hash = state.auth.password_hash(&form.name).map(str::to_string);
+    let known = hash.is_some();
+    // An unknown name costs the same check, against the decoy.
+    let matched = match hash.or_else(|| state.auth.decoy_hash.clone()) {
+        None => false,
+        Some(hash) => {
+            let password = form.password.clone();
+            tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+                .await
+                .unwrap_or(false)
+        }
+    };
+    drop(permit);
+    match (&state.auth.cookie_key, known && matched) {
+        (Some(key), true) => {
+            let expires = unix_now().saturating_add(state.auth.session.as_secs());
+            let value = cookie::sign(key, &form.name, expires);
+            let mut resp = see_other(&form.next);
+            set_cookie(
+                &mut resp,
+                &cookie::set_cookie(&value, state.auth.session, secure),
+            );
+            resp
+        }
+        _ => failed(state, &form, known, peer).await,
+    }
+}
+
+/// A wrong name or password: counted, logged (the name only when it is a
+/// configured user: a password typed into the name field stays out of
+/// the log), answered after the delay.
+async fn failed(
+    state: &CentralState,
+    form: &LoginForm,
+    known: bool,
+    peer: Option<SocketAddr>,
+) -> Resp {
+    let count = state.failed_logins.fetch_add(1, Ordering::Relaxed) + 1;
+    let from = peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string());
+    let who = if known {
+        format!("wrong password for {:?}", form.name)
+    } else {
+        "an unknown name".to_string()
+    };
+    eprintln!("edgeprobe: central: failed sign-in from {from}: {who} ({count} since start)");
+    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+    html(
+        StatusCode::UNAUTHORIZED,
+        views::login_page(Some(WRONG_NAME_OR_PASSWORD), &form.name, &form.next),
+    )
+}
+
+fn too_many_at_once(form: &LoginForm) -> Resp {
+    let mut resp = html(
+        StatusCode::TOO_MANY_REQUESTS,
+        views::login_page(
+            Some("Too many sign-ins at once; try again in a second."),
+            &form.name,
+            &form.next,
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// The form-urlencoded body, at most [`LOGIN_BODY_MAX`] bytes.
+async fn read_form(req: Request<Incoming>) -> Result<LoginForm, Resp> {
+    let refused = |status, message: &str| html(status, views::login_page(Some(message), "", "/"));
+    let too_large = || {
+        refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The sign-in form was too large.",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > LOGIN_BODY_MAX) {
+        return Err(too_large());
+    }
+    let bytes = match Limited::new(req.into_body(), LOGIN_BODY_MAX)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+        Err(_) => {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                "The sign-in form did not arrive whole; send it again.",
+            ))
+        }
+    };
+    let Ok(body) = std::str::from_utf8(&bytes) else {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "The sign-in form is not UTF-8 form data; send it from the page's form.",
+        ));
+    };
+    Ok(LoginForm::parse(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_is_read_with_a_safe_next() {
+        let f = LoginForm::parse("name=+alice+&password=a+b%26c&next=%2Fboards%2Fx");
+        assert_eq!(
+            (f.name.as_str(), f.password.as_str(), f.next.as_str()),
+            ("alice", "a b&c", "/boards/x")
+        );
+        let f = LoginForm::parse("password=x&next=%2F%2Fevil.example");
+        assert_eq!((f.name.as_str(), f.next.as_str()), ("", "/"));
+    }
+
+    #[test]
+    fn https_only_when_a_trusted_proxy_says_so() {
+        let settings = AuthSettings {
+            trusted_proxies: vec![
+                super::super::auth::settings::ProxyRange::parse("127.0.0.1").expect("ip")
+            ],
+            ..AuthSettings::default()
+        };
+        let req = |peer: &str, proto: Option<&str>| {
+            let mut b = Request::builder().uri("/login");
+            if let Some(p) = proto {
+                b = b.header("X-Forwarded-Proto", p);
+            }
+            let mut r = b.body(()).expect("request");
+            r.extensions_mut().insert(Peer(peer.parse().expect("addr")));
+            r
+        };
+        assert!(is_https(&req("127.0.0.1:5000", Some("https")), &settings));
+        assert!(is_https(&req("127.0.0.1:5000", Some("HTTPS")), &settings));
+        assert!(!is_https(&req("127.0.0.1:5000", Some("http")), &settings));
+        assert!(!is_https(&req("127.0.0.1:5000", None), &settings));
+        assert!(!is_https(&req("127.0.0.2:5000", Some("https")), &settings));
+    }
+}

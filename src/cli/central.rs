@@ -239,7 +239,8 @@ fn hash_password() -> u8 {
         Ok(phc) => {
             println!("{phc}");
             eprintln!(
-                "edgeprobe: central hash-password: put it under [[auth.users]] as                  password_hash = \"...\" beside the user's name"
+                "edgeprobe: central hash-password: put it under [[auth.users]] as \
+                 password_hash = \"...\" beside the user's name"
             );
             exit::OK
         }

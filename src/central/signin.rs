@@ -16,7 +16,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
@@ -121,7 +120,7 @@ pub fn refuse<B>(req: &Request<B>, api: bool, refusal: Refusal) -> Resp {
 
 /// `/login`: the form (GET, HEAD) or the password check (POST). With
 /// sign-in off there is nothing to sign in to: back to `/`.
-pub async fn login(state: &CentralState, req: Request<Incoming>) -> Resp {
+pub async fn login<B: FormBody>(state: &CentralState, req: Request<B>) -> Resp {
     if !state.auth.signs_in() {
         return see_other("/");
     }
@@ -139,7 +138,7 @@ pub async fn login(state: &CentralState, req: Request<Incoming>) -> Resp {
 }
 
 /// `POST /logout`: the cookie cleared, back to the sign-in form.
-pub fn logout(state: &CentralState, req: &Request<Incoming>) -> Resp {
+pub fn logout<B>(state: &CentralState, req: &Request<B>) -> Resp {
     if req.method() != Method::POST {
         return method_not_allowed(false, "POST", req.uri().path());
     }
@@ -153,6 +152,14 @@ fn set_cookie(resp: &mut Resp, value: &str) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
+
+/// A request body the sign-in form can be read from: hyper's
+/// [`Incoming`](hyper::body::Incoming), or any other (the tests').
+pub trait FormBody: hyper::body::Body<Error: Into<BoxError>> {}
+
+impl<B: hyper::body::Body<Error: Into<BoxError>>> FormBody for B {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The sign-in form as posted.
 struct LoginForm {
@@ -178,7 +185,7 @@ impl LoginForm {
     }
 }
 
-async fn check_password(state: &CentralState, req: Request<Incoming>) -> Resp {
+async fn check_password<B: FormBody>(state: &CentralState, req: Request<B>) -> Resp {
     let peer = peer(&req);
     let secure = is_https(&req, &state.auth);
     let form = match read_form(req).await {
@@ -255,7 +262,7 @@ fn too_many_at_once(form: &LoginForm) -> Resp {
 }
 
 /// The form-urlencoded body, at most [`LOGIN_BODY_MAX`] bytes.
-async fn read_form(req: Request<Incoming>) -> Result<LoginForm, Resp> {
+async fn read_form<B: FormBody>(req: Request<B>) -> Result<LoginForm, Resp> {
     let refused = |status, message: &str| html(status, views::login_page(Some(message), "", "/"));
     let too_large = || {
         refused(
@@ -330,5 +337,84 @@ mod tests {
         assert!(!is_https(&req("127.0.0.1:5000", Some("http")), &settings));
         assert!(!is_https(&req("127.0.0.1:5000", None), &settings));
         assert!(!is_https(&req("127.0.0.2:5000", Some("https")), &settings));
+    }
+
+    fn state_with_alice() -> CentralState {
+        use crate::central::auth::cookie::CookieKey;
+        use crate::central::auth::password::hash_password;
+        use crate::central::auth::settings::User;
+        use crate::central::MongoFleet;
+        use crate::fleet::MongoSettings;
+        // Never contacted: sign-in reads no data.
+        let fleet = MongoFleet::new(&MongoSettings::new("mongodb://127.0.0.1:9")).expect("client");
+        let hash = hash_password("alice's long password").expect("hash");
+        let auth = AuthSettings {
+            cookie_key: Some(CookieKey::new(&[7; 32])),
+            session: Duration::from_secs(600),
+            users: vec![User {
+                name: "alice".into(),
+                password_hash: hash.clone(),
+            }],
+            decoy_hash: Some(hash),
+            ..AuthSettings::default()
+        };
+        CentralState::new(
+            std::sync::Arc::new(fleet),
+            "edgeprobe".into(),
+            crate::http::Limits::default(),
+            auth,
+        )
+    }
+
+    fn post(body: &'static str) -> Request<http_body_util::Full<bytes::Bytes>> {
+        let mut req = Request::post("/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                body.as_bytes(),
+            )))
+            .expect("request");
+        req.extensions_mut()
+            .insert(Peer("127.0.0.1:40000".parse().expect("addr")));
+        req
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_beyond_the_slots_get_429_and_failures_are_counted_and_slowed() {
+        let state = state_with_alice();
+        let held: Vec<_> = (0..LOGIN_CHECKS_AT_ONCE)
+            .map(|_| state.login_checks.try_acquire().expect("a slot"))
+            .collect();
+        let busy = login(&state, post("name=alice&password=alice's+long+password")).await;
+        assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            state.failed_logins.load(Ordering::Relaxed),
+            0,
+            "not a failure"
+        );
+        drop(held);
+
+        for body in [
+            "name=alice&password=wrong",
+            "name=nobody&password=alice's+long+password",
+        ] {
+            let began = tokio::time::Instant::now();
+            let r = login(&state, post(body)).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{body}");
+            assert!(began.elapsed() >= FAILED_LOGIN_DELAY, "{body}");
+            assert!(r.headers().get(header::SET_COOKIE).is_none());
+        }
+        assert_eq!(state.failed_logins.load(Ordering::Relaxed), 2);
+        assert_eq!(state.login_checks.available_permits(), LOGIN_CHECKS_AT_ONCE);
+
+        let ok = login(
+            &state,
+            post("name=alice&password=alice's+long+password&next=%2Fx"),
+        )
+        .await;
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        assert_eq!(ok.headers()[header::LOCATION], "/x");
+        let cookie = ok.headers()[header::SET_COOKIE].to_str().expect("ascii");
+        assert!(cookie.starts_with("edgeprobe_session=alice.") && cookie.contains("Max-Age=600"));
     }
 }

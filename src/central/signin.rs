@@ -1,5 +1,5 @@
 //! The HTTP edge of sign-in: reading a request's credentials for the
-//! [`gate`](super::auth::gate), answering those it refuses (pages: 303 to
+//! [`gate`], answering those it refuses (pages: 303 to
 //! `/login?next=…`; `/api/`: 401 JSON with `WWW-Authenticate: Bearer`),
 //! and `/login` and `/logout`.
 //!
@@ -8,7 +8,7 @@
 //! `Retry-After`); a failure is answered after [`FAILED_LOGIN_DELAY`]
 //! with a message that does not say whether the name exists, counted in
 //! [`CentralState::failed_logins`], and logged with the client's address.
-//! Success sets the signed session cookie ([`auth::cookie`]) and sends
+//! Success sets the signed session cookie ([`cookie`]) and sends
 //! the browser back to where it was going, if that is a local path.
 
 use std::net::SocketAddr;

@@ -42,7 +42,9 @@ pub struct CentralArgs {
         default_value = "edgeprobe"
     )]
     database: String,
-    /// Dashboard address.
+    /// Dashboard address. While nobody must sign in (no --config users,
+    /// tokens or proxy header) only its port is used, on 127.0.0.1 (::1
+    /// for an IPv6 address), unless --no-auth.
     #[arg(
         long,
         env = "EDGEPROBE_LISTEN",

@@ -60,6 +60,8 @@ pub fn is_https<B>(req: &Request<B>, settings: &AuthSettings) -> bool {
             .headers()
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
+            // The first proxy in a chain saw the client.
+            .and_then(|v| v.split(',').next())
             .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
@@ -334,6 +336,10 @@ mod tests {
         };
         assert!(is_https(&req("127.0.0.1:5000", Some("https")), &settings));
         assert!(is_https(&req("127.0.0.1:5000", Some("HTTPS")), &settings));
+        assert!(is_https(
+            &req("127.0.0.1:5000", Some("https, http")),
+            &settings
+        ));
         assert!(!is_https(&req("127.0.0.1:5000", Some("http")), &settings));
         assert!(!is_https(&req("127.0.0.1:5000", None), &settings));
         assert!(!is_https(&req("127.0.0.2:5000", Some("https")), &settings));

@@ -249,15 +249,32 @@ impl<'a> ErrorDoc<'a> {
     }
 }
 
-/// `GET /healthz`.
+/// `GET /healthz`: `status` for everyone, the rest only for a caller
+/// who is signed in (or when sign-in is off).
 #[derive(Debug, Serialize)]
 pub struct HealthDoc<'a> {
     /// `ok` or `unavailable`.
     pub status: &'static str,
     /// The MongoDB server, without credentials.
-    pub server: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Failed sign-ins since this process started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_logins: Option<u64>,
+}
+
+impl<'a> HealthDoc<'a> {
+    /// What a caller who is not signed in learns: ok or not.
+    pub fn bare(ok: bool) -> HealthDoc<'a> {
+        HealthDoc {
+            status: if ok { "ok" } else { "unavailable" },
+            server: None,
+            error: None,
+            failed_logins: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,31 +1,49 @@
 //! `edgeprobe central`: the fleet dashboard and JSON API over the central
 //! MongoDB that the boards sync to.
 //!
-//! Stateless: every request reads the database, so any number of these can
-//! run behind a load balancer; MongoDB is what scales. Routes (all `GET`,
-//! also answering `HEAD`):
+//! Stateless but for seconds: requests read the database, the list of
+//! boards through a summary cached for 5 s ([`summary`]), so any number of
+//! these can run behind a load balancer; MongoDB is what scales. Routes
+//! (`GET`, also answering `HEAD`, unless said otherwise), all under
+//! `--base-path` when one is set ([`public_url`]):
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | every board (online / offline) and every target across boards |
-//! | `/boards/{id}` | one board: its targets table, counts, backlog, events |
-//! | `/targets/{addr}` | one target per board: status, availability 24 h / 7 d / 30 d |
-//! | `/availability?window=24h\|7d\|30d` | availability per board and target |
+//! | `/login` | the sign-in form; `POST`: check name and password, set the session cookie |
+//! | `/logout` | `POST`: clear the session cookie |
+//! | `/?q=&page=&boards_page=` | the boards worst first and the targets across them, searched, paged |
+//! | `/boards/{id}?page=` | one board: its targets (paged), counts, backlog, events, 30-day chart |
+//! | `/targets/{addr}` | one target per board: status, availability 24 h / 7 d / 30 d, charts |
+//! | `/availability?window=24h\|7d\|30d&page=` | availability of a page of (board, target) pairs |
 //! | `/static/style.css` | the stylesheet both dashboards share (`crate::http`) |
-//! | `/api/v1/boards` | JSON: boards |
-//! | `/api/v1/availability?window=` | JSON: availability rows (bad window: 400) |
+//! | `/api/v1/boards?page=` | JSON: a page of boards |
+//! | `/api/v1/availability?window=&page=` | JSON: a page of availability rows |
 //! | `/api/v1/targets/{addr}` | JSON: one target per board |
-//! | `/healthz` | 200 when MongoDB answers a ping, else 503 with the reason |
+//! | `/healthz` | 200 when MongoDB answers a ping, else 503; the server, the reason and `failed_logins` only to a signed-in caller |
 //!
-//! Layers: [`model`] (documents to values, the online rule, windows),
-//! [`pipeline`] (the queries as documents), [`api`] and [`views`] (JSON
-//! and pages) are pure; [`source`] is the MongoDB edge behind the
-//! [`FleetSource`] trait; `routes` ties them to the shared HTTP edge, [`crate::http`].
+//! Every list is a page (`page_size` up to 500, [`paging`]); a window or
+//! page that does not exist is a 400 naming what does. Requests that read
+//! MongoDB take one of `--max-queries` slots or get 429, and every query
+//! has a server-side time limit.
+//!
+//! Sign-in (`--config` with an `[auth]` table, [`auth`]): every route but
+//! `/login`, the stylesheet and `/healthz` needs a session cookie, a
+//! bearer token or a trusted proxy's user header; `signin` is the HTTP
+//! edge of it and `routes` calls its gate before anything is read. With
+//! nothing configured sign-in is off and the CLI listens on loopback
+//! only (or anywhere with `--no-auth`).
+//!
+//! Layers: [`model`] (documents to values, the online rule, windows,
+//! search), [`pipeline`] (the queries as documents), [`paging`],
+//! [`charts`], [`public_url`], [`api`] and [`views`] (JSON and pages) are
+//! pure; [`source`] is the MongoDB edge behind the [`FleetSource`] trait,
+//! [`indexes`] what central creates at start (the TTL indexes among
+//! them); `routes` ties them to the shared HTTP edge, [`crate::http`].
 //!
 //! The documents read are the fleet schema ([`crate::fleet::schema`]:
-//! `results`, `events`, `boards`) that the boards' sync writes; central
-//! never writes them. Where the database is comes as a
-//! [`crate::fleet::MongoSettings`].
+//! `rollups`, `events`, `boards`) that the boards' sync writes; central
+//! never writes them, but expires old ones. Where the database is comes
+//! as a [`crate::fleet::MongoSettings`].
 //!
 //! Alerts (`--alerts-config`): central raises what a board cannot send
 //! itself, that it went offline and that it is back. [`alerting`] is the
@@ -39,6 +57,7 @@
 pub mod alerter;
 pub mod alerting;
 pub mod api;
+pub mod auth;
 pub mod charts;
 pub mod claims;
 pub mod indexes;
@@ -47,12 +66,16 @@ pub mod paging;
 pub mod pipeline;
 pub mod public_url;
 mod routes;
+pub mod signin;
 pub mod source;
 pub mod summary;
 pub mod views;
 
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 pub use model::{is_online, offline_after, Window};
 pub use source::{FleetError, FleetSource, MongoFleet};
@@ -66,6 +89,15 @@ pub struct CentralState {
     /// The database name, shown on the pages.
     pub database: String,
     pub limits: Limits,
+    /// Who may read, and the proxies that are believed; the default is
+    /// sign-in off.
+    pub auth: auth::AuthSettings,
+    /// Failed sign-ins since start (`/healthz` shows them to a signed-in
+    /// caller).
+    pub failed_logins: AtomicU64,
+    /// Password checks running now, at most
+    /// [`signin::LOGIN_CHECKS_AT_ONCE`].
+    pub login_checks: Semaphore,
     /// The path prefix it is published under.
     pub base_path: public_url::BasePath,
     /// The board documents, read at most every few seconds.
@@ -75,17 +107,23 @@ pub struct CentralState {
 }
 
 impl CentralState {
-    /// Serve `source` under `base_path` with the default limits.
+    /// Serve `source` under `base_path`, with at most `query_slots`
+    /// requests reading it at once.
     pub fn new(
         source: Arc<dyn FleetSource>,
         database: String,
+        limits: Limits,
+        auth: auth::AuthSettings,
         base_path: public_url::BasePath,
         query_slots: usize,
     ) -> CentralState {
         CentralState {
             source,
             database,
-            limits: Limits::default(),
+            limits,
+            auth,
+            failed_logins: AtomicU64::new(0),
+            login_checks: Semaphore::new(signin::LOGIN_CHECKS_AT_ONCE),
             base_path,
             summary: summary::SummaryCache::default(),
             slots: summary::QuerySlots::new(query_slots),

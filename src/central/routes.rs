@@ -4,7 +4,13 @@
 //! summary cache, everything else is read afresh. Every list is a page
 //! ([`super::paging`]). The HTTP edge (limits, headers, shutdown, route
 //! tables) is [`crate::http`], shared with the board dashboard.
+//!
+//! Sign-in comes first: [`route`] asks [`signin::admit`] who the request
+//! is, answers `/login`, `/logout`, the stylesheet and `/healthz` whoever
+//! it is, and refuses every other path ([`signin::refuse`]) before it is
+//! parsed further or anything is read.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -12,6 +18,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
 
 use super::api::{self, AvailabilityPage, BoardsPage, ErrorDoc, HealthDoc, PairDoc};
+use super::auth::Admit;
 use super::charts;
 use super::model::{
     board_target_pairs, fleet_targets, sort_boards_by_id, sort_boards_worst_first, Board, Search,
@@ -22,7 +29,7 @@ use super::pipeline::Scope;
 use super::source::FleetError;
 use super::summary::{Busy, FleetSummary, SLOT_WAIT};
 use super::views::{self, BoardExtras, Context, FleetPage, Paged, PairRow};
-use super::CentralState;
+use super::{signin, CentralState};
 use crate::clock::Timestamp;
 use crate::http::layout::error_page;
 use crate::http::query::{param, percent_decode};
@@ -37,6 +44,8 @@ const EVENTS_SHOWN: i64 = 50;
 enum Route<'a> {
     /// `/`, the stylesheet, `/healthz`.
     Shared(Shared),
+    Login,
+    Logout,
     Availability,
     Board(&'a str),
     Target(&'a str),
@@ -49,6 +58,8 @@ enum Route<'a> {
 impl<'p> Route<'p> {
     fn parse(path: &'p str) -> Route<'p> {
         let exact = [
+            ("/login", Route::Login),
+            ("/logout", Route::Logout),
             ("/availability", Route::Availability),
             ("/api/v1/boards", Route::ApiBoards),
             ("/api/v1/availability", Route::ApiAvailability),
@@ -76,6 +87,17 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
     let query = req.uri().query();
     let api = route::is_api(path);
     let route = Route::parse(path);
+    let admit = signin::admit(&req, &state.auth);
+    match route {
+        Route::Login => return signin::login(&state, req).await,
+        Route::Logout => return signin::logout(&state, &req),
+        Route::Shared(Shared::Style | Shared::Health) => {}
+        _ => {
+            if let Admit::Deny(refusal) = admit {
+                return signin::refuse(&state, &req, api, refusal);
+            }
+        }
+    }
     if route == Route::NotFound {
         return not_found(api, "There is nothing at this address.");
     }
@@ -87,12 +109,16 @@ pub async fn route(state: Arc<CentralState>, req: Request<Incoming>) -> Resp {
         database: &state.database,
         now: Timestamp::now(),
         base: state.base_path.as_str(),
+        user: match &admit {
+            Admit::User(name) => Some(name),
+            _ => None,
+        },
     };
     match route {
         Route::Shared(Shared::Style) => return stylesheet(),
         // Outside the slots: a load balancer's probe must not read "busy"
         // as "down", and a ping costs the server nothing.
-        Route::Shared(Shared::Health) => return health(&state).await,
+        Route::Shared(Shared::Health) => return health(&state, &admit).await,
         _ => {}
     }
     let _slot = match state.slots.acquire().await {
@@ -145,7 +171,9 @@ async fn read_route(
 ) -> Result<Resp, BadQuery> {
     let source = state.source.as_ref();
     Ok(match route {
-        Route::Shared(Shared::Health) => health(state).await,
+        Route::Shared(Shared::Health) | Route::Login | Route::Logout => {
+            not_found(api, "There is nothing at this address.")
+        }
         Route::Shared(Shared::Index) => {
             let search = Search::new(param(query, "q").as_deref());
             let boards_page = PageRequest::parse_key(query, "boards_page")?;
@@ -196,26 +224,26 @@ async fn read_route(
     })
 }
 
-/// `/healthz`: ok or not; why not only for a signed-in caller.
-async fn health(state: &CentralState) -> Resp {
-    match state.source.ping().await {
-        Ok(()) => json(
-            StatusCode::OK,
-            &HealthDoc {
-                status: "ok",
-                server: state.source.server(),
-                error: None,
-            },
-        ),
-        Err(e) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &HealthDoc {
-                status: "unavailable",
-                server: state.source.server(),
-                error: Some(e.to_string()),
-            },
-        ),
+/// `/healthz`: 200 when MongoDB answers a ping, else 503. Only a caller
+/// who is let in (or anyone, with sign-in off) learns the server, the
+/// reason and the failed sign-ins.
+async fn health(state: &CentralState, admit: &Admit) -> Resp {
+    let ping = state.source.ping().await;
+    let status = if ping.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut doc = HealthDoc::bare(ping.is_ok());
+    if admit.is_admitted() {
+        doc.server = Some(state.source.server());
+        doc.error = ping.err().map(|e| e.to_string());
+        doc.failed_logins = state
+            .auth
+            .signs_in()
+            .then(|| state.failed_logins.load(Ordering::Relaxed));
     }
+    json(status, &doc)
 }
 
 /// `/`: the boards worst first and the targets across them, both after
@@ -496,5 +524,7 @@ mod tests {
             Route::ApiTarget("198.19.0.1")
         );
         assert_eq!(Route::parse("/api/v1/status"), Route::NotFound);
+        assert_eq!(Route::parse("/login"), Route::Login);
+        assert_eq!(Route::parse("/logout"), Route::Logout);
     }
 }

@@ -39,6 +39,10 @@ pub struct Context<'a> {
     pub now: Timestamp,
     /// The path prefix central is served under (`--base-path`), or empty.
     pub base: &'a str,
+    /// Who is signed in with a session cookie: the footer names them and
+    /// has a sign-out button. `None` with sign-in off, or for a token or
+    /// a proxy's user (their sign-out is elsewhere).
+    pub user: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -192,8 +196,46 @@ fn footer(ctx: &Context<'_>) -> Markup {
             a href=(ctx.href("/api/v1/boards")) { "JSON" } " · "
             a href=(ctx.href("/availability")) { "availability" } " · "
             a href=(ctx.href("/healthz")) { "health" }
+            @if let Some(user) = ctx.user {
+                " · signed in as " (user) " "
+                form.signout method="post" action=(ctx.href("/logout")) {
+                    button type="submit" { "Sign out" }
+                }
+            }
         }
     }
+}
+
+/// `/login`: the sign-in form, with `problem` above it (a wrong password,
+/// too many at once), the name typed last time, and where to go next.
+pub fn login_page(base: &str, problem: Option<&str>, name: &str, next: &str) -> Markup {
+    layout_under(
+        base,
+        "Sign in · edgeprobe central",
+        None,
+        html! {
+            header.top { h1 { "edgeprobe central" } }
+            main {
+                @if let Some(p) = problem {
+                    div.alert.bad role="alert" { (p) }
+                }
+                form.signin method="post" action={ (base) "/login" } {
+                    label {
+                        "Name"
+                        input type="text" name="name" value=(name) autocomplete="username"
+                            required autofocus;
+                    }
+                    label {
+                        "Password"
+                        input type="password" name="password" autocomplete="current-password"
+                            required;
+                    }
+                    input type="hidden" name="next" value=(next);
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
 }
 
 fn back_link(ctx: &Context<'_>) -> Markup {
@@ -695,6 +737,7 @@ mod tests {
             database: "edgeprobe",
             now: NOW,
             base: "",
+            user: None,
         }
     }
 
@@ -907,5 +950,30 @@ mod tests {
         assert!(html.contains("no rounds in this window"));
         let hostile_target = target_page(&ctx(), HOSTILE, Ok(&[]), &[]).into_string();
         assert_inert(&hostile_target);
+    }
+
+    #[test]
+    fn login_page_keeps_what_it_echoes_inert() {
+        let html = login_page("", Some("wrong name or password"), HOSTILE, HOSTILE).into_string();
+        assert_inert(&html);
+        assert!(html.contains("wrong name or password"));
+        assert!(html.contains(r#"action="/login""#) && html.contains(r#"type="password""#));
+        assert!(login_page("/edgeprobe", None, "", "/")
+            .into_string()
+            .contains(r#"action="/edgeprobe/login""#));
+        assert!(!login_page("", None, "", "/")
+            .into_string()
+            .contains("role=\"alert\""));
+    }
+
+    #[test]
+    fn a_signed_in_user_gets_a_sign_out_button() {
+        let signed_in = Context {
+            user: Some("alice"),
+            ..ctx()
+        };
+        let html = index_of(&signed_in, &[], &Search::new(None));
+        assert!(html.contains("signed in as alice") && html.contains(r#"action="/logout""#));
+        assert!(!index_of(&ctx(), &[], &Search::new(None)).contains("/logout"));
     }
 }

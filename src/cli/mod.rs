@@ -38,7 +38,9 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Serve the fleet dashboard and JSON API over the central MongoDB the
     /// boards sync to. Stateless: run as many as you like behind a load
-    /// balancer. Stops on SIGTERM or Ctrl-C.
+    /// balancer. Stops on SIGTERM or Ctrl-C. `central hash-password` and
+    /// `central new-token` make the entries of its `[auth]` config.
+    #[command(args_conflicts_with_subcommands = true)]
     Central(central::CentralArgs),
     /// The status LEDs: `edgeprobe leds test` lights each configured LED
     /// in turn, for checking the wiring.

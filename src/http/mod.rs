@@ -6,6 +6,8 @@
 //! - [`response`]: the security headers (CSP) every response carries, the
 //!   stylesheet, 404 / 405, and the HTML, text and JSON builders;
 //! - [`route`]: route tables, `/api/` or page, which methods read;
+//! - [`secret`]: the constant-time comparison and the bearer token of an
+//!   `Authorization` header;
 //! - [`query`]: percent-decoding and -encoding, query parameters;
 //! - [`layout`]: the page frame and the view parts both dashboards use
 //!   (status badge, times, table cells, the error page);
@@ -18,12 +20,13 @@ pub mod layout;
 pub mod query;
 pub mod response;
 pub mod route;
+pub mod secret;
 pub mod server;
 
 use std::time::Duration;
 
 pub use response::{ErrorDoc, Resp};
-pub use server::serve;
+pub use server::{serve, Peer};
 
 /// Bounds on what one client can cost the board (or the fleet server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -92,6 +92,15 @@ pub fn method_not_allowed(api: bool, allow: &'static str, path: &str) -> Resp {
     resp
 }
 
+/// 303 See Other to `location`, a path on this server (`/` when it
+/// cannot be a header value).
+pub fn see_other(location: &str) -> Resp {
+    let mut resp = with_type(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
+    let value = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    resp.headers_mut().insert(header::LOCATION, value);
+    resp
+}
+
 /// A response with a body of the given type.
 pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut resp = Response::new(Full::new(body.into()));

@@ -5,11 +5,14 @@
 //! graceful shutdown.
 //!
 //! What a path means is the caller's business: [`serve`] takes a handler
-//! from request to response and knows nothing about routes.
+//! from request to response and knows nothing about routes. Each request
+//! carries the address of the client's connection as a [`Peer`] in its
+//! extensions.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +32,12 @@ use super::Limits;
 /// hyper's default (~400 KiB) is a lot of RAM on a Pi times 256
 /// connections; a browser's headers fit in a few KiB.
 const MAX_BUF_BYTES: usize = 64 * 1024;
+
+/// The address of the connection a request came on (the client, or the
+/// reverse proxy in front of it), in every request's extensions:
+/// `req.extensions().get::<Peer>()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
 
 /// Accept and serve until `shutdown` resolves, then let in-flight requests
 /// finish for up to `limits.shutdown_grace`.
@@ -69,11 +78,11 @@ where
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
             r = listener.accept() => match r {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_error(e).await?;
                     continue;
@@ -83,7 +92,8 @@ where
         // Small responses: don't wait for Nagle.
         let _ = stream.set_nodelay(true);
         let conn_handler = handler.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(Peer(peer));
             let response = conn_handler(req);
             handle(limits.request_timeout, response)
         });

@@ -1,7 +1,7 @@
 //! The pure parts of the admin endpoints: checking the bearer token and
 //! naming an uploaded sheet.
 
-use std::hint::black_box;
+use crate::http::secret::{bearer_token, constant_time_eq};
 
 /// Why a request was not let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,55 +12,19 @@ pub enum AuthError {
     Wrong,
 }
 
-/// Check `Authorization: Bearer TOKEN` against the configured token.
-///
-/// The comparison does not stop at the first differing byte, so response
-/// time does not tell an attacker how much of a guess was right. It does
-/// return early when the lengths differ: the token's length leaks, which
-/// is acceptable for a long random token (and hiding it would need hashing
+/// Check `Authorization: Bearer TOKEN` against the configured token,
+/// with [`constant_time_eq`]: the token's length leaks, which is
+/// acceptable for a long random token (and hiding it would need hashing
 /// both sides, for little gain on a LAN).
 pub fn check_bearer(authorization: Option<&[u8]>, token: &str) -> Result<(), AuthError> {
-    let Some(value) = authorization else {
-        return Err(AuthError::Missing);
-    };
-    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
-    let (scheme, presented) = match value.iter().position(|&b| b == b' ') {
-        Some(i) => (&value[..i], trim_spaces(&value[i + 1..])),
-        None => return Err(AuthError::Missing),
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Err(AuthError::Missing);
-    }
+    let presented = authorization
+        .and_then(bearer_token)
+        .ok_or(AuthError::Missing)?;
     if constant_time_eq(presented, token.as_bytes()) {
         Ok(())
     } else {
         Err(AuthError::Wrong)
     }
-}
-
-fn trim_spaces(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-/// Equal contents, comparing every byte (xor-fold) whatever the first
-/// difference; unequal lengths return at once (see [`check_bearer`]).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    // black_box keeps the optimiser from turning the fold into an early
-    // exit.
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| black_box(acc | (x ^ y)));
-    diff == 0
 }
 
 /// The longest file name passed on to the monitor.
@@ -134,15 +98,6 @@ mod tests {
                 "{header:?}"
             );
         }
-    }
-
-    #[test]
-    fn constant_time_eq_compares_contents() {
-        assert!(constant_time_eq(b"", b""));
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(!constant_time_eq(b"\x00", b"\x80"));
     }
 
     #[test]

@@ -13,11 +13,12 @@ require_root scripts/test.sh "the tests build network namespaces and open raw so
 # silent host, setpriv for the privilege tests, python3 to hand the
 # dashboard socket into a namespace (as the demo does), chromium for the
 # browser test and the README's screenshots, aiosmtpd and Alertmanager
-# for the alert channel tests (Alertmanager installed stopped: the tests
-# start their own), openssl for their throwaway HTTPS CA.
+# for the alert channel tests, nginx and curl for central behind a TLS
+# proxy (the servers installed stopped: the tests start their own),
+# openssl for the throwaway certificates.
 ensure_packages iproute2 traceroute iputils-ping nftables util-linux procps \
-    python3 python3-venv chromium fonts-dejavu-core python3-aiosmtpd openssl
-ensure_servers_stopped prometheus-alertmanager
+    python3 python3-venv chromium fonts-dejavu-core python3-aiosmtpd openssl curl
+ensure_servers_stopped prometheus-alertmanager nginx
 
 # The test MongoDB: nx-27017, a MongoDB wire-protocol server on SQLite,
 # from PyPI into a venv of its own (Debian's Python refuses global pip

@@ -11,47 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::central::{central_command, hash_password, stderr, stdout};
 use common::mongo::TestMongo;
 use common::monitor::{free_port, request, Response, RunningMonitor};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// `edgeprobe central ARGS` with `stdin` as its input, to the end.
-fn central_command(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeprobe"))
-        .arg("central")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn edgeprobe central");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A hash made by `edgeprobe central hash-password`.
-fn hash_password(password: &str) -> String {
-    let out = central_command(&["hash-password"], &format!("{password}\n"));
-    assert!(out.status.success(), "hash-password: {}", stderr(&out));
-    let hash = stdout(&out).trim().to_string();
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    hash
-}
 
 /// A token and its `[[auth.tokens]]` entry, from `edgeprobe central
 /// new-token`.

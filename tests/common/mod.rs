@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+pub mod central;
 pub mod fleet;
 pub mod mongo;
 pub mod monitor;

@@ -149,8 +149,19 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // TERM: the master stops its workers first. A KILL would leave
+        // them running, holding the port and every inherited descriptor.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let stopped =
+            common::eventually(Duration::from_secs(10), Duration::from_millis(50), || {
+                self.child.try_wait().ok().flatten()
+            });
+        if stopped.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -595,15 +595,6 @@ pub fn board_target_pairs(boards: &[Board]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Availability rows by board, then target in address order.
-pub fn sort_availability(rows: &mut [AvailabilityRow]) {
-    rows.sort_by(|a, b| {
-        a.board
-            .cmp(&b.board)
-            .then_with(|| compare_targets(&a.target, &b.target))
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,6 +749,60 @@ mod tests {
                 .collect(),
             ..Board::default()
         }
+    }
+
+    #[test]
+    fn boards_sort_worst_first_and_pairs_by_id_then_address() {
+        let mut down = board(
+            "b-down",
+            secs_ago(10),
+            &[("198.19.0.2", None), ("198.19.0.10", None)],
+        );
+        down.counts.not_working = 2;
+        let mut degraded = board("a-degraded", secs_ago(10), &[]);
+        degraded.counts.degraded = 1;
+        let offline = board("c-offline", secs_ago(86_400), &[("198.19.0.1", None)]);
+        let fine = board("a-fine", secs_ago(10), &[]);
+        let all = [fine, degraded, down, offline];
+        let mut order: Vec<&Board> = all.iter().collect();
+        sort_boards_worst_first(&mut order, NOW);
+        let ids: Vec<&str> = order.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, ["c-offline", "b-down", "a-degraded", "a-fine"]);
+        let pairs = board_target_pairs(&all);
+        let as_str: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(b, t)| (b.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(
+            as_str,
+            [
+                ("b-down", "198.19.0.2"),
+                ("b-down", "198.19.0.10"),
+                ("c-offline", "198.19.0.1")
+            ]
+        );
+    }
+
+    #[test]
+    fn search_matches_addresses_names_groups_and_boards_ignoring_case() {
+        let mut b = board(
+            "closet-1",
+            secs_ago(10),
+            &[("198.19.0.10", Some(Status::Working))],
+        );
+        b.site = Some("Amsterdam".into());
+        b.targets[0].name = Some("Core Switch".into());
+        b.targets[0].group = Some("LAN".into());
+        let boards = [b];
+        let fleet = fleet_targets(&boards, NOW);
+        for q in ["0.10", "core sw", "lan", " LAN "] {
+            assert!(Search::new(Some(q)).target(&fleet[0]), "{q}");
+        }
+        assert!(!Search::new(Some("wan")).target(&fleet[0]));
+        assert!(Search::new(Some("amster")).board(&boards[0]));
+        assert!(Search::new(Some("CLOSET")).board(&boards[0]));
+        assert!(!Search::new(Some("closet-2")).board(&boards[0]));
+        assert!(Search::new(None).target(&fleet[0]) && Search::new(Some("  ")).is_blank());
     }
 
     #[test]

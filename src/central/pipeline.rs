@@ -5,29 +5,25 @@
 //! `$group` per (board, target) over the window's hours, so the app
 //! receives one small row per pair, and the server reads at most one
 //! document per pair and hour (720 for 30 days), however often the boards
-//! probe. Which pairs is always bounded: a page's pairs, one target's
-//! boards, or one board ([`Scope`]).
+//! probe. Which pairs is always bounded ([`Scope`]): one board's targets
+//! on a page, or one target's boards.
 //!
 //! Written for two servers at once, real MongoDB and the nx-27017 test
-//! server, so it keeps to what both accept:
-//! - the group key is a `$concat` string, not a compound `{board, target}`
-//!   document: nx-27017 takes a document `_id` literally (every row
-//!   lands in one group whose `_id` is `{board: "$board", ...}`; seen on
-//!   nx-27017 reporting version 7.0.0); real MongoDB accepts both;
+//! server, so it keeps to what both accept and what nx-27017 answers
+//! from its indexes:
+//! - a query covers one board or one target, so the group key is a plain
+//!   field path (the other of the two); nx-27017 takes a document `_id`
+//!   in `$group` literally (every row in one group) and answers an `$or`
+//!   in `$match` by scanning the whole collection;
 //! - `board` and `target` come back with `$max` (the same value throughout
-//!   a group) rather than by splitting the key;
+//!   a group);
 //! - hours are ranged over `hour_ms`, an integer: nx-27017 stores a date
 //!   written by an update as text (see [`crate::fleet::schema`]);
 //! - no `$sort`: the app sorts the rows it shows.
 
-use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::bson::{doc, DateTime, Document};
 
 use crate::clock::Timestamp;
-
-/// Between board and target in the group key. A control character that
-/// neither board ids nor addresses contain, so that `("a|b", "c")` and
-/// `("a", "b|c")` cannot share a group as they would with `|`.
-pub const KEY_SEPARATOR: &str = "\u{1f}";
 
 /// A BSON date for `ts`.
 pub fn bson_time(ts: Timestamp) -> DateTime {
@@ -37,46 +33,23 @@ pub fn bson_time(ts: Timestamp) -> DateTime {
 /// Which (board, target) pairs an availability query covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
-    /// These pairs (a page of the availability list).
-    Pairs(&'a [(String, String)]),
+    /// These targets of one board (its part of a page of pairs): one range
+    /// of the `{board, target, hour_ms}` index per target.
+    BoardTargets(&'a str, &'a [&'a str]),
     /// One target, on every board that has it.
     Target(&'a str),
-    /// Every target of one board.
-    Board(&'a str),
 }
 
 /// The `$match` of `scope` from the hour starting at `first_hour` on.
-/// Pairs become one clause per board, `{board, target: {$in: [...]}}`,
-/// each a range of the `{board, target, hour_ms}` index.
+/// Plain equality and `$in`, never `$or`: nx-27017, the test server,
+/// answers an `$or` by scanning the whole collection, and a page is one
+/// query per board anyway (on a sharded cluster, each to its shard).
 fn scope_filter(scope: Scope<'_>, first_hour: Timestamp) -> Document {
     let hours = doc! { "$gte": first_hour.millis() };
     match scope {
         Scope::Target(t) => doc! { "target": t, "hour_ms": hours },
-        Scope::Board(b) => doc! { "board": b, "hour_ms": hours },
-        Scope::Pairs(pairs) => {
-            let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
-            for (b, t) in pairs {
-                match by_board.iter_mut().find(|(id, _)| id == b) {
-                    Some((_, targets)) => targets.push(t),
-                    None => by_board.push((b, vec![t])),
-                }
-            }
-            let clauses: Vec<Bson> = by_board
-                .into_iter()
-                .map(|(b, targets)| {
-                    Bson::Document(doc! {
-                        "board": b,
-                        "target": { "$in": targets },
-                        "hour_ms": hours.clone(),
-                    })
-                })
-                .collect();
-            // An empty `$or` is an error on MongoDB; no pairs match nothing.
-            if clauses.is_empty() {
-                doc! { "_id": { "$in": [] } }
-            } else {
-                doc! { "$or": clauses }
-            }
+        Scope::BoardTargets(b, targets) => {
+            doc! { "board": b, "target": { "$in": targets }, "hour_ms": hours }
         }
     }
 }
@@ -86,10 +59,15 @@ fn scope_filter(scope: Scope<'_>, first_hour: Timestamp) -> Document {
 /// the rollups of the hours from `first_hour` on (see
 /// `model::AvailabilityRow::from_doc`).
 pub fn availability(scope: Scope<'_>, first_hour: Timestamp) -> Vec<Document> {
+    // The field that differs between the scope's pairs.
+    let key = match scope {
+        Scope::BoardTargets(..) => "$target",
+        Scope::Target(_) => "$board",
+    };
     vec![
         doc! { "$match": scope_filter(scope, first_hour) },
         doc! { "$group": {
-            "_id": { "$concat": ["$board", KEY_SEPARATOR, "$target"] },
+            "_id": key,
             "board": { "$max": "$board" },
             "target": { "$max": "$target" },
             "rounds": { "$sum": "$rounds" },
@@ -153,12 +131,8 @@ mod tests {
             doc! { "$match": { "target": "2001:db8::1", "hour_ms": { "$gte": 1_795_608_000_000_i64 } } }
         );
         let group = p[1].get_document("$group").expect("group stage");
-        assert_eq!(
-            group.get("_id"),
-            Some(&Bson::Document(
-                doc! { "$concat": ["$board", "\u{1f}", "$target"] }
-            ))
-        );
+        // One target: a group per board.
+        assert_eq!(group.get_str("_id"), Ok("$board"));
         assert_eq!(
             group.get_document("rounds").unwrap(),
             &doc! { "$sum": "$rounds" }
@@ -170,22 +144,17 @@ mod tests {
     }
 
     #[test]
-    fn pairs_are_one_index_range_per_board() {
-        let pairs = [
-            ("a".to_string(), "198.18.0.1".to_string()),
-            ("a".to_string(), "198.18.0.2".to_string()),
-            ("b".to_string(), "198.18.0.1".to_string()),
-        ];
-        let p = availability(Scope::Pairs(&pairs), Timestamp(0));
-        let m = p[0].get_document("$match").unwrap();
-        let or = m.get_array("$or").unwrap();
-        assert_eq!(or.len(), 2);
+    fn a_boards_part_of_a_page_is_one_match_without_or() {
+        let targets = ["198.18.0.1", "198.18.0.2"];
+        let p = availability(Scope::BoardTargets("a", &targets), Timestamp(0));
         assert_eq!(
-            or[0].as_document().unwrap(),
-            &doc! { "board": "a", "target": { "$in": ["198.18.0.1", "198.18.0.2"] }, "hour_ms": { "$gte": 0_i64 } }
+            p[1].get_document("$group").unwrap().get_str("_id"),
+            Ok("$target")
         );
-        let none = availability(Scope::Pairs(&[]), Timestamp(0));
-        assert!(none[0].get_document("$match").unwrap().contains_key("_id"));
+        assert_eq!(
+            p[0],
+            doc! { "$match": { "board": "a", "target": { "$in": ["198.18.0.1", "198.18.0.2"] }, "hour_ms": { "$gte": 0_i64 } } }
+        );
     }
 
     #[test]

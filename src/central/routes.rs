@@ -300,12 +300,21 @@ async fn availability(
         Err(e) => return Ok(availability_unavailable(ctx, window, api, &e)),
     };
     let (on_page, info) = page.slice(&pairs)?;
-    let rows = match state
-        .source
-        .availability(Scope::Pairs(on_page), first_hour)
-        .await
-    {
-        Ok(r) => r,
+    // One aggregation per board on the page (a page spans few), at once.
+    let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (b, t) in on_page {
+        match by_board.last_mut() {
+            Some((id, targets)) if id == b => targets.push(t),
+            _ => by_board.push((b, vec![t])),
+        }
+    }
+    let reads = by_board.iter().map(|(b, targets)| {
+        state
+            .source
+            .availability(Scope::BoardTargets(b, targets), first_hour)
+    });
+    let rows = match futures::future::try_join_all(reads).await {
+        Ok(r) => r.into_iter().flatten().collect::<Vec<_>>(),
         Err(e) => return Ok(availability_unavailable(ctx, window, api, &e)),
     };
     let row_of = |b: &str, t: &str| rows.iter().find(|r| r.board == b && r.target == t);

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-
 use std::time::{Duration, Instant};
 
 use common::central::{central_command, hash_password, stderr, stdout};

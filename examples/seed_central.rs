@@ -276,7 +276,12 @@ async fn seed(
             |i| {
                 let (round, pair) = (i / pairs, i % pairs);
                 let (b, t) = (from_board + pair / targets, pair % targets);
-                result(b, t, round as u64 + 1, first + round as i64 * interval * 1000)
+                result(
+                    b,
+                    t,
+                    round as u64 + 1,
+                    first + round as i64 * interval * 1000,
+                )
             },
         )
         .await;
@@ -363,7 +368,10 @@ async fn count(db: &Database, collection: &str, filter: &Document) -> u64 {
     }
     let out: Vec<Document> = db
         .collection::<Document>(collection)
-        .aggregate(vec![doc! { "$match": filter.clone() }, doc! { "$count": "n" }])
+        .aggregate(vec![
+            doc! { "$match": filter.clone() },
+            doc! { "$count": "n" },
+        ])
         .await
         .unwrap_or_else(|e| panic!("count {collection}: {e}"))
         .try_collect()

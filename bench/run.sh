@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark of the performance issue, one after another, written to
 # BENCHMARKS.md: the machine, each goal next to what was measured against
-# its peer in the same run, and how to rerun. About 15 minutes, as root
+# its peer in the same run, and how to rerun. About 35 minutes (20 of
+# them bench/central.sh, whose nx-27017 is slow to seed), as root
 # (raw sockets, network namespaces, perf). Touches nothing but loopback
 # and the namespaces bench/trace.sh creates.
 #
@@ -44,13 +45,14 @@ section() { # section SCRIPT ARGS...: its Markdown, or say it failed
     echo "edgeprobe: $("$EDGEPROBE_BIN" --version), release build."
     echo
     echo "Rerun one part: \`sudo bench/sweep.sh\`, \`bench/trace.sh\`, \`bench/footprint.sh\`,"
-    echo "\`bench/monitor.sh\` or \`bench/profile.sh\` print the same sections."
+    echo "\`bench/monitor.sh\`, \`bench/profile.sh\` or \`bench/central.sh\` print the same sections."
     echo
     section bench/sweep.sh
     section bench/trace.sh
     section bench/footprint.sh
     section bench/monitor.sh
     section bench/profile.sh
+    section bench/central.sh
 } >"$draft"
 mv "$draft" "$out"
 trap - EXIT

@@ -140,7 +140,7 @@ for boards in $steps; do
         "$seed" --uri "$roll_uri$MONGO_OPTS" rollup-query --page "$page" --page-size "$page_size" \
             --repeat "$repeat" >"$work/q"
         eval "$(kv "$work/q" q)"
-        echo "direct $boards $page $q_pairs $q_docs $q_rows $q_median_ms $q_fleet_pairs $q_alt_median_ms $q_alt_same" >>"$results"
+        echo "direct $boards $page $q_pairs $q_docs $q_rows $q_median_ms $q_fleet_pairs" >>"$results"
     done
     cport=$(free_port)
     "$bin" central --mongo-uri "$roll_uri$MONGO_OPTS" --listen "127.0.0.1:$cport" 2>"$work/central.log" &
@@ -213,16 +213,15 @@ print(f"{n(roll_inserted)} rollups ({biggest} boards × {targets} targets × 720
 print(f"Times are medians of {repeat} requests (the raw aggregation: {raw_repeat}), after one untimed request.")
 print("\"documents read\" is what the aggregation's `$match` selects, counted with the same filter.")
 print()
-print("| fleet (boards × targets) | page | pairs | documents read | per pair | aggregation ms | through central ms | ms per pair | HTTP 200 | one `$match` per board ms (not central) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+print("| fleet (boards × targets) | page | pairs | documents read | per pair | aggregation ms | through central ms | ms per pair | HTTP 200 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for (b, p), d in sorted(direct.items()):
     pairs, docs, ms = int(d[3]), int(d[4]), float(d[6])
     h = http.get((b, p))
     hms = float(h[3]) if h else float("nan")
     ok = f"{h[4]}/{h[5]}, {h[6]} rows with rounds" if h else "n/a"
-    alt = f"{float(d[8]):.0f}" + ("" if d[9] == "true" else " (sums differ!)")
-    print(f"| rollups: {b} × {targets} | {p} | {pairs} | {n(docs)} | {docs / pairs:.0f} | {ms:.0f} | {hms:.0f} | {hms / pairs:.1f} | {ok} | {alt} |")
-print(f"| raw results (peer): {raw_boards} × {raw_targets} | all | {raw_pairs} | {n(raw_docs)} | {raw_docs / raw_pairs:.0f} | {raw_ms:.0f} | (old central: not built) | {raw_ms / raw_pairs:.1f} | | |")
+    print(f"| rollups: {b} × {targets} | {p} | {pairs} | {n(docs)} | {docs / pairs:.0f} | {ms:.0f} | {hms:.0f} | {hms / pairs:.1f} | {ok} |")
+print(f"| raw results (peer): {raw_boards} × {raw_targets} | all | {raw_pairs} | {n(raw_docs)} | {raw_docs / raw_pairs:.0f} | {raw_ms:.0f} | (old central: not built) | {raw_ms / raw_pairs:.1f} | |")
 print()
 print("Ratios, rollups (page 1, the biggest fleet) against the raw peer, same run:")
 print()
@@ -237,9 +236,6 @@ print(f"| documents read per pair | {docs / pairs:.0f} | {raw_docs / raw_pairs:.
 print(f"| aggregation ms per request | {ms:.0f} | {raw_ms:.0f} | {ratio(ms, raw_ms)} |")
 print(f"| aggregation ms per pair | {ms / pairs:.2f} | {raw_ms / raw_pairs:.2f} | {ratio(ms / pairs, raw_ms / raw_pairs)} |")
 print(f"| through central ms per pair | {hms / pairs:.2f} | {raw_ms / raw_pairs:.2f} (aggregation only) | {ratio(hms / pairs, raw_ms / raw_pairs)} |")
-print(f"| one `$match` per board (not central) ms per pair | {float(d[8]) / pairs:.2f} | {raw_ms / raw_pairs:.2f} | {ratio(float(d[8]) / pairs, raw_ms / raw_pairs)} |")
-print()
-print(f"Central's pipeline against one plain `$match` per board, same page, same run: {ratio(ms, float(d[8]))}.")
 print()
 steps = sorted({b for b, _ in direct})
 if len(steps) > 1:
@@ -249,7 +245,6 @@ if len(steps) > 1:
     print(f"Growth with the fleet, page 1, {hi} boards against {lo} ({hi / lo:.3g}x the pairs, "
           f"{hi / lo:.3g}x the rollups): documents read {ratio(int(dh[4]), int(dl[4]))}, "
           f"aggregation time {ratio(float(dh[6]), float(dl[6]))}, "
-          f"one `$match` per board {ratio(float(dh[8]), float(dl[8]))}, "
           f"through central {ratio(float(hh[3]), float(hl[3])) if hl and hh else 'n/a'}.")
     print()
 big_pairs = biggest * targets

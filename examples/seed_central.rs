@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use edgeprobe::central::model::{board_target_pairs, Board, Window};
-use edgeprobe::central::pipeline::{self, Scope, KEY_SEPARATOR};
+use edgeprobe::central::pipeline::{self, Scope};
 use edgeprobe::clock::Timestamp;
 use edgeprobe::fleet::schema::{self, Collection, BOARDS, ROLLUPS};
 use edgeprobe::probe::{Gateway, RttSummary, Status};
@@ -385,29 +385,6 @@ async fn count(db: &Database, collection: &str, filter: &Document) -> u64 {
     })
 }
 
-/// Sums per pair of rows keyed by `key`: (rounds, not_working, hours).
-fn sums(rows: &[Document], key: impl Fn(&Document) -> String) -> Vec<(String, i64, i64, i64)> {
-    let int = |d: &Document, k: &str| match d.get(k) {
-        Some(Bson::Int32(n)) => i64::from(*n),
-        Some(Bson::Int64(n)) => *n,
-        Some(Bson::Double(n)) => *n as i64,
-        _ => -1,
-    };
-    let mut out: Vec<_> = rows
-        .iter()
-        .map(|d| {
-            (
-                key(d),
-                int(d, "rounds"),
-                int(d, "not_working"),
-                int(d, "hours"),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 async fn rollup_query(db: &Database, page: usize, page_size: usize, repeat: usize) {
     let boards: Vec<Board> = db
         .collection::<Document>(BOARDS)
@@ -424,41 +401,27 @@ async fn rollup_query(db: &Database, page: usize, page_size: usize, repeat: usiz
     let start = (page.max(1) - 1) * page_size;
     let on_page = &pairs[start.min(pairs.len())..(start + page_size).min(pairs.len())];
     let first_hour = Window::Month.first_hour(Timestamp::now());
-    let stages = pipeline::availability(Scope::Pairs(on_page), first_hour);
-    let filter = stages[0].get_document("$match").expect("match").clone();
-    let docs = count(db, ROLLUPS, &filter).await;
-    let (median, rows) = time_aggregate(db, ROLLUPS, &stages, repeat).await;
-    println!("fleet_pairs={}", pairs.len());
-    print_query(on_page.len(), docs, rows.len(), median);
-
-    // Not what central sends: the same sums as one plain `$match` per
-    // board of the page and a `$group` by `$target`, the form nx-27017
-    // runs in SQL. Printed next to central's as `alt_*`.
-    let (mut alt_ms, mut alt_rows) = (Vec::new(), Vec::new());
+    // What central sends for a page: one aggregation per board on it.
+    let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (b, t) in on_page {
+        match by_board.last_mut() {
+            Some((id, ts)) if id == b => ts.push(t),
+            _ => by_board.push((b, vec![t])),
+        }
+    }
+    let mut docs = 0;
+    for (b, ts) in &by_board {
+        let stages = pipeline::availability(Scope::BoardTargets(b, ts), first_hour);
+        let filter = stages[0].get_document("$match").expect("match").clone();
+        docs += count(db, ROLLUPS, &filter).await;
+    }
+    let mut times = Vec::new();
+    let mut rows = 0;
     for _ in 0..repeat.max(1) {
         let started = Instant::now();
-        alt_rows.clear();
-        let mut clauses: Vec<(&str, Vec<&str>)> = Vec::new();
-        for (b, t) in on_page {
-            match clauses.iter_mut().find(|(id, _)| id == b) {
-                Some((_, ts)) => ts.push(t),
-                None => clauses.push((b, vec![t])),
-            }
-        }
-        for (b, ts) in clauses {
-            let stages = vec![
-                doc! { "$match": { "board": b, "target": { "$in": ts }, "hour_ms": { "$gte": first_hour.millis() } } },
-                doc! { "$group": {
-                    "_id": "$target",
-                    "rounds": { "$sum": "$rounds" },
-                    "not_working": { "$sum": "$not_working" },
-                    "degraded": { "$sum": "$degraded" },
-                    "rtt_sum_ms": { "$sum": "$rtt_sum_ms" },
-                    "rtt_rounds": { "$sum": "$rtt_rounds" },
-                    "hours": { "$sum": 1 },
-                    "latest_hour_ms": { "$max": "$hour_ms" },
-                } },
-            ];
+        rows = 0;
+        for (b, ts) in &by_board {
+            let stages = pipeline::availability(Scope::BoardTargets(b, ts), first_hour);
             let out: Vec<Document> = db
                 .collection::<Document>(ROLLUPS)
                 .aggregate(stages)
@@ -467,19 +430,13 @@ async fn rollup_query(db: &Database, page: usize, page_size: usize, repeat: usiz
                 .try_collect()
                 .await
                 .unwrap_or_else(|e| panic!("aggregate rollups: {e}"));
-            alt_rows.extend(out.into_iter().map(|mut d| {
-                let t = d.get_str("_id").unwrap_or_default().to_string();
-                d.insert("_id", format!("{b}{KEY_SEPARATOR}{t}"));
-                d
-            }));
+            rows += out.len();
         }
-        alt_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    alt_ms.sort_by(f64::total_cmp);
-    let id = |d: &Document| d.get_str("_id").unwrap_or_default().to_string();
-    println!("alt_rows={}", alt_rows.len());
-    println!("alt_median_ms={:.1}", alt_ms[alt_ms.len() / 2]);
-    println!("alt_same={}", sums(&rows, id) == sums(&alt_rows, id));
+    times.sort_by(f64::total_cmp);
+    println!("fleet_pairs={}", pairs.len());
+    print_query(on_page.len(), docs, rows, times[times.len() / 2]);
 }
 
 /// What central ran before rollups (its pipeline up to commit b36c12c):
@@ -489,7 +446,7 @@ fn raw_availability(since: Timestamp) -> Vec<Document> {
     vec![
         doc! { "$match": { "ts": { "$gte": pipeline::bson_time(since) } } },
         doc! { "$group": {
-            "_id": { "$concat": ["$board", KEY_SEPARATOR, "$target"] },
+            "_id": { "$concat": ["$board", "\u{1f}", "$target"] },
             "board": { "$max": "$board" },
             "target": { "$max": "$target" },
             "rounds": { "$sum": 1 },

@@ -128,7 +128,7 @@ fn ttl_of(uri: &str, collection: &str, field: &str) -> Option<i64> {
         indexes.iter().find_map(|i| {
             let keys: Vec<&String> = i.keys.keys().collect();
             let ttl = i.options.as_ref()?.expire_after?;
-            (keys == [field]).then(|| ttl.as_secs() as i64)
+            (keys == [field]).then_some(ttl.as_secs() as i64)
         })
     })
 }

@@ -397,8 +397,8 @@ async fn board_response(
             rows: targets,
             info,
         },
-        events: events.as_deref().map_err(|e| e),
-        chart: bars.as_deref().map_err(|e| e),
+        events: events.as_deref(),
+        chart: bars.as_deref(),
         clock_ahead: clock.as_ref(),
     };
     Ok(html(status, views::board_page(ctx, &board, extras)))

@@ -29,7 +29,7 @@
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use edgeprobe::central::model::{board_target_pairs, Board, Window};
+use edgeprobe::central::model::{board_target_pairs, targets_by_board, Board, Window};
 use edgeprobe::central::pipeline::{self, Scope};
 use edgeprobe::clock::Timestamp;
 use edgeprobe::fleet::schema::{self, Collection, BOARDS, ROLLUPS};
@@ -402,13 +402,7 @@ async fn rollup_query(db: &Database, page: usize, page_size: usize, repeat: usiz
     let on_page = &pairs[start.min(pairs.len())..(start + page_size).min(pairs.len())];
     let first_hour = Window::Month.first_hour(Timestamp::now());
     // What central sends for a page: one aggregation per board on it.
-    let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (b, t) in on_page {
-        match by_board.last_mut() {
-            Some((id, ts)) if id == b => ts.push(t),
-            _ => by_board.push((b, vec![t])),
-        }
-    }
+    let by_board = targets_by_board(on_page);
     let mut docs = 0;
     for (b, ts) in &by_board {
         let stages = pipeline::availability(Scope::BoardTargets(b, ts), first_hour);

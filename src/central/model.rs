@@ -595,6 +595,19 @@ pub fn board_target_pairs(boards: &[Board]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A page of [`board_target_pairs`] as each board's targets on it, in
+/// page order: what the page's queries are, one per board.
+pub fn targets_by_board(pairs: &[(String, String)]) -> Vec<(&str, Vec<&str>)> {
+    let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (b, t) in pairs {
+        match by_board.last_mut() {
+            Some((id, targets)) if id == b => targets.push(t),
+            _ => by_board.push((b, vec![t])),
+        }
+    }
+    by_board
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,8 +21,8 @@ use super::api::{self, AvailabilityPage, BoardsPage, ErrorDoc, HealthDoc, PairDo
 use super::auth::Admit;
 use super::charts;
 use super::model::{
-    board_target_pairs, fleet_targets, sort_boards_by_id, sort_boards_worst_first, Board, Search,
-    Window,
+    board_target_pairs, fleet_targets, sort_boards_by_id, sort_boards_worst_first,
+    targets_by_board, Board, Search, Window,
 };
 use super::paging::{PageError, PageRequest};
 use super::pipeline::Scope;
@@ -301,13 +301,7 @@ async fn availability(
     };
     let (on_page, info) = page.slice(&pairs)?;
     // One aggregation per board on the page (a page spans few), at once.
-    let mut by_board: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (b, t) in on_page {
-        match by_board.last_mut() {
-            Some((id, targets)) if id == b => targets.push(t),
-            _ => by_board.push((b, vec![t])),
-        }
-    }
+    let by_board = targets_by_board(on_page);
     let reads = by_board.iter().map(|(b, targets)| {
         state
             .source

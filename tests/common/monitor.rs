@@ -122,6 +122,13 @@ impl RunningMonitor {
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Log the line before announcing the port, so a test that
+                // reads the log once started sees the line that started it.
+                {
+                    let mut l = sink.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
                 if let Some(rest) = line.split("dashboard on http://").nth(1) {
                     let port = rest
                         .split('/')
@@ -132,9 +139,6 @@ impl RunningMonitor {
                         let _ = tx.send(p);
                     }
                 }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         let announced = rx.recv_timeout(Duration::from_secs(60));

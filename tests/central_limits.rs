@@ -80,6 +80,9 @@ fn a_stalled_database_answers_429_beyond_the_slots_and_keeps_serving() {
     // What needs no query never waits for a slot.
     let style = try_request(central.addr, "GET", "/static/style.css", &[], b"").expect("style");
     assert_eq!(style.status, 200);
+    let health = try_request(central.addr, "GET", "/healthz", &[], b"").expect("healthz");
+    assert_eq!(health.status, 503, "{}", health.text());
+    assert_eq!(health.json()["status"], "unavailable", "{}", health.text());
 }
 
 #[test]

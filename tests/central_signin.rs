@@ -148,6 +148,12 @@ fn pages_send_browsers_to_sign_in_and_a_password_gives_a_session() {
         form.text()
     );
     assert!(form.text().contains(r#"value="/boards/closet-1""#));
+    // The form runs no script either: the same policy as every page.
+    let policy = form.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.starts_with("default-src 'none'") && !policy.contains("script-src"),
+        "{policy}"
+    );
     assert_eq!(central.get("/static/style.css").status, 200);
 
     // Wrong password, unknown name: the same 401, after the delay,

@@ -37,6 +37,10 @@ fn assert_refused(path: &Path, want: &str) -> String {
         "{}: wanted {want:?} in: {err}",
         path.display()
     );
+    assert!(
+        err.contains(&path.display().to_string()),
+        "the message names the file: {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     err
 }
@@ -233,10 +237,17 @@ fn entities_and_deep_nesting_end_quickly_either_way() {
             out.status
         );
         assert!(!err.contains("panicked"), "{name}: {err}");
-        assert!(
-            !err.contains("took more than"),
-            "{name}: the reader timed out: {err}"
-        );
+        // Expanding entities would end at a memory or text cap, deep
+        // nesting on the stack in a crash of the reader: neither may show.
+        for sign in [
+            "took more than",
+            "needs more than",
+            "hold more than",
+            "workbook reader failed on it",
+            "stack overflow",
+        ] {
+            assert!(!err.contains(sign), "{name}: {sign:?} in: {err}");
+        }
         let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
         assert!(!all.contains("lollollol"), "{name}: an entity was expanded");
         assert!(all.len() < 100_000, "{name}: {} bytes of output", all.len());

@@ -13,9 +13,11 @@
 //!   own writes to the same server.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+// tokio's clock: the same as std's when running, and one tests can pause.
+use tokio::time::Instant;
 
 use super::model::{Board, ClockAhead};
 use super::source::{FleetError, FleetSource};
@@ -66,7 +68,7 @@ impl SummaryCache {
         let mut slot = self.slot.lock().await;
         if let Some(c) = slot.as_ref() {
             let fresh = c.result.is_ok() && c.read_at.elapsed() < SUMMARY_TTL;
-            if fresh || c.read_at >= arrived {
+            if fresh || c.read_at > arrived {
                 return c.result.clone();
             }
         }
@@ -124,7 +126,126 @@ impl QuerySlots {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::future::BoxFuture;
+
     use super::*;
+    use crate::central::model::{AvailabilityRow, Event, HourRow};
+    use crate::central::pipeline::Scope;
+
+    /// A source that counts the summary's reads, each taking a second
+    /// (paused time), and fails while `failing` is set. Only what the
+    /// summary reads is answered.
+    #[derive(Default)]
+    struct CountingSource {
+        reads: AtomicUsize,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl CountingSource {
+        fn reads(&self) -> usize {
+            self.reads.load(Ordering::SeqCst)
+        }
+    }
+
+    impl FleetSource for CountingSource {
+        fn server(&self) -> &str {
+            "counting"
+        }
+        fn ping(&self) -> BoxFuture<'_, Result<(), FleetError>> {
+            unreachable!("not part of the summary")
+        }
+        fn boards(&self) -> BoxFuture<'_, Result<Vec<Board>, FleetError>> {
+            Box::pin(async move {
+                self.reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if self.failing.load(Ordering::SeqCst) {
+                    return Err(FleetError::Unavailable {
+                        server: "counting".into(),
+                        operation: "a read of boards",
+                        detail: "down".into(),
+                    });
+                }
+                Ok(vec![Board {
+                    id: "closet-1".into(),
+                    ..Board::default()
+                }])
+            })
+        }
+        fn heartbeats(&self) -> BoxFuture<'_, Result<Vec<Board>, FleetError>> {
+            unreachable!("not part of the summary")
+        }
+        fn board<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Board>, FleetError>> {
+            unreachable!("not part of the summary")
+        }
+        fn events<'a>(
+            &'a self,
+            _: &'a str,
+            _: i64,
+        ) -> BoxFuture<'a, Result<Vec<Event>, FleetError>> {
+            unreachable!("not part of the summary")
+        }
+        fn availability<'a>(
+            &'a self,
+            _: Scope<'a>,
+            _: Timestamp,
+        ) -> BoxFuture<'a, Result<Vec<AvailabilityRow>, FleetError>> {
+            unreachable!("not part of the summary")
+        }
+        fn hourly<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a str>,
+            _: Timestamp,
+        ) -> BoxFuture<'a, Result<Vec<HourRow>, FleetError>> {
+            unreachable!("not part of the summary")
+        }
+        fn clock_ahead(&self, _: Timestamp) -> BoxFuture<'_, Result<Vec<ClockAhead>, FleetError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    /// `n` requests asking for the summary at once.
+    async fn burst(
+        cache: &SummaryCache,
+        source: &CountingSource,
+        n: usize,
+    ) -> Vec<Result<Arc<FleetSummary>, FleetError>> {
+        let now = Timestamp(1_800_000_000_000);
+        futures::future::join_all((0..n).map(|_| cache.get(source, now))).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_summary_is_read_once_for_every_waiting_request_and_again_when_old() {
+        let (cache, source) = (SummaryCache::default(), CountingSource::default());
+        let answers = burst(&cache, &source, 100).await;
+        assert!(answers
+            .iter()
+            .all(|a| a.as_ref().is_ok_and(|s| s.boards.len() == 1)));
+        assert_eq!(source.reads(), 1, "one read for 100 requests");
+        burst(&cache, &source, 10).await;
+        assert_eq!(source.reads(), 1, "still fresh");
+        tokio::time::sleep(SUMMARY_TTL).await;
+        burst(&cache, &source, 10).await;
+        assert_eq!(source.reads(), 2, "read again once older than the TTL");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_goes_to_its_waiters_and_the_next_request_tries_again() {
+        let (cache, source) = (SummaryCache::default(), CountingSource::default());
+        source.failing.store(true, Ordering::SeqCst);
+        let answers = burst(&cache, &source, 50).await;
+        assert!(answers.iter().all(Result::is_err));
+        assert_eq!(source.reads(), 1, "the waiters share the failure");
+        source.failing.store(false, Ordering::SeqCst);
+        let answers = burst(&cache, &source, 5).await;
+        assert!(
+            answers.iter().all(Result::is_ok),
+            "not cached past its waiters"
+        );
+        assert_eq!(source.reads(), 2);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_full_cap_answers_busy_after_the_wait() {

@@ -785,3 +785,78 @@ async fn messages_the_store_could_not_keep_are_sent_from_memory_once_in_order() 
     assert_eq!(counted[&(webhook(down_port).label(), "failed")], 1);
     assert_eq!(counted[&(webhook(down_port).label(), "delivered")], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_hangs_is_cut_off_at_the_delivery_timeout_while_the_others_deliver() {
+    use edgeprobe::alerts::deliver::DELIVERY_TIMEOUT;
+    use edgeprobe::alerts::sender::{send_due, Courier, Next};
+    use edgeprobe::clock::Timestamp;
+    use std::collections::HashMap;
+
+    // A receiver that accepts the connection, reads nothing and never
+    // answers: the case of a wedged proxy, worse than a closed port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let (live_port, live_hooks) = webhook_receiver();
+    let (live, hanging) = (loopback_webhook(live_port), loopback_webhook(hanging_port));
+    let dir = tempfile::tempdir().unwrap();
+    let store = queued(
+        dir.path(),
+        &[&live, &hanging],
+        &serde_json::json!({ "round": 1 }),
+    );
+    let couriers: HashMap<String, Courier> = [&live, &hanging]
+        .iter()
+        .map(|c| (c.label(), Courier::for_channel(c).unwrap()))
+        .collect();
+
+    let pass = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move {
+            let began = std::time::Instant::now();
+            let report = send_due(
+                &store,
+                &couriers,
+                Timestamp::now(),
+                Duration::from_secs(86_400),
+            )
+            .await
+            .unwrap();
+            (report, began.elapsed())
+        }
+    });
+    // Side by side: the live channel's message arrives while the hanging
+    // one still holds the pass open.
+    let got = tokio::task::spawn_blocking(move || live_hooks.recv_timeout(DELIVERY_TIMEOUT * 3))
+        .await
+        .unwrap()
+        .expect("the live channel's message, without waiting for the hanging one");
+    assert_eq!(got["round"], 1);
+    assert!(
+        !pass.is_finished(),
+        "the pass was still waiting for the hanging receiver"
+    );
+    let (report, took) = pass.await.unwrap();
+    // Cut off, not waited for without end; a lower bound only (the
+    // machine may be slow, never fast beyond the timeout).
+    assert!(took >= DELIVERY_TIMEOUT, "cut off after {took:?}");
+    assert_eq!(report.count("delivered"), 1, "{report:?}");
+    let hung = report
+        .attempts
+        .iter()
+        .find(|(channel, _)| *channel == hanging.label())
+        .map(|(_, next)| next.clone());
+    assert!(
+        matches!(&hung, Some(Next::RetryAt(_, why)) if why.contains("no answer within 10s")),
+        "the hanging channel waits to retry, saying it timed out: {hung:?}"
+    );
+    assert_eq!(report.queued, 1, "its message waits");
+    assert!(!held.lock().unwrap().is_empty(), "it was connected to");
+}

@@ -404,10 +404,12 @@ mod tests {
         .unwrap();
         let password = dir.path().join("smtp-password");
         std::fs::write(&password, "hunter2\n").unwrap();
+        let token = dir.path().join("ntfy-token");
+        std::fs::write(&token, "tk_n0tshown\n").unwrap();
         let text = format!(
             "[alerts]\nrepeat = \"0\"\ndegraded = true\n\
              [[alerts.webhook]]\nurl = \"http://127.0.0.1:9000/hook\"\nformat = \"slack\"\nheaders_file = {headers:?}\n\
-             [[alerts.ntfy]]\nurl = \"http://127.0.0.1:9001/closet\"\n\
+             [[alerts.ntfy]]\nurl = \"http://127.0.0.1:9001/closet\"\ntoken_file = {token:?}\n\
              [[alerts.email]]\nsmtp = \"127.0.0.1:2525\"\ntls = \"starttls\"\nuser = \"probe\"\npassword_file = {password:?}\n\
              from = \"edgeprobe@closet-3\"\nto = [\"noc@example.org\"]\n\
              [[alerts.alertmanager]]\nurl = \"http://127.0.0.1:9093\"\n"
@@ -437,7 +439,9 @@ mod tests {
         assert_eq!(headers[0].1 .0, "Bearer s3cret");
         let shown = format!("{:?}", a.channels);
         assert!(
-            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            !shown.contains("s3cret")
+                && !shown.contains("hunter2")
+                && !shown.contains("tk_n0tshown"),
             "{shown}"
         );
     }
@@ -518,6 +522,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("urll"), "{e}");
+        // Secrets are read from files only: inline ones are refused.
+        for (text, key) in [
+            (
+                "[[alerts.ntfy]]\nurl = \"http://127.0.0.1:9001/t\"\ntoken = \"tk_x\"\n",
+                "token",
+            ),
+            (
+                "[[alerts.email]]\nsmtp = \"127.0.0.1:25\"\nfrom = \"a@b\"\nto = [\"c@d\"]\npassword = \"x\"\n",
+                "password",
+            ),
+        ] {
+            let e = alerts(text).unwrap_err().to_string();
+            assert!(e.contains(&format!("unknown field `{key}`")), "{e}");
+        }
     }
 
     #[test]

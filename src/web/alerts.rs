@@ -435,6 +435,8 @@ mod tests {
         );
         let board = parse_silence(Some("board&for=30m"), &snap, NOW).unwrap();
         assert_eq!(board.scope, SilenceScope::Board);
+        let longest = parse_silence(Some("board&for=31d"), &snap, NOW).unwrap();
+        assert_eq!(longest.until, NOW.add(Duration::from_secs(31 * 86_400)));
         let lift = parse_silence(Some("board&for=0"), &snap, NOW).unwrap();
         assert_eq!(lift.until, NOW, "ends at once: lifts it");
         let gone = parse_silence(Some("target=198.18.9.9&for=0"), &snap, NOW).unwrap();
@@ -453,7 +455,7 @@ mod tests {
             ("target=198.18.9.9&for=1h", "no target \"198.18.9.9\""),
             ("group=nope&for=1h", "in group \"nope\""),
             ("board&for=soon", "for:"),
-            ("board&for=40d", "at most"),
+            ("board&for=32d", "at most"),
             ("board&for=1h&until=x", "unknown parameter \"until\""),
         ];
         for (query, want) in refused {

@@ -475,3 +475,52 @@ fn hash_password_refuses_short_passwords() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no password"), "{}", stderr(&out));
 }
+
+#[test]
+fn every_route_but_the_open_ones_needs_sign_in() {
+    let setup = Setup::new();
+    let mongo = TestMongo::start();
+    let central = start(&mongo, &setup.config("central.toml", "cookie.key", ""));
+    // One path per route of src/central/routes.rs, and paths that match
+    // none: an unknown path is refused as well, never told apart.
+    let pages = [
+        "/",
+        "/availability?window=30d",
+        "/boards/closet-1",
+        "/targets/198.18.0.1",
+        "/nothing-here",
+        "/boards/",
+    ];
+    for path in pages {
+        let r = central.get(path);
+        assert_eq!(r.status, 303, "{path}: {}", r.text());
+        assert!(
+            r.header("location")
+                .is_some_and(|l| l.starts_with("/login")),
+            "{path}"
+        );
+    }
+    let api = [
+        "/api/v1/boards",
+        "/api/v1/availability?window=24h",
+        "/api/v1/targets/198.18.0.1",
+        "/api/v1/nothing-here",
+    ];
+    for path in api {
+        let r = central.get(path);
+        assert_eq!(r.status, 401, "{path}: {}", r.text());
+    }
+    // What stays open: the form, the stylesheet, the bare health.
+    assert_eq!(central.get("/login").status, 200);
+    assert_eq!(central.get("/static/style.css").status, 200);
+    let health = central.get("/healthz");
+    assert_eq!(health.status, 200);
+    let keys: Vec<String> = health
+        .json()
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys, ["status"], "no details without sign-in");
+}

@@ -106,8 +106,21 @@ fn a_full_state_directory_is_counted_and_shown_while_probing_goes_on() {
         round_number(v) >= faulted_at + 3
     });
     assert_eq!(v["counts"]["working"], 200, "{:#}", v["counts"]);
-    // Every unsaved round counts: at least the three just waited for.
+    // The LEDs go on saying the targets are fine: the green heartbeat.
+    assert_eq!(v["leds"]["green"], "heartbeat", "{:#}", v["leds"]);
+    // Every unsaved round counts, on /metrics and in the API: at least
+    // the three just waited for; and each is logged.
     assert!(store_errors(&m) >= 3.0, "{}", store_errors(&m));
+    assert!(
+        v["store"]["errors"].as_u64().is_some_and(|n| n >= 3),
+        "{:#}",
+        v["store"]
+    );
+    let log = m.log();
+    assert!(
+        log.matches("was not saved").count() >= 3,
+        "each failure logged: {log}"
+    );
     let page = m.get("/");
     assert_eq!(page.status, 200);
     assert!(

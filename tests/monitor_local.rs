@@ -77,6 +77,13 @@ fn a_sheet_edited_on_disk_or_signalled_is_reloaded_and_a_bad_one_is_not() {
         m.get("/").text().contains("127.0.0.300"),
         "the dashboard shows it"
     );
+    // ...and the old list is still probed, round after round.
+    let rejected_at = v["last_round"]["round"].as_u64().expect("a round");
+    let v = m.wait_for("rounds after the rejection", Duration::from_secs(20), |v| {
+        v["last_round"]["round"].as_u64() > Some(rejected_at + 1)
+    });
+    assert_eq!(addrs(&v), ["127.0.0.1", "127.0.0.2"]);
+    assert_eq!(v["counts"]["working"], 2, "{:#}", v["counts"]);
 
     // Deleted while running: still the old list.
     std::fs::remove_file(&sheet).unwrap();

@@ -320,6 +320,24 @@ fn a_cell_far_away_is_refused_not_made_dense() {
         &far_down,
         "to at least row 1048576",
     );
+    // Both corners at once: a reader that made the range dense would need
+    // 17 billion cells and die at the reader's memory limit instead.
+    let corners = format!(
+        "{HEADER_AND_ONE}<row r=\"1048576\">{}</row>",
+        text_cell("XFD1048576", "x")
+    );
+    let err = assert_refused(
+        &write(
+            dir.path(),
+            "corners.xlsx",
+            &xlsx(&[("Targets", false, &worksheet(&corners))], &[]),
+        ),
+        "",
+    );
+    assert!(
+        err.contains("past column 256") || err.contains("to at least row 1048576"),
+        "refused for its span, not its memory: {err}"
+    );
     // Within the caps on rows and columns, but wide everywhere: one cell in
     // column 250 on each of 20,000 rows, and 7 million commas on one line.
     let mut wide = String::from(HEADER_AND_ONE);
@@ -402,6 +420,7 @@ fn an_xls_that_declares_billions_of_cells_is_stopped_by_the_reader_limits() {
     let path = write(dir.path(), "dimensions.xls", &bytes);
     let err = assert_refused(&path, "not loaded");
     assert!(err.contains("needs more than 384 MiB"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line says it: {err}");
 }
 
 #[test]

@@ -99,27 +99,17 @@ pub fn read(
     }
     let mut last_error = None;
     for &format in formats {
-        let attempt = catch_unwind(AssertUnwindSafe(|| match open(format, bytes) {
+        let attempt = guarded(format, || match open(format, bytes) {
             Ok(workbook) => Some(read_sheet(format, workbook, wanted, limits)),
             Err(detail) => {
                 last_error = Some(WorkbookError::Unreadable { format, detail });
                 None
             }
-        }));
+        });
         match attempt {
             Ok(Some(result)) => return result,
             Ok(None) => {}
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "no reason given".into());
-                return Err(WorkbookError::Unreadable {
-                    format,
-                    detail: format!("the spreadsheet library failed on it: {what}"),
-                });
-            }
+            Err(e) => return Err(e),
         }
     }
     Err(last_error.unwrap_or(WorkbookError::Unreadable {
@@ -190,6 +180,22 @@ fn declared_unique_count(head: &[u8]) -> Option<u64> {
 }
 
 type Workbook<'a> = Sheets<Cursor<&'a [u8]>>;
+
+/// `read` with a panic inside the spreadsheet library caught: the file is
+/// unreadable, said with the library's reason, and the caller goes on.
+fn guarded<T>(format: Format, read: impl FnOnce() -> T) -> Result<T, WorkbookError> {
+    catch_unwind(AssertUnwindSafe(read)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no reason given".into());
+        WorkbookError::Unreadable {
+            format,
+            detail: format!("the spreadsheet library failed on it: {what}"),
+        }
+    })
+}
 
 fn open(format: Format, bytes: &[u8]) -> Result<Workbook<'_>, String> {
     let rs = Cursor::new(bytes);
@@ -519,6 +525,35 @@ mod tests {
         }
         let e = rows.put(9, 16, Cell::Int(1)).unwrap_err();
         assert!(format!("{e:?}").contains("more than 160 cells"), "{e:?}");
+    }
+
+    #[test]
+    fn a_panic_in_the_library_is_an_unreadable_file_with_its_reason() {
+        let e = guarded(Format::Xlsx, || -> u32 { panic!("index out of bounds") }).unwrap_err();
+        let shown = format!("{e:?}");
+        assert!(
+            shown.contains("the spreadsheet library failed on it: index out of bounds"),
+            "{shown}"
+        );
+        let e = guarded(Format::Ods, || -> u32 { std::panic::panic_any(7u8) }).unwrap_err();
+        assert!(format!("{e:?}").contains("no reason given"), "{e:?}");
+        assert_eq!(guarded(Format::Xls, || 3).unwrap(), 3);
+    }
+
+    #[test]
+    fn text_is_held_to_the_unzipped_size_however_often_a_cell_repeats() {
+        let limits = SheetLimits {
+            max_unzipped_bytes: 1000,
+            ..limits(100)
+        };
+        let mut rows = RowCollector::new(&limits);
+        // An .ods cell repeated down the rows: 100 bytes each, 10 fit.
+        let text = || Cell::Text("x".repeat(100));
+        for r in 0..10 {
+            rows.put(r, 0, text()).unwrap();
+        }
+        let e = rows.put(10, 0, text()).unwrap_err();
+        assert!(format!("{e:?}").contains("of text"), "{e:?}");
     }
 
     #[test]

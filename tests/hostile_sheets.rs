@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use common::monitor::{quick_args, RunningMonitor};
 use zip::write::SimpleFileOptions;
@@ -389,10 +389,18 @@ fn an_ods_that_repeats_itself_into_gigabytes_is_stopped_by_the_reader_limits() {
     assert_refused(&ods("repeat.ods", 1_000_000, 16_384), "Cell limit exceeded");
     // 99 million cells, 3 GB as the library holds them: under its cap,
     // over the reader's memory.
-    assert_refused(
-        &ods("repeat99.ods", 1_000_000, 99),
-        "needs more than 384 MiB",
-    );
+    let repeat99 = ods("repeat99.ods", 1_000_000, 99);
+    assert_refused(&repeat99, "needs more than 384 MiB");
+    // `probe` reads its sheet through the same confined reader: only that
+    // process's limit says this.
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeprobe"))
+        .args(["probe", "--no-trace", "--targets"])
+        .arg(&repeat99)
+        .output()
+        .expect("run edgeprobe probe");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs more than 384 MiB"), "{err}");
 }
 
 /// The office-made .xls fixture with its DIMENSIONS record claiming

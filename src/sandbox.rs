@@ -42,6 +42,14 @@ pub fn confine(memory: u64, cpu_seconds: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The unit of the process times in `/proc/PID/stat` (`USER_HZ`).
+#[allow(unsafe_code)]
+pub fn clock_ticks_per_second() -> Option<u64> {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0)
+}
+
 /// Clear every capability set of this process (ambient first, so nothing
 /// comes back at the next exec) and forbid gaining privileges again.
 #[allow(unsafe_code)]

@@ -126,3 +126,30 @@ fn with_neither_the_monitor_stops_with_the_documented_message() {
         "a bare permission denied: {stderr}"
     );
 }
+
+#[test]
+fn a_sheet_unreadable_at_start_is_read_again_once_its_permissions_are_fixed() {
+    let (ns, _dir, sheet, state) = netns_and_workspace("epmonperm", "1 0");
+    // Owned by root and private: nobody cannot open it.
+    std::fs::set_permissions(&sheet, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let m = start_as_nobody(&ns, "net_raw", &sheet, &state);
+    let v = m.wait_for("the sheet refused", Duration::from_secs(30), |v| {
+        !v["sheet"]["rejected"].is_null()
+    });
+    assert!(v["targets"].as_array().unwrap().is_empty(), "{v:#}");
+    let shown = v["sheet"]["rejected"]["problems"].to_string();
+    assert!(shown.contains("ermission denied"), "{shown}");
+    assert!(
+        v["sheet"]["rejected"]["retry_at"].is_string(),
+        "a retry is due and shown: {v:#}"
+    );
+    assert!(m.get("/").text().contains("read again by itself"));
+    // Fixing the permissions changes neither the file's time, nor its
+    // size, nor its inode: only the retry can notice.
+    std::fs::set_permissions(&sheet, std::fs::Permissions::from_mode(0o644)).unwrap();
+    m.wait_for(
+        "the sheet read again by itself",
+        Duration::from_secs(30),
+        |v| v["counts"]["working"] == 3 && v["sheet"]["rejected"].is_null(),
+    );
+}

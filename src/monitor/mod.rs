@@ -390,7 +390,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
                         Ok(summary)
                     }
                     Err(problems) => {
-                        self.reject(&file_name, problems.clone()).await;
+                        self.reject(&file_name, problems.clone(), None).await;
                         Err(problems)
                     }
                 };
@@ -441,20 +441,22 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         let outcome = tokio::task::spawn_blocking(move || {
             let mut s = lock(&sheet);
             let source = s.path().map(|p| p.display().to_string());
-            (source, s.load())
+            let loaded = s.load();
+            (source, loaded, s.retry_in())
         })
         .await;
         match outcome {
-            Ok((_, Ok(list))) => {
+            Ok((_, Ok(list), _)) => {
                 self.take_list(&list).await;
             }
-            Ok((source, Err(problems))) => {
+            Ok((source, Err(problems), retry_in)) => {
                 let source = source.unwrap_or_else(|| "targets".to_string());
-                self.reject(&source, problems).await;
+                let retry_at = retry_in.map(|wait| Timestamp::now().add(wait));
+                self.reject(&source, problems, retry_at).await;
             }
             Err(e) => {
-                self.reject("targets", vec![format!("the sheet could not be read: {e}")])
-                    .await
+                let problems = vec![format!("the sheet could not be read: {e}")];
+                self.reject("targets", problems, None).await
             }
         }
     }
@@ -488,8 +490,10 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         }
     }
 
-    async fn reject(&mut self, source: &str, problems: Vec<String>) {
-        let event = self.state.reject_sheet(source, problems, Timestamp::now());
+    async fn reject(&mut self, source: &str, problems: Vec<String>, retry_at: Option<Timestamp>) {
+        let event = self
+            .state
+            .reject_sheet(source, problems, retry_at, Timestamp::now());
         self.record(event).await;
         self.publish();
     }

@@ -4,9 +4,17 @@
 //! anything.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::targets::{self, Loader, TargetList};
+use crate::upstream::backoff::Backoff;
+
+/// The first wait before a sheet that could not be read for a passing
+/// reason is read again; each further failure doubles it, up to
+/// [`RETRY_CAP`].
+pub const RETRY_START: Duration = Duration::from_secs(2);
+/// The longest wait between tries of a sheet that keeps failing so.
+pub const RETRY_CAP: Duration = Duration::from_secs(5 * 60);
 
 /// Extensions a sheet may have, in the order an existing uploaded sheet is
 /// looked for in the state directory.
@@ -44,6 +52,10 @@ pub struct SheetSource {
     /// loaded once it holds still for a poll, so a sheet being written is
     /// not read half-way.
     pending: Option<Option<FileStamp>>,
+    /// Set while the last load failed for a passing reason
+    /// ([`targets::LoadError::is_transient`]): when to read it again.
+    retry_at: Option<Instant>,
+    backoff: Backoff,
     loader: Loader,
 }
 
@@ -62,8 +74,25 @@ impl SheetSource {
             state_dir,
             loaded: None,
             pending: None,
+            retry_at: None,
+            backoff: Backoff::new(RETRY_START, 2, RETRY_CAP),
             loader: Loader::default(),
         }
+    }
+
+    /// Wait `start`, doubling up to `cap`, before reading a sheet again
+    /// that failed for a passing reason (by default [`RETRY_START`] and
+    /// [`RETRY_CAP`]).
+    pub fn with_retry(mut self, start: Duration, cap: Duration) -> SheetSource {
+        self.backoff = Backoff::new(start, 2, cap);
+        self
+    }
+
+    /// How long until the sheet is read again by itself, after a failure
+    /// of the moment; `None` when no such retry is due.
+    pub fn retry_in(&self) -> Option<Duration> {
+        self.retry_at
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Read sheets with these limits, and where (by default: in this
@@ -98,12 +127,24 @@ impl SheetSource {
         };
         self.loaded = FileStamp::of(&path);
         self.pending = None;
-        self.load_checked(&path)
+        let loaded = self.loader.load(&path, self.sheet.as_deref());
+        self.retry_at = match &loaded {
+            Err(e) if e.is_transient() => Some(Instant::now() + self.backoff.fail()),
+            _ => {
+                self.backoff.reset();
+                None
+            }
+        };
+        loaded.map_err(|e| rejection(&e))
     }
 
     /// Whether the sheet changed since it was last loaded and has held
-    /// still since the previous poll. Call every few seconds.
+    /// still since the previous poll, or a retry after a failure of the
+    /// moment is due. Call every few seconds.
     pub fn poll_changed(&mut self) -> bool {
+        if self.retry_at.is_some_and(|at| Instant::now() >= at) {
+            return true;
+        }
         let Some(path) = self.path() else {
             return false;
         };
@@ -209,12 +250,17 @@ impl SheetSource {
 
     /// Load a sheet; every reason it cannot be used becomes a line.
     fn load_checked(&self, path: &Path) -> Result<TargetList, Rejection> {
-        self.loader.load(path, self.sheet.as_deref()).map_err(|e| {
-            let mut lines = vec![e.to_string()];
-            lines.extend(e.problems().iter().map(|p| p.to_string()));
-            lines
-        })
+        self.loader
+            .load(path, self.sheet.as_deref())
+            .map_err(|e| rejection(&e))
     }
+}
+
+/// Every reason a sheet cannot be used, one per line.
+fn rejection(e: &targets::LoadError) -> Rejection {
+    let mut lines = vec![e.to_string()];
+    lines.extend(e.problems().iter().map(|p| p.to_string()));
+    lines
 }
 
 #[cfg(test)]
@@ -284,5 +330,39 @@ mod tests {
         );
         assert!(src.load().is_err());
         assert!(!src.poll_changed(), "and only once");
+    }
+
+    #[test]
+    fn a_sheet_that_failed_for_a_passing_reason_is_read_again_with_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the sheet should be: it cannot be read, and
+        // nothing about it changes until it is fixed.
+        let sheet = dir.path().join("t.csv");
+        std::fs::create_dir(&sheet).unwrap();
+        let start = Duration::from_millis(40);
+        let mut src = SheetSource::new(Some(sheet.clone()), None, dir.path().join("state"))
+            .with_retry(start, Duration::from_secs(60));
+        assert!(src.load().is_err());
+        let first = src.retry_in().expect("a retry is due");
+        assert!(first <= start, "{first:?}");
+        assert!(!src.poll_changed(), "not before its time");
+        std::thread::sleep(start);
+        assert!(src.poll_changed(), "due now, though the file is as it was");
+        assert!(src.load().is_err());
+        let second = src.retry_in().unwrap();
+        assert!(
+            second > first,
+            "the wait doubles: {first:?} then {second:?}"
+        );
+
+        std::fs::remove_dir(&sheet).unwrap();
+        std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
+        assert_eq!(src.load().unwrap().targets.len(), 1);
+        assert_eq!(src.retry_in(), None);
+
+        // A sheet that is wrong in itself waits for a change, not a timer.
+        std::fs::write(&sheet, "name\nx\n").unwrap();
+        assert!(src.load().is_err());
+        assert_eq!(src.retry_in(), None);
     }
 }

@@ -163,6 +163,10 @@ pub struct RejectedSheet {
     pub source: String,
     pub at: Timestamp,
     pub problems: Vec<String>,
+    /// When the same file is read again by itself, after a failure of the
+    /// moment (the reader could not run, the file could not be opened);
+    /// `None`: only a change to the file is read again.
+    pub retry_at: Option<Timestamp>,
 }
 
 /// One of the board's own default gateways.

@@ -235,9 +235,13 @@ impl MonitorState {
         &mut self,
         source: &str,
         problems: Vec<String>,
+        retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> EventRecord {
-        let first = problems.first().cloned().unwrap_or_default();
+        let mut first = problems.first().cloned().unwrap_or_default();
+        if let Some(at) = retry_at {
+            first = format!("{first}; tried again in {} s", at.since(now).as_secs());
+        }
         let detail = if self.sheet.source.is_none() && self.targets.is_empty() {
             format!("no targets yet: {first}")
         } else {
@@ -250,6 +254,7 @@ impl MonitorState {
             source: source.to_string(),
             at: now,
             problems,
+            retry_at,
         });
         EventRecord {
             target: None,

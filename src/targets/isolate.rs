@@ -85,7 +85,11 @@ pub fn read(
         let err = err.join().unwrap_or_default();
         (status, out, err)
     });
-    if status.and_then(|s| s.code()) == Some(127) && out.is_empty() && err.is_empty() {
+    let exit_code = match &status {
+        Ended::Exited(s) => s.code(),
+        Ended::OutOfTime { .. } => None,
+    };
+    if exit_code == Some(127) && out.is_empty() && err.is_empty() {
         // posix_spawn's exit code when the exec itself failed, which is how
         // it shows under qemu-user (it reports no error to the parent).
         return Err(std::io::Error::new(
@@ -95,14 +99,26 @@ pub fn read(
     }
     let err = String::from_utf8_lossy(&err);
     Ok(match status {
-        Some(s) if s.success() => serde_json::from_slice::<Answer>(&out).unwrap_or_else(|e| {
-            Err(failed(format!(
-                "the workbook reader's answer was garbled: {e}"
-            )))
-        }),
-        None => Err(too_slow()),
-        Some(s) => Err(explain_failure(s, &err, format)),
+        Ended::Exited(s) if s.success() => {
+            serde_json::from_slice::<Answer>(&out).unwrap_or_else(|e| {
+                Err(failed(format!(
+                    "the workbook reader's answer was garbled: {e}"
+                )))
+            })
+        }
+        Ended::Exited(s) => Err(explain_failure(s, &err, format)),
+        Ended::OutOfTime { cpu } => Err(explain_timeout(cpu)),
     })
+}
+
+/// How a reader process ended.
+enum Ended {
+    Exited(ExitStatus),
+    /// Killed at the wall-time deadline, having used `cpu` of processor
+    /// time (`None`: unknown).
+    OutOfTime {
+        cpu: Option<Duration>,
+    },
 }
 
 /// The program to start as the reader: this very binary. `/proc/self/exe`
@@ -122,18 +138,49 @@ pub fn cannot_start_here(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOEXEC)
 }
 
-/// Wait for `child` until `deadline`; then kill it. `None`: it was killed.
-fn wait_until(child: &mut std::process::Child, deadline: Instant) -> Option<ExitStatus> {
+/// Wait for `child` until `deadline`; then note the processor time it
+/// used and kill it.
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> Ended {
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
+            Ok(Some(status)) => return Ended::Exited(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             _ => {
+                let cpu = cpu_time_of(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
-                return None;
+                return Ended::OutOfTime { cpu };
             }
         }
+    }
+}
+
+/// User and system time a running process has used, from
+/// `/proc/PID/stat` (fields 14 and 15, in clock ticks).
+fn cpu_time_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = crate::sandbox::clock_ticks_per_second()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / ticks))
+}
+
+/// A reader killed at the wall-time deadline: the file's doing if it
+/// spent that time computing, the board's if it hardly ran at all (a slow
+/// boot, a stopped or starved process), which is then worth another try.
+fn explain_timeout(cpu: Option<Duration>) -> WorkbookError {
+    let busy_enough = Duration::from_secs(READER_SECONDS) / 2;
+    match cpu {
+        Some(cpu) if cpu < busy_enough => WorkbookError::Interrupted {
+            detail: format!(
+                "the workbook reader did not finish within {READER_SECONDS} s but ran for only                  {:.1} s of it: the board was too busy (or the reader was stopped)",
+                cpu.as_secs_f64()
+            ),
+        },
+        _ => too_slow(),
     }
 }
 
@@ -157,12 +204,19 @@ fn too_slow() -> WorkbookError {
 
 /// What a reader that did not answer went through.
 fn explain_failure(status: ExitStatus, stderr: &str, format: Format) -> WorkbookError {
-    // Rust reports a failed allocation before it aborts; SIGKILL is the
-    // kernel's out-of-memory killer (our own kill is the timeout, above).
-    let out_of_memory =
-        stderr.contains("memory allocation of") || status.signal() == Some(libc::SIGKILL);
+    // Rust reports a failed allocation before it aborts, which is the
+    // reader's own memory limit: the file's doing.
+    let out_of_memory = stderr.contains("memory allocation of");
     if status.signal() == Some(libc::SIGXCPU) {
         return too_slow();
+    }
+    if status.signal() == Some(libc::SIGKILL) && !out_of_memory {
+        // Not ours (our kill is the timeout, above): the kernel's
+        // out-of-memory killer, with the whole board short of memory.
+        return WorkbookError::Interrupted {
+            detail: "the workbook reader was killed (SIGKILL), most likely by the kernel's                      out-of-memory killer while the board was short of memory"
+                .to_string(),
+        };
     }
     if out_of_memory {
         return WorkbookError::OverLimit {
@@ -250,11 +304,32 @@ mod tests {
         );
         let cpu = ExitStatus::from_raw(libc::SIGXCPU);
         assert_eq!(explain_failure(cpu, "", Format::Ods), too_slow());
+        let oom_killer = ExitStatus::from_raw(libc::SIGKILL);
+        let e = explain_failure(oom_killer, "", Format::Xlsx);
+        assert!(matches!(&e, WorkbookError::Interrupted { .. }), "{e:?}");
         let code = ExitStatus::from_raw(101 << 8);
         let e = explain_failure(code, "thread 'main' panicked at x\nboom\n", Format::Xls);
         assert!(
             matches!(&e, WorkbookError::Unreadable { detail, .. } if detail.ends_with("boom")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn a_reader_out_of_time_is_the_files_doing_only_if_it_was_computing() {
+        assert_eq!(explain_timeout(Some(Duration::from_secs(29))), too_slow());
+        assert_eq!(explain_timeout(None), too_slow());
+        let starved = explain_timeout(Some(Duration::from_millis(300)));
+        assert!(
+            matches!(&starved, WorkbookError::Interrupted { detail } if detail.contains("0.3 s")),
+            "{starved:?}"
+        );
+    }
+
+    #[test]
+    fn the_processor_time_of_a_process_is_read_from_proc() {
+        let mine = cpu_time_of(std::process::id()).expect("this process's /proc stat");
+        assert!(mine < Duration::from_secs(24 * 3600), "{mine:?}");
+        assert_eq!(cpu_time_of(u32::MAX), None);
     }
 }

@@ -144,6 +144,16 @@ pub enum LoadError {
         /// What is too big, the limit and its config key.
         detail: String,
     },
+    /// The reader could not finish for a reason of the moment, not of the
+    /// file: it could not be started just now, the kernel's out-of-memory
+    /// killer stopped it, or a busy board starved it past its time. Worth
+    /// trying again ([`LoadError::is_transient`]).
+    Interrupted {
+        /// The file as the caller named it.
+        file: String,
+        /// What stopped the reader.
+        detail: String,
+    },
     /// The sheet or file has no filled cell at all.
     EmptySheet {
         /// The file as the caller named it.
@@ -229,6 +239,12 @@ impl fmt::Display for LoadError {
                 Escaped(file),
                 Escaped(detail)
             ),
+            LoadError::Interrupted { file, detail } => write!(
+                f,
+                "{}: not read this time: {}",
+                Escaped(file),
+                Escaped(detail)
+            ),
             LoadError::EmptySheet { file, sheet } => write!(
                 f,
                 "{}: {} is empty; put a header cell `ip` in the first row and one address per row below it",
@@ -274,6 +290,19 @@ impl LoadError {
         match self {
             LoadError::NoTargets { problems, .. } => problems,
             _ => &[],
+        }
+    }
+
+    /// Whether the same file may load if read again later: the reader
+    /// was interrupted, or the file could not be opened for a reason a
+    /// person fixes without changing the file (its permissions, a disk
+    /// that is not there yet). A missing file is not: its arrival is a
+    /// change of its own.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LoadError::Interrupted { .. } => true,
+            LoadError::Io { source, .. } => source.kind() != std::io::ErrorKind::NotFound,
+            _ => false,
         }
     }
 }

@@ -176,11 +176,8 @@ impl Loader {
                     );
                     in_process()
                 }
-                Err(e) => Err(WorkbookError::Unreadable {
-                    format: candidates[0],
-                    detail: format!(
-                        "the workbook reader process could not be started ({e}); try again"
-                    ),
+                Err(e) => Err(WorkbookError::Interrupted {
+                    detail: format!("the workbook reader process could not be started ({e})"),
                 }),
             },
         };

@@ -58,6 +58,11 @@ pub enum WorkbookError {
     OverLimit {
         detail: String,
     },
+    /// The reader process did not finish, for a reason of the moment
+    /// ([`LoadError::Interrupted`]).
+    Interrupted {
+        detail: String,
+    },
 }
 
 impl WorkbookError {
@@ -78,6 +83,7 @@ impl WorkbookError {
                 LoadError::NoVisibleSheet { file, available }
             }
             WorkbookError::OverLimit { detail } => LoadError::OverLimit { file, detail },
+            WorkbookError::Interrupted { detail } => LoadError::Interrupted { file, detail },
         }
     }
 }

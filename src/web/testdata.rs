@@ -161,6 +161,7 @@ pub fn snapshot() -> Snapshot {
                 source: "new.xlsx".to_string(),
                 at: NOW.sub(Duration::from_secs(60)),
                 problems: vec!["new.xlsx: no column named ip".to_string()],
+                retry_at: None,
             }),
         },
         board_gateways: Vec::new(),

@@ -189,6 +189,10 @@ fn alerts(snap: &Snapshot, leds: &LedReport) -> Markup {
             div.alert.bad role="alert" {
                 strong { "Rejected targets sheet " (r.source) }
                 " at " (fmt::time(r.at)) ": the previous list keeps running until a good sheet replaces it."
+                @if let Some(again) = r.retry_at {
+                    " It could not be read just now; it is read again by itself at "
+                    (fmt::time(again)) "."
+                }
                 ul { @for p in &r.problems { li { (p) } } }
             }
         }

@@ -288,7 +288,12 @@ fn a_reload_keeps_the_state_of_targets_that_stay() {
 #[test]
 fn a_rejected_sheet_is_shown_and_the_list_stays() {
     let mut s = state();
-    let ev = s.reject_sheet("t.csv", vec!["t.csv: row 2: bad".into()], Timestamp(9));
+    let ev = s.reject_sheet(
+        "t.csv",
+        vec!["t.csv: row 2: bad".into()],
+        None,
+        Timestamp(9),
+    );
     assert!(
         ev.detail
             .contains("still monitoring the previous list (2 targets)"),

@@ -74,6 +74,12 @@ control=$(mktemp -d)
 dpkg-deb --control "$deb" "$control"
 grep -qx /etc/edgeprobe/edgeprobe.toml "$control/conffiles"
 grep -q 'adduser --system' "$control/postinst"
+# The settings directory is root's and read-only to the service, in the
+# package and after its postinst.
+grep -q '^drwxr-xr-x root/root .* ./etc/edgeprobe/$' <<<"$contents" || {
+    echo "$deb: /etc/edgeprobe is not root-owned 0755" >&2; exit 1; }
+grep -qx '    chmod 0755 /etc/edgeprobe' "$control/postinst" || {
+    echo "$deb: the postinst does not make /etc/edgeprobe 0755" >&2; exit 1; }
 rm -rf "$control"
 echo "package: $deb, $(stat -c %s "$deb") bytes (Depends: libc6 >= $glibc)"
 dpkg-deb --contents "$deb" | awk '{print "  " $1, $NF}'

@@ -20,4 +20,17 @@ if [[ -n $out ]]; then
     echo "$out" >&2
     exit 1
 fi
-echo "board/edgeprobe.service: systemd-analyze verify is happy"
+
+# What SECURITY.md says of the unit: its own user, CAP_NET_RAW and nothing
+# else, no way to gain more, and no writable path but the state directory.
+unit=board/edgeprobe.service
+for line in User=edgeprobe AmbientCapabilities=CAP_NET_RAW CapabilityBoundingSet=CAP_NET_RAW \
+    NoNewPrivileges=yes ProtectSystem=strict StateDirectory=edgeprobe; do
+    grep -qx "$line" "$unit" || { echo "$unit lacks $line" >&2; exit 1; }
+done
+if grep -Eq '^(ReadWritePaths|ReadWriteDirectories)=' "$unit"; then
+    echo "$unit makes a path writable beside the state directory:" >&2
+    grep -E '^(ReadWritePaths|ReadWriteDirectories)=' "$unit" >&2
+    exit 1
+fi
+echo "board/edgeprobe.service: systemd-analyze verify is happy; user, capabilities and paths as documented"

@@ -151,9 +151,14 @@ fn admin_uploads_need_the_token_and_a_bad_sheet_keeps_the_old_list() {
         addrs(v) == ["127.0.0.5", "127.0.0.6"]
     });
     assert!(v["sheet"]["rejected"].is_null());
-    // The upload replaced the configured sheet, so a restart keeps it.
-    assert_eq!(std::fs::read(&sheet).unwrap(), good);
-    assert!(Path::new(&format!("{sheet}.previous")).exists());
+    // The upload went into the state directory, where it stands in for
+    // the configured sheet (a restart keeps it); that file is never
+    // written, so it may live where the service cannot write.
+    assert_eq!(
+        std::fs::read(Path::new(&state).join("targets.csv")).unwrap(),
+        good
+    );
+    assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.1\n");
 
     assert_eq!(m.post("/admin/probe-now", &[], b"").status, 401);
     assert_eq!(m.post("/admin/probe-now", &auth, b"").status, 202);
@@ -385,4 +390,105 @@ fn a_reader_that_cannot_run_in_time_is_killed_and_the_sheet_read_again() {
         Duration::from_secs(30),
         |v| v["sheet"]["rejected"].is_null() && v["counts"]["working"] == 3,
     );
+}
+
+/// Kills a process when dropped: the monitor started under strace, whose
+/// own death would leave it running.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn an_upload_is_flushed_renamed_and_only_then_the_earlier_one_set_aside() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (sheet, state) = sheet_and_state(dir.path(), "ip\n127.0.0.1\n");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let trace = dir.path().join("trace");
+    let strace = [
+        "strace",
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat",
+        "-o",
+        trace.to_str().unwrap(),
+        env!("CARGO_BIN_EXE_edgeprobe"),
+    ]
+    .map(String::from);
+    let m = RunningMonitor::start_local_via(
+        &strace,
+        &quick_args(
+            &sheet,
+            &state,
+            &["--admin-token-file", token_file.to_str().unwrap()],
+        ),
+    );
+    let strace_pid = m.child.id();
+    let monitor = common::eventually(Duration::from_secs(10), Duration::from_millis(20), || {
+        std::fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse::<u32>()
+            .ok()
+    })
+    .expect("the monitor under strace");
+    let _kill = KillOnDrop(monitor);
+    m.wait_for("the first list", Duration::from_secs(30), |v| {
+        addrs(v) == ["127.0.0.1"]
+    });
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    let xlsx = std::fs::read(common::fixture("sites.xlsx")).unwrap();
+    let first = m.post("/admin/targets?filename=first.xlsx", &auth, &xlsx);
+    assert_eq!(first.status, 200, "{}", first.text());
+    let second = m.post(
+        "/admin/targets?filename=second.csv",
+        &auth,
+        b"ip\n127.0.0.7\n",
+    );
+    assert_eq!(second.status, 200, "{}", second.text());
+    m.wait_for("the second upload in use", Duration::from_secs(10), |v| {
+        addrs(v) == ["127.0.0.7"]
+    });
+
+    let state_dir = std::fs::canonicalize(&state).unwrap();
+    let state_dir = state_dir.to_str().unwrap();
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    let temp = format!("{state_dir}/.edgeprobe-upload.csv");
+    let fsync_of = |path: &str, l: &str| l.contains("fsync(") && l.contains(&format!("<{path}>"));
+    let renamed = lines
+        .iter()
+        .rposition(|l| l.contains(&format!("\"{temp}\", \"{state_dir}/targets.csv\"")))
+        .unwrap_or_else(|| panic!("the upload was not renamed into place:\n{calls}"));
+    assert!(
+        lines[..renamed].iter().any(|l| fsync_of(&temp, l)),
+        "the upload is flushed before it is renamed:\n{calls}"
+    );
+    let after = |what: &dyn Fn(&str) -> bool| {
+        lines[renamed..]
+            .iter()
+            .position(|l| what(l))
+            .unwrap_or_else(|| panic!("nothing as expected after the rename:\n{calls}"))
+    };
+    let dir_flushed = after(&|l| fsync_of(state_dir, l));
+    let set_aside = after(&|l| l.contains(&format!("\"{state_dir}/targets.xlsx.previous\"")));
+    assert!(
+        dir_flushed < set_aside,
+        "the directory is flushed before the earlier upload is set aside:\n{calls}"
+    );
+    assert!(Path::new(state_dir).join("targets.csv").exists());
+    assert!(Path::new(state_dir).join("targets.xlsx.previous").exists());
+    assert!(!Path::new(state_dir).join("targets.xlsx").exists());
+    assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.1\n");
 }

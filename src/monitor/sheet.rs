@@ -56,6 +56,9 @@ pub struct SheetSource {
     /// ([`targets::LoadError::is_transient`]): when to read it again.
     retry_at: Option<Instant>,
     backoff: Backoff,
+    /// The configured file as last seen, so that editing it takes over
+    /// from an upload.
+    configured_seen: Option<FileStamp>,
     loader: Loader,
 }
 
@@ -68,7 +71,9 @@ impl SheetSource {
         sheet: Option<String>,
         state_dir: PathBuf,
     ) -> SheetSource {
+        let configured_seen = configured.as_deref().and_then(FileStamp::of);
         SheetSource {
+            configured_seen,
             configured,
             sheet,
             state_dir,
@@ -102,12 +107,14 @@ impl SheetSource {
         self
     }
 
-    /// The file the targets are read from: the configured one, or a sheet
-    /// uploaded earlier into the state directory.
+    /// The file the targets are read from: a sheet uploaded into the
+    /// state directory, or else the configured one.
     pub fn path(&self) -> Option<PathBuf> {
-        if let Some(p) = &self.configured {
-            return Some(p.clone());
-        }
+        self.uploaded().or_else(|| self.configured.clone())
+    }
+
+    /// The sheet uploaded into the state directory, if there is one.
+    fn uploaded(&self) -> Option<PathBuf> {
         SHEET_EXTENSIONS
             .iter()
             .map(|ext| self.uploaded_path(ext))
@@ -116,6 +123,43 @@ impl SheetSource {
 
     fn uploaded_path(&self, ext: &str) -> PathBuf {
         self.state_dir.join(format!("targets.{ext}"))
+    }
+
+    /// An upload stands in for the configured sheet until the configured
+    /// file changes: then the upload is set aside as `targets.EXT.previous`
+    /// and the configured file is read again. Returns whether it was.
+    fn configured_changed_under_an_upload(&mut self) -> bool {
+        let Some(configured) = &self.configured else {
+            return false;
+        };
+        let now = FileStamp::of(configured);
+        if now == self.configured_seen {
+            return false;
+        }
+        self.configured_seen = now;
+        let Some(upload) = self.uploaded() else {
+            return false;
+        };
+        let aside = with_suffix(&upload, ".previous");
+        match std::fs::rename(&upload, &aside) {
+            Ok(()) => {
+                eprintln!(
+                    "edgeprobe: {} changed: it replaces the uploaded sheet, kept as {}",
+                    configured.display(),
+                    aside.display()
+                );
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "edgeprobe: {} changed, but the uploaded sheet {} that stands in for it \
+                     could not be set aside ({e}); remove it to use the configured file",
+                    configured.display(),
+                    upload.display()
+                );
+                false
+            }
+        }
     }
 
     /// Load the current sheet. Blocking (spreadsheets are parsed here).
@@ -145,6 +189,9 @@ impl SheetSource {
         if self.retry_at.is_some_and(|at| Instant::now() >= at) {
             return true;
         }
+        if self.configured_changed_under_an_upload() {
+            return true;
+        }
         let Some(path) = self.path() else {
             return false;
         };
@@ -162,13 +209,16 @@ impl SheetSource {
         false
     }
 
-    /// Validate an uploaded sheet and, only if it is usable, put it where
-    /// the monitor reads targets from. Blocking. Returns the new list.
+    /// Validate an uploaded sheet and, only if it is usable, save it as
+    /// `targets.EXT` in the state directory, where it stands in for the
+    /// configured sheet (which is never written: it may live where the
+    /// service cannot write, such as `/etc/edgeprobe`). Blocking. Returns
+    /// the new list.
     ///
-    /// With a configured sheet the upload replaces that file (which must
-    /// then have the same extension), keeping the previous one as
-    /// `FILE.previous`; otherwise it becomes `targets.EXT` in the state
-    /// directory.
+    /// Crash-safe: the upload is flushed to disk before it is renamed into
+    /// place, the directory is flushed after, and only then is the earlier
+    /// upload set aside as `targets.EXT.previous`, so a power cut leaves
+    /// the old sheet or the new one, never neither.
     pub fn accept_upload(
         &mut self,
         file_name: &str,
@@ -185,30 +235,13 @@ impl SheetSource {
                     targets::Escaped(file_name)
                 )]
             })?;
-        let dest = match &self.configured {
-            Some(p) => {
-                let same = p
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| e.eq_ignore_ascii_case(&ext));
-                if !same {
-                    return Err(vec![format!(
-                        "the configured sheet is {}; upload a file of the same type, or change `targets` in the config",
-                        p.display()
-                    )]);
-                }
-                p.clone()
-            }
-            None => self.uploaded_path(&ext),
-        };
-        let dir = dest
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = self.state_dir.clone();
+        let dest = self.uploaded_path(&ext);
         std::fs::create_dir_all(&dir)
             .map_err(|e| vec![format!("cannot create {}: {e}", dir.display())])?;
         // Written next to the destination, so the final rename is atomic.
         let temp = dir.join(format!(".edgeprobe-upload.{ext}"));
-        std::fs::write(&temp, bytes)
+        write_flushed(&temp, bytes)
             .map_err(|e| vec![format!("cannot save the upload as {}: {e}", temp.display())])?;
         let checked = self.load_checked(&temp).map_err(|problems| {
             let _ = std::fs::remove_file(&temp);
@@ -219,9 +252,11 @@ impl SheetSource {
                 .map(|p| p.replace(&temp_name, file_name))
                 .collect::<Vec<_>>()
         })?;
-        if self.configured.is_some() && dest.exists() {
-            let previous = PathBuf::from(format!("{}.previous", dest.display()));
-            std::fs::copy(&dest, &previous).map_err(|e| {
+        if dest.exists() {
+            // The same name is replaced by the rename: keep the old one.
+            let previous = with_suffix(&dest, ".previous");
+            let _ = std::fs::remove_file(&previous);
+            std::fs::hard_link(&dest, &previous).map_err(|e| {
                 vec![format!(
                     "cannot keep the previous sheet as {}: {e}",
                     previous.display()
@@ -230,14 +265,18 @@ impl SheetSource {
         }
         std::fs::rename(&temp, &dest)
             .map_err(|e| vec![format!("cannot move the upload to {}: {e}", dest.display())])?;
-        if self.configured.is_none() {
-            // Only one uploaded sheet: the one just saved.
-            for other in SHEET_EXTENSIONS.iter().filter(|e| **e != ext) {
-                let _ = std::fs::remove_file(self.uploaded_path(other));
+        flush_dir(&dir)
+            .map_err(|e| vec![format!("cannot flush {} to disk: {e}", dir.display())])?;
+        // Only one uploaded sheet: the one just saved.
+        for other in SHEET_EXTENSIONS.iter().filter(|e| **e != ext) {
+            let earlier = self.uploaded_path(other);
+            if earlier.exists() {
+                let _ = std::fs::rename(&earlier, with_suffix(&earlier, ".previous"));
             }
         }
         self.loaded = FileStamp::of(&dest);
         self.pending = None;
+        self.retry_at = None;
         let dest_name = dest.display().to_string();
         let temp_name = temp.display().to_string();
         let mut list = checked;
@@ -254,6 +293,26 @@ impl SheetSource {
             .load(path, self.sheet.as_deref())
             .map_err(|e| rejection(&e))
     }
+}
+
+/// `path` with `suffix` added to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Write `bytes` to a new file at `path` and flush it to the disk.
+fn write_flushed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Flush a directory's entries (a rename into it) to the disk.
+fn flush_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Every reason a sheet cannot be used, one per line.
@@ -293,20 +352,40 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_replaces_the_configured_sheet_keeping_the_previous() {
+    fn an_upload_stands_in_for_the_configured_sheet_until_that_file_changes() {
         let dir = tempfile::tempdir().unwrap();
         let sheet = dir.path().join("closet.csv");
         std::fs::write(&sheet, "ip\n127.0.0.1\n").unwrap();
-        let mut src = SheetSource::new(Some(sheet.clone()), None, dir.path().join("state"));
-        let e = src.accept_upload("new.xlsx", b"PK").unwrap_err();
-        assert!(e[0].contains("same type"), "{e:?}");
-        src.accept_upload("new.csv", b"ip\n127.0.0.3\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.3\n");
-        let previous = dir.path().join("closet.csv.previous");
+        let state = dir.path().join("state");
+        let mut src = SheetSource::new(Some(sheet.clone()), None, state.clone());
+        assert_eq!(src.load().unwrap().targets.len(), 1);
+
+        let list = src
+            .accept_upload("new.csv", b"ip\n127.0.0.3\n127.0.0.4\n")
+            .unwrap();
+        assert_eq!(list.file, state.join("targets.csv").display().to_string());
         assert_eq!(
-            std::fs::read_to_string(previous).unwrap(),
-            "ip\n127.0.0.1\n"
+            std::fs::read_to_string(&sheet).unwrap(),
+            "ip\n127.0.0.1\n",
+            "never written"
         );
+        assert_eq!(src.path(), Some(state.join("targets.csv")));
+        assert!(!src.poll_changed() && !src.poll_changed());
+
+        // Another type replaces it; the earlier upload is kept aside.
+        let ods = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sites.ods");
+        src.accept_upload("newer.ods", &std::fs::read(ods).unwrap())
+            .unwrap();
+        assert_eq!(src.path(), Some(state.join("targets.ods")));
+        assert!(state.join("targets.csv.previous").exists());
+        assert!(!state.join("targets.csv").exists());
+
+        // Editing the configured file takes over from the upload.
+        std::fs::write(&sheet, "ip\n127.0.0.9\n127.0.0.8\n127.0.0.7\n").unwrap();
+        assert!(src.poll_changed());
+        assert_eq!(src.path(), Some(sheet.clone()));
+        assert_eq!(src.load().unwrap().targets.len(), 3);
+        assert!(state.join("targets.ods.previous").exists());
     }
 
     #[test]

@@ -32,8 +32,10 @@ const MAX_FILE_NAME: usize = 200;
 
 /// The uploaded sheet's file name: the `filename` query parameter, else
 /// the `Content-Disposition` header's `filename`. Only the last path
-/// component is kept and control characters are dropped: the name picks
-/// the format by its extension and shows in messages, nothing more.
+/// component is kept and control and text-direction characters are
+/// dropped (a right-to-left override would show `xslx.exe` as
+/// `exe.xlsx`): the name picks the format by its extension and shows in
+/// messages, nothing more.
 pub fn upload_file_name(
     query_filename: Option<&str>,
     content_disposition: Option<&str>,
@@ -44,11 +46,18 @@ pub fn upload_file_name(
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !changes_direction(*c))
         .take(MAX_FILE_NAME)
         .collect();
     let clean = clean.trim().to_string();
     (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
+}
+
+/// The invisible characters that reorder the text around them: the
+/// marks, embeddings, overrides and isolates of the Unicode bidirectional
+/// algorithm.
+fn changes_direction(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `filename*=UTF-8''...` (RFC 6266, preferred) or `filename="..."`.
@@ -107,6 +116,8 @@ mod tests {
             (Some("../../etc/x.csv"), None, "x.csv"),
             (Some("C:\\Users\\me\\t.ods"), None, "t.ods"),
             (Some("a\nb\u{7}.csv"), None, "ab.csv"),
+            (Some("invoice\u{202e}xslx.exe"), None, "invoicexslx.exe"),
+            (Some("\u{2067}t\u{2069}\u{200f}.csv"), None, "t.csv"),
             (
                 None,
                 Some("attachment; filename=\"site a.xlsx\""),

@@ -63,6 +63,19 @@ impl RunningMonitor {
         RunningMonitor::spawn(cmd, None)
     }
 
+    /// [`RunningMonitor::start_local`] with `edgeprobe` started through
+    /// `wrapper`, a command line that ends in the edgeprobe binary and
+    /// starts it as a child (e.g. `strace -o FILE`): the pid kept is the
+    /// wrapper's.
+    pub fn start_local_via(wrapper: &[String], args: &[&str]) -> RunningMonitor {
+        let mut cmd = Command::new(&wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg("run")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args);
+        RunningMonitor::spawn(cmd, None)
+    }
+
     /// Run `edgeprobe central --listen 127.0.0.1:0 ARGS` in this namespace.
     pub fn start_central(args: &[&str]) -> RunningMonitor {
         let mut all = vec!["central", "--listen", "127.0.0.1:0"];

@@ -291,62 +291,6 @@ fn it_runs_with_no_config_and_no_sheet_and_says_what_to_do() {
     assert_eq!(m.get("/healthz").status, 200);
 }
 
-/// The workbook reader processes `pid` starts, as they appear: the pids
-/// of its threads' children whose command line says `read-workbook`.
-fn reader_children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .filter(|child| {
-            std::fs::read(format!("/proc/{child}/cmdline"))
-                .is_ok_and(|c| c.windows(13).any(|w| w == b"read-workbook"))
-        })
-        .collect()
-}
-
-/// Reload the sheet with SIGHUP and stop (SIGSTOP) the workbook reader it
-/// starts, as a board too busy to run it would; tried a few times, since
-/// a reader can finish before it is seen. Returns the stopped reader.
-fn stop_the_next_reader(m: &RunningMonitor) -> u32 {
-    let pid = m.child.id();
-    for _ in 0..10 {
-        let catcher = std::thread::spawn(move || {
-            let until = std::time::Instant::now() + Duration::from_secs(5);
-            while std::time::Instant::now() < until {
-                if let Some(&reader) = reader_children(pid).first() {
-                    let stopped = std::process::Command::new("kill")
-                        .args(["-STOP", &reader.to_string()])
-                        .status()
-                        .is_ok_and(|s| s.success());
-                    return stopped.then_some(reader);
-                }
-            }
-            None
-        });
-        m.signal("HUP");
-        if let Some(reader) = catcher.join().unwrap() {
-            let state = std::fs::read_to_string(format!("/proc/{reader}/stat")).unwrap_or_default();
-            if state
-                .rsplit(')')
-                .next()
-                .is_some_and(|s| s.trim_start().starts_with('T'))
-            {
-                return reader;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("never caught the workbook reader running:\n{}", m.log());
-}
-
 #[test]
 fn a_reader_that_cannot_run_in_time_is_killed_and_the_sheet_read_again() {
     common::require_root();
@@ -360,7 +304,7 @@ fn a_reader_that_cannot_run_in_time_is_killed_and_the_sheet_read_again() {
     m.wait_for("the sheet", Duration::from_secs(30), |v| {
         v["counts"]["working"] == 3
     });
-    let reader = stop_the_next_reader(&m);
+    let reader = m.stop_next_workbook_reader(|_| true);
     // The monitor waits for its reader; the dashboard does not.
     for path in ["/healthz", "/", "/api/v1/status"] {
         assert_eq!(

@@ -153,3 +153,75 @@ fn a_sheet_unreadable_at_start_is_read_again_once_its_permissions_are_fixed() {
         |v| v["counts"]["working"] == 3 && v["sheet"]["rejected"].is_null(),
     );
 }
+
+/// A line of `/proc/PID/status`, after its `Name:`.
+fn status_field(pid: u32, name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_workbook_reader_is_confined_and_the_dashboard_answers_while_it_works() {
+    // The dashboard socket is handed over as fd 3 (socket activation), the
+    // descriptor the reader must not inherit; the monitor holds CAP_NET_RAW.
+    let (ns, _dir, sheet, state) = netns_and_workspace("epmonjail", "1 0");
+    let m = start_as_nobody(&ns, "net_raw", &sheet, &state);
+    m.wait_for("the sheet", Duration::from_secs(30), |v| {
+        v["counts"]["working"] == 3
+    });
+    let confined = |pid: u32| status_field(pid, "Seccomp") == "2";
+    let reader = m.stop_next_workbook_reader(confined);
+    for path in ["/healthz", "/", "/api/v1/status"] {
+        assert_eq!(m.get(path).status, 200, "{path} while the reader works");
+    }
+    assert_eq!(status_field(reader, "NoNewPrivs"), "1");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(status_field(reader, set), "0000000000000000", "{set}");
+    }
+    let environ = std::fs::read(format!("/proc/{reader}/environ")).unwrap();
+    assert!(
+        environ.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&environ)
+    );
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{reader}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"], "nothing but its pipes");
+    let oom = std::fs::read_to_string(format!("/proc/{reader}/oom_score_adj")).unwrap();
+    assert_eq!(oom.trim(), "1000");
+    let limits = std::fs::read_to_string(format!("/proc/{reader}/limits")).unwrap();
+    let limit = |name: &str| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| {
+                l[name.len()..]
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        limit("Max address space"),
+        "402653184 402653184",
+        "{limits}"
+    );
+    assert_eq!(limit("Max cpu time"), "30 30", "{limits}");
+    assert_eq!(limit("Max core file size"), "0 0", "{limits}");
+    assert!(common::monitor::signal_pid(reader, "CONT"));
+    m.wait_for("the sheet read on", Duration::from_secs(30), |v| {
+        v["counts"]["working"] == 3 && v["sheet"]["rejected"].is_null()
+    });
+}

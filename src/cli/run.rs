@@ -567,5 +567,16 @@ fn inherited_listener() -> Result<std::net::TcpListener, String> {
     // SAFETY: fd 3 was handed to this process (LISTEN_PID matches) and is a
     // listening socket, checked above; nothing else in the process owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
+    // Handed over without close-on-exec; set it, so that no program this
+    // process starts (the workbook reader) inherits the dashboard.
+    #[allow(unsafe_code)]
+    // SAFETY: fcntl on a descriptor this process owns only sets its flag.
+    let rc = unsafe { libc::fcntl(SD_LISTEN_FDS_START, libc::F_SETFD, libc::FD_CLOEXEC) };
+    if rc != 0 {
+        return Err(format!(
+            "cannot mark the dashboard socket close-on-exec: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
     Ok(std::net::TcpListener::from(fd))
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::ser::SerializeStruct;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What to monitor: an IP address, or a DNS host name to resolve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,6 +62,28 @@ impl Serialize for TargetAddr {
         s.serialize_field("addr", &self.to_string())?;
         s.serialize_field("kind", self.kind())?;
         s.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetAddr {
+    /// The form [`Serialize`] writes. The address is checked again as a
+    /// cell would be, so what comes from another process (the workbook
+    /// reader) is held to the sheet's own rules.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Written {
+            addr: String,
+            kind: String,
+        }
+        let w = Written::deserialize(deserializer)?;
+        let addr = classify(&w.addr).map_err(|e| serde::de::Error::custom(e.describe(&w.addr)))?;
+        if addr.kind() != w.kind || addr.to_string() != w.addr {
+            return Err(serde::de::Error::custom(format!(
+                "{:?} is not written as a {} target is",
+                w.addr, w.kind
+            )));
+        }
+        Ok(addr)
     }
 }
 
@@ -239,6 +261,26 @@ fn host_hint(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_from_another_process_is_checked_as_a_cell_is() {
+        for addr in ["127.0.0.1", "2001:db8::1", "host.example"] {
+            let a = classify(addr).unwrap();
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(serde_json::from_str::<TargetAddr>(&json).unwrap(), a);
+        }
+        for forged in [
+            r#"{"addr": "300.1.1.1", "kind": "ipv4"}"#,
+            r#"{"addr": "127.0.0.1", "kind": "host"}"#,
+            r#"{"addr": "a b", "kind": "host"}"#,
+            r#"{"addr": "::0001", "kind": "ipv6"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<TargetAddr>(forged).is_err(),
+                "{forged}"
+            );
+        }
+    }
 
     fn ok(s: &str) -> TargetAddr {
         classify(s).unwrap_or_else(|e| panic!("{s:?} rejected: {e:?}"))

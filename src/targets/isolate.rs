@@ -11,7 +11,9 @@
 //! [`READER_SECONDS`]; rounds in flight, the LEDs and the dashboard go on).
 //!
 //! The protocol: the request as one JSON line, then the file's bytes, on
-//! the reader's stdin; the answer as JSON on its stdout.
+//! the reader's stdin; the answer, the target list itself (or why there is
+//! none), as JSON on its stdout. Its addresses are checked again as they
+//! are decoded.
 
 use std::io::{BufRead, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -22,25 +24,28 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::targets::limits::{human_bytes, SheetLimits, READER_MEMORY_BYTES, READER_SECONDS};
-use crate::targets::workbook::{self, SheetCells, WorkbookError};
-use crate::targets::Format;
+use crate::targets::workbook::{self, WorkbookError};
+use crate::targets::{Format, TargetList};
 
 /// The hidden command that runs [`serve_reader`].
 pub const READER_COMMAND: &str = "read-workbook";
 
 #[derive(Serialize, Deserialize)]
 struct Request {
+    /// The file as messages name it.
+    file: String,
     formats: Vec<Format>,
     sheet: Option<String>,
     limits: SheetLimits,
 }
 
-type Answer = Result<SheetCells, WorkbookError>;
+type Answer = Result<TargetList, WorkbookError>;
 
 /// Parse a workbook in a confined child process running `exe`. Blocking.
 /// The outer error: the process could not be started at all.
 pub fn read(
     exe: &Path,
+    file: &str,
     formats: &[Format],
     bytes: &[u8],
     sheet: Option<&str>,
@@ -49,6 +54,7 @@ pub fn read(
     let format = formats.first().copied().unwrap_or(Format::Xlsx);
     let failed = |detail: String| WorkbookError::Unreadable { format, detail };
     let request = Request {
+        file: file.to_owned(),
         formats: formats.to_vec(),
         sheet: sheet.map(str::to_owned),
         limits: *limits,
@@ -57,6 +63,9 @@ pub fn read(
     line.push(b'\n');
     let mut child = Command::new(exe)
         .arg(READER_COMMAND)
+        // Nothing of the caller's environment (a MongoDB URI, a token
+        // file's path, the socket hand-over variables) reaches it.
+        .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -243,7 +252,7 @@ fn explain_failure(status: ExitStatus, stderr: &str, format: Format) -> Workbook
 /// stdin, parse, answer on stdout. Returns the exit code.
 pub fn serve_reader() -> u8 {
     if let Err(e) = crate::sandbox::confine(READER_MEMORY_BYTES, READER_SECONDS) {
-        eprintln!("edgeprobe {READER_COMMAND}: cannot set its limits: {e}");
+        eprintln!("edgeprobe {READER_COMMAND}: cannot confine itself: {e}");
         return 2;
     }
     let mut input = std::io::stdin().lock();
@@ -267,7 +276,8 @@ pub fn serve_reader() -> u8 {
         eprintln!("edgeprobe {READER_COMMAND}: cannot read the file: {e}");
         return 2;
     }
-    let answer = workbook::read(
+    let answer = workbook::read_targets(
+        &request.file,
         &request.formats,
         &bytes,
         request.sheet.as_deref(),

@@ -19,7 +19,7 @@ pub mod workbook;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use addr::{parse_address, TargetAddr};
 pub use cell::Cell;
@@ -31,7 +31,7 @@ pub use parse::{parse_rows, HEADER_SEARCH_ROWS};
 pub use read::{load, Format, Loader};
 
 /// One address to monitor, with the row it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// The spreadsheet's own 1-based row number (the line number for CSV).
     pub row: u32,
@@ -49,7 +49,7 @@ pub struct Target {
 /// A row that was skipped or merged, and why. Its [`Display`](fmt::Display)
 /// is the line shown to the person who keeps the sheet, e.g.
 /// `targets.xlsx: Sheet1 row 7: "192.168.300.1" is not an IP address or host name`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The file as the caller named it.
     pub file: String,
@@ -77,7 +77,7 @@ impl fmt::Display for Problem {
 
 /// The result of a successful load: the usable targets and the problems
 /// found in the other rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetList {
     /// The file as the caller named it.
     pub file: String,

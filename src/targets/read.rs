@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::targets::delimited::parse_csv;
 use crate::targets::isolate;
 use crate::targets::limits::{human_bytes, SheetLimits, MAX_FILE_KEY};
-use crate::targets::parse::parse_rows;
 use crate::targets::workbook::{self, WorkbookError};
 use crate::targets::{LoadError, TargetList};
 
@@ -161,10 +160,10 @@ impl Loader {
             return parse_csv(&file, bytes, &self.limits);
         }
 
-        let in_process = || workbook::read(candidates, bytes, sheet, &self.limits);
+        let in_process = || workbook::read_targets(&file, candidates, bytes, sheet, &self.limits);
         let read = match &self.isolate_with {
             None => in_process(),
-            Some(exe) => match isolate::read(exe, candidates, bytes, sheet, &self.limits) {
+            Some(exe) => match isolate::read(exe, &file, candidates, bytes, sheet, &self.limits) {
                 Ok(answer) => answer,
                 // Only where this binary cannot start itself at all (qemu-user
                 // without binfmt support): better read than not at all.
@@ -182,7 +181,7 @@ impl Loader {
             },
         };
         match read {
-            Ok(cells) => parse_rows(&file, Some(&cells.sheet), cells.rows),
+            Ok(list) => Ok(list),
             Err(WorkbookError::Unreadable { format, mut detail }) => {
                 if let Some(actual) = mismatch_hint(format, content) {
                     detail = format!("{detail}; {actual}");

@@ -27,7 +27,7 @@ use crate::targets::cell::Cell;
 use crate::targets::limits::{
     human_bytes, too_many_cells, too_many_rows, SheetLimits, MAX_UNZIPPED_KEY,
 };
-use crate::targets::{Format, LoadError};
+use crate::targets::{parse_rows, Format, LoadError, Problem, TargetList};
 
 /// Filled cells beyond this column (IV, the old Excel limit) end the load:
 /// a target sheet has a handful of columns, and each row is held densely.
@@ -63,6 +63,19 @@ pub enum WorkbookError {
     Interrupted {
         detail: String,
     },
+    /// The rows were read but hold no target list: the refusals of
+    /// [`parse_rows`], the same as [`LoadError`]'s of those names.
+    EmptySheet {
+        sheet: Option<String>,
+    },
+    NoHeader {
+        sheet: Option<String>,
+    },
+    NoTargets {
+        sheet: Option<String>,
+        header_row: u32,
+        problems: Vec<Problem>,
+    },
 }
 
 impl WorkbookError {
@@ -84,8 +97,52 @@ impl WorkbookError {
             }
             WorkbookError::OverLimit { detail } => LoadError::OverLimit { file, detail },
             WorkbookError::Interrupted { detail } => LoadError::Interrupted { file, detail },
+            WorkbookError::EmptySheet { sheet } => LoadError::EmptySheet { file, sheet },
+            WorkbookError::NoHeader { sheet } => LoadError::NoHeader { file, sheet },
+            WorkbookError::NoTargets {
+                sheet,
+                header_row,
+                problems,
+            } => LoadError::NoTargets {
+                file,
+                sheet,
+                header_row,
+                problems,
+            },
         }
     }
+}
+
+/// [`read`], then the rows made into a target list ([`parse_rows`]) with
+/// `file` as the name in its messages: the whole of a workbook's reading,
+/// as the reader process does it.
+pub fn read_targets(
+    file: &str,
+    formats: &[Format],
+    bytes: &[u8],
+    wanted: Option<&str>,
+    limits: &SheetLimits,
+) -> Result<TargetList, WorkbookError> {
+    let cells = read(formats, bytes, wanted, limits)?;
+    parse_rows(file, Some(&cells.sheet), cells.rows).map_err(|e| match e {
+        LoadError::EmptySheet { sheet, .. } => WorkbookError::EmptySheet { sheet },
+        LoadError::NoHeader { sheet, .. } => WorkbookError::NoHeader { sheet },
+        LoadError::NoTargets {
+            sheet,
+            header_row,
+            problems,
+            ..
+        } => WorkbookError::NoTargets {
+            sheet,
+            header_row,
+            problems,
+        },
+        // parse_rows refuses a sheet in the three ways above only.
+        other => WorkbookError::Unreadable {
+            format: formats.first().copied().unwrap_or(Format::Xlsx),
+            detail: other.to_string(),
+        },
+    })
 }
 
 /// Read `wanted` (or the first visible worksheet) from `bytes`, trying each

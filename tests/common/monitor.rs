@@ -242,6 +242,44 @@ impl RunningMonitor {
         );
     }
 
+    /// Reload the sheet with SIGHUP and stop (SIGSTOP) the workbook reader
+    /// that starts, as a board too busy to run it would, once `ready`
+    /// says so of its pid (it runs on in steps of a millisecond until
+    /// then). Tried again when a reader finishes before it is caught.
+    /// Returns the stopped reader's pid.
+    pub fn stop_next_workbook_reader(&self, ready: impl Fn(u32) -> bool) -> u32 {
+        let pid = self.child.id();
+        for _ in 0..10 {
+            let catcher = std::thread::spawn(move || {
+                let until = std::time::Instant::now() + Duration::from_secs(5);
+                while std::time::Instant::now() < until {
+                    if let Some(&reader) = workbook_readers_of(pid).first() {
+                        return signal_pid(reader, "STOP").then_some(reader);
+                    }
+                }
+                None
+            });
+            self.signal("HUP");
+            let Some(reader) = catcher.join().unwrap() else {
+                continue;
+            };
+            for _ in 0..1000 {
+                if !is_stopped(reader) {
+                    break;
+                }
+                if ready(reader) {
+                    return reader;
+                }
+                signal_pid(reader, "CONT");
+                std::thread::sleep(Duration::from_millis(1));
+                signal_pid(reader, "STOP");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("never caught the workbook reader running:\n{}", self.log());
+    }
+
     /// Send a signal with kill(1).
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -386,4 +424,43 @@ pub fn status_of(v: &Value, addr: &str) -> Option<String> {
         .find(|t| t["addr"] == addr)?["status"]
         .as_str()
         .map(str::to_string)
+}
+
+/// The workbook reader processes `pid` has started, as they appear: the
+/// children of its threads whose command line says `read-workbook`.
+pub fn workbook_readers_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter(|child| {
+            std::fs::read(format!("/proc/{child}/cmdline"))
+                .is_ok_and(|c| c.windows(13).any(|w| w == b"read-workbook"))
+        })
+        .collect()
+}
+
+/// `kill -SIG PID`; whether it was delivered.
+pub fn signal_pid(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether process `pid` is stopped (state `T`).
+pub fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('T'))
+    })
 }

@@ -1,8 +1,13 @@
 //! The sandbox of a short-lived helper process, such as the workbook
-//! reader (`targets::isolate`): resource limits (address space, CPU time,
-//! no core dumps), every capability dropped with no way back
-//! (`PR_SET_NO_NEW_PRIVS`), and first in line for the out-of-memory killer.
-//! Linux only, through libc; each unsafe block says why it is sound.
+//! reader (`targets::isolate`): no inherited descriptor but its standard
+//! three, resource limits (address space, CPU time, no core dumps), every
+//! capability dropped with no way back (`PR_SET_NO_NEW_PRIVS`), first in
+//! line for the out-of-memory killer, and then no files, sockets, programs
+//! or other processes ([`restrict`]). Its parent starts it with an empty
+//! environment. Linux only, through libc; each unsafe block says why it is
+//! sound.
+
+pub mod restrict;
 
 /// Confine this process to `memory` bytes of address space and `cpu`
 /// seconds of CPU time, with no core dumps, no capabilities (the monitor
@@ -10,9 +15,13 @@
 /// the kernel's out-of-memory killer. For a short-lived helper process
 /// (the workbook reader): past the memory cap allocations fail and the
 /// process aborts; past the CPU cap the kernel stops it with SIGXCPU.
-/// Limits already lower (set by systemd, say) are kept.
+/// Limits already lower (set by systemd, say) are kept. Every descriptor
+/// above stderr is closed first (a socket the parent was handed, say), and
+/// [`restrict::restrict_this_thread`] comes last: call it before the
+/// process starts any thread.
 #[allow(unsafe_code)]
-pub fn confine(memory: u64, cpu_seconds: u64) -> std::io::Result<()> {
+pub fn confine(memory: u64, cpu_seconds: u64) -> std::io::Result<restrict::Restricted> {
+    close_inherited_descriptors();
     let lower = |resource, limit: u64| {
         let mut rl = libc::rlimit {
             rlim_cur: 0,
@@ -39,7 +48,23 @@ pub fn confine(memory: u64, cpu_seconds: u64) -> std::io::Result<()> {
     drop_capabilities()?;
     // Best effort: a kernel without it still has the limits above.
     let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
-    Ok(())
+    restrict::restrict_this_thread()
+}
+
+/// Close every descriptor but stdin, stdout and stderr.
+#[allow(unsafe_code)]
+fn close_inherited_descriptors() {
+    // SAFETY: close_range and close only end descriptors; nothing in this
+    // process holds one above 2 yet (the helper calls this first).
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            // Before Linux 5.9: one by one, up to the descriptor limit.
+            let most = libc::sysconf(libc::_SC_OPEN_MAX).clamp(3, 65_536) as libc::c_int;
+            for fd in 3..most {
+                libc::close(fd);
+            }
+        }
+    }
 }
 
 /// The unit of the process times in `/proc/PID/stat` (`USER_HZ`).

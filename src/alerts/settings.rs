@@ -43,15 +43,7 @@ pub enum SmtpTls {
     Tls,
 }
 
-/// A secret read from a file: shown as `(hidden)`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(hidden)")
-    }
-}
+pub use crate::http::secret::Secret;
 
 /// One place alerts are sent.
 #[derive(Debug, Clone, PartialEq)]

@@ -213,7 +213,7 @@ async fn monitor(config: Config) -> Result<(), String> {
     let web_state = Arc::new(WebState {
         snapshot: snapshot_rx.clone(),
         history: Arc::new(reader),
-        admin_token: config.admin_token.clone(),
+        admin_token: config.admin_token.clone().map(|t| t.0),
         commands: commands_tx.clone(),
         leds,
         alerts: alert_sender,

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::alerts::settings::AlertSettings;
 use crate::fleet::MongoSettings;
+use crate::http::secret::Secret;
 use crate::leds::LedSettings;
 use crate::targets::SheetLimits;
 
@@ -69,7 +70,7 @@ pub struct FileConfig {
     pub sheet: Option<String>,
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     pub admin_token_file: Option<PathBuf>,
     pub probe: ProbeSection,
     pub store: StoreSection,
@@ -117,7 +118,7 @@ pub struct LimitsSection {
 pub struct MongoSection {
     /// `mongodb://...` or `mongodb+srv://...`; credentials better in
     /// `uri_file`.
-    pub uri: Option<String>,
+    pub uri: Option<Secret>,
     /// A file holding the URI, so credentials stay out of the config.
     pub uri_file: Option<PathBuf>,
     /// Database name (default `edgeprobe`).
@@ -224,7 +225,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     /// `None` turns the admin endpoints off.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     pub probe: ProbeSettings,
     pub store: StoreSettings,
     /// Caps on the targets sheet and on uploads.
@@ -316,11 +317,11 @@ impl Config {
         // A token file given on the command line wins over a token written
         // in the config file; a file keeps it out of `ps` and the config.
         let admin_token = match over.admin_token_file.or(file.admin_token_file) {
-            Some(path) => Some(read_token_file(&path)?),
+            Some(path) => Some(Secret(read_token_file(&path)?)),
             None => file.admin_token,
         };
         if let Some(t) = &admin_token {
-            check_token(t)?;
+            check_token(&t.0)?;
         }
 
         let store = resolve_store(
@@ -469,7 +470,7 @@ fn resolve_mongo(
         (Some(u), _) => Some(u),
         (None, Some(path)) => Some(read_secret_file("mongo.uri_file", &path)?),
         (None, None) => match (section.uri, section.uri_file) {
-            (Some(u), _) => Some(u),
+            (Some(u), _) => Some(u.0),
             (None, Some(path)) => Some(read_secret_file("mongo.uri_file", &path)?),
             (None, None) => None,
         },
@@ -794,6 +795,23 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_the_admin_token_and_the_mongo_uri() {
+        let text = r#"
+            board_id = "closet-3"
+            admin_token = "inline-token-0123456789"
+            [mongo]
+            uri = "mongodb://probe:pa55word@127.0.0.1:27017/"
+        "#;
+        let file = FileConfig::parse("edgeprobe.toml", text).unwrap();
+        let printed = format!("{file:?}");
+        let config = Config::resolve(file, Overrides::default(), &env()).unwrap();
+        let printed = format!("{printed} {config:?}");
+        assert!(!printed.contains("inline-token"), "{printed}");
+        assert!(!printed.contains("pa55word"), "{printed}");
+        assert!(printed.contains("(hidden)"), "{printed}");
+    }
+
+    #[test]
     fn the_admin_token_comes_from_a_file_and_must_be_long() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
@@ -803,7 +821,7 @@ mod tests {
             ..Default::default()
         };
         let c = Config::resolve(FileConfig::default(), over.clone(), &env()).unwrap();
-        assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef0123"));
+        assert_eq!(c.admin_token, Some(Secret("0123456789abcdef0123".into())));
 
         std::fs::write(&path, "short").unwrap();
         let e = Config::resolve(FileConfig::default(), over, &env()).unwrap_err();

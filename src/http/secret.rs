@@ -1,9 +1,21 @@
-//! Comparing and reading secrets that clients present: a comparison that
+//! Secrets: a type that keeps them out of debug output, a comparison that
 //! takes the same time wherever the first difference is, and the token of
 //! an `Authorization: Bearer TOKEN` header. Both dashboards use them (the
-//! board's admin token, central's API tokens).
+//! board's admin token, central's API tokens), and the alert channels.
 
 use std::hint::black_box;
+
+/// A secret (a token, a password, a URI with credentials): its `Debug`
+/// shows `(hidden)`, so no log line or panic message prints it.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(hidden)")
+    }
+}
 
 /// Equal contents, comparing every byte (xor-fold) whatever the first
 /// difference, so response time does not tell an attacker how much of a

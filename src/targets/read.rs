@@ -265,6 +265,29 @@ mod tests {
             .join(name)
     }
 
+    #[test]
+    fn the_reader_is_skipped_only_where_it_cannot_start_at_all() {
+        let sheet = fixture("sites.xlsx");
+        // Missing: nothing to start, so it is read here, with a warning.
+        let missing = Loader {
+            limits: SheetLimits::default(),
+            isolate_with: Some(PathBuf::from("/nonexistent/edgeprobe")),
+        };
+        assert_eq!(missing.load(&sheet, None).unwrap().targets.len(), 3);
+        // A program that cannot be run just now (a directory stands in for
+        // one whose exec is refused): not read here, tried again later.
+        let refused = Loader {
+            limits: SheetLimits::default(),
+            isolate_with: Some(PathBuf::from("/")),
+        };
+        let e = refused.load(&sheet, None).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::Interrupted { detail, .. } if detail.contains("could not be started")),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+    }
+
     /// Fixtures made by third-party writers (see testdata/make_fixtures.py),
     /// copied to a temp dir under `name`, which also sets the extension.
     fn testdata(bytes: &[u8], name: &str) -> (tempfile::TempDir, PathBuf) {

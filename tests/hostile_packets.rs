@@ -29,12 +29,18 @@ impl Drop for Hostile {
 }
 
 fn hostile(lab: &Lab, role: &str, mode: &str) -> Hostile {
+    hostile_quoting(lab, role, mode, &[])
+}
+
+/// `hostile-icmp.py` in `mode`, forging errors about requests to `quoted`.
+fn hostile_quoting(lab: &Lab, role: &str, mode: &str, quoted: &[&str]) -> Hostile {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/hostile-icmp.py");
     let mut child = lab
         .command_in(role, "python3")
         .arg(script)
         .args([PROBE, SILENT, "60", mode])
+        .args(quoted)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -137,4 +143,66 @@ fn forged_malformed_and_flooding_icmp_change_no_result_and_stall_nothing() {
     assert_eq!(s["received"], 0, "{s:#}");
     assert_eq!(s["reached"], false, "{s:#}");
     assert_eq!(hop_addrs(s), [R1, R2], "{s:#}");
+}
+
+/// A blind forger on the LAN (h1) sees the board's requests to itself and
+/// guesses the ids of the others from them: for every sequence number
+/// near each one it sees (S-8 to S+8) it sends a destination unreachable
+/// and a time exceeded quoting only 8 bytes of an echo request to each
+/// target, too little to hold the token. Paced at 20 packets a second,
+/// the board's requests wait for their slot long enough for the forgeries
+/// to arrive first. No status, path or note may change.
+#[test]
+fn short_quoted_errors_with_guessed_sequences_change_no_result() {
+    let lab = Lab::up("hpks");
+    let _forging = hostile_quoting(&lab, "h1", "short", &[H1, H2, SILENT]);
+
+    let before = icmp_in(&lab);
+    let mut cmd = lab.edgeprobe();
+    cmd.args([
+        "probe",
+        "--json",
+        "--count",
+        "5",
+        "--timeout",
+        "1000",
+        "--rate",
+        "20",
+    ])
+    .args([H1, SILENT, H2]);
+    let out = output_within(cmd, Duration::from_secs(90));
+    let after = icmp_in(&lab);
+    let arrived = |k: &str| after[k] - before[k];
+    // 17 sequences x 3 targets of each kind, for each of the (at least
+    // five) requests h1 saw.
+    assert!(
+        arrived("InDestUnreachs") >= 5 * 17 * 3,
+        "{}",
+        arrived("InDestUnreachs")
+    );
+    assert!(
+        arrived("InTimeExcds") >= 5 * 17 * 3,
+        "{}",
+        arrived("InTimeExcds")
+    );
+    let results = common::json(&out);
+    let results = results.as_array().expect("a JSON array");
+    assert_eq!(results.len(), 3);
+    let by_addr = |a: &str| -> &Value { results.iter().find(|r| r["addr"] == a).unwrap() };
+
+    for live in [H1, H2] {
+        let r = by_addr(live);
+        assert_eq!(r["status"], "working", "{r:#}");
+        assert_eq!(r["received"], 5, "no forged error settled a request: {r:#}");
+        assert_eq!(hop_addrs(r), [R1, R2, live], "no hop invented: {r:#}");
+        assert_eq!(r["reached"], true, "{r:#}");
+        assert!(r.get("notes").is_none(), "{r:#}");
+    }
+    let s = by_addr(SILENT);
+    assert_eq!(s["status"], "not_working", "{s:#}");
+    assert_eq!(hop_addrs(s), [R1, R2], "no hop invented: {s:#}");
+    assert!(
+        s.get("notes").is_none(),
+        "no forged unreachable believed: {s:#}"
+    );
 }

@@ -11,6 +11,7 @@
 
 mod answers;
 pub mod budget;
+mod ids;
 pub mod knowledge;
 pub mod pacer;
 pub mod per_target;
@@ -167,11 +168,10 @@ impl Prober {
     pub fn new(packets_per_second: u32) -> std::io::Result<Prober> {
         // Random identifiers keep our replies apart from another edgeprobe
         // or ping on the same machine (a pid is too close to the next one).
-        let random = random_u64();
-        let ping_ident = random as u16;
+        let ping_ident = random_u64() as u16;
         Ok(Prober {
             pinger: Pinger::new(ping_ident),
-            tracer: Tracer::new(ping_ident, (random >> 32) as u32),
+            tracer: Tracer::new(ping_ident),
             sender: PacedSender::start(packets_per_second)?,
         })
     }

@@ -59,14 +59,28 @@ pub struct Reply {
 
 /// Per-probe tokens that a blind forger cannot guess.
 ///
-/// The identifier and sequence number of a probe are easy to guess, and
-/// anyone the board probes sees the identifier. So every probe carries, as
-/// the first 8 bytes of its echo data, a keyed hash of its destination,
-/// identifier and sequence with a key random to this process; an echo
-/// reply counts only if it carries the token back. ICMP errors may quote
-/// too little of the request to hold it (8 bytes past the ICMP header is
-/// the minimum), so they are checked only where they do.
+/// Anyone the board probes sees a probe's identifier and sequence number.
+/// So every probe carries, as the first 8 bytes of its echo data, a keyed
+/// hash of its destination, identifier and sequence with a key random to
+/// this process; an echo reply counts only if it carries the token back.
+/// ICMP errors may quote too little of the request to hold it (8 bytes
+/// past the ICMP header is the minimum, RFC 792): such an error is
+/// [`Verdict::Unverified`], and what it may still be used for is up to
+/// ping (nothing) and traceroute (a hop nothing verified answered).
 pub struct ProbeTokens(std::collections::hash_map::RandomState);
+
+/// What a received message proves about the probe it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It carries the probe's token: it answers that probe.
+    Verified,
+    /// An ICMP error whose quote stops before the token: it may be a
+    /// router's honest minimal quote, or a forgery by anyone who guessed
+    /// or saw the probe's id.
+    Unverified,
+    /// A wrong token, or an echo reply without one: not an answer.
+    Refused,
+}
 
 impl ProbeTokens {
     pub fn new() -> ProbeTokens {
@@ -86,13 +100,12 @@ impl ProbeTokens {
         data
     }
 
-    /// Whether `reply` may answer the probe whose token is `expected`: an
-    /// echo reply must carry it; an error must carry it if it quotes that
-    /// far.
-    pub fn vouch(reply: &Reply, expected: u64) -> bool {
+    /// What `reply` proves about the probe whose token is `expected`.
+    pub fn verdict(reply: &Reply, expected: u64) -> Verdict {
         match reply.token {
-            Some(token) => token == expected,
-            None => reply.kind != ReplyKind::EchoReply,
+            Some(token) if token == expected => Verdict::Verified,
+            None if reply.kind != ReplyKind::EchoReply => Verdict::Unverified,
+            _ => Verdict::Refused,
         }
     }
 }
@@ -434,8 +447,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.token, Some(token));
-        assert!(ProbeTokens::vouch(&r, token));
-        assert!(!ProbeTokens::vouch(&r, token ^ 1));
+        assert_eq!(ProbeTokens::verdict(&r, token), Verdict::Verified);
+        assert_eq!(ProbeTokens::verdict(&r, token ^ 1), Verdict::Refused);
 
         let probe = datagram_v4([198, 18, 1, 2], [198, 19, 3, 10], &emit_echo_v4(ID, &data));
         let full = icmp_v4(11, 0, [0; 4], &probe);
@@ -443,6 +456,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.token, Some(token));
+        assert_eq!(ProbeTokens::verdict(&r, token), Verdict::Verified);
+        assert_eq!(ProbeTokens::verdict(&r, token ^ 1), Verdict::Refused);
         let minimal = icmp_v4(11, 0, [0; 4], &probe[..28]);
         let r = parse_icmp_v4(Ipv4Addr::new(198, 18, 1, 1), &minimal)
             .unwrap()
@@ -451,13 +466,18 @@ mod tests {
             r.token, None,
             "RFC 792 quotes only 8 bytes past the IP header"
         );
-        assert!(ProbeTokens::vouch(&r, token), "which cannot be checked");
+        assert_eq!(
+            ProbeTokens::verdict(&r, token),
+            Verdict::Unverified,
+            "which cannot be checked"
+        );
         let short_reply = icmp_v4(0, 0, [0x12, 0x34, 0, 7], b"short");
         let r = parse_icmp_v4(Ipv4Addr::new(198, 19, 3, 10), &short_reply)
             .unwrap()
             .unwrap();
-        assert!(
-            !ProbeTokens::vouch(&r, token),
+        assert_eq!(
+            ProbeTokens::verdict(&r, token),
+            Verdict::Refused,
             "an echo reply must carry it"
         );
     }

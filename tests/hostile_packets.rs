@@ -2,7 +2,9 @@
 //! probe also with forged and malformed ICMP (scripts/lib/hostile-icmp.py)
 //! and floods replies carrying the board's identifier; h2 floods replies
 //! with random identifiers. No result may change and the round must end.
-//! Needs root.
+//! h1 also forges errors that quote too little to hold the token, for
+//! guessed sequence numbers; and h2's flood shows the kernel's BPF filter
+//! keeping it off ping's socket. Needs root.
 
 mod common;
 
@@ -19,21 +21,22 @@ const H1: &str = "198.19.3.10";
 const H2: &str = "198.19.3.11";
 const SILENT: &str = "198.19.3.20";
 
-struct Hostile(Child);
+/// A child process (a hostile host, a stopped probe), killed when dropped.
+struct KilledOnDrop(Child);
 
-impl Drop for Hostile {
+impl Drop for KilledOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-fn hostile(lab: &Lab, role: &str, mode: &str) -> Hostile {
+fn hostile(lab: &Lab, role: &str, mode: &str) -> KilledOnDrop {
     hostile_quoting(lab, role, mode, &[])
 }
 
 /// `hostile-icmp.py` in `mode`, forging errors about requests to `quoted`.
-fn hostile_quoting(lab: &Lab, role: &str, mode: &str, quoted: &[&str]) -> Hostile {
+fn hostile_quoting(lab: &Lab, role: &str, mode: &str, quoted: &[&str]) -> KilledOnDrop {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/hostile-icmp.py");
     let mut child = lab
@@ -48,7 +51,7 @@ fn hostile_quoting(lab: &Lab, role: &str, mode: &str, quoted: &[&str]) -> Hostil
     let mut line = String::new();
     let stdout = child.stdout.take().expect("stdout");
     // Owned before the wait, so a failed start still kills the process.
-    let hostile = Hostile(child);
+    let hostile = KilledOnDrop(child);
     std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
     assert_eq!(line.trim(), "ready", "hostile-icmp.py did not start");
     hostile
@@ -204,5 +207,86 @@ fn short_quoted_errors_with_guessed_sequences_change_no_result() {
     assert!(
         s.get("notes").is_none(),
         "no forged unreachable believed: {s:#}"
+    );
+}
+
+/// Bytes waiting in the receive queue of each IPv4 raw socket of process
+/// `pid` (`/proc/PID/net/raw` is its namespace's; its descriptors say
+/// which sockets are its own).
+fn raw_receive_queues(pid: u32) -> Vec<u64> {
+    let own: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the probe's descriptors")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/raw")).expect("read net/raw");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let queues = fields.get(4)?;
+            let inode = fields.get(9)?;
+            own.contains(*inode).then(|| {
+                let rx = queues.split(':').nth(1).unwrap_or("0");
+                u64::from_str_radix(rx, 16).unwrap_or(0)
+            })
+        })
+        .collect()
+}
+
+/// SECURITY.md says the kernel's BPF filter drops echo replies with other
+/// identifiers before they reach ping's socket. The real `edgeprobe probe`
+/// is stopped (SIGSTOP) while it waits on the silent host, so its sockets
+/// keep what the kernel queues; h2 then floods echo replies with random
+/// identifiers. Traceroute's receiving socket must hold them, ping's must
+/// not: without the filter both hold the same.
+#[test]
+fn the_kernel_drops_other_identifiers_before_pings_socket_sees_them() {
+    let lab = Lab::up("hbpf");
+    let mut cmd = lab.edgeprobe();
+    cmd.args(["probe", "--json", "--count", "1", "--timeout", "60000"])
+        .arg(SILENT)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let probe = KilledOnDrop(cmd.spawn().expect("start edgeprobe"));
+    let pid = probe.0.id();
+    // Ping's receiving and sending sockets, traceroute's likewise.
+    let sockets = common::eventually(Duration::from_secs(20), Duration::from_millis(50), || {
+        let queues = raw_receive_queues(pid);
+        (queues.len() >= 4).then_some(queues.len())
+    })
+    .expect("edgeprobe never opened its four IPv4 raw sockets");
+    let stop = Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success(), "kill -STOP {pid}");
+
+    let before = icmp_in(&lab);
+    let _flooding = hostile(&lab, "h2", "flood");
+    common::eventually(Duration::from_secs(30), Duration::from_millis(50), || {
+        (icmp_in(&lab)["InEchoReps"] - before["InEchoReps"] >= 2000).then_some(())
+    })
+    .expect("the flood of echo replies never arrived");
+    let mut queues = raw_receive_queues(pid);
+    assert_eq!(queues.len(), sockets, "{queues:?}");
+    queues.sort_unstable();
+    let (fullest, others) = queues.split_last().unwrap();
+    // A random identifier is ping's once in 65,536: a packet or so.
+    assert!(
+        *fullest > 100_000,
+        "traceroute's socket holds the flood: {queues:?}"
+    );
+    assert!(
+        others.iter().all(|q| q * 100 < *fullest),
+        "ping's socket must hold (almost) none of it: {queues:?}"
     );
 }

@@ -16,6 +16,7 @@ pub mod knowledge;
 pub mod pacer;
 pub mod per_target;
 pub mod ping;
+pub mod resolver;
 pub mod routes;
 pub mod sender;
 pub mod stats;
@@ -31,10 +32,9 @@ use futures::future::join_all;
 use serde::Serialize;
 use socket2::Socket;
 
-pub use per_target::{
-    ping_and_trace, resolve, LiveProbe, Probe, Probed, ResolveError, TraceWhen, RESOLVE_TIMEOUT,
-};
+pub use per_target::{ping_and_trace, LiveProbe, Probe, Probed, TraceWhen};
 pub use ping::{PingOptions, PingOutcome, Pinger};
+pub use resolver::{ResolveError, Resolver, RESOLVE_TIMEOUT};
 pub use routes::{Gateway, RouteTable};
 pub use sender::PacedSender;
 pub use stats::{RttSummary, Status};

@@ -12,6 +12,7 @@ JSON object: {"most_waiting": ..., "queries": {name: A queries so far}}.
 It prints "ready" once its socket is open.
 """
 import json
+import os
 import re
 import socket
 import struct
@@ -58,7 +59,6 @@ def main() -> None:
     def write() -> None:
         with open(report + ".new", "w") as f:
             json.dump(state, f)
-        import os
         os.replace(report + ".new", report)
 
     def later(packet, peer, name, qtype, end) -> None:

@@ -1,10 +1,13 @@
 //! ICMP echo probes on the wire, built and parsed with smoltcp's `wire` types.
 //!
-//! Everything here is pure: bytes in, values out. Every received byte goes
-//! through a `new_checked` view first, so hostile or truncated input is an
-//! error value, never a panic. The quoted datagram inside an ICMP error is
-//! validated by hand because routers may quote only the IP header plus
-//! 8 bytes (RFC 792), which smoltcp's `Repr::parse` rejects as truncated.
+//! Everything here is pure: bytes in, values out. Every received message
+//! goes through a `new_checked` view first, so hostile or truncated input
+//! is an error value, never a panic. One exception: the IP header quoted
+//! inside an ICMP error. Routers may quote only that header plus 8 bytes
+//! (RFC 792), so its total length claims more than is there and smoltcp's
+//! `new_checked` refuses it; its length, version and header length are
+//! checked by hand before an unchecked view reads its fixed fields, and
+//! the echo header after it goes through a checked view again.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -533,6 +536,16 @@ mod tests {
         let d = datagram_v4([198, 18, 1, 1], [198, 18, 1, 2], &err);
         let r = parse_v4(&d).unwrap().unwrap();
         assert_eq!(r.kind, ReplyKind::Unreachable { code: 0 });
+    }
+
+    #[test]
+    fn a_minimal_quote_fails_smoltcps_checked_view_so_it_is_checked_by_hand() {
+        let v4 = our_probe_v4([198, 19, 3, 10]);
+        assert!(Ipv4Packet::new_checked(&v4[..28]).is_err());
+        assert!(parse_quote_v4(&v4[..28]).unwrap().is_some());
+        let v6 = our_probe_v6("2001:db8:3::10".parse().unwrap());
+        assert!(Ipv6Packet::new_checked(&v6[..48]).is_err());
+        assert!(parse_quote_v6(&v6[..48]).unwrap().is_some());
     }
 
     #[test]

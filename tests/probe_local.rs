@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::Write as _;
+use std::time::Duration;
 
 use common::{edgeprobe, hop_addrs, require_root, Netns};
 use serde_json::Value;
@@ -249,4 +250,121 @@ async fn echo_reply_filters_sort_replies_by_identifier_in_the_kernel() {
     }
     assert_eq!(idents(&only).await, [PING, PING]);
     assert_eq!(idents(&except).await, [TRACE, TRACE]);
+}
+
+/// A namespace whose resolver is `scripts/lib/slow-dns.py` on its own
+/// loopback (`ip netns exec` mounts `/etc/netns/NAME/resolv.conf` over
+/// `/etc/resolv.conf`), holding each query `hold` seconds.
+struct SlowDns {
+    server: std::process::Child,
+    report: tempfile::NamedTempFile,
+    ns: Netns,
+}
+
+impl SlowDns {
+    fn start(name: &str, hold: &str) -> SlowDns {
+        let ns = Netns::new(name);
+        let conf = std::path::Path::new("/etc/netns").join(name);
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("resolv.conf"),
+            "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
+        )
+        .unwrap();
+        let report = tempfile::NamedTempFile::new().unwrap();
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/slow-dns.py");
+        let mut server = std::process::Command::new("ip")
+            .args(["netns", "exec", name, "python3"])
+            .arg(script)
+            .args(["127.0.0.1", hold])
+            .arg(report.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start slow-dns.py");
+        let mut line = String::new();
+        let stdout = server.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "slow-dns.py did not start");
+        SlowDns { server, report, ns }
+    }
+
+    /// What the server saw: the most names waiting at once, and the A
+    /// queries of each name.
+    fn report(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.report.path()).unwrap()).unwrap()
+    }
+}
+
+impl Drop for SlowDns {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(&self.ns.name));
+    }
+}
+
+/// Name lookups block a thread each (getaddrinfo) on the pool the store's
+/// writes use too: at most four run at once, however many names the
+/// targets have and however slow the resolver is.
+#[test]
+fn host_names_are_looked_up_four_at_a_time() {
+    require_root();
+    let dns = SlowDns::start("epdns", "0.3");
+    let names: Vec<String> = (1..=12).map(|n| format!("t{n}.test")).collect();
+    let mut args = vec![
+        "probe",
+        "--json",
+        "--rate",
+        "0",
+        "--timeout",
+        "500",
+        "--no-trace",
+    ];
+    args.extend(names.iter().map(String::as_str));
+    let out = dns.ns.edgeprobe(&args);
+    let v = common::json(&out);
+    for (n, r) in (1..=12).zip(v.as_array().unwrap()) {
+        assert_eq!(r["resolved"], format!("127.0.0.{n}"), "{r:#}");
+        assert_eq!(r["status"], "working", "{r:#}");
+    }
+    let seen = dns.report();
+    let most = seen["most_waiting"].as_u64().unwrap();
+    assert!(
+        (1..=4).contains(&most),
+        "{most} names looked up at once: {seen}"
+    );
+}
+
+/// The monitor asks the resolver again only when an answer has expired:
+/// an address is kept a minute, a failure (NXDOMAIN here) ten seconds,
+/// so over rounds a second apart each name is asked far fewer times than
+/// there are rounds.
+#[test]
+fn the_monitor_keeps_answers_and_asks_a_failed_name_again_sooner() {
+    use common::monitor::{quick_args, RunningMonitor};
+    require_root();
+    let dns = SlowDns::start("epdnsc", "0");
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("targets.csv");
+    std::fs::write(
+        &sheet,
+        "ip,name,group\nt1.test,found,lab\nnothing.test,not found,lab\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let args = quick_args(sheet.to_str().unwrap(), state.to_str().unwrap(), &[]);
+    let m = RunningMonitor::start_in_netns(&dns.ns.name, &args);
+    let rounds = 5;
+    let v = m.wait_for("five rounds", Duration::from_secs(60), |v| {
+        v["last_round"]["round"].as_u64() >= Some(rounds)
+    });
+    let seen = dns.report();
+    let asked = |name: &str| seen["queries"][name].as_u64().unwrap_or(0);
+    assert_eq!(asked("t1.test"), 1, "kept a minute: {seen}\n{v:#}");
+    let failed = asked("nothing.test");
+    assert!(
+        (1..rounds).contains(&failed),
+        "a failure is kept too, for less time: asked {failed} times in {rounds} rounds: {seen}"
+    );
 }

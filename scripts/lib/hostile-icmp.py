@@ -2,7 +2,7 @@
 """A hostile host for the tests: answers every echo request it sees with
 packets that must not be taken for answers, and floods echo replies.
 
-usage: hostile-icmp.py PROBE_ADDR OTHER_ADDR SECONDS MODE
+usage: hostile-icmp.py PROBE_ADDR OTHER_ADDR SECONDS MODE [QUOTED_ADDR...]
 
 Run as root inside a lab namespace (IPv4). PROBE_ADDR is the board,
 OTHER_ADDR another lab address to forge or quote. MODE:
@@ -23,6 +23,13 @@ OTHER_ADDR another lab address to forge or quote. MODE:
           from OTHER_ADDR with sequences nobody is waiting for.
   flood   flood echo replies with random identifiers and sequences, from
           OTHER_ADDR.
+  short   for each echo request from PROBE_ADDR to this host, with identifier
+          I and sequence S, and for every sequence s from S-8 to S+8, send a
+          destination unreachable and a time exceeded that quote only the
+          IP header and the 8-byte echo header of (I, s) to each
+          QUOTED_ADDR (RFC 792's minimum, too short to hold the board's
+          token): what a blind forger who guesses the board's next sequence
+          numbers can send about requests to the other targets.
 
 It prints "ready" once its sockets are open.
 
@@ -68,9 +75,10 @@ def echo_request(src: str, dst: str, ident: int, seq: int) -> bytes:
 
 
 def main() -> None:
-    if len(sys.argv) != 5 or sys.argv[4] not in ("answer", "flood"):
+    if len(sys.argv) < 5 or sys.argv[4] not in ("answer", "flood", "short"):
         sys.exit(__doc__)
     probe, other, seconds, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    quoted = sys.argv[5:]
     end = time.monotonic() + seconds
     send = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     me = None
@@ -86,6 +94,8 @@ def main() -> None:
         sent = 0
         start = time.monotonic()
         while time.monotonic() < end:
+            if mode == "short":
+                return
             if mode == "answer" and not seen_ident:
                 time.sleep(0.01)
                 continue
@@ -118,6 +128,14 @@ def main() -> None:
             continue
         me = socket.inet_ntoa(packet[16:20])
         ident, seq = struct.unpack("!HH", packet[ihl + 4:ihl + 8])
+        if mode == "short":
+            for s in range(seq - 8, seq + 9):
+                for dst in quoted:
+                    # IP header + 8 bytes: the request's id, none of its data.
+                    quote = echo_request(probe, dst, ident, s & 0xFFFF)[:28]
+                    out(ipv4(me, probe, icmp(3, 1, b"\0" * 4, quote)))
+                    out(ipv4(me, probe, icmp(11, 0, b"\0" * 4, quote)))
+            continue
         seen_ident.append(ident)
         del seen_ident[:-4]
         unprobed = "198.19.3.99"

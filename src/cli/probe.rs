@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::probe::{
     self, stats::DEFAULT_DEGRADED_LOSS, LiveProbe, PingOptions, ProbeResult, Prober, ResolveError,
-    RouteTable, Status, TraceOptions, TraceWhen, RESOLVE_TIMEOUT,
+    Resolver, RouteTable, Status, TraceOptions, TraceWhen,
 };
 use crate::targets::{self, TargetAddr};
 
@@ -204,7 +204,8 @@ pub fn limit_notes(results: &[ProbeResult], patience: Duration) -> Vec<String> {
         .collect()
 }
 
-/// How many host names are looked up at once.
+/// How many host names wait for the resolver at once (which looks up
+/// [`LOOKUPS_AT_ONCE`](probe::resolver::LOOKUPS_AT_ONCE) of them at a time).
 const PARALLEL_LOOKUPS: usize = 64;
 
 async fn probe_targets(
@@ -234,6 +235,7 @@ async fn probe_targets(
             // One run: what the first traces learn holds for the rest.
             remember: Duration::MAX,
         },
+        resolver: Resolver::new(),
     };
     let when = if args.no_trace {
         TraceWhen::Never
@@ -252,11 +254,12 @@ async fn probe_targets(
 
     // Resolve host names first, concurrently and in input order; a name
     // that does not resolve is a result of its own, Not Working with why.
+    let resolver = &live.resolver;
     let resolved: Vec<(String, Result<IpAddr, String>, bool)> = stream::iter(wanted)
         .map(|(label, addr)| async move {
             match addr {
                 TargetAddr::Ip(ip) => (label, Ok(ip), false),
-                TargetAddr::Host(name) => (label, resolve(&name).await, true),
+                TargetAddr::Host(name) => (label, resolve(resolver, &name).await, true),
             }
         })
         .buffered(PARALLEL_LOOKUPS)
@@ -294,13 +297,11 @@ fn minimum_seconds(targets: usize, count: u32, rate: u32) -> Option<f64> {
 }
 
 /// A host name's address, or why it has none, in a note's words.
-async fn resolve(name: &str) -> Result<IpAddr, String> {
-    probe::resolve(name, RESOLVE_TIMEOUT)
-        .await
-        .map_err(|e| match e {
-            ResolveError::NoAddresses => format!("{name} has no addresses"),
-            e => format!("cannot resolve {name}: {e}"),
-        })
+async fn resolve(resolver: &Resolver, name: &str) -> Result<IpAddr, String> {
+    resolver.resolve(name).await.map_err(|e| match e {
+        ResolveError::NoAddresses => format!("{name} has no addresses"),
+        e => format!("cannot resolve {name}: {e}"),
+    })
 }
 
 fn unresolved(label: String, why: String) -> ProbeResult {

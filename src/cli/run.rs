@@ -20,7 +20,7 @@ use crate::leds::{self, LedPanel, LedSettings};
 use crate::monitor::{
     BoardInfo, Command, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
 };
-use crate::probe::{LiveProbe, PingOptions, Prober, RouteTable, TraceOptions};
+use crate::probe::{LiveProbe, PingOptions, Prober, Resolver, RouteTable, TraceOptions};
 use crate::store::{RetentionPolicy, Store};
 use crate::systemd;
 use crate::targets::Loader;
@@ -318,6 +318,7 @@ fn live_probe(config: &Config) -> Result<(Arc<LiveProbe>, Vec<String>), String> 
             patience: config.probe.timeout,
             remember: config.probe.trace_every,
         },
+        resolver: Resolver::new(),
     };
     Ok((Arc::new(probe), warnings))
 }

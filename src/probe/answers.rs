@@ -2,6 +2,18 @@
 //! TTLs answered, with what and after how long, which hops are inferred
 //! from other traces, and when the trace is complete. Pure: the trace in
 //! [`trace`](super::trace) feeds it the answers its receive task hears.
+//!
+//! Verified answers win. An unverified one (an ICMP error whose quote is
+//! too short to hold the probe's token, see [`Verdict`]) is kept aside:
+//! while the trace runs it counts as silence, so it decides nothing (not
+//! where the path ends, not when to stop waiting, not what to ask next),
+//! and in the finished path it fills its hop only when nothing verified
+//! answered there. Such a hop is what a router that quotes the RFC 792
+//! minimum said, or what someone who saw the probe (the destination, or a
+//! host on the path) forged; a blind forger cannot name the probe, whose
+//! id is keyed.
+//!
+//! [`Verdict`]: super::wire::Verdict
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -17,6 +29,8 @@ pub(super) struct Heard {
     pub(super) from: IpAddr,
     pub(super) at: Instant,
     pub(super) kind: ReplyKind,
+    /// It carried the probe's token (see [`Verdict`](super::wire::Verdict)).
+    pub(super) verified: bool,
 }
 
 /// An answer with its round-trip time.
@@ -31,7 +45,11 @@ struct HopAnswer {
 /// The answers of one trace so far, and when it is complete. Pure.
 #[derive(Debug)]
 pub(super) struct Answers {
+    /// Verified answers: the only ones the trace acts on.
     by_ttl: Vec<Option<HopAnswer>>,
+    /// The first unverified answer of each TTL, for a hop nothing
+    /// verified answered.
+    unverified: Vec<Option<HopAnswer>>,
     sent_at: Vec<Option<Instant>>,
     /// Hops not answered but known from elsewhere (see [`Hop::inferred`]).
     inferred: Vec<Option<IpAddr>>,
@@ -41,6 +59,7 @@ impl Answers {
     pub(super) fn new(max_hops: u8) -> Answers {
         Answers {
             by_ttl: vec![None; usize::from(max_hops)],
+            unverified: vec![None; usize::from(max_hops)],
             sent_at: vec![None; usize::from(max_hops)],
             inferred: vec![None; usize::from(max_hops)],
         }
@@ -65,13 +84,18 @@ impl Answers {
             .map_or(Duration::ZERO, |sent| {
                 heard.at.saturating_duration_since(sent)
             });
-        if let Some(slot) = self.by_ttl.get_mut(index) {
-            *slot = Some(HopAnswer {
-                ttl: heard.ttl,
-                from: heard.from,
-                rtt,
-                kind: heard.kind,
-            });
+        let answer = HopAnswer {
+            ttl: heard.ttl,
+            from: heard.from,
+            rtt,
+            kind: heard.kind,
+        };
+        if heard.verified {
+            if let Some(slot) = self.by_ttl.get_mut(index) {
+                *slot = Some(answer);
+            }
+        } else if let Some(slot) = self.unverified.get_mut(index) {
+            slot.get_or_insert(answer);
         }
     }
 
@@ -122,12 +146,7 @@ impl Answers {
     /// The lowest TTL at which the path ended: the destination answered,
     /// or someone said it is unreachable.
     pub(super) fn end_ttl(&self) -> Option<Ttl> {
-        self.by_ttl
-            .iter()
-            .flatten()
-            .filter(|a| !matches!(a.kind, ReplyKind::TimeExceeded))
-            .map(|a| a.ttl)
-            .min()
+        end_of(&self.by_ttl)
     }
 
     /// Complete from `start` when the path has ended and every hop from
@@ -144,11 +163,25 @@ impl Answers {
         }
     }
 
+    /// The path: each hop from its verified answer, else its unverified
+    /// one, else from what is known elsewhere. An unverified end (echo
+    /// replies are never unverified: an unreachable) that a verified
+    /// answer further out contradicts is dropped.
     pub(super) fn into_path(self, limits: Vec<HopLimit>) -> Path {
-        let end = self.end_ttl();
+        let furthest_verified = self.highest_answered();
+        let usable = |u: &HopAnswer| {
+            u.kind == ReplyKind::TimeExceeded || furthest_verified.is_none_or(|f| u.ttl > f)
+        };
+        let by_ttl: Vec<Option<HopAnswer>> = self
+            .by_ttl
+            .iter()
+            .zip(&self.unverified)
+            .map(|(verified, unverified)| verified.or(unverified.filter(usable)))
+            .collect();
+        let end = end_of(&by_ttl);
         let last = end.map_or_else(
             || {
-                self.by_ttl
+                by_ttl
                     .iter()
                     .zip(&self.inferred)
                     .rposition(|(a, i)| a.is_some() || i.is_some())
@@ -156,7 +189,7 @@ impl Answers {
             },
             |t| usize::from(t.0),
         );
-        let hops = self.by_ttl[..last]
+        let hops = by_ttl[..last]
             .iter()
             .zip(&self.inferred)
             .enumerate()
@@ -172,7 +205,7 @@ impl Answers {
                 }
             })
             .collect();
-        let end_answer = end.and_then(|t| self.by_ttl[usize::from(t.0 - 1)]);
+        let end_answer = end.and_then(|t| by_ttl[usize::from(t.0 - 1)]);
         Path {
             hops,
             reached: matches!(end_answer.map(|a| a.kind), Some(ReplyKind::EchoReply)),
@@ -186,6 +219,17 @@ impl Answers {
                 .collect(),
         }
     }
+}
+
+/// The lowest TTL of `answers` at which the path ended: the destination
+/// answered, or someone said it is unreachable.
+fn end_of(answers: &[Option<HopAnswer>]) -> Option<Ttl> {
+    answers
+        .iter()
+        .flatten()
+        .filter(|a| !matches!(a.kind, ReplyKind::TimeExceeded))
+        .map(|a| a.ttl)
+        .min()
 }
 
 #[cfg(test)]
@@ -203,6 +247,15 @@ mod tests {
             from: ip(from),
             at: *T0 + Duration::from_millis(u64::from(ttl)),
             kind,
+            verified: true,
+        }
+    }
+
+    /// The same, from an error whose quote was too short to check.
+    fn unverified(ttl: u8, from: &str, kind: ReplyKind) -> Heard {
+        Heard {
+            verified: false,
+            ..answer(ttl, from, kind)
         }
     }
 
@@ -277,6 +330,74 @@ mod tests {
         let p = answers(30).into_path(Vec::new());
         assert!(p.hops.is_empty() && !p.reached);
         assert_eq!(p.last_answering(), None);
+    }
+
+    #[test]
+    fn verified_answers_win_and_unverified_ones_decide_nothing() {
+        let mut a = answers(30);
+        a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        // A forged hop and a forged end, before the real answers.
+        a.record(unverified(2, "198.19.3.66", ReplyKind::TimeExceeded));
+        a.record(unverified(
+            3,
+            "198.19.3.66",
+            ReplyKind::Unreachable { code: 1 },
+        ));
+        assert!(!a.answered(Ttl(2)) && !a.known(Ttl(2)));
+        assert_eq!(a.router_at(Ttl(2)), None);
+        assert_eq!(a.end_ttl(), None, "an unverified error ends nothing");
+        assert!(!a.complete_from(Ttl(1)));
+        a.record(answer(2, "198.18.2.2", ReplyKind::TimeExceeded));
+        a.record(unverified(2, "198.19.3.67", ReplyKind::TimeExceeded));
+        a.record(answer(3, "198.19.3.10", ReplyKind::EchoReply));
+        assert!(a.complete_from(Ttl(1)));
+        let p = a.into_path(Vec::new());
+        let addrs: Vec<_> = p.hops.iter().map(|h| h.addr.unwrap()).collect();
+        assert_eq!(
+            addrs,
+            [ip("198.18.1.1"), ip("198.18.2.2"), ip("198.19.3.10")]
+        );
+        assert!(p.reached);
+        assert_eq!(p.unreachable_code, None);
+    }
+
+    #[test]
+    fn an_unverified_end_counts_only_past_every_verified_answer() {
+        let mut a = answers(30);
+        a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        a.record(unverified(
+            2,
+            "198.19.3.66",
+            ReplyKind::Unreachable { code: 1 },
+        ));
+        a.record(answer(4, "198.19.3.10", ReplyKind::EchoReply));
+        let p = a.into_path(Vec::new());
+        assert!(p.reached, "the destination's own reply is verified");
+        assert_eq!(p.hops.len(), 4);
+        assert_eq!(p.hops[1].addr, None);
+
+        // A router that quotes the minimum, saying the network is gone.
+        let mut a = answers(30);
+        a.record(answer(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        a.record(unverified(
+            2,
+            "198.18.2.2",
+            ReplyKind::Unreachable { code: 0 },
+        ));
+        let p = a.into_path(Vec::new());
+        assert_eq!(p.unreachable_code, Some(0));
+        assert_eq!(p.hops.len(), 2);
+    }
+
+    #[test]
+    fn a_router_quoting_the_minimum_still_shows_where_nothing_verified_did() {
+        let mut a = answers(30);
+        a.record(unverified(1, "198.18.1.1", ReplyKind::TimeExceeded));
+        a.record(unverified(1, "198.19.3.66", ReplyKind::TimeExceeded));
+        a.record(answer(2, "198.19.3.10", ReplyKind::EchoReply));
+        let p = a.into_path(Vec::new());
+        assert!(p.reached);
+        assert_eq!(p.hops[0].addr, Some(ip("198.18.1.1")), "the first kept");
     }
 
     #[test]

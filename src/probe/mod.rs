@@ -11,10 +11,12 @@
 
 mod answers;
 pub mod budget;
+mod ids;
 pub mod knowledge;
 pub mod pacer;
 pub mod per_target;
 pub mod ping;
+pub mod resolver;
 pub mod routes;
 pub mod sender;
 pub mod stats;
@@ -30,10 +32,9 @@ use futures::future::join_all;
 use serde::Serialize;
 use socket2::Socket;
 
-pub use per_target::{
-    ping_and_trace, resolve, LiveProbe, Probe, Probed, ResolveError, TraceWhen, RESOLVE_TIMEOUT,
-};
+pub use per_target::{ping_and_trace, LiveProbe, Probe, Probed, TraceWhen};
 pub use ping::{PingOptions, PingOutcome, Pinger};
+pub use resolver::{ResolveError, Resolver, RESOLVE_TIMEOUT};
 pub use routes::{Gateway, RouteTable};
 pub use sender::PacedSender;
 pub use stats::{RttSummary, Status};
@@ -167,11 +168,10 @@ impl Prober {
     pub fn new(packets_per_second: u32) -> std::io::Result<Prober> {
         // Random identifiers keep our replies apart from another edgeprobe
         // or ping on the same machine (a pid is too close to the next one).
-        let random = random_u64();
-        let ping_ident = random as u16;
+        let ping_ident = random_u64() as u16;
         Ok(Prober {
             pinger: Pinger::new(ping_ident),
-            tracer: Tracer::new(ping_ident, (random >> 32) as u32),
+            tracer: Tracer::new(ping_ident),
             sender: PacedSender::start(packets_per_second)?,
         })
     }

@@ -1,5 +1,5 @@
 //! Probing one target, for the monitor's rounds and the one-shot `probe`
-//! alike: a host name resolved within [`RESOLVE_TIMEOUT`] ([`resolve`]),
+//! alike: a host name resolved through the process's [`Resolver`],
 //! then one ping-and-trace path ([`ping_and_trace`]) that traces alongside
 //! the ping, after it when the ping's outcome calls for it, or not at all.
 //! The network sits behind the [`Probe`] trait: [`LiveProbe`] on a board,
@@ -7,9 +7,8 @@
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::Duration;
 
-use super::{Path, PingOptions, PingOutcome, Prober, TraceError, TraceOptions};
+use super::{Path, PingOptions, PingOutcome, Prober, Resolver, TraceError, TraceOptions};
 use crate::clock::Timestamp;
 
 /// The network as probing a target uses it.
@@ -27,6 +26,8 @@ pub struct LiveProbe {
     pub prober: Prober,
     pub ping: PingOptions,
     pub trace: TraceOptions,
+    /// Every host name of the process is resolved here.
+    pub resolver: Resolver,
 }
 
 impl Probe for LiveProbe {
@@ -39,38 +40,7 @@ impl Probe for LiveProbe {
     }
 
     async fn resolve(&self, host: &str) -> Result<IpAddr, String> {
-        resolve(host, RESOLVE_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// How long a name lookup may take before the target counts as
-/// unresolved (for this round, in the monitor).
-pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why a host name gave no address.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error("no answer from the resolver within {}s", .0.as_secs())]
-    Timeout(Duration),
-    #[error(transparent)]
-    Lookup(std::io::Error),
-    #[error("the name has no addresses")]
-    NoAddresses,
-}
-
-/// The first address of a host name, unless the resolver takes longer
-/// than `timeout`.
-pub async fn resolve(host: &str, timeout: Duration) -> Result<IpAddr, ResolveError> {
-    let lookup = tokio::net::lookup_host((host, 0));
-    match tokio::time::timeout(timeout, lookup).await {
-        Err(_) => Err(ResolveError::Timeout(timeout)),
-        Ok(Err(e)) => Err(ResolveError::Lookup(e)),
-        Ok(Ok(mut addrs)) => addrs
-            .next()
-            .map(|a| a.ip())
-            .ok_or(ResolveError::NoAddresses),
+        self.resolver.resolve(host).await.map_err(|e| e.to_string())
     }
 }
 

@@ -4,8 +4,13 @@
 //! The requests leave through the [`PacedSender`] thread; a receive task
 //! per family reads every reply and hands it to the request waiting for it,
 //! keyed by (destination, sequence). The process uses one identifier and a
-//! process-wide sequence counter, so ten thousand targets cost futures, not
-//! threads or sockets. With CAP_NET_RAW the requests go out on a send-only
+//! process-wide sequence counter, passed through a keyed permutation
+//! ([`IdPermutation`]) so that the next sequence number cannot be guessed
+//! from one seen; ten thousand targets cost futures, not threads or
+//! sockets. Only a reply that carries the request's token back settles it:
+//! an ICMP error whose quote is too short to hold the token may be forged
+//! by anyone, so the request goes on waiting for a verified answer until
+//! its deadline. With CAP_NET_RAW the requests go out on a send-only
 //! raw socket and the replies come in on another, so sending and receiving
 //! never wait for each other; without it, one unprivileged ping socket does
 //! both and the kernel owns the identifier.
@@ -20,10 +25,11 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use tokio::sync::oneshot;
 
+use super::ids::IdPermutation;
 use super::sender::{Outgoing, PacedSender};
 use super::stats::{RttSummary, Status};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PingSocketKind, PrivilegeError};
-use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
+use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind, Verdict};
 use super::FamilySockets;
 use crate::lock::lock;
 
@@ -69,7 +75,9 @@ pub struct Pinger {
     v4: Result<EchoSockets, PrivilegeError>,
     v6: Result<EchoSockets, PrivilegeError>,
     ident: u16,
+    /// Counts requests; [`Pinger::next_probe_id`] permutes it.
     next_seq: AtomicU16,
+    seq_ids: IdPermutation,
     tokens: ProbeTokens,
 }
 
@@ -101,7 +109,18 @@ impl Pinger {
             v6: EchoSockets::open(Family::V6, ident),
             ident,
             next_seq: AtomicU16::new(0),
+            seq_ids: IdPermutation::new(),
             tokens: ProbeTokens::new(),
+        }
+    }
+
+    /// The id of the next echo request: unique among the last 65,536,
+    /// and not to be guessed from the ones before.
+    fn next_probe_id(&self) -> ProbeId {
+        let n = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        ProbeId {
+            ident: self.ident,
+            seq: self.seq_ids.of_u16(n),
         }
     }
 
@@ -140,13 +159,9 @@ impl Pinger {
             };
         };
         let attempts = (0..opts.count).map(|_| {
-            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
             sockets.echo(
                 addr,
-                ProbeId {
-                    ident: self.ident,
-                    seq,
-                },
+                self.next_probe_id(),
                 opts.timeout,
                 sender,
                 &self.tokens,
@@ -251,18 +266,29 @@ async fn receive_loop(socket: IcmpSocket, ident: Option<u16>, waiting: Waiting) 
     let mut buf = vec![0u8; 65_536];
     loop {
         let (reply, at) = socket.next_reply(&mut buf).await;
-        if let Some((key, answer)) = answer_for(&reply, ident, at) {
-            let mut waiting = lock(&waiting);
-            let genuine = waiting
-                .get(&key)
-                .is_some_and(|(token, _)| ProbeTokens::vouch(&reply, *token));
-            if genuine {
-                if let Some((_, tx)) = waiting.remove(&key) {
-                    let _ = tx.send(answer);
-                }
-            }
+        if let Some((tx, answer)) = settle(&waiting, &reply, ident, at) {
+            let _ = tx.send(answer);
         }
     }
+}
+
+/// Take the request `reply` answers off the waiting list, if it is one of
+/// ours and carries the request's token. An error whose quote stops
+/// before the token settles nothing: the request waits on for its reply.
+fn settle(
+    waiting: &Waiting,
+    reply: &Reply,
+    ident: Option<u16>,
+    at: Instant,
+) -> Option<(oneshot::Sender<Answer>, Answer)> {
+    let (key, answer) = answer_for(reply, ident, at)?;
+    let mut waiting = lock(waiting);
+    let (token, _) = waiting.get(&key)?;
+    if ProbeTokens::verdict(reply, *token) != Verdict::Verified {
+        return None;
+    }
+    let (_, tx) = waiting.remove(&key)?;
+    Some((tx, answer))
 }
 
 /// Which request a reply answers, if it is one of ours: the identifier
@@ -381,6 +407,50 @@ mod tests {
         assert_eq!(out.status, Status::NotWorking);
         assert_eq!(out.loss(), 1.0);
         assert!(out.send_error.unwrap().contains("unreachable"));
+    }
+
+    #[test]
+    fn only_a_reply_with_the_token_settles_a_request() {
+        let waiting = Waiting::default();
+        let (tx, _rx) = oneshot::channel();
+        let _g = WaitGuard::register(&waiting, (DST, 42), 0x5eed, tx);
+        let quote_too_short = Reply {
+            token: None,
+            ..reply(ReplyKind::Unreachable { code: 1 }, 7, 42)
+        };
+        let at = Instant::now();
+        assert!(settle(&waiting, &quote_too_short, Some(7), at).is_none());
+        let wrong_token = Reply {
+            token: Some(0x5eee),
+            ..quote_too_short
+        };
+        assert!(settle(&waiting, &wrong_token, Some(7), at).is_none());
+        assert_eq!(lock(&waiting).len(), 1, "still waiting for its reply");
+        let verified = Reply {
+            token: Some(0x5eed),
+            ..reply(ReplyKind::EchoReply, 7, 42)
+        };
+        let (_, answer) = settle(&waiting, &verified, Some(7), at).unwrap();
+        assert_eq!(answer.kind, ReplyKind::EchoReply);
+        assert!(lock(&waiting).is_empty());
+    }
+
+    #[tokio::test]
+    async fn sequence_numbers_do_not_follow_from_the_last_one() {
+        // Without privileges the sockets fail to open; the ids are the same.
+        let pinger = Pinger::new(7);
+        let seqs: Vec<u16> = (0..1000).map(|_| pinger.next_probe_id().seq).collect();
+        let near = seqs
+            .windows(2)
+            .filter(|w| {
+                let gap = w[1].wrapping_sub(w[0]);
+                gap <= 8 || gap >= 0xffff - 7
+            })
+            .count();
+        // A counter puts all 999 there, random ids about 0.26.
+        assert!(near <= 10, "{near} of 999 within 8 of the one before");
+        let unique: std::collections::HashSet<u16> = seqs.iter().copied().collect();
+        assert_eq!(unique.len(), seqs.len());
     }
 
     #[test]

@@ -6,7 +6,12 @@
 //! each probe's TTL just before sending it. A receive task per family
 //! parses each datagram with [`wire`] and hands it to the
 //! trace that owns the quoted probe id, after checking that the probe was
-//! going where the message says.
+//! going where the message says. Probe ids come from a keyed permutation
+//! ([`IdPermutation`]), so none can be guessed from one seen. A verified
+//! answer (it carries the probe's token) settles its probe; an ICMP error
+//! quoting too little to hold the token is passed on as unverified and
+//! leaves the probe waiting for a verified one (see `answers` for what an
+//! unverified answer may still show).
 //!
 //! A trace of a place the board knows nothing about sends every TTL at
 //! once, lowest first, and costs about one timeout. Once something is
@@ -33,10 +38,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::answers::{Answers, Heard};
 use super::budget::{Asked, RouterBudgets};
+use super::ids::IdPermutation;
 use super::knowledge::{self, KnownPath, PathKnowledge};
 use super::sender::{Outgoing, PacedSender};
 use super::sys::{self, EchoReplies, Family, IcmpSocket, PrivilegeError};
-use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind};
+use super::wire::{self, ProbeId, ProbeTokens, Reply, ReplyKind, Verdict};
 use super::FamilySockets;
 use crate::clock::Timestamp;
 use crate::lock::lock;
@@ -184,7 +190,9 @@ struct Shared {
 pub struct Tracer {
     v4: Result<FamilyTracer, Arc<PrivilegeError>>,
     v6: Result<FamilyTracer, Arc<PrivilegeError>>,
+    /// Counts probes; [`Tracer::allocate_id`] permutes it.
     next_id: AtomicU32,
+    ids: IdPermutation,
     /// The identifier ping uses; never handed out here, so a trace never
     /// claims a ping's reply.
     reserved_ident: u16,
@@ -195,14 +203,13 @@ pub struct Tracer {
 impl Tracer {
     /// Open a raw socket per family (CAP_NET_RAW). A family that cannot be
     /// opened keeps its error and reports it for each trace of that family.
-    /// `reserved_ident` (ping's) is never handed out; ids count up from
-    /// `first_id`, which should be random so that two processes on one
-    /// machine do not walk the same ids.
-    pub fn new(reserved_ident: u16, first_id: u32) -> Tracer {
+    /// `reserved_ident` (ping's) is never handed out.
+    pub fn new(reserved_ident: u16) -> Tracer {
         Tracer {
             v4: FamilyTracer::open(Family::V4, reserved_ident).map_err(Arc::new),
             v6: FamilyTracer::open(Family::V6, reserved_ident).map_err(Arc::new),
-            next_id: AtomicU32::new(first_id),
+            next_id: AtomicU32::new(0),
+            ids: IdPermutation::new(),
             tokens: ProbeTokens::new(),
             reserved_ident,
             shared: Mutex::default(),
@@ -217,23 +224,20 @@ impl Tracer {
             .collect()
     }
 
+    /// The id of the next probe: unique among the last 2^32, never with
+    /// ping's identifier, and not to be guessed from the ones before.
     fn allocate_id(&self) -> ProbeId {
         loop {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = self.ids.of_u32(n);
             let id = ProbeId {
-                ident: (n >> 16) as u16,
-                seq: n as u16,
+                ident: (id >> 16) as u16,
+                seq: id as u16,
             };
+            // One counter value in 65,536 lands on ping's identifier.
             if id.ident != self.reserved_ident {
                 return id;
             }
-            // Inside ping's block: jump past it in one step.
-            let _ = self.next_id.compare_exchange(
-                n.wrapping_add(1),
-                (n | 0xffff).wrapping_add(1),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
         }
     }
 
@@ -625,6 +629,11 @@ impl TraceRun<'_> {
     }
 
     fn record(&mut self, heard: Heard) {
+        if !heard.verified {
+            // Kept aside for the path; it changes no ration or limit.
+            self.answers.record(heard);
+            return;
+        }
         // A router the trace did not expect spent an error on it.
         let index = usize::from(heard.ttl.0).wrapping_sub(1);
         if heard.kind != ReplyKind::EchoReply {
@@ -738,8 +747,10 @@ async fn receive_loop(socket: IcmpSocket, pending: PendingMap) {
     }
 }
 
-/// Claim the pending probe a reply answers, if it is one of ours and was
-/// really going where the reply says.
+/// The answer a reply gives to the pending probe it names, if it is one
+/// of ours and was really going where the reply says. A verified answer
+/// claims the probe; an unverified one leaves it pending, so that a
+/// verified answer can still come and win.
 fn match_reply(
     pending: &PendingMap,
     reply: &Reply,
@@ -747,19 +758,27 @@ fn match_reply(
 ) -> Option<(mpsc::UnboundedSender<Heard>, Heard)> {
     let mut pending = lock(pending);
     let probe = pending.get(&reply.probe)?;
-    if probe.dst != reply.probe_dst || !ProbeTokens::vouch(reply, probe.token) {
+    if probe.dst != reply.probe_dst {
         return None;
     }
-    let probe = pending.remove(&reply.probe)?;
-    Some((
-        probe.answers,
-        Heard {
-            ttl: probe.ttl,
-            from: reply.from,
-            at: now,
-            kind: reply.kind,
-        },
-    ))
+    let verified = match ProbeTokens::verdict(reply, probe.token) {
+        Verdict::Verified => true,
+        Verdict::Unverified => false,
+        Verdict::Refused => return None,
+    };
+    let heard = Heard {
+        ttl: probe.ttl,
+        from: reply.from,
+        at: now,
+        kind: reply.kind,
+        verified,
+    };
+    let answers = if verified {
+        pending.remove(&reply.probe)?.answers
+    } else {
+        probe.answers.clone()
+    };
+    Some((answers, heard))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! ICMP echo probes on the wire, built and parsed with smoltcp's `wire` types.
 //!
-//! Everything here is pure: bytes in, values out. Every received byte goes
-//! through a `new_checked` view first, so hostile or truncated input is an
-//! error value, never a panic. The quoted datagram inside an ICMP error is
-//! validated by hand because routers may quote only the IP header plus
-//! 8 bytes (RFC 792), which smoltcp's `Repr::parse` rejects as truncated.
+//! Everything here is pure: bytes in, values out. Every received message
+//! goes through a `new_checked` view first, so hostile or truncated input
+//! is an error value, never a panic. One exception: the IP header quoted
+//! inside an ICMP error. Routers may quote only that header plus 8 bytes
+//! (RFC 792), so its total length claims more than is there and smoltcp's
+//! `new_checked` refuses it; its length, version and header length are
+//! checked by hand before an unchecked view reads its fixed fields, and
+//! the echo header after it goes through a checked view again.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -59,14 +62,28 @@ pub struct Reply {
 
 /// Per-probe tokens that a blind forger cannot guess.
 ///
-/// The identifier and sequence number of a probe are easy to guess, and
-/// anyone the board probes sees the identifier. So every probe carries, as
-/// the first 8 bytes of its echo data, a keyed hash of its destination,
-/// identifier and sequence with a key random to this process; an echo
-/// reply counts only if it carries the token back. ICMP errors may quote
-/// too little of the request to hold it (8 bytes past the ICMP header is
-/// the minimum), so they are checked only where they do.
+/// Anyone the board probes sees a probe's identifier and sequence number.
+/// So every probe carries, as the first 8 bytes of its echo data, a keyed
+/// hash of its destination, identifier and sequence with a key random to
+/// this process; an echo reply counts only if it carries the token back.
+/// ICMP errors may quote too little of the request to hold it (8 bytes
+/// past the ICMP header is the minimum, RFC 792): such an error is
+/// [`Verdict::Unverified`], and what it may still be used for is up to
+/// ping (nothing) and traceroute (a hop nothing verified answered).
 pub struct ProbeTokens(std::collections::hash_map::RandomState);
+
+/// What a received message proves about the probe it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It carries the probe's token: it answers that probe.
+    Verified,
+    /// An ICMP error whose quote stops before the token: it may be a
+    /// router's honest minimal quote, or a forgery by anyone who guessed
+    /// or saw the probe's id.
+    Unverified,
+    /// A wrong token, or an echo reply without one: not an answer.
+    Refused,
+}
 
 impl ProbeTokens {
     pub fn new() -> ProbeTokens {
@@ -86,13 +103,12 @@ impl ProbeTokens {
         data
     }
 
-    /// Whether `reply` may answer the probe whose token is `expected`: an
-    /// echo reply must carry it; an error must carry it if it quotes that
-    /// far.
-    pub fn vouch(reply: &Reply, expected: u64) -> bool {
+    /// What `reply` proves about the probe whose token is `expected`.
+    pub fn verdict(reply: &Reply, expected: u64) -> Verdict {
         match reply.token {
-            Some(token) => token == expected,
-            None => reply.kind != ReplyKind::EchoReply,
+            Some(token) if token == expected => Verdict::Verified,
+            None if reply.kind != ReplyKind::EchoReply => Verdict::Unverified,
+            _ => Verdict::Refused,
         }
     }
 }
@@ -434,8 +450,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.token, Some(token));
-        assert!(ProbeTokens::vouch(&r, token));
-        assert!(!ProbeTokens::vouch(&r, token ^ 1));
+        assert_eq!(ProbeTokens::verdict(&r, token), Verdict::Verified);
+        assert_eq!(ProbeTokens::verdict(&r, token ^ 1), Verdict::Refused);
 
         let probe = datagram_v4([198, 18, 1, 2], [198, 19, 3, 10], &emit_echo_v4(ID, &data));
         let full = icmp_v4(11, 0, [0; 4], &probe);
@@ -443,6 +459,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.token, Some(token));
+        assert_eq!(ProbeTokens::verdict(&r, token), Verdict::Verified);
+        assert_eq!(ProbeTokens::verdict(&r, token ^ 1), Verdict::Refused);
         let minimal = icmp_v4(11, 0, [0; 4], &probe[..28]);
         let r = parse_icmp_v4(Ipv4Addr::new(198, 18, 1, 1), &minimal)
             .unwrap()
@@ -451,13 +469,18 @@ mod tests {
             r.token, None,
             "RFC 792 quotes only 8 bytes past the IP header"
         );
-        assert!(ProbeTokens::vouch(&r, token), "which cannot be checked");
+        assert_eq!(
+            ProbeTokens::verdict(&r, token),
+            Verdict::Unverified,
+            "which cannot be checked"
+        );
         let short_reply = icmp_v4(0, 0, [0x12, 0x34, 0, 7], b"short");
         let r = parse_icmp_v4(Ipv4Addr::new(198, 19, 3, 10), &short_reply)
             .unwrap()
             .unwrap();
-        assert!(
-            !ProbeTokens::vouch(&r, token),
+        assert_eq!(
+            ProbeTokens::verdict(&r, token),
+            Verdict::Refused,
             "an echo reply must carry it"
         );
     }
@@ -513,6 +536,16 @@ mod tests {
         let d = datagram_v4([198, 18, 1, 1], [198, 18, 1, 2], &err);
         let r = parse_v4(&d).unwrap().unwrap();
         assert_eq!(r.kind, ReplyKind::Unreachable { code: 0 });
+    }
+
+    #[test]
+    fn a_minimal_quote_fails_smoltcps_checked_view_so_it_is_checked_by_hand() {
+        let v4 = our_probe_v4([198, 19, 3, 10]);
+        assert!(Ipv4Packet::new_checked(&v4[..28]).is_err());
+        assert!(parse_quote_v4(&v4[..28]).unwrap().is_some());
+        let v6 = our_probe_v6("2001:db8:3::10".parse().unwrap());
+        assert!(Ipv6Packet::new_checked(&v6[..48]).is_err());
+        assert!(parse_quote_v6(&v6[..48]).unwrap().is_some());
     }
 
     #[test]

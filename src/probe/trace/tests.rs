@@ -8,27 +8,24 @@ fn ip(s: &str) -> IpAddr {
 }
 
 #[tokio::test]
-async fn ids_skip_the_ping_identifier_block() {
+async fn ids_are_unique_never_pings_and_not_to_be_guessed() {
     // Both families fail to open without privileges or succeed as root;
-    // either way the id counter works the same.
-    let tracer = Tracer::new(0x0001, 0x0000_fffe);
-    let ids: Vec<ProbeId> = (0..4).map(|_| tracer.allocate_id()).collect();
-    assert_eq!(
-        ids[0],
-        ProbeId {
-            ident: 0,
-            seq: 0xfffe
-        }
-    );
-    assert_eq!(
-        ids[1],
-        ProbeId {
-            ident: 0,
-            seq: 0xffff
-        }
-    );
-    assert_eq!(ids[2], ProbeId { ident: 2, seq: 0 }, "ident 1 is ping's");
-    assert_eq!(ids[3], ProbeId { ident: 2, seq: 1 });
+    // either way the ids are the same.
+    let ping_ident = 0x0001;
+    let tracer = Tracer::new(ping_ident);
+    let ids: Vec<ProbeId> = (0..300_000).map(|_| tracer.allocate_id()).collect();
+    assert!(ids.iter().all(|id| id.ident != ping_ident));
+    let unique: std::collections::HashSet<ProbeId> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len());
+    // What a forger who saw one probe would try: the same identifier and
+    // a sequence number within 8. A counter makes that all but certain.
+    let near = ids
+        .windows(2)
+        .filter(|w| {
+            w[1].ident == w[0].ident && w[1].seq.wrapping_sub(w[0].seq).wrapping_add(8) <= 16
+        })
+        .count();
+    assert!(near <= 10, "{near} ids follow from the one before");
 }
 
 fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<Heard>) {
@@ -63,7 +60,12 @@ fn reply_to_id(from: &str, kind: ReplyKind, probe_dst: &str, token: Option<u64>)
 #[tokio::test]
 async fn reply_is_matched_by_id_and_destination() {
     let (map, _rx) = pending_with("198.19.3.10", ID);
-    let reply = reply_to_id("198.18.2.2", ReplyKind::TimeExceeded, "198.19.3.10", None);
+    let reply = reply_to_id(
+        "198.18.2.2",
+        ReplyKind::TimeExceeded,
+        "198.19.3.10",
+        Some(TOKEN),
+    );
     let (_, answer) = match_reply(&map, &reply, Instant::now()).unwrap();
     assert_eq!(answer.ttl, Ttl(2));
     assert_eq!(answer.from, ip("198.18.2.2"));
@@ -119,14 +121,15 @@ async fn only_the_probes_own_token_answers_it() {
         ..quote_too_short
     };
     assert!(match_reply(&map, &wrong_quote, Instant::now()).is_none());
-    assert!(
-        match_reply(&map, &quote_too_short, Instant::now()).is_some(),
-        "an error quoting only 8 bytes cannot be checked"
-    );
-    let (map, _rx) = pending_with("198.19.3.10", ID);
+    let (_, heard) = match_reply(&map, &quote_too_short, Instant::now())
+        .expect("an error quoting only 8 bytes cannot be checked, so it is passed on");
+    assert!(!heard.verified);
+    assert_eq!(lock(&map).len(), 1, "and a verified answer can still come");
     let genuine = Reply {
         token: Some(TOKEN),
         ..forged
     };
-    assert!(match_reply(&map, &genuine, Instant::now()).is_some());
+    let (_, heard) = match_reply(&map, &genuine, Instant::now()).unwrap();
+    assert!(heard.verified);
+    assert!(lock(&map).is_empty(), "which claims the probe");
 }

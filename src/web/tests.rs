@@ -578,6 +578,63 @@ async fn connection_cap_holds_new_connections_back() {
     assert_eq!(r.status, 200);
 }
 
+/// A connection that asks for `path` again and again and reads nothing:
+/// a tiny receive buffer and segment size, so that a few answers fill all
+/// the kernel holds for it and the server's writes stall.
+fn stalled_reader(addr: SocketAddr, path: &str) -> socket2::Socket {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.set_recv_buffer_size(2048).expect("SO_RCVBUF");
+    s.set_tcp_mss(536).expect("TCP_MAXSEG");
+    s.connect(&addr.into()).expect("connect");
+    s.set_nonblocking(true).expect("non-blocking");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: board\r\n\r\n");
+    for _ in 0..400 {
+        if s.send(request.as_bytes()).is_err() {
+            break;
+        }
+    }
+    s
+}
+
+#[tokio::test]
+async fn a_client_that_reads_nothing_is_cut_after_the_write_stall_limit() {
+    let limits = Limits {
+        max_connections: 1,
+        write_stall_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let hog = stalled_reader(srv.addr, "/");
+    // The hog holds the only connection until its answers stall and it
+    // is cut; then the next client is served.
+    let next = tokio::spawn(get(srv.addr, "/healthz"));
+    let r = reply_within(20, "the stalled connection was never cut", next).await;
+    assert_eq!(r.status, 200);
+    drop(hog);
+}
+
+#[tokio::test]
+async fn one_client_gets_its_share_of_connections_and_429_beyond() {
+    let limits = Limits {
+        max_connections_per_client: 2,
+        ..Limits::default()
+    };
+    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let _held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(srv.addr).expect("connect"))
+        .collect();
+    let r = reply_within(
+        20,
+        "answered at once",
+        tokio::spawn(get(srv.addr, "/healthz")),
+    )
+    .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("10"));
+    assert!(r.body.contains("2 connections"), "{}", r.body);
+}
+
 #[tokio::test]
 async fn many_clients_at_once_are_all_served_within_the_cap() {
     let srv = start_capped(4).await;

@@ -173,11 +173,14 @@ fn parse(buf: &[u8]) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Reply {
+    let reply = Reply {
         status,
         headers,
         body: body.to_string(),
-    }
+    };
+    // Every response these tests get, errors included.
+    assert_security_headers(&reply);
+    reply
 }
 
 async fn request(addr: SocketAddr, method: &str, path: &str, extra: &str, body: &[u8]) -> Reply {
@@ -561,6 +564,33 @@ async fn slow_headers_are_cut_off() {
     assert!(
         closed,
         "the server kept a slow client past the header timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_request_slower_than_the_request_timeout_is_answered_503() {
+    let limits = Limits {
+        request_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let srv = start_with(Some(TOKEN), limits, FakeHistory::default()).await;
+    // An upload that announces 100 bytes and sends 4: the handler waits
+    // on the body until the time limit answers for it.
+    let head = format!(
+        "POST /admin/targets?filename=t.csv HTTP/1.1\r\nHost: board\r\nConnection: close\r\n{}Content-Length: 100\r\n\r\ngood",
+        bearer(TOKEN)
+    );
+    // `raw`'s 10 s read timeout is the stall detector.
+    let r = raw(srv.addr, head.as_bytes()).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.contains("took longer than") && r.body.contains("try again"),
+        "{}",
+        r.body
+    );
+    assert!(
+        srv.seen.lock().expect("lock").is_empty(),
+        "nothing reached the monitor"
     );
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - [`server`]: the accept loop under a connection cap, header and
 //!   request timeouts, graceful shutdown, with the [`Limits`] below;
+//! - [`clients`]: the cap on connections per client;
+//! - [`stall`]: the cut of a connection whose client reads nothing;
 //! - [`response`]: the security headers (CSP) every response carries, the
 //!   stylesheet, 404 / 405, and the HTML, text and JSON builders;
 //! - [`route`]: route tables, `/api/` or page, which methods read;
@@ -15,6 +17,7 @@
 //!
 //! Nothing here knows a dashboard's routes or data.
 
+pub mod clients;
 pub mod fmt;
 pub mod layout;
 pub mod query;
@@ -22,6 +25,7 @@ pub mod response;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod stall;
 
 use std::time::Duration;
 
@@ -41,6 +45,14 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold at
+    /// once; more are answered 429, so one client cannot take them all.
+    pub max_connections_per_client: usize,
+    /// How long an answer may wait on a client that reads none of it
+    /// before the connection is cut; also the sockets' `TCP_USER_TIMEOUT`
+    /// (sent data the client's kernel leaves unacknowledged that long
+    /// ends the connection).
+    pub write_stall_timeout: Duration,
     /// After shutdown, how long in-flight requests may take to finish.
     pub shutdown_grace: Duration,
 }
@@ -52,7 +64,31 @@ impl Default for Limits {
             body_max: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             max_connections: 256,
+            max_connections_per_client: 32,
+            write_stall_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values README and SECURITY.md promise.
+    #[test]
+    fn default_limits_are_the_documented_ones() {
+        assert_eq!(
+            Limits::default(),
+            Limits {
+                header_read_timeout: Duration::from_secs(10),
+                body_max: 8 * 1024 * 1024,
+                request_timeout: Duration::from_secs(60),
+                max_connections: 256,
+                max_connections_per_client: 32,
+                write_stall_timeout: Duration::from_secs(30),
+                shutdown_grace: Duration::from_secs(10),
+            }
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! The accept loop both dashboards serve with (the board's `edgeprobe run`
 //! and the fleet's `edgeprobe central`): accepting connections under a
-//! cap, hyper http1 with a header read timeout and a bounded read buffer,
-//! a time limit per request, the security headers on every response, and
-//! graceful shutdown.
+//! cap and a share per client ([`super::clients`]), hyper http1 with a
+//! header read timeout and a bounded read buffer, a time limit per
+//! request, a cut for connections whose client reads nothing of its
+//! answers ([`super::stall`], and `TCP_USER_TIMEOUT`), the security
+//! headers on every response, and graceful shutdown.
 //!
 //! What a path means is the caller's business: [`serve`] takes a handler
 //! from request to response and knows nothing about routes. Each request
@@ -17,21 +19,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use super::clients::ClientSlots;
 use super::response::{security_headers, text, Resp};
+use super::stall::WriteStallLimit;
 use super::Limits;
 
 /// Read buffer per connection: request line and headers must fit in it.
 /// hyper's default (~400 KiB) is a lot of RAM on a Pi times 256
 /// connections; a browser's headers fit in a few KiB.
 const MAX_BUF_BYTES: usize = 64 * 1024;
+
+/// Connections beyond their client's share that are answered 429 at
+/// once; more are closed unanswered.
+const REFUSALS_AT_ONCE: usize = 64;
+
+/// How long a client at its share is asked to wait, in seconds.
+const RETRY_AFTER_SECS: u32 = 10;
 
 /// The address of the connection a request came on (the client, or the
 /// reverse proxy in front of it), in every request's extensions:
@@ -59,11 +71,15 @@ where
     let handler = Arc::new(handler);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let clients = ClientSlots::new(limits.max_connections_per_client);
+    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_BUF_BYTES);
+    let mut refusing = builder.clone();
+    refusing.keep_alive(false);
     tokio::pin!(shutdown);
 
     loop {
@@ -89,20 +105,40 @@ where
                 }
             },
         };
-        // Small responses: don't wait for Nagle.
-        let _ = stream.set_nodelay(true);
+        tune(&stream, &limits);
+        let Some(slot) = clients.try_take(peer.ip()) else {
+            // This client holds its share: the server's slot goes back at
+            // once, and it is told so while refusals are few; past that
+            // the connection is just closed.
+            drop(permit);
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                let conn = graceful.watch(refusing.serve_connection(
+                    WriteStallLimit::new(TokioIo::new(stream), limits.write_stall_timeout),
+                    service_fn(move |_req| refuse(limits.max_connections_per_client)),
+                ));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(refusal);
+                });
+            }
+            continue;
+        };
         let conn_handler = handler.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(Peer(peer));
             let response = conn_handler(req);
             handle(limits.request_timeout, response)
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conn = graceful.watch(builder.serve_connection(
+            WriteStallLimit::new(TokioIo::new(stream), limits.write_stall_timeout),
+            service,
+        ));
         tokio::spawn(async move {
-            // A connection ends in an error when the client resets it or
-            // is too slow with its headers: the client's business, and
-            // nothing the operator can act on.
+            // A connection ends in an error when the client resets it, is
+            // too slow with its headers or reads nothing of its answers:
+            // the client's business, and nothing the operator can act on.
             let _ = conn.await;
+            drop(slot);
             drop(permit);
         });
     }
@@ -143,6 +179,29 @@ async fn accept_error(e: io::Error) -> io::Result<()> {
     Err(e)
 }
 
+/// Socket options of every accepted connection: small responses go out
+/// without waiting for Nagle, and sent data left unacknowledged for the
+/// write-stall limit ends the connection in the kernel too.
+fn tune(stream: &TcpStream, limits: &Limits) {
+    let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(limits.write_stall_timeout));
+}
+
+/// The answer on a connection beyond its client's share.
+async fn refuse(per_client: usize) -> Result<Resp, Infallible> {
+    let mut resp = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "this address already has {per_client} connections open to this dashboard, the most \
+             one client may; close some (other tabs, a script's idle connections) and try again\n"
+        ),
+    );
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    security_headers(resp.headers_mut());
+    Ok(resp)
+}
+
 /// One request: the handler's answer within the time limit, then the
 /// headers every response carries.
 async fn handle(limit: Duration, response: impl Future<Output = Resp>) -> Result<Resp, Infallible> {
@@ -158,4 +217,25 @@ async fn handle(limit: Duration, response: impl Future<Output = Resp>) -> Result
     };
     security_headers(resp.headers_mut());
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_get_the_user_timeout_and_no_nagle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"));
+        let (accepted, _client) = tokio::join!(listener.accept(), client);
+        let (stream, _) = accepted.expect("accept");
+        let limits = Limits::default();
+        tune(&stream, &limits);
+        let sock = socket2::SockRef::from(&stream);
+        assert_eq!(
+            sock.tcp_user_timeout().expect("TCP_USER_TIMEOUT"),
+            Some(limits.write_stall_timeout)
+        );
+        assert!(stream.nodelay().expect("TCP_NODELAY"));
+    }
 }

@@ -173,11 +173,14 @@ fn parse(buf: &[u8]) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Reply {
+    let reply = Reply {
         status,
         headers,
         body: body.to_string(),
-    }
+    };
+    // Every response these tests get, errors included.
+    assert_security_headers(&reply);
+    reply
 }
 
 async fn request(addr: SocketAddr, method: &str, path: &str, extra: &str, body: &[u8]) -> Reply {
@@ -565,6 +568,33 @@ async fn slow_headers_are_cut_off() {
 }
 
 #[tokio::test]
+async fn a_request_slower_than_the_request_timeout_is_answered_503() {
+    let limits = Limits {
+        request_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let srv = start_with(Some(TOKEN), limits, FakeHistory::default()).await;
+    // An upload that announces 100 bytes and sends 4: the handler waits
+    // on the body until the time limit answers for it.
+    let head = format!(
+        "POST /admin/targets?filename=t.csv HTTP/1.1\r\nHost: board\r\nConnection: close\r\n{}Content-Length: 100\r\n\r\ngood",
+        bearer(TOKEN)
+    );
+    // `raw`'s 10 s read timeout is the stall detector.
+    let r = raw(srv.addr, head.as_bytes()).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.contains("took longer than") && r.body.contains("try again"),
+        "{}",
+        r.body
+    );
+    assert!(
+        srv.seen.lock().expect("lock").is_empty(),
+        "nothing reached the monitor"
+    );
+}
+
+#[tokio::test]
 async fn connection_cap_holds_new_connections_back() {
     let srv = start_capped(1).await;
     let hog = TcpStream::connect(srv.addr).await.expect("connect");
@@ -576,6 +606,63 @@ async fn connection_cap_holds_new_connections_back() {
     drop(hog);
     let r = reply_within(5, "served once the hog left", second).await;
     assert_eq!(r.status, 200);
+}
+
+/// A connection that asks for `path` again and again and reads nothing:
+/// a tiny receive buffer and segment size, so that a few answers fill all
+/// the kernel holds for it and the server's writes stall.
+fn stalled_reader(addr: SocketAddr, path: &str) -> socket2::Socket {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.set_recv_buffer_size(2048).expect("SO_RCVBUF");
+    s.set_tcp_mss(536).expect("TCP_MAXSEG");
+    s.connect(&addr.into()).expect("connect");
+    s.set_nonblocking(true).expect("non-blocking");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: board\r\n\r\n");
+    for _ in 0..400 {
+        if s.send(request.as_bytes()).is_err() {
+            break;
+        }
+    }
+    s
+}
+
+#[tokio::test]
+async fn a_client_that_reads_nothing_is_cut_after_the_write_stall_limit() {
+    let limits = Limits {
+        max_connections: 1,
+        write_stall_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let hog = stalled_reader(srv.addr, "/");
+    // The hog holds the only connection until its answers stall and it
+    // is cut; then the next client is served.
+    let next = tokio::spawn(get(srv.addr, "/healthz"));
+    let r = reply_within(20, "the stalled connection was never cut", next).await;
+    assert_eq!(r.status, 200);
+    drop(hog);
+}
+
+#[tokio::test]
+async fn one_client_gets_its_share_of_connections_and_429_beyond() {
+    let limits = Limits {
+        max_connections_per_client: 2,
+        ..Limits::default()
+    };
+    let srv = start_with(None, limits, FakeHistory::default()).await;
+    let _held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(srv.addr).expect("connect"))
+        .collect();
+    let r = reply_within(
+        20,
+        "answered at once",
+        tokio::spawn(get(srv.addr, "/healthz")),
+    )
+    .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("10"));
+    assert!(r.body.contains("2 connections"), "{}", r.body);
 }
 
 #[tokio::test]

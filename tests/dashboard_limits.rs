@@ -1,0 +1,117 @@
+//! The board's dashboard under clients that cost it: many connections
+//! from one address that ask and never read their answers. Through the
+//! real `edgeprobe run`, with clients on several loopback addresses.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::monitor::{quick_args, try_request_from, Response, RunningMonitor};
+use socket2::{Domain, Socket, Type};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// As many connections as the dashboard serves at once.
+const SERVED_AT_ONCE: usize = 256;
+
+/// Requests each stalled connection sends without reading an answer.
+const PIPELINED: usize = 400;
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// A connection from `source` that sends `PIPELINED` requests for `path`
+/// and reads none of the answers. A tiny receive buffer and segment size
+/// make a few answers fill all the kernel holds for it, so the server's
+/// writes stall. The caller keeps it open.
+fn stalled_reader(source: IpAddr, addr: SocketAddr, path: &str) -> Socket {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.set_recv_buffer_size(2048).expect("SO_RCVBUF");
+    s.set_tcp_mss(536).expect("TCP_MAXSEG");
+    s.bind(&SocketAddr::new(source, 0).into()).expect("bind");
+    s.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .expect("connect");
+    s.set_nonblocking(true).expect("non-blocking");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    for _ in 0..PIPELINED {
+        // Full buffers (the server stopped reading) or a refusal: either
+        // way this client has asked all it can.
+        if s.send(request.as_bytes()).is_err() {
+            break;
+        }
+    }
+    s
+}
+
+fn assert_busy_is_well_formed(r: &Response) {
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    assert!(
+        r.text().contains("connections") && r.text().contains("close"),
+        "says why and what to do: {}",
+        r.text()
+    );
+}
+
+#[test]
+fn clients_that_never_read_keep_neither_another_client_nor_the_admin_out() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &["--admin-token-file", token_file.to_str().unwrap()],
+    ));
+    m.wait_for("a first round", Duration::from_secs(30), |v| {
+        v["targets"][0]["status"] == "working"
+    });
+
+    let hog = loopback(2);
+    let stalled: Vec<Socket> = (0..SERVED_AT_ONCE)
+        .map(|_| stalled_reader(hog, m.addr, "/"))
+        .collect();
+
+    // Another client, and the admin: answered although one address asked
+    // for every connection the dashboard serves at once. (The 30 s read
+    // timeout of `try_request_from` is the stall detector.)
+    let other = try_request_from(loopback(3), m.addr, "GET", "/healthz", &[], b"")
+        .unwrap_or_else(|e| panic!("another client got no answer: {e}\nlog:\n{}", m.log()));
+    assert_eq!(other.status, 200, "{}", other.text());
+    let bearer = format!("Bearer {TOKEN}");
+    let admin = try_request_from(
+        loopback(4),
+        m.addr,
+        "POST",
+        "/admin/probe-now",
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .unwrap_or_else(|e| panic!("the admin got no answer: {e}\nlog:\n{}", m.log()));
+    assert_eq!(admin.status, 202, "{}", admin.text());
+
+    // The hog's address itself is at its cap: told so, at once.
+    let refused = try_request_from(hog, m.addr, "GET", "/healthz", &[], b"")
+        .unwrap_or_else(|e| panic!("no answer beyond the per-client cap: {e}"));
+    assert_busy_is_well_formed(&refused);
+
+    // Its stalled connections are cut once nothing of their answers was
+    // read for the write-stall limit: the address gets answers again.
+    let served_again = common::eventually(Duration::from_secs(120), Duration::from_secs(1), || {
+        try_request_from(hog, m.addr, "GET", "/healthz", &[], b"")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    assert!(
+        served_again.is_some(),
+        "the connections that read nothing were never cut; log:\n{}",
+        m.log()
+    );
+    drop(stalled);
+}

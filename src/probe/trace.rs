@@ -166,6 +166,9 @@ struct Pending {
     ttl: Ttl,
     /// The probe's token (see [`ProbeTokens`]).
     token: u64,
+    /// An unverified answer was passed on: only the first is, so a flood
+    /// of them cannot fill the trace's channel.
+    heard_unverified: bool,
     answers: mpsc::UnboundedSender<Heard>,
 }
 
@@ -600,6 +603,7 @@ impl TraceRun<'_> {
                 dst,
                 ttl,
                 token: self.tracer.tokens.of(dst, id),
+                heard_unverified: false,
                 answers: self.tx.clone(),
             },
         );
@@ -749,23 +753,24 @@ async fn receive_loop(socket: IcmpSocket, pending: PendingMap) {
 
 /// The answer a reply gives to the pending probe it names, if it is one
 /// of ours and was really going where the reply says. A verified answer
-/// claims the probe; an unverified one leaves it pending, so that a
-/// verified answer can still come and win.
+/// claims the probe; the first unverified one leaves it pending, so that
+/// a verified answer can still come and win, and later ones are dropped.
 fn match_reply(
     pending: &PendingMap,
     reply: &Reply,
     now: Instant,
 ) -> Option<(mpsc::UnboundedSender<Heard>, Heard)> {
     let mut pending = lock(pending);
-    let probe = pending.get(&reply.probe)?;
+    let probe = pending.get_mut(&reply.probe)?;
     if probe.dst != reply.probe_dst {
         return None;
     }
     let verified = match ProbeTokens::verdict(reply, probe.token) {
         Verdict::Verified => true,
-        Verdict::Unverified => false,
-        Verdict::Refused => return None,
+        Verdict::Unverified if !probe.heard_unverified => false,
+        Verdict::Unverified | Verdict::Refused => return None,
     };
+    probe.heard_unverified |= !verified;
     let heard = Heard {
         ttl: probe.ttl,
         from: reply.from,

@@ -37,6 +37,7 @@ fn pending_with(dst: &str, id: ProbeId) -> (PendingMap, mpsc::UnboundedReceiver<
             dst: ip(dst),
             ttl: Ttl(2),
             token: TOKEN,
+            heard_unverified: false,
             answers: tx,
         },
     );
@@ -124,6 +125,10 @@ async fn only_the_probes_own_token_answers_it() {
     let (_, heard) = match_reply(&map, &quote_too_short, Instant::now())
         .expect("an error quoting only 8 bytes cannot be checked, so it is passed on");
     assert!(!heard.verified);
+    assert!(
+        match_reply(&map, &quote_too_short, Instant::now()).is_none(),
+        "only the first unverified answer is passed on"
+    );
     assert_eq!(lock(&map).len(), 1, "and a verified answer can still come");
     let genuine = Reply {
         token: Some(TOKEN),

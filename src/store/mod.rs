@@ -34,11 +34,13 @@ mod sql;
 mod writer;
 
 pub use history::Reader;
-pub use outbox::{OutboxItem, OutboxKind, OutboxRecord, RollupItem, RollupMark};
+pub use outbox::{
+    OutboxId, OutboxItem, OutboxKind, OutboxRecord, RefusedRow, RollupItem, RollupMark,
+};
 pub use records::{
-    AlertRow, AttemptRecord, Dropped, EventKind, EventRecord, NotificationRecord, Outcome,
-    PendingNotification, QueuedNotification, ResultRecord, RoundId, RoundRecord, SilenceRow,
-    StoreStats, TraceRecord, Uptime,
+    AlertRow, AttemptRecord, Dropped, EventKind, EventRecord, LastRefusal, NotificationRecord,
+    Outcome, PendingNotification, QueuedNotification, ResultRecord, RoundId, RoundRecord,
+    SilenceRow, StoreStats, TraceRecord, Uptime,
 };
 pub use retention::RetentionPolicy;
 pub use schema::DB_FILE;

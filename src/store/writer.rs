@@ -16,7 +16,7 @@ use crate::clock::Timestamp;
 use super::history::{self, Reader};
 use super::insert::{self, TargetCache};
 use super::notifications;
-use super::outbox::{self, OutboxItem, RollupItem, RollupMark};
+use super::outbox::{self, OutboxId, OutboxItem, RefusedRow, RollupItem, RollupMark};
 use super::prune;
 use super::records::{
     AlertRow, AttemptRecord, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId,
@@ -244,12 +244,16 @@ impl Store {
     /// Backlog, size and drop totals.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let (backlog, oldest_unsynced) = outbox::backlog(&self.conn)?;
+        let (refused, last_refusal) = outbox::refused(&self.conn)?;
         let db_bytes =
             schema::file_len(&self.path)? + schema::file_len(&schema::wal_path(&self.path))?;
         let c = schema::read_counters(&self.conn).map_err(sql("reading store statistics"))?;
         let get = |name: &str| c.get(name).copied().unwrap_or(0);
         Ok(StoreStats {
             backlog,
+            refused,
+            refused_total: get(schema::REFUSED_TOTAL),
+            last_refusal,
             oldest_unsynced,
             db_bytes,
             dropped: Dropped {
@@ -299,14 +303,64 @@ impl Store {
     /// nothing left to send, and keeping it would stall the queue. The
     /// store itself never leaves such rows (retention drops both together),
     /// so this only tidies up after a hand-edited or damaged file.
+    ///
+    /// Rows set aside as refused ([`Store::set_aside_refused`]) are not
+    /// read again.
     pub fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        outbox::batch(&self.conn, max)
+        outbox::batch(&self.conn, self.file_generation(), max)
     }
 
     /// Forget outbox rows the server has acknowledged, in one transaction.
-    /// Ids that are not (or no longer) in the outbox are ignored.
-    pub fn mark_synced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
-        outbox::mark_synced(&mut self.conn, ids)
+    /// Ids that are not (or no longer) in the outbox are ignored, and so
+    /// are ids read before the file was recreated: those rows went with
+    /// the damaged file, and the new file's rows are others.
+    pub fn mark_synced(&mut self, ids: &[OutboxId]) -> Result<(), StoreError> {
+        let file = self.file_generation();
+        outbox::mark_synced(&mut self.conn, file, ids)
+    }
+
+    /// Set aside outbox rows the server refused (a validator, a missing
+    /// permission, a duplicate on an index other than `_id`), stamped
+    /// `at`: they are never sent again and leave the backlog, so the rows
+    /// behind them go on. Counted in `refused_total` and recorded as a
+    /// `store` event with the server's reason, in one transaction. The
+    /// event stays on the board (it is not queued itself: were the events
+    /// the refused collection, each refusal would queue the next).
+    pub fn set_aside_refused(
+        &mut self,
+        refused: &[RefusedRow],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(first) = refused.first() else {
+            return Ok(());
+        };
+        let op = format!("setting aside {} rows the server refused", refused.len());
+        let file = self.file_generation();
+        let event = EventRecord {
+            target: None,
+            ts: at,
+            kind: super::records::EventKind::Store,
+            from: None,
+            to: None,
+            detail: format!(
+                "the central database refused {} rows ({}); they are set aside on the \
+                 board and not sent again, the rest goes on: check the collection's \
+                 validator and the sync user's roles on the central database",
+                refused.len(),
+                first.reason
+            ),
+        };
+        self.targets.write(&mut self.conn, &op, |tx, ids| {
+            if outbox::set_aside(tx, file, refused, at)? > 0 {
+                insert::insert_event(tx, ids, &event, false)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Which file the writer has open: bumped by [`Store::recreate`].
+    fn file_generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// Up to `max` hourly rollups changed since the upstream sync last

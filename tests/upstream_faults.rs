@@ -413,3 +413,93 @@ fn a_duplicate_on_another_unique_index_is_set_aside_not_counted_as_sent() {
     );
     assert_eq!(upstream_counts(&server.uri(), "closet-u", "events").0, 1);
 }
+
+/// Damage the page of the `rollups_unsynced` index, which every round
+/// writes and nothing reads at start: the next round finds the file
+/// damaged, the rest of it still reads.
+fn damage_the_rollup_index(state: &Path) {
+    let db = state.join(edgeprobe::store::DB_FILE);
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'rollups_unsynced'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (root, page_size)
+    };
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+        .unwrap();
+    f.write_all(&vec![0xff; page_size as usize]).unwrap();
+}
+
+#[test]
+fn the_unsent_rows_of_a_damaged_file_are_carried_into_the_new_one_and_sent() {
+    common::require_root();
+    let mut server = TestMongo::start();
+    server.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let list = targets(7, 3);
+    let sheet = sheet(dir.path(), 7, 3);
+    // Rounds while the server is away: their rows wait in the outbox.
+    let mut m = monitor("closet-d", &sheet, &state, &server.uri());
+    m.wait_for("a backlog of three rounds", Duration::from_secs(60), |v| {
+        v["last_round"]["round"].as_u64().is_some_and(|r| r >= 3)
+    });
+    m.signal("TERM");
+    assert!(m.wait_exit(Duration::from_secs(30)).is_some());
+    drop(m);
+    let before: HashMap<String, Vec<u64>> = {
+        let store = Store::open(&state, RetentionPolicy::default()).unwrap();
+        assert!(store.stats().unwrap().backlog >= 9);
+        let reader = store.reader().unwrap();
+        list.iter()
+            .map(|t| {
+                let rounds = reader.results(t, usize::MAX).unwrap();
+                (t.clone(), rounds.iter().map(|r| r.round.0).collect())
+            })
+            .collect()
+    };
+    damage_the_rollup_index(&state);
+
+    // The next round finds the damage; the file is moved aside.
+    let m = monitor("closet-d", &sheet, &state, &server.uri());
+    let aside = common::eventually(Duration::from_secs(60), Duration::from_millis(200), || {
+        std::fs::read_dir(&state)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+    });
+    assert!(aside.is_some(), "the damage was never found:\n{}", m.log());
+    server.restart();
+    drain_and_stop(m, 3);
+
+    let upstream = upstream_rounds(&server.uri(), "closet-d");
+    for t in &list {
+        let got = upstream.get(t).cloned().unwrap_or_default();
+        for r in &before[t] {
+            assert!(
+                got.contains(r),
+                "{t}: round {r} of the damaged file never went up: {got:?}"
+            );
+        }
+    }
+    let store = Store::open(&state, RetentionPolicy::default()).unwrap();
+    let events = store.reader().unwrap().events(None, 100).unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .contains("unsent rows were carried into the new file")),
+        "{events:#?}"
+    );
+}

@@ -11,7 +11,8 @@
 //! and uptime), `retention` (the policy and the plan of a pass: what is
 //! dropped, in what order, how much). Against SQLite: `schema` (the schema
 //! and its migration, opening connections, a damaged file moved aside,
-//! counters), `writer` ([`Store`], the writer connection and its methods),
+//! counters), `salvage` (the unsent rows of a damaged file carried into
+//! the new one), `writer` ([`Store`], the writer connection and its methods),
 //! `insert` (writing rounds and events), `history` (reading them back,
 //! [`Reader`]), `outbox` (what the upstream sync has not sent yet),
 //! `notifications` (the alert queue and the alerts firing),
@@ -29,6 +30,7 @@ mod prune;
 mod records;
 pub mod retention;
 pub mod rollup;
+mod salvage;
 mod schema;
 mod sql;
 mod writer;

@@ -370,8 +370,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 /// Move a damaged database (and its WAL and shared-memory files) out of
 /// the way, keeping it for inspection. Returns what happened, in a
-/// sentence.
-pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<String, StoreError> {
+/// sentence, and where the file is now.
+pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<(String, PathBuf), StoreError> {
     let stamp = Timestamp::now().0;
     let aside = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
     std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
@@ -389,7 +389,7 @@ pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<String, Store
         aside.display()
     );
     eprintln!("edgeprobe: {note}");
-    Ok(note)
+    Ok((note, aside))
 }
 
 /// Every counter and its value.

@@ -267,7 +267,8 @@ impl<U: Upstream> Syncer<U> {
         if let Some(first) = refused.first() {
             eprintln!(
                 "edgeprobe: upstream: the central database refused {} rows ({}); \
-                 set aside, not sent again",
+                 they are set aside on the board and not sent again: check the \
+                 collection's validator and the sync user's roles",
                 refused.len(),
                 first.reason
             );

@@ -256,3 +256,250 @@ fn a_monitor_killed_mid_batch_sends_the_rest_after_a_restart_exactly_once() {
     drain_and_stop(m, 200);
     assert_exactly_once(&server.uri(), "closet-k", &state, &list);
 }
+
+/// How many documents of `collection` the server holds for `board`, and
+/// the board document's `last_seen` (the heartbeat).
+fn upstream_counts(uri: &str, board: &str, collection: &str) -> (u64, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        let db = client.database("edgeprobe");
+        let n = db
+            .collection::<Document>(collection)
+            .count_documents(doc! {"board": board})
+            .await
+            .unwrap();
+        let seen = db
+            .collection::<Document>("boards")
+            .find_one(doc! {"_id": board})
+            .await
+            .unwrap()
+            .and_then(|d| d.get("last_seen").map(|v| v.to_string()))
+            .unwrap_or_default();
+        (n, seen)
+    })
+}
+
+/// Rewrite a board's sheet with one more target: the monitor reloads it
+/// and records a `targets` event, which goes upstream.
+fn add_a_target(sheet: &str, b: u8, n: usize) {
+    let mut text = std::fs::read_to_string(sheet).unwrap();
+    text.push_str(&format!("127.2.{b}.{},host {n}\n", n + 1));
+    std::fs::write(sheet, text).unwrap();
+}
+
+/// The rows the board set aside as refused, once it says it is in sync.
+fn wait_refused(m: &RunningMonitor, what: &str) -> Value {
+    m.wait_for(what, Duration::from_secs(90), |v| {
+        v["store"]["refused"].as_u64().is_some_and(|n| n >= 1)
+            && v["upstream"]["state"] == "synced"
+            && backlog(v) <= 20
+    })
+}
+
+#[test]
+fn a_refused_event_is_set_aside_and_results_and_the_heartbeat_go_on() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mongo.db");
+    let server = TestMongo::start_persistent(&db);
+    let state = dir.path().join("state");
+    let sheet = sheet(dir.path(), 5, 3);
+    let m = monitor("closet-r", &sheet, &state, &server.uri());
+    m.wait_for("synced once", Duration::from_secs(60), |v| {
+        v["upstream"]["state"] == "synced" && backlog(v) == 0
+    });
+    assert!(upstream_counts(&server.uri(), "closet-r", "events").0 >= 1);
+
+    // From now on the server refuses every event with a server-side error
+    // that is not a duplicate key, as a validator (121) or a user that may
+    // not write `events` (13) would: a trigger inside nx-27017's own file
+    // that writes to a table that does not exist (nx-27017 answers that
+    // write error with code 8 and SQLite's message).
+    let sql = rusqlite::Connection::open(&db).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN \
+         INSERT INTO \"events may not be written here\" VALUES (1); END;",
+    )
+    .unwrap();
+    drop(sql);
+    add_a_target(&sheet, 5, 3);
+    let v = wait_refused(&m, "the event set aside");
+    let reason = v["store"]["last_refusal"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("events: code 8:") && reason.contains("events may not be written here"),
+        "{v:#}"
+    );
+    assert!(v["store"]["refused_total"].as_u64() >= Some(1), "{v:#}");
+    // The board says so in its own event log, with the server's message.
+    let events = Store::open(&state, RetentionPolicy::default())
+        .unwrap()
+        .reader()
+        .unwrap()
+        .events(None, 50)
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == edgeprobe::store::EventKind::Store
+                && e.detail.contains("refused")
+                && e.detail.contains("events may not be written here")),
+        "{events:#?}"
+    );
+    let metrics = m.get("/metrics").text();
+    assert!(
+        metrics.contains("edgeprobe_upstream_refused_rows 1")
+            && metrics.contains("edgeprobe_upstream_refused_total 1"),
+        "{metrics}"
+    );
+    assert!(m.get("/").text().contains("refused by the server"));
+
+    // Results keep going up, and so does the heartbeat.
+    let (results, seen) = upstream_counts(&server.uri(), "closet-r", "results");
+    let round = v["last_round"]["round"].as_u64().unwrap();
+    m.wait_for("two more rounds", Duration::from_secs(60), |v| {
+        v["last_round"]["round"]
+            .as_u64()
+            .is_some_and(|r| r >= round + 2)
+            && v["upstream"]["state"] == "synced"
+            && backlog(v) == 0
+    });
+    let (later, seen_later) = upstream_counts(&server.uri(), "closet-r", "results");
+    assert!(later > results, "{later} > {results}");
+    assert_ne!(seen_later, seen, "the board's heartbeat went on");
+}
+
+#[test]
+fn a_duplicate_on_another_unique_index_is_set_aside_not_counted_as_sent() {
+    common::require_root();
+    let server = TestMongo::start();
+    // One event per board: the board's second event is a duplicate key,
+    // but not on `_id`, so the server does not hold it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
+        let index = mongodb::IndexModel::builder()
+            .keys(doc! {"board": 1})
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .unique(true)
+                    .build(),
+            )
+            .build();
+        client
+            .database("edgeprobe")
+            .collection::<Document>("events")
+            .create_index(index)
+            .await
+            .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let sheet = sheet(dir.path(), 6, 2);
+    let m = monitor("closet-u", &sheet, &state, &server.uri());
+    m.wait_for("synced once", Duration::from_secs(60), |v| {
+        v["upstream"]["state"] == "synced" && backlog(v) == 0
+    });
+    assert_eq!(upstream_counts(&server.uri(), "closet-u", "events").0, 1);
+    add_a_target(&sheet, 6, 2);
+    let v = wait_refused(&m, "the duplicate set aside");
+    assert_eq!(v["store"]["refused"], 1, "{v:#}");
+    let reason = v["store"]["last_refusal"]["reason"].as_str().unwrap_or("");
+    // nx-27017 names the index in SQLite's words; MongoDB would say
+    // "E11000 ... index: board_1".
+    assert!(
+        reason.starts_with("events: code 11000:") && reason.contains("board"),
+        "{v:#}"
+    );
+    assert_eq!(upstream_counts(&server.uri(), "closet-u", "events").0, 1);
+}
+
+/// Damage the page of the `rollups_unsynced` index, which every round
+/// writes and nothing reads at start: the next round finds the file
+/// damaged, the rest of it still reads.
+fn damage_the_rollup_index(state: &Path) {
+    let db = state.join(edgeprobe::store::DB_FILE);
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'rollups_unsynced'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (root, page_size)
+    };
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+        .unwrap();
+    f.write_all(&vec![0xff; page_size as usize]).unwrap();
+}
+
+#[test]
+fn the_unsent_rows_of_a_damaged_file_are_carried_into_the_new_one_and_sent() {
+    common::require_root();
+    let mut server = TestMongo::start();
+    server.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let list = targets(7, 3);
+    let sheet = sheet(dir.path(), 7, 3);
+    // Rounds while the server is away: their rows wait in the outbox.
+    let mut m = monitor("closet-d", &sheet, &state, &server.uri());
+    m.wait_for("a backlog of three rounds", Duration::from_secs(60), |v| {
+        v["last_round"]["round"].as_u64().is_some_and(|r| r >= 3)
+    });
+    m.signal("TERM");
+    assert!(m.wait_exit(Duration::from_secs(30)).is_some());
+    drop(m);
+    let before: HashMap<String, Vec<u64>> = {
+        let store = Store::open(&state, RetentionPolicy::default()).unwrap();
+        assert!(store.stats().unwrap().backlog >= 9);
+        let reader = store.reader().unwrap();
+        list.iter()
+            .map(|t| {
+                let rounds = reader.results(t, usize::MAX).unwrap();
+                (t.clone(), rounds.iter().map(|r| r.round.0).collect())
+            })
+            .collect()
+    };
+    damage_the_rollup_index(&state);
+
+    // The next round finds the damage; the file is moved aside.
+    let m = monitor("closet-d", &sheet, &state, &server.uri());
+    let aside = common::eventually(Duration::from_secs(60), Duration::from_millis(200), || {
+        std::fs::read_dir(&state)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+    });
+    assert!(aside.is_some(), "the damage was never found:\n{}", m.log());
+    server.restart();
+    drain_and_stop(m, 3);
+
+    let upstream = upstream_rounds(&server.uri(), "closet-d");
+    for t in &list {
+        let got = upstream.get(t).cloned().unwrap_or_default();
+        for r in &before[t] {
+            assert!(
+                got.contains(r),
+                "{t}: round {r} of the damaged file never went up: {got:?}"
+            );
+        }
+    }
+    let store = Store::open(&state, RetentionPolicy::default()).unwrap();
+    let events = store.reader().unwrap().events(None, 100).unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .contains("unsent rows were carried into the new file")),
+        "{events:#?}"
+    );
+}

@@ -543,7 +543,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         let upstream = self.upstream.borrow().clone();
         let stats = StoreStats {
             errors: self.store_errors,
-            ..self.store_stats
+            ..self.store_stats.clone()
         };
         let mut snap = self
             .state

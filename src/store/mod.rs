@@ -11,7 +11,8 @@
 //! and uptime), `retention` (the policy and the plan of a pass: what is
 //! dropped, in what order, how much). Against SQLite: `schema` (the schema
 //! and its migration, opening connections, a damaged file moved aside,
-//! counters), `writer` ([`Store`], the writer connection and its methods),
+//! counters), `salvage` (the unsent rows of a damaged file carried into
+//! the new one), `writer` ([`Store`], the writer connection and its methods),
 //! `insert` (writing rounds and events), `history` (reading them back,
 //! [`Reader`]), `outbox` (what the upstream sync has not sent yet),
 //! `notifications` (the alert queue and the alerts firing),
@@ -29,16 +30,19 @@ mod prune;
 mod records;
 pub mod retention;
 pub mod rollup;
+mod salvage;
 mod schema;
 mod sql;
 mod writer;
 
 pub use history::Reader;
-pub use outbox::{OutboxItem, OutboxKind, OutboxRecord, RollupItem, RollupMark};
+pub use outbox::{
+    OutboxId, OutboxItem, OutboxKind, OutboxRecord, RefusedRow, RollupItem, RollupMark,
+};
 pub use records::{
-    AlertRow, AttemptRecord, Dropped, EventKind, EventRecord, NotificationRecord, Outcome,
-    PendingNotification, QueuedNotification, ResultRecord, RoundId, RoundRecord, SilenceRow,
-    StoreStats, TraceRecord, Uptime,
+    AlertRow, AttemptRecord, Dropped, EventKind, EventRecord, LastRefusal, NotificationRecord,
+    Outcome, PendingNotification, QueuedNotification, ResultRecord, RoundId, RoundRecord,
+    SilenceRow, StoreStats, TraceRecord, Uptime,
 };
 pub use retention::RetentionPolicy;
 pub use schema::DB_FILE;

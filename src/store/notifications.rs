@@ -536,7 +536,11 @@ mod tests {
                 "DROP TABLE notifications; DROP TABLE alerts_active; DROP TABLE silences; \
                  DROP INDEX rollups_unsynced; ALTER TABLE rollups DROP COLUMN rtt_sum_us; \
                  ALTER TABLE rollups DROP COLUMN rtt_rounds; \
-                 ALTER TABLE rollups DROP COLUMN unsynced; PRAGMA user_version = 1;",
+                 ALTER TABLE rollups DROP COLUMN unsynced; \
+                 DROP TABLE outbox; CREATE TABLE outbox (id INTEGER PRIMARY KEY, \
+                   kind INTEGER NOT NULL, row_id INTEGER NOT NULL, ts INTEGER NOT NULL); \
+                 CREATE UNIQUE INDEX outbox_row ON outbox (kind, row_id); \
+                 PRAGMA user_version = 1;",
             )
             .unwrap();
         drop(store);
@@ -554,6 +558,6 @@ mod tests {
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
     }
 }

@@ -2,6 +2,14 @@
 //! it is written, reading a batch back with its records, forgetting what
 //! the server acknowledged, and the backlog the statistics report.
 //!
+//! Outbox ids never repeat within a file (`AUTOINCREMENT`, schema 4), and
+//! an [`OutboxId`] also names the file it was read from: marks made after
+//! the file was recreated (a damaged card) touch nothing in the new one.
+//!
+//! A row the server refused is set aside ([`set_aside`]): it keeps its
+//! place with the server's message, is never read into a batch again and
+//! is not part of the backlog.
+//!
 //! Rollups are not queued row by row: a rollup changes with every round
 //! of its hour, so the row itself counts its changes since it was last
 //! sent (`rollups.unsynced`), and the sync uploads the row's current
@@ -12,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 
 use super::history::{self, EVENT_SELECT};
-use super::records::{EventRecord, ResultRecord, TraceRecord};
+use super::records::{EventRecord, LastRefusal, ResultRecord, TraceRecord};
 use super::sql::{all_rows, get_u64, sql, sql_limit};
 use super::StoreError;
 
@@ -47,13 +55,30 @@ pub enum OutboxRecord {
     Event(EventRecord),
 }
 
+/// Which outbox row, in which file: the store's generation (bumped when a
+/// damaged file is replaced by a new one) and the row's id there, which
+/// is never given twice in one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutboxId {
+    file: u64,
+    row: i64,
+}
+
 /// One outbox row and its record; `id` is what
 /// [`Store::mark_synced`](super::Store::mark_synced) takes once the server
 /// has acknowledged the record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
-    pub id: i64,
+    pub id: OutboxId,
     pub record: OutboxRecord,
+}
+
+/// An outbox row the server refused, and why in one line (the collection,
+/// the server's code and message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRow {
+    pub id: OutboxId,
+    pub reason: String,
 }
 
 /// A target's hour as the upstream sync uploads it: the absolute counts
@@ -162,24 +187,63 @@ pub(super) fn queue(
     Ok(())
 }
 
-/// How many rows are queued, and the timestamp of the oldest.
+/// How many rows wait to be sent, and the timestamp of the oldest (the
+/// rows set aside as refused are not among them).
 pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), StoreError> {
     let op = "reading store statistics";
     let backlog: u64 = conn
-        .query_row("SELECT COUNT(*) FROM outbox", [], |r| get_u64(r, 0))
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE refused IS NULL",
+            [],
+            |r| get_u64(r, 0),
+        )
         .map_err(sql(op))?;
     let oldest_unsynced = conn
-        .query_row("SELECT ts FROM outbox ORDER BY id LIMIT 1", [], |r| {
-            r.get(0).map(Timestamp)
-        })
+        .query_row(
+            "SELECT ts FROM outbox WHERE refused IS NULL ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0).map(Timestamp),
+        )
         .optional()
         .map_err(sql(op))?;
     Ok((backlog, oldest_unsynced))
 }
 
-/// Up to `max` outbox rows, oldest first, each with its record as it is
-/// stored now; see [`Store::outbox_batch`](super::Store::outbox_batch).
-pub(super) fn batch(conn: &Connection, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
+/// How many rows are set aside as refused, and the newest refusal.
+pub(super) fn refused(conn: &Connection) -> Result<(u64, Option<LastRefusal>), StoreError> {
+    let op = "reading store statistics";
+    let n: u64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE refused IS NOT NULL",
+            [],
+            |r| get_u64(r, 0),
+        )
+        .map_err(sql(op))?;
+    let last = conn
+        .query_row(
+            "SELECT refused_at, refused FROM outbox WHERE refused IS NOT NULL \
+             ORDER BY refused_at DESC, id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(LastRefusal {
+                    at: Timestamp(r.get(0)?),
+                    reason: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(sql(op))?;
+    Ok((n, last))
+}
+
+/// Up to `max` outbox rows waiting to be sent, oldest first, each with its
+/// record as it is stored now, their ids naming the file `file`; see
+/// [`Store::outbox_batch`](super::Store::outbox_batch).
+pub(super) fn batch(
+    conn: &Connection,
+    file: u64,
+    max: usize,
+) -> Result<Vec<OutboxItem>, StoreError> {
     let op = "reading the outbox";
     let mut items = Vec::with_capacity(max.min(4096));
     let mut after = i64::MIN;
@@ -188,7 +252,8 @@ pub(super) fn batch(conn: &Connection, max: usize) -> Result<Vec<OutboxItem>, St
         let queued: Vec<(i64, i64, i64)> = all_rows(
             conn,
             op,
-            "SELECT id, kind, row_id FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, kind, row_id FROM outbox WHERE refused IS NULL AND id > ?1 \
+             ORDER BY id LIMIT ?2",
             params![after, sql_limit(want)],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
@@ -200,7 +265,10 @@ pub(super) fn batch(conn: &Connection, max: usize) -> Result<Vec<OutboxItem>, St
         let mut gone = Vec::new();
         for (id, kind, row_id) in queued {
             match outbox_record(conn, kind, row_id).map_err(sql(op))? {
-                Some(record) => items.push(OutboxItem { id, record }),
+                Some(record) => items.push(OutboxItem {
+                    id: OutboxId { file, row: id },
+                    record,
+                }),
                 None => gone.push(id),
             }
         }
@@ -214,15 +282,47 @@ pub(super) fn batch(conn: &Connection, max: usize) -> Result<Vec<OutboxItem>, St
     Ok(items)
 }
 
-/// Forget the outbox rows `ids`, in one transaction.
-pub(super) fn mark_synced(conn: &mut Connection, ids: &[i64]) -> Result<(), StoreError> {
-    if ids.is_empty() {
+/// Forget the outbox rows `ids` of the file `file`, in one transaction;
+/// ids read from another file (before it was recreated) are ignored.
+pub(super) fn mark_synced(
+    conn: &mut Connection,
+    file: u64,
+    ids: &[OutboxId],
+) -> Result<(), StoreError> {
+    let rows = rows_of(file, ids.iter());
+    if rows.is_empty() {
         return Ok(());
     }
-    let op = format!("marking {} rows as sent upstream", ids.len());
+    let op = format!("marking {} rows as sent upstream", rows.len());
     let tx = conn.transaction().map_err(sql(&op))?;
-    delete_outbox(&tx, ids).map_err(sql(&op))?;
+    delete_outbox(&tx, &rows).map_err(sql(&op))?;
     tx.commit().map_err(sql(&op))
+}
+
+/// Set the rows `refused` (of the file `file`) aside with their reasons,
+/// stamped `at`, and count them in `refused_total`; inside the caller's
+/// transaction. Returns how many were newly set aside (rows no longer in
+/// the outbox, already set aside or of another file are skipped).
+pub(super) fn set_aside(
+    conn: &Connection,
+    file: u64,
+    refused: &[RefusedRow],
+    at: Timestamp,
+) -> rusqlite::Result<u64> {
+    let mut st = conn.prepare_cached(
+        "UPDATE outbox SET refused = ?2, refused_at = ?3 WHERE id = ?1 AND refused IS NULL",
+    )?;
+    let mut n = 0u64;
+    for r in refused.iter().filter(|r| r.id.file == file) {
+        n += st.execute(params![r.id.row, r.reason, at.millis()])? as u64;
+    }
+    super::schema::add_counter(conn, super::schema::REFUSED_TOTAL, n)?;
+    Ok(n)
+}
+
+/// The row ids among `ids` that were read from the file `file`.
+fn rows_of<'a>(file: u64, ids: impl Iterator<Item = &'a OutboxId>) -> Vec<i64> {
+    ids.filter(|id| id.file == file).map(|id| id.row).collect()
 }
 
 /// The record an outbox row points to; `None` when it is gone (or the
@@ -261,7 +361,7 @@ fn delete_outbox(conn: &Connection, ids: &[i64]) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use crate::probe::Status;
-    use crate::store::EventKind;
+    use crate::store::{EventKind, History, StoreError};
 
     use super::super::fixtures::*;
     use super::*;
@@ -359,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = one_round(dir.path(), 3);
         let batch = store.outbox_batch(4).unwrap();
-        let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
+        let ids: Vec<OutboxId> = batch.iter().map(|i| i.id).collect();
         store.mark_synced(&ids).unwrap();
         assert_eq!(store.stats().unwrap().backlog, 7 - 4);
         let rest = store.outbox_batch(100).unwrap();
@@ -371,6 +471,185 @@ mod tests {
         assert_eq!(store.stats().unwrap().backlog, 3);
         // The history itself stays.
         assert_eq!(count(&store, "results"), 3);
+    }
+
+    #[test]
+    fn outbox_ids_never_repeat_once_the_outbox_emptied() {
+        let (_dir, mut store) = fresh();
+        let keys = targets(2);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        // A sync reads round 1 and is slow; meanwhile the outbox empties
+        // (a drain, or the size cap) and round 2 is queued.
+        let first: Vec<OutboxId> = store
+            .outbox_batch(100)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        sync_all(&store);
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
+            .unwrap();
+        let second: Vec<OutboxId> = store
+            .outbox_batch(100)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        assert!(
+            second.iter().all(|id| !first.contains(id)),
+            "{first:?} {second:?}"
+        );
+        // The slow sync's marks forget nothing of round 2.
+        store.mark_synced(&first).unwrap();
+        assert_eq!(store.stats().unwrap().backlog, 5);
+        // Also across a restart.
+        sync_all(&store);
+        drop(store);
+        let mut store = open(_dir.path());
+        store
+            .write_round(&round(3, NOW + 120_000, &keys, Status::Working))
+            .unwrap();
+        let third = store.outbox_batch(100).unwrap();
+        assert!(third
+            .iter()
+            .all(|i| !second.contains(&i.id) && !first.contains(&i.id)));
+    }
+
+    #[test]
+    fn marks_from_before_the_file_was_recreated_forget_nothing_in_the_new_one() {
+        let (_dir, mut store) = fresh();
+        let keys = targets(2);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        let old: Vec<OutboxId> = store
+            .outbox_batch(100)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        let cause = StoreError::Unusable {
+            path: "edgeprobe.db".into(),
+            reason: "database disk image is malformed".into(),
+        };
+        // Round 1's rows are carried into the new file (with the same row
+        // numbers there: the new file counts from 1 again), round 2 joins.
+        store.recreate(&cause).unwrap();
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
+            .unwrap();
+        assert_eq!(store.stats().unwrap().backlog, 10);
+        store.mark_synced(&old).unwrap();
+        assert_eq!(
+            store.stats().unwrap().backlog,
+            10,
+            "the new file's rows stay"
+        );
+        let refused: Vec<RefusedRow> = old
+            .iter()
+            .map(|&id| RefusedRow {
+                id,
+                reason: "results: code 121: no".into(),
+            })
+            .collect();
+        store.set_aside_refused(&refused, Timestamp(NOW)).unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.backlog, stats.refused), (10, 0));
+    }
+
+    #[test]
+    fn refused_rows_are_set_aside_counted_and_told() {
+        let (_dir, mut store) = fresh();
+        let keys = targets(2);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        let batch = store.outbox_batch(100).unwrap();
+        let refused = vec![RefusedRow {
+            id: batch[4].id,
+            reason: "events: code 121: Document failed validation".into(),
+        }];
+        store.mark_synced(&[batch[0].id]).unwrap();
+        store
+            .set_aside_refused(&refused, Timestamp(NOW + 5))
+            .unwrap();
+        // Again (a retry): not counted twice.
+        store
+            .set_aside_refused(&refused, Timestamp(NOW + 6))
+            .unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!(
+            (stats.backlog, stats.refused, stats.refused_total),
+            (3, 1, 1)
+        );
+        assert_eq!(
+            stats.last_refusal,
+            Some(LastRefusal {
+                at: Timestamp(NOW + 5),
+                reason: refused[0].reason.clone()
+            })
+        );
+        let again = store.outbox_batch(100).unwrap();
+        assert_eq!(again.len(), 3);
+        assert!(
+            again.iter().all(|i| i.id != batch[4].id),
+            "never read again"
+        );
+        let events = store.reader().unwrap().events(None, 10).unwrap();
+        let told = events
+            .iter()
+            .find(|e| e.kind == EventKind::Store)
+            .expect("a store event");
+        assert!(
+            told.detail.contains("Document failed validation"),
+            "{}",
+            told.detail
+        );
+        assert_eq!(count(&store, "events"), 2);
+        // The event is the board's own: not queued for the server.
+        assert_eq!(store.stats().unwrap().backlog, 3);
+    }
+
+    #[test]
+    fn a_version_3_outbox_keeps_its_rows_and_ids_continue_after_them() {
+        let (dir, mut store) = fresh();
+        let keys = targets(2);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        store
+            .conn()
+            .execute_batch(
+                "DROP INDEX outbox_waiting; \
+                 ALTER TABLE outbox DROP COLUMN refused; \
+                 ALTER TABLE outbox DROP COLUMN refused_at; \
+                 CREATE TABLE outbox_v3 (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, \
+                   row_id INTEGER NOT NULL, ts INTEGER NOT NULL); \
+                 INSERT INTO outbox_v3 SELECT id, kind, row_id, ts FROM outbox; \
+                 DROP TABLE outbox; ALTER TABLE outbox_v3 RENAME TO outbox; \
+                 CREATE UNIQUE INDEX outbox_row ON outbox (kind, row_id); \
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        drop(store);
+        let mut store = open(dir.path());
+        let before = store.outbox_batch(100).unwrap();
+        assert_eq!(before.len(), 5, "the backlog survives the migration");
+        store.mark_synced(&[before[4].id]).unwrap();
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
+            .unwrap();
+        let after = store.outbox_batch(100).unwrap();
+        assert_eq!(after.len(), 9);
+        assert!(after[4..].iter().all(|i| i.id > before[4].id));
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
     }
 
     #[test]

@@ -256,11 +256,27 @@ pub struct Dropped {
     pub rollups: u64,
 }
 
+/// The last outbox row the server refused: when it was set aside and the
+/// server's reason (collection, code, message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRefusal {
+    pub at: Timestamp,
+    pub reason: String,
+}
+
 /// The store's own figures, for the header and `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct StoreStats {
-    /// Rows in the outbox: results, traces and events not yet upstream.
+    /// Rows in the outbox waiting to be sent: results, traces and events
+    /// not yet upstream (the refused ones are not counted here).
     pub backlog: u64,
+    /// Outbox rows the server refused, set aside: never sent again, kept
+    /// until the size cap drops them.
+    pub refused: u64,
+    /// Rows the server refused since the file was created.
+    pub refused_total: u64,
+    /// The newest refusal still set aside.
+    pub last_refusal: Option<LastRefusal>,
     /// When the oldest outbox row was written.
     pub oldest_unsynced: Option<Timestamp>,
     /// Size of the database file (and its WAL).

@@ -58,6 +58,15 @@
 //!   so a change made while the upload was on the wire is sent again.
 //!   The migration marks the last 30 days unsynced (the longest window
 //!   central shows).
+//! - Version 4 rebuilds `outbox` with `id INTEGER PRIMARY KEY
+//!   AUTOINCREMENT`, so an id is never given twice in a file (without it
+//!   SQLite restarts at 1 once the table is empty, after every drain, and
+//!   a sync holding the ids it read could forget a newer round's rows),
+//!   and adds `refused` (the server's message) and `refused_at`: a row
+//!   the server refused (a validator, a permission, a duplicate on an
+//!   index other than `_id`) is set aside there, never sent again, out of
+//!   the backlog, and dropped only by the size cap, with the unsynced
+//!   rows. Partial index `outbox_waiting` on the rows not refused.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -75,7 +84,7 @@ use super::StoreError;
 pub const DB_FILE: &str = "edgeprobe.db";
 
 /// The schema this code writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for a lock (a checkpoint, the other
 /// connection) before failing.
@@ -195,6 +204,24 @@ ALTER TABLE rollups ADD COLUMN unsynced INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX rollups_unsynced ON rollups (hour, target) WHERE unsynced > 0;
 ";
 
+/// Version 4: outbox ids that never repeat, and refused rows set aside.
+/// The rows keep their ids; AUTOINCREMENT continues after the highest.
+const SCHEMA_V4: &str = "
+CREATE TABLE outbox_v4 (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       INTEGER NOT NULL,
+    row_id     INTEGER NOT NULL,
+    ts         INTEGER NOT NULL,
+    refused    TEXT,
+    refused_at INTEGER
+);
+INSERT INTO outbox_v4 (id, kind, row_id, ts) SELECT id, kind, row_id, ts FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v4 RENAME TO outbox;
+CREATE UNIQUE INDEX outbox_row ON outbox (kind, row_id);
+CREATE INDEX outbox_waiting ON outbox (id) WHERE refused IS NULL;
+";
+
 /// The tables that hold a row per result, trace or event: what retention
 /// drops from and what outbox rows point into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -242,6 +269,10 @@ impl HistoryTable {
 
 /// The counter of queued rows the size cap dropped before they were sent.
 pub(super) const DROPPED_UNSYNCED: &str = "dropped_unsynced";
+
+/// The counter of outbox rows the server refused, set aside since the
+/// file was created.
+pub(super) const REFUSED_TOTAL: &str = "refused_total";
 
 /// The counter of rollup rows retention dropped.
 pub(super) const DROPPED_ROLLUPS: &str = "dropped_rollups";
@@ -329,6 +360,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             .map_err(sql(&op))?;
         }
     }
+    if version < 4 {
+        tx.execute_batch(SCHEMA_V4).map_err(sql(&op))?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sql(&op))?;
     tx.commit().map_err(sql(&op))
@@ -336,8 +370,8 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 /// Move a damaged database (and its WAL and shared-memory files) out of
 /// the way, keeping it for inspection. Returns what happened, in a
-/// sentence.
-pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<String, StoreError> {
+/// sentence, and where the file is now.
+pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<(String, PathBuf), StoreError> {
     let stamp = Timestamp::now().0;
     let aside = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
     std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
@@ -355,7 +389,7 @@ pub(super) fn set_aside(path: &Path, cause: &StoreError) -> Result<String, Store
         aside.display()
     );
     eprintln!("edgeprobe: {note}");
-    Ok(note)
+    Ok((note, aside))
 }
 
 /// Every counter and its value.

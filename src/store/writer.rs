@@ -16,13 +16,14 @@ use crate::clock::Timestamp;
 use super::history::{self, Reader};
 use super::insert::{self, TargetCache};
 use super::notifications;
-use super::outbox::{self, OutboxItem, RollupItem, RollupMark};
+use super::outbox::{self, OutboxId, OutboxItem, RefusedRow, RollupItem, RollupMark};
 use super::prune;
 use super::records::{
     AlertRow, AttemptRecord, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId,
     RoundRecord, SilenceRow, StoreStats, TraceRecord,
 };
 use super::retention::RetentionPolicy;
+use super::salvage;
 use super::schema::{self, HistoryTable, DB_FILE};
 use super::sql::sql;
 use super::StoreError;
@@ -52,6 +53,30 @@ fn open_file(path: &Path) -> Result<(Connection, TargetCache), StoreError> {
     Ok((conn, targets))
 }
 
+/// Carry what can be read of the unsent rows of the damaged file at
+/// `aside` into the new file (see [`salvage`]), queued again, and the
+/// file's last round number with them; `note` (what happened to the
+/// file) gains a sentence saying how many rows came over or were lost.
+fn carry_over(
+    conn: &mut Connection,
+    targets: &mut TargetCache,
+    aside: &Path,
+    note: String,
+) -> Result<String, StoreError> {
+    let salvage = salvage::read(aside);
+    let op = "carrying the unsent rows of the damaged file into the new one";
+    targets.write(conn, op, |tx, ids| {
+        if salvage.unreadable.is_none() {
+            insert::insert_round(tx, ids, &salvage.rows, true)?;
+        }
+        schema::add_counter(tx, schema::DROPPED_UNSYNCED, salvage.lost)
+    })?;
+    if salvage.carried == 0 && salvage.lost == 0 && salvage.unreadable.is_none() {
+        return Ok(note);
+    }
+    Ok(format!("{note}; {}", salvage.sentence()))
+}
+
 impl Store {
     /// Create the directory if needed, open or create `<dir>/edgeprobe.db`
     /// (WAL, `synchronous=NORMAL`: a power cut may lose the last rounds but
@@ -69,8 +94,9 @@ impl Store {
         let (conn, targets, recovered) = match open_file(&path) {
             Ok((conn, targets)) => (conn, targets, None),
             Err(e) if e.is_damage() => {
-                let note = schema::set_aside(&path, &e)?;
-                let (conn, targets) = open_file(&path)?;
+                let (note, aside) = schema::set_aside(&path, &e)?;
+                let (mut conn, mut targets) = open_file(&path)?;
+                let note = carry_over(&mut conn, &mut targets, &aside, note)?;
                 (conn, targets, Some(note))
             }
             Err(e) => return Err(e),
@@ -97,8 +123,11 @@ impl Store {
             Connection::open_in_memory().map_err(sql(op))?,
         );
         let _ = closed.close();
-        let started = schema::set_aside(&self.path, cause)
-            .and_then(|note| Ok((note, open_file(&self.path)?)));
+        let started = schema::set_aside(&self.path, cause).and_then(|(note, aside)| {
+            let (mut conn, mut targets) = open_file(&self.path)?;
+            let note = carry_over(&mut conn, &mut targets, &aside, note)?;
+            Ok((note, (conn, targets)))
+        });
         match started {
             Ok((note, (conn, targets))) => {
                 self.conn = conn;
@@ -244,12 +273,16 @@ impl Store {
     /// Backlog, size and drop totals.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let (backlog, oldest_unsynced) = outbox::backlog(&self.conn)?;
+        let (refused, last_refusal) = outbox::refused(&self.conn)?;
         let db_bytes =
             schema::file_len(&self.path)? + schema::file_len(&schema::wal_path(&self.path))?;
         let c = schema::read_counters(&self.conn).map_err(sql("reading store statistics"))?;
         let get = |name: &str| c.get(name).copied().unwrap_or(0);
         Ok(StoreStats {
             backlog,
+            refused,
+            refused_total: get(schema::REFUSED_TOTAL),
+            last_refusal,
             oldest_unsynced,
             db_bytes,
             dropped: Dropped {
@@ -299,14 +332,64 @@ impl Store {
     /// nothing left to send, and keeping it would stall the queue. The
     /// store itself never leaves such rows (retention drops both together),
     /// so this only tidies up after a hand-edited or damaged file.
+    ///
+    /// Rows set aside as refused ([`Store::set_aside_refused`]) are not
+    /// read again.
     pub fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        outbox::batch(&self.conn, max)
+        outbox::batch(&self.conn, self.file_generation(), max)
     }
 
     /// Forget outbox rows the server has acknowledged, in one transaction.
-    /// Ids that are not (or no longer) in the outbox are ignored.
-    pub fn mark_synced(&mut self, ids: &[i64]) -> Result<(), StoreError> {
-        outbox::mark_synced(&mut self.conn, ids)
+    /// Ids that are not (or no longer) in the outbox are ignored, and so
+    /// are ids read before the file was recreated: those rows went with
+    /// the damaged file, and the new file's rows are others.
+    pub fn mark_synced(&mut self, ids: &[OutboxId]) -> Result<(), StoreError> {
+        let file = self.file_generation();
+        outbox::mark_synced(&mut self.conn, file, ids)
+    }
+
+    /// Set aside outbox rows the server refused (a validator, a missing
+    /// permission, a duplicate on an index other than `_id`), stamped
+    /// `at`: they are never sent again and leave the backlog, so the rows
+    /// behind them go on. Counted in `refused_total` and recorded as a
+    /// `store` event with the server's reason, in one transaction. The
+    /// event stays on the board (it is not queued itself: were the events
+    /// the refused collection, each refusal would queue the next).
+    pub fn set_aside_refused(
+        &mut self,
+        refused: &[RefusedRow],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(first) = refused.first() else {
+            return Ok(());
+        };
+        let op = format!("setting aside {} rows the server refused", refused.len());
+        let file = self.file_generation();
+        let event = EventRecord {
+            target: None,
+            ts: at,
+            kind: super::records::EventKind::Store,
+            from: None,
+            to: None,
+            detail: format!(
+                "the central database refused {} rows ({}); they are set aside on the \
+                 board and not sent again, the rest goes on: check the collection's \
+                 validator and the sync user's roles on the central database",
+                refused.len(),
+                first.reason
+            ),
+        };
+        self.targets.write(&mut self.conn, &op, |tx, ids| {
+            if outbox::set_aside(tx, file, refused, at)? > 0 {
+                insert::insert_event(tx, ids, &event, false)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Which file the writer has open: bumped by [`Store::recreate`].
+    fn file_generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// Up to `max` hourly rollups changed since the upstream sync last
@@ -340,7 +423,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::probe::Status;
-    use crate::store::History;
+    use crate::store::{History, OutboxRecord};
 
     use super::super::fixtures::*;
     use super::*;
@@ -355,11 +438,9 @@ mod tests {
         let reader = store.reader().unwrap();
         assert_eq!(reader.results("127.0.0.1", 10).unwrap().len(), 1);
 
-        let cause = StoreError::Unusable {
-            path: "edgeprobe.db".into(),
-            reason: "database disk image is malformed".into(),
-        };
-        let note = store.recreate(&cause).unwrap();
+        // Everything was sent: nothing to carry over.
+        sync_all(&store);
+        let note = store.recreate(&malformed()).unwrap();
         assert!(note.contains("malformed"), "{note}");
         assert_eq!(count(&store, "results"), 0);
         assert!(
@@ -370,5 +451,56 @@ mod tests {
             .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
             .unwrap();
         assert_eq!(reader.results("127.0.0.1", 10).unwrap()[0].round.0, 2);
+    }
+
+    fn malformed() -> StoreError {
+        StoreError::Unusable {
+            path: "edgeprobe.db".into(),
+            reason: "database disk image is malformed".into(),
+        }
+    }
+
+    #[test]
+    fn the_unsent_rows_of_a_recreated_file_are_carried_into_the_new_one() {
+        let (_dir, mut store) = fresh();
+        let keys = targets(3);
+        store
+            .write_round(&round(1, NOW, &keys, Status::Working))
+            .unwrap();
+        store
+            .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
+            .unwrap();
+        let sent: Vec<OutboxId> = store
+            .outbox_batch(7)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        store.mark_synced(&sent).unwrap();
+        let unsent: Vec<OutboxRecord> = store
+            .outbox_batch(100)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.record)
+            .collect();
+        assert_eq!(unsent.len(), 7);
+
+        let note = store.recreate(&malformed()).unwrap();
+        assert!(
+            note.contains("its 7 unsent rows were carried into the new file"),
+            "{note}"
+        );
+        let carried: Vec<OutboxRecord> = store
+            .outbox_batch(100)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.record)
+            .collect();
+        assert_eq!(carried.len(), 7);
+        for r in &unsent {
+            assert!(carried.contains(r), "{r:?} not carried over");
+        }
+        assert_eq!(count(&store, "results"), 3, "only the unsent ones");
+        assert_eq!(store.last_round().unwrap(), Some(RoundId(2)));
     }
 }

@@ -51,14 +51,18 @@ pub trait Upstream: Send + Sync + 'static {
     /// Create the indexes the central dashboard queries by (idempotent).
     fn ensure_indexes(&self) -> impl Future<Output = Result<(), UpstreamError>> + Send;
 
-    /// Insert documents, unordered. Documents the server already holds
-    /// (same `_id`) count as inserted: they were sent before and their
-    /// acknowledgement was lost.
+    /// Insert documents, unordered, and return those the server refused
+    /// (the others went in). Documents the server already holds (a
+    /// duplicate key on `_id`) count as inserted: they were sent before
+    /// and their acknowledgement was lost. Any other refusal of a document
+    /// (a validator, a duplicate on another unique index, a user that may
+    /// not write this collection) is a [`Refusal`]; an error is for a
+    /// server that did not answer or did not take the batch as a whole.
     fn insert(
         &self,
         collection: Collection,
         docs: Vec<Document>,
-    ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Refusal>, UpstreamError>> + Send;
 
     /// Replace the rollup documents (see [`docs::rollup_doc`]) by these,
     /// creating those the server does not hold yet; one round trip.
@@ -74,6 +78,18 @@ pub trait Upstream: Send + Sync + 'static {
         board: &str,
         update: Document,
     ) -> impl Future<Output = Result<(), UpstreamError>> + Send;
+}
+
+/// A document of a batch the server would not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The document's place in the batch given to [`Upstream::insert`].
+    pub index: usize,
+    /// The server's error code (121 validation, 13 unauthorized, 11000 a
+    /// duplicate on an index other than `_id`).
+    pub code: i32,
+    /// The server's message, in one line.
+    pub message: String,
 }
 
 /// Why the sync could not do something. Messages name the server (never

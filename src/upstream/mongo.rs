@@ -15,7 +15,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, InsertManyError};
 use mongodb::{Database, IndexModel};
 
-use super::{Upstream, UpstreamError};
+use super::{Refusal, Upstream, UpstreamError};
 use crate::fleet::connection::{redact, redacted_hosts, scrub, Connection, SetupError};
 use crate::fleet::schema::{indexes, Collection, BOARDS, ROLLUPS};
 
@@ -24,6 +24,12 @@ use crate::fleet::schema::{indexes, Collection, BOARDS, ROLLUPS};
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// MongoDB's code for a duplicate key.
 const DUPLICATE_KEY: i32 = 11000;
+/// MongoDB's code for a user without the privilege (here: to insert
+/// into this collection); the whole command is refused.
+const UNAUTHORIZED: i32 = 13;
+/// MongoDB's code for a document that failed the collection's validator
+/// (a command error when the whole command is refused).
+const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
 /// Error texts from the driver can be long (a whole topology
 /// description); the dashboard header shows at most this much.
 const MAX_REASON: usize = 600;
@@ -115,7 +121,7 @@ impl Upstream for MongoUpstream {
         &self,
         collection: Collection,
         docs: Vec<Document>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<Vec<Refusal>, UpstreamError> {
         let op = format!("inserting {} {}", docs.len(), collection.name());
         self.limited(op, self.insert_many(collection, docs)).await
     }
@@ -150,10 +156,10 @@ impl MongoUpstream {
         &self,
         collection: Collection,
         docs: Vec<Document>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<Vec<Refusal>, UpstreamError> {
         if docs.is_empty() {
             // The driver refuses an empty insert_many.
-            return Ok(());
+            return Ok(Vec::new());
         }
         let n = docs.len();
         let db = self.db().await?;
@@ -163,9 +169,18 @@ impl MongoUpstream {
             .ordered(false)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if only_duplicates(&e) => Ok(()),
-            Err(e) => Err(self.fail(format!("inserting {n} {}", collection.name()), &e)),
+            Ok(_) => Ok(Vec::new()),
+            Err(e) => refusals(&e, n)
+                .map(|refused| {
+                    refused
+                        .into_iter()
+                        .map(|r| Refusal {
+                            message: self.conn.scrub(&r.message),
+                            ..r
+                        })
+                        .collect()
+                })
+                .ok_or_else(|| self.fail(format!("inserting {n} {}", collection.name()), &e)),
         }
     }
 
@@ -209,18 +224,71 @@ impl MongoUpstream {
     }
 }
 
-/// Whether an unordered insert failed only because the server already
-/// holds some of the documents: every write error is a duplicate key and
-/// there is no write concern error. Those documents were sent before and
-/// their acknowledgement was lost; the others went in.
-fn only_duplicates(e: &mongodb::error::Error) -> bool {
+/// The documents of an unordered insert of `n` the server refused, or
+/// `None` when the error is not about documents (the server is away, the
+/// write concern failed): then nothing counts as done and all is sent
+/// again.
+///
+/// Per document: a duplicate key on `_id` is a document sent before whose
+/// acknowledgement was lost, so not a refusal; any other write error is.
+/// A command refused as a whole because the user may not insert here, or
+/// because of validation, refuses every document of it.
+fn refusals(e: &mongodb::error::Error, n: usize) -> Option<Vec<Refusal>> {
     match &*e.kind {
         ErrorKind::InsertMany(InsertManyError {
             write_errors: Some(errors),
             write_concern_error: None,
             ..
-        }) => !errors.is_empty() && errors.iter().all(|w| w.code == DUPLICATE_KEY),
-        _ => false,
+        }) => Some(
+            errors
+                .iter()
+                .filter(|w| !(w.code == DUPLICATE_KEY && duplicate_on_id(&w.message)))
+                .map(|w| Refusal {
+                    index: w.index,
+                    code: w.code,
+                    message: one_line(&w.message),
+                })
+                .collect(),
+        ),
+        ErrorKind::Command(c) if [UNAUTHORIZED, DOCUMENT_VALIDATION_FAILURE].contains(&c.code) => {
+            Some(
+                (0..n)
+                    .map(|index| Refusal {
+                        index,
+                        code: c.code,
+                        message: one_line(&c.message),
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Whether a duplicate key error's message names the `_id` index.
+///
+/// MongoDB: `E11000 duplicate key error collection: db.results index:
+/// _id_ dup key: { _id: "..." }` (the driver does not keep the reply's
+/// `keyPattern`, so the message is what there is). nx-27017 answers code
+/// 11000 with SQLite's own text instead: `UNIQUE constraint failed:
+/// results._id` for `_id`, `... index 'idx_results_...'` for another
+/// unique index, and any other constraint (a trigger's `RAISE`) with its
+/// own message; only the first is `_id`.
+fn duplicate_on_id(message: &str) -> bool {
+    if let Some((_, rest)) = message.split_once(" index: ") {
+        return rest.split_whitespace().next() == Some("_id_");
+    }
+    message
+        .strip_prefix("UNIQUE constraint failed: ")
+        .is_some_and(|columns| columns.ends_with("._id") && !columns.contains(','))
+}
+
+/// A server message in one line of reasonable length.
+fn one_line(text: &str) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    match one_line.char_indices().nth(MAX_REASON) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
     }
 }
 
@@ -294,11 +362,7 @@ fn reason(e: &mongodb::error::Error) -> String {
         }
         kind => kind.to_string(),
     };
-    let one_line = text.replace(['\n', '\r'], " ");
-    match one_line.char_indices().nth(MAX_REASON) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
+    one_line(&text)
 }
 
 #[cfg(test)]
@@ -331,10 +395,16 @@ mod tests {
 
     /// A bulk error as the driver builds it from a server reply.
     fn bulk(codes: &[i32], write_concern: bool) -> mongodb::error::Error {
-        let errors: Vec<Document> = codes
+        let errors: Vec<(i32, String)> = codes.iter().map(|c| (*c, format!("E{c}"))).collect();
+        bulk_with(&errors, write_concern)
+    }
+
+    /// A bulk error of these codes and messages, one per document.
+    fn bulk_with(errors: &[(i32, String)], write_concern: bool) -> mongodb::error::Error {
+        let errors: Vec<Document> = errors
             .iter()
             .enumerate()
-            .map(|(i, c)| doc! { "index": i as i32, "code": c, "errmsg": format!("E{c}") })
+            .map(|(i, (c, m))| doc! { "index": i as i32, "code": c, "errmsg": m })
             .collect();
         let mut reply = doc! { "writeErrors": errors };
         if write_concern {
@@ -347,24 +417,67 @@ mod tests {
         mongodb::error::Error::from(ErrorKind::InsertMany(e))
     }
 
+    const ID_DUP: &str =
+        "E11000 duplicate key error collection: edgeprobe.results index: _id_ dup key: { _id: \"b1/1\" }";
+    const OTHER_DUP: &str = "E11000 duplicate key error collection: edgeprobe.results \
+         index: board_1_target_1_ts_1 dup key: { board: \"b1\" }";
+
     #[test]
-    fn only_duplicate_keys_count_as_inserted() {
-        assert!(only_duplicates(&bulk(&[11000], false)));
-        assert!(only_duplicates(&bulk(&[11000, 11000, 11000], false)));
-        assert!(
-            !only_duplicates(&bulk(&[11000, 121], false)),
-            "one validation failure"
+    fn only_a_duplicate_on_the_id_counts_as_already_sent() {
+        let codes = |e| -> Vec<(usize, i32)> {
+            refusals(&e, 9)
+                .expect("refusals")
+                .iter()
+                .map(|r| (r.index, r.code))
+                .collect()
+        };
+        let id_dup = (11000, ID_DUP.to_string());
+        assert_eq!(
+            codes(bulk_with(&[id_dup.clone(), id_dup.clone()], false)),
+            []
         );
-        assert!(!only_duplicates(&bulk(&[2], false)));
-        assert!(!only_duplicates(&bulk(&[], false)));
-        assert!(
-            !only_duplicates(&bulk(&[11000], true)),
-            "write concern failed"
+        // nx-27017's words for the same.
+        let nx_id = (11000, "UNIQUE constraint failed: results._id".to_string());
+        assert_eq!(codes(bulk_with(&[nx_id], false)), []);
+        // A duplicate on another unique index, a validator, a trigger.
+        let refused = [
+            id_dup,
+            (11000, OTHER_DUP.to_string()),
+            (121, "Document failed validation".to_string()),
+            (
+                11000,
+                "UNIQUE constraint failed: index 'idx_results_board_k'".to_string(),
+            ),
+            (11000, "refused by a trigger".to_string()),
+        ];
+        assert_eq!(
+            codes(bulk_with(&refused, false)),
+            [(1, 11000), (2, 121), (3, 11000), (4, 11000)]
         );
+        let r = refusals(&bulk_with(&refused, false), 9).unwrap();
+        assert_eq!(r[1].message, "Document failed validation");
+        // Not about documents: nothing is refused, all is sent again.
+        assert_eq!(refusals(&bulk(&[11000], true), 9), None, "write concern");
         let other = mongodb::error::Error::from(ErrorKind::Io(std::sync::Arc::new(
             std::io::Error::other("reset"),
         )));
-        assert!(!only_duplicates(&other));
+        assert_eq!(refusals(&other, 9), None);
+    }
+
+    #[test]
+    fn a_user_that_may_not_insert_here_refuses_every_document() {
+        let e: mongodb::error::CommandError = mongodb::bson::from_document(doc! {
+            "code": 13,
+            "codeName": "Unauthorized",
+            "errmsg": "not authorized on edgeprobe to execute command { insert: \"events\" }",
+        })
+        .unwrap();
+        let e = mongodb::error::Error::from(ErrorKind::Command(e));
+        let r = refusals(&e, 3).unwrap();
+        assert_eq!(r.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(r
+            .iter()
+            .all(|r| r.code == 13 && r.message.contains("events")));
     }
 
     #[test]

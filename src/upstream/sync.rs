@@ -7,6 +7,11 @@
 //! is sent again, which the deterministic `_id`s turn into a duplicate key
 //! that [`Upstream::insert`] counts as success: nothing lost, nothing
 //! doubled.
+//!
+//! A document the server refuses (a validator, a permission, a duplicate
+//! on another unique index) is set aside in the outbox with the server's
+//! reason ([`Store::set_aside_refused`]) and never sent again: the rows
+//! behind it, and the board's heartbeat, go on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,11 +24,11 @@ use tokio::time::Instant;
 use crate::clock::Timestamp;
 use crate::lock::lock;
 use crate::monitor::{Snapshot, UpstreamView};
-use crate::store::{RoundId, Store, StoreError, StoreStats};
+use crate::store::{OutboxId, RefusedRow, RoundId, Store, StoreError, StoreStats};
 
 use super::backoff::{Backoff, DEFAULT_FACTOR, DEFAULT_START};
 use super::docs;
-use super::{MongoUpstream, Upstream, UpstreamError};
+use super::{MongoUpstream, Refusal, Upstream, UpstreamError};
 use crate::fleet::schema::{fnv1a, BoardStatus, Collection};
 use crate::fleet::MongoSettings;
 
@@ -162,7 +167,10 @@ impl<U: Upstream> Syncer<U> {
     }
 
     /// One attempt: indexes (once), the outbox until it is empty, the
-    /// board's document.
+    /// board's document, the rollups. The board's document goes before
+    /// the rollups: a rollup the server refuses fails the attempt (and is
+    /// tried again after the backoff) without making the board look
+    /// offline.
     async fn cycle(
         &mut self,
         p: &mut Progress,
@@ -213,11 +221,11 @@ impl<U: Upstream> Syncer<U> {
             }
             tokio::task::yield_now().await;
         }
-        self.send_rollups().await?;
         let now = Timestamp::now();
         p.last_sync = Some(now);
         let stats = self.store(|s| s.stats()).await?;
         self.upsert_board(p, &snap, &stats, "synced").await?;
+        self.send_rollups().await?;
         if let Some(e) = index_error.filter(|_| !p.index_warned) {
             eprintln!("edgeprobe: upstream: {e}; syncing without the indexes");
             p.index_warned = true;
@@ -232,10 +240,12 @@ impl<U: Upstream> Syncer<U> {
         Ok(())
     }
 
-    /// Insert a batch collection by collection, and forget in the outbox
-    /// what the server acknowledged, also when a later insert fails.
+    /// Insert a batch collection by collection; forget in the outbox what
+    /// the server acknowledged and set aside what it refused, also when a
+    /// later insert fails.
     async fn send(&self, batch: Batch) -> Result<(), UpstreamError> {
-        let mut acked: Vec<i64> = Vec::with_capacity(batch.ids.len());
+        let mut acked: Vec<OutboxId> = Vec::with_capacity(batch.ids.len());
+        let mut refused: Vec<RefusedRow> = Vec::new();
         let mut failure = None;
         let mut groups = batch.groups;
         for c in Collection::ALL {
@@ -243,15 +253,33 @@ impl<U: Upstream> Syncer<U> {
                 continue;
             };
             match self.upstream.insert(c, docs).await {
-                Ok(()) => acked.extend(ids),
+                Ok(refusals) => {
+                    let (a, r) = sort_out(c, ids, &refusals);
+                    acked.extend(a);
+                    refused.extend(r);
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        if !acked.is_empty() {
-            self.store(move |s| s.mark_synced(&acked)).await?;
+        if let Some(first) = refused.first() {
+            eprintln!(
+                "edgeprobe: upstream: the central database refused {} rows ({}); \
+                 they are set aside on the board and not sent again: check the \
+                 collection's validator and the sync user's roles",
+                refused.len(),
+                first.reason
+            );
+        }
+        if !acked.is_empty() || !refused.is_empty() {
+            let at = Timestamp::now();
+            self.store(move |s| {
+                s.mark_synced(&acked)?;
+                s.set_aside_refused(&refused, at)
+            })
+            .await?;
         }
         failure.map_or(Ok(()), Err)
     }
@@ -403,11 +431,37 @@ impl Progress {
     }
 }
 
+/// Split the outbox ids of one insert into `collection` into those the
+/// server took and those it refused (`refusals` index `ids`), each
+/// refused row with its reason in one line.
+fn sort_out(
+    collection: Collection,
+    ids: Vec<OutboxId>,
+    refusals: &[Refusal],
+) -> (Vec<OutboxId>, Vec<RefusedRow>) {
+    let mut reasons: HashMap<usize, String> = refusals
+        .iter()
+        .map(|r| {
+            let reason = format!("{}: code {}: {}", collection.name(), r.code, r.message);
+            (r.index, reason)
+        })
+        .collect();
+    let mut acked = Vec::with_capacity(ids.len());
+    let mut refused = Vec::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        match reasons.remove(&i) {
+            Some(reason) => refused.push(RefusedRow { id, reason }),
+            None => acked.push(id),
+        }
+    }
+    (acked, refused)
+}
+
 /// One batch, read and converted on the blocking thread: outbox ids and
 /// documents per collection, in outbox order.
 struct Batch {
-    ids: Vec<i64>,
-    groups: HashMap<Collection, (Vec<i64>, Vec<Document>)>,
+    ids: Vec<OutboxId>,
+    groups: HashMap<Collection, (Vec<OutboxId>, Vec<Document>)>,
 }
 
 impl Batch {
@@ -458,6 +512,9 @@ mod tests {
         /// Fail the next insert after the server stored it (a lost
         /// acknowledgement).
         lose_next_ack: bool,
+        /// A collection whose documents the server refuses, as a
+        /// validator would.
+        refuse: Option<&'static str>,
     }
 
     #[derive(Clone, Default)]
@@ -490,10 +547,23 @@ mod tests {
         async fn ensure_indexes(&self) -> Result<(), UpstreamError> {
             self.check("creating indexes")
         }
-        async fn insert(&self, c: Collection, docs: Vec<Document>) -> Result<(), UpstreamError> {
+        async fn insert(
+            &self,
+            c: Collection,
+            docs: Vec<Document>,
+        ) -> Result<Vec<Refusal>, UpstreamError> {
             self.check("inserting")?;
             let mut s = self.with();
             s.inserts += 1;
+            if s.refuse == Some(c.name()) {
+                return Ok((0..docs.len())
+                    .map(|index| Refusal {
+                        index,
+                        code: 121,
+                        message: "Document failed validation".into(),
+                    })
+                    .collect());
+            }
             let coll = s.docs.entry(c.name()).or_default();
             for d in docs {
                 let id = d.get_str("_id").unwrap().to_string();
@@ -508,7 +578,7 @@ mod tests {
                     reason: "connection reset before the reply".into(),
                 }));
             }
-            Ok(())
+            Ok(Vec::new())
         }
         async fn replace_rollups(&self, docs: Vec<Document>) -> Result<(), UpstreamError> {
             self.check("writing rollups")?;
@@ -713,6 +783,17 @@ mod tests {
         r.stop().await;
     }
 
+    /// Wait (in paused time) until `f` says something.
+    async fn eventually<T>(f: impl Fn() -> Option<T>) -> T {
+        for _ in 0..1000 {
+            if let Some(v) = f() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never happened");
+    }
+
     /// Wait until every rollup document counts `n` rounds.
     async fn eventually_rollups(r: &Rig, n: i64) {
         for _ in 0..100 {
@@ -792,6 +873,53 @@ mod tests {
         assert_eq!(r.fake.count("results"), 4);
         assert!(r.fake.with().inserts > inserts);
         r.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_documents_are_set_aside_and_the_rest_goes_on() {
+        let mut r = rig(true, 0, 0, 500);
+        r.until("synced", synced).await;
+        r.fake.with().refuse = Some("events");
+        r.new_round(1, 10);
+        r.new_round(2, 10);
+        let store = Arc::clone(&r.store);
+        let stats = eventually(|| {
+            let stats = lock(&store).stats().unwrap();
+            (stats.refused == 2).then_some(stats)
+        })
+        .await;
+        assert_eq!(r.fake.count("results"), 20);
+        assert_eq!(r.fake.count("events"), 0);
+        assert_eq!(stats.backlog, 0);
+        assert_eq!((stats.refused, stats.refused_total), (2, 2));
+        let last = stats.last_refusal.expect("the last refusal");
+        assert_eq!(last.reason, "events: code 121: Document failed validation");
+        let board = r.fake.with().docs["boards"]["b1"].clone();
+        assert_eq!(board.get_str("upstream_state").unwrap(), "synced");
+        r.stop().await;
+    }
+
+    #[test]
+    fn refusals_pick_out_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), RetentionPolicy::default()).unwrap();
+        s.set_outbox(true);
+        s.write_round(&round(1, 3)).unwrap();
+        let ids: Vec<OutboxId> = s.outbox_batch(3).unwrap().iter().map(|i| i.id).collect();
+        let refusal = Refusal {
+            index: 1,
+            code: 121,
+            message: "Document failed validation".into(),
+        };
+        let (acked, refused) = sort_out(Collection::Results, ids.clone(), &[refusal]);
+        assert_eq!(acked, [ids[0], ids[2]]);
+        assert_eq!(
+            refused,
+            [RefusedRow {
+                id: ids[1],
+                reason: "results: code 121: Document failed validation".into()
+            }]
+        );
     }
 
     #[tokio::test(start_paused = true)]

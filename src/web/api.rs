@@ -175,6 +175,12 @@ mod tests {
             .is_some_and(|f| f.starts_with("amber (pin 22")));
         assert_eq!(v["upstream"]["state"], "off");
         assert_eq!(v["store"]["backlog"], 12);
+        assert_eq!(v["store"]["refused"], 3);
+        assert_eq!(v["store"]["refused_total"], 5);
+        assert_eq!(
+            v["store"]["last_refusal"]["reason"],
+            "events: code 121: Document failed validation"
+        );
         assert_eq!(v["store"]["dropped"]["results"], 7);
         assert_eq!(v["last_round"]["duration"], 4.5);
         let t = &v["targets"][0];

@@ -161,6 +161,21 @@ fn outbox_metrics(o: &mut String, snap: &Snapshot) {
         snap.store.backlog as f64,
     );
 
+    single(
+        o,
+        "edgeprobe_upstream_refused_rows",
+        "gauge",
+        "Rows the central database refused, set aside in the outbox (not sent again).",
+        snap.store.refused as f64,
+    );
+    single(
+        o,
+        "edgeprobe_upstream_refused_total",
+        "counter",
+        "Rows the central database refused since the store was created.",
+        snap.store.refused_total as f64,
+    );
+
     if let Some(oldest) = snap.store.oldest_unsynced {
         single(
             o,
@@ -358,6 +373,8 @@ mod tests {
             "edgeprobe_last_round_timestamp_seconds",
             "edgeprobe_targets",
             "edgeprobe_store_backlog",
+            "edgeprobe_upstream_refused_rows",
+            "edgeprobe_upstream_refused_total",
             "edgeprobe_store_dropped_total",
             "edgeprobe_upstream_state",
             "edgeprobe_alerts_firing",

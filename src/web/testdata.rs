@@ -167,6 +167,12 @@ pub fn snapshot() -> Snapshot {
         board_gateways: Vec::new(),
         store: StoreStats {
             backlog: 12,
+            refused: 3,
+            refused_total: 5,
+            last_refusal: Some(crate::store::LastRefusal {
+                at: NOW.sub(Duration::from_secs(120)),
+                reason: "events: code 121: Document failed validation".to_string(),
+            }),
             oldest_unsynced: None,
             db_bytes: 4096,
             dropped: Dropped {

@@ -153,6 +153,13 @@ fn board_header(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestam
                     @if let Some(oldest) = snap.store.oldest_unsynced {
                         ", oldest from " (fmt::ago(now, oldest))
                     }
+                    @if snap.store.refused > 0 {
+                        " · " span.bad { (snap.store.refused) " rows refused by the server" }
+                        " and set aside"
+                        @if let Some(last) = &snap.store.last_refusal {
+                            " (last " (fmt::ago(now, last.at)) ": " (last.reason) ")"
+                        }
+                    }
                 }
                 p.round {
                     @if let Some(r) = &snap.last_round {
@@ -768,6 +775,8 @@ mod tests {
             "closet-3",
             "upstream: off — results kept on this board",
             "backlog 12 rows",
+            "3 rows refused by the server</span> and set aside (last 2 min ago: \
+             events: code 121: Document failed validation)",
             "last round #42",
             "took 4.5 s",
             "Rejected targets sheet new.xlsx",

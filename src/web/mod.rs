@@ -77,8 +77,9 @@ pub struct WebState {
 ///
 /// On shutdown the listener closes at once; requests in flight finish
 /// (idle keep-alive connections close) for up to
-/// [`Limits::shutdown_grace`], then the rest are dropped. Errors from one
-/// connection never end the server; only a broken listener does.
+/// [`Limits::shutdown_grace`], then the rest are dropped. No error ends
+/// the server: a connection's error is that connection's, and failing
+/// accepts are retried with pauses (see [`crate::http::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<WebState>,

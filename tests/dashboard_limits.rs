@@ -205,3 +205,79 @@ fn running_out_of_file_descriptors_pauses_the_dashboard_and_never_ends_it() {
         "says what to do, and when it is over:\n{log}"
     );
 }
+
+/// The security headers every answer carries, refusals included.
+fn assert_security_headers(r: &Response) {
+    assert!(
+        r.header("content-security-policy")
+            .is_some_and(|p| p.starts_with("default-src 'none'")),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
+
+/// `GET /healthz` with this `Host` header.
+fn healthz_for(addr: SocketAddr, host: &str) -> Response {
+    try_request_from(loopback(7), addr, "GET", "/healthz", &[("Host", host)], b"")
+        .unwrap_or_else(|e| panic!("Host {host}: {e}"))
+}
+
+/// DNS rebinding: a page of another site whose name now points at the
+/// board gets nothing; the board's names and addresses work.
+fn assert_answers_its_own_names_only(addr: SocketAddr, configured: &str, where_to_add: &str) {
+    let port = addr.port();
+    for host in [
+        configured.to_string(),
+        format!("{configured}:{port}"),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.2:{port}"),
+    ] {
+        let r = healthz_for(addr, &host);
+        assert_eq!(r.status, 200, "Host {host}: {}", r.text());
+    }
+    for host in [format!("rebound.example:{port}"), "198.18.0.99".to_string()] {
+        let r = healthz_for(addr, &host);
+        assert_eq!(r.status, 421, "Host {host}: {}", r.text());
+        assert!(
+            r.text().contains(where_to_add),
+            "says what to do: {}",
+            r.text()
+        );
+        assert_security_headers(&r);
+    }
+}
+
+#[test]
+fn the_board_answers_only_to_its_names_and_addresses() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        "[web]\nallowed_hosts = [\"closet-3.example.net\"]\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &["--config", config.to_str().unwrap()],
+    ));
+    assert_answers_its_own_names_only(m.addr, "closet-3.example.net", "allowed_hosts");
+}
+
+#[test]
+fn central_answers_only_to_its_names_and_addresses() {
+    let mongo = common::mongo::TestMongo::start();
+    let m = RunningMonitor::start_central(&[
+        "--mongo-uri",
+        &mongo.uri(),
+        "--allowed-host",
+        "fleet.example.net",
+    ]);
+    assert_answers_its_own_names_only(m.addr, "fleet.example.net", "--allowed-host");
+}

@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{self, Either};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderValue, HOST, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
@@ -29,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::clients::ClientSlots;
+use super::host::AllowedHosts;
 use super::response::{security_headers, text, Resp};
 use super::stall::WriteStallLimit;
 use super::Limits;
@@ -54,6 +56,9 @@ pub struct Peer(pub SocketAddr);
 /// Accept and serve until `shutdown` resolves, then let in-flight requests
 /// finish for up to `limits.shutdown_grace`.
 ///
+/// A request whose `Host` is not in `hosts` is answered 421 without
+/// reaching `handler` (see [`super::host`]).
+///
 /// `handler` answers one request; it runs under `limits.request_timeout`
 /// (a slower one is answered 503) and every response it gives gets the
 /// security headers. Body size limits are the handler's to apply, with
@@ -61,6 +66,7 @@ pub struct Peer(pub SocketAddr);
 pub async fn serve<H, F>(
     listener: TcpListener,
     limits: Limits,
+    hosts: Arc<AllowedHosts>,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
@@ -131,9 +137,18 @@ where
             continue;
         };
         let conn_handler = handler.clone();
+        let local = stream.local_addr().map_or(peer.ip(), |a| a.ip());
+        let hosts = Arc::clone(&hosts);
         let service = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(Peer(peer));
-            let response = conn_handler(req);
+            // A Host that is not text names nothing of ours.
+            let host = req.headers().get(HOST).map(|v| v.to_str().unwrap_or(""));
+            let response = match host {
+                Some(host) if !hosts.allows(Some(host), local) => {
+                    Either::Right(future::ready(hosts.misdirected(host)))
+                }
+                _ => Either::Left(conn_handler(req)),
+            };
             handle(limits.request_timeout, response)
         });
         let conn = graceful.watch(builder.serve_connection(

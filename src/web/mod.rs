@@ -45,7 +45,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use crate::alerts::sender::AlertSender;
-use crate::http::Limits;
+use crate::http::{AllowedHosts, Limits};
 use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
 use crate::store::History;
@@ -71,7 +71,13 @@ pub struct WebState {
     /// test messages (`POST /admin/test-alert`).
     pub alerts: Arc<AlertSender>,
     pub limits: Limits,
+    /// The names it answers to besides its addresses (`[web]
+    /// allowed_hosts`); others get 421.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
+
+/// Where a board's operator adds a name the dashboard answers to.
+pub const WHERE_TO_ADD_HOSTS: &str = "`allowed_hosts` in the `[web]` section of the config file";
 
 /// Serve the dashboard on `listener` until `shutdown` resolves.
 ///

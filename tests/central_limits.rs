@@ -12,19 +12,27 @@ use std::time::Duration;
 
 use common::fleet::{board, board_target, hour, insert, rollup};
 use common::mongo::TestMongo;
-use common::monitor::{try_request, Response, RunningMonitor};
+use common::monitor::{try_request, try_request_from, Response, RunningMonitor};
 use edgeprobe::clock::Timestamp;
 
 const CONCURRENT: usize = 300;
 
+/// The loopback addresses the burst comes from: 20 connections each, under
+/// the 32 one client may hold, so that the query slots are what answers
+/// 429 here.
+const CLIENTS: usize = 15;
+
 /// `CONCURRENT` GETs of `paths` (round robin) at once, one thread and one
-/// connection each; what each got back, or why it got nothing.
+/// connection each, from `CLIENTS` loopback addresses; what each got
+/// back, or why it got nothing.
 fn burst(addr: SocketAddr, paths: &[&str]) -> Vec<Result<Response, String>> {
     let threads: Vec<_> = (0..CONCURRENT)
         .map(|i| {
             let path = paths[i % paths.len()].to_string();
             std::thread::spawn(move || {
-                try_request(addr, "GET", &path, &[], b"").map_err(|e| format!("{path}: {e}"))
+                let client = std::net::Ipv4Addr::new(127, 0, 1, 1 + (i % CLIENTS) as u8);
+                try_request_from(client.into(), addr, "GET", &path, &[], b"")
+                    .map_err(|e| format!("{path}: {e}"))
             })
         })
         .collect();

@@ -115,3 +115,169 @@ fn clients_that_never_read_keep_neither_another_client_nor_the_admin_out() {
     );
     drop(stalled);
 }
+
+/// The open file descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .count()
+}
+
+fn set_nofile(pid: u32, limit: &str) {
+    let out = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}")])
+        .output()
+        .expect("run prlimit");
+    common::assert_success(&out, "prlimit --nofile");
+}
+
+#[test]
+fn running_out_of_file_descriptors_pauses_the_dashboard_and_never_ends_it() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &[],
+    ));
+    m.wait_for("a first round", Duration::from_secs(30), |v| {
+        v["targets"][0]["status"] == "working"
+    });
+    let pid = m.child.id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    // Soft limits only: raising a hard one back needs CAP_SYS_RESOURCE.
+    let (soft, hard) = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| {
+            let n: Vec<&str> = l.split_whitespace().collect();
+            Some((n.get(3)?.to_string(), n.get(4)?.to_string()))
+        })
+        .expect("Max open files in /proc/PID/limits");
+    let original = format!("{soft}:{hard}");
+
+    // A few descriptors to spare, then connections that take them all:
+    // accept fails with EMFILE while they are held.
+    set_nofile(pid, &format!("{}:{hard}", open_fds(pid) + 3));
+    let holders: Vec<Socket> = (0..8)
+        .map(|_| stalled_reader(loopback(5), m.addr, "/"))
+        .collect();
+    let saw_emfile =
+        common::eventually(Duration::from_secs(30), Duration::from_millis(200), || {
+            m.log().contains("cannot accept").then_some(())
+        });
+    assert!(saw_emfile.is_some(), "no accept error logged:\n{}", m.log());
+
+    // The trouble lasts a while (not a timing assertion: how long the
+    // descriptors stay taken), so that retries add up.
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Descriptors free again: the dashboard serves as before.
+    set_nofile(pid, &original);
+    drop(holders);
+    let served = common::eventually(Duration::from_secs(60), Duration::from_millis(500), || {
+        try_request_from(loopback(6), m.addr, "GET", "/healthz", &[], b"")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    assert!(
+        served.is_some(),
+        "the dashboard did not serve again once descriptors were free; log:\n{}",
+        m.log()
+    );
+    let mut m = m;
+    assert!(
+        m.child.try_wait().unwrap().is_none(),
+        "edgeprobe exited:\n{}",
+        m.log()
+    );
+    let log = m.log();
+    let logged = log.matches("cannot accept").count();
+    assert!(
+        logged <= 2,
+        "the accept error is logged when it starts, not per retry ({logged} lines):\n{log}"
+    );
+    assert!(
+        log.contains("raise LimitNOFILE=") && log.contains("accepting connections again"),
+        "says what to do, and when it is over:\n{log}"
+    );
+}
+
+/// The security headers every answer carries, refusals included.
+fn assert_security_headers(r: &Response) {
+    assert!(
+        r.header("content-security-policy")
+            .is_some_and(|p| p.starts_with("default-src 'none'")),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
+
+/// `GET /healthz` with this `Host` header.
+fn healthz_for(addr: SocketAddr, host: &str) -> Response {
+    try_request_from(loopback(7), addr, "GET", "/healthz", &[("Host", host)], b"")
+        .unwrap_or_else(|e| panic!("Host {host}: {e}"))
+}
+
+/// DNS rebinding: a page of another site whose name now points at the
+/// board gets nothing; the board's names and addresses work.
+fn assert_answers_its_own_names_only(addr: SocketAddr, configured: &str, where_to_add: &str) {
+    let port = addr.port();
+    for host in [
+        configured.to_string(),
+        format!("{configured}:{port}"),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.2:{port}"),
+    ] {
+        let r = healthz_for(addr, &host);
+        assert_eq!(r.status, 200, "Host {host}: {}", r.text());
+    }
+    for host in [format!("rebound.example:{port}"), "198.18.0.99".to_string()] {
+        let r = healthz_for(addr, &host);
+        assert_eq!(r.status, 421, "Host {host}: {}", r.text());
+        assert!(
+            r.text().contains(where_to_add),
+            "says what to do: {}",
+            r.text()
+        );
+        assert_security_headers(&r);
+    }
+}
+
+#[test]
+fn the_board_answers_only_to_its_names_and_addresses() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("t.csv");
+    std::fs::write(&sheet, "ip,name\n127.0.0.1,one\n").unwrap();
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        "[web]\nallowed_hosts = [\"closet-3.example.net\"]\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let m = RunningMonitor::start_local(&quick_args(
+        sheet.to_str().unwrap(),
+        state.to_str().unwrap(),
+        &["--config", config.to_str().unwrap()],
+    ));
+    assert_answers_its_own_names_only(m.addr, "closet-3.example.net", "allowed_hosts");
+}
+
+#[test]
+fn central_answers_only_to_its_names_and_addresses() {
+    let mongo = common::mongo::TestMongo::start();
+    let m = RunningMonitor::start_central(&[
+        "--mongo-uri",
+        &mongo.uri(),
+        "--allowed-host",
+        "fleet.example.net",
+    ]);
+    assert_answers_its_own_names_only(m.addr, "fleet.example.net", "--allowed-host");
+}

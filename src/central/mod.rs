@@ -80,7 +80,7 @@ use tokio::sync::Semaphore;
 pub use model::{is_online, offline_after, Window};
 pub use source::{FleetError, FleetSource, MongoFleet};
 
-use crate::http::Limits;
+use crate::http::{AllowedHosts, Limits};
 
 /// What the fleet dashboard reads from and how it serves.
 pub struct CentralState {
@@ -104,6 +104,9 @@ pub struct CentralState {
     pub summary: summary::SummaryCache,
     /// The cap on requests reading MongoDB at once.
     pub slots: summary::QuerySlots,
+    /// The names it answers to besides its addresses (`--allowed-host`);
+    /// none by default.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
 
 impl CentralState {
@@ -127,6 +130,7 @@ impl CentralState {
             base_path,
             summary: summary::SummaryCache::default(),
             slots: summary::QuerySlots::new(query_slots),
+            allowed_hosts: Arc::new(AllowedHosts::default()),
         }
     }
 }
@@ -141,6 +145,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limits = state.limits;
+    let hosts = Arc::clone(&state.allowed_hosts);
     let handler = move |req| routes::route(state.clone(), req);
-    crate::http::serve(listener, limits, handler, shutdown).await
+    crate::http::serve(listener, limits, hosts, handler, shutdown).await
 }

@@ -28,7 +28,7 @@ use crate::central::public_url::BasePath;
 use crate::central::summary::DEFAULT_SLOTS;
 use crate::central::{self, CentralState, MongoFleet};
 use crate::fleet::MongoSettings;
-use crate::http::Limits;
+use crate::http::{AllowedHosts, Limits};
 
 /// Options of `edgeprobe central`.
 #[derive(Debug, Args)]
@@ -55,6 +55,12 @@ pub struct CentralArgs {
         default_value = "0.0.0.0:8090"
     )]
     listen: SocketAddr,
+    /// A name the dashboard answers to (the `Host` its users or proxy
+    /// send); repeat for more. Besides these only `localhost` and IP
+    /// literals of its own or loopback addresses are answered; other
+    /// names get 421 (against DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// A TOML file whose `[alerts]` table (the board's syntax) says where
     /// board-offline and back-online alerts go. Without it central raises
     /// no alerts.
@@ -431,14 +437,19 @@ async fn serve(
     if let Some(line) = exposure_line(listen.exposure, &local) {
         eprintln!("edgeprobe: central: {line}");
     }
-    let state = Arc::new(CentralState::new(
+    let mut state = CentralState::new(
         fleet,
         args.database.clone(),
         Limits::default(),
         listen.auth,
         args.base_path.clone(),
         args.max_queries,
+    );
+    state.allowed_hosts = Arc::new(AllowedHosts::new(
+        &args.allowed_hosts,
+        "--allowed-host NAME",
     ));
+    let state = Arc::new(state);
     // Same words as `edgeprobe run`, so scripts find the address alike.
     eprintln!(
         "edgeprobe: central: dashboard on http://{local}{}/ ; MongoDB {server}, database {}",

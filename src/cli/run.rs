@@ -15,7 +15,7 @@ use crate::alerts::sender::{AlertSender, Next, Unstored};
 use crate::alerts::BoardAlerts;
 use crate::clock::{Mono, Timestamp};
 use crate::config::{Config, Environment, Overrides, ProbeSection, StoreSection};
-use crate::http::Limits;
+use crate::http::{AllowedHosts, Limits};
 use crate::leds::{self, LedPanel, LedSettings};
 use crate::monitor::{
     BoardInfo, Command, Monitor, MonitorParts, SheetSource, Snapshot, UpstreamView,
@@ -222,6 +222,10 @@ async fn monitor(config: Config) -> Result<(), String> {
             body_max: usize::try_from(config.sheet_limits.max_file_bytes).unwrap_or(usize::MAX),
             ..Limits::default()
         },
+        allowed_hosts: Arc::new(AllowedHosts::new(
+            &config.allowed_hosts,
+            web::WHERE_TO_ADD_HOSTS,
+        )),
     });
     let mut web_shutdown = shutdown_rx.clone();
     let web = tokio::spawn(web::serve(listener, web_state, async move {

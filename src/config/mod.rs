@@ -78,6 +78,16 @@ pub struct FileConfig {
     pub mongo: MongoSection,
     pub leds: LedsSection,
     pub alerts: AlertsSection,
+    pub web: WebSection,
+}
+
+/// `[web]`: the dashboard.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    /// Names the dashboard answers to besides the board's addresses,
+    /// `localhost` and the host name.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// `[probe]`: how and how often targets are probed.
@@ -235,6 +245,9 @@ pub struct Config {
     pub leds: LedSettings,
     /// Where and when alerts go; no channel: none are sent.
     pub alerts: AlertSettings,
+    /// Names the dashboard answers to besides its addresses and
+    /// `localhost`: `[web] allowed_hosts` and the machine's host name.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// How much history the board keeps.
@@ -345,6 +358,7 @@ impl Config {
         let leds = resolve_leds(file.leds)?;
         let alerts = resolve_alerts(file.alerts)?;
         let sheet_limits = resolve_limits(&file.limits)?;
+        let allowed_hosts = resolve_allowed_hosts(file.web.allowed_hosts, env.hostname.as_deref())?;
 
         Ok(Config {
             board_id,
@@ -359,6 +373,7 @@ impl Config {
             mongo,
             leds,
             alerts,
+            allowed_hosts,
         })
     }
 }
@@ -597,6 +612,33 @@ fn check_probe(p: &ProbeSettings) -> Result<(), ConfigError> {
         return Err(invalid("max_hops", "must be between 1 and 255"));
     }
     Ok(())
+}
+
+/// `[web] allowed_hosts`, each a plain host name, then the machine's
+/// host name.
+fn resolve_allowed_hosts(
+    names: Option<Vec<String>>,
+    hostname: Option<&str>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut names = names.unwrap_or_default();
+    for name in &names {
+        let plain = !name.is_empty()
+            && name.len() <= 253
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'));
+        if !plain {
+            return Err(invalid(
+                "web.allowed_hosts",
+                format!(
+                    "{name:?} is not a host name: write names only (e.g. \"closet-3.example.net\"), \
+                     without a port or scheme; the board's addresses are always allowed"
+                ),
+            ));
+        }
+    }
+    names.extend(hostname.map(str::to_string));
+    Ok(names)
 }
 
 fn check_board_id(id: &str) -> Result<(), ConfigError> {
@@ -916,5 +958,21 @@ mod tests {
         assert!(e.to_string().contains("no uri"), "{e}");
         let e = FileConfig::parse("c.toml", "[mongo]\nurl = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("url"), "{e}");
+    }
+
+    #[test]
+    fn allowed_hosts_are_plain_names_and_the_host_name_is_added() {
+        let names =
+            resolve_allowed_hosts(Some(vec!["closet-3.example.net".into()]), Some("closet-3"))
+                .expect("valid");
+        assert_eq!(names, ["closet-3.example.net", "closet-3"]);
+        for bad in ["closet:8080", "http://closet", "", "a b"] {
+            let e = resolve_allowed_hosts(Some(vec![bad.into()]), None).expect_err(bad);
+            let text = e.to_string();
+            assert!(
+                text.contains("web.allowed_hosts") && text.contains("without a port"),
+                "{text}"
+            );
+        }
     }
 }

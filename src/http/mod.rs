@@ -4,6 +4,7 @@
 //! - [`server`]: the accept loop under a connection cap, header and
 //!   request timeouts, graceful shutdown, with the [`Limits`] below;
 //! - [`clients`]: the cap on connections per client;
+//! - [`host`]: the names a dashboard answers to (421 for others);
 //! - [`stall`]: the cut of a connection whose client reads nothing;
 //! - [`response`]: the security headers (CSP) every response carries, the
 //!   stylesheet, 404 / 405, and the HTML, text and JSON builders;
@@ -19,6 +20,7 @@
 
 pub mod clients;
 pub mod fmt;
+pub mod host;
 pub mod layout;
 pub mod query;
 pub mod response;
@@ -29,6 +31,7 @@ pub mod stall;
 
 use std::time::Duration;
 
+pub use host::AllowedHosts;
 pub use response::{ErrorDoc, Resp};
 pub use server::{serve, Peer};
 

@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{self, Either};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderValue, HOST, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
@@ -29,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::clients::ClientSlots;
+use super::host::AllowedHosts;
 use super::response::{security_headers, text, Resp};
 use super::stall::WriteStallLimit;
 use super::Limits;
@@ -54,6 +56,9 @@ pub struct Peer(pub SocketAddr);
 /// Accept and serve until `shutdown` resolves, then let in-flight requests
 /// finish for up to `limits.shutdown_grace`.
 ///
+/// A request whose `Host` is not in `hosts` is answered 421 without
+/// reaching `handler` (see [`super::host`]).
+///
 /// `handler` answers one request; it runs under `limits.request_timeout`
 /// (a slower one is answered 503) and every response it gives gets the
 /// security headers. Body size limits are the handler's to apply, with
@@ -61,6 +66,7 @@ pub struct Peer(pub SocketAddr);
 pub async fn serve<H, F>(
     listener: TcpListener,
     limits: Limits,
+    hosts: Arc<AllowedHosts>,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
@@ -78,6 +84,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_BUF_BYTES);
+    let mut failing = AcceptFailures::default();
     let mut refusing = builder.clone();
     refusing.keep_alive(false);
     tokio::pin!(shutdown);
@@ -100,11 +107,17 @@ where
             r = listener.accept() => match r {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    accept_error(e).await?;
-                    continue;
+                    drop(permit);
+                    let pause = failing.failed(&e);
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
                 }
             },
         };
+        failing.accepted();
         tune(&stream, &limits);
         let Some(slot) = clients.try_take(peer.ip()) else {
             // This client holds its share: the server's slot goes back at
@@ -124,9 +137,18 @@ where
             continue;
         };
         let conn_handler = handler.clone();
+        let local = stream.local_addr().map_or(peer.ip(), |a| a.ip());
+        let hosts = Arc::clone(&hosts);
         let service = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(Peer(peer));
-            let response = conn_handler(req);
+            // A Host that is not text names nothing of ours.
+            let host = req.headers().get(HOST).map(|v| v.to_str().unwrap_or(""));
+            let response = match host {
+                Some(host) if !hosts.allows(Some(host), local) => {
+                    Either::Right(future::ready(hosts.misdirected(host)))
+                }
+                _ => Either::Left(conn_handler(req)),
+            };
             handle(limits.request_timeout, response)
         });
         let conn = graceful.watch(builder.serve_connection(
@@ -156,27 +178,76 @@ where
     Ok(())
 }
 
-/// Decide whether an accept error ends the server. Errors about one
-/// connection (reset before we took it) are skipped; running out of file
-/// descriptors or memory is waited out, since connections closing will
-/// free them; anything else means the listener itself is broken.
-async fn accept_error(e: io::Error) -> io::Result<()> {
+/// The longest pause between accept attempts while they fail.
+const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
+
+/// Accept errors in a row. None ends the server: an error about one
+/// connection (reset before it was taken, or a network error that
+/// accept(2) passes on for it) is skipped at once; any other (out of
+/// file descriptors or memory, say) is waited out with pauses doubling
+/// from 10 ms up to [`ACCEPT_PAUSE_MAX`], since connections closing free
+/// what it lacks. Logged once when accepting stops working and once when
+/// it works again, never per retry.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    in_a_row: u32,
+}
+
+impl AcceptFailures {
+    /// How long to wait before accepting again after `e`.
+    fn failed(&mut self, e: &io::Error) -> Duration {
+        if is_about_one_connection(e) {
+            return Duration::ZERO;
+        }
+        if self.in_a_row == 0 {
+            eprintln!(
+                "edgeprobe: web: cannot accept connections ({e}); the dashboard waits and \
+                 retries (if this lasts, raise LimitNOFILE= or look for what holds connections)"
+            );
+        }
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        accept_pause(self.in_a_row)
+    }
+
+    /// A connection was accepted: the trouble, if any, is over.
+    fn accepted(&mut self) {
+        if self.in_a_row > 0 {
+            eprintln!(
+                "edgeprobe: web: accepting connections again after {} failed attempts",
+                self.in_a_row
+            );
+            self.in_a_row = 0;
+        }
+    }
+}
+
+/// The pause after the `n`th failure in a row: 10 ms, doubling, at most
+/// [`ACCEPT_PAUSE_MAX`].
+fn accept_pause(n: u32) -> Duration {
+    let doubled = 1u32 << n.saturating_sub(1).min(10);
+    (Duration::from_millis(10) * doubled).min(ACCEPT_PAUSE_MAX)
+}
+
+/// An error of the connection being accepted rather than of the
+/// listener: accept(2) says to retry these at once.
+fn is_about_one_connection(e: &io::Error) -> bool {
     use io::ErrorKind::*;
-    if matches!(
+    matches!(
         e.kind(),
         ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) {
-        return Ok(());
-    }
-    if matches!(
+    ) || matches!(
         e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    ) {
-        eprintln!("edgeprobe: web: cannot accept a connection ({e}); retrying");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        return Ok(());
-    }
-    Err(e)
+        Some(
+            libc::ENETDOWN
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
 }
 
 /// Socket options of every accepted connection: small responses go out
@@ -222,6 +293,30 @@ async fn handle(limit: Duration, response: impl Future<Output = Resp>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_errors_pause_doubling_up_to_a_second_and_never_end_the_server() {
+        let pauses: Vec<u64> = (1..=9)
+            .map(|n| accept_pause(n).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(accept_pause(u32::MAX), ACCEPT_PAUSE_MAX);
+
+        let mut failing = AcceptFailures::default();
+        let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(failing.failed(&reset), Duration::ZERO);
+        assert_eq!(failing.in_a_row, 0, "one connection's error is no trouble");
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        let unknown = io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(failing.failed(&emfile), Duration::from_millis(10));
+        assert_eq!(failing.failed(&unknown), Duration::from_millis(20));
+        failing.accepted();
+        assert_eq!(
+            failing.failed(&emfile),
+            Duration::from_millis(10),
+            "a new episode"
+        );
+    }
 
     #[tokio::test]
     async fn accepted_connections_get_the_user_timeout_and_no_nagle() {

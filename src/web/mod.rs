@@ -45,7 +45,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use crate::alerts::sender::AlertSender;
-use crate::http::Limits;
+use crate::http::{AllowedHosts, Limits};
 use crate::leds::LedPanel;
 use crate::monitor::{Command, Snapshot};
 use crate::store::History;
@@ -71,14 +71,21 @@ pub struct WebState {
     /// test messages (`POST /admin/test-alert`).
     pub alerts: Arc<AlertSender>,
     pub limits: Limits,
+    /// The names it answers to besides its addresses (`[web]
+    /// allowed_hosts`); others get 421.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
+
+/// Where a board's operator adds a name the dashboard answers to.
+pub const WHERE_TO_ADD_HOSTS: &str = "`allowed_hosts` in the `[web]` section of the config file";
 
 /// Serve the dashboard on `listener` until `shutdown` resolves.
 ///
 /// On shutdown the listener closes at once; requests in flight finish
 /// (idle keep-alive connections close) for up to
-/// [`Limits::shutdown_grace`], then the rest are dropped. Errors from one
-/// connection never end the server; only a broken listener does.
+/// [`Limits::shutdown_grace`], then the rest are dropped. No error ends
+/// the server: a connection's error is that connection's, and failing
+/// accepts are retried with pauses (see [`crate::http::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<WebState>,

@@ -43,11 +43,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let limits = state.limits;
+    let hosts = Arc::clone(&state.allowed_hosts);
     let handler = move |req| {
         let state = state.clone();
         async move { route(&state, req).await }
     };
-    crate::http::serve(listener, limits, handler, shutdown).await
+    crate::http::serve(listener, limits, hosts, handler, shutdown).await
 }
 
 /// What a path names.

@@ -104,6 +104,10 @@ async fn start_with(admin_token: Option<&str>, limits: Limits, history: FakeHist
                 .expect("no channels"),
         ),
         limits,
+        allowed_hosts: Arc::new(crate::http::AllowedHosts::new(
+            &["board"],
+            super::WHERE_TO_ADD_HOSTS,
+        )),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -436,3 +436,138 @@ fn an_upload_is_flushed_renamed_and_only_then_the_earlier_one_set_aside() {
     assert!(!Path::new(state_dir).join("targets.xlsx").exists());
     assert_eq!(std::fs::read_to_string(&sheet).unwrap(), "ip\n127.0.0.1\n");
 }
+
+/// `curl ARGS` on this machine: its exit code and what it printed.
+fn curl(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn with_a_certificate_the_dashboard_and_the_admin_token_go_over_https_only() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (sheet, state) = sheet_and_state(dir.path(), "ip\n127.0.0.1\n");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let config = dir.path().join("edgeprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[web]\ntls_certificate_file = {:?}\ntls_key_file = {:?}\n",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let m = RunningMonitor::start_local(&quick_args(
+        &sheet,
+        &state,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--admin-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    ));
+    assert!(m.log().contains("dashboard on https://"), "{}", m.log());
+    let base = format!("https://{}", m.addr);
+    let ca = cert.to_str().unwrap();
+
+    let (code, text) = curl(&["--cacert", ca, &format!("{base}/healthz")]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("ok"), "{text}");
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let (code, text) = curl(&[
+        "--cacert",
+        ca,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "POST",
+        "-H",
+        &bearer,
+        &format!("{base}/admin/probe-now"),
+    ]);
+    assert_eq!(
+        (code, text.as_str()),
+        (0, "202"),
+        "the admin token over HTTPS"
+    );
+
+    // A client that does not trust the certificate is refused by curl
+    // itself (60: the certificate cannot be verified).
+    let (code, text) = curl(&[&format!("{base}/healthz")]);
+    assert_eq!(code, 60, "{text}");
+    // Plain HTTP gets no answer at all.
+    let (code, text) = curl(&[&format!("http://{}/healthz", m.addr)]);
+    assert_ne!(code, 0, "{text}");
+    assert!(!text.contains("ok"), "{text}");
+}
+
+#[test]
+fn a_certificate_without_its_key_or_a_bad_one_stops_the_monitor_saying_which() {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (sheet, state) = sheet_and_state(dir.path(), "ip\n127.0.0.1\n");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    for (section, says) in [
+        (
+            format!("tls_certificate_file = {cert:?}\n"),
+            "web.tls_key_file",
+        ),
+        (
+            format!("tls_certificate_file = {cert:?}\ntls_key_file = {cert:?}\n"),
+            "no certificate in it",
+        ),
+    ] {
+        let config = dir.path().join("edgeprobe.toml");
+        std::fs::write(&config, format!("[web]\n{section}")).unwrap();
+        let out = common::edgeprobe()
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                config.to_str().unwrap(),
+            ])
+            .args(["--targets", &sheet, "--state-dir", &state])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}

@@ -147,5 +147,5 @@ pub async fn serve(
     let limits = state.limits;
     let hosts = Arc::clone(&state.allowed_hosts);
     let handler = move |req| routes::route(state.clone(), req);
-    crate::http::serve(listener, limits, hosts, handler, shutdown).await
+    crate::http::serve(listener, limits, hosts, None, handler, shutdown).await
 }

@@ -150,6 +150,13 @@ async fn monitor(config: Config) -> Result<(), String> {
     let unstored = Unstored::default();
     let alert_sender = Arc::new(AlertSender::new(&config.alerts, unstored.clone())?);
 
+    let tls = match &config.tls {
+        Some(files) => Some(
+            crate::http::tls::acceptor(&files.certificate, &files.key)
+                .map_err(|e| format!("[web] HTTPS: {e}"))?,
+        ),
+        None => None,
+    };
     let listener = listen(config.listen)?;
     let local = listener
         .local_addr()
@@ -226,6 +233,7 @@ async fn monitor(config: Config) -> Result<(), String> {
             &config.allowed_hosts,
             web::WHERE_TO_ADD_HOSTS,
         )),
+        tls,
     });
     let mut web_shutdown = shutdown_rx.clone();
     let web = tokio::spawn(web::serve(listener, web_state, async move {
@@ -343,9 +351,10 @@ fn syncer(config: &Config, store: &Arc<std::sync::Mutex<Store>>) -> Result<Optio
 /// The line that says the monitor is up and where everything is.
 fn started_line(config: &Config, dashboard: &str) -> String {
     format!(
-        "board {} monitoring every {}; dashboard on http://{dashboard}/ ; history in {}; upstream {}; LEDs {}; admin endpoints {}",
+        "board {} monitoring every {}; dashboard on {}://{dashboard}/ ; history in {}; upstream {}; LEDs {}; admin endpoints {}",
         config.board_id,
         crate::config::format_duration(config.probe.interval),
+        if config.tls.is_some() { "https" } else { "http" },
         config.state_dir.display(),
         config
             .mongo

@@ -88,6 +88,10 @@ pub struct WebSection {
     /// Names the dashboard answers to besides the board's addresses,
     /// `localhost` and the host name.
     pub allowed_hosts: Option<Vec<String>>,
+    /// HTTPS: the certificate chain, PEM (the server's first).
+    pub tls_certificate_file: Option<PathBuf>,
+    /// HTTPS: the certificate's private key, PEM.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// `[probe]`: how and how often targets are probed.
@@ -248,6 +252,16 @@ pub struct Config {
     /// Names the dashboard answers to besides its addresses and
     /// `localhost`: `[web] allowed_hosts` and the machine's host name.
     pub allowed_hosts: Vec<String>,
+    /// HTTPS for the dashboard: the certificate and key files; `None`:
+    /// plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the dashboard's certificate and its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 /// How much history the board keeps.
@@ -359,6 +373,19 @@ impl Config {
         let alerts = resolve_alerts(file.alerts)?;
         let sheet_limits = resolve_limits(&file.limits)?;
         let allowed_hosts = resolve_allowed_hosts(file.web.allowed_hosts, env.hostname.as_deref())?;
+        let tls =
+            match (file.web.tls_certificate_file, file.web.tls_key_file) {
+                (Some(certificate), Some(key)) => Some(TlsFiles { certificate, key }),
+                (None, None) => None,
+                (Some(_), None) => return Err(invalid(
+                    "web.tls_key_file",
+                    "tls_certificate_file is set but not its key; set both for HTTPS, or neither",
+                )),
+                (None, Some(_)) => return Err(invalid(
+                    "web.tls_certificate_file",
+                    "tls_key_file is set but not the certificate; set both for HTTPS, or neither",
+                )),
+            };
 
         Ok(Config {
             board_id,
@@ -374,6 +401,7 @@ impl Config {
             leds,
             alerts,
             allowed_hosts,
+            tls,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! - [`clients`]: the cap on connections per client;
 //! - [`host`]: the names a dashboard answers to (421 for others);
 //! - [`stall`]: the cut of a connection whose client reads nothing;
+//! - [`tls`]: the optional certificate and key a dashboard serves HTTPS with;
 //! - [`response`]: the security headers (CSP) every response carries, the
 //!   stylesheet, 404 / 405, and the HTML, text and JSON builders;
 //! - [`route`]: route tables, `/api/` or page, which methods read;
@@ -28,6 +29,7 @@ pub mod route;
 pub mod secret;
 pub mod server;
 pub mod stall;
+pub mod tls;
 
 use std::time::Duration;
 

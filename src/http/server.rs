@@ -25,6 +25,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+
+use super::tls::TlsAcceptor;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -57,7 +59,9 @@ pub struct Peer(pub SocketAddr);
 /// finish for up to `limits.shutdown_grace`.
 ///
 /// A request whose `Host` is not in `hosts` is answered 421 without
-/// reaching `handler` (see [`super::host`]).
+/// reaching `handler` (see [`super::host`]). With `tls`, every connection
+/// is HTTPS: the handshake must end within `limits.header_read_timeout`,
+/// and a client over its connection share is closed without an answer.
 ///
 /// `handler` answers one request; it runs under `limits.request_timeout`
 /// (a slower one is answered 503) and every response it gives gets the
@@ -67,6 +71,7 @@ pub async fn serve<H, F>(
     listener: TcpListener,
     limits: Limits,
     hosts: Arc<AllowedHosts>,
+    tls: Option<TlsAcceptor>,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
@@ -124,6 +129,10 @@ where
             // once, and it is told so while refusals are few; past that
             // the connection is just closed.
             drop(permit);
+            if tls.is_some() {
+                // Answering would cost a handshake: just close it.
+                continue;
+            }
             if let Ok(refusal) = refusals.clone().try_acquire_owned() {
                 let conn = graceful.watch(refusing.serve_connection(
                     WriteStallLimit::new(TokioIo::new(stream), limits.write_stall_timeout),
@@ -151,15 +160,30 @@ where
             };
             handle(limits.request_timeout, response)
         });
-        let conn = graceful.watch(builder.serve_connection(
-            WriteStallLimit::new(TokioIo::new(stream), limits.write_stall_timeout),
-            service,
-        ));
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             // A connection ends in an error when the client resets it, is
-            // too slow with its headers or reads nothing of its answers:
-            // the client's business, and nothing the operator can act on.
-            let _ = conn.await;
+            // too slow with its headers or handshake, or reads nothing of
+            // its answers: the client's business, and nothing the operator
+            // can act on.
+            let stall = limits.write_stall_timeout;
+            match tls {
+                None => {
+                    let io = WriteStallLimit::new(TokioIo::new(stream), stall);
+                    let _ = watcher.watch(builder.serve_connection(io, service)).await;
+                }
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.header_read_timeout, handshake).await
+                    {
+                        let io = WriteStallLimit::new(TokioIo::new(stream), stall);
+                        let _ = watcher.watch(builder.serve_connection(io, service)).await;
+                    }
+                }
+            }
             drop(slot);
             drop(permit);
         });

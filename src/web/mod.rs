@@ -74,6 +74,9 @@ pub struct WebState {
     /// The names it answers to besides its addresses (`[web]
     /// allowed_hosts`); others get 421.
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// HTTPS with this certificate (`[web] tls_certificate_file` and
+    /// `tls_key_file`); `None`: plain HTTP.
+    pub tls: Option<crate::http::tls::TlsAcceptor>,
 }
 
 /// Where a board's operator adds a name the dashboard answers to.

@@ -44,11 +44,12 @@ pub async fn serve(
 ) -> io::Result<()> {
     let limits = state.limits;
     let hosts = Arc::clone(&state.allowed_hosts);
+    let tls = state.tls.clone();
     let handler = move |req| {
         let state = state.clone();
         async move { route(&state, req).await }
     };
-    crate::http::serve(listener, limits, hosts, handler, shutdown).await
+    crate::http::serve(listener, limits, hosts, tls, handler, shutdown).await
 }
 
 /// What a path names.

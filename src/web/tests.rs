@@ -104,6 +104,7 @@ async fn start_with(admin_token: Option<&str>, limits: Limits, history: FakeHist
                 .expect("no channels"),
         ),
         limits,
+        tls: None,
         allowed_hosts: Arc::new(crate::http::AllowedHosts::new(
             &["board"],
             super::WHERE_TO_ADD_HOSTS,

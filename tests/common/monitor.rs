@@ -142,7 +142,9 @@ impl RunningMonitor {
                     l.push_str(&line);
                     l.push('\n');
                 }
-                if let Some(rest) = line.split("dashboard on http://").nth(1) {
+                let after = line.split("dashboard on http").nth(1);
+                let rest = after.and_then(|r| r.strip_prefix("://").or(r.strip_prefix("s://")));
+                if let Some(rest) = rest {
                     let port = rest
                         .split('/')
                         .next()

@@ -440,6 +440,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_writer_logs_ahead_and_syncs_at_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join(DB_FILE)).unwrap();
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        // 1 is NORMAL: in WAL mode a power cut may lose the last commits,
+        // never the file's consistency.
+        assert_eq!(pragma("synchronous"), "1");
+        assert_eq!(pragma("auto_vacuum"), "2", "incremental");
+    }
+
+    #[test]
     fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join(DB_FILE);

@@ -5,7 +5,7 @@
 //! per family reads every reply and hands it to the request waiting for it,
 //! keyed by (destination, sequence). The process uses one identifier and a
 //! process-wide sequence counter, passed through a keyed permutation
-//! ([`IdPermutation`]) so that the next sequence number cannot be guessed
+//! (`IdPermutation`) so that the next sequence number cannot be guessed
 //! from one seen; ten thousand targets cost futures, not threads or
 //! sockets. Only a reply that carries the request's token back settles it:
 //! an ICMP error whose quote is too short to hold the token may be forged

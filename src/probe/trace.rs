@@ -7,7 +7,7 @@
 //! parses each datagram with [`wire`] and hands it to the
 //! trace that owns the quoted probe id, after checking that the probe was
 //! going where the message says. Probe ids come from a keyed permutation
-//! ([`IdPermutation`]), so none can be guessed from one seen. A verified
+//! (`IdPermutation`), so none can be guessed from one seen. A verified
 //! answer (it carries the probe's token) settles its probe; an ICMP error
 //! quoting too little to hold the token is passed on as unverified and
 //! leaves the probe waiting for a verified one (see `answers` for what an

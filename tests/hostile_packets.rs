@@ -94,28 +94,36 @@ fn icmp_in(lab: &Lab) -> std::collections::HashMap<String, u64> {
         .collect()
 }
 
+/// `edgeprobe probe --json` of the three targets, 5 requests of 1 s each
+/// at `rate` packets a second, within `limit`; and how many ICMP messages
+/// of each kind the board's namespace received meanwhile.
+fn probe_the_three(
+    lab: &Lab,
+    rate: &str,
+    limit: Duration,
+) -> (std::process::Output, std::collections::HashMap<String, u64>) {
+    let before = icmp_in(lab);
+    let mut cmd = lab.edgeprobe();
+    cmd.args(["probe", "--json", "--count", "5", "--timeout", "1000"])
+        .args(["--rate", rate])
+        .args([H1, SILENT, H2]);
+    let out = output_within(cmd, limit);
+    let after = icmp_in(lab);
+    let arrived = after
+        .iter()
+        .map(|(k, n)| (k.clone(), n - before.get(k).copied().unwrap_or(0)))
+        .collect();
+    (out, arrived)
+}
+
 #[test]
 fn forged_malformed_and_flooding_icmp_change_no_result_and_stall_nothing() {
     let lab = Lab::up("hpk");
     let _answering = hostile(&lab, "h1", "answer");
     let _flooding = hostile(&lab, "h2", "flood");
 
-    let before = icmp_in(&lab);
-    let mut cmd = lab.edgeprobe();
-    cmd.args([
-        "probe",
-        "--json",
-        "--count",
-        "5",
-        "--timeout",
-        "1000",
-        "--rate",
-        "0",
-    ])
-    .args([H1, SILENT, H2]);
-    let out = output_within(cmd, Duration::from_secs(60));
-    let after = icmp_in(&lab);
-    let arrived = |k: &str| after[k] - before[k];
+    let (out, counts) = probe_the_three(&lab, "0", Duration::from_secs(60));
+    let arrived = |k: &str| counts[k];
     // 10 honest echo replies, and hundreds of forged ones; the forged
     // errors (the honest run has none: h1 and h2 answer, silent is silent,
     // and the routers' Time Exceeded are a few).
@@ -160,22 +168,8 @@ fn short_quoted_errors_with_guessed_sequences_change_no_result() {
     let lab = Lab::up("hpks");
     let _forging = hostile_quoting(&lab, "h1", "short", &[H1, H2, SILENT]);
 
-    let before = icmp_in(&lab);
-    let mut cmd = lab.edgeprobe();
-    cmd.args([
-        "probe",
-        "--json",
-        "--count",
-        "5",
-        "--timeout",
-        "1000",
-        "--rate",
-        "20",
-    ])
-    .args([H1, SILENT, H2]);
-    let out = output_within(cmd, Duration::from_secs(90));
-    let after = icmp_in(&lab);
-    let arrived = |k: &str| after[k] - before[k];
+    let (out, counts) = probe_the_three(&lab, "20", Duration::from_secs(90));
+    let arrived = |k: &str| counts[k];
     // 17 sequences x 3 targets of each kind, for each of the (at least
     // five) requests h1 saw.
     assert!(

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::model::{AvailabilityRow, Board, BoardTarget, Counts, Window};
-use super::paging::PageInfo;
 use crate::clock::Timestamp;
+use crate::http::paging::PageInfo;
 use crate::probe::Status;
 
 /// An entry of `GET /api/v1/boards`.

@@ -21,7 +21,7 @@
 //! | `/api/v1/targets/{addr}` | JSON: one target per board |
 //! | `/healthz` | 200 when MongoDB answers a ping, else 503; the server, the reason and `failed_logins` only to a signed-in caller |
 //!
-//! Every list is a page (`page_size` up to 500, [`paging`]); a window or
+//! Every list is a page (`page_size` up to 500, [`crate::http::paging`]); a window or
 //! page that does not exist is a 400 naming what does. Requests that read
 //! MongoDB take one of `--max-queries` slots or get 429, and every query
 //! has a server-side time limit.
@@ -34,7 +34,7 @@
 //! only (or anywhere with `--no-auth`).
 //!
 //! Layers: [`model`] (documents to values, the online rule, windows,
-//! search), [`pipeline`] (the queries as documents), [`paging`],
+//! search), [`pipeline`] (the queries as documents), [`crate::http::paging`],
 //! [`charts`], [`public_url`], [`api`] and [`views`] (JSON and pages) are
 //! pure; [`source`] is the MongoDB edge behind the [`FleetSource`] trait,
 //! [`indexes`] what central creates at start (the TTL indexes among
@@ -62,7 +62,6 @@ pub mod charts;
 pub mod claims;
 pub mod indexes;
 pub mod model;
-pub mod paging;
 pub mod pipeline;
 pub mod public_url;
 mod routes;

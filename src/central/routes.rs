@@ -2,7 +2,7 @@
 //! MongoDB take one of the process's query slots first (429 when none
 //! comes free, see [`super::summary`]); the board list comes from the
 //! summary cache, everything else is read afresh. Every list is a page
-//! ([`super::paging`]). The HTTP edge (limits, headers, shutdown, route
+//! ([`crate::http::paging`]). The HTTP edge (limits, headers, shutdown, route
 //! tables) is [`crate::http`], shared with the board dashboard.
 //!
 //! Sign-in comes first: [`route`] asks [`signin::admit`] who the request
@@ -24,7 +24,6 @@ use super::model::{
     board_target_pairs, fleet_targets, sort_boards_by_id, sort_boards_worst_first,
     targets_by_board, Board, Search, Window,
 };
-use super::paging::{PageError, PageRequest};
 use super::pipeline::Scope;
 use super::source::FleetError;
 use super::summary::{Busy, FleetSummary, SLOT_WAIT};
@@ -32,6 +31,7 @@ use super::views::{self, BoardExtras, Context, FleetPage, Paged, PairRow};
 use super::{signin, CentralState};
 use crate::clock::Timestamp;
 use crate::http::layout::error_page;
+use crate::http::paging::{PageError, PageRequest};
 use crate::http::query::{param, percent_decode};
 use crate::http::response::{html, json, method_not_allowed, not_found, stylesheet, Resp};
 use crate::http::route::{self, Shared};

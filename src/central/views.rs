@@ -12,13 +12,13 @@ use super::charts::{self, DayBar};
 use super::model::{
     AvailabilityRow, Board, BoardTarget, ClockAhead, Event, FleetTarget, Search, Window,
 };
-use super::paging::PageInfo;
 use super::source::FleetError;
 use crate::clock::Timestamp;
 use crate::http::fmt;
 use crate::http::layout::{
     badge, layout_under, name_cell, opt_time, refresh_secs, status_cell, status_class,
 };
+use crate::http::paging::PageInfo;
 use crate::http::query::{encode_path_segment, encode_query_value};
 use crate::probe::Status;
 

@@ -13,6 +13,9 @@
 //! - [`secret`]: the constant-time comparison and the bearer token of an
 //!   `Authorization` header;
 //! - [`query`]: percent-decoding and -encoding, query parameters;
+//! - [`paging`]: `?page=&page_size=` over a list, as both APIs take it;
+//! - [`conditional`]: entity tags and `304 Not Modified` for pages and
+//!   documents that change once a round;
 //! - [`layout`]: the page frame and the view parts both dashboards use
 //!   (status badge, times, table cells, the error page);
 //! - [`fmt`]: how numbers, times and durations read on the pages.
@@ -20,9 +23,11 @@
 //! Nothing here knows a dashboard's routes or data.
 
 pub mod clients;
+pub mod conditional;
 pub mod fmt;
 pub mod host;
 pub mod layout;
+pub mod paging;
 pub mod query;
 pub mod response;
 pub mod route;

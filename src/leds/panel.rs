@@ -20,7 +20,7 @@ use crate::monitor::Snapshot;
 pub const LOCATE_FOR: Duration = Duration::from_secs(30);
 
 /// The driver's side of the LEDs, for the dashboard and the API.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct LedDriverStatus {
     /// `virtual`, `rppal`, `cdev` or `sysfs`.
     pub backend: &'static str,
@@ -32,7 +32,7 @@ pub struct LedDriverStatus {
 }
 
 /// The LEDs at one instant, for one page or API answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct LedReport {
     pub patterns: LedView,
     pub driver: LedDriverStatus,

@@ -28,7 +28,7 @@ pub const CHASE_STEP_MS: u64 = 250;
 pub const LOCATE_HALF_MS: u64 = 250;
 
 /// What an LED is doing right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LedPattern {
     #[default]
@@ -57,7 +57,7 @@ impl LedPattern {
 }
 
 /// The pattern each LED shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub struct LedView {
     pub green: LedPattern,
     pub red: LedPattern,

@@ -529,7 +529,9 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
     }
 
     fn publish(&self) {
-        self.snapshot.send_replace(Arc::new(self.snapshot_now()));
+        let mut snap = self.snapshot_now();
+        snap.published = self.snapshot.borrow().published + 1;
+        self.snapshot.send_replace(Arc::new(snap));
     }
 
     /// What the dashboard, the LEDs and the alerts see now.

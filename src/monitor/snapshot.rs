@@ -31,6 +31,11 @@ pub struct Snapshot {
     /// writes its own document of them).
     #[serde(skip)]
     pub alerts: crate::alerts::AlertsView,
+    /// Which of the monitor's snapshots this is: 1 for its first, one
+    /// more each time it publishes. With `board.started_at` it names the
+    /// data, for the dashboard's entity tags.
+    #[serde(skip)]
+    pub published: u64,
 }
 
 impl Snapshot {

@@ -585,6 +585,7 @@ impl MonitorState {
             upstream,
             warnings,
             alerts: Default::default(),
+            published: 0,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::http::paging::PageInfo;
 use crate::leds::{LedDriverStatus, LedReport, LedView};
 use crate::monitor::{
     BoardGateway, RoundInfo, SheetView, Snapshot, StatusCounts, TargetView, UpstreamView,
@@ -35,6 +36,11 @@ pub struct StatusDoc<'a> {
     pub sheet: &'a SheetView,
     pub board_gateways: &'a [BoardGateway],
     pub warnings: &'a [String],
+    /// Where `targets` sits among the rows that match the query: `page`,
+    /// `page_size`, `pages`, and `total` matching rows.
+    #[serde(flatten)]
+    pub page: PageInfo,
+    /// One page of the rows that match the query.
     pub targets: Vec<TargetDoc<'a>>,
 }
 
@@ -105,8 +111,13 @@ impl<'a> TargetDoc<'a> {
     }
 }
 
-/// The status document for a snapshot.
-pub fn status<'a>(snap: &'a Snapshot, leds: &'a LedReport) -> StatusDoc<'a> {
+/// The status document for a snapshot, with one page of its rows.
+pub fn status<'a>(
+    snap: &'a Snapshot,
+    leds: &'a LedReport,
+    rows: &[&'a TargetView],
+    page: PageInfo,
+) -> StatusDoc<'a> {
     StatusDoc {
         board: BoardDoc {
             id: &snap.board.id,
@@ -123,7 +134,8 @@ pub fn status<'a>(snap: &'a Snapshot, leds: &'a LedReport) -> StatusDoc<'a> {
         sheet: &snap.sheet,
         board_gateways: &snap.board_gateways,
         warnings: &snap.warnings,
-        targets: snap.targets.iter().map(TargetDoc::new).collect(),
+        page,
+        targets: rows.iter().map(|t| TargetDoc::new(t)).collect(),
     }
 }
 
@@ -152,17 +164,26 @@ pub struct TargetDetailDoc<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::testdata;
+    use crate::web::query::IndexQuery;
+    use crate::web::{table, testdata};
     use serde_json::Value;
 
     fn to_value<T: Serialize>(v: &T) -> Value {
         serde_json::to_value(v).expect("serializes")
     }
 
+    /// `/api/v1/status?QUERY` of a snapshot, as the server builds it.
+    fn status_of(snap: &Snapshot, query: &str) -> Value {
+        let q = IndexQuery::parse_api(Some(query)).expect("a valid page");
+        let matching = table::rows(snap, &q);
+        let (rows, page) = q.page.slice(&matching).expect("the page exists");
+        to_value(&status(snap, &testdata::leds(), rows, page))
+    }
+
     #[test]
     fn status_document_keeps_the_contract() {
         let snap = testdata::snapshot();
-        let v = to_value(&status(&snap, &testdata::leds()));
+        let v = status_of(&snap, "");
         assert_eq!(v["board"]["id"], "closet-3");
         assert_eq!(v["board"]["interval_s"], 60.0);
         assert!(v["board"]["started_at"].as_str().is_some());
@@ -204,12 +225,34 @@ mod tests {
     }
 
     #[test]
+    fn rows_come_a_page_at_a_time_in_sheet_order_with_counts_over_all() {
+        let snap = testdata::snapshot();
+        let v = status_of(&snap, "page=2&page_size=3");
+        assert_eq!(
+            (&v["page"], &v["page_size"], &v["pages"], &v["total"]),
+            (&2.into(), &3.into(), &2.into(), &4.into())
+        );
+        assert_eq!(v["targets"].as_array().unwrap().len(), 1);
+        assert_eq!(v["targets"][0]["sno"], 4);
+        assert_eq!(v["counts"]["pending"], 1, "counts cover every target");
+
+        let v = status_of(&snap, "status=problems&sort=status");
+        let keys: Vec<&str> = v["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["198.18.0.9", "2001:db8::1"]);
+        assert_eq!(v["total"], 2);
+    }
+
+    #[test]
     fn non_finite_numbers_become_null() {
         let mut snap = testdata::snapshot();
         snap.targets[0].loss = Some(f64::NAN);
         snap.targets[0].recent_rtt = vec![Some(f32::INFINITY)];
-        let text = serde_json::to_string(&status(&snap, &testdata::leds())).expect("serializes");
-        let v: Value = serde_json::from_str(&text).expect("valid JSON");
+        let v = status_of(&snap, "");
         assert_eq!(v["targets"][0]["loss"], Value::Null);
         assert_eq!(v["targets"][0]["recent_rtt"][0], Value::Null);
     }

@@ -4,11 +4,11 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | header and table; `?status=&group=&sort=&dir=` |
+//! | `/` | header and table, problems first, 100 rows a page; `?status=&group=&q=&sort=&dir=&page=&page_size=`; `ETag`, 304 |
 //! | `/targets/{key}` | one target: history, RTT chart, path, events |
 //! | `/static/style.css` | the stylesheet |
 //! | `/alerts` | alerts firing, silences, channels, recent notifications |
-//! | `/api/v1/status` | JSON of the header and every row |
+//! | `/api/v1/status` | JSON of the header and a page of rows (the same parameters, sheet order unless `sort=`); `ETag`, 304 |
 //! | `/api/v1/alerts` | JSON of the alerts page |
 //! | `/api/v1/targets/{key}` | JSON of one row plus its history |
 //! | `/metrics` | Prometheus text format |
@@ -19,7 +19,7 @@
 //! | `POST /admin/silence?target=\|group=\|board&for=2h&reason=` | silence alerts (bearer token) |
 //! | `POST /admin/test-alert` | a test message through every channel (bearer token) |
 //!
-//! The pure parts (views, alerts, svg, api, metrics, query, admin) render from a
+//! The pure parts (views, table, alerts, svg, api, metrics, query, admin) render from a
 //! [`Snapshot`] and `now`; [`serve`] is the thin edge around them. The
 //! HTTP edge under it (connection cap, timeouts, security headers, the
 //! page frame and shared view parts) is [`crate::http`], which
@@ -32,6 +32,7 @@ mod metrics;
 mod query;
 mod server;
 mod svg;
+mod table;
 mod views;
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
-//! The board dashboard's filter and sort parameters (`?status=&group=
-//! &sort=&dir=`), parsed from the query string and written back into links.
+//! The board dashboard's filter, search, sort and page parameters
+//! (`?status=&group=&q=&sort=&dir=&page=&page_size=`), parsed from the
+//! query string and written back into links; `/api/v1/status` takes the
+//! same ones.
 //! The percent-decoding and -encoding under them is [`crate::http::query`].
 //!
-//! Everything here is tolerant: a query string is typed by whoever holds a
-//! browser, so a garbled parameter is ignored (falls back to its default),
-//! never an error page.
+//! The page's reading is tolerant: a query string is typed by whoever
+//! holds a browser, so a garbled parameter is ignored (falls back to its
+//! default), never an error page. The API's is strict about pages only.
 
-use crate::http::query::{encode_query_value, parse_pairs};
+use crate::http::paging::{self, PageError, PageRequest};
+use crate::http::query::{encode_query_value, param, parse_pairs};
 use crate::probe::Status;
 
 /// Which targets the table shows, by status.
@@ -82,10 +85,9 @@ impl StatusFilter {
 }
 
 /// The column the table is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     /// Sheet order.
-    #[default]
     Sno,
     Ip,
     Name,
@@ -159,31 +161,85 @@ impl Dir {
     }
 }
 
-/// The dashboard's query: `?status=..&group=..&sort=..&dir=..`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The dashboard's query: `?status=..&group=..&q=..&sort=..&dir=..
+/// &page=..&page_size=..`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexQuery {
     pub status: Option<StatusFilter>,
     /// Exact group name; `None` shows every group.
     pub group: Option<String>,
+    /// Text to find in the address, the IP, the name or the group, case
+    /// ignored (at most [`SEARCH_MAX_CHARS`]).
+    pub search: Option<String>,
     pub sort: SortKey,
     pub dir: Dir,
+    /// Which page of the table, from 1, and how many rows a page has.
+    pub page: PageRequest,
+}
+
+/// The longest search text kept: longer matches nothing a sheet holds.
+pub const SEARCH_MAX_CHARS: usize = 200;
+
+/// The order the page opens in: the problems first, Not Working, then
+/// Degraded, then the rest, each in sheet order.
+pub const PAGE_SORT: SortKey = SortKey::Status;
+
+impl Default for IndexQuery {
+    fn default() -> IndexQuery {
+        IndexQuery {
+            status: None,
+            group: None,
+            search: None,
+            sort: PAGE_SORT,
+            dir: Dir::Asc,
+            page: PageRequest {
+                number: 1,
+                size: paging::DEFAULT_SIZE,
+            },
+        }
+    }
 }
 
 impl IndexQuery {
     /// Parse a raw (still encoded) query string. Unknown parameters and
-    /// unknown values are ignored; an empty value means "any".
+    /// unknown values are ignored, a page size out of range is brought
+    /// into it; an empty value means "any".
     pub fn parse(query: Option<&str>) -> IndexQuery {
         let mut q = IndexQuery::default();
         for (k, v) in parse_pairs(query.unwrap_or("")) {
             match k.as_str() {
                 "status" => q.status = StatusFilter::parse(&v),
                 "group" => q.group = Some(v).filter(|g| !g.is_empty()),
-                "sort" => q.sort = SortKey::parse(&v).unwrap_or_default(),
+                "q" => {
+                    let text: String = v.trim().chars().take(SEARCH_MAX_CHARS).collect();
+                    q.search = Some(text).filter(|t| !t.is_empty());
+                }
+                "sort" => q.sort = SortKey::parse(&v).unwrap_or(PAGE_SORT),
                 "dir" => q.dir = if v == "desc" { Dir::Desc } else { Dir::Asc },
+                "page" => q.page.number = v.parse().unwrap_or(1).max(1),
+                "page_size" => {
+                    q.page.size = v.parse().map_or(paging::DEFAULT_SIZE, |n: usize| {
+                        n.clamp(1, paging::MAX_SIZE)
+                    })
+                }
                 _ => {}
             }
         }
         q
+    }
+
+    /// The API's reading of the same query: the page and its size are
+    /// refused when out of range (a script walking pages must see where
+    /// they end), and the default order is the sheet's, which stays put
+    /// while statuses change under a walk through the pages.
+    pub fn parse_api(query: Option<&str>) -> Result<IndexQuery, PageError> {
+        let page = PageRequest::parse(query)?;
+        let mut q = IndexQuery::parse(query);
+        if param(query, "sort").is_none() {
+            q.sort = SortKey::Sno;
+        }
+        q.page = page;
+        Ok(q)
     }
 
     /// The query string for this state, without the `?`; default values
@@ -196,11 +252,20 @@ impl IndexQuery {
         if let Some(g) = &self.group {
             parts.push(format!("group={}", encode_query_value(g)));
         }
-        if self.sort != SortKey::Sno {
+        if let Some(text) = &self.search {
+            parts.push(format!("q={}", encode_query_value(text)));
+        }
+        if self.sort != PAGE_SORT {
             parts.push(format!("sort={}", self.sort.as_str()));
         }
         if self.dir != Dir::Asc {
             parts.push(format!("dir={}", self.dir.as_str()));
+        }
+        if self.page.number != 1 {
+            parts.push(format!("page={}", self.page.number));
+        }
+        if self.page.size != paging::DEFAULT_SIZE {
+            parts.push(format!("page_size={}", self.page.size));
         }
         parts.join("&")
     }
@@ -215,6 +280,18 @@ impl IndexQuery {
         }
     }
 
+    /// The first page of another view: a new filter or order starts
+    /// again at the top.
+    fn first_page(&self) -> IndexQuery {
+        IndexQuery {
+            page: PageRequest {
+                number: 1,
+                ..self.page
+            },
+            ..self.clone()
+        }
+    }
+
     /// The link a column header points to: sort by `key`, flipping the
     /// direction when the table is already sorted by it.
     pub fn sorted_by(&self, key: SortKey) -> IndexQuery {
@@ -226,7 +303,7 @@ impl IndexQuery {
         IndexQuery {
             sort: key,
             dir,
-            ..self.clone()
+            ..self.first_page()
         }
     }
 
@@ -234,6 +311,27 @@ impl IndexQuery {
     pub fn with_status(&self, status: Option<StatusFilter>) -> IndexQuery {
         IndexQuery {
             status,
+            ..self.first_page()
+        }
+    }
+
+    /// The same view without the group filter and the search.
+    pub fn unfiltered(&self) -> IndexQuery {
+        IndexQuery {
+            group: None,
+            search: None,
+            status: None,
+            ..self.first_page()
+        }
+    }
+
+    /// The same view on page `number`.
+    pub fn on_page(&self, number: usize) -> IndexQuery {
+        IndexQuery {
+            page: PageRequest {
+                number,
+                ..self.page
+            },
             ..self.clone()
         }
     }
@@ -265,6 +363,8 @@ mod tests {
             "status=bogus&sort=%zz&dir=sideways&group=",
             "=x&status",
             "%FF=1",
+            "page=0&page_size=x&q=+++",
+            "page=-3",
         ] {
             assert_eq!(IndexQuery::parse(Some(raw)), IndexQuery::default(), "{raw}");
         }
@@ -289,5 +389,58 @@ mod tests {
         assert!(!StatusFilter::Problems.matches(Some(Status::Working)));
         assert!(StatusFilter::Pending.matches(None));
         assert!(!StatusFilter::Working.matches(None));
+    }
+
+    #[test]
+    fn search_and_pages_round_trip_and_stay_in_range() {
+        let q = IndexQuery::parse(Some("q=+Rack%201+&page=3&page_size=50&sort=sno"));
+        assert_eq!(q.search.as_deref(), Some("Rack 1"), "trimmed, decoded");
+        assert_eq!((q.page.number, q.page.size), (3, 50));
+        assert_eq!(
+            q.to_query_string(),
+            "q=Rack%201&sort=sno&page=3&page_size=50"
+        );
+        assert_eq!(IndexQuery::parse(Some(&q.to_query_string())), q);
+
+        assert_eq!(
+            IndexQuery::parse(Some("page_size=100000")).page.size,
+            paging::MAX_SIZE
+        );
+        assert_eq!(IndexQuery::parse(Some("page_size=0")).page.size, 1);
+        let long = "x".repeat(SEARCH_MAX_CHARS * 3);
+        let q = IndexQuery::parse(Some(&format!("q={long}")));
+        assert_eq!(q.search.unwrap().chars().count(), SEARCH_MAX_CHARS);
+    }
+
+    #[test]
+    fn a_new_order_or_filter_starts_at_the_first_page_and_keeps_its_size() {
+        let q = IndexQuery::parse(Some("page=7&page_size=20&q=lan"));
+        for next in [
+            q.sorted_by(SortKey::Rtt),
+            q.with_status(Some(StatusFilter::Problems)),
+            q.unfiltered(),
+        ] {
+            assert_eq!((next.page.number, next.page.size), (1, 20), "{next:?}");
+        }
+        assert_eq!(q.unfiltered().search, None);
+        assert_eq!(q.on_page(8).href(), "/?q=lan&page=8&page_size=20");
+        assert_eq!(
+            IndexQuery::default().sort,
+            SortKey::Status,
+            "problems first"
+        );
+    }
+
+    #[test]
+    fn the_api_reads_pages_strictly_and_keeps_sheet_order() {
+        let q = IndexQuery::parse_api(Some("status=problems")).unwrap();
+        assert_eq!(q.sort, SortKey::Sno);
+        assert_eq!(q.status, Some(StatusFilter::Problems));
+        assert_eq!(
+            IndexQuery::parse_api(Some("sort=status")).unwrap().sort,
+            SortKey::Status
+        );
+        assert!(IndexQuery::parse_api(Some("page=0")).is_err());
+        assert!(IndexQuery::parse_api(Some("page_size=501")).is_err());
     }
 }

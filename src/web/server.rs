@@ -18,12 +18,13 @@ use tokio::sync::oneshot;
 use super::admin::{self, AuthError};
 use super::api::{self, TargetDetailDoc, TargetDoc, TargetHistory};
 use super::query::IndexQuery;
-use super::{alerts, metrics, views, WebState};
+use super::{alerts, metrics, table, views, WebState};
 use crate::clock::Timestamp;
+use crate::http::conditional::{self, EntityTag};
 use crate::http::query;
 use crate::http::response::{self, html, json, not_found, with_type, ErrorDoc, Resp};
 use crate::http::route::{self, Shared};
-use crate::leds::LOCATE_FOR;
+use crate::leds::{LedReport, LOCATE_FOR};
 use crate::monitor::{Command, Snapshot};
 
 /// How many results, traces and events a target page shows.
@@ -142,7 +143,10 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
         Route::Shared(Shared::Index) => {
             let q = IndexQuery::parse(query.as_deref());
             let leds = state.leds.report(&snap, now);
-            html(StatusCode::OK, views::index(&snap, &leds, &q, now))
+            let tag = round_tag(&snap, &leds, "page", &q.to_query_string());
+            conditional::tagged(req.headers(), &tag, || {
+                html(StatusCode::OK, views::index(&snap, &leds, &q, now))
+            })
         }
         Route::Shared(Shared::Style) => response::stylesheet(),
         Route::Shared(Shared::Health) => {
@@ -184,8 +188,21 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
             json(StatusCode::OK, &doc)
         }
         Route::ApiStatus => {
+            let q = match IndexQuery::parse_api(query.as_deref()) {
+                Ok(q) => q,
+                Err(e) => return json(StatusCode::BAD_REQUEST, &ErrorDoc { error: &e.0 }),
+            };
             let leds = state.leds.report(&snap, now);
-            json(StatusCode::OK, &api::status(&snap, &leds))
+            let tag = round_tag(&snap, &leds, "api", query.as_deref().unwrap_or(""));
+            conditional::tagged(req.headers(), &tag, || {
+                let matching = table::rows(&snap, &q);
+                match q.page.slice(&matching) {
+                    Ok((rows, page)) => {
+                        json(StatusCode::OK, &api::status(&snap, &leds, rows, page))
+                    }
+                    Err(e) => json(StatusCode::BAD_REQUEST, &ErrorDoc { error: &e.0 }),
+                }
+            })
         }
         Route::ApiTarget(raw) => {
             let Some(t) = find_target(&snap, raw) else {
@@ -255,6 +272,13 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
         },
         Route::NotFound => not_found(api, "There is nothing at this address."),
     }
+}
+
+/// The entity tag of what `/` or `/api/v1/status` shows for one query:
+/// it changes when the monitor publishes (a round, a reload, an alert)
+/// or the LEDs change (locate), never between.
+fn round_tag(snap: &Snapshot, leds: &LedReport, view: &str, query: &str) -> EntityTag {
+    EntityTag::of((snap.board.started_at, snap.published, leds, view, query))
 }
 
 /// `POST /admin/silence?target=|group=|board&for=2h&reason=`.

@@ -189,6 +189,7 @@ pub fn snapshot() -> Snapshot {
             "traceroute needs CAP_NET_RAW: run `setcap cap_net_raw+ep edgeprobe`".to_string(),
         ],
         alerts: alerts(),
+        published: 1,
     }
 }
 

@@ -237,7 +237,12 @@ async fn index_renders_the_table_escaped_with_headers() {
     let r = get(srv.addr, "/?sort=rtt&dir=desc&status=bogus").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
-    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        r.header("cache-control"),
+        Some("no-cache"),
+        "kept, asked again"
+    );
+    assert!(r.header("etag").is_some_and(|t| t.starts_with("W/\"")));
     assert_security_headers(&r);
     assert_eq!(r.body.matches("<tr class=\"st-").count(), 4, "{}", r.body);
     for row in ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"] {
@@ -250,6 +255,56 @@ async fn index_renders_the_table_escaped_with_headers() {
         r.body.contains("url=/?sort=rtt&amp;dir=desc"),
         "refresh keeps the query"
     );
+}
+
+#[tokio::test]
+async fn the_page_and_the_status_answer_304_until_the_monitor_publishes() {
+    let srv = start().await;
+    for path in ["/?status=problems", "/api/v1/status?page_size=2"] {
+        let first = get(srv.addr, path).await;
+        assert_eq!(first.status, 200, "{path}: {}", first.body);
+        let tag = first.header("etag").expect("an ETag").to_string();
+        let asked = format!("If-None-Match: {tag}\r\n");
+
+        let again = request(srv.addr, "GET", path, &asked, b"").await;
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty(), "{path}: a 304 has no body");
+        assert_eq!(again.header("etag"), Some(tag.as_str()));
+
+        // Another query is another representation.
+        let other = request(srv.addr, "GET", &format!("{path}&sort=sno"), &asked, b"").await;
+        assert_eq!(other.status, 200, "{path}");
+
+        // The next snapshot (a round) makes the held copy stale.
+        let mut next = (**srv.snapshot.borrow()).clone();
+        next.published += 1;
+        srv.snapshot.send_replace(Arc::new(next));
+        let after = request(srv.addr, "GET", path, &asked, b"").await;
+        assert_eq!(after.status, 200, "{path}");
+        assert_ne!(after.header("etag"), Some(tag.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn the_status_api_refuses_a_page_that_does_not_exist() {
+    let srv = start().await;
+    for (path, says) in [
+        ("/api/v1/status?page=9", "beyond the end"),
+        ("/api/v1/status?page_size=0", "page_size=1 to page_size=500"),
+        ("/api/v1/status?page=x", "pages count from page=1"),
+    ] {
+        let r = get(srv.addr, path).await;
+        assert_eq!(r.status, 400, "{path}");
+        assert!(
+            r.json()["error"].as_str().unwrap().contains(says),
+            "{path}: {}",
+            r.body
+        );
+    }
+    // The page, typed by a person, shows the last page instead.
+    let r = get(srv.addr, "/?page=9").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.matches("<tr class=\"st-").count(), 4, "{}", r.body);
 }
 
 #[tokio::test]

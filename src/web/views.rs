@@ -9,19 +9,19 @@
 //! attribute value, which is what keeps sheet values (names, groups, notes)
 //! inert.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use maud::{html, Markup};
 
 use super::api::TargetHistory;
-use super::query::{Dir, IndexQuery, SortKey, StatusFilter};
-use super::svg;
+use super::query::{Dir, IndexQuery, SortKey, StatusFilter, PAGE_SORT, SEARCH_MAX_CHARS};
+use super::{svg, table};
 use crate::clock::Timestamp;
 use crate::http::fmt;
 use crate::http::layout::{
     badge, layout, name_cell, opt_time, refresh_secs, status_cell, status_class, status_label,
 };
+use crate::http::paging::{self, PageInfo};
 use crate::http::query::encode_path_segment;
 use crate::leds::{LedPattern, LedReport};
 use crate::monitor::{Snapshot, TargetView, UpstreamView};
@@ -200,7 +200,7 @@ fn alerts(snap: &Snapshot, leds: &LedReport) -> Markup {
                     " It could not be read just now; it is read again by itself at "
                     (fmt::time(again)) "."
                 }
-                ul { @for p in &r.problems { li { (p) } } }
+                (problem_list(&r.problems))
             }
         }
         @if !snap.warnings.is_empty() || !leds.driver.faults.is_empty() {
@@ -220,7 +220,7 @@ fn alerts(snap: &Snapshot, leds: &LedReport) -> Markup {
                         (snap.sheet.problems.len()) " row(s) skipped in "
                         (snap.sheet.source.as_deref().unwrap_or("the targets sheet"))
                     }
-                    ul { @for p in &snap.sheet.problems { li { (p) } } }
+                    (problem_list(&snap.sheet.problems))
                 }
             }
         }
@@ -235,15 +235,44 @@ fn alerts(snap: &Snapshot, leds: &LedReport) -> Markup {
     }
 }
 
-/// The filter form: plain GET, keeps the sort.
+/// At most this many groups are offered as a list; beyond, the group is
+/// typed (the search finds groups too).
+const GROUPS_LISTED: usize = 100;
+
+/// At most this many of a sheet's problems are listed on `/`; `edgeprobe
+/// check` lists them all.
+const PROBLEMS_LISTED: usize = 50;
+
+/// A sheet's problems, the first [`PROBLEMS_LISTED`] of them.
+fn problem_list(problems: &[String]) -> Markup {
+    html! {
+        ul {
+            @for p in problems.iter().take(PROBLEMS_LISTED) { li { (p) } }
+            @if problems.len() > PROBLEMS_LISTED {
+                li { "and " (problems.len() - PROBLEMS_LISTED) " more: "
+                    code { "edgeprobe check SHEET" } " lists them all" }
+            }
+        }
+    }
+}
+
+/// The filter form: plain GET, keeps the sort and the page size, starts
+/// again at page 1.
 fn filter_form(snap: &Snapshot, q: &IndexQuery) -> Markup {
     let groups: BTreeSet<&str> = snap
         .targets
         .iter()
         .filter_map(|t| t.group.as_deref())
         .collect();
+    let filtered = q.status.is_some() || q.group.is_some() || q.search.is_some();
     html! {
-        form.filters method="get" action="/" {
+        form.filters method="get" action="/" role="search" {
+            label {
+                "Search "
+                input type="search" name="q" value=[q.search.as_deref()]
+                    maxlength=(SEARCH_MAX_CHARS) placeholder="IP, name or group";
+            }
+            " "
             label {
                 "Status "
                 select name="status" {
@@ -253,7 +282,11 @@ fn filter_form(snap: &Snapshot, q: &IndexQuery) -> Markup {
                     }
                 }
             }
-            @if !groups.is_empty() {
+            @if groups.len() > GROUPS_LISTED {
+                " "
+                label { "Group " input type="text" name="group" value=[q.group.as_deref()]; }
+            } @else if !groups.is_empty() {
+                " "
                 label {
                     "Group "
                     select name="group" {
@@ -264,89 +297,46 @@ fn filter_form(snap: &Snapshot, q: &IndexQuery) -> Markup {
                     }
                 }
             }
-            @if q.sort != SortKey::Sno { input type="hidden" name="sort" value=(q.sort.as_str()); }
+            @if q.sort != PAGE_SORT { input type="hidden" name="sort" value=(q.sort.as_str()); }
             @if q.dir != Dir::Asc { input type="hidden" name="dir" value=(q.dir.as_str()); }
+            @if q.page.size != paging::DEFAULT_SIZE {
+                input type="hidden" name="page_size" value=(q.page.size);
+            }
+            " "
             button type="submit" { "Filter" }
-            @if q.status.is_some() || q.group.is_some() {
-                " " a href=(IndexQuery { status: None, group: None, ..q.clone() }.href()) { "clear" }
+            @if filtered {
+                " " a href=(q.unfiltered().href()) { "clear" }
             }
         }
     }
 }
 
-/// Compare two optional keys: present values by `cmp` in direction `dir`,
-/// missing ones (not probed, no reply) always last.
-fn cmp_opt<T>(a: Option<T>, b: Option<T>, dir: Dir, cmp: impl Fn(&T, &T) -> Ordering) -> Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) => match dir {
-            Dir::Asc => cmp(&x, &y),
-            Dir::Desc => cmp(&y, &x),
-        },
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
+/// Links to the first, previous, next and last page, and where this one
+/// is; nothing when everything fits on one page.
+fn pager(q: &IndexQuery, info: &PageInfo) -> Markup {
+    let first_row = (info.page - 1) * info.page_size + 1;
+    let last_row = (first_row + info.page_size - 1).min(info.total);
+    let link = |label: &str, rel: &str, to: usize, enabled: bool| {
+        html! {
+            @if enabled {
+                a rel=(rel) href=(q.on_page(to).href()) { (label) }
+            } @else {
+                span.none { (label) }
+            }
+        }
+    };
+    html! {
+        @if info.pages > 1 {
+            nav.pager aria-label="Pages of the table" {
+                (link("« first", "first", 1, info.page > 1)) " "
+                (link("‹ previous", "prev", info.page - 1, info.page > 1)) " "
+                span.where { "page " (info.page) " of " (info.pages)
+                    " · rows " (first_row) "–" (last_row) " of " (info.total) }
+                " " (link("next ›", "next", info.page + 1, info.page < info.pages))
+                " " (link("last »", "last", info.pages, info.page < info.pages))
+            }
+        }
     }
-}
-
-/// Worst first when ascending: that is what one sorts by status for.
-fn status_rank(s: Status) -> u8 {
-    match s {
-        Status::NotWorking => 0,
-        Status::Degraded => 1,
-        Status::Working => 2,
-    }
-}
-
-/// The table's rows: filtered by the query, then sorted (ties in sheet
-/// order).
-pub fn rows<'a>(snap: &'a Snapshot, q: &IndexQuery) -> Vec<&'a TargetView> {
-    let mut rows: Vec<&TargetView> = snap
-        .targets
-        .iter()
-        .filter(|t| q.status.is_none_or(|f| f.matches(t.status)))
-        .filter(|t| q.group.is_none() || t.group == q.group)
-        .collect();
-    let d = q.dir;
-    let f64_cmp = |a: &f64, b: &f64| a.total_cmp(b);
-    rows.sort_by(|a, b| {
-        let o = match q.sort {
-            SortKey::Sno => cmp_opt(Some(a.sno), Some(b.sno), d, Ord::cmp),
-            SortKey::Ip => {
-                // IP targets by address, then host names alphabetically.
-                let key = |t: &TargetView| (t.ip.is_none(), t.ip, t.addr.to_lowercase());
-                cmp_opt(Some(key(a)), Some(key(b)), d, Ord::cmp)
-            }
-            SortKey::Name => {
-                let key = |t: &TargetView| t.name.as_ref().map(|n| n.to_lowercase());
-                cmp_opt(key(a), key(b), d, Ord::cmp)
-            }
-            SortKey::Status => cmp_opt(
-                a.status.map(status_rank),
-                b.status.map(status_rank),
-                d,
-                Ord::cmp,
-            ),
-            SortKey::Gateway => {
-                let key = |t: &TargetView| {
-                    t.gateway.map(|g| match g {
-                        Gateway::Direct => (0, None),
-                        Gateway::Via(ip) => (1, Some(ip)),
-                    })
-                };
-                cmp_opt(key(a), key(b), d, Ord::cmp)
-            }
-            SortKey::Routers => {
-                let key = |t: &TargetView| (!t.hops.is_empty()).then(|| t.routers().len());
-                cmp_opt(key(a), key(b), d, Ord::cmp)
-            }
-            SortKey::Updated => cmp_opt(a.last_updated, b.last_updated, d, Ord::cmp),
-            SortKey::Loss => cmp_opt(a.loss, b.loss, d, f64_cmp),
-            SortKey::Rtt => cmp_opt(a.rtt_ms.map(|r| r.avg), b.rtt_ms.map(|r| r.avg), d, f64_cmp),
-            SortKey::Uptime => cmp_opt(a.uptime_24h, b.uptime_24h, d, f64_cmp),
-        };
-        o.then(a.sno.cmp(&b.sno))
-    });
-    rows
 }
 
 /// A column header: a link that sorts by it (again: the other way).
@@ -423,20 +413,25 @@ fn row(t: &TargetView, now: Timestamp) -> Markup {
     }
 }
 
-/// `GET /`: the header and the table of targets.
+/// `GET /`: the header and one page of the table of targets.
 pub fn index(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) -> Markup {
-    let rows = rows(snap, q);
-    let refresh_url = q.href();
+    let matching = table::rows(snap, q);
+    let (rows, info) = q.page.slice_nearest(&matching);
+    // The refresh shows the page it is on, even if the list shrank.
+    let refresh_url = q.on_page(info.page).href();
     let body = html! {
         (board_header(snap, leds, q, now))
         main {
             (alerts(snap, leds))
             (filter_form(snap, q))
+            (pager(q, &info))
             div.tablewrap {
                 table.targets {
                     caption {
-                        (rows.len()) " of " (snap.targets.len()) " targets"
+                        (info.total) " of " (snap.targets.len()) " targets"
                         @if let Some(g) = &q.group { " in group “" (g) "”" }
+                        @if let Some(text) = &q.search { " matching “" (text) "”" }
+                        @if q.sort == PAGE_SORT && q.dir == Dir::Asc { ", problems first" }
                     }
                     thead {
                         tr {
@@ -454,7 +449,7 @@ pub fn index(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) 
                         }
                     }
                     tbody {
-                        @for t in &rows { (row(t, now)) }
+                        @for t in rows { (row(t, now)) }
                         @if rows.is_empty() {
                             tr {
                                 td.empty colspan="11" {
@@ -469,6 +464,7 @@ pub fn index(snap: &Snapshot, leds: &LedReport, q: &IndexQuery, now: Timestamp) 
                     }
                 }
             }
+            (pager(q, &info))
         }
         (footer(snap))
     };
@@ -745,7 +741,7 @@ fn target_events(h: &TargetHistory) -> Markup {
 mod tests {
     use super::*;
     use crate::store::History;
-    use crate::web::testdata::{self, FakeHistory, HOSTILE_GROUP, NOW};
+    use crate::web::testdata::{self, FakeHistory, NOW};
 
     fn index_html(q: &str) -> String {
         index(
@@ -755,14 +751,6 @@ mod tests {
             NOW,
         )
         .into_string()
-    }
-
-    fn keys(q: &str) -> Vec<String> {
-        let snap = testdata::snapshot();
-        rows(&snap, &IndexQuery::parse(Some(q)))
-            .iter()
-            .map(|t| t.key.clone())
-            .collect()
     }
 
     #[test]
@@ -828,55 +816,6 @@ mod tests {
     }
 
     #[test]
-    fn filters_by_status_and_group() {
-        assert_eq!(keys("status=not_working"), ["198.18.0.9"]);
-        assert_eq!(keys("status=problems"), ["198.18.0.9", "2001:db8::1"]);
-        assert_eq!(keys("status=pending"), ["printer.lan"]);
-        assert_eq!(keys("group=Rack+1"), ["2001:db8::1"]);
-        assert_eq!(
-            keys(&format!(
-                "group={}",
-                crate::http::query::encode_query_value(HOSTILE_GROUP)
-            )),
-            ["198.18.0.1"]
-        );
-        assert!(keys("group=nope").is_empty());
-        assert!(index_html("group=nope").contains("No target matches this filter."));
-    }
-
-    #[test]
-    fn sorts_with_missing_values_last() {
-        for (q, want) in [
-            (
-                "sort=rtt",
-                ["198.18.0.1", "2001:db8::1", "198.18.0.9", "printer.lan"],
-            ),
-            (
-                "sort=rtt&dir=desc",
-                ["2001:db8::1", "198.18.0.1", "198.18.0.9", "printer.lan"],
-            ),
-            (
-                "sort=status",
-                ["198.18.0.9", "2001:db8::1", "198.18.0.1", "printer.lan"],
-            ),
-            (
-                "sort=sno&dir=desc",
-                ["printer.lan", "2001:db8::1", "198.18.0.9", "198.18.0.1"],
-            ),
-            (
-                "sort=ip",
-                ["198.18.0.1", "198.18.0.9", "2001:db8::1", "printer.lan"],
-            ),
-        ] {
-            assert_eq!(keys(q), want, "{q}");
-        }
-        assert_eq!(keys("sort=name")[..2], ["198.18.0.1", "2001:db8::1"]);
-        for k in ["gateway", "routers", "updated", "loss", "uptime"] {
-            assert_eq!(keys(&format!("sort={k}")).len(), 4, "{k}");
-        }
-    }
-
-    #[test]
     fn query_is_kept_in_links_and_refresh() {
         let html = index_html("status=problems&sort=rtt&dir=desc");
         assert!(
@@ -896,6 +835,73 @@ mod tests {
             html.contains("<option value=\"problems\" selected>"),
             "{html}"
         );
+    }
+
+    /// The test snapshot grown to `n` targets: copies of its rows under
+    /// new addresses, every seventh one Not Working.
+    fn snapshot_of(n: usize) -> Snapshot {
+        let mut snap = testdata::snapshot();
+        let template = snap.targets[0].clone();
+        snap.targets = (0..n)
+            .map(|i| {
+                let mut t = template.clone();
+                let addr = format!("198.18.{}.{}", i / 250, i % 250 + 1);
+                t.sno = i + 1;
+                t.ip = addr.parse().ok();
+                t.key = addr.clone();
+                t.addr = addr;
+                t.name = Some(format!("host {i}"));
+                t.group = Some(format!("rack {}", i % 20));
+                if i % 7 == 3 {
+                    t.status = Some(Status::NotWorking);
+                }
+                t
+            })
+            .collect();
+        snap
+    }
+
+    #[test]
+    fn a_page_holds_a_hundred_rows_problems_first_with_links_to_the_rest() {
+        let snap = snapshot_of(250);
+        let page = |q: &str| {
+            index(&snap, &testdata::leds(), &IndexQuery::parse(Some(q)), NOW).into_string()
+        };
+        let first = page("");
+        assert_eq!(first.matches("<tr class=\"st-").count(), 100);
+        assert_eq!(
+            first.matches("<tr class=\"st-not-working").count(),
+            36,
+            "all 36 Not Working rows come first"
+        );
+        assert!(first.contains("page 1 of 3 · rows 1–100 of 250"), "{first}");
+        assert!(first.contains("rel=\"next\" href=\"/?page=2\""), "{first}");
+        assert!(first.contains("rel=\"last\" href=\"/?page=3\""), "{first}");
+        assert!(first.contains("name=\"q\""), "the search box");
+
+        let last = page("page=3&page_size=100");
+        assert_eq!(last.matches("<tr class=\"st-").count(), 50);
+        assert!(last.contains("rows 201–250 of 250"), "{last}");
+        assert!(
+            last.contains("content=\"30; url=/?page=3\""),
+            "the refresh stays on it"
+        );
+
+        let found = page("q=host+24");
+        assert!(
+            found.contains("11 of 250 targets matching “host 24”"),
+            "{found}"
+        );
+        assert!(!found.contains("rel=\"next\""), "one page: no pager");
+    }
+
+    #[test]
+    fn ten_thousand_targets_make_a_page_under_300_kb() {
+        let snap = snapshot_of(10_000);
+        let html = index(&snap, &testdata::leds(), &IndexQuery::default(), NOW).into_string();
+        assert_eq!(html.matches("<tr class=\"st-").count(), 100);
+        assert!(html.len() < 300_000, "{} bytes", html.len());
+        assert!(html.contains("page 1 of 100"));
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Pagination of every list central shows or serves: `?page=` (from 1)
+//! Pagination of every list the board and central serve: `?page=` (from 1)
 //! and `?page_size=` (default [`DEFAULT_SIZE`], at most [`MAX_SIZE`]).
-//! Pure. A page size out of range, or a page beyond the end, is refused
-//! with the values that would work, never silently clamped: a script that
-//! walks pages must see where they end.
+//! Pure. For the APIs, a page size out of range, or a page beyond the
+//! end, is refused with the values that would work, never silently
+//! clamped: a script that walks pages must see where they end. A page a
+//! person reached by a link or a typed address is clamped instead
+//! ([`PageRequest::slice_nearest`]): the list shrank since the link was
+//! made, and the last page is what they want to see.
 
 use serde::Serialize;
 
@@ -84,15 +87,24 @@ impl PageRequest {
                 self.size
             )));
         }
-        let start = (self.number - 1) * self.size;
-        let end = (start + self.size).min(total);
+        Ok(self.slice_nearest(rows))
+    }
+
+    /// This page of `rows`, or the last one when the list ends before it.
+    pub fn slice_nearest<'a, T>(&self, rows: &'a [T]) -> (&'a [T], PageInfo) {
+        let total = rows.len();
+        let size = self.size.max(1);
+        let pages = total.div_ceil(size).max(1);
+        let page = self.number.clamp(1, pages);
+        let start = (page - 1) * size;
+        let end = (start + size).min(total);
         let info = PageInfo {
-            page: self.number,
-            page_size: self.size,
+            page,
+            page_size: size,
             pages,
             total,
         };
-        Ok((&rows[start..end], info))
+        (&rows[start..end], info)
     }
 }
 
@@ -149,5 +161,24 @@ mod tests {
         assert!(none.is_empty());
         assert_eq!(info.pages, 1);
         assert!(p(2).slice::<u32>(&[]).is_err());
+    }
+
+    #[test]
+    fn a_page_beyond_the_end_is_the_last_one_for_a_person() {
+        let rows: Vec<u32> = (0..250).collect();
+        let (last, info) = PageRequest {
+            number: 9,
+            size: 100,
+        }
+        .slice_nearest(&rows);
+        assert_eq!(last, &rows[200..]);
+        assert_eq!((info.page, info.pages, info.total), (3, 3, 250));
+        let (none, info) = PageRequest {
+            number: 2,
+            size: 100,
+        }
+        .slice_nearest::<u32>(&[]);
+        assert!(none.is_empty());
+        assert_eq!((info.page, info.pages), (1, 1));
     }
 }

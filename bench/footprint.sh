@@ -130,7 +130,7 @@ for name, rss, anon in sorted(maps, key=lambda m: -m[1])[:6]:
     print(f"footprint:   {rss:>8} {anon:>8}  {name}")
 PY
 hwm=$(kib VmHWM) rss=$(kib VmRSS) anon=$(kib RssAnon) file=$(kib RssFile) threads=$(kib Threads)
-status=$(curl -s "http://127.0.0.1:$port/api/v1/status")
+status=$(status_all "http://127.0.0.1:$port")
 read -r last_no last_took replies csv db <<<"$(python3 -c '
 import json, sys
 v = json.load(sys.stdin)

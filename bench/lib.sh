@@ -15,3 +15,24 @@ bench_setup() {
     fi
     bin=${EDGEPROBE_BIN:-$PWD/target/release/edgeprobe}
 }
+
+# usage: status_all BASE-URL
+# Prints /api/v1/status with every target in `targets`: the API gives a
+# page at a time, so this walks the pages (500 rows each, sheet order,
+# which stays put while a round changes statuses).
+status_all() {
+    python3 - "$1" <<'PY'
+import json, sys, urllib.request
+base, doc, page, targets = sys.argv[1], None, 1, []
+while True:
+    with urllib.request.urlopen(f"{base}/api/v1/status?page_size=500&page={page}") as r:
+        d = json.load(r)
+    doc = doc or d
+    targets += d["targets"]
+    if page >= d["pages"]:
+        break
+    page += 1
+doc["targets"] = targets
+json.dump(doc, sys.stdout)
+PY
+}

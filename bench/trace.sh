@@ -207,12 +207,12 @@ monitor_pid=$!
 api() { ip netns exec "$P" curl -sf "http://127.0.0.1:$port$1"; }
 r1_start=$(asked r1)
 sleep "$cycle_s"
-api /api/v1/status >"$work/cycle1.json"
+api "/api/v1/status?page_size=500" >"$work/cycle1.json"
 r1_cycle1=$(($(asked r1) - r1_start))
 r1_mid=$(asked r1)
 sleep $(((cycles - 1) * cycle_s))
 r1_later=$(($(asked r1) - r1_mid))
-api /api/v1/status >"$work/last.json"
+api "/api/v1/status?page_size=500" >"$work/last.json"
 for h in "${hosts[@]}"; do api "/api/v1/targets/$h"; echo; done >"$work/targets.jsonl"
 kill "$monitor_pid"; wait "$monitor_pid" 2>/dev/null || true; monitor_pid=
 

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// `/api/v1/status` with up to 500 targets on its one page: every target
+/// of the sheets these tests write.
+const STATUS_ALL: &str = "/api/v1/status?page_size=500";
+
 /// A running monitor; killed when dropped.
 pub struct RunningMonitor {
     pub child: Child,
@@ -187,9 +191,10 @@ impl RunningMonitor {
         request(self.addr, "POST", path, headers, body)
     }
 
-    /// `/api/v1/status` as JSON.
+    /// `/api/v1/status` as JSON, with every target of a test sheet: one
+    /// page of the largest size (the API pages its rows).
     pub fn status(&self) -> Value {
-        self.get("/api/v1/status").json()
+        self.get(STATUS_ALL).json()
     }
 
     /// The status JSON's entry for target `addr`.
@@ -204,7 +209,7 @@ impl RunningMonitor {
     /// Poll `/api/v1/status` until `done` holds, or panic with what was
     /// last seen and the monitor's log.
     pub fn wait_for(&self, what: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        self.poll_json(what, "/api/v1/status", timeout, done)
+        self.poll_json(what, STATUS_ALL, timeout, done)
     }
 
     /// Poll a JSON endpoint until `done` holds.

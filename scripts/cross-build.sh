@@ -6,8 +6,9 @@
 # the build's wall time; fails if a binary is 16 MiB or more.
 #   aarch64 (default): a 64-bit OS on a Pi 3/4/5, Zero 2 W or Pi 2 v1.2
 #   armv7: 32-bit Raspberry Pi OS on any of those or a Pi 2 v1.1
-# Both at once (`aarch64 armv7`) are one cargo build with two --target:
-# cargo then runs the two targets' crates side by side.
+# Both at once (`aarch64 armv7`) are one cargo build with two --target,
+# which on 2 cores took as long as the two one after the other (23 min):
+# the build is CPU-bound and the host crates the two share are a small part.
 # usage: scripts/cross-build.sh [aarch64|armv7]... [CARGO-BUILD-ARGS...]
 #   e.g. scripts/cross-build.sh armv7 --timings
 # Run as root on Debian 12; safe to run again.

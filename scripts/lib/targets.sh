@@ -38,7 +38,7 @@ check_binary() {
     local bin=$1 size
     [[ -x $bin ]] || { echo "no binary at $bin: run scripts/cross-build.sh $TARGET_NAME first" >&2; return 2; }
     file -L "$bin" | grep -Eq -- "$FILE_SIGNATURE" ||
-        { echo "$bin is not a $TARGET_NAME binary: $(file -L "$bin")" >&2; return 1; }
+        { echo "$bin is not an $TARGET_NAME binary: $(file -L "$bin")" >&2; return 1; }
     size=$(stat -L -c %s "$bin")
     echo "$TARGET_NAME binary: $bin, $size bytes ($(numfmt --to=iec-i --suffix=B --format=%.1f "$size"))"
     if ((size >= MAX_BINARY_BYTES)); then

@@ -40,7 +40,7 @@ check_binary() {
     file -L "$bin" | grep -Eq -- "$FILE_SIGNATURE" ||
         { echo "$bin is not an $TARGET_NAME binary: $(file -L "$bin")" >&2; return 1; }
     size=$(stat -L -c %s "$bin")
-    echo "$TARGET_NAME binary: $bin, $size bytes ($(numfmt --to=iec-i --suffix=B --format=%.1f "$size"))"
+    echo "$TARGET_NAME binary: $bin, $size bytes ($(numfmt --to=iec-i --suffix=B --round=nearest --format=%.1f "$size"))"
     if ((size >= MAX_BINARY_BYTES)); then
         echo "$bin is $size bytes: the limit is under 16 MiB ($MAX_BINARY_BYTES bytes)" >&2
         return 1

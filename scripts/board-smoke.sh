@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Smoke test of the cross-built aarch64 binary under qemu-user: version,
+# Smoke test of a cross-built binary under qemu-user: version,
 # a sheet check, a one-shot probe, and the monitor on loopback targets
 # serving /healthz, / and /api/v1/status with those targets Working.
-# Prints the binary's size and its start-up times under qemu.
-# usage: scripts/board-smoke.sh [BINARY]   (as root, after cross-build.sh)
+# Prints the binary's size (failing at 16 MiB or more) and its start-up
+# times under qemu.
+# usage: scripts/board-smoke.sh [aarch64|armv7] [BINARY]
+#   (as root, after scripts/cross-build.sh of the same target)
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/lib/deps.sh
+. scripts/lib/targets.sh
 require_root scripts/board-smoke.sh "the probe opens raw ICMP sockets"
-ensure_packages qemu-user curl python3
+select_target "${1:-aarch64}"
+BIN=${2:-$BIN}
+ensure_packages qemu-user curl python3 file
 
-BIN=${1:-target/cross/aarch64-unknown-linux-gnu/release/edgeprobe}
-# -L /: the arm64 libraries of Debian's multiarch libc6:arm64 (which the
-# cross toolchain pulled in). Not /usr/aarch64-linux-gnu: its ld.so comes
-# from a different glibc build than the libc.so.6 it would then load, and
-# the first thread a program starts spins forever.
-qemu() { qemu-aarch64 -L / "$@"; }
+# -L /: the libraries of Debian's multiarch libc6:$DEB_ARCH (which the
+# cross toolchain pulled in). Not /usr/$GCC_PREFIX: its ld.so comes from
+# a different glibc build than the libc.so.6 it would then load, and the
+# first thread a program starts spins forever.
+qemu() { "$QEMU" -L / "$@"; }
 ms() { date +%s%3N; }
 
 work=$(mktemp -d)
@@ -28,8 +32,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "board-smoke: failed at line $LINENO" >&2' ERR
 
-echo "== aarch64 smoke test under $(qemu-aarch64 --version | head -1)"
-echo "binary: $BIN, $(stat -c %s "$BIN") bytes"
+echo "== $TARGET_NAME smoke test under $("$QEMU" --version | head -1)"
+check_binary "$BIN"
 
 t0=$(ms)
 version=$(qemu "$BIN" --version)
@@ -49,7 +53,8 @@ grep -q 'Working' "$work/probe.txt"
 printf 'IP,Name\n127.0.0.1,loopback\n127.0.0.2,second loopback\n::1,IPv6 loopback\n' >"$work/targets.csv"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 t0=$(ms)
-qemu-aarch64 -L / "$BIN" run --listen "127.0.0.1:$port" --targets "$work/targets.csv" \
+# Not through qemu(): $! would be a subshell that SIGTERM does not reach.
+"$QEMU" -L / "$BIN" run --listen "127.0.0.1:$port" --targets "$work/targets.csv" \
     --state-dir "$work/state" --interval 2s --count 1 --timeout 500ms \
     2>"$work/run.log" &
 monitor_pid=$!
@@ -85,4 +90,4 @@ wait "$monitor_pid" || { cat "$work/run.log"; echo "the monitor exited with $?" 
 monitor_pid=
 grep -q 'stopped; the last round is saved' "$work/run.log"
 echo "monitor: stopped cleanly on SIGTERM"
-echo "== aarch64 smoke test passed"
+echo "== $TARGET_NAME smoke test passed"

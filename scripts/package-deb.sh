@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Build the arm64 .deb from the cross-built binary (scripts/cross-build.sh):
+# Build the .deb from a cross-built binary (scripts/cross-build.sh):
 # the binary, the systemd unit, the udev rule for the LED class, the example
 # config (a conffile), the docs, and maintainer scripts that create the
 # `edgeprobe` user and start the service. Checks the result with dpkg-deb.
-# Writes target/edgeprobe_VERSION_arm64.deb and prints its path.
-# usage: scripts/package-deb.sh [BINARY]
+# Writes target/edgeprobe_VERSION_ARCH.deb (arm64 for aarch64, armhf for
+# armv7) and prints its path and the binary's size (failing at 16 MiB).
+# usage: scripts/package-deb.sh [aarch64|armv7] [BINARY]
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=${1:-target/cross/aarch64-unknown-linux-gnu/release/edgeprobe}
-[[ -x $BIN ]] || { echo "no binary at $BIN: run scripts/cross-build.sh first" >&2; exit 2; }
+. scripts/lib/deps.sh
+. scripts/lib/targets.sh
+select_target "${1:-aarch64}"
+BIN=${2:-$BIN}
+check_binary "$BIN"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 # The newest glibc symbol version the binary uses is the libc6 it needs.
-glibc=$(aarch64-linux-gnu-objdump -T "$BIN" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
-deb=target/edgeprobe_${version}_arm64.deb
+glibc=$("$GCC_PREFIX-objdump" -T "$BIN" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+deb=target/edgeprobe_${version}_${DEB_ARCH}.deb
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -41,7 +45,7 @@ echo /etc/edgeprobe/edgeprobe.toml >"$stage/DEBIAN/conffiles"
 cat >"$stage/DEBIAN/control" <<TEXT
 Package: edgeprobe
 Version: $version
-Architecture: arm64
+Architecture: $DEB_ARCH
 Maintainer: edgeprobe developers <edgeprobe@example.net>
 Depends: libc6 (>= $glibc), libgcc-s1, adduser
 Section: net
@@ -60,7 +64,7 @@ mkdir -p target
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 
 # Check what was built.
-[[ $(dpkg-deb --field "$deb" Architecture) == arm64 ]]
+[[ $(dpkg-deb --field "$deb" Architecture) == "$DEB_ARCH" ]]
 [[ $(dpkg-deb --field "$deb" Version) == "$version" ]]
 contents=$(dpkg-deb --contents "$deb")
 for path in ./usr/bin/edgeprobe ./lib/systemd/system/edgeprobe.service \

@@ -33,7 +33,14 @@ pub fn confine(memory: u64, cpu_seconds: u64) -> std::io::Result<restrict::Restr
             if libc::getrlimit(resource, &mut rl) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let limit = (limit as libc::rlim_t).min(rl.rlim_max);
+            // rlim_t is 32 bits on armhf: a limit it cannot hold is more
+            // than such a process can address, i.e. no limit, where a
+            // plain cast would wrap it to a few bytes. (On 64-bit targets
+            // it is u64 already, the conversion a no-op.)
+            #[allow(clippy::useless_conversion)]
+            let limit = libc::rlim_t::try_from(limit)
+                .unwrap_or(libc::RLIM_INFINITY)
+                .min(rl.rlim_max);
             rl.rlim_cur = limit;
             rl.rlim_max = limit;
             if libc::setrlimit(resource, &rl) != 0 {

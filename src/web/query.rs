@@ -169,7 +169,7 @@ pub struct IndexQuery {
     /// Exact group name; `None` shows every group.
     pub group: Option<String>,
     /// Text to find in the address, the IP, the name or the group, case
-    /// ignored (at most [`SEARCH_MAX_CHARS`]).
+    /// ignored (at most `SEARCH_MAX_CHARS` characters).
     pub search: Option<String>,
     pub sort: SortKey,
     pub dir: Dir,

@@ -2,6 +2,7 @@
 # Run every fuzz target for a bounded time (cargo fuzz, nightly Rust).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 20
+#   scripts/fuzz.sh --build-only             build the targets, run nothing
 #
 # The committed corpus (fuzz/corpus/TARGET) seeds each run; what a run
 # discovers goes to a scratch directory, not into the checkout. A crash
@@ -11,6 +12,13 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-20}
+case $seconds in
+--build-only | [1-9] | [1-9][0-9]*) ;;
+*)
+    echo "fuzz.sh: '$seconds' is not a number of seconds; usage: scripts/fuzz.sh [SECONDS|--build-only]" >&2
+    exit 2
+    ;;
+esac
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal || {
@@ -20,6 +28,10 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+
+if [[ $seconds == --build-only ]]; then
+    exec cargo +nightly fuzz build --release
 fi
 
 scratch=$(mktemp -d)

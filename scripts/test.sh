@@ -36,21 +36,52 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo doc (broken or private links in the module docs fail)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --locked
-echo "== cargo test"
+# The builds that need no lab, the fuzz targets and the two Raspberry Pi
+# builds, run in the background at the lowest CPU and I/O priority while
+# the tests run: most tests wait on rounds, timers and rate-limited
+# routers, and these builds take that idle CPU (at nice 19 they yield
+# nearly all of it whenever a test wants it). Their output is printed, in
+# order, after the tests. aarch64 is for a 64-bit OS, armv7 for 32-bit
+# Raspberry Pi OS; one after the other, so a failure names its target
+# (one cargo build with both is no faster, scripts/cross-build.sh).
+background_builds() {
+    renice -n 19 -p "$BASHPID" >/dev/null
+    ionice -c 3 -p "$BASHPID" 2>/dev/null || true
+    echo "== fuzz targets: build"
+    ./scripts/fuzz.sh --build-only
+    for target in aarch64 armv7; do
+        echo "== $target cross build"
+        ./scripts/cross-build.sh "$target"
+        echo "== $target smoke test under qemu-user"
+        ./scripts/board-smoke.sh "$target"
+        echo "== the $target .deb"
+        ./scripts/package-deb.sh "$target"
+    done
+}
+builds_log=$(mktemp)
+# Job control on just for the launch: the builds get a process group of
+# their own, so a failing test stops them too. The same session, though,
+# so nice 19 counts against the tests (an autogroup is per session).
+set -m
+background_builds >"$builds_log" 2>&1 &
+builds=$!
+set +m
+trap 'kill -- -"$builds" 2>/dev/null || true; rm -f "$builds_log"' EXIT
+started=$(date +%s)
+minutes() { echo "$((($(date +%s) - started + 30) / 60)) min since the tests started"; }
+
+echo "== cargo test (the background builds started: fuzz targets, aarch64, armv7)"
 cargo test --locked
-echo "== fuzzing: each target for 20 s (cargo fuzz, nightly)"
-./scripts/fuzz.sh 20
 echo "== the systemd unit"
 ./scripts/verify-unit.sh
-# The two Raspberry Pi builds, rppal LED backend included: aarch64 for a
-# 64-bit OS, armv7 for 32-bit Raspberry Pi OS. One after the other, so a
-# failure names its target: one cargo build with both is no faster here
-# (scripts/cross-build.sh). The second reuses the first's host crates.
-for target in aarch64 armv7; do
-    echo "== $target cross build"
-    ./scripts/cross-build.sh "$target"
-    echo "== $target smoke test under qemu-user"
-    ./scripts/board-smoke.sh "$target"
-    echo "== the $target .deb"
-    ./scripts/package-deb.sh "$target"
-done
+echo "== tests done, $(minutes); waiting for the background builds"
+builds_status=0
+wait "$builds" || builds_status=$?
+cat "$builds_log"
+if ((builds_status)); then
+    echo "test.sh: a background build failed (exit $builds_status); its output is above" >&2
+    exit "$builds_status"
+fi
+echo "== background builds done, $(minutes)"
+echo "== fuzzing: each target for 20 s (cargo fuzz, nightly)"
+./scripts/fuzz.sh 20

@@ -63,12 +63,15 @@ def main() -> None:
 
     def later(packet, peer, name, qtype, end) -> None:
         time.sleep(hold)
-        sock.sendto(answer(packet, name, qtype, end), peer)
+        # Done waiting before the answer leaves: once it is sent, the
+        # client may ask its next name before this thread runs again, and
+        # counting this one too would report a lookup more than it ran.
         with lock:
             waiting[name] -= 1
             if not waiting[name]:
                 del waiting[name]
             write()
+        sock.sendto(answer(packet, name, qtype, end), peer)
 
     with lock:
         write()

@@ -107,10 +107,17 @@ pub(super) fn fresh() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// How many records `table` holds: its rows, or for `results` the
+/// results in its blocks.
 pub(super) fn count(store: &Store, table: &str) -> u64 {
+    let rows = if table == "results" {
+        "COALESCE(SUM(count), 0)"
+    } else {
+        "COUNT(*)"
+    };
     store
         .conn()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+        .query_row(&format!("SELECT {rows} FROM {table}"), [], |r| {
             get_u64(r, 0)
         })
         .unwrap()
@@ -186,4 +193,80 @@ pub(super) fn one_round(dir: &Path, n: usize) -> (Store, Vec<String>) {
         .write_round(&round(1, NOW, &keys, Status::Working))
         .unwrap();
     (store, keys)
+}
+
+/// Turn the store's result blocks back into the table of a row per result
+/// that schema versions 1 to 4 had, outbox rows included, as a board
+/// upgraded from an older build has it before its first open.
+pub(super) fn results_as_version_4(store: &Store) {
+    let conn = store.conn();
+    conn.execute_batch(
+        "CREATE TABLE results_v4 (id INTEGER PRIMARY KEY, target INTEGER NOT NULL, \
+           round INTEGER NOT NULL, ts INTEGER NOT NULL, status INTEGER NOT NULL, \
+           reported INTEGER NOT NULL, sent INTEGER NOT NULL, received INTEGER NOT NULL, \
+           loss REAL, rtt_min INTEGER, rtt_avg INTEGER, rtt_max INTEGER, rtt_mdev INTEGER, \
+           gateway BLOB);",
+    )
+    .unwrap();
+    let blocks: Vec<(i64, i64, i64, Vec<u8>)> = conn
+        .prepare("SELECT id, round, chunk, data FROM results ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let queued: Vec<(i64, i64)> = conn
+        .prepare("SELECT row_id, ts FROM outbox WHERE kind = 1 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    conn.execute("DELETE FROM outbox WHERE kind = 1", []).unwrap();
+    let mut rows_of_block = std::collections::HashMap::new();
+    for (id, round, chunk, data) in blocks {
+        let mut rows = Vec::new();
+        for e in super::block::decode(chunk, &data).unwrap() {
+            let us = |f: fn(&RttSummary) -> f64| e.rtt.as_ref().map(|s| encode::ms_to_us(f(s)));
+            conn.execute(
+                "INSERT INTO results_v4 (target, round, ts, status, reported, sent, received, \
+                 loss, rtt_min, rtt_avg, rtt_max, rtt_mdev, gateway) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    e.target,
+                    round,
+                    e.ts.millis(),
+                    encode::status_code(e.status),
+                    encode::status_code(e.reported),
+                    e.sent,
+                    e.received,
+                    encode::loss_to_column(e.sent, e.received, e.loss),
+                    us(|s| s.min),
+                    us(|s| s.avg),
+                    us(|s| s.max),
+                    us(|s| s.mdev),
+                    encode::gateway_to_blob(e.gateway),
+                ],
+            )
+            .unwrap();
+            rows.push((conn.last_insert_rowid(), e.ts.millis()));
+        }
+        rows_of_block.insert(id, rows);
+    }
+    for (block, _) in queued {
+        for (row, ts) in &rows_of_block[&block] {
+            conn.execute(
+                "INSERT INTO outbox (kind, row_id, ts) VALUES (1, ?1, ?2)",
+                params![row, ts],
+            )
+            .unwrap();
+        }
+    }
+    conn.execute_batch(
+        "DROP TABLE results; ALTER TABLE results_v4 RENAME TO results; \
+         CREATE INDEX results_target_ts ON results (target, ts); \
+         CREATE INDEX rollups_target_hour ON rollups (target, hour); \
+         PRAGMA user_version = 4;",
+    )
+    .unwrap();
 }

@@ -13,7 +13,6 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::clock::Timestamp;
 use crate::lock::lock;
-use crate::probe::RttSummary;
 
 use super::encode::{self, BadValue};
 use super::records::{
@@ -23,46 +22,6 @@ use super::rollup::{self, RollupRow};
 use super::schema::{self, HistoryTable};
 use super::sql::{all_rows, bad, get_u64, sql, sql_limit};
 use super::{History, StoreError};
-
-/// The columns [`result_from_row`] decodes, of `results r` joined with
-/// `targets t`.
-const RESULT_COLUMNS: &str = "t.key, t.name, t.grp, r.round, r.ts, r.status, r.reported, \
-     r.sent, r.received, r.loss, r.rtt_min, r.rtt_avg, r.rtt_max, r.rtt_mdev, r.gateway";
-
-fn result_from_row(row: &Row<'_>) -> rusqlite::Result<ResultRecord> {
-    let status =
-        |i: usize| encode::status_from_code(row.get(i)?).map_err(|e| bad(i, Type::Integer, e));
-    let sent: u32 = row.get(7)?;
-    let received: u32 = row.get(8)?;
-    let us: [Option<i64>; 4] = [row.get(10)?, row.get(11)?, row.get(12)?, row.get(13)?];
-    let rtt = match us {
-        [Some(min), Some(avg), Some(max), Some(mdev)] => Some(RttSummary {
-            min: encode::us_to_ms(min),
-            avg: encode::us_to_ms(avg),
-            max: encode::us_to_ms(max),
-            mdev: encode::us_to_ms(mdev),
-        }),
-        _ => None,
-    };
-    let gateway: Option<Vec<u8>> = row.get(14)?;
-    Ok(ResultRecord {
-        target: row.get(0)?,
-        name: row.get(1)?,
-        group: row.get(2)?,
-        round: RoundId(get_u64(row, 3)?),
-        ts: Timestamp(row.get(4)?),
-        status: status(5)?,
-        reported: status(6)?,
-        sent,
-        received,
-        loss: row
-            .get::<_, Option<f64>>(9)?
-            .unwrap_or_else(|| encode::usual_loss(sent, received)),
-        rtt,
-        gateway: encode::gateway_from_blob(gateway.as_deref())
-            .map_err(|e| bad(14, Type::Blob, e))?,
-    })
-}
 
 /// The columns [`trace_from_row`] decodes, of `traces r` joined with
 /// `targets t`.
@@ -98,18 +57,13 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
 }
 
 /// A table of a row per target and round, with the columns and decoder
-/// to read it: [`RESULTS`] or [`TRACES`].
+/// to read it: [`TRACES`]. (Results are stored in blocks and read by
+/// [`super::results`].)
 pub(super) struct Rounds<T> {
     table: HistoryTable,
     columns: &'static str,
     from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
 }
-
-pub(super) const RESULTS: Rounds<ResultRecord> = Rounds {
-    table: HistoryTable::Results,
-    columns: RESULT_COLUMNS,
-    from_row: result_from_row,
-};
 
 pub(super) const TRACES: Rounds<TraceRecord> = Rounds {
     table: HistoryTable::Traces,
@@ -192,29 +146,49 @@ fn events(
 }
 
 fn uptime(conn: &Connection, target: &str, now: Timestamp) -> Result<Uptime, StoreError> {
-    let start = rollup::window_start(now, rollup::MONTH);
-    let rows = all_rows(
-        conn,
-        &format!("reading the uptime of {target}"),
-        "SELECT hour, rounds, working, degraded, not_working FROM rollups \
-         WHERE target = (SELECT id FROM targets WHERE key = ?1) AND hour >= ?2 AND hour <= ?3",
-        params![target, start.millis(), now.millis()],
-        |r| {
-            Ok(RollupRow {
-                hour: Timestamp(r.get(0)?),
-                rounds: get_u64(r, 1)?,
-                working: get_u64(r, 2)?,
-                degraded: get_u64(r, 3)?,
-                not_working: get_u64(r, 4)?,
+    let op = format!("reading the uptime of {target}");
+    let id: Option<i64> = conn
+        .query_row("SELECT id FROM targets WHERE key = ?1", [target], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql(&op))?;
+    let Some(id) = id else {
+        return Ok(rollup::uptime(&[], now));
+    };
+    // One point lookup on the (hour, target) key per hour of the window:
+    // at most 721, where an index on (target, hour) would cost every
+    // round's first write of the hour a page all over the index.
+    let mut st = conn
+        .prepare_cached(
+            "SELECT rounds, working, degraded, not_working FROM rollups \
+             WHERE hour = ?1 AND target = ?2",
+        )
+        .map_err(sql(&op))?;
+    let mut rows = Vec::new();
+    let mut hour = rollup::window_start(now, rollup::MONTH);
+    while hour.millis() <= now.millis() {
+        let row = st
+            .query_row(params![hour.millis(), id], |r| {
+                Ok(RollupRow {
+                    hour,
+                    rounds: get_u64(r, 0)?,
+                    working: get_u64(r, 1)?,
+                    degraded: get_u64(r, 2)?,
+                    not_working: get_u64(r, 3)?,
+                })
             })
-        },
-    )?;
+            .optional()
+            .map_err(sql(&op))?;
+        rows.extend(row);
+        hour = Timestamp(hour.millis() + rollup::HOUR_MS);
+    }
     Ok(rollup::uptime(&rows, now))
 }
 
 /// The newest result of every target.
 pub(super) fn latest_results(conn: &Connection) -> Result<Vec<ResultRecord>, StoreError> {
-    RESULTS.latest(conn)
+    super::results::latest(conn)
 }
 
 /// The newest trace of every target.
@@ -228,30 +202,7 @@ pub(super) fn recent_rtts(
     conn: &Connection,
     n: usize,
 ) -> Result<HashMap<String, Vec<Option<f64>>>, StoreError> {
-    let op = "reading recent round-trip times";
-    let targets = all_rows(conn, op, "SELECT id, key FROM targets", [], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut st = conn
-        .prepare_cached(
-            "SELECT rtt_avg FROM results WHERE target = ?1 ORDER BY ts DESC, id DESC LIMIT ?2",
-        )
-        .map_err(sql(op))?;
-    let mut out = HashMap::with_capacity(targets.len());
-    for (id, key) in targets {
-        let mut rtts = st
-            .query_map(params![id, sql_limit(n)], |r| {
-                Ok(r.get::<_, Option<i64>>(0)?.map(encode::us_to_ms))
-            })
-            .map_err(sql(op))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql(op))?;
-        if !rtts.is_empty() {
-            rtts.reverse();
-            out.insert(key, rtts);
-        }
-    }
-    Ok(out)
+    super::results::recent_rtts(conn, n)
 }
 
 /// Uptime over the 24 h before `now` of every target with rounds in
@@ -341,7 +292,7 @@ impl std::ops::Deref for ReaderGuard<'_> {
 
 impl History for Reader {
     fn results(&self, target: &str, limit: usize) -> Result<Vec<ResultRecord>, StoreError> {
-        RESULTS.newest(&*self.conn()?, target, limit)
+        super::results::newest(&*self.conn()?, target, limit)
     }
 
     fn traces(&self, target: &str, limit: usize) -> Result<Vec<TraceRecord>, StoreError> {

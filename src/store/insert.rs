@@ -3,16 +3,15 @@
 //! an outbox row per record when the outbox is on. Target keys are
 //! interned through [`TargetCache`], which only learns ids on commit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection};
 
-use crate::probe::RttSummary;
-
+use super::block;
 use super::encode;
 use super::notifications;
 use super::outbox::{queue, OutboxKind};
-use super::records::{EventRecord, RoundRecord};
+use super::records::{EventRecord, ResultRecord, RoundRecord};
 use super::rollup::{self, RollupRow};
 use super::sql::{int, sql};
 use super::StoreError;
@@ -138,55 +137,42 @@ pub(super) fn insert_round(
     round: &RoundRecord,
     outbox: bool,
 ) -> rusqlite::Result<()> {
+    let mut blocks: BTreeMap<(u64, i64), Vec<block::Entry>> = BTreeMap::new();
     for r in &round.results {
         let target = targets.id(conn, &r.target, Some((&r.name, &r.group)))?;
-        let rtt_us = |f: fn(&RttSummary) -> f64| r.rtt.as_ref().map(|s| encode::ms_to_us(f(s)));
+        add_to_rollup(conn, target, r, outbox)?;
+        blocks
+            .entry((r.round.0, block::chunk_of(target)))
+            .or_default()
+            .push(block::Entry {
+                target,
+                ts: r.ts,
+                status: r.status,
+                reported: r.reported,
+                sent: r.sent,
+                received: r.received,
+                loss: r.loss,
+                rtt: r.rtt.clone(),
+                gateway: r.gateway,
+            });
+    }
+    for ((round_id, chunk), mut entries) in blocks {
+        entries.sort_by_key(|e| e.target);
+        let newest = entries.iter().map(|e| e.ts).max().expect("a block has entries");
         let id = conn
             .prepare_cached(
-                "INSERT INTO results (target, round, ts, status, reported, sent, received, loss, \
-                 rtt_min, rtt_avg, rtt_max, rtt_mdev, gateway) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO results (round, chunk, ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .insert(params![
-                target,
-                int(r.round.0)?,
-                r.ts.millis(),
-                encode::status_code(r.status),
-                encode::status_code(r.reported),
-                r.sent,
-                r.received,
-                encode::loss_to_column(r.sent, r.received, r.loss),
-                rtt_us(|s| s.min),
-                rtt_us(|s| s.avg),
-                rtt_us(|s| s.max),
-                rtt_us(|s| s.mdev),
-                encode::gateway_to_blob(r.gateway),
+                int(round_id)?,
+                chunk,
+                newest.millis(),
+                int(entries.len() as u64)?,
+                block::encode(&entries),
             ])?;
         if outbox {
-            queue(conn, OutboxKind::Result, id, r.ts)?;
+            queue(conn, OutboxKind::Result, id, newest)?;
         }
-        let add = RollupRow::one(rollup::hour_start(r.ts), r.status);
-        let rtt_avg_us = rtt_us(|s| s.avg);
-        conn.prepare_cached(
-            "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working, \
-             rtt_sum_us, rtt_rounds, unsynced) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (hour, target) DO UPDATE SET rounds = rounds + 1, \
-             working = working + excluded.working, degraded = degraded + excluded.degraded, \
-             not_working = not_working + excluded.not_working, \
-             rtt_sum_us = rtt_sum_us + excluded.rtt_sum_us, \
-             rtt_rounds = rtt_rounds + excluded.rtt_rounds, \
-             unsynced = unsynced + excluded.unsynced",
-        )?
-        .execute(params![
-            add.hour.millis(),
-            target,
-            int(add.working)?,
-            int(add.degraded)?,
-            int(add.not_working)?,
-            rtt_avg_us.unwrap_or(0),
-            i64::from(rtt_avg_us.is_some()),
-            i64::from(outbox),
-        ])?;
     }
     for t in &round.traces {
         let target = targets.id(conn, &t.target, None)?;
@@ -222,6 +208,38 @@ pub(super) fn insert_round(
          ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
     )?
     .execute([int(round.round.0)?])?;
+    Ok(())
+}
+
+/// Count a result in its target's hour.
+fn add_to_rollup(
+    conn: &Connection,
+    target: i64,
+    r: &ResultRecord,
+    outbox: bool,
+) -> rusqlite::Result<()> {
+    let add = RollupRow::one(rollup::hour_start(r.ts), r.status);
+    let rtt_avg_us = r.rtt.as_ref().map(|s| encode::ms_to_us(s.avg));
+    conn.prepare_cached(
+        "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working, \
+         rtt_sum_us, rtt_rounds, unsynced) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (hour, target) DO UPDATE SET rounds = rounds + 1, \
+         working = working + excluded.working, degraded = degraded + excluded.degraded, \
+         not_working = not_working + excluded.not_working, \
+         rtt_sum_us = rtt_sum_us + excluded.rtt_sum_us, \
+         rtt_rounds = rtt_rounds + excluded.rtt_rounds, \
+         unsynced = unsynced + excluded.unsynced",
+    )?
+    .execute(params![
+        add.hour.millis(),
+        target,
+        int(add.working)?,
+        int(add.degraded)?,
+        int(add.not_working)?,
+        rtt_avg_us.unwrap_or(0),
+        i64::from(rtt_avg_us.is_some()),
+        i64::from(outbox),
+    ])?;
     Ok(())
 }
 

@@ -7,18 +7,20 @@
 //! connection, so a page never waits for the probe loop.
 //!
 //! One file per job. Pure, no SQLite: `records` (the data written and
-//! read), `encode` (how values are packed into columns), `rollup` (hours
+//! read), `encode` (how values are packed into columns), `block` (a
+//! round's results of up to 256 targets packed into one row), `rollup` (hours
 //! and uptime), `retention` (the policy and the plan of a pass: what is
 //! dropped, in what order, how much). Against SQLite: `schema` (the schema
 //! and its migration, opening connections, a damaged file moved aside,
 //! counters), `salvage` (the unsent rows of a damaged file carried into
 //! the new one), `writer` ([`Store`], the writer connection and its methods),
 //! `insert` (writing rounds and events), `history` (reading them back,
-//! [`Reader`]), `outbox` (what the upstream sync has not sent yet),
+//! [`Reader`]), `results` (results read out of their blocks), `outbox` (what the upstream sync has not sent yet),
 //! `notifications` (the alert queue and the alerts firing),
 //! `prune` (carrying out a retention plan), and `sql` (the helpers they
 //! share). This file: the error type and the [`History`] trait.
 
+mod block;
 mod encode;
 #[cfg(test)]
 mod fixtures;
@@ -28,6 +30,7 @@ mod notifications;
 mod outbox;
 mod prune;
 mod records;
+mod results;
 pub mod retention;
 pub mod rollup;
 mod salvage;

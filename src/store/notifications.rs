@@ -530,6 +530,7 @@ mod tests {
     #[test]
     fn a_version_1_file_gains_the_alert_tables() {
         let (dir, store) = fresh();
+        fixtures::results_as_version_4(&store);
         store
             .conn()
             .execute_batch(
@@ -558,6 +559,6 @@ mod tests {
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
     }
 }

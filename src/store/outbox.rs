@@ -187,17 +187,12 @@ pub(super) fn queue(
     Ok(())
 }
 
-/// How many rows wait to be sent, and the timestamp of the oldest (the
-/// rows set aside as refused are not among them).
+/// How many records wait to be sent (a result block counts its results),
+/// and the timestamp of the oldest (the rows set aside as refused are not
+/// among them).
 pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), StoreError> {
     let op = "reading store statistics";
-    let backlog: u64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM outbox WHERE refused IS NULL",
-            [],
-            |r| get_u64(r, 0),
-        )
-        .map_err(sql(op))?;
+    let backlog = records_in(conn, "refused IS NULL").map_err(sql(op))?;
     let oldest_unsynced = conn
         .query_row(
             "SELECT ts FROM outbox WHERE refused IS NULL ORDER BY id LIMIT 1",
@@ -209,16 +204,24 @@ pub(super) fn backlog(conn: &Connection) -> Result<(u64, Option<Timestamp>), Sto
     Ok((backlog, oldest_unsynced))
 }
 
+/// How many records the outbox rows matching `filter` point to: a row
+/// each, or a result block's count.
+pub(super) fn records_in(conn: &Connection, filter: &str) -> rusqlite::Result<u64> {
+    conn.query_row(
+        &format!(
+            "SELECT COALESCE(SUM(CASE WHEN o.kind = ?1 \
+               THEN (SELECT count FROM results r WHERE r.id = o.row_id) ELSE 1 END), 0) \
+             FROM outbox o WHERE {filter}"
+        ),
+        [OutboxKind::Result.code()],
+        |r| get_u64(r, 0),
+    )
+}
+
 /// How many rows are set aside as refused, and the newest refusal.
 pub(super) fn refused(conn: &Connection) -> Result<(u64, Option<LastRefusal>), StoreError> {
     let op = "reading store statistics";
-    let n: u64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM outbox WHERE refused IS NOT NULL",
-            [],
-            |r| get_u64(r, 0),
-        )
-        .map_err(sql(op))?;
+    let n = records_in(conn, "refused IS NOT NULL").map_err(sql(op))?;
     let last = conn
         .query_row(
             "SELECT refused_at, refused FROM outbox WHERE refused IS NOT NULL \
@@ -236,9 +239,11 @@ pub(super) fn refused(conn: &Connection) -> Result<(u64, Option<LastRefusal>), S
     Ok((n, last))
 }
 
-/// Up to `max` outbox rows waiting to be sent, oldest first, each with its
-/// record as it is stored now, their ids naming the file `file`; see
-/// [`Store::outbox_batch`](super::Store::outbox_batch).
+/// The records of up to `max` outbox rows waiting to be sent, oldest
+/// first, each with its record as it is stored now, their ids naming the
+/// file `file`; see [`Store::outbox_batch`](super::Store::outbox_batch).
+/// A result block's results share its row's id and are never split
+/// between batches, so a batch may hold up to a block more than `max`.
 pub(super) fn batch(
     conn: &Connection,
     file: u64,
@@ -247,7 +252,7 @@ pub(super) fn batch(
     let op = "reading the outbox";
     let mut items = Vec::with_capacity(max.min(4096));
     let mut after = i64::MIN;
-    while items.len() < max {
+    'read: while items.len() < max {
         let want = max - items.len();
         let queued: Vec<(i64, i64, i64)> = all_rows(
             conn,
@@ -257,29 +262,36 @@ pub(super) fn batch(
             params![after, sql_limit(want)],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let Some(&(last, _, _)) = queued.last() else {
-            break;
-        };
-        after = last;
         let exhausted = queued.len() < want;
         let mut gone = Vec::new();
         for (id, kind, row_id) in queued {
-            match outbox_record(conn, kind, row_id).map_err(sql(op))? {
-                Some(record) => items.push(OutboxItem {
+            after = id;
+            let records = outbox_records(conn, kind, row_id).map_err(sql(op))?;
+            match records.filter(|r| !r.is_empty()) {
+                Some(records) => items.extend(records.into_iter().map(|record| OutboxItem {
                     id: OutboxId { file, row: id },
                     record,
-                }),
+                })),
                 None => gone.push(id),
             }
+            if items.len() >= max {
+                drop_orphans(conn, &gone)?;
+                break 'read;
+            }
         }
-        if !gone.is_empty() {
-            delete_outbox(conn, &gone).map_err(sql("dropping orphaned outbox rows"))?;
-        }
+        drop_orphans(conn, &gone)?;
         if exhausted {
             break;
         }
     }
     Ok(items)
+}
+
+fn drop_orphans(conn: &Connection, gone: &[i64]) -> Result<(), StoreError> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    delete_outbox(conn, gone).map_err(sql("dropping orphaned outbox rows"))
 }
 
 /// Forget the outbox rows `ids` of the file `file`, in one transaction;
@@ -314,7 +326,9 @@ pub(super) fn set_aside(
     )?;
     let mut n = 0u64;
     for r in refused.iter().filter(|r| r.id.file == file) {
-        n += st.execute(params![r.id.row, r.reason, at.millis()])? as u64;
+        if st.execute(params![r.id.row, r.reason, at.millis()])? > 0 {
+            n += records_in(conn, &format!("o.id = {}", r.id.row))?;
+        }
     }
     super::schema::add_counter(conn, super::schema::REFUSED_TOTAL, n)?;
     Ok(n)
@@ -325,28 +339,28 @@ fn rows_of<'a>(file: u64, ids: impl Iterator<Item = &'a OutboxId>) -> Vec<i64> {
     ids.filter(|id| id.file == file).map(|id| id.row).collect()
 }
 
-/// The record an outbox row points to; `None` when it is gone (or the
-/// kind is one this build does not know, which only a newer build writes).
-fn outbox_record(
+/// The records an outbox row points to (a result block's results, one
+/// trace, one event); `None` when they are gone (or the kind is one this
+/// build does not know, which only a newer build writes).
+fn outbox_records(
     conn: &Connection,
     kind: i64,
     row_id: i64,
-) -> rusqlite::Result<Option<OutboxRecord>> {
+) -> rusqlite::Result<Option<Vec<OutboxRecord>>> {
     let Some(kind) = OutboxKind::from_code(kind) else {
         return Ok(None);
     };
     match kind {
-        OutboxKind::Result => history::RESULTS
-            .by_id(conn, row_id)
-            .map(|r| r.map(OutboxRecord::Result)),
+        OutboxKind::Result => super::results::block_records(conn, row_id)
+            .map(|r| r.map(|rs| rs.into_iter().map(OutboxRecord::Result).collect())),
         OutboxKind::Trace => history::TRACES
             .by_id(conn, row_id)
-            .map(|r| r.map(OutboxRecord::Trace)),
+            .map(|r| r.map(|t| vec![OutboxRecord::Trace(t)])),
         OutboxKind::Event => conn
             .prepare_cached(&format!("{EVENT_SELECT} WHERE e.id = ?1"))?
             .query_row([row_id], history::event_from_row)
             .optional()
-            .map(|r| r.map(OutboxRecord::Event)),
+            .map(|r| r.map(|e| vec![OutboxRecord::Event(e)])),
     }
 }
 
@@ -431,10 +445,13 @@ mod tests {
         let r2 = round(2, NOW + 60_000, &keys, Status::NotWorking);
         store.write_round(&r1).unwrap();
         store.write_round(&r2).unwrap();
-        // Per round: 2 results, 2 traces, 1 event, in that order.
+        // Per round: 2 results (one block, one outbox row), 2 traces, 1
+        // event, in that order.
         let all = store.outbox_batch(100).unwrap();
         assert_eq!(all.len(), 10);
-        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(all.windows(2).all(|w| w[0].id <= w[1].id));
+        assert_eq!(all[0].id, all[1].id, "a round's results share their block's row");
+        assert!(all[1].id < all[2].id);
         let expected: Vec<OutboxRecord> = [&r1, &r2]
             .into_iter()
             .flat_map(|r| {
@@ -572,7 +589,7 @@ mod tests {
             id: batch[4].id,
             reason: "events: code 121: Document failed validation".into(),
         }];
-        store.mark_synced(&[batch[0].id]).unwrap();
+        store.mark_synced(&[batch[2].id]).unwrap();
         store
             .set_aside_refused(&refused, Timestamp(NOW + 5))
             .unwrap();
@@ -620,6 +637,7 @@ mod tests {
         store
             .write_round(&round(1, NOW, &keys, Status::Working))
             .unwrap();
+        results_as_version_4(&store);
         store
             .conn()
             .execute_batch(
@@ -638,34 +656,41 @@ mod tests {
         let mut store = open(dir.path());
         let before = store.outbox_batch(100).unwrap();
         assert_eq!(before.len(), 5, "the backlog survives the migration");
-        store.mark_synced(&[before[4].id]).unwrap();
+        let event = before
+            .iter()
+            .find(|i| matches!(i.record, OutboxRecord::Event(_)))
+            .unwrap();
+        store.mark_synced(&[event.id]).unwrap();
         store
             .write_round(&round(2, NOW + 60_000, &keys, Status::Working))
             .unwrap();
         let after = store.outbox_batch(100).unwrap();
         assert_eq!(after.len(), 9);
-        assert!(after[4..].iter().all(|i| i.id > before[4].id));
+        let newest_before = before.iter().map(|i| i.id).max().unwrap();
+        let new = after.iter().filter(|i| i.id > newest_before);
+        assert_eq!(new.count(), 5, "the new round's ids come after the old ones");
         let version: i64 = store
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
     }
 
     #[test]
     fn outbox_rows_without_a_record_are_skipped_and_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let (store, keys) = one_round(dir.path(), 3);
-        // As a hand-edited file could have it: the first four records gone.
+        // As a hand-edited file could have it: the results (one block)
+        // and a trace gone.
         store
             .conn()
-            .execute("DELETE FROM results WHERE target IN (1, 2, 3)", [])
+            .execute("DELETE FROM results", [])
             .unwrap();
         store
             .conn()
             .execute("DELETE FROM traces WHERE target = 1", [])
             .unwrap();
-        // Seven queued, four orphaned: a batch of two still fills up.
+        // Five rows queued, two orphaned: a batch of two still fills up.
         let batch = store.outbox_batch(2).unwrap();
         assert_eq!(batch.len(), 2);
         assert!(matches!(batch[0].record, OutboxRecord::Trace(ref t) if t.target == keys[1]));

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::Timestamp;
 
+use super::outbox;
 use super::records::Dropped;
 use super::retention::{self, Budget, CapPlan, Deletion, Phase, RetentionPolicy};
 use super::rollup;
@@ -175,36 +176,53 @@ impl Pruner<'_> {
         let tx = self.conn.transaction()?;
         let not_queued =
             format!("NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = ?3 AND o.row_id = {t}.id)");
+        // Count what goes in records (a result block holds many), then
+        // delete it.
+        let records = table.records();
         let (deleted, unsynced) = match mode {
             Mode::Age(cutoff) => {
-                let n = tx.execute(
-                    &format!(
-                        "DELETE FROM {t} WHERE id >= ?1 AND id < ?2 AND ts < ?4 AND {not_queued}"
-                    ),
-                    params![lo, hi, kind, cutoff.millis()],
+                let pred = format!("id >= ?1 AND id < ?2 AND ts < ?4 AND {not_queued}");
+                let args = params![lo, hi, kind, cutoff.millis()];
+                let n: u64 = tx.query_row(
+                    &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE {pred}"),
+                    args,
+                    |r| get_u64(r, 0),
                 )?;
+                tx.execute(&format!("DELETE FROM {t} WHERE {pred}"), args)?;
                 (n, 0)
             }
             Mode::Synced => {
-                let n = tx.execute(
-                    &format!("DELETE FROM {t} WHERE id >= ?1 AND id < ?2 AND {not_queued}"),
-                    params![lo, hi, kind],
+                let pred = format!("id >= ?1 AND id < ?2 AND {not_queued}");
+                let args = params![lo, hi, kind];
+                let n: u64 = tx.query_row(
+                    &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE {pred}"),
+                    args,
+                    |r| get_u64(r, 0),
                 )?;
+                tx.execute(&format!("DELETE FROM {t} WHERE {pred}"), args)?;
                 (n, 0)
             }
             Mode::Everything => {
-                let queued = tx.execute(
+                let queued = outbox::records_in(
+                    &tx,
+                    &format!("o.kind = {kind} AND o.row_id >= {lo} AND o.row_id < {hi}"),
+                )?;
+                tx.execute(
                     "DELETE FROM outbox WHERE kind = ?3 AND row_id >= ?1 AND row_id < ?2",
                     params![lo, hi, kind],
                 )?;
-                let n = tx.execute(
+                let n: u64 = tx.query_row(
+                    &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE id >= ?1 AND id < ?2"),
+                    params![lo, hi],
+                    |r| get_u64(r, 0),
+                )?;
+                tx.execute(
                     &format!("DELETE FROM {t} WHERE id >= ?1 AND id < ?2"),
                     params![lo, hi],
                 )?;
                 (n, queued)
             }
         };
-        let (deleted, unsynced) = (deleted as u64, unsynced as u64);
         schema::add_counter(&tx, table.dropped_counter(), deleted)?;
         schema::add_counter(&tx, DROPPED_UNSYNCED, unsynced)?;
         tx.commit()?;
@@ -415,7 +433,7 @@ mod tests {
                 "INSERT INTO outbox (kind, row_id, ts) SELECT ?1, id, ts FROM results WHERE round = 2",
                 [OutboxKind::Result.code()],
             );
-            assert_eq!(n.unwrap(), 4);
+            assert_eq!(n.unwrap(), 1, "the round's four results are one block");
 
             let d = store.apply_retention(Timestamp(NOW)).unwrap();
             assert_eq!(

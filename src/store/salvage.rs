@@ -16,7 +16,6 @@ use rusqlite::Connection;
 use super::outbox::{self, OutboxRecord};
 use super::records::{RoundId, RoundRecord};
 use super::schema;
-use super::sql::get_u64;
 use super::StoreError;
 
 /// At most this many rows are carried over; a larger backlog keeps its
@@ -67,13 +66,7 @@ pub(super) fn read(aside: &Path) -> Salvage {
         Ok(c) => c,
         Err(e) => return unreadable(0, e),
     };
-    let waiting = conn
-        .query_row(
-            "SELECT COUNT(*) FROM outbox WHERE refused IS NULL",
-            [],
-            |r| get_u64(r, 0),
-        )
-        .unwrap_or(0);
+    let waiting = outbox::records_in(&conn, "refused IS NULL").unwrap_or(0);
     if waiting == 0 {
         return Salvage::default();
     }

@@ -2,7 +2,7 @@
 //! the readers' connections, moving a damaged file aside, the table names
 //! the other store files share ([`HistoryTable`]) and the `counters` table.
 //!
-//! # Schema (version 3, in `PRAGMA user_version`)
+//! # Schema (version 5, in `PRAGMA user_version`)
 //!
 //! Timestamps are integer unix milliseconds. Targets are interned: the
 //! per-round tables hold a small integer instead of repeating the
@@ -11,12 +11,13 @@
 //! - `targets(id, key, name, grp)`: one row per target key, with the name
 //!   and group it was last written with. A result read back carries these
 //!   current labels, not the ones of its own round.
-//! - `results(id, target, round, ts, status, reported, sent, received,
-//!   loss, rtt_min, rtt_avg, rtt_max, rtt_mdev, gateway)`: statuses as
-//!   0/1/2 (Working/Degraded/Not Working), RTTs in whole µs, `loss` NULL
-//!   when it is the usual `(sent - received) / sent` (1 when nothing was
-//!   sent), `gateway` NULL unknown, empty for direct, else the 4 or 16
-//!   address bytes. Index `(target, ts)`.
+//! - `results(id, round, chunk, ts, count, data)`: since version 5, a
+//!   block per round and chunk of 256 target ids ([`super::block`]):
+//!   `data` holds the `count` results of those targets in that round
+//!   (status, reported status, packets, loss, RTTs in whole µs,
+//!   gateway), `ts` is the newest of their timestamps. Index
+//!   `(round, chunk)`, appended at its end by every round. Version 1 to 4
+//!   kept a row per result with an index on `(target, ts)`.
 //! - `traces(id, target, round, ts, reached, hops)`: hops as
 //!   `[[ttl,"addr"|null,rtt_us|null],...]`. Index `(target, ts)`.
 //! - `events(id, target, ts, kind, before, after, detail)`: `target` NULL
@@ -24,9 +25,11 @@
 //! - `rollups(hour, target, rounds, working, degraded, not_working)`: one
 //!   row per target and UTC hour, by each round's own status. Keyed by
 //!   `(hour, target)` so the all-targets 24 h query reads one contiguous
-//!   range; index `(target, hour)` for one target's windows.
+//!   range and each round's upserts touch the pages of one hour; one
+//!   target's windows are point lookups on that key (version 5 dropped
+//!   the `(target, hour)` index).
 //! - `outbox(id, kind, row_id, ts)`: what the upstream sync has not sent
-//!   yet. `kind` is 1 result, 2 trace, 3 event ([`OutboxKind`]); `row_id`
+//!   yet. `kind` is 1 result block, 2 trace, 3 event ([`OutboxKind`]); `row_id`
 //!   is the row's id in that table; `ts` is the row's own timestamp; `id`
 //!   orders the rows as written. The sync sends the rows and deletes their
 //!   outbox rows; until then age retention keeps them and only the size
@@ -67,6 +70,10 @@
 //!   index other than `_id`) is set aside there, never sent again, out of
 //!   the backlog, and dropped only by the size cap, with the unsynced
 //!   rows. Partial index `outbox_waiting` on the rows not refused.
+//! - Version 5 turns `results` into blocks (above) and points the
+//!   outbox's result rows at blocks: one outbox row per block, which the
+//!   sync reads back as its results. A block waits while any of its
+//!   results did before the migration.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,13 +85,14 @@ use crate::clock::Timestamp;
 
 use super::outbox::OutboxKind;
 use super::sql::{get_u64, int, sql};
+use super::{block, encode};
 use super::StoreError;
 
 /// The database file's name in the state directory.
 pub const DB_FILE: &str = "edgeprobe.db";
 
 /// The schema this code writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// How long a statement waits for a lock (a checkpoint, the other
 /// connection) before failing.
@@ -222,6 +230,130 @@ CREATE UNIQUE INDEX outbox_row ON outbox (kind, row_id);
 CREATE INDEX outbox_waiting ON outbox (id) WHERE refused IS NULL;
 ";
 
+/// Version 5: results as blocks ([`super::block`]), a row per round and
+/// chunk of targets, appended in the order written; the index on the
+/// round (and chunk) only ever grows at its end. The rollups lose their
+/// `(target, hour)` index, whose entries landed all over it every hour:
+/// one target's windows are point lookups on the `(hour, target)` key.
+/// The rows of `results` are carried over by [`results_into_blocks`].
+const SCHEMA_V5: &str = "
+CREATE TABLE result_blocks (
+    id    INTEGER PRIMARY KEY,
+    round INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    ts    INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data  BLOB NOT NULL
+);
+DROP INDEX IF EXISTS rollups_target_hour;
+";
+
+/// What [`results_into_blocks`] ends with: the old table gone, the new
+/// one in its place.
+const SCHEMA_V5_END: &str = "
+DROP TABLE results;
+ALTER TABLE result_blocks RENAME TO results;
+CREATE INDEX results_round ON results (round, chunk);
+";
+
+/// Carry a version 4 `results` table (a row per result) into blocks, the
+/// outbox rows with them: a block waits to be sent if any of its results
+/// did, and is set aside as refused only if all of them were.
+fn results_into_blocks(tx: &Connection) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TEMP TABLE block_of (result INTEGER PRIMARY KEY, block INTEGER NOT NULL)",
+    )?;
+    {
+        let mut rows = tx.prepare(
+            "SELECT id, target, round, ts, status, reported, sent, received, loss, \
+             rtt_min, rtt_avg, rtt_max, rtt_mdev, gateway FROM results \
+             ORDER BY round, target, id",
+        )?;
+        let mut insert = tx.prepare(
+            "INSERT INTO result_blocks (round, chunk, ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut map = tx.prepare("INSERT INTO temp.block_of (result, block) VALUES (?1, ?2)")?;
+        let mut flush = |key: (i64, i64), block: &mut Vec<(i64, block::Entry)>| {
+            if block.is_empty() {
+                return Ok(());
+            }
+            let entries: Vec<block::Entry> = block.iter().map(|(_, e)| e.clone()).collect();
+            let newest = entries.iter().map(|e| e.ts.millis()).max().unwrap_or(0);
+            let id = insert.insert(params![
+                key.0,
+                key.1,
+                newest,
+                entries.len() as i64,
+                block::encode(&entries)
+            ])?;
+            for (old, _) in block.drain(..) {
+                map.execute(params![old, id])?;
+            }
+            Ok::<(), rusqlite::Error>(())
+        };
+        let mut current = (i64::MIN, i64::MIN);
+        let mut pending = Vec::new();
+        let mut it = rows.query([])?;
+        while let Some(r) = it.next()? {
+            let (old, entry, round) = v4_result(r)?;
+            let key = (round, block::chunk_of(entry.target));
+            if key != current {
+                flush(current, &mut pending)?;
+                current = key;
+            }
+            pending.push((old, entry));
+        }
+        flush(current, &mut pending)?;
+    }
+    tx.execute_batch(
+        "CREATE TEMP TABLE block_outbox AS \
+           SELECT m.block AS block, MAX(o.ts) AS ts, \
+             CASE WHEN COUNT(o.refused) = COUNT(*) THEN MAX(o.refused) END AS refused, \
+             CASE WHEN COUNT(o.refused) = COUNT(*) THEN MAX(o.refused_at) END AS refused_at \
+           FROM outbox o JOIN temp.block_of m ON m.result = o.row_id \
+           WHERE o.kind = 1 GROUP BY m.block;
+         DELETE FROM outbox WHERE kind = 1;
+         INSERT INTO outbox (kind, row_id, ts, refused, refused_at) \
+           SELECT 1, block, ts, refused, refused_at FROM temp.block_outbox ORDER BY block;
+         DROP TABLE temp.block_outbox;
+         DROP TABLE temp.block_of;",
+    )?;
+    tx.execute_batch(SCHEMA_V5_END)
+}
+
+/// A version 4 result row: its id, the entry for a block, its round.
+fn v4_result(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, block::Entry, i64)> {
+    let bad = |i: usize, e: super::encode::BadValue| super::sql::bad(i, rusqlite::types::Type::Integer, e);
+    let status = |i: usize| encode::status_from_code(r.get(i)?).map_err(|e| bad(i, e));
+    let sent: u32 = r.get(6)?;
+    let received: u32 = r.get(7)?;
+    let us: [Option<i64>; 4] = [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?];
+    let rtt = match us {
+        [Some(min), Some(avg), Some(max), Some(mdev)] => Some(crate::probe::RttSummary {
+            min: encode::us_to_ms(min),
+            avg: encode::us_to_ms(avg),
+            max: encode::us_to_ms(max),
+            mdev: encode::us_to_ms(mdev),
+        }),
+        _ => None,
+    };
+    let gateway: Option<Vec<u8>> = r.get(13)?;
+    let entry = block::Entry {
+        target: r.get(1)?,
+        ts: Timestamp(r.get(3)?),
+        status: status(4)?,
+        reported: status(5)?,
+        sent,
+        received,
+        loss: r
+            .get::<_, Option<f64>>(8)?
+            .unwrap_or_else(|| encode::usual_loss(sent, received)),
+        rtt,
+        gateway: encode::gateway_from_blob(gateway.as_deref()).map_err(|e| bad(13, e))?,
+    };
+    Ok((r.get(0)?, entry, r.get(2)?))
+}
+
 /// The tables that hold a row per result, trace or event: what retention
 /// drops from and what outbox rows point into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -257,7 +389,16 @@ impl HistoryTable {
         }
     }
 
-    /// The counter of this table's rows dropped by retention.
+    /// How many records a row of this table holds, in SQL: a result
+    /// block counts its results.
+    pub fn records(self) -> &'static str {
+        match self {
+            HistoryTable::Results => "count",
+            HistoryTable::Traces | HistoryTable::Events => "1",
+        }
+    }
+
+    /// The counter of this table's records dropped by retention.
     pub fn dropped_counter(self) -> &'static str {
         match self {
             HistoryTable::Results => "dropped_results",
@@ -362,6 +503,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     if version < 4 {
         tx.execute_batch(SCHEMA_V4).map_err(sql(&op))?;
+    }
+    if version < 5 {
+        tx.execute_batch(SCHEMA_V5).map_err(sql(&op))?;
+        results_into_blocks(&tx).map_err(sql(&op))?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(sql(&op))?;
@@ -490,6 +635,60 @@ mod tests {
         assert!(!aside.is_empty(), "{aside:?}");
         let kept = aside.iter().find(|n| !n.ends_with("-wal")).unwrap();
         assert_eq!(std::fs::read(dir.path().join(kept)).unwrap(), garbage);
+    }
+
+    #[test]
+    fn a_version_4_file_keeps_its_results_and_their_place_in_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two chunks of targets, three rounds, the last one already sent.
+        let keys = targets(300);
+        let (results, queued, backlog) = {
+            let mut store = open(dir.path());
+            for (n, status) in [(1, Status::Working), (2, Status::Degraded), (3, Status::NotWorking)] {
+                store
+                    .write_round(&round(n, NOW + n as i64 * 60_000, &keys, status))
+                    .unwrap();
+            }
+            sync(&store, HistoryTable::Results, 3);
+            let results = store.reader().unwrap().results(&keys[299], 10).unwrap();
+            let queued: Vec<_> = store
+                .outbox_batch(100_000)
+                .unwrap()
+                .into_iter()
+                .map(|i| i.record)
+                .collect();
+            let backlog = store.stats().unwrap().backlog;
+            results_as_version_4(&store);
+            (results, queued, backlog)
+        };
+        assert_eq!(results.len(), 3);
+        let store = open(dir.path());
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 5);
+        assert_eq!(count(&store, "results"), 900);
+        assert_eq!(store.reader().unwrap().results(&keys[299], 10).unwrap(), results);
+        let after: Vec<_> = store
+            .outbox_batch(100_000)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.record)
+            .collect();
+        assert_eq!(after.len(), queued.len());
+        assert!(queued.iter().all(|r| after.contains(r)), "the same rows wait");
+        assert_eq!(store.stats().unwrap().backlog, backlog);
+        let scattered: u64 = store
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master \
+                 WHERE name IN ('results_target_ts', 'rollups_target_hour')",
+                [],
+                |r| get_u64(r, 0),
+            )
+            .unwrap();
+        assert_eq!(scattered, 0, "the indexes written all over are gone");
     }
 
     #[test]

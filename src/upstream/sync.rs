@@ -13,7 +13,7 @@
 //! reason ([`Store::set_aside_refused`]) and never sent again: the rows
 //! behind it, and the board's heartbeat, go on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -264,6 +264,11 @@ impl<U: Upstream> Syncer<U> {
                 }
             }
         }
+        // A result block's results share one outbox row: one refused
+        // result sets the block aside (the server kept the others).
+        let refused_rows: HashSet<OutboxId> = refused.iter().map(|r| r.id).collect();
+        acked.retain(|id| !refused_rows.contains(id));
+        acked.dedup();
         if let Some(first) = refused.first() {
             eprintln!(
                 "edgeprobe: upstream: the central database refused {} rows ({}); \

@@ -414,10 +414,10 @@ fn a_duplicate_on_another_unique_index_is_set_aside_not_counted_as_sent() {
     assert_eq!(upstream_counts(&server.uri(), "closet-u", "events").0, 1);
 }
 
-/// Damage the page of the `rollups_unsynced` index, which every round
-/// writes and nothing reads at start: the next round finds the file
-/// damaged, the rest of it still reads.
-fn damage_the_rollup_index(state: &Path) {
+/// Damage the page of the `outbox_row` index, which every round writes
+/// while the server is away and nothing reads at start: the next round
+/// finds the file damaged, the rest of it still reads.
+fn damage_the_outbox_index(state: &Path) {
     let db = state.join(edgeprobe::store::DB_FILE);
     let (root, page_size): (i64, i64) = {
         let conn = rusqlite::Connection::open(&db).unwrap();
@@ -425,7 +425,7 @@ fn damage_the_rollup_index(state: &Path) {
             .unwrap();
         let root: i64 = conn
             .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'rollups_unsynced'",
+                "SELECT rootpage FROM sqlite_master WHERE name = 'outbox_row'",
                 [],
                 |r| r.get(0),
             )
@@ -470,7 +470,7 @@ fn the_unsent_rows_of_a_damaged_file_are_carried_into_the_new_one_and_sent() {
             })
             .collect()
     };
-    damage_the_rollup_index(&state);
+    damage_the_outbox_index(&state);
 
     // The next round finds the damage; the file is moved aside.
     let m = monitor("closet-d", &sheet, &state, &server.uri());

@@ -98,7 +98,9 @@ pub fn encode(entries: &[Entry]) -> Vec<u8> {
         out.push(g.len() as u8);
         out.extend_from_slice(g);
     }
-    let base = entries.first().map_or(0, |e| chunk_of(e.target) << CHUNK_BITS);
+    let base = entries
+        .first()
+        .map_or(0, |e| chunk_of(e.target) << CHUNK_BITS);
     let (mut prev_id, mut prev_ts) = (base, first_ts);
     for e in entries {
         assert!(
@@ -135,7 +137,12 @@ pub fn encode(entries: &[Entry]) -> Vec<u8> {
         let gateway_ref = match encode::gateway_to_blob(e.gateway) {
             None => 0,
             Some(b) if b.is_empty() => 1,
-            Some(b) => 2 + gateways.iter().position(|g| *g == b).expect("collected above") as u64,
+            Some(b) => {
+                2 + gateways
+                    .iter()
+                    .position(|g| *g == b)
+                    .expect("collected above") as u64
+            }
         };
         put_uint(&mut out, gateway_ref);
     }
@@ -167,7 +174,9 @@ pub fn decode(chunk: i64, data: &[u8]) -> Result<Vec<Entry>, BadValue> {
     for _ in 0..n_gateways {
         let len = usize::from(r.byte()?);
         if len != 4 && len != 16 {
-            return Err(BadValue(format!("gateway of {len} bytes in a result block")));
+            return Err(BadValue(format!(
+                "gateway of {len} bytes in a result block"
+            )));
         }
         gateways.push(encode::gateway_from_blob(Some(r.take(len)?))?);
     }
@@ -317,7 +326,9 @@ impl Bytes<'_> {
                 return Ok(v);
             }
         }
-        Err(BadValue("varint longer than 64 bits in a result block".into()))
+        Err(BadValue(
+            "varint longer than 64 bits in a result block".into(),
+        ))
     }
 
     fn int(&mut self) -> Result<i64, BadValue> {
@@ -423,7 +434,10 @@ mod tests {
         trailing.push(0);
         assert!(decode(0, &trailing).is_err());
         // Ids are kept relative to the chunk the row names.
-        assert!(decode(1, &block).unwrap().iter().all(|e| chunk_of(e.target) == 1));
+        assert!(decode(1, &block)
+            .unwrap()
+            .iter()
+            .all(|e| chunk_of(e.target) == 1));
         assert!(decode(0, &[2]).is_err(), "unknown version");
         assert!(decode(0, &[1, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
         assert!(decode(i64::MAX, &block).is_err());

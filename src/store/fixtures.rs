@@ -200,6 +200,30 @@ pub(super) fn one_round(dir: &Path, n: usize) -> (Store, Vec<String>) {
 /// upgraded from an older build has it before its first open.
 pub(super) fn results_as_version_4(store: &Store) {
     let conn = store.conn();
+    // Version 4 had every round in the rollups table.
+    for ((hour, target), c) in store.pending_rows() {
+        conn.execute(
+            "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working, \
+             rtt_sum_us, rtt_rounds, unsynced) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                hour,
+                target,
+                c.rounds as i64,
+                c.working as i64,
+                c.degraded as i64,
+                c.not_working as i64,
+                c.rtt_sum_us,
+                c.rtt_rounds as i64,
+                c.unsynced as i64
+            ],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "DELETE FROM counters WHERE name IN ('rollups_from_hour', 'rollups_from_round')",
+        [],
+    )
+    .unwrap();
     conn.execute_batch(
         "CREATE TABLE results_v4 (id INTEGER PRIMARY KEY, target INTEGER NOT NULL, \
            round INTEGER NOT NULL, ts INTEGER NOT NULL, status INTEGER NOT NULL, \
@@ -222,7 +246,8 @@ pub(super) fn results_as_version_4(store: &Store) {
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    conn.execute("DELETE FROM outbox WHERE kind = 1", []).unwrap();
+    conn.execute("DELETE FROM outbox WHERE kind = 1", [])
+        .unwrap();
     let mut rows_of_block = std::collections::HashMap::new();
     for (id, round, chunk, data) in blocks {
         let mut rows = Vec::new();

@@ -15,6 +15,7 @@ use crate::clock::Timestamp;
 use crate::lock::lock;
 
 use super::encode::{self, BadValue};
+use super::pending::Pending;
 use super::records::{
     EventKind, EventRecord, NotificationRecord, ResultRecord, RoundId, TraceRecord, Uptime,
 };
@@ -145,7 +146,12 @@ fn events(
     }
 }
 
-fn uptime(conn: &Connection, target: &str, now: Timestamp) -> Result<Uptime, StoreError> {
+fn uptime(
+    conn: &Connection,
+    pending: &Mutex<Pending>,
+    target: &str,
+    now: Timestamp,
+) -> Result<Uptime, StoreError> {
     let op = format!("reading the uptime of {target}");
     let id: Option<i64> = conn
         .query_row("SELECT id FROM targets WHERE key = ?1", [target], |r| {
@@ -167,6 +173,23 @@ fn uptime(conn: &Connection, target: &str, now: Timestamp) -> Result<Uptime, Sto
         .map_err(sql(&op))?;
     let mut rows = Vec::new();
     let mut hour = rollup::window_start(now, rollup::MONTH);
+    // The hours still counted in memory (none of them is in the table).
+    {
+        let pending = lock(pending);
+        let mut h = hour;
+        while h.millis() <= now.millis() {
+            if let Some(c) = pending.get((h.millis(), id)) {
+                rows.push(RollupRow {
+                    hour: h,
+                    rounds: c.rounds,
+                    working: c.working,
+                    degraded: c.degraded,
+                    not_working: c.not_working,
+                });
+            }
+            h = Timestamp(h.millis() + rollup::HOUR_MS);
+        }
+    }
     while hour.millis() <= now.millis() {
         let row = st
             .query_row(params![hour.millis(), id], |r| {
@@ -206,34 +229,50 @@ pub(super) fn recent_rtts(
 }
 
 /// Uptime over the 24 h before `now` of every target with rounds in
-/// that window, from the rollups.
+/// that window, from the rollups: the table's and those still counted in
+/// `pending`.
 pub(super) fn uptimes_24h(
     conn: &Connection,
+    pending: &Pending,
     now: Timestamp,
 ) -> Result<HashMap<String, f64>, StoreError> {
     let op = "reading 24 h uptimes";
     let start = rollup::window_start(now, rollup::DAY);
+    let in_window = |hour: i64| hour >= start.millis() && hour <= now.millis();
     // One range of the (hour, target) key: about 25 rows per target.
     let mut st = conn
         .prepare_cached(
-            "SELECT t.key, SUM(u.rounds), SUM(u.not_working) FROM rollups u \
-             JOIN targets t ON t.id = u.target \
-             WHERE u.hour >= ?1 AND u.hour <= ?2 GROUP BY u.target",
+            "SELECT target, SUM(rounds), SUM(not_working) FROM rollups \
+             WHERE hour >= ?1 AND hour <= ?2 GROUP BY target",
         )
         .map_err(sql(op))?;
     let rows = st
         .query_map(params![start.millis(), now.millis()], |r| {
-            Ok((r.get::<_, String>(0)?, get_u64(r, 1)?, get_u64(r, 2)?))
+            Ok((r.get::<_, i64>(0)?, get_u64(r, 1)?, get_u64(r, 2)?))
         })
         .map_err(sql(op))?;
-    let mut out = HashMap::new();
+    let mut by_id: HashMap<i64, (u64, u64)> = HashMap::new();
     for row in rows {
-        let (key, rounds, down) = row.map_err(sql(op))?;
-        if let Some(f) = rollup::fraction(rounds, down) {
-            out.insert(key, f);
+        let (id, rounds, down) = row.map_err(sql(op))?;
+        by_id.insert(id, (rounds, down));
+    }
+    for ((hour, id), c) in pending.rows() {
+        if in_window(hour) {
+            let sums = by_id.entry(id).or_default();
+            sums.0 += c.rounds;
+            sums.1 += c.not_working;
         }
     }
-    Ok(out)
+    let keys = all_rows(conn, op, "SELECT id, key FROM targets", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|(id, key)| {
+            let (rounds, down) = by_id.get(&id)?;
+            rollup::fraction(*rounds, *down).map(|f| (key, f))
+        })
+        .collect())
 }
 
 /// The highest round written (kept in `counters`).
@@ -254,17 +293,24 @@ pub struct Reader {
     conn: Mutex<(u64, Connection)>,
     path: PathBuf,
     generation: Arc<AtomicU64>,
+    /// The writer's rollups still counted in memory.
+    pending: Arc<Mutex<Pending>>,
 }
 
 impl Reader {
     /// A reader of the database at `path`, which follows the writer's
     /// `generation` (bumped when the file is recreated).
-    pub(super) fn open(path: PathBuf, generation: Arc<AtomicU64>) -> Result<Reader, StoreError> {
+    pub(super) fn open(
+        path: PathBuf,
+        generation: Arc<AtomicU64>,
+        pending: Arc<Mutex<Pending>>,
+    ) -> Result<Reader, StoreError> {
         let now = generation.load(Ordering::Relaxed);
         Ok(Reader {
             conn: Mutex::new((now, schema::open_reader(&path)?)),
             path,
             generation,
+            pending,
         })
     }
 
@@ -304,7 +350,7 @@ impl History for Reader {
     }
 
     fn uptime(&self, target: &str, now: Timestamp) -> Result<Uptime, StoreError> {
-        uptime(&*self.conn()?, target, now)
+        uptime(&*self.conn()?, &self.pending, target, now)
     }
 
     fn notifications(&self, limit: usize) -> Result<Vec<NotificationRecord>, StoreError> {
@@ -345,7 +391,15 @@ mod tests {
         // Retention then drops the 1970 rows as old, and nothing else.
         store.apply_retention(Timestamp(NOW + 1000)).unwrap();
         assert_eq!(count(&store, "results"), 1);
-        assert_eq!(count(&store, "rollups"), 1);
+        // The 1970 hours went to the table when round 3 began a later
+        // hour, and retention dropped them; round 3's hour is still
+        // counted in memory.
+        assert_eq!(count(&store, "rollups"), 0);
+        let uptime = store
+            .reader()
+            .unwrap()
+            .uptime("127.0.0.1", Timestamp(NOW + 1000));
+        assert_eq!(uptime.unwrap().h24, Some(1.0));
         // Set back by an hour: the newer rows are not "from the future"
         // to retention, nothing is dropped, and the uptime is still right.
         store

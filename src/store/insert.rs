@@ -11,8 +11,10 @@ use super::block;
 use super::encode;
 use super::notifications;
 use super::outbox::{queue, OutboxKind};
-use super::records::{EventRecord, ResultRecord, RoundRecord};
-use super::rollup::{self, RollupRow};
+use super::pending::{Contribution, Pending, Plan, RollupCounts, RollupKey};
+use super::records::{EventRecord, RoundRecord};
+use super::rollup;
+use super::schema;
 use super::sql::{int, sql};
 use super::StoreError;
 
@@ -44,22 +46,22 @@ impl TargetCache {
     /// Run `write` in one transaction with an interner over the cache,
     /// committed only if it succeeds; the cache only takes the ids of a
     /// committed transaction (a rolled-back one must not leave ids in it).
-    pub(super) fn write(
+    pub(super) fn write<T>(
         &mut self,
         conn: &mut Connection,
         op: &str,
-        write: impl FnOnce(&Connection, &mut Interner<'_>) -> rusqlite::Result<()>,
-    ) -> Result<(), StoreError> {
+        write: impl FnOnce(&Connection, &mut Interner<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let tx = conn.transaction().map_err(sql(op))?;
         let mut interned = Interner {
             known: &self.0,
             new: HashMap::new(),
         };
-        write(&tx, &mut interned).map_err(sql(op))?;
+        let done = write(&tx, &mut interned).map_err(sql(op))?;
         let new = interned.new;
         tx.commit().map_err(sql(op))?;
         self.0.extend(new);
-        Ok(())
+        Ok(done)
     }
 }
 
@@ -130,17 +132,29 @@ impl Interner<'_> {
     }
 }
 
-/// Insert a round's rows, its rollups and the `last_round` counter.
+/// Insert a round's rows, the rollups that leave `pending` for the table
+/// and the `last_round` counter. Returns what the round does to
+/// `pending`, for [`Pending::apply`] once the transaction commits.
 pub(super) fn insert_round(
     conn: &Connection,
     targets: &mut Interner<'_>,
     round: &RoundRecord,
     outbox: bool,
-) -> rusqlite::Result<()> {
+    pending: &Pending,
+) -> rusqlite::Result<Plan> {
     let mut blocks: BTreeMap<(u64, i64), Vec<block::Entry>> = BTreeMap::new();
+    let mut contributions = Vec::with_capacity(round.results.len());
     for r in &round.results {
         let target = targets.id(conn, &r.target, Some((&r.name, &r.group)))?;
-        add_to_rollup(conn, target, r, outbox)?;
+        contributions.push(Contribution {
+            round: r.round.0,
+            key: (rollup::hour_start(r.ts).millis(), target),
+            counts: RollupCounts::one(
+                r.status,
+                r.rtt.as_ref().map(|s| encode::ms_to_us(s.avg)),
+                outbox,
+            ),
+        });
         blocks
             .entry((r.round.0, block::chunk_of(target)))
             .or_default()
@@ -152,13 +166,17 @@ pub(super) fn insert_round(
                 sent: r.sent,
                 received: r.received,
                 loss: r.loss,
-                rtt: r.rtt.clone(),
+                rtt: r.rtt,
                 gateway: r.gateway,
             });
     }
     for ((round_id, chunk), mut entries) in blocks {
         entries.sort_by_key(|e| e.target);
-        let newest = entries.iter().map(|e| e.ts).max().expect("a block has entries");
+        let newest = entries
+            .iter()
+            .map(|e| e.ts)
+            .max()
+            .expect("a block has entries");
         let id = conn
             .prepare_cached(
                 "INSERT INTO results (round, chunk, ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -208,22 +226,33 @@ pub(super) fn insert_round(
          ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
     )?
     .execute([int(round.round.0)?])?;
-    Ok(())
+    let plan = pending.plan(round.round.0, &contributions);
+    for (key, counts) in &plan.to_table {
+        add_to_rollups(conn, *key, counts, outbox)?;
+    }
+    // Before 1970 (a clock never set) counts as 1970: such rows are
+    // rebuilt after a restart only from that hour on.
+    schema::set_counter(
+        conn,
+        schema::ROLLUPS_FROM_HOUR,
+        plan.from_hour.max(0) as u64,
+    )?;
+    schema::set_counter(conn, schema::ROLLUPS_FROM_ROUND, plan.from_round)?;
+    Ok(plan)
 }
 
-/// Count a result in its target's hour.
-fn add_to_rollup(
+/// Add counts to a rollup row of the table (unsynced only with an
+/// upstream: rows rebuilt after a restart count every round as unsent).
+fn add_to_rollups(
     conn: &Connection,
-    target: i64,
-    r: &ResultRecord,
+    (hour, target): RollupKey,
+    c: &RollupCounts,
     outbox: bool,
 ) -> rusqlite::Result<()> {
-    let add = RollupRow::one(rollup::hour_start(r.ts), r.status);
-    let rtt_avg_us = r.rtt.as_ref().map(|s| encode::ms_to_us(s.avg));
     conn.prepare_cached(
         "INSERT INTO rollups (hour, target, rounds, working, degraded, not_working, \
-         rtt_sum_us, rtt_rounds, unsynced) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) \
-         ON CONFLICT (hour, target) DO UPDATE SET rounds = rounds + 1, \
+         rtt_sum_us, rtt_rounds, unsynced) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (hour, target) DO UPDATE SET rounds = rounds + excluded.rounds, \
          working = working + excluded.working, degraded = degraded + excluded.degraded, \
          not_working = not_working + excluded.not_working, \
          rtt_sum_us = rtt_sum_us + excluded.rtt_sum_us, \
@@ -231,14 +260,15 @@ fn add_to_rollup(
          unsynced = unsynced + excluded.unsynced",
     )?
     .execute(params![
-        add.hour.millis(),
+        hour,
         target,
-        int(add.working)?,
-        int(add.degraded)?,
-        int(add.not_working)?,
-        rtt_avg_us.unwrap_or(0),
-        i64::from(rtt_avg_us.is_some()),
-        i64::from(outbox),
+        int(c.rounds)?,
+        int(c.working)?,
+        int(c.degraded)?,
+        int(c.not_working)?,
+        c.rtt_sum_us,
+        int(c.rtt_rounds)?,
+        int(if outbox { c.unsynced } else { 0 })?,
     ])?;
     Ok(())
 }

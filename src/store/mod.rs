@@ -8,7 +8,8 @@
 //!
 //! One file per job. Pure, no SQLite: `records` (the data written and
 //! read), `encode` (how values are packed into columns), `block` (a
-//! round's results of up to 256 targets packed into one row), `rollup` (hours
+//! round's results of up to 256 targets packed into one row), `pending`
+//! (the rollups of the hours still being counted, in memory), `rollup` (hours
 //! and uptime), `retention` (the policy and the plan of a pass: what is
 //! dropped, in what order, how much). Against SQLite: `schema` (the schema
 //! and its migration, opening connections, a damaged file moved aside,
@@ -28,6 +29,7 @@ mod history;
 mod insert;
 mod notifications;
 mod outbox;
+mod pending;
 mod prune;
 mod records;
 mod results;

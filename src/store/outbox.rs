@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::Timestamp;
 
 use super::history::{self, EVENT_SELECT};
+use super::pending::{Pending, RollupCounts, RollupKey};
 use super::records::{EventRecord, LastRefusal, ResultRecord, TraceRecord};
 use super::sql::{all_rows, get_u64, sql, sql_limit};
 use super::StoreError;
@@ -106,9 +107,15 @@ pub struct RollupMark {
     changes: i64,
 }
 
-/// Up to `max` rollups changed since they were last sent, oldest hour first.
-pub(super) fn rollup_batch(conn: &Connection, max: usize) -> Result<Vec<RollupItem>, StoreError> {
-    all_rows(
+/// Up to `max` rollups changed since they were last sent, oldest hour
+/// first: the table's, and (with `pending`, when an upstream is on) those
+/// still counted in memory, which hold later hours than any in the table.
+pub(super) fn rollup_batch(
+    conn: &Connection,
+    pending: Option<&Pending>,
+    max: usize,
+) -> Result<Vec<RollupItem>, StoreError> {
+    let mut items = all_rows(
         conn,
         "reading the rollups to send",
         "SELECT u.hour, u.target, t.key, u.rounds, u.working, u.degraded, u.not_working, \
@@ -116,40 +123,76 @@ pub(super) fn rollup_batch(conn: &Connection, max: usize) -> Result<Vec<RollupIt
          WHERE u.unsynced > 0 ORDER BY u.hour, u.target LIMIT ?1",
         params![sql_limit(max)],
         |r| {
-            let hour: i64 = r.get(0)?;
-            let rtt_sum_us: i64 = r.get(7)?;
-            Ok(RollupItem {
-                target: r.get(2)?,
-                row: super::rollup::RollupRow {
-                    hour: Timestamp(hour),
-                    rounds: get_u64(r, 3)?,
-                    working: get_u64(r, 4)?,
-                    degraded: get_u64(r, 5)?,
-                    not_working: get_u64(r, 6)?,
-                },
-                rtt_sum_ms: super::encode::us_to_ms(rtt_sum_us),
+            let counts = RollupCounts {
+                rounds: get_u64(r, 3)?,
+                working: get_u64(r, 4)?,
+                degraded: get_u64(r, 5)?,
+                not_working: get_u64(r, 6)?,
+                rtt_sum_us: r.get(7)?,
                 rtt_rounds: get_u64(r, 8)?,
-                mark: RollupMark {
-                    hour,
-                    target: r.get(1)?,
-                    changes: r.get(9)?,
-                },
-            })
+                unsynced: get_u64(r, 9)?,
+            };
+            Ok(rollup_item((r.get(0)?, r.get(1)?), r.get(2)?, &counts))
         },
-    )
+    )?;
+    let Some(pending) = pending.filter(|_| items.len() < max) else {
+        return Ok(items);
+    };
+    let mut waiting: Vec<_> = pending.rows().filter(|(_, c)| c.unsynced > 0).collect();
+    waiting.sort_unstable_by_key(|(k, _)| *k);
+    waiting.truncate(max - items.len());
+    let mut key_of = conn
+        .prepare_cached("SELECT key FROM targets WHERE id = ?1")
+        .map_err(sql("reading the rollups to send"))?;
+    for (key, counts) in waiting {
+        let target: Option<String> = key_of
+            .query_row([key.1], |r| r.get(0))
+            .optional()
+            .map_err(sql("reading the rollups to send"))?;
+        if let Some(target) = target {
+            items.push(rollup_item(key, target, counts));
+        }
+    }
+    Ok(items)
 }
 
-/// Take the changes the server acknowledged off their rows, in one
+fn rollup_item((hour, target): RollupKey, key: String, c: &RollupCounts) -> RollupItem {
+    RollupItem {
+        target: key,
+        row: super::rollup::RollupRow {
+            hour: Timestamp(hour),
+            rounds: c.rounds,
+            working: c.working,
+            degraded: c.degraded,
+            not_working: c.not_working,
+        },
+        rtt_sum_ms: super::encode::us_to_ms(c.rtt_sum_us),
+        rtt_rounds: c.rtt_rounds,
+        mark: RollupMark {
+            hour,
+            target,
+            changes: i64::try_from(c.unsynced).unwrap_or(i64::MAX),
+        },
+    }
+}
+
+/// Take the changes the server acknowledged off their rows: in memory
+/// where the row still waits there, else in the table, in one
 /// transaction. A row that changed again meanwhile keeps the rest and is
 /// sent again.
 pub(super) fn mark_rollups_synced(
     conn: &mut Connection,
+    pending: &mut Pending,
     marks: &[RollupMark],
 ) -> Result<(), StoreError> {
-    if marks.is_empty() {
+    let in_table: Vec<&RollupMark> = marks
+        .iter()
+        .filter(|m| !pending.mark_synced((m.hour, m.target), m.changes.max(0) as u64))
+        .collect();
+    if in_table.is_empty() {
         return Ok(());
     }
-    let op = format!("marking {} rollups as sent upstream", marks.len());
+    let op = format!("marking {} rollups as sent upstream", in_table.len());
     let tx = conn.transaction().map_err(sql(&op))?;
     {
         let mut update = tx
@@ -158,7 +201,7 @@ pub(super) fn mark_rollups_synced(
                  WHERE hour = ?1 AND target = ?2",
             )
             .map_err(sql(&op))?;
-        for m in marks {
+        for m in in_table {
             update
                 .execute(params![m.hour, m.target, m.changes])
                 .map_err(sql(&op))?;
@@ -167,12 +210,19 @@ pub(super) fn mark_rollups_synced(
     tx.commit().map_err(sql(&op))
 }
 
-/// How many rollups wait to be sent.
-pub(super) fn rollup_backlog(conn: &Connection) -> Result<u64, StoreError> {
-    conn.query_row("SELECT COUNT(*) FROM rollups WHERE unsynced > 0", [], |r| {
-        get_u64(r, 0)
-    })
-    .map_err(sql("reading store statistics"))
+/// How many rollups wait to be sent: the table's, and those in memory
+/// (`pending`, when an upstream is on).
+pub(super) fn rollup_backlog(
+    conn: &Connection,
+    pending: Option<&Pending>,
+) -> Result<u64, StoreError> {
+    let table = conn
+        .query_row("SELECT COUNT(*) FROM rollups WHERE unsynced > 0", [], |r| {
+            get_u64(r, 0)
+        })
+        .map_err(sql("reading store statistics"))?;
+    let waiting = pending.map_or(0, |p| p.rows().filter(|(_, c)| c.unsynced > 0).count());
+    Ok(table + waiting as u64)
 }
 
 /// Queue the row `row_id` (stamped `ts`) of the table `kind` points into.
@@ -450,7 +500,10 @@ mod tests {
         let all = store.outbox_batch(100).unwrap();
         assert_eq!(all.len(), 10);
         assert!(all.windows(2).all(|w| w[0].id <= w[1].id));
-        assert_eq!(all[0].id, all[1].id, "a round's results share their block's row");
+        assert_eq!(
+            all[0].id, all[1].id,
+            "a round's results share their block's row"
+        );
         assert!(all[1].id < all[2].id);
         let expected: Vec<OutboxRecord> = [&r1, &r2]
             .into_iter()
@@ -668,7 +721,11 @@ mod tests {
         assert_eq!(after.len(), 9);
         let newest_before = before.iter().map(|i| i.id).max().unwrap();
         let new = after.iter().filter(|i| i.id > newest_before);
-        assert_eq!(new.count(), 5, "the new round's ids come after the old ones");
+        assert_eq!(
+            new.count(),
+            5,
+            "the new round's ids come after the old ones"
+        );
         let version: i64 = store
             .conn()
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -682,10 +739,7 @@ mod tests {
         let (store, keys) = one_round(dir.path(), 3);
         // As a hand-edited file could have it: the results (one block)
         // and a trace gone.
-        store
-            .conn()
-            .execute("DELETE FROM results", [])
-            .unwrap();
+        store.conn().execute("DELETE FROM results", []).unwrap();
         store
             .conn()
             .execute("DELETE FROM traces WHERE target = 1", [])

@@ -212,7 +212,9 @@ impl Pruner<'_> {
                     params![lo, hi, kind],
                 )?;
                 let n: u64 = tx.query_row(
-                    &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE id >= ?1 AND id < ?2"),
+                    &format!(
+                        "SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE id >= ?1 AND id < ?2"
+                    ),
                     params![lo, hi],
                     |r| get_u64(r, 0),
                 )?;

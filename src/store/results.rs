@@ -10,7 +10,10 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::block::{self, Entry};
+use super::encode;
+use super::pending::{Contribution, RollupCounts};
 use super::records::{ResultRecord, RoundId};
+use super::rollup;
 use super::sql::{bad, get_u64, sql};
 use super::StoreError;
 
@@ -42,9 +45,8 @@ fn record(entry: Entry, round: RoundId, labels: &Labels) -> ResultRecord {
 /// The targets of `chunk`, by id.
 fn chunk_labels(conn: &Connection, chunk: i64) -> rusqlite::Result<HashMap<i64, Labels>> {
     let first = chunk.saturating_mul(block::CHUNK_SIZE);
-    let mut st = conn.prepare_cached(
-        "SELECT id, key, name, grp FROM targets WHERE id >= ?1 AND id < ?2",
-    )?;
+    let mut st =
+        conn.prepare_cached("SELECT id, key, name, grp FROM targets WHERE id >= ?1 AND id < ?2")?;
     let rows = st.query_map(
         params![first, first.saturating_add(block::CHUNK_SIZE)],
         |r| {
@@ -130,13 +132,13 @@ pub(super) fn newest(
     Ok(out)
 }
 
+/// A target's labels and some of its results, each with its round.
+type TargetResults = (Labels, Vec<(RoundId, Entry)>);
+
 /// Every target's newest `n` results, newest first, by target id with
 /// its labels: per chunk, its blocks from the newest until each of its
 /// targets has `n` (or the blocks run out, for a target no longer probed).
-fn newest_of_all(
-    conn: &Connection,
-    n: usize,
-) -> rusqlite::Result<Vec<(Labels, Vec<(RoundId, Entry)>)>> {
+fn newest_of_all(conn: &Connection, n: usize) -> rusqlite::Result<Vec<TargetResults>> {
     let mut chunks: Vec<i64> = conn
         .prepare("SELECT DISTINCT id >> ?1 FROM targets")?
         .query_map([block::CHUNK_BITS], |r| r.get(0))?
@@ -235,4 +237,40 @@ pub(super) fn block_records(
             })
             .collect(),
     ))
+}
+
+/// What the results of rounds from `from_round` on add to the rollups,
+/// for [`Pending::recover`](super::pending::Pending::recover); every one
+/// counted as unsent (the upstream sync sends absolute values, so a row
+/// sent again changes nothing).
+pub(super) fn rollup_contributions(
+    conn: &Connection,
+    from_round: u64,
+) -> Result<Vec<Contribution>, StoreError> {
+    let op = "reading the results of the rollups of this hour";
+    let mut st = conn
+        .prepare("SELECT round, chunk, data FROM results WHERE round >= ?1")
+        .map_err(sql(op))?;
+    let mut rows = st
+        .query([super::sql::int(from_round).map_err(sql(op))?])
+        .map_err(sql(op))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(sql(op))? {
+        let round = get_u64(r, 0).map_err(sql(op))?;
+        let chunk: i64 = r.get(1).map_err(sql(op))?;
+        let data: Vec<u8> = r.get(2).map_err(sql(op))?;
+        let entries = block::decode(chunk, &data)
+            .map_err(|e| bad(2, Type::Blob, e))
+            .map_err(sql(op))?;
+        out.extend(entries.into_iter().map(|e| Contribution {
+            round,
+            key: (rollup::hour_start(e.ts).millis(), e.target),
+            counts: RollupCounts::one(
+                e.status,
+                e.rtt.as_ref().map(|s| encode::ms_to_us(s.avg)),
+                true,
+            ),
+        }));
+    }
+    Ok(out)
 }

@@ -85,8 +85,8 @@ use crate::clock::Timestamp;
 
 use super::outbox::OutboxKind;
 use super::sql::{get_u64, int, sql};
-use super::{block, encode};
 use super::StoreError;
+use super::{block, encode};
 
 /// The database file's name in the state directory.
 pub const DB_FILE: &str = "edgeprobe.db";
@@ -318,12 +318,23 @@ fn results_into_blocks(tx: &Connection) -> rusqlite::Result<()> {
          DROP TABLE temp.block_outbox;
          DROP TABLE temp.block_of;",
     )?;
+    // The rollups of a version 4 file are complete: nothing waits in
+    // memory, and the rounds to come are counted from the next hour on.
+    tx.execute_batch(
+        "INSERT OR REPLACE INTO counters (name, value) \
+           SELECT 'rollups_from_hour', COALESCE(MAX(hour) + 3600000, 0) FROM rollups;
+         INSERT OR REPLACE INTO counters (name, value) \
+           SELECT 'rollups_from_round', COALESCE(MAX(value), 0) + 1 FROM counters \
+           WHERE name = 'last_round';",
+    )?;
     tx.execute_batch(SCHEMA_V5_END)
 }
 
 /// A version 4 result row: its id, the entry for a block, its round.
 fn v4_result(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, block::Entry, i64)> {
-    let bad = |i: usize, e: super::encode::BadValue| super::sql::bad(i, rusqlite::types::Type::Integer, e);
+    let bad = |i: usize, e: super::encode::BadValue| {
+        super::sql::bad(i, rusqlite::types::Type::Integer, e)
+    };
     let status = |i: usize| encode::status_from_code(r.get(i)?).map_err(|e| bad(i, e));
     let sent: u32 = r.get(6)?;
     let received: u32 = r.get(7)?;
@@ -414,6 +425,23 @@ pub(super) const DROPPED_UNSYNCED: &str = "dropped_unsynced";
 /// The counter of outbox rows the server refused, set aside since the
 /// file was created.
 pub(super) const REFUSED_TOTAL: &str = "refused_total";
+
+/// The first hour whose rollups wait in memory ([`super::pending`]).
+pub(super) const ROLLUPS_FROM_HOUR: &str = "rollups_from_hour";
+
+/// The oldest round with a result counted in the rollups that wait in
+/// memory: where a restart reads the results back from.
+pub(super) const ROLLUPS_FROM_ROUND: &str = "rollups_from_round";
+
+/// Set a counter to `value`.
+pub(super) fn set_counter(conn: &Connection, name: &str, value: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![name, int(value)?])?;
+    Ok(())
+}
 
 /// The counter of rollup rows retention dropped.
 pub(super) const DROPPED_ROLLUPS: &str = "dropped_rollups";
@@ -644,13 +672,22 @@ mod tests {
         let keys = targets(300);
         let (results, queued, backlog) = {
             let mut store = open(dir.path());
-            for (n, status) in [(1, Status::Working), (2, Status::Degraded), (3, Status::NotWorking)] {
+            for (n, status) in [
+                (1, Status::Working),
+                (2, Status::Degraded),
+                (3, Status::NotWorking),
+            ] {
                 store
                     .write_round(&round(n, NOW + n as i64 * 60_000, &keys, status))
                     .unwrap();
             }
             sync(&store, HistoryTable::Results, 3);
             let results = store.reader().unwrap().results(&keys[299], 10).unwrap();
+            let uptime = store
+                .reader()
+                .unwrap()
+                .uptime(&keys[299], Timestamp(NOW + H / 2));
+            assert_eq!(uptime.unwrap().h24, Some(2.0 / 3.0));
             let queued: Vec<_> = store
                 .outbox_batch(100_000)
                 .unwrap()
@@ -669,7 +706,19 @@ mod tests {
             .unwrap();
         assert_eq!(version, 5);
         assert_eq!(count(&store, "results"), 900);
-        assert_eq!(store.reader().unwrap().results(&keys[299], 10).unwrap(), results);
+        assert_eq!(
+            store.reader().unwrap().results(&keys[299], 10).unwrap(),
+            results
+        );
+        let uptime = store
+            .reader()
+            .unwrap()
+            .uptime(&keys[299], Timestamp(NOW + H / 2));
+        assert_eq!(
+            uptime.unwrap().h24,
+            Some(2.0 / 3.0),
+            "the rollups are counted once"
+        );
         let after: Vec<_> = store
             .outbox_batch(100_000)
             .unwrap()
@@ -677,7 +726,10 @@ mod tests {
             .map(|i| i.record)
             .collect();
         assert_eq!(after.len(), queued.len());
-        assert!(queued.iter().all(|r| after.contains(r)), "the same rows wait");
+        assert!(
+            queued.iter().all(|r| after.contains(r)),
+            "the same rows wait"
+        );
         assert_eq!(store.stats().unwrap().backlog, backlog);
         let scattered: u64 = store
             .conn()

@@ -7,21 +7,24 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
 use crate::clock::Timestamp;
+use crate::lock::lock;
 
 use super::history::{self, Reader};
 use super::insert::{self, TargetCache};
 use super::notifications;
 use super::outbox::{self, OutboxId, OutboxItem, RefusedRow, RollupItem, RollupMark};
+use super::pending::Pending;
 use super::prune;
 use super::records::{
     AlertRow, AttemptRecord, Dropped, EventRecord, PendingNotification, ResultRecord, RoundId,
     RoundRecord, SilenceRow, StoreStats, TraceRecord,
 };
+use super::results;
 use super::retention::RetentionPolicy;
 use super::salvage;
 use super::schema::{self, HistoryTable, DB_FILE};
@@ -43,14 +46,30 @@ pub struct Store {
     recovered: Option<String>,
     /// Bumped when the file is recreated, so readers reopen it.
     generation: Arc<AtomicU64>,
+    /// The rollups of the hours still being counted, shared with the
+    /// readers ([`super::pending`]).
+    pending: Arc<Mutex<Pending>>,
 }
 
-/// Open (or create) the database at `path`, bring its schema up to date
-/// and load its targets.
-fn open_file(path: &Path) -> Result<(Connection, TargetCache), StoreError> {
+/// Open (or create) the database at `path`, bring its schema up to date,
+/// load its targets and rebuild the rollups that waited in memory.
+fn open_file(path: &Path) -> Result<(Connection, TargetCache, Pending), StoreError> {
     let conn = schema::open_writer(path)?;
     let targets = TargetCache::load(&conn)?;
-    Ok((conn, targets))
+    let counters = schema::read_counters(&conn).map_err(sql("reading counters"))?;
+    let pending = match (
+        counters.get(schema::ROLLUPS_FROM_HOUR),
+        counters.get(schema::ROLLUPS_FROM_ROUND),
+    ) {
+        (Some(&hour), Some(&round)) => Pending::recover(
+            i64::try_from(hour).unwrap_or(i64::MAX),
+            round,
+            results::rollup_contributions(&conn, round)?,
+        ),
+        // No round written yet.
+        _ => Pending::default(),
+    };
+    Ok((conn, targets, pending))
 }
 
 /// Carry what can be read of the unsent rows of the damaged file at
@@ -60,17 +79,24 @@ fn open_file(path: &Path) -> Result<(Connection, TargetCache), StoreError> {
 fn carry_over(
     conn: &mut Connection,
     targets: &mut TargetCache,
+    pending: &mut Pending,
     aside: &Path,
     note: String,
 ) -> Result<String, StoreError> {
     let salvage = salvage::read(aside);
     let op = "carrying the unsent rows of the damaged file into the new one";
-    targets.write(conn, op, |tx, ids| {
-        if salvage.unreadable.is_none() {
-            insert::insert_round(tx, ids, &salvage.rows, true)?;
-        }
-        schema::add_counter(tx, schema::DROPPED_UNSYNCED, salvage.lost)
+    let plan = targets.write(conn, op, |tx, ids| {
+        let plan = if salvage.unreadable.is_none() {
+            Some(insert::insert_round(tx, ids, &salvage.rows, true, pending)?)
+        } else {
+            None
+        };
+        schema::add_counter(tx, schema::DROPPED_UNSYNCED, salvage.lost)?;
+        Ok(plan)
     })?;
+    if let Some(plan) = plan {
+        pending.apply(plan);
+    }
     if salvage.carried == 0 && salvage.lost == 0 && salvage.unreadable.is_none() {
         return Ok(note);
     }
@@ -91,13 +117,13 @@ impl Store {
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let (conn, targets, recovered) = match open_file(&path) {
-            Ok((conn, targets)) => (conn, targets, None),
+        let (conn, targets, pending, recovered) = match open_file(&path) {
+            Ok((conn, targets, pending)) => (conn, targets, pending, None),
             Err(e) if e.is_damage() => {
                 let (note, aside) = schema::set_aside(&path, &e)?;
-                let (mut conn, mut targets) = open_file(&path)?;
-                let note = carry_over(&mut conn, &mut targets, &aside, note)?;
-                (conn, targets, Some(note))
+                let (mut conn, mut targets, mut pending) = open_file(&path)?;
+                let note = carry_over(&mut conn, &mut targets, &mut pending, &aside, note)?;
+                (conn, targets, pending, Some(note))
             }
             Err(e) => return Err(e),
         };
@@ -109,6 +135,7 @@ impl Store {
             targets,
             recovered,
             generation: Arc::new(AtomicU64::new(0)),
+            pending: Arc::new(Mutex::new(pending)),
         })
     }
 
@@ -124,14 +151,15 @@ impl Store {
         );
         let _ = closed.close();
         let started = schema::set_aside(&self.path, cause).and_then(|(note, aside)| {
-            let (mut conn, mut targets) = open_file(&self.path)?;
-            let note = carry_over(&mut conn, &mut targets, &aside, note)?;
-            Ok((note, (conn, targets)))
+            let (mut conn, mut targets, mut pending) = open_file(&self.path)?;
+            let note = carry_over(&mut conn, &mut targets, &mut pending, &aside, note)?;
+            Ok((note, (conn, targets, pending)))
         });
         match started {
-            Ok((note, (conn, targets))) => {
+            Ok((note, (conn, targets, pending))) => {
                 self.conn = conn;
                 self.targets = targets;
+                *lock(&self.pending) = pending;
                 self.generation.fetch_add(1, Ordering::Relaxed);
                 Ok(note)
             }
@@ -139,9 +167,10 @@ impl Store {
                 // Could not move it or start anew (a card gone read-only):
                 // keep using whatever is there, so that later writes report
                 // what is wrong with it and can try this again.
-                if let Ok((conn, targets)) = open_file(&self.path) {
+                if let Ok((conn, targets, pending)) = open_file(&self.path) {
                     self.conn = conn;
                     self.targets = targets;
+                    *lock(&self.pending) = pending;
                 }
                 Err(e)
             }
@@ -172,9 +201,12 @@ impl Store {
     pub fn write_round(&mut self, round: &RoundRecord) -> Result<(), StoreError> {
         let op = format!("writing round {}", round.round.0);
         let outbox = self.outbox;
-        self.targets.write(&mut self.conn, &op, |tx, ids| {
-            insert::insert_round(tx, ids, round, outbox)
-        })
+        let mut pending = lock(&self.pending);
+        let plan = self.targets.write(&mut self.conn, &op, |tx, ids| {
+            insert::insert_round(tx, ids, round, outbox, &pending)
+        })?;
+        pending.apply(plan);
+        Ok(())
     }
 
     /// Up to `max` alert notifications due at `now`, oldest first.
@@ -322,7 +354,7 @@ impl Store {
     /// that window, from the rollups (whole hours, see
     /// [`rollup`](super::rollup)).
     pub fn uptimes_24h(&self, now: Timestamp) -> Result<HashMap<String, f64>, StoreError> {
-        history::uptimes_24h(&self.conn, now)
+        history::uptimes_24h(&self.conn, &lock(&self.pending), now)
     }
 
     /// Up to `max` outbox rows, oldest first, each with its record as it
@@ -395,22 +427,37 @@ impl Store {
     /// Up to `max` hourly rollups changed since the upstream sync last
     /// sent them, oldest hour first, with their absolute values now.
     pub fn rollup_batch(&self, max: usize) -> Result<Vec<RollupItem>, StoreError> {
-        outbox::rollup_batch(&self.conn, max)
+        let pending = self.outbox.then(|| lock(&self.pending));
+        outbox::rollup_batch(&self.conn, pending.as_deref(), max)
     }
 
     /// Record that the server holds these rollups as they were read.
     pub fn mark_rollups_synced(&mut self, marks: &[RollupMark]) -> Result<(), StoreError> {
-        outbox::mark_rollups_synced(&mut self.conn, marks)
+        outbox::mark_rollups_synced(&mut self.conn, &mut lock(&self.pending), marks)
     }
 
     /// How many rollups wait to be sent.
     pub fn rollup_backlog(&self) -> Result<u64, StoreError> {
-        outbox::rollup_backlog(&self.conn)
+        let pending = self.outbox.then(|| lock(&self.pending));
+        outbox::rollup_backlog(&self.conn, pending.as_deref())
     }
 
     /// A read-only connection for the dashboard.
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        Reader::open(self.path.clone(), Arc::clone(&self.generation))
+        Reader::open(
+            self.path.clone(),
+            Arc::clone(&self.generation),
+            Arc::clone(&self.pending),
+        )
+    }
+
+    /// The rollups still counted in memory, for tests that build older
+    /// files.
+    #[cfg(test)]
+    pub(super) fn pending_rows(
+        &self,
+    ) -> Vec<(super::pending::RollupKey, super::pending::RollupCounts)> {
+        lock(&self.pending).rows().map(|(k, c)| (k, *c)).collect()
     }
 
     /// The connection, for tests that look at or change the file directly.
@@ -426,7 +473,77 @@ mod tests {
     use crate::store::{History, OutboxRecord};
 
     use super::super::fixtures::*;
+    use super::super::sql::get_u64;
     use super::*;
+
+    #[test]
+    fn the_hour_counted_in_memory_survives_a_crash_and_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = targets(3);
+        let statuses = [Status::Working, Status::NotWorking, Status::Degraded];
+        let (uptime, sent) = {
+            let mut store = open(dir.path());
+            for (n, s) in (1..=3).zip(statuses) {
+                store
+                    .write_round(&round(n, NOW + n as i64 * 60_000, &keys, s))
+                    .unwrap();
+            }
+            assert_eq!(
+                count(&store, "rollups"),
+                0,
+                "the hour is still counted in memory"
+            );
+            let uptime = store
+                .reader()
+                .unwrap()
+                .uptime(&keys[0], Timestamp(NOW + H / 2));
+            let sent = store.rollup_batch(100).unwrap();
+            // Dropped without anything more: a crash or a power cut.
+            (uptime.unwrap(), sent)
+        };
+        assert_eq!(uptime.h24, Some(2.0 / 3.0));
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0].row.rounds, 3);
+        let mut store = open(dir.path());
+        let again = store
+            .reader()
+            .unwrap()
+            .uptime(&keys[0], Timestamp(NOW + H / 2));
+        assert_eq!(again.unwrap(), uptime);
+        assert_eq!(store.rollup_batch(100).unwrap(), sent, "rebuilt as it was");
+        // The next hour's first round puts the hour in the table, once.
+        store
+            .write_round(&round(4, NOW + H + 60_000, &keys, Status::Working))
+            .unwrap();
+        let stored: (u64, u64, u64) = store
+            .conn()
+            .query_row(
+                "SELECT rounds, not_working, unsynced FROM rollups WHERE hour = ?1 AND target = 1",
+                [NOW],
+                |r| Ok((get_u64(r, 0)?, get_u64(r, 1)?, get_u64(r, 2)?)),
+            )
+            .unwrap();
+        assert_eq!(stored, (3, 1, 3));
+        drop(store);
+        let store = open(dir.path());
+        let uptime = store
+            .reader()
+            .unwrap()
+            .uptime(&keys[0], Timestamp(NOW + H + 90_000));
+        assert_eq!(
+            uptime.unwrap().h24,
+            Some(3.0 / 4.0),
+            "nothing counted twice"
+        );
+        // What the sync marks leaves the memory and the table alike.
+        let batch = store.rollup_batch(100).unwrap();
+        assert_eq!(batch.len(), 6);
+        let mut store = store;
+        store
+            .mark_rollups_synced(&batch.iter().map(|r| r.mark).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(store.rollup_backlog().unwrap(), 0);
+    }
 
     #[test]
     fn recreating_starts_afresh_and_readers_follow() {

@@ -7,7 +7,7 @@
 # and the namespaces bench/trace.sh creates.
 #
 #   bench/run.sh              writes BENCHMARKS.md at the top of the repo
-#   BENCH_ROUNDS=N            footprint: measured rounds after the first (3)
+#   BENCH_ROUNDS=N            footprint: measured rounds after the first (20)
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh

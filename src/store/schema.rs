@@ -25,9 +25,11 @@
 //! - `rollups(hour, target, rounds, working, degraded, not_working)`: one
 //!   row per target and UTC hour, by each round's own status. Keyed by
 //!   `(hour, target)` so the all-targets 24 h query reads one contiguous
-//!   range and each round's upserts touch the pages of one hour; one
-//!   target's windows are point lookups on that key (version 5 dropped
-//!   the `(target, hour)` index).
+//!   range and an hour goes in as one run of pages; one target's windows
+//!   are point lookups on that key (version 5 dropped the `(target,
+//!   hour)` index). Since version 5 the hours still being counted wait in
+//!   memory ([`super::pending`]); the counters `rollups_from_hour` and
+//!   `rollups_from_round` say what a restart rebuilds from the results.
 //! - `outbox(id, kind, row_id, ts)`: what the upstream sync has not sent
 //!   yet. `kind` is 1 result block, 2 trace, 3 event ([`OutboxKind`]); `row_id`
 //!   is the row's id in that table; `ts` is the row's own timestamp; `id`

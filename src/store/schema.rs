@@ -100,6 +100,17 @@ const SCHEMA_VERSION: i64 = 5;
 /// connection) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The page cache of the writer's connection, in KiB (SQLite's default is
+/// 2 MiB per connection). A round dirties a few hundred pages at most (its
+/// blocks, an hour of rollups, a trace cycle's traces), which fit; the
+/// cache is resident memory on a board that has little.
+const WRITER_CACHE_KIB: i64 = 1024;
+
+/// The page cache of a reader's connection, in KiB: a page reads a target's
+/// blocks and an hour's rollup rows, which the kernel's page cache keeps
+/// anyway.
+const READER_CACHE_KIB: i64 = 256;
+
 /// After a checkpoint, a WAL file larger than this is truncated to it, so
 /// one large transaction (a retention pass) does not leave a large file.
 const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
@@ -474,6 +485,9 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         .map_err(sql(&op))?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(sql(&op))?;
+    // Negative: a size in KiB rather than in pages.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(sql(&op))?;
     migrate(&mut conn, path)?;
     Ok(conn)
 }
@@ -489,6 +503,8 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(sql(&op))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(&op))?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+        .map_err(sql(&op))?;
     Ok(conn)
 }
 

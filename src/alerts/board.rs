@@ -97,6 +97,12 @@ impl BoardAlerts {
         }
     }
 
+    /// Whether any channel is configured: without one a round sends
+    /// nothing, and needs no snapshot built for it.
+    pub fn has_channels(&self) -> bool {
+        !self.settings.channels.is_empty()
+    }
+
     /// What the round that left `snap` (with these path changes and store
     /// fault) sends, as rows for its transaction.
     pub fn after_round(

@@ -509,6 +509,10 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
     /// are stored with it. A round that is not stored hands its messages
     /// to the sender's memory ([`Unstored`]).
     fn with_alerts(&mut self, mut record: RoundRecord) -> RoundRecord {
+        if !self.alerts.has_channels() {
+            // A whole snapshot (a copy of every target) for nothing.
+            return record;
+        }
         let snap = self.snapshot_now();
         let path_changes = record
             .events

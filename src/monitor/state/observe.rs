@@ -160,10 +160,12 @@ impl TargetState {
 
     /// The sparkline's next round.
     fn push_rtt(&mut self, rtt_avg: Option<f32>) {
-        self.recent_rtt.push_back(rtt_avg);
-        while self.recent_rtt.len() > SPARKLINE_ROUNDS {
+        // Make room first: pushing onto a full buffer (one restored with
+        // exactly SPARKLINE_ROUNDS) would double its allocation.
+        while self.recent_rtt.len() >= SPARKLINE_ROUNDS {
             self.recent_rtt.pop_front();
         }
+        self.recent_rtt.push_back(rtt_avg);
     }
 
     /// Why the target is Not Working, from all that is known of it.

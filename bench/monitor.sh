@@ -40,8 +40,10 @@ start() { # start N: run the monitor on N targets, wait for the dashboard
     local n=$1
     sheet "$n" "$work/t$n.csv"
     rm -rf "$work/state$n"
+    # The sheet's row limit counts its header: raise it to fit N targets.
+    printf '[limits]\nsheet_max_rows = %d\n' "$((n + 1))" >"$work/config$n.toml"
     # 100,000 targets get a longer round: the same pace a board would need.
-    "$bin" run --targets "$work/t$n.csv" --state-dir "$work/state$n" \
+    "$bin" run --config "$work/config$n.toml" --targets "$work/t$n.csv" --state-dir "$work/state$n" \
         --listen 127.0.0.1:0 --interval "$(interval "$n")" --count 1 --timeout 500ms --rate 0 \
         2>"$work/log$n" &
     pid=$!
@@ -80,6 +82,8 @@ for n in ${BENCH_DASHBOARD_SIZES:-1000 10000 100000}; do
     [[ -n ${port:-} ]] || { cat "$work/log$n" >&2; echo "monitor: the dashboard did not come up" >&2; exit 1; }
     echo "monitor: $n targets on port $port; waiting for round 2" >&2
     wait_round 2
+    total=$(curl -s "http://127.0.0.1:$port/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+    ((total == n)) || { cat "$work/log$n" >&2; echo "monitor: $total targets loaded, not $n" >&2; exit 1; }
     url="http://127.0.0.1:$port/"
     page=$(median_ms "$url")
     health=$(median_ms "http://127.0.0.1:$port/healthz")

@@ -13,7 +13,9 @@
 //! Rollups are not queued row by row: a rollup changes with every round
 //! of its hour, so the row itself counts its changes since it was last
 //! sent (`rollups.unsynced`), and the sync uploads the row's current
-//! absolute values ([`rollup_batch`], [`mark_rollups_synced`]).
+//! absolute values ([`rollup_batch`], [`mark_rollups_synced`]). The rows
+//! of the hours still counted in memory ([`super::pending`]) count their
+//! changes there and are sent the same way.
 
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -54,6 +54,25 @@ struct Pruner<'a> {
     budget: Budget,
 }
 
+/// Delete the rows of `table` matching `pred` and return how many
+/// records they held (a result block holds many, so the rows are counted
+/// before they go).
+fn delete_counting(
+    tx: &Connection,
+    table: HistoryTable,
+    pred: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<u64> {
+    let (t, records) = (table.name(), table.records());
+    let n = tx.query_row(
+        &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE {pred}"),
+        args,
+        |r| get_u64(r, 0),
+    )?;
+    tx.execute(&format!("DELETE FROM {t} WHERE {pred}"), args)?;
+    Ok(n)
+}
+
 /// Which rows of an id range [`Pruner::delete_range`] drops.
 #[derive(Debug, Clone, Copy)]
 enum Mode {
@@ -176,31 +195,18 @@ impl Pruner<'_> {
         let tx = self.conn.transaction()?;
         let not_queued =
             format!("NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = ?3 AND o.row_id = {t}.id)");
-        // Count what goes in records (a result block holds many), then
-        // delete it.
-        let records = table.records();
         let (deleted, unsynced) = match mode {
             Mode::Age(cutoff) => {
                 let pred = format!("id >= ?1 AND id < ?2 AND ts < ?4 AND {not_queued}");
-                let args = params![lo, hi, kind, cutoff.millis()];
-                let n: u64 = tx.query_row(
-                    &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE {pred}"),
-                    args,
-                    |r| get_u64(r, 0),
-                )?;
-                tx.execute(&format!("DELETE FROM {t} WHERE {pred}"), args)?;
+                let n = delete_counting(&tx, table, &pred, params![lo, hi, kind, cutoff.millis()])?;
                 (n, 0)
             }
             Mode::Synced => {
                 let pred = format!("id >= ?1 AND id < ?2 AND {not_queued}");
-                let args = params![lo, hi, kind];
-                let n: u64 = tx.query_row(
-                    &format!("SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE {pred}"),
-                    args,
-                    |r| get_u64(r, 0),
-                )?;
-                tx.execute(&format!("DELETE FROM {t} WHERE {pred}"), args)?;
-                (n, 0)
+                (
+                    delete_counting(&tx, table, &pred, params![lo, hi, kind])?,
+                    0,
+                )
             }
             Mode::Everything => {
                 let queued = outbox::records_in(
@@ -211,17 +217,7 @@ impl Pruner<'_> {
                     "DELETE FROM outbox WHERE kind = ?3 AND row_id >= ?1 AND row_id < ?2",
                     params![lo, hi, kind],
                 )?;
-                let n: u64 = tx.query_row(
-                    &format!(
-                        "SELECT COALESCE(SUM({records}), 0) FROM {t} WHERE id >= ?1 AND id < ?2"
-                    ),
-                    params![lo, hi],
-                    |r| get_u64(r, 0),
-                )?;
-                tx.execute(
-                    &format!("DELETE FROM {t} WHERE id >= ?1 AND id < ?2"),
-                    params![lo, hi],
-                )?;
+                let n = delete_counting(&tx, table, "id >= ?1 AND id < ?2", params![lo, hi])?;
                 (n, queued)
             }
         };

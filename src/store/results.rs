@@ -42,6 +42,18 @@ fn record(entry: Entry, round: RoundId, labels: &Labels) -> ResultRecord {
     }
 }
 
+/// A row of `SELECT id, key, name, grp FROM targets`.
+fn id_and_labels(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Labels)> {
+    Ok((
+        r.get(0)?,
+        Labels {
+            key: r.get(1)?,
+            name: r.get(2)?,
+            group: r.get(3)?,
+        },
+    ))
+}
+
 /// The targets of `chunk`, by id.
 fn chunk_labels(conn: &Connection, chunk: i64) -> rusqlite::Result<HashMap<i64, Labels>> {
     let first = chunk.saturating_mul(block::CHUNK_SIZE);
@@ -49,16 +61,7 @@ fn chunk_labels(conn: &Connection, chunk: i64) -> rusqlite::Result<HashMap<i64, 
         conn.prepare_cached("SELECT id, key, name, grp FROM targets WHERE id >= ?1 AND id < ?2")?;
     let rows = st.query_map(
         params![first, first.saturating_add(block::CHUNK_SIZE)],
-        |r| {
-            Ok((
-                r.get(0)?,
-                Labels {
-                    key: r.get(1)?,
-                    name: r.get(2)?,
-                    group: r.get(3)?,
-                },
-            ))
-        },
+        id_and_labels,
     )?;
     rows.collect()
 }
@@ -97,19 +100,7 @@ pub(super) fn newest(
     let op = format!("reading the results of {key}");
     let target = conn
         .prepare_cached("SELECT id, key, name, grp FROM targets WHERE key = ?1")
-        .and_then(|mut st| {
-            st.query_row([key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Labels {
-                        key: r.get(1)?,
-                        name: r.get(2)?,
-                        group: r.get(3)?,
-                    },
-                ))
-            })
-            .optional()
-        })
+        .and_then(|mut st| st.query_row([key], id_and_labels).optional())
         .map_err(sql(&op))?;
     let Some((id, labels)) = target else {
         return Ok(Vec::new());

@@ -145,10 +145,10 @@ fn backlog(store: &Arc<Mutex<Store>>) -> u64 {
 fn snapshot(n: u64, targets: usize) -> Arc<Snapshot> {
     let view = |i: usize| TargetView {
         sno: i + 1,
-        key: target(i),
-        addr: target(i),
+        key: target(i).into(),
+        addr: target(i).into(),
         ip: target(i).parse().ok(),
-        name: Some(format!("switch {i}")),
+        name: Some(format!("switch {i}").into()),
         group: None,
         notes: None,
         status: match i {
@@ -167,7 +167,7 @@ fn snapshot(n: u64, targets: usize) -> Arc<Snapshot> {
         last_trace: None,
         last_updated: Some(Timestamp(T0 + n as i64 * 60_000)),
         uptime_24h: None,
-        recent_rtt: vec![],
+        recent_rtt: Default::default(),
         cause: None,
     };
     Arc::new(Snapshot {

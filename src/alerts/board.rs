@@ -248,9 +248,9 @@ fn observed(
             .targets
             .iter()
             .map(|t| TargetObserved {
-                key: t.key.clone(),
-                name: t.name.clone(),
-                group: t.group.clone(),
+                key: t.key.to_string(),
+                name: t.name.as_deref().map(str::to_owned),
+                group: t.group.as_deref().map(str::to_owned),
                 status: t.status,
                 gateway: t.gateway,
                 cause: t.cause.clone(),
@@ -381,8 +381,8 @@ mod tests {
             targets: statuses
                 .iter()
                 .map(|(key, status)| TargetView {
-                    key: key.to_string(),
-                    addr: key.to_string(),
+                    key: (*key).into(),
+                    addr: (*key).into(),
                     status: Some(*status),
                     gateway: Some(Gateway::Via(gw)),
                     ..TargetView::default()

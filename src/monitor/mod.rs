@@ -18,6 +18,7 @@ mod round_store;
 pub mod schedule;
 pub mod sheet;
 mod snapshot;
+pub mod sparkline;
 pub mod state;
 pub mod status;
 #[cfg(test)]
@@ -483,7 +484,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
 
     /// Fill targets without state from the store's history.
     async fn restore(&mut self) {
-        let remembered = blocking(&self.store, |s| s.remembered(state::SPARKLINE_ROUNDS)).await;
+        let remembered = blocking(&self.store, |s| s.remembered(sparkline::ROUNDS)).await;
         match remembered {
             Ok(r) => self.state.restore(r.results, r.traces, r.recent_rtt),
             Err(e) => self.fail_store(format!("the history could not be read: {e}")),

@@ -105,7 +105,7 @@ async fn probe_one<P: Probe>(
     thresholds: Thresholds,
     traces_left: &AtomicUsize,
 ) -> Observation {
-    let ip = match &job.target.addr {
+    let ip = match &job.addr {
         TargetAddr::Ip(ip) => Ok(*ip),
         TargetAddr::Host(host) => probe.resolve(host).await,
     };
@@ -162,7 +162,6 @@ mod tests {
     use crate::monitor::status::StatusTracker;
     use crate::monitor::testkit::FakeNet;
     use crate::probe::Status;
-    use crate::targets::Target;
 
     const TH: Thresholds = Thresholds {
         down_after: 2,
@@ -178,16 +177,10 @@ mod tests {
     }
 
     fn job(addr: &str, tracker: StatusTracker, trace_due: bool) -> ProbeJob {
-        let target = Target {
-            row: 2,
-            addr: crate::targets::parse_address(addr).unwrap(),
-            name: None,
-            group: None,
-            notes: None,
-        };
+        let addr = crate::targets::parse_address(addr).unwrap();
         ProbeJob {
-            key: target.addr.key(),
-            target,
+            key: addr.key().into(),
+            addr,
             tracker,
             trace_due,
             behind_down_gateway: false,

@@ -3,6 +3,7 @@
 //! the probe loop also holds.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -56,7 +57,7 @@ impl Snapshot {
 
     /// The target whose key is `key`.
     pub fn target(&self, key: &str) -> Option<&TargetView> {
-        self.targets.iter().find(|t| t.key == key)
+        self.targets.iter().find(|t| &*t.key == key)
     }
 }
 
@@ -105,14 +106,14 @@ pub struct TargetView {
     /// 1-based position in the sheet order (the S.No column).
     pub sno: usize,
     /// The store key: canonical IP or lower-case host name.
-    pub key: String,
+    pub key: Arc<str>,
     /// The address as the sheet gives it.
-    pub addr: String,
+    pub addr: Arc<str>,
     /// What a host name resolved to; equals `addr` for IP targets.
     pub ip: Option<IpAddr>,
-    pub name: Option<String>,
-    pub group: Option<String>,
-    pub notes: Option<String>,
+    pub name: Option<Arc<str>>,
+    pub group: Option<Arc<str>>,
+    pub notes: Option<Arc<str>>,
     /// The reported (smoothed) status; `None` until the first round.
     pub status: Option<Status>,
     /// The status since when.
@@ -133,7 +134,7 @@ pub struct TargetView {
     /// without replies. Drawn as the sparkline. `f32` is ample for a
     /// drawing, and 30 rounds of every target in the monitor and in each
     /// snapshot are half the memory of `f64`.
-    pub recent_rtt: Vec<Option<f32>>,
+    pub recent_rtt: super::sparkline::Sparkline,
     /// When not Working: where the path stops, or why it could not be
     /// probed.
     pub cause: Option<String>,

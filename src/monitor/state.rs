@@ -7,16 +7,17 @@
 //! and trace, and a round's gateway pings; what an observation changes in
 //! one target is in `observe`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Mono, Timestamp};
-use crate::probe::{Gateway, Hop, Path, PingOutcome, RouteTable, Status};
+use crate::probe::{Gateway, Hop, Path, PingOutcome, RouteTable, RttSummary, Status};
 use crate::store::{
     EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, StoreStats, TraceRecord,
 };
-use crate::targets::{Target, TargetList};
+use crate::targets::{Target, TargetAddr, TargetList};
 
 use super::paths::Retries;
 use super::schedule;
@@ -24,21 +25,19 @@ use super::snapshot::{
     BoardGateway, BoardInfo, RejectedSheet, RoundInfo, SheetView, Snapshot, TargetView,
     UpstreamView,
 };
+use super::sparkline::Sparkline;
 use super::status::{StatusTracker, Thresholds};
-
-/// How many recent rounds the sparkline shows.
-pub const SPARKLINE_ROUNDS: usize = 30;
 
 /// One target's state.
 #[derive(Debug, Clone)]
 struct TargetState {
-    target: Target,
-    key: String,
+    addr: TargetAddr,
+    labels: Labels,
     tracker: StatusTracker,
     ip: Option<IpAddr>,
-    last: Option<ResultRecord>,
+    last: Option<LastResult>,
     path: Option<PathState>,
-    recent_rtt: VecDeque<Option<f32>>,
+    recent_rtt: Sparkline,
     uptime_24h: Option<f64>,
     cause: Option<String>,
     /// A trace was wanted but the round's trace budget was spent, or a
@@ -48,6 +47,56 @@ struct TargetState {
     retries: Retries,
     /// Why the last trace could not run, until one does.
     trace_error: Option<String>,
+}
+
+/// A target's words, shared with every snapshot (copied, they were four
+/// strings a target a snapshot).
+#[derive(Debug, Clone)]
+struct Labels {
+    /// The store key: canonical IP or lower-case host name.
+    key: Arc<str>,
+    /// The address as the sheet gives it.
+    addr: Arc<str>,
+    name: Option<Arc<str>>,
+    group: Option<Arc<str>>,
+    notes: Option<Arc<str>>,
+}
+
+impl Labels {
+    fn of(target: &Target) -> Labels {
+        Labels {
+            key: target.addr.key().into(),
+            addr: target.addr.to_string().into(),
+            name: target.name.as_deref().map(Arc::from),
+            group: target.group.as_deref().map(Arc::from),
+            notes: target.notes.as_deref().map(Arc::from),
+        }
+    }
+}
+
+/// The figures of a target's latest result, without the labels that
+/// [`ResultRecord`] repeats from the target (three strings a target).
+#[derive(Debug, Clone, Copy)]
+struct LastResult {
+    ts: Timestamp,
+    sent: u32,
+    received: u32,
+    loss: f64,
+    rtt: Option<RttSummary>,
+    gateway: Option<Gateway>,
+}
+
+impl From<&ResultRecord> for LastResult {
+    fn from(r: &ResultRecord) -> LastResult {
+        LastResult {
+            ts: r.ts,
+            sent: r.sent,
+            received: r.received,
+            loss: r.loss,
+            rtt: r.rtt,
+            gateway: r.gateway,
+        }
+    }
 }
 
 /// The latest trace of a target.
@@ -85,8 +134,8 @@ impl GatewayState {
 /// What the probe loop needs to probe one target this round.
 #[derive(Debug, Clone)]
 pub struct ProbeJob {
-    pub key: String,
-    pub target: Target,
+    pub key: Arc<str>,
+    pub addr: TargetAddr,
     /// The target's smoothing state, to decide whether this round's
     /// verdict changes its status (and so needs a trace at once).
     pub tracker: StatusTracker,
@@ -111,7 +160,7 @@ pub enum TraceOutcome {
 /// What probing one target found in one round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
-    pub key: String,
+    pub key: Arc<str>,
     /// When the ping finished.
     pub ts: Timestamp,
     /// The address probed, or why a host name gave none.
@@ -125,7 +174,7 @@ pub struct Observation {
 #[derive(Debug, Clone)]
 pub struct MonitorState {
     targets: Vec<TargetState>,
-    index: HashMap<String, usize>,
+    index: HashMap<Arc<str>, usize>,
     gateways: Vec<GatewayState>,
     next_round: RoundId,
     last_round: Option<RoundInfo>,
@@ -165,19 +214,26 @@ impl MonitorState {
     /// their state; new ones start fresh; removed ones are forgotten here
     /// (their history stays in the store).
     pub fn replace_targets(&mut self, list: &TargetList, now: Timestamp) -> EventRecord {
-        let mut old: HashMap<String, TargetState> =
-            self.targets.drain(..).map(|t| (t.key.clone(), t)).collect();
+        let mut old: HashMap<Arc<str>, TargetState> = self
+            .targets
+            .drain(..)
+            .map(|t| (Arc::clone(&t.labels.key), t))
+            .collect();
         let before = old.len();
+        // Exactly as many as the list: grown by doubling, 10,000 targets
+        // would hold room for 16,384.
+        self.targets = Vec::with_capacity(list.targets.len());
         for target in &list.targets {
-            let key = target.addr.key();
-            let state = match old.remove(&key) {
+            let labels = Labels::of(target);
+            let state = match old.remove(&labels.key) {
                 Some(mut s) => {
-                    s.target = target.clone();
+                    s.addr = target.addr.clone();
+                    s.labels = labels;
                     s
                 }
                 None => TargetState {
-                    target: target.clone(),
-                    key,
+                    addr: target.addr.clone(),
+                    labels,
                     tracker: StatusTracker::default(),
                     ip: match target.addr {
                         crate::targets::TargetAddr::Ip(ip) => Some(ip),
@@ -185,7 +241,7 @@ impl MonitorState {
                     },
                     last: None,
                     path: None,
-                    recent_rtt: VecDeque::new(),
+                    recent_rtt: Sparkline::default(),
                     uptime_24h: None,
                     cause: None,
                     trace_pending: false,
@@ -287,7 +343,7 @@ impl MonitorState {
             if let Some(i) = index(&r.target) {
                 let t = &mut self.targets[i];
                 t.tracker = StatusTracker::resume(r.reported, None);
-                t.last = Some(r);
+                t.last = Some(LastResult::from(&r));
             }
         }
         for tr in traces {
@@ -303,10 +359,8 @@ impl MonitorState {
         }
         for (key, rtts) in recent_rtt {
             if let Some(i) = index(&key) {
-                let skip = rtts.len().saturating_sub(SPARKLINE_ROUNDS);
                 self.targets[i].recent_rtt = rtts
                     .into_iter()
-                    .skip(skip)
                     .map(|rtt| rtt.map(|ms| ms as f32))
                     .collect();
             }
@@ -316,7 +370,7 @@ impl MonitorState {
     /// Set the 24 h uptime of every target (from the store's rollups).
     pub fn set_uptimes(&mut self, uptimes: &HashMap<String, f64>) {
         for t in &mut self.targets {
-            t.uptime_24h = uptimes.get(&t.key).copied();
+            t.uptime_24h = uptimes.get(&*t.labels.key).copied();
         }
     }
 
@@ -425,8 +479,8 @@ impl MonitorState {
             .iter()
             .zip(trace_due.into_iter().zip(behind_down))
             .map(|(t, (trace_due, behind_down_gateway))| ProbeJob {
-                key: t.key.clone(),
-                target: t.target.clone(),
+                key: Arc::clone(&t.labels.key),
+                addr: t.addr.clone(),
                 tracker: t.tracker,
                 trace_due,
                 behind_down_gateway,
@@ -543,12 +597,12 @@ impl MonitorState {
                 let last = t.last.as_ref();
                 TargetView {
                     sno: i + 1,
-                    key: t.key.clone(),
-                    addr: t.target.addr.to_string(),
+                    key: Arc::clone(&t.labels.key),
+                    addr: Arc::clone(&t.labels.addr),
                     ip: t.ip,
-                    name: t.target.name.clone(),
-                    group: t.target.group.clone(),
-                    notes: t.target.notes.clone(),
+                    name: t.labels.name.clone(),
+                    group: t.labels.group.clone(),
+                    notes: t.labels.notes.clone(),
                     status: t.tracker.reported,
                     status_since: t.tracker.since,
                     sent: last.map_or(0, |r| r.sent),
@@ -562,7 +616,7 @@ impl MonitorState {
                     last_trace: t.path.as_ref().map(|p| p.ts),
                     last_updated: last.map(|r| r.ts),
                     uptime_24h: t.uptime_24h,
-                    recent_rtt: t.recent_rtt.iter().copied().collect(),
+                    recent_rtt: t.recent_rtt,
                     cause: t.cause.clone(),
                 }
             })
@@ -596,7 +650,7 @@ impl MonitorState {
             .targets
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.key.clone(), i))
+            .map(|(i, t)| (Arc::clone(&t.labels.key), i))
             .collect();
     }
 }

@@ -128,7 +128,7 @@ pub fn board_update(board: &str, snap: &Snapshot, status: &BoardStatus<'_>) -> D
 
 fn board_target(t: &TargetView) -> Document {
     doc! {
-        "target": &t.key,
+        "target": &*t.key,
         "name": opt_str(t.name.as_deref()),
         "group": opt_str(t.group.as_deref()),
         "status": opt_str(t.status.map(Status::as_str)),
@@ -440,7 +440,7 @@ mod tests {
             key: key.into(),
             addr: key.into(),
             ip: key.parse().ok(),
-            name: Some(format!("{key} name")),
+            name: Some(format!("{key} name").into()),
             group: None,
             notes: None,
             status,
@@ -464,7 +464,7 @@ mod tests {
             last_trace: None,
             last_updated: status.map(|_| Timestamp(T)),
             uptime_24h: None,
-            recent_rtt: vec![],
+            recent_rtt: Default::default(),
             cause: (status == Some(Status::NotWorking)).then(|| "no route".to_string()),
         };
         Snapshot {

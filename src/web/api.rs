@@ -78,7 +78,7 @@ pub struct TargetDoc<'a> {
     pub last_trace: Option<Timestamp>,
     pub last_updated: Option<Timestamp>,
     pub uptime_24h: Option<f64>,
-    pub recent_rtt: &'a [Option<f32>],
+    pub recent_rtt: &'a crate::monitor::sparkline::Sparkline,
     pub cause: Option<&'a str>,
 }
 
@@ -251,7 +251,7 @@ mod tests {
     fn non_finite_numbers_become_null() {
         let mut snap = testdata::snapshot();
         snap.targets[0].loss = Some(f64::NAN);
-        snap.targets[0].recent_rtt = vec![Some(f32::INFINITY)];
+        snap.targets[0].recent_rtt = [Some(f32::INFINITY)].into_iter().collect();
         let v = status_of(&snap, "");
         assert_eq!(v["targets"][0]["loss"], Value::Null);
         assert_eq!(v["targets"][0]["recent_rtt"][0], Value::Null);

@@ -236,7 +236,7 @@ fn store_metrics(o: &mut String, snap: &Snapshot) {
 
 fn target_labels(t: &crate::monitor::TargetView) -> [(&'static str, &str); 3] {
     [
-        ("target", t.key.as_str()),
+        ("target", &*t.key),
         ("name", t.name.as_deref().unwrap_or("")),
         ("group", t.group.as_deref().unwrap_or("")),
     ]

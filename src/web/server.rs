@@ -208,7 +208,7 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
             let Some(t) = find_target(&snap, raw) else {
                 return not_found(true, "no target with this key");
             };
-            match fetch_history(state, t.key.clone(), now).await {
+            match fetch_history(state, t.key.to_string(), now).await {
                 Ok(h) => json(
                     StatusCode::OK,
                     &TargetDetailDoc {
@@ -228,7 +228,7 @@ async fn route(state: &Arc<WebState>, req: Request<Incoming>) -> Resp {
             let Some(t) = find_target(&snap, raw) else {
                 return not_found(false, "No target with this address is monitored.");
             };
-            let h = fetch_history(state, t.key.clone(), now).await;
+            let h = fetch_history(state, t.key.to_string(), now).await;
             html(
                 StatusCode::OK,
                 views::target_page(&snap, t, h.as_ref().map_err(String::as_str), now),

@@ -43,7 +43,7 @@ pub fn rows<'a>(snap: &'a Snapshot, q: &IndexQuery) -> Vec<&'a TargetView> {
         .targets
         .iter()
         .filter(|t| q.status.is_none_or(|f| f.matches(t.status)))
-        .filter(|t| q.group.is_none() || t.group == q.group)
+        .filter(|t| q.group.is_none() || t.group.as_deref() == q.group.as_deref())
         .filter(|t| needle.as_deref().is_none_or(|n| found_in(t, n)))
         .collect();
     let d = q.dir;
@@ -116,7 +116,7 @@ mod tests {
         let snap = testdata::snapshot();
         rows(&snap, &IndexQuery::parse(Some(q)))
             .iter()
-            .map(|t| t.key.clone())
+            .map(|t| t.key.to_string())
             .collect()
     }
 
@@ -182,10 +182,14 @@ mod tests {
         for t in &snap.targets {
             let mut probes = vec![t.addr.to_uppercase()];
             probes.extend(t.name.iter().map(|n| n.to_uppercase()));
-            probes.extend(t.group.iter().cloned());
+            probes.extend(t.group.iter().map(|g| g.to_string()));
             for text in probes {
                 let q = format!("q={}", crate::http::query::encode_query_value(&text));
-                assert!(keys(&q).contains(&t.key), "{text:?} should find {}", t.key);
+                assert!(
+                    keys(&q).contains(&t.key.to_string()),
+                    "{text:?} should find {}",
+                    t.key
+                );
             }
         }
         assert!(keys("q=no-such-thing").is_empty());

@@ -53,8 +53,8 @@ fn hop(ttl: u8, addr: Option<&str>, rtt: Option<f64>) -> Hop {
 fn target(sno: usize, addr: &str) -> TargetView {
     TargetView {
         sno,
-        key: addr.to_string(),
-        addr: addr.to_string(),
+        key: addr.into(),
+        addr: addr.into(),
         ip: addr.parse().ok(),
         name: None,
         group: None,
@@ -71,7 +71,7 @@ fn target(sno: usize, addr: &str) -> TargetView {
         last_trace: None,
         last_updated: None,
         uptime_24h: None,
-        recent_rtt: Vec::new(),
+        recent_rtt: Default::default(),
         cause: None,
     }
 }
@@ -81,9 +81,9 @@ fn target(sno: usize, addr: &str) -> TargetView {
 pub fn snapshot() -> Snapshot {
     let updated = Some(NOW.sub(Duration::from_secs(20)));
     let mut a = target(1, "198.18.0.1");
-    a.name = Some(HOSTILE_NAME.to_string());
-    a.group = Some(HOSTILE_GROUP.to_string());
-    a.notes = Some("<b>notes</b>".to_string());
+    a.name = Some(HOSTILE_NAME.into());
+    a.group = Some(HOSTILE_GROUP.into());
+    a.notes = Some("<b>notes</b>".into());
     a.status = Some(Status::Working);
     a.sent = 3;
     a.received = 3;
@@ -103,7 +103,9 @@ pub fn snapshot() -> Snapshot {
     a.reached = true;
     a.last_updated = updated;
     a.uptime_24h = Some(0.995);
-    a.recent_rtt = vec![Some(2.0), None, Some(3.0), Some(2.5)];
+    a.recent_rtt = [Some(2.0), None, Some(3.0), Some(2.5)]
+        .into_iter()
+        .collect();
 
     let mut b = target(2, "198.18.0.9");
     b.status = Some(Status::NotWorking);
@@ -116,8 +118,8 @@ pub fn snapshot() -> Snapshot {
     b.uptime_24h = Some(0.5);
 
     let mut c = target(3, "2001:db8::1");
-    c.name = Some("v6 host".to_string());
-    c.group = Some("Rack 1".to_string());
+    c.name = Some("v6 host".into());
+    c.group = Some("Rack 1".into());
     c.status = Some(Status::Degraded);
     c.sent = 3;
     c.received = 2;

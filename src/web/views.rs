@@ -389,7 +389,7 @@ fn routers_cell(t: &TargetView) -> Markup {
 }
 
 fn row(t: &TargetView, now: Timestamp) -> Markup {
-    let shown_ip = t.ip.map(|ip| ip.to_string()).filter(|ip| *ip != t.addr);
+    let shown_ip = t.ip.map(|ip| ip.to_string()).filter(|ip| **ip != *t.addr);
     html! {
         tr class=(status_class(t.status)) {
             td.num { (t.sno) }
@@ -539,7 +539,7 @@ pub fn target_page(
     let self_url = target_href(t);
     let title = match &t.name {
         Some(n) => format!("{} ({n})", t.addr),
-        None => t.addr.clone(),
+        None => t.addr.to_string(),
     };
     let body = html! {
         header.top {
@@ -585,7 +585,7 @@ fn target_facts(t: &TargetView, h: &TargetHistory, now: Timestamp) -> Markup {
                 @if let Some(since) = t.status_since { " since " (fmt::time(since)) " (" (fmt::ago(now, since)) ")" }
                 @if let Some(c) = &t.cause { br; span.cause { (c) } }
             }
-            @if let Some(ip) = t.ip.filter(|ip| ip.to_string() != t.addr) {
+            @if let Some(ip) = t.ip.filter(|ip| *ip.to_string() != *t.addr) {
                 dt { "Resolved to" } dd { (ip) }
             }
             dt { "Reachable" }
@@ -799,8 +799,8 @@ mod tests {
     #[test]
     fn hostile_values_stay_inside_attributes() {
         let mut snap = testdata::snapshot();
-        snap.targets[0].key = "x\"><script>y".to_string();
-        snap.targets[1].group = Some("\"><b onmouseover=1>".to_string());
+        snap.targets[0].key = "x\"><script>y".into();
+        snap.targets[1].group = Some("\"><b onmouseover=1>".into());
         let html = index(&snap, &testdata::leds(), &IndexQuery::default(), NOW).into_string();
         assert!(!html.to_lowercase().contains("<script"), "{html}");
         assert!(!html.contains("<b onmouseover"), "{html}");
@@ -848,10 +848,10 @@ mod tests {
                 let addr = format!("198.18.{}.{}", i / 250, i % 250 + 1);
                 t.sno = i + 1;
                 t.ip = addr.parse().ok();
-                t.key = addr.clone();
-                t.addr = addr;
-                t.name = Some(format!("host {i}"));
-                t.group = Some(format!("rack {}", i % 20));
+                t.key = addr.as_str().into();
+                t.addr = addr.into();
+                t.name = Some(format!("host {i}").into());
+                t.group = Some(format!("rack {}", i % 20).into());
                 if i % 7 == 3 {
                     t.status = Some(Status::NotWorking);
                 }

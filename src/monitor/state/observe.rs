@@ -16,7 +16,7 @@ use crate::store::{EventKind, EventRecord, ResultRecord, RoundId, RoundRecord, T
 use super::super::cause::{self, Evidence};
 use super::super::paths;
 use super::super::status::Thresholds;
-use super::{Observation, PathState, TargetState, TraceOutcome, SPARKLINE_ROUNDS};
+use super::{LastResult, Observation, PathState, TargetState, TraceOutcome};
 
 /// What a round's observations are judged with.
 pub(super) struct RoundContext<'a> {
@@ -56,7 +56,7 @@ impl TargetState {
             Some(TraceOutcome::Deferred) => self.trace_pending = true,
             None => {}
         }
-        self.push_rtt(obs.ping.rtt.map(|r| r.avg as f32));
+        self.recent_rtt.push(obs.ping.rtt.map(|r| r.avg as f32));
 
         let reported = self.tracker.reported.unwrap_or(observed);
         let resolve_error = obs.ip.as_ref().err().map(String::as_str);
@@ -69,11 +69,11 @@ impl TargetState {
         }
 
         let result = ResultRecord {
-            target: self.key.clone(),
+            target: self.labels.key.to_string(),
             round: ctx.round,
             ts: obs.ts,
-            name: self.target.name.clone(),
-            group: self.target.group.clone(),
+            name: self.labels.name.as_deref().map(str::to_owned),
+            group: self.labels.group.as_deref().map(str::to_owned),
             status: observed,
             reported,
             sent: obs.ping.sent,
@@ -82,7 +82,7 @@ impl TargetState {
             rtt: obs.ping.rtt,
             gateway,
         };
-        self.last = Some(result.clone());
+        self.last = Some(LastResult::from(&result));
         record.results.push(result);
     }
 
@@ -111,7 +111,7 @@ impl TargetState {
         };
         record.events.extend(self.path_event(ip, &path, &hops, ts));
         record.traces.push(TraceRecord {
-            target: self.key.clone(),
+            target: self.labels.key.to_string(),
             round: ctx.round,
             ts,
             hops: hops.clone(),
@@ -149,23 +149,13 @@ impl TargetState {
         let was = path_text(&old.hops, old.reached);
         let now = path_text(hops, path.reached);
         Some(EventRecord {
-            target: Some(self.key.clone()),
+            target: Some(self.labels.key.to_string()),
             ts,
             kind: EventKind::Path,
             detail: format!("the path changed: was {was}, now {now}"),
             from: Some(was),
             to: Some(now),
         })
-    }
-
-    /// The sparkline's next round.
-    fn push_rtt(&mut self, rtt_avg: Option<f32>) {
-        // Make room first: pushing onto a full buffer (one restored with
-        // exactly SPARKLINE_ROUNDS) would double its allocation.
-        while self.recent_rtt.len() >= SPARKLINE_ROUNDS {
-            self.recent_rtt.pop_front();
-        }
-        self.recent_rtt.push_back(rtt_avg);
     }
 
     /// Why the target is Not Working, from all that is known of it.
@@ -202,7 +192,7 @@ impl TargetState {
             None => format!("{} -> {}", from.label(), to.label()),
         };
         EventRecord {
-            target: Some(self.key.clone()),
+            target: Some(self.labels.key.to_string()),
             ts,
             kind: EventKind::Status,
             from: Some(from.as_str().into()),

@@ -276,7 +276,7 @@ fn a_reload_keeps_the_state_of_targets_that_stay() {
     let ev = s.replace_targets(&list(&["198.19.3.11", "198.19.3.10"]), Timestamp(5));
     assert!(ev.detail.contains("1 kept, 1 removed"), "{}", ev.detail);
     let snap = view(&s);
-    assert_eq!(snap.targets[0].key, "198.19.3.11");
+    assert_eq!(&*snap.targets[0].key, "198.19.3.11");
     assert_eq!(snap.targets[1].status, Some(Status::Working));
     assert_eq!(snap.targets[1].sno, 2);
     // Results for a removed target are dropped, not stored.
@@ -343,7 +343,10 @@ fn restoring_fills_only_targets_without_state() {
         "its own round wins"
     );
     assert_eq!(snap.targets[1].status, Some(Status::NotWorking));
-    assert_eq!(snap.targets[1].recent_rtt, vec![None, Some(1.5)]);
+    assert_eq!(
+        snap.targets[1].recent_rtt.iter().collect::<Vec<_>>(),
+        [None, Some(1.5)]
+    );
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn snapshot(n: u64, targets: usize) -> Arc<Snapshot> {
         loss: Some(0.0),
         rtt_ms: None,
         gateway: Some(Gateway::Direct),
-        hops: vec![],
+        hops: Default::default(),
         reached: true,
         last_trace: None,
         last_updated: Some(Timestamp(T0 + n as i64 * 60_000)),

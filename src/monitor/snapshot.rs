@@ -124,7 +124,7 @@ pub struct TargetView {
     pub rtt_ms: Option<RttSummary>,
     pub gateway: Option<Gateway>,
     /// The latest trace's hops (destination last when it answered).
-    pub hops: Vec<Hop>,
+    pub hops: Arc<[Hop]>,
     /// Reachable: the destination answered ping or traceroute.
     pub reached: bool,
     pub last_trace: Option<Timestamp>,

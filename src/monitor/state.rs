@@ -104,7 +104,7 @@ impl From<&ResultRecord> for LastResult {
 struct PathState {
     /// Its hops, with those it did not get kept from earlier traces (see
     /// [`paths::merge`]).
-    hops: Vec<Hop>,
+    hops: Arc<[Hop]>,
     reached: bool,
     ts: Timestamp,
     /// A router's "unreachable" answer, in words.
@@ -349,7 +349,7 @@ impl MonitorState {
         for tr in traces {
             if let Some(i) = index(&tr.target) {
                 self.targets[i].path = Some(PathState {
-                    hops: tr.hops,
+                    hops: tr.hops.into(),
                     reached: tr.reached,
                     ts: tr.ts,
                     unreachable: None,

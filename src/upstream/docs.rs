@@ -459,7 +459,7 @@ mod tests {
                 mdev: 0.25,
             }),
             gateway: status.map(|_| Gateway::Direct),
-            hops: vec![],
+            hops: Default::default(),
             reached: status == Some(Status::Working),
             last_trace: None,
             last_updated: status.map(|_| Timestamp(T)),

@@ -66,7 +66,7 @@ fn target(sno: usize, addr: &str) -> TargetView {
         loss: None,
         rtt_ms: None,
         gateway: None,
-        hops: Vec::new(),
+        hops: Default::default(),
         reached: false,
         last_trace: None,
         last_updated: None,
@@ -99,7 +99,8 @@ pub fn snapshot() -> Snapshot {
         hop(1, Some("198.18.1.1"), Some(0.5)),
         hop(2, None, None),
         hop(3, Some("198.18.0.1"), Some(2.0)),
-    ];
+    ]
+    .into();
     a.reached = true;
     a.last_updated = updated;
     a.uptime_24h = Some(0.995);
@@ -112,7 +113,7 @@ pub fn snapshot() -> Snapshot {
     b.sent = 3;
     b.loss = Some(1.0);
     b.gateway = Some(Gateway::Direct);
-    b.hops = vec![hop(1, Some("198.18.1.1"), Some(0.4))];
+    b.hops = vec![hop(1, Some("198.18.1.1"), Some(0.4))].into();
     b.last_updated = updated;
     b.cause = Some("path stops after 198.18.1.1".to_string());
     b.uptime_24h = Some(0.5);

@@ -628,7 +628,7 @@ fn latest_path(t: &TargetView, now: Timestamp) -> Markup {
                     table {
                         thead { tr { th.num { "TTL" } th { "Address" } th.num { "RTT (ms)" } th { "Seen" } } }
                         tbody {
-                            @for hop in &t.hops {
+                            @for hop in t.hops.iter() {
                                 tr {
                                     td.num { (hop.ttl.0) }
                                     td { (hop_addr(hop)) }

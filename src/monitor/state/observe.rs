@@ -123,7 +123,7 @@ impl TargetState {
         let nothing = path.hops.iter().all(|h| h.addr.is_none());
         let unsettled = path.unsettled() || (nothing && matches!(gateway, Some(Gateway::Via(_))));
         self.path = Some(PathState {
-            hops,
+            hops: hops.into(),
             reached: path.reached,
             ts,
             unreachable,
@@ -176,7 +176,7 @@ impl TargetState {
             &Evidence {
                 gateway,
                 board_gateway_up,
-                hops: path.map(|p| p.hops.as_slice()),
+                hops: path.map(|p| &*p.hops),
                 unreachable: path.and_then(|p| p.unreachable.as_deref()),
                 unsettled: path.is_some_and(|p| p.unsettled),
                 resolve_error,

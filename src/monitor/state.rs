@@ -64,9 +64,17 @@ struct Labels {
 
 impl Labels {
     fn of(target: &Target) -> Labels {
+        let key: Arc<str> = target.addr.key().into();
+        let addr = target.addr.to_string();
+        // An IP's key is the address itself: one string for both.
+        let addr = if *addr == *key {
+            Arc::clone(&key)
+        } else {
+            addr.into()
+        };
         Labels {
-            key: target.addr.key().into(),
-            addr: target.addr.to_string().into(),
+            key,
+            addr,
             name: target.name.as_deref().map(Arc::from),
             group: target.group.as_deref().map(Arc::from),
             notes: target.notes.as_deref().map(Arc::from),
@@ -236,8 +244,8 @@ impl MonitorState {
                     labels,
                     tracker: StatusTracker::default(),
                     ip: match target.addr {
-                        crate::targets::TargetAddr::Ip(ip) => Some(ip),
-                        crate::targets::TargetAddr::Host(_) => None,
+                        TargetAddr::Ip(ip) => Some(ip),
+                        TargetAddr::Host(_) => None,
                     },
                     last: None,
                     path: None,

@@ -194,13 +194,11 @@ fn running_out_of_file_descriptors_pauses_the_dashboard_and_never_ends_it() {
         "edgeprobe exited:\n{}",
         m.log()
     );
-    // The log reaches the test through a pipe and a reader thread, so the
-    // line written before that answer may arrive just after it.
-    let recovered = common::eventually(Duration::from_secs(10), Duration::from_millis(100), || {
-        m.log().contains("accepting connections again").then_some(())
-    });
-    let log = m.log();
-    assert!(recovered.is_some(), "says when it is over:\n{log}");
+    let log = m.log_once(|l| l.contains("accepting connections again"));
+    assert!(
+        log.contains("accepting connections again"),
+        "says when it is over:\n{log}"
+    );
     let logged = log.matches("cannot accept").count();
     assert!(
         logged <= 2,

@@ -183,6 +183,19 @@ impl RunningMonitor {
         self.log.lock().unwrap().clone()
     }
 
+    /// Its stderr once `done` holds of it, waiting up to ten seconds: a
+    /// line reaches the test through a pipe and a reader thread, so one
+    /// written just before an answer or an exit may arrive after it.
+    /// Whatever the log is by then, for the caller's assertions.
+    pub fn log_once(&self, done: impl Fn(&str) -> bool) -> String {
+        let wait = Duration::from_secs(10);
+        super::eventually(wait, Duration::from_millis(50), || {
+            let log = self.log();
+            done(&log).then_some(log)
+        })
+        .unwrap_or_else(|| self.log())
+    }
+
     pub fn get(&self, path: &str) -> Response {
         request(self.addr, "GET", path, &[], b"")
     }

@@ -237,7 +237,7 @@ async fn echo_reply_filters_sort_replies_by_identifier_in_the_kernel() {
     async fn idents(socket: &IcmpSocket) -> Vec<u16> {
         let mut seen = Vec::new();
         let mut buf = vec![0u8; 2048];
-        while let Ok(Ok((len, _))) =
+        while let Ok(Ok((len, _, _))) =
             tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
         {
             if let Ok(Some(r)) = wire::parse_v4(&buf[..len]) {

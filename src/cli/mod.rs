@@ -83,11 +83,21 @@ pub fn run(cli: Cli) -> ExitCode {
 /// sockets and timers, and fit a small board. `None` (after saying why)
 /// when it cannot start.
 pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    build_runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))
+}
+
+/// A runtime on the calling thread alone, for the one-shot `probe`: its
+/// futures, the receive tasks and the reactor share the thread, so that
+/// no reply and no sent packet has to wake another thread (the wake-ups
+/// were the largest part of a large sweep's CPU time). Only the packet
+/// sending thread stays apart. A reply that waits for the busy thread is
+/// still timed by its arrival: the kernel stamps it (`probe::sys`).
+pub(crate) fn one_thread_runtime() -> Option<tokio::runtime::Runtime> {
+    build_runtime(&mut tokio::runtime::Builder::new_current_thread())
+}
+
+fn build_runtime(builder: &mut tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
         Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("edgeprobe: cannot start the async runtime: {e}");

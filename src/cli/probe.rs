@@ -111,7 +111,7 @@ pub fn run(args: &ProbeArgs) -> u8 {
         eprintln!("edgeprobe: nothing to probe; give addresses (e.g. `edgeprobe probe 127.0.0.1`) or --targets FILE");
         return exit::UNUSABLE;
     }
-    let Some(runtime) = super::runtime() else {
+    let Some(runtime) = super::one_thread_runtime() else {
         return exit::UNUSABLE;
     };
     let results = match runtime.block_on(probe_targets(wanted, args)) {
@@ -252,37 +252,52 @@ async fn probe_targets(
     }
     let routes = RouteTable::read_kernel();
 
-    // Resolve host names first, concurrently and in input order; a name
-    // that does not resolve is a result of its own, Not Working with why.
+    // Host names are resolved first, concurrently and in input order; a
+    // name that does not resolve is a result of its own, Not Working with
+    // why. Addresses skip the resolver.
     let resolver = &live.resolver;
-    let resolved: Vec<(String, Result<IpAddr, String>, bool)> = stream::iter(wanted)
-        .map(|(label, addr)| async move {
-            match addr {
-                TargetAddr::Ip(ip) => (label, Ok(ip), false),
-                TargetAddr::Host(name) => (label, resolve(resolver, &name).await, true),
-            }
-        })
+    let names = wanted.iter().filter_map(|(_, addr)| match addr {
+        TargetAddr::Host(name) => Some(name.as_str()),
+        TargetAddr::Ip(_) => None,
+    });
+    let lookups: Vec<Result<IpAddr, String>> = stream::iter(names)
+        .map(|name| resolve(resolver, name))
         .buffered(PARALLEL_LOOKUPS)
         .collect()
         .await;
-    let to_probe: Vec<(String, IpAddr)> = resolved
-        .iter()
-        .filter_map(|(label, ip, _)| ip.as_ref().ok().map(|ip| (label.clone(), *ip)))
-        .collect();
+    let mut lookups = lookups.into_iter();
+    let mut to_probe: Vec<(String, IpAddr)> = Vec::with_capacity(wanted.len());
+    // Per target in input order: probed (and whether by name), or why not.
+    let mut outcomes: Vec<Result<Option<IpAddr>, (String, String)>> =
+        Vec::with_capacity(wanted.len());
+    for (label, addr) in wanted {
+        let found = match addr {
+            TargetAddr::Ip(ip) => Ok((ip, None)),
+            TargetAddr::Host(_) => lookups
+                .next()
+                .expect("one lookup per name")
+                .map(|ip| (ip, Some(ip))),
+        };
+        match found {
+            Ok((ip, by_name)) => {
+                to_probe.push((label, ip));
+                outcomes.push(Ok(by_name));
+            }
+            Err(why) => outcomes.push(Err((label, why))),
+        }
+    }
     let mut probed = probe::probe_all(&live, to_probe, &routes, when)
         .await
         .into_iter();
-    Ok(resolved
+    Ok(outcomes
         .into_iter()
-        .map(|(label, ip, is_name)| match ip {
-            Ok(ip) => {
+        .map(|outcome| match outcome {
+            Ok(resolved) => {
                 let mut r = probed.next().expect("one result per probed target");
-                if is_name {
-                    r.resolved = Some(ip);
-                }
+                r.resolved = resolved;
                 r
             }
-            Err(why) => unresolved(label, why),
+            Err((label, why)) => unresolved(label, why),
         })
         .collect())
 }

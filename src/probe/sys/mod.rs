@@ -1,17 +1,21 @@
 //! Platform edge of probing: opening ICMP sockets, the privileges they need,
-//! and the three `unsafe` calls that `socket2` and tokio leave to us (a
-//! plain-data `setsockopt`, registering a socket with the reactor, and a
-//! read into an initialised buffer), each with its SAFETY note.
+//! reading datagrams with the kernel's receive time, and the four `unsafe`
+//! calls that `socket2` and tokio leave to us (a plain-data `setsockopt`,
+//! registering a socket with the reactor, an initialised buffer handed
+//! over as `MaybeUninit`, and an empty address for `recvmsg` to fill),
+//! each with its SAFETY note.
 //!
 //! Privilege failures become [`PrivilegeError`] values whose message tells
 //! the operator the fix, never a bare "permission denied".
 
+mod received_at;
+
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+use socket2::{Domain, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, SockAddrStorage, SockFilter, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use super::wire::{self, Reply};
@@ -212,18 +216,18 @@ impl IcmpSocket {
         self.inner.get_ref().try_clone()
     }
 
-    /// The next ICMP message about an echo request, and when it was read.
-    /// Datagrams that are malformed or not about an echo request are
-    /// skipped; transient receive errors (e.g. ENOBUFS) are waited out with
-    /// a short pause, so a repeating one cannot spin a core. `buf` must
-    /// hold the largest datagram (64 KiB).
+    /// The next ICMP message about an echo request, and when it arrived
+    /// (the kernel's receive time, see [`Self::recv_from`]). Datagrams
+    /// that are malformed or not about an echo request are skipped;
+    /// transient receive errors (e.g. ENOBUFS) are waited out with a short
+    /// pause, so a repeating one cannot spin a core. `buf` must hold the
+    /// largest datagram (64 KiB).
     pub async fn next_reply(&self, buf: &mut [u8]) -> (Reply, Instant) {
         loop {
-            let Ok((len, from)) = self.recv_from(buf).await else {
+            let Ok((len, from, at)) = self.recv_from(buf).await else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            let at = Instant::now();
             let datagram = &buf[..len];
             let parsed = match (self.family, self.kind, from) {
                 (Family::V4, PingSocketKind::Raw, _) => wire::parse_v4(datagram),
@@ -240,11 +244,14 @@ impl IcmpSocket {
     }
 
     /// Receive one datagram: for a raw IPv4 socket the whole IP packet,
-    /// otherwise the ICMP message only. Returns the length and the sender.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
+    /// otherwise the ICMP message only. Returns the length, the sender and
+    /// when the kernel received it, so that a reply that waited for a busy
+    /// thread to read it is timed by its arrival (the time of reading when
+    /// the kernel gave no stamp).
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr, Instant)> {
         loop {
             let mut guard = self.inner.readable().await?;
-            match guard.try_io(|fd| recv_from_into(fd.get_ref(), buf)) {
+            match guard.try_io(|fd| recv_with_stamp(fd.get_ref(), buf)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
@@ -331,6 +338,8 @@ pub fn tune_receive(socket: &impl std::os::fd::AsFd, family: Family) {
         // Without CAP_NET_ADMIN the kernel caps this at net.core.rmem_max.
         let _ = sock.set_recv_buffer_size(RECV_BUFFER_BYTES);
     }
+    // The kernel's receive time on every datagram (see `recv_with_stamp`).
+    let _ = set_opt(&sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &(1 as libc::c_int));
     match family {
         Family::V4 => set_icmp_filter(socket, family, &WANTED_V4),
         Family::V6 => set_icmp_filter(socket, family, &WANTED_V6),
@@ -396,19 +405,39 @@ fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
     unsafe { AsyncFd::register(socket) }.map_err(io::Error::from)
 }
 
-/// `recvfrom` into an initialised buffer. socket2 takes `MaybeUninit`
-/// so that it can read into uninitialised memory; ours is initialised.
+/// `recvmsg` into an initialised buffer, with the kernel's receive time
+/// from the control message `SO_TIMESTAMPNS` adds (now, when it is
+/// missing or the wall clock was stepped: see [`received_at`]).
 #[allow(unsafe_code)]
-fn recv_from_into(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
-    // SAFETY: `MaybeUninit<u8>` has the same layout as `u8`, and every byte
-    // of `buf` is already initialised; recv_from only writes bytes.
-    let uninit: &mut [MaybeUninit<u8>] = unsafe {
-        std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), buf.len())
-    };
-    let (len, addr) = sock.recv_from(uninit)?;
-    let from = addr
+fn recv_with_stamp(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, IpAddr, Instant)> {
+    let mut control = [0u8; received_at::CONTROL_BYTES];
+    let storage = SockAddrStorage::zeroed();
+    let storage_len = storage.size_of();
+    // SAFETY: a zeroed storage is a valid (unspecified) address of its
+    // full size, which `recvmsg` overwrites with the sender's.
+    let mut from = unsafe { SockAddr::new(storage, storage_len) };
+    let mut data = [MaybeUninitSlice::new(as_uninit(buf))];
+    let mut msg = MsgHdrMut::new()
+        .with_addr(&mut from)
+        .with_buffers(&mut data)
+        .with_control(as_uninit(&mut control));
+    let len = sock.recvmsg(&mut msg, 0)?;
+    let control_len = msg.control_len();
+    let (now, wall_now) = (Instant::now(), SystemTime::now());
+    let at = received_at::kernel_stamp(&control[..control_len.min(control.len())])
+        .map_or(now, |stamp| received_at::instant_of(stamp, wall_now, now));
+    let from = from
         .as_socket()
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    Ok((len, from))
+    Ok((len, from, at))
+}
+
+/// An initialised buffer as socket2's `MaybeUninit` bytes, which it takes
+/// so that it can read into uninitialised memory; ours is initialised.
+#[allow(unsafe_code)]
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the same layout as `u8`, every byte of
+    // `buf` is already initialised, and the kernel only writes bytes.
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), buf.len()) }
 }

@@ -21,8 +21,13 @@ for i in range(int(sys.argv[1])):
     print(f"127.{1 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}")
 PY
 perf record -q -F 2999 -g -o "$work/perf.data" -- \
-    "$bin" probe --targets "$work/sheet.csv" --count 1 --timeout 500 --rate 0 --no-trace --json \
-    >/dev/null 2>"$work/perf.err" || true
+    "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) --count 1 --timeout 500 \
+    --rate 0 --no-trace --json >"$work/out.json" 2>"$work/perf.err" || true
+if [[ ! -s $work/out.json ]]; then
+    echo "bench/profile.sh: the sweep printed no results:" >&2
+    cat "$work/perf.err" >&2
+    exit 1
+fi
 perf report -i "$work/perf.data" --no-children -g none --sort comm,dso,symbol --stdio \
     >"$work/report.txt" 2>/dev/null
 by_thread=$(perf report -i "$work/perf.data" --no-children -g none --sort comm --stdio 2>/dev/null |
@@ -32,7 +37,7 @@ echo "## 6. Profile: where a sweep of $n addresses spends its time"
 echo
 echo "\`perf record -F 2999 -g\` over \`edgeprobe probe --count 1 --timeout 500 --rate 0 --no-trace --json\` ($(perf version 2>/dev/null)); self time by thread and function, the top 15 (\`[k]\` is the kernel working for that thread: sockets, loopback delivery, scheduling):"
 echo
-echo "By thread: $by_thread (\`edgeprobe\` is the main thread: sheet, futures, JSON; \`edgeprobe-send\` sends and, on loopback, carries the kernel's echo replies; \`tokio-rt-worker\` receives)."
+echo "By thread: $by_thread (\`edgeprobe\` is the main thread: sheet, futures, receiving, JSON; \`edgeprobe-send\` sends and, on loopback, carries the kernel's echo replies)."
 echo
 echo "| self % | thread | function |"
 echo "|---:|---|---|"

@@ -17,7 +17,7 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-bench_setup bench/sweep.sh "ping needs raw sockets at these rates" fping time tcpdump python3
+bench_setup bench/sweep.sh "ping needs raw sockets at these rates" fping time tcpdump python3 valgrind
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sizes=("$@")
@@ -40,6 +40,7 @@ run() {
 # non-zero status" first when the tool exits non-zero (fping does when a
 # target does not answer).
 field() { tail -1 "$work/$1.time" | awk -v f="$2" '{ if (f == "cpu") print $2 + $3; else if (f == "wall") print $1; else print $4 }'; }
+commas() { python3 -c 'import sys; print(f"{int(sys.argv[1]):,}")' "$1"; }
 ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"{a / b:.2f}x" if b > 0 else "n/a")' "$1" "$2"; }
 
 wall() { field "$1" wall; }
@@ -58,7 +59,7 @@ echo "|---:|---|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
     addresses "$n" >"$work/list.txt"
     { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
-    run edgeprobe "$bin" probe --targets "$work/sheet.csv" --count 1 --timeout 500 --rate 0 \
+    run edgeprobe "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) --count 1 --timeout 500 --rate 0 \
         --no-trace --json >"$work/ep.json" 2>"$work/ep.err" || true
     ep_replies=$(python3 -c 'import json, sys
 print(sum(1 for r in json.load(open(sys.argv[1])) if r["received"] > 0))' "$work/ep.json")
@@ -87,8 +88,38 @@ met = worst_wall <= 1 and worst_cpu <= 1 and not lost
 print(f"**Verdict: {'met' if met else 'not met'}.** Worst case: wall {worst_wall:.2f}x and CPU {worst_cpu:.2f}x fping's; "
       + (f"replies missing: {', '.join(lost)}." if lost else "every reply counted."))
 PY
-
 echo
+
+# instructions NAME CMD...: the user-space instructions CMD runs, in all
+# its threads and child processes (fping's shell loop), summed from
+# callgrind's "Collected" lines.
+instructions() {
+    local name=$1
+    shift
+    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
+        "$@" >"$work/$name.out" 2>"$work/$name.vg" || true
+    awk '/Collected :/ { n += $NF } END { print n + 0 }' "$work/$name.vg"
+}
+echo "### Instructions per sweep"
+echo
+echo "The same sweeps under \`valgrind --tool=callgrind\` ($(valgrind --version)), which counts the instructions each tool runs in user space: a figure that stays put from run to run, where times wander with the machine's load. Kernel work (sockets, loopback delivery) is not counted. Valgrind runs a program about fifty times slower, so both wait up to 10 s for each reply here; the replies column shows that every echo was still answered."
+echo
+echo "| targets | edgeprobe instructions | fping instructions | **ratio** | edgeprobe replies |"
+echo "|---:|---:|---:|---:|---:|"
+for n in "${sizes[@]}"; do
+    addresses "$n" >"$work/list.txt"
+    { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
+    split -l 50000 "$work/list.txt" "$work/chunk."
+    ep=$(instructions ep-ir "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) --count 1 --timeout 10000 \
+        --rate 0 --no-trace --json)
+    fp=$(instructions fp-ir sh -c 'for f in "$@"; do fping -c1 -i0 -t10000 -q -f "$f" || true; done' \
+        fping "$work"/chunk.*)
+    rm -f "$work"/chunk.*
+    replies=$(python3 -c 'import json, sys
+print(sum(1 for r in json.load(open(sys.argv[1])) if r["received"] > 0))' "$work/ep-ir.out" 2>/dev/null || echo "unreadable")
+    echo "| $n | $(commas "$ep") | $(commas "$fp") | **$(ratio "$ep" "$fp")** | $replies |"
+done
+
 echo "## 2. Paced sweep: 10,000 targets at 1,000 packets/s"
 echo
 echo "Goal: within 2 % of the set rate, and no bursts."

@@ -21,6 +21,7 @@ bench_setup bench/sweep.sh "ping needs raw sockets at these rates" fping time tc
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sizes=("$@")
+sweep_runs=${BENCH_SWEEP_RUNS:-5}
 ((${#sizes[@]})) || sizes=(10000 100000)
 
 addresses() { # addresses N: N loopback addresses, one per line
@@ -30,16 +31,26 @@ for i in range(n):
     print(f"127.{1 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}")' "$1"
 }
 
-# run NAME CMD...: wall s, cpu s, peak RSS KiB into $work/NAME.time
+# run NAME CMD...: one run's wall s, cpu s and peak RSS KiB, added to
+# $work/NAME.times. GNU time puts "Command exited with non-zero status"
+# first when the tool exits non-zero (fping does when a target does not
+# answer): the figures are its last line.
 run() {
     local name=$1
     shift
     /usr/bin/time -f '%e %U %S %M' -o "$work/$name.time" "$@"
+    tail -1 "$work/$name.time" >>"$work/$name.times"
 }
-# The figures are the last line: GNU time puts "Command exited with
-# non-zero status" first when the tool exits non-zero (fping does when a
-# target does not answer).
-field() { tail -1 "$work/$1.time" | awk -v f="$2" '{ if (f == "cpu") print $2 + $3; else if (f == "wall") print $1; else print $4 }'; }
+# field NAME wall|cpu|rss: the median over NAME's runs.
+field() {
+    python3 - "$work/$1.times" "$2" <<'PY'
+import statistics, sys
+column = {"wall": lambda r: r[0], "cpu": lambda r: r[1] + r[2], "rss": lambda r: r[3]}[sys.argv[2]]
+runs = [list(map(float, line.split())) for line in open(sys.argv[1])]
+v = statistics.median_low(column(r) for r in runs)
+print(f"{v:.2f}" if sys.argv[2] != "rss" else int(v))
+PY
+}
 commas() { python3 -c 'import sys; print(f"{int(sys.argv[1]):,}")' "$1"; }
 ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"{a / b:.2f}x" if b > 0 else "n/a")' "$1" "$2"; }
 
@@ -51,7 +62,7 @@ echo "## 1. Sweep: one echo to each address, unpaced"
 echo
 echo "Goal: at or below fping on wall and CPU time, with every reply counted."
 echo
-echo "edgeprobe \`probe --count 1 --timeout 500 --rate 0 --no-trace --json\` against \`fping -c1 -i0 -t500 -q\` on the same list of 127.x.y.z addresses (fping takes at most 65,535 hosts a run: larger lists go in chunks of 50,000, one after another, in one timed shell). Peer: $(fping -v 2>&1 | head -1)."
+echo "edgeprobe \`probe --count 1 --timeout 500 --rate 0 --no-trace --json\` against \`fping -c1 -i0 -t500 -q\` on the same list of 127.x.y.z addresses (fping takes at most 65,535 hosts a run: larger lists go in chunks of 50,000, one after another, in one timed shell). Each figure is the median of $sweep_runs runs, the two tools taking turns. Peer: $(fping -v 2>&1 | head -1)."
 echo
 verdicts=()
 echo "| targets | tool | wall s | CPU s | peak RSS KiB | replies |"
@@ -59,15 +70,23 @@ echo "|---:|---|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
     addresses "$n" >"$work/list.txt"
     { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
-    run edgeprobe "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) --count 1 --timeout 500 --rate 0 \
-        --no-trace --json >"$work/ep.json" 2>"$work/ep.err" || true
-    ep_replies=$(python3 -c 'import json, sys
-print(sum(1 for r in json.load(open(sys.argv[1])) if r["received"] > 0))' "$work/ep.json")
     split -l 50000 "$work/list.txt" "$work/chunk."
-    run fping sh -c 'for f in "$@"; do fping -c1 -i0 -t500 -q -f "$f" || true; done' \
-        fping "$work"/chunk.* >/dev/null 2>"$work/fp.err" || true
+    rm -f "$work"/*.times
+    ep_replies=$n fp_replies=$n
+    # The two take turns, so that a change in the machine's load between
+    # runs falls on both; the fewest replies of any run is reported.
+    for ((i = 0; i < sweep_runs; i++)); do
+        run edgeprobe "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) \
+            --count 1 --timeout 500 --rate 0 --no-trace --json >"$work/ep.json" 2>"$work/ep.err" || true
+        got=$(python3 -c 'import json, sys
+print(sum(1 for r in json.load(open(sys.argv[1])) if r["received"] > 0))' "$work/ep.json" 2>/dev/null || echo 0)
+        ep_replies=$((got < ep_replies ? got : ep_replies))
+        run fping sh -c 'for f in "$@"; do fping -c1 -i0 -t500 -q -f "$f" || true; done' \
+            fping "$work"/chunk.* >/dev/null 2>"$work/fp.err" || true
+        got=$(grep -c ' 1/1/0%' "$work/fp.err" || true)
+        fp_replies=$((got < fp_replies ? got : fp_replies))
+    done
     rm -f "$work"/chunk.*
-    fp_replies=$(grep -c ' 1/1/0%' "$work/fp.err" || true)
     echo "| $n | edgeprobe | $(wall edgeprobe) | $(cpu edgeprobe) | $(rss edgeprobe) | $ep_replies |"
     echo "| $n | fping | $(wall fping) | $(cpu fping) | $(rss fping) | $fp_replies |"
     echo "| $n | **ratio** | **$(ratio "$(wall edgeprobe)" "$(wall fping)")** | **$(ratio "$(cpu edgeprobe)" "$(cpu fping)")** | $(ratio "$(rss edgeprobe)" "$(rss fping)") | |"
@@ -98,8 +117,12 @@ instructions() {
     shift
     valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
         "$@" >"$work/$name.out" 2>"$work/$name.vg" || true
-    awk '/Collected :/ { n += $NF } END { print n + 0 }' "$work/$name.vg"
+    python3 -c 'import re, sys
+print(sum(int(m) for m in re.findall(r"Collected : (\d+)", open(sys.argv[1]).read())))' "$work/$name.vg"
 }
+# Valgrind will not run a program with file capabilities, as Debian's
+# fping has (cap_net_raw); a copy has none, and root needs none.
+cp "$(command -v fping)" "$work/fping"
 echo "### Instructions per sweep"
 echo
 echo "The same sweeps under \`valgrind --tool=callgrind\` ($(valgrind --version)), which counts the instructions each tool runs in user space: a figure that stays put from run to run, where times wander with the machine's load. Kernel work (sockets, loopback delivery) is not counted. Valgrind runs a program about fifty times slower, so both wait up to 10 s for each reply here; the replies column shows that every echo was still answered."
@@ -112,13 +135,14 @@ for n in "${sizes[@]}"; do
     split -l 50000 "$work/list.txt" "$work/chunk."
     ep=$(instructions ep-ir "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) --count 1 --timeout 10000 \
         --rate 0 --no-trace --json)
-    fp=$(instructions fp-ir sh -c 'for f in "$@"; do fping -c1 -i0 -t10000 -q -f "$f" || true; done' \
-        fping "$work"/chunk.*)
+    fp=$(instructions fp-ir sh -c 'for f in "$@"; do "$0" -c1 -i0 -t10000 -q -f "$f" || true; done' \
+        "$work/fping" "$work"/chunk.*)
     rm -f "$work"/chunk.*
     replies=$(python3 -c 'import json, sys
 print(sum(1 for r in json.load(open(sys.argv[1])) if r["received"] > 0))' "$work/ep-ir.out" 2>/dev/null || echo "unreadable")
     echo "| $n | $(commas "$ep") | $(commas "$fp") | **$(ratio "$ep" "$fp")** | $replies |"
 done
+echo
 
 echo "## 2. Paced sweep: 10,000 targets at 1,000 packets/s"
 echo

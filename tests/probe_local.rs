@@ -252,6 +252,91 @@ async fn echo_reply_filters_sort_replies_by_identifier_in_the_kernel() {
     assert_eq!(idents(&except).await, [TRACE, TRACE]);
 }
 
+/// A reply is timed by its arrival, as the kernel stamped it, not by when
+/// a busy thread got round to reading it: the RTTs of a large sweep on
+/// one thread depend on this.
+#[tokio::test]
+async fn a_reply_read_late_is_timed_by_its_arrival() {
+    use edgeprobe::probe::sys::{open_raw_sender, EchoReplies, Family, IcmpSocket};
+    use edgeprobe::probe::wire::{self, ProbeId, ReplyKind};
+    use std::time::Instant;
+
+    require_root();
+    const IDENT: u16 = 0x1a7e;
+    let socket = IcmpSocket::open_raw(Family::V4).unwrap();
+    socket.filter_echo_replies(EchoReplies::Only(IDENT));
+    let sender = open_raw_sender(Family::V4).unwrap();
+    let to = socket2::SockAddr::from(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let packet = wire::emit_echo_v4(
+        ProbeId {
+            ident: IDENT,
+            seq: 9,
+        },
+        b"stamp test",
+    );
+    let sent = Instant::now();
+    sender.send_to(&packet, &to).unwrap();
+    // On loopback the reply is queued before send_to returns; this thread
+    // is "busy" for 300 ms before it reads.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (len, _, at) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf))
+            .await
+            .expect("the echo reply came back")
+            .unwrap();
+        let Ok(Some(r)) = wire::parse_v4(&buf[..len]) else {
+            continue;
+        };
+        if r.kind != ReplyKind::EchoReply || r.probe.ident != IDENT {
+            continue;
+        }
+        let rtt = at.saturating_duration_since(sent);
+        assert!(
+            rtt < Duration::from_millis(100),
+            "timed at {rtt:?} after sending: the time of reading, not of arrival"
+        );
+        return;
+    }
+}
+
+/// A sheet longer than the row limit is refused with the way out, and
+/// `--sheet-max-rows` is that way for a one-shot probe.
+#[test]
+fn a_longer_sheet_is_probed_with_a_raised_row_limit() {
+    require_root();
+    let ns = Netns::new("eprows");
+    let mut sheet = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    writeln!(sheet, "ip").unwrap();
+    for i in 1..=5u32 {
+        writeln!(sheet, "127.0.0.{i}").unwrap();
+    }
+    sheet.flush().unwrap();
+    let path = sheet.path().to_str().unwrap();
+    let probe = |rows: &str| {
+        ns.edgeprobe(&[
+            "probe",
+            "--targets",
+            path,
+            "--sheet-max-rows",
+            rows,
+            "--json",
+            "--count",
+            "1",
+            "--no-trace",
+            "--rate",
+            "0",
+        ])
+    };
+    let refused = probe("5");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("more than the limit of 5 rows"), "{err}");
+    let probed = probe("6");
+    assert_eq!(common::json(&probed).as_array().unwrap().len(), 5);
+    assert_eq!(probed.status.code(), Some(0));
+}
+
 /// A namespace whose resolver is `scripts/lib/slow-dns.py` on its own
 /// loopback (`ip netns exec` mounts `/etc/netns/NAME/resolv.conf` over
 /// `/etc/resolv.conf`), holding each query `hold` seconds.

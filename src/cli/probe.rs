@@ -28,6 +28,12 @@ pub struct ProbeArgs {
     /// Sheet of --targets to read (default: the first visible sheet).
     #[arg(long, value_name = "NAME", requires = "targets")]
     sheet: Option<String>,
+    /// Most rows --targets may span, the header included: the monitor's
+    /// `limits.sheet_max_rows`, for a one-shot probe of a longer list.
+    #[arg(long, value_name = "ROWS", requires = "targets",
+          default_value_t = targets::SheetLimits::default().max_rows,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    sheet_max_rows: u32,
     /// Echo requests per target.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     count: u32,
@@ -88,9 +94,11 @@ pub fn run(args: &ProbeArgs) -> u8 {
         }
     }
     if let Some(path) = &args.targets {
-        match targets::Loader::isolated(targets::SheetLimits::default())
-            .load(path, args.sheet.as_deref())
-        {
+        let limits = targets::SheetLimits {
+            max_rows: args.sheet_max_rows,
+            ..targets::SheetLimits::default()
+        };
+        match targets::Loader::isolated(limits).load(path, args.sheet.as_deref()) {
             Ok(list) => {
                 for p in &list.problems {
                     eprintln!("warning: {p}");
@@ -286,9 +294,13 @@ async fn probe_targets(
             Err(why) => outcomes.push(Err((label, why))),
         }
     }
-    let mut probed = probe::probe_all(&live, to_probe, &routes, when)
-        .await
-        .into_iter();
+    // Outside tokio's cooperative budget, which on one thread would end
+    // each pass over the targets after 128 answers and wake every target
+    // again for the next 128: a sweep of 100,000 spent seconds on that.
+    // The sweep still yields whenever no target is ready, which lets the
+    // receive tasks run.
+    let sweep = probe::probe_all(&live, to_probe, &routes, when);
+    let mut probed = tokio::task::unconstrained(sweep).await.into_iter();
     Ok(outcomes
         .into_iter()
         .map(|outcome| match outcome {

@@ -76,16 +76,20 @@ where
         let ping = probe.ping(addr).await;
         (ping, Timestamp::now())
     };
+    // A trace's state is far larger than a ping's: boxed, it takes room
+    // only where a trace runs, not in the future of every target (a
+    // ping-only sweep of 100,000 targets would hold 100,000 of them).
+    let trace = || Box::pin(probe.trace(addr));
     let ((ping, pinged_at), trace) = match when {
         TraceWhen::Never => (ping.await, None),
         TraceWhen::WithPing => {
-            let (ping, trace) = tokio::join!(ping, probe.trace(addr));
+            let (ping, trace) = tokio::join!(ping, trace());
             (ping, Some(trace))
         }
         TraceWhen::AfterPing(wanted) => {
             let (ping, pinged_at) = ping.await;
             let trace = if wanted(&ping) {
-                Some(probe.trace(addr).await)
+                Some(trace().await)
             } else {
                 None
             };

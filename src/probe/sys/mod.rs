@@ -15,7 +15,10 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant, SystemTime};
 
-use socket2::{Domain, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, SockAddrStorage, SockFilter, Socket, Type};
+use socket2::{
+    Domain, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, SockAddrStorage, SockFilter, Socket,
+    Type,
+};
 use tokio::io::unix::AsyncFd;
 
 use super::wire::{self, Reply};
@@ -339,7 +342,12 @@ pub fn tune_receive(socket: &impl std::os::fd::AsFd, family: Family) {
         let _ = sock.set_recv_buffer_size(RECV_BUFFER_BYTES);
     }
     // The kernel's receive time on every datagram (see `recv_with_stamp`).
-    let _ = set_opt(&sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &(1 as libc::c_int));
+    let _ = set_opt(
+        &sock,
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPNS,
+        &(1 as libc::c_int),
+    );
     match family {
         Family::V4 => set_icmp_filter(socket, family, &WANTED_V4),
         Family::V6 => set_icmp_filter(socket, family, &WANTED_V6),

@@ -59,7 +59,9 @@ fn align(len: usize) -> usize {
 
 fn int_at(bytes: &[u8], at: usize) -> Option<libc::c_int> {
     let end = at + size_of::<libc::c_int>();
-    Some(libc::c_int::from_ne_bytes(bytes.get(at..end)?.try_into().ok()?))
+    Some(libc::c_int::from_ne_bytes(
+        bytes.get(at..end)?.try_into().ok()?,
+    ))
 }
 
 /// A `timespec` as the kernel sends it: seconds then nanoseconds, two
@@ -68,7 +70,9 @@ fn int_at(bytes: &[u8], at: usize) -> Option<libc::c_int> {
 fn timespec(data: &[u8]) -> Option<SystemTime> {
     let (secs, nanos) = data.split_at(data.len() / 2);
     let secs = u64::try_from(signed(secs)?).ok()?;
-    let nanos = u32::try_from(signed(nanos)?).ok().filter(|n| *n < 1_000_000_000)?;
+    let nanos = u32::try_from(signed(nanos)?)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
@@ -178,9 +182,6 @@ mod tests {
         // The stamp from the future: the clock was stepped back since.
         assert_eq!(instant_of(wall + Duration::from_secs(1), wall, now), now);
         // A stamp from an hour ago: the clock was stepped forward.
-        assert_eq!(
-            instant_of(wall - Duration::from_secs(3600), wall, now),
-            now
-        );
+        assert_eq!(instant_of(wall - Duration::from_secs(3600), wall, now), now);
     }
 }

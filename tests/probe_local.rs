@@ -274,6 +274,10 @@ async fn a_reply_read_late_is_timed_by_its_arrival() {
         },
         b"stamp test",
     );
+    // The kernel turns receive stamps on for the machine in deferred work
+    // after the first socket asks; until then a datagram is stamped when
+    // it is read. Give it a moment, as a first round's start-up does.
+    std::thread::sleep(Duration::from_millis(500));
     let sent = Instant::now();
     sender.send_to(&packet, &to).unwrap();
     // On loopback the reply is queued before send_to returns; this thread

@@ -9,7 +9,10 @@
 //! age, the wall clock now minus the stamp, taken off the monotonic now.
 //! An age that cannot be right (negative, or longer than any reply waits:
 //! the wall clock was stepped in between) falls back to now, the time of
-//! reading, which is what the receive loops used before.
+//! reading, which is what the receive loops used before. So does the
+//! kernel itself for a moment after the first socket of the machine asks
+//! for stamps: it turns them on in deferred work, and until then stamps a
+//! datagram when it is read.
 
 use std::mem::size_of;
 use std::time::{Duration, Instant, SystemTime};

@@ -100,26 +100,29 @@ impl Interner<'_> {
         key: &str,
         labels: Option<(&Option<String>, &Option<String>)>,
     ) -> rusqlite::Result<i64> {
-        let existing = self.get(key).cloned();
-        match (existing, labels) {
-            (Some(row), None) => Ok(row.id),
-            (Some(row), Some((name, group))) if row.name == *name && row.group == *group => {
-                Ok(row.id)
-            }
-            (Some(row), Some((name, group))) => {
+        // Compared in place: every result of every round comes here, and
+        // nearly all of them find their target as it was. `relabel`: the
+        // labels given, where they differ from the stored ones.
+        let existing = self.get(key).map(|row| {
+            let relabel = labels.filter(|&(name, group)| row.name != *name || row.group != *group);
+            (row.id, relabel)
+        });
+        match existing {
+            Some((id, None)) => Ok(id),
+            Some((id, Some((name, group)))) => {
                 conn.prepare_cached("UPDATE targets SET name = ?2, grp = ?3 WHERE id = ?1")?
-                    .execute(params![row.id, name, group])?;
+                    .execute(params![id, name, group])?;
                 self.new.insert(
                     key.to_string(),
                     TargetRow {
-                        id: row.id,
+                        id,
                         name: name.clone(),
                         group: group.clone(),
                     },
                 );
-                Ok(row.id)
+                Ok(id)
             }
-            (None, labels) => {
+            None => {
                 let (name, group) = labels.map_or((None, None), |(n, g)| (n.clone(), g.clone()));
                 let id = conn
                     .prepare_cached("INSERT INTO targets (key, name, grp) VALUES (?1, ?2, ?3)")?
@@ -226,7 +229,7 @@ pub(super) fn insert_round(
          ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
     )?
     .execute([int(round.round.0)?])?;
-    let plan = pending.plan(round.round.0, &contributions);
+    let plan = pending.plan(round.round.0, contributions);
     for (key, counts) in &plan.to_table {
         add_to_rollups(conn, *key, counts, outbox)?;
     }

@@ -436,9 +436,13 @@ async fn feed_systemd(
 ) {
     let every = watchdog.unwrap_or(Duration::from_secs(10));
     loop {
-        let snap = snapshots.borrow().clone();
-        let status = systemd::status_line(&snap);
-        let alive = crate::monitor::health(&snap, Timestamp::now(), Mono::now()).ok();
+        // Read under the channel's lock and let go before the sleep: a
+        // snapshot held here would make each publish copy it.
+        let (status, alive) = {
+            let snap = snapshots.borrow();
+            let alive = crate::monitor::health(&snap, Timestamp::now(), Mono::now()).ok();
+            (systemd::status_line(&snap), alive)
+        };
         let message = if watchdog.is_some() && alive {
             format!("WATCHDOG=1\n{status}")
         } else {

@@ -40,21 +40,22 @@ pub async fn drive<P>(
     P::Error: StdError + Send + Sync + 'static,
 {
     // Red's input needs a pass over every target: once per snapshot, not
-    // at every wake-up.
-    let mut counted: Option<(Arc<Snapshot>, bool)> = None;
+    // at every wake-up (`None`: count at the next pass). The monitor may
+    // rewrite a snapshot in place, so a new one is known by the channel's
+    // change marks, not by its address; and none is held while this
+    // sleeps, which would make the monitor copy it.
+    let mut not_working: Option<bool> = None;
     let mut snapshots_open = true;
     loop {
         let now = clock();
-        let snap = Arc::clone(&snapshots.borrow_and_update());
-        let not_working = match &counted {
-            Some((seen, answer)) if Arc::ptr_eq(seen, &snap) => *answer,
-            _ => {
-                let answer = pattern::any_not_working(&snap);
-                counted = Some((Arc::clone(&snap), answer));
-                answer
+        let view = {
+            let snap = snapshots.borrow_and_update();
+            if snap.has_changed() {
+                not_working = None;
             }
+            let answer = *not_working.get_or_insert_with(|| pattern::any_not_working(&snap));
+            panel.view_knowing(&snap, answer, now)
         };
-        let view = panel.view_knowing(&snap, not_working, now);
         let now_ms = u64::try_from(now.millis()).unwrap_or(0);
         let written = bank.apply(&view, now_ms);
         let write_failed = written.is_err();
@@ -74,7 +75,10 @@ pub async fn drive<P>(
         let sleep = Duration::from_millis(bank.ms_until_change(&view, now_ms, limit));
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            changed = snapshots.changed(), if snapshots_open => snapshots_open = changed.is_ok(),
+            changed = snapshots.changed(), if snapshots_open => {
+                snapshots_open = changed.is_ok();
+                not_working = None;
+            }
             _ = panel.changed() => {}
             _ = stop.wait_for(|stopped| *stopped) => break,
         }

@@ -533,14 +533,40 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
         record
     }
 
+    /// Hand the dashboard, the LEDs and the alerts a new snapshot. When no
+    /// reader still holds the last one (the usual case between page
+    /// loads), it is rewritten in place rather than copied beside.
     fn publish(&self) {
-        let mut snap = self.snapshot_now();
-        snap.published = self.snapshot.borrow().published + 1;
-        self.snapshot.send_replace(Arc::new(snap));
+        self.snapshot.send_modify(|current| {
+            let published = current.published + 1;
+            match Arc::get_mut(current) {
+                Some(snap) => {
+                    let (board, store, upstream, warnings) = self.snapshot_parts();
+                    self.state
+                        .refresh_snapshot(snap, board, store, upstream, warnings);
+                    snap.alerts = self.alerts.view(Timestamp::now());
+                    snap.published = published;
+                }
+                None => {
+                    let mut snap = self.snapshot_now();
+                    snap.published = published;
+                    *current = Arc::new(snap);
+                }
+            }
+        });
     }
 
     /// What the dashboard, the LEDs and the alerts see now.
     fn snapshot_now(&self) -> Snapshot {
+        let (board, store, upstream, warnings) = self.snapshot_parts();
+        let mut snap = self.state.snapshot(board, store, upstream, warnings);
+        snap.alerts = self.alerts.view(Timestamp::now());
+        snap
+    }
+
+    /// A snapshot's parts from outside the state: the board, the store's
+    /// figures, the upstream and the warnings.
+    fn snapshot_parts(&self) -> (BoardInfo, StoreStats, UpstreamView, Vec<String>) {
         let mut warnings = self.standing_warnings.clone();
         warnings.extend(schedule::budget_warning(
             self.state.target_count(),
@@ -552,11 +578,7 @@ impl<P: Probe, S: RoundStore> Monitor<P, S> {
             errors: self.store_errors,
             ..self.store_stats.clone()
         };
-        let mut snap = self
-            .state
-            .snapshot(self.board.clone(), stats, upstream, warnings);
-        snap.alerts = self.alerts.view(Timestamp::now());
-        snap
+        (self.board.clone(), stats, upstream, warnings)
     }
 }
 

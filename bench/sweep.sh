@@ -51,6 +51,13 @@ v = statistics.median_low(column(r) for r in runs)
 print(f"{v:.2f}" if sys.argv[2] != "rss" else int(v))
 PY
 }
+# lists N: N addresses as fping's list, edgeprobe's sheet and fping's
+# chunks ($work/list.txt, sheet.csv, chunk.*).
+lists() {
+    addresses "$1" >"$work/list.txt"
+    { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
+    split -l 50000 "$work/list.txt" "$work/chunk."
+}
 commas() { python3 -c 'import sys; print(f"{int(sys.argv[1]):,}")' "$1"; }
 ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(f"{a / b:.2f}x" if b > 0 else "n/a")' "$1" "$2"; }
 
@@ -68,9 +75,7 @@ verdicts=()
 echo "| targets | tool | wall s | CPU s | peak RSS KiB | replies |"
 echo "|---:|---|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
-    addresses "$n" >"$work/list.txt"
-    { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
-    split -l 50000 "$work/list.txt" "$work/chunk."
+    lists "$n"
     rm -f "$work"/*.times
     ep_replies=$n fp_replies=$n
     # The two take turns, so that a change in the machine's load between
@@ -130,9 +135,7 @@ echo
 echo "| targets | edgeprobe instructions | fping instructions | **ratio** | edgeprobe replies |"
 echo "|---:|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
-    addresses "$n" >"$work/list.txt"
-    { echo ip; cat "$work/list.txt"; } >"$work/sheet.csv"
-    split -l 50000 "$work/list.txt" "$work/chunk."
+    lists "$n"
     ep=$(instructions ep-ir "$bin" probe --targets "$work/sheet.csv" --sheet-max-rows $((n + 1)) --count 1 --timeout 10000 \
         --rate 0 --no-trace --json)
     fp=$(instructions fp-ir sh -c 'for f in "$@"; do "$0" -c1 -i0 -t10000 -q -f "$f" || true; done' \

@@ -158,20 +158,20 @@ impl Pending {
     /// before it are complete and go to the table too.
     pub fn plan(&self, round: u64, contributions: Vec<Contribution>) -> Plan {
         let waits_from = self.from_hour;
-        let waits = |c: &&Contribution| c.key.0 >= waits_from;
-        let mut to_table: Vec<(RollupKey, RollupCounts)> = contributions
-            .iter()
-            .filter(|c| !waits(c))
-            .map(|c| (c.key, c.counts))
-            .collect();
-        let earliest = contributions.iter().filter(waits).map(|c| c.key.0).min();
+        // One pass: contributions of earlier hours go to the table; of the
+        // rest, the earliest hour and round are kept.
+        let mut to_table: Vec<(RollupKey, RollupCounts)> = Vec::new();
+        let (mut earliest, mut first_round) = (None::<i64>, None::<u64>);
+        for c in &contributions {
+            if c.key.0 < waits_from {
+                to_table.push((c.key, c.counts));
+            } else {
+                earliest = Some(earliest.map_or(c.key.0, |h| h.min(c.key.0)));
+                first_round = Some(first_round.map_or(c.round, |r| r.min(c.round)));
+            }
+        }
         let folded_before = earliest.map_or(self.from_hour, |h| h.max(self.from_hour));
-        let mut from_round = contributions
-            .iter()
-            .filter(waits)
-            .map(|c| c.round)
-            .min()
-            .unwrap_or(round);
+        let mut from_round = first_round.unwrap_or(round);
         for (key, row) in &self.rows {
             if key.0 < folded_before {
                 to_table.push((*key, row.counts));
